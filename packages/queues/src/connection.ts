@@ -1,0 +1,100 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { QueuesConfig } from './config';
+
+/**
+ * `producer`: fails fast — no offline queue, one retry per request — so an outage is an error
+ * the caller can answer (503), never a hang. Commands are auto-pipelined: many concurrent adds
+ * share round trips.
+ * `worker`: BullMQ's blocking commands need `maxRetriesPerRequest: null`; the offline queue
+ * stays on so a worker rides out a Redis restart and resumes by itself.
+ */
+export type ConnectionRole = 'producer' | 'worker';
+
+export interface ConnectionOptions {
+  /** Shown in `CLIENT LIST`, handy when several apps share one Redis. */
+  connectionName?: string;
+  /** Where server warnings (old version, evicting memory policy) go. @defaultValue `process.emitWarning` */
+  onWarning?: (message: string) => void;
+}
+
+/** Reconnect quickly at first, then every 2 s: an API must notice Redis is back within seconds. */
+const reconnectDelay = (attempt: number) => Math.min(100 * attempt, 2000);
+
+export function redisOptions(config: QueuesConfig, role: ConnectionRole): RedisOptions {
+  const common: RedisOptions = {
+    db: config.redisDb,
+    retryStrategy: reconnectDelay,
+    connectTimeout: 5000,
+  };
+  return role === 'producer'
+    ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true }
+    : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+}
+
+/** One factory for every Redis connection the apps open; each role gets its own connection. */
+export function createRedisConnection(
+  config: QueuesConfig,
+  role: ConnectionRole,
+  options: ConnectionOptions = {},
+): Redis {
+  const client = new Redis(config.redisUrl, {
+    ...redisOptions(config, role),
+    connectionName: options.connectionName,
+  });
+  const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'RedisServerWarning'));
+  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
+  client.on('error', () => {});
+  client.once('ready', () => {
+    checkRedisServer(client)
+      .then((report) => report.problems.forEach(warn))
+      .catch(() => {
+        /* the check is advisory: a server that refuses INFO or CONFIG is still usable */
+      });
+  });
+  return client;
+}
+
+export interface RedisServerReport {
+  version: string | undefined;
+  maxmemoryPolicy: string | undefined;
+  /** Human-readable warnings; empty when the server suits BullMQ. */
+  problems: string[];
+}
+
+/** Oldest Redis BullMQ supports. */
+export const MIN_REDIS_VERSION = '6.2.0';
+
+/** Checks what BullMQ needs of the server: version ≥ 6.2 and `maxmemory-policy noeviction`. */
+export async function checkRedisServer(client: Redis): Promise<RedisServerReport> {
+  const info = await client.info('server');
+  const version = /redis_version:([^\r\n]+)/.exec(info)?.[1]?.trim();
+  let maxmemoryPolicy: string | undefined;
+  try {
+    const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
+    maxmemoryPolicy = reply[1];
+  } catch {
+    // Managed Redis services often disable CONFIG; then the policy cannot be checked.
+  }
+  const problems: string[] = [];
+  if (version !== undefined && compareVersions(version, MIN_REDIS_VERSION) < 0) {
+    problems.push(`Redis ${version} is older than ${MIN_REDIS_VERSION}, the oldest BullMQ supports`);
+  }
+  if (maxmemoryPolicy === undefined) {
+    problems.push('could not read maxmemory-policy (CONFIG GET refused); make sure it is "noeviction"');
+  } else if (maxmemoryPolicy !== 'noeviction') {
+    problems.push(
+      `Redis maxmemory-policy is "${maxmemoryPolicy}": Redis may evict queue keys and lose jobs; set it to "noeviction"`,
+    );
+  }
+  return { version, maxmemoryPolicy, problems };
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const pb = b.split('.').map((part) => Number.parseInt(part, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (diff !== 0) return Math.sign(diff);
+  }
+  return 0;
+}

@@ -1,0 +1,18 @@
+/** One problem with one field of a payload. `field` is a dotted path, `''` for the payload itself. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** A payload does not match its job type's schema. Every bad field is listed. */
+export class PayloadValidationError extends Error {
+  override name = 'PayloadValidationError';
+
+  constructor(
+    readonly queue: string,
+    readonly job: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super(`invalid ${queue}/${job} payload: ${issues.map((issue) => issue.message).join('; ')}`);
+  }
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadQueuesConfig } from '../src';
+
+describe('loadQueuesConfig', () => {
+  it('defaults to local Redis, DB 5 and the ceres: prefix', () => {
+    expect(loadQueuesConfig({})).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisDb: 5,
+      redisPrefix: 'ceres:',
+      bullPrefix: 'ceres:queue',
+    });
+  });
+
+  it('takes the database from the URL path when there is one', () => {
+    const config = loadQueuesConfig({ REDIS_URL: 'redis://:secret@redis.internal:6380/2', REDIS_PREFIX: 'other:' });
+    expect(config.redisDb).toBe(2);
+    expect(config.redisUrl).toBe('redis://:secret@redis.internal:6380');
+    expect(config.bullPrefix).toBe('other:queue');
+  });
+
+  it.each([
+    ['REDIS_URL', { REDIS_URL: 'not a url' }],
+    ['REDIS_URL', { REDIS_URL: 'http://127.0.0.1:6379' }],
+    ['REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:6379/five' }],
+    ['REDIS_PREFIX', { REDIS_PREFIX: 'no-colon' }],
+    ['REDIS_PREFIX', { REDIS_PREFIX: 'with space:' }],
+  ])('names %s when it is malformed', (variable, env) => {
+    let error: unknown;
+    try {
+      loadQueuesConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as Error).message).toMatch(new RegExp(`^${variable}: `));
+  });
+
+  it('does not echo a password in its error', () => {
+    expect(() => loadQueuesConfig({ REDIS_URL: 'redis://:hunter2@bad host' })).toThrow(/^REDIS_URL/);
+    expect(() => loadQueuesConfig({ REDIS_URL: 'redis://:hunter2@bad host' })).not.toThrow(/hunter2/);
+  });
+});

@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BatchValidationError,
+  closeQueues,
+  createQueueClient,
+  enqueueEmailVerify,
+  getQueue,
+  InvalidJobKeyError,
+  loadQueuesConfig,
+  PayloadValidationError,
+  QueueUnavailableError,
+  RETRY_BACKOFF_TYPE,
+  type QueueClient,
+} from '../src';
+
+let redis: RedisServer;
+let inspect: Redis;
+const clients: QueueClient[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  inspect = new Redis(`${redis.url}/5`);
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+});
+
+afterAll(async () => {
+  await closeQueues();
+  inspect.disconnect();
+  await redis.close();
+});
+
+/** A client with a prefix of its own, so each test starts from empty queues. */
+async function freshClient(): Promise<QueueClient> {
+  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+  const client = createQueueClient({ config });
+  clients.push(client);
+  return client;
+}
+
+const verify = (userId = 'user-123') => ({
+  userId,
+  email: 'juan@example.com',
+  firstName: 'Juan',
+  token: 'abcdefghijklmnop1234',
+});
+
+describe('producers against a real Redis', () => {
+  it('enqueues the same verify twice as one job, the second reported as a duplicate', async () => {
+    const client = await freshClient();
+    const first = await client.enqueue('email', 'verify', verify());
+    const second = await client.enqueue('email', 'verify', verify());
+    expect(first).toEqual({ jobId: 'email:verify:user-123', duplicate: false });
+    expect(second).toEqual({ jobId: 'email:verify:user-123', duplicate: true });
+    expect(await client.getQueue('email').count()).toBe(1);
+  });
+
+  it('turns 50 concurrent enqueues of one id into exactly one job and one non-duplicate', async () => {
+    const client = await freshClient();
+    const results = await Promise.all(Array.from({ length: 50 }, () => client.enqueue('email', 'verify', verify('racer'))));
+    expect(new Set(results.map((result) => result.jobId))).toEqual(new Set(['email:verify:racer']));
+    expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
+    expect(await client.getQueue('email').getJobCounts('wait', 'delayed', 'prioritized')).toEqual({
+      wait: 1,
+      delayed: 0,
+      prioritized: 0,
+    });
+  });
+
+  it('stores the registry defaults on the job: 6 attempts, the custom backoff, retention by age', async () => {
+    const client = await freshClient();
+    const { jobId } = await client.enqueue('email', 'welcome', { userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
+    const job = await client.getQueue('email').getJob(jobId);
+    expect(job?.opts.attempts).toBe(6);
+    expect(job?.opts.backoff).toEqual({ type: RETRY_BACKOFF_TYPE });
+    expect(job?.opts.removeOnComplete).toEqual({ age: 3600 });
+    expect(job?.opts.removeOnFail).toEqual({ age: 86400 });
+    const slack = await client.enqueue('slack', 'alert', { text: 'hello', dedupeKey: 'k1' });
+    const alert = await client.getQueue('slack').getJob(slack.jobId);
+    expect(alert?.opts.attempts).toBe(3);
+    expect(alert?.opts.backoff).toEqual({ type: 'fixed', delay: 2000 });
+  });
+
+  it('passes delay and priority through where the job type allows them', async () => {
+    const client = await freshClient();
+    const { jobId } = await client.enqueue('email', 'verify', verify('delayed'), { delay: 60_000 });
+    expect(await client.getQueue('email').getJobState(jobId)).toBe('delayed');
+    const urgent = await client.enqueue('files', 'validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' }, { priority: 1 });
+    expect(await client.getQueue('files').getJobState(urgent.jobId)).toBe('prioritized');
+    await expect(client.enqueue('slack', 'alert', { text: 'x' }, { priority: 1 } as never)).rejects.toThrow(
+      /priority is not accepted/,
+    );
+    await expect(client.enqueue('email', 'verify', verify('neg'), { delay: -5 })).rejects.toThrow(PayloadValidationError);
+  });
+
+  it('gives alerts without a dedupe key an id of their own, never a duplicate', async () => {
+    const client = await freshClient();
+    const a = await client.enqueue('slack', 'alert', { text: 'one' });
+    const b = await client.enqueue('slack', 'alert', { text: 'one' });
+    expect(a.jobId).not.toBe(b.jobId);
+    expect([a.duplicate, b.duplicate]).toEqual([false, false]);
+  });
+
+  it('enqueues nothing for an invalid payload or an unusable key', async () => {
+    const client = await freshClient();
+    await expect(client.enqueue('email', 'verify', { ...verify(), email: 'nope' })).rejects.toBeInstanceOf(
+      PayloadValidationError,
+    );
+    await expect(client.enqueue('email', 'verify', verify('user:1'))).rejects.toBeInstanceOf(InvalidJobKeyError);
+    expect(await inspect.keys(`${client.config.bullPrefix}:*`)).toEqual([]);
+    expect(await client.getQueue('email').count()).toBe(0);
+  });
+
+  it('enqueues a batch together, and nothing of a batch with one bad item', async () => {
+    const client = await freshClient();
+    const results = await client.enqueueBulk('email', 'verify', [verify('b1'), verify('b2'), verify('b1')]);
+    expect(results).toEqual([
+      { jobId: 'email:verify:b1', duplicate: false },
+      { jobId: 'email:verify:b2', duplicate: false },
+      { jobId: 'email:verify:b1', duplicate: true },
+    ]);
+    const error = await client
+      .enqueueBulk('email', 'verify', [verify('b3'), { ...verify('b4'), email: 'x' }, verify('b:5')])
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BatchValidationError);
+    expect((error as BatchValidationError).items.map((item) => [item.index, item.issues[0]!.field])).toEqual([
+      [1, 'email'],
+      [2, 'userId'],
+    ]);
+    expect(await client.getQueue('email').count()).toBe(2);
+  });
+
+  it('fails fast with QueueUnavailableError while Redis is down, and works again when it is back', async () => {
+    const client = await freshClient();
+    await client.enqueue('email', 'verify', verify('before'));
+    await redis.stop();
+    try {
+      const started = Date.now();
+      await expect(client.enqueue('email', 'verify', verify('during'))).rejects.toBeInstanceOf(QueueUnavailableError);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      await redis.start();
+    }
+    await waitFor(() => client.isReady(), { what: 'the producer to reconnect' });
+    expect(await client.enqueue('email', 'verify', verify('after'))).toEqual({
+      jobId: 'email:verify:after',
+      duplicate: false,
+    });
+  });
+});
+
+describe('module-level producers', () => {
+  it('read REDIS_URL, keep their keys under ceres:queue: in DB 5, and expose getQueue', async () => {
+    process.env.REDIS_URL = redis.url;
+    delete process.env.REDIS_PREFIX;
+    await getQueue('email').obliterate({ force: true }).catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const result = await enqueueEmailVerify(verify('module-user'));
+    expect(result).toEqual({ jobId: 'email:verify:module-user', duplicate: false });
+    const keys = await inspect.keys('ceres:queue:*');
+    expect(keys).toContain('ceres:queue:email:email:verify:module-user');
+    const db0 = new Redis(`${redis.url}/0`);
+    expect(await db0.keys('ceres:queue:*')).toEqual([]);
+    db0.disconnect();
+    const job = await getQueue('email').getJob('email:verify:module-user');
+    expect(job?.data.firstName).toBe('Juan');
+    await closeQueues();
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { JOB_TYPES, parsePayload, PayloadValidationError, UnknownJobTypeError, validatePayload } from '../src';
+
+const goodVerify = { userId: 'user-123', email: 'juan@example.com', firstName: 'Juan', token: 'abcdefghijklmnop1234' };
+
+/** One valid payload per job type; the test below fails when a job type is added without one. */
+const goodPayloads: Record<string, unknown> = {
+  'email/verify': goodVerify,
+  'email/welcome': { userId: 'user-123', email: 'juan@example.com', firstName: 'Juan' },
+  'slack/alert': { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-full' },
+  'maintenance/clean-verification-tokens': {},
+  'maintenance/daily-report': {},
+  'files/validate-cv': { userId: 'user-1', fileKey: 'cv/user-1/cv.pdf' },
+  'files/optimize-profile-picture': { userId: 'user-1', fileKey: 'avatars/user-1.jpg' },
+};
+
+describe('payload schemas', () => {
+  it.each(JOB_TYPES.map((type) => `${type.queue}/${type.job}`))('accept a good %s payload', (type) => {
+    const [queue, job] = type.split('/') as [string, string];
+    expect(goodPayloads[type], `no good payload listed for ${type}`).toBeDefined();
+    expect(validatePayload(queue, job, goodPayloads[type])).toEqual([]);
+  });
+
+  it.each([
+    ['userId', { userId: '' }, /userId must be at least 1 character/],
+    ['userId', { userId: 'u'.repeat(129) }, /userId must be at most 128/],
+    ['email', { email: 'not-an-email' }, /email must be a valid email address/],
+    ['email', { email: 'a@b' }, /email must be a valid email address/],
+    ['email', { email: `${'a'.repeat(250)}@example.com` }, /email/],
+    ['firstName', { firstName: 'Juan\r\nBcc: victim@example.com' }, /firstName contains characters that are not allowed/],
+    ['firstName', { firstName: 42 }, /firstName must be a string/],
+    ['token', { token: 'short' }, /token must be at least 16/],
+    ['token', { token: 'abcdefghijklmnop<script>' }, /token contains characters/],
+    ['extra', { extra: true }, /extra is not an allowed field/],
+  ])('reject a bad %s in email/verify with a message naming it', (field, change, message) => {
+    const issues = validatePayload('email', 'verify', { ...goodVerify, ...change });
+    expect(issues.map((issue) => issue.field)).toEqual([field]);
+    expect(issues[0]!.message).toMatch(message);
+  });
+
+  it('lists every bad field, including missing ones', () => {
+    const issues = validatePayload('email', 'verify', { email: 'nope' });
+    expect(issues.map((issue) => issue.field).sort()).toEqual(['email', 'firstName', 'token', 'userId']);
+    expect(issues.find((issue) => issue.field === 'token')!.message).toBe('token is required');
+  });
+
+  it('rejects a payload that is not an object', () => {
+    expect(validatePayload('email', 'welcome', 'hello')[0]!.message).toMatch(/payload must be an object/);
+  });
+
+  it('bounds slack alerts and lists the allowed severities', () => {
+    expect(validatePayload('slack', 'alert', { text: '' })[0]!.field).toBe('text');
+    expect(validatePayload('slack', 'alert', { text: 'x'.repeat(3001) })[0]!.field).toBe('text');
+    expect(validatePayload('slack', 'alert', { text: 'x', severity: 'meh' })[0]!.message).toMatch(
+      /severity must be one of info, warning, error, critical/,
+    );
+  });
+
+  it('refuses absolute and backslash file keys', () => {
+    expect(validatePayload('files', 'validate-cv', { userId: 'u', fileKey: '/etc/passwd' })[0]!.field).toBe('fileKey');
+    expect(validatePayload('files', 'validate-cv', { userId: 'u', fileKey: 'a\\b.pdf' })[0]!.field).toBe('fileKey');
+  });
+
+  it('parsePayload returns the payload or throws a typed error with every issue', () => {
+    expect(parsePayload('email', 'verify', goodVerify)).toBe(goodVerify);
+    try {
+      parsePayload('email', 'verify', { ...goodVerify, email: 'x' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(PayloadValidationError);
+      expect((error as PayloadValidationError).issues).toHaveLength(1);
+    }
+  });
+
+  it('names the known job types when asked for an unknown one', () => {
+    expect(() => validatePayload('email', 'newsletter', {})).toThrow(UnknownJobTypeError);
+    expect(() => validatePayload('sms', 'send', {})).toThrow(/email\/verify/);
+  });
+});
