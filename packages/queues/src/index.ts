@@ -8,3 +8,4 @@ export * from './job-id';
 export * from './validation';
 export * from './client';
 export * from './producers';
+export * from './env';

@@ -53,8 +53,10 @@ function describe(field: string, error: ValueError): string {
     case ValueErrorType.Number:
       return `${name} must be a number`;
     case ValueErrorType.NumberMinimum:
+    case ValueErrorType.IntegerMinimum:
       return `${name} must be at least ${String(schema.minimum)}`;
     case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMaximum:
       return `${name} must be at most ${String(schema.maximum)}`;
     case ValueErrorType.Union: {
       const choices = ((schema.anyOf as Array<{ const?: unknown }>) ?? []).map((option) => option.const);
