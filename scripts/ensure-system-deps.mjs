@@ -7,8 +7,14 @@ import { existsSync, readdirSync } from 'node:fs';
 
 /** What each command needs: a program to look for and the Debian package that provides it. */
 const NEEDS = {
-  tests: [{ program: 'redis-server', pkg: 'redis-server' }],
-  start: [{ program: 'redis-server', pkg: 'redis-server' }],
+  tests: [
+    { program: 'redis-server', pkg: 'redis-server' },
+    { program: 'pg_ctl', pkg: 'postgresql' },
+  ],
+  start: [
+    { program: 'redis-server', pkg: 'redis-server' },
+    { program: 'pg_ctl', pkg: 'postgresql' },
+  ],
 };
 
 const purpose = process.argv.includes('--for') ? process.argv[process.argv.indexOf('--for') + 1] : 'tests';

@@ -1,3 +1,3 @@
 import { buildConfig } from '../../tsup.base';
 
-export default buildConfig(['src/index.ts']);
+export default buildConfig(['src/index.ts', 'src/cli.ts']);

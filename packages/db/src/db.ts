@@ -1,0 +1,199 @@
+import pg from 'pg';
+
+// bigint (count(*), bigserial) comes back as a string by default; our counts fit a JS number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
+
+export interface VerificationToken {
+  token: string;
+  userId: string;
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+/** One final failure of a job, as archived in `failed_jobs`. */
+export interface FailedJobRow {
+  queue: string;
+  jobName: string;
+  jobId: string;
+  payload: unknown;
+  error: string;
+  stacktrace?: string | null;
+  attemptsMade: number;
+  /** The job's `finishedOn`: identical in every process, part of the unique key. */
+  failedAt: Date;
+}
+
+export interface FailureReason {
+  queue: string;
+  reason: string;
+  count: number;
+}
+
+export interface TokenStore {
+  /** The token whatever its expiry, or null when it does not exist. */
+  find(token: string): Promise<VerificationToken | null>;
+  /** The token when it exists and `expires_at` is after `now`, else null. */
+  findValid(token: string, now: Date): Promise<VerificationToken | null>;
+  insert(token: { token: string; userId: string; expiresAt: Date }): Promise<void>;
+  /** Deletes the tokens that expired at or before `now`; returns how many. */
+  deleteExpired(now: Date): Promise<number>;
+}
+
+export interface FailedJobStore {
+  /** Inserts the row; false when this final failure was already archived (by any process). */
+  archive(row: FailedJobRow): Promise<boolean>;
+  has(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
+  /** Rows for one job id, newest first. */
+  list(filter: { queue: string; jobId?: string }): Promise<Array<FailedJobRow & { id: number }>>;
+  /** Final failures per queue since `since`. */
+  countSince(since: Date): Promise<Record<string, number>>;
+  /** The most frequent errors since `since`, most frequent first. */
+  topReasonsSince(since: Date, limit: number): Promise<FailureReason[]>;
+}
+
+export interface Db {
+  pool: pg.Pool;
+  tokens: TokenStore;
+  failedJobs: FailedJobStore;
+  /** A cheap round trip, for health checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CreateDbOptions {
+  /** @defaultValue 5 — the worker runs at most a few dozen jobs at once, most never touch the database. */
+  maxConnections?: number;
+  /** Names the connections in `pg_stat_activity`. @defaultValue `ceres` */
+  applicationName?: string;
+}
+
+type TokenRecord = { token: string; user_id: string; expires_at: Date; created_at: Date };
+const toToken = (row: TokenRecord): VerificationToken => ({
+  token: row.token,
+  userId: row.user_id,
+  expiresAt: row.expires_at,
+  createdAt: row.created_at,
+});
+
+/** A pooled connection and the typed queries the apps use. The pool connects lazily. */
+export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.maxConnections ?? 5,
+    application_name: options.applicationName ?? 'ceres',
+    connectionTimeoutMillis: 5_000,
+  });
+  // An idle client losing its server emits on the pool; without a listener Node would crash.
+  pool.on('error', () => {});
+
+  const tokens: TokenStore = {
+    async find(token) {
+      const { rows } = await pool.query<TokenRecord>('SELECT * FROM verification_tokens WHERE token = $1', [token]);
+      return rows[0] ? toToken(rows[0]) : null;
+    },
+    async findValid(token, now) {
+      const { rows } = await pool.query<TokenRecord>(
+        'SELECT * FROM verification_tokens WHERE token = $1 AND expires_at > $2',
+        [token, now],
+      );
+      return rows[0] ? toToken(rows[0]) : null;
+    },
+    async insert({ token, userId, expiresAt }) {
+      await pool.query('INSERT INTO verification_tokens (token, user_id, expires_at) VALUES ($1, $2, $3)', [
+        token,
+        userId,
+        expiresAt,
+      ]);
+    },
+    async deleteExpired(now) {
+      const result = await pool.query('DELETE FROM verification_tokens WHERE expires_at <= $1', [now]);
+      return result.rowCount ?? 0;
+    },
+  };
+
+  const failedJobs: FailedJobStore = {
+    async archive(row) {
+      const result = await pool.query(
+        `INSERT INTO failed_jobs (queue, job_name, job_id, payload, error, stacktrace, attempts_made, failed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ON CONSTRAINT failed_jobs_final_failure_key DO NOTHING`,
+        [
+          row.queue,
+          row.jobName,
+          row.jobId,
+          JSON.stringify(row.payload ?? null),
+          row.error,
+          row.stacktrace ?? null,
+          row.attemptsMade,
+          row.failedAt,
+        ],
+      );
+      return result.rowCount === 1;
+    },
+    async has({ queue, jobId, failedAt }) {
+      const { rowCount } = await pool.query(
+        'SELECT 1 FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3',
+        [queue, jobId, failedAt],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+    async list({ queue, jobId }) {
+      const { rows } = await pool.query<{
+        id: number;
+        queue: string;
+        job_name: string;
+        job_id: string;
+        payload: unknown;
+        error: string;
+        stacktrace: string | null;
+        attempts_made: number;
+        failed_at: Date;
+      }>(
+        `SELECT * FROM failed_jobs WHERE queue = $1 AND ($2::text IS NULL OR job_id = $2)
+         ORDER BY failed_at DESC, id DESC`,
+        [queue, jobId ?? null],
+      );
+      return rows.map((row) => ({
+        id: row.id,
+        queue: row.queue,
+        jobName: row.job_name,
+        jobId: row.job_id,
+        payload: row.payload,
+        error: row.error,
+        stacktrace: row.stacktrace,
+        attemptsMade: row.attempts_made,
+        failedAt: row.failed_at,
+      }));
+    },
+    async countSince(since) {
+      const { rows } = await pool.query<{ queue: string; count: number }>(
+        'SELECT queue, count(*) AS count FROM failed_jobs WHERE failed_at >= $1 GROUP BY queue',
+        [since],
+      );
+      return Object.fromEntries(rows.map((row) => [row.queue, row.count]));
+    },
+    async topReasonsSince(since, limit) {
+      const { rows } = await pool.query<FailureReason>(
+        `SELECT queue, error AS reason, count(*) AS count FROM failed_jobs WHERE failed_at >= $1
+         GROUP BY queue, error ORDER BY count(*) DESC, queue, error LIMIT $2`,
+        [since, limit],
+      );
+      return rows;
+    },
+  };
+
+  let closed = false;
+  return {
+    pool,
+    tokens,
+    failedJobs,
+    async ping() {
+      await pool.query('SELECT 1');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

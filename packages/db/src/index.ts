@@ -1,0 +1,3 @@
+export * from './db';
+export * from './migrate';
+export { databaseUrlFromEnv, DatabaseUrlError } from './database-url';

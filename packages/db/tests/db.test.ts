@@ -1,0 +1,144 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, databaseUrlFromEnv, migrate, readMigrations, type Db } from '../src';
+
+const run = promisify(execFile);
+let server: PostgresServer;
+let db: Db;
+
+beforeAll(async () => {
+  server = await startPostgresServer();
+  await migrate(server.url);
+  db = createDb(server.url);
+}, 60_000);
+
+afterAll(async () => {
+  await db?.close();
+  await server?.close();
+});
+
+const HOUR = 3_600_000;
+
+describe('migrations', () => {
+  it('ships numbered migrations that are recorded once and not re-applied', async () => {
+    const migrations = await readMigrations();
+    expect(migrations.map((m) => m.version)).toEqual([1]);
+    expect(await migrate(server.url)).toEqual([]);
+    const { rows } = await db.pool.query('SELECT version, name FROM schema_migrations ORDER BY version');
+    expect(rows).toEqual([{ version: 1, name: 'initial' }]);
+  });
+
+  it('is safe to run concurrently: a fresh database migrated by four runners at once ends up migrated once', async () => {
+    const url = await server.createDatabase('concurrent_migrations');
+    const results = await Promise.all([1, 2, 3, 4].map(() => migrate(url)));
+    expect(results.flat()).toEqual([1]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')");
+    await client.end();
+    expect(rows[0].n).toBe(2);
+  });
+
+  it('rolls a failing migration back entirely and records nothing', async () => {
+    const url = await server.createDatabase('failing_migration');
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const dir = await mkdtemp('/tmp/ceres-migrations-');
+    await writeFile(`${dir}/001_ok.sql`, 'CREATE TABLE a (id int);');
+    await writeFile(`${dir}/002_broken.sql`, 'CREATE TABLE b (id int); SELECT * FROM no_such_table;');
+    await expect(migrate(url, { dir })).rejects.toThrow(/002_broken.sql failed/);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const versions = (await client.query('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
+    const tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a','b')")).rows.map((r) => r.table_name);
+    await client.end();
+    await rm(dir, { recursive: true, force: true });
+    expect(versions).toEqual([1]);
+    expect(tables).toEqual(['a']);
+  });
+
+  it('the CLI migrates DATABASE_URL and names the variable when it is missing or malformed', async () => {
+    const cli = ['--import', 'tsx', 'packages/db/src/cli.ts', 'migrate'];
+    const url = await server.createDatabase('cli_migrations');
+    const ok = await run(process.execPath, cli, { env: { ...process.env, DATABASE_URL: url } });
+    expect(ok.stdout).toContain('applied 001_initial.sql');
+    const again = await run(process.execPath, cli, { env: { ...process.env, DATABASE_URL: url } });
+    expect(again.stdout).toContain('up to date');
+    const missing = await run(process.execPath, cli, { env: { ...process.env, DATABASE_URL: '' } }).catch((e) => e);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('DATABASE_URL');
+    const bad = await run(process.execPath, cli, { env: { ...process.env, DATABASE_URL: 'mysql://x/y' } }).catch((e) => e);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/DATABASE_URL must start with postgres/);
+  });
+
+  it('databaseUrlFromEnv never echoes a password', () => {
+    expect(() => databaseUrlFromEnv({ DATABASE_URL: 'postgres://u:s3cret@host' })).toThrow(/DATABASE_URL/);
+    try {
+      databaseUrlFromEnv({ DATABASE_URL: 'postgres://u:s3cret@host' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('s3cret');
+    }
+  });
+});
+
+describe('verification tokens', () => {
+  it('finds a valid token, tells an expired one apart, and deletes only the expired ones', async () => {
+    const now = new Date();
+    await db.tokens.insert({ token: 'valid-token-aaaaaaaa', userId: 'u1', expiresAt: new Date(now.getTime() + HOUR) });
+    await db.tokens.insert({ token: 'expired-token-bbbbbb', userId: 'u2', expiresAt: new Date(now.getTime() - HOUR) });
+    expect((await db.tokens.findValid('valid-token-aaaaaaaa', now))?.userId).toBe('u1');
+    expect(await db.tokens.findValid('expired-token-bbbbbb', now)).toBeNull();
+    expect((await db.tokens.find('expired-token-bbbbbb'))?.userId).toBe('u2');
+    expect(await db.tokens.find('unknown-token-cccccc')).toBeNull();
+    expect(await db.tokens.deleteExpired(now)).toBe(1);
+    expect(await db.tokens.find('expired-token-bbbbbb')).toBeNull();
+    expect(await db.tokens.find('valid-token-aaaaaaaa')).not.toBeNull();
+  });
+});
+
+describe('failed jobs archive', () => {
+  const row = (jobId: string, failedAt: Date, error = 'boom') => ({
+    queue: 'email',
+    jobName: 'welcome',
+    jobId,
+    payload: { userId: jobId },
+    error,
+    stacktrace: 'Error: boom\n    at x',
+    attemptsMade: 6,
+    failedAt,
+  });
+
+  it('archives one final failure once, however many processes try at the same time', async () => {
+    const failedAt = new Date(1_700_000_000_123);
+    const results = await Promise.all([1, 2, 3, 4, 5].map(() => db.failedJobs.archive(row('email:welcome:a', failedAt))));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await db.failedJobs.has({ queue: 'email', jobId: 'email:welcome:a', failedAt })).toBe(true);
+    const rows = await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:a' });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ jobName: 'welcome', attemptsMade: 6, payload: { userId: 'email:welcome:a' } });
+    expect(rows[0]!.failedAt.getTime()).toBe(failedAt.getTime());
+  });
+
+  it('keeps a later failure of the same job id as its own row', async () => {
+    await db.failedJobs.archive(row('email:welcome:b', new Date(1_700_000_000_000)));
+    await db.failedJobs.archive(row('email:welcome:b', new Date(1_700_000_100_000)));
+    expect(await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:b' })).toHaveLength(2);
+  });
+
+  it('counts failures and ranks their reasons since a date', async () => {
+    const since = new Date(Date.now() - HOUR);
+    const recent = (n: number) => new Date(Date.now() - n * 1000);
+    await db.failedJobs.archive(row('email:welcome:c1', recent(1), 'SMTP 451'));
+    await db.failedJobs.archive(row('email:welcome:c2', recent(2), 'SMTP 451'));
+    await db.failedJobs.archive(row('email:welcome:c3', recent(3), 'SMTP 550'));
+    await db.failedJobs.archive({ ...row('slack:alert:x', recent(4), 'HTTP 500'), queue: 'slack', jobName: 'alert' });
+    expect(await db.failedJobs.countSince(since)).toEqual({ email: 3, slack: 1 });
+    expect(await db.failedJobs.topReasonsSince(since, 2)).toEqual([
+      { queue: 'email', reason: 'SMTP 451', count: 2 },
+      { queue: 'email', reason: 'SMTP 550', count: 1 },
+    ]);
+  });
+});

@@ -1,0 +1,102 @@
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import { freePort } from './free-port';
+import { waitFor } from './wait-for';
+
+export interface ReceivedMail {
+  /** The SMTP envelope (what the server was told), as opposed to the headers. */
+  envelope: { from: string | false; to: string[] };
+  raw: Buffer;
+  parsed: ParsedMail;
+}
+
+export interface RecipientRule {
+  /** Matches the recipient address (RCPT TO). A string matches exactly, case-insensitively. */
+  match: RegExp | string;
+  /** 4xx: a transient refusal (the sender should retry); 5xx: permanent. */
+  code: number;
+  /** @defaultValue a message derived from the code */
+  message?: string;
+}
+
+export interface SmtpSinkOptions {
+  /** Recipients to refuse at RCPT TO. Can be changed later with {@link SmtpSink.setRules}. */
+  rules?: RecipientRule[];
+}
+
+export interface SmtpSink {
+  port: number;
+  /** `smtp://127.0.0.1:<port>` — no TLS, no auth. */
+  url: string;
+  /** Every accepted message, in arrival order. */
+  messages: ReceivedMail[];
+  /** RCPT TO commands refused so far, with the code answered. */
+  refused: Array<{ to: string; code: number }>;
+  setRules(rules: RecipientRule[]): void;
+  /** Resolves with the messages once at least `count` have arrived. */
+  waitForMessages(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
+  close(): Promise<void>;
+}
+
+/** A real SMTP server on 127.0.0.1 that keeps what it receives, for tests. */
+export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
+  let rules = options.rules ?? [];
+  const messages: ReceivedMail[] = [];
+  const refused: SmtpSink['refused'] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      const to = address.address;
+      const rule = rules.find((r) => (typeof r.match === 'string' ? r.match.toLowerCase() === to.toLowerCase() : r.match.test(to)));
+      if (!rule) return callback();
+      refused.push({ to, code: rule.code });
+      const error = Object.assign(
+        new Error(rule.message ?? (rule.code >= 500 ? `${to}: recipient address rejected` : `${to}: mailbox busy, try again later`)),
+        { responseCode: rule.code },
+      );
+      callback(error);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        simpleParser(raw)
+          .then((parsed) => {
+            messages.push({
+              envelope: {
+                from: session.envelope.mailFrom ? session.envelope.mailFrom.address : false,
+                to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+              },
+              raw,
+              parsed,
+            });
+            callback();
+          })
+          .catch((error: Error) => callback(error));
+      });
+    },
+  });
+  server.on('error', () => {});
+  const port = await freePort();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    refused,
+    setRules(next) {
+      rules = next;
+    },
+    async waitForMessages(count, timeoutMs = 10_000) {
+      await waitFor(() => messages.length >= count, { timeoutMs, what: `${count} mail(s) at the SMTP sink` });
+      return messages;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
