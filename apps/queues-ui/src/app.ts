@@ -1,0 +1,50 @@
+import type { QueueClient } from '@ceres/queues';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import { QueueAdmin } from './admin/queue-admin';
+import { BOARD_PREFIX, createBoard } from './board';
+import { QueueMetrics } from './metrics/queue-metrics';
+import { installBasicAuth } from './plugins/basic-auth';
+import { installErrorHandler, installRedisGate } from './plugins/error-handler';
+import { healthRoutes } from './routes/health';
+import { metricsRoutes } from './routes/metrics';
+import { queueRoutes } from './routes/queues';
+import { schedulerRoutes } from './routes/schedulers';
+
+export interface AppDeps {
+  /** The producer-side client whose queues the app shows; the app never processes jobs. */
+  client: QueueClient;
+  auth: { user: string; pass: string };
+  /** See `QUEUES_UI_BASE_PATH`. @defaultValue `''` */
+  publicBasePath?: string;
+  /** Fastify's pino logger options, or `false`. @defaultValue `false` */
+  logger?: FastifyServerOptions['logger'];
+  /** How long `/health` and `/metrics` wait for Redis. @defaultValue `1000` ms */
+  redisTimeoutMs?: number;
+  /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
+  onRoute?: (route: RouteOptions) => void;
+}
+
+/** Builds the app from its dependencies without listening; `main.ts` listens. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({ logger: deps.logger ?? false, trustProxy: false });
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+
+  const isRedisReady = () => deps.client.isReady();
+  const admin = new QueueAdmin(deps.client);
+  const queues = admin.names.map((name) => ({ name, queue: admin.queue(name) }));
+  const timeoutMs = deps.redisTimeoutMs ?? 1000;
+
+  // Order matters: credentials are checked before anything else is revealed, Redis state included.
+  installBasicAuth(app, deps.auth);
+  installRedisGate(app, isRedisReady, ['/api/', `${BOARD_PREFIX}/api/`]);
+  installErrorHandler(app, isRedisReady);
+
+  app.register(healthRoutes, { admin, isRedisReady, timeoutMs });
+  app.register(queueRoutes, { admin });
+  app.register(schedulerRoutes, { admin });
+  app.register(metricsRoutes, {
+    metrics: new QueueMetrics({ queues, isRedisReady, timeoutMs }),
+  });
+  app.register(createBoard({ queues, publicBasePath: deps.publicBasePath }), { prefix: BOARD_PREFIX });
+  return app;
+}

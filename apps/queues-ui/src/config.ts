@@ -1,0 +1,62 @@
+import { ConfigError, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { Type } from '@sinclair/typebox';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const QueuesUiEnv = Type.Object({
+  QUEUES_UI_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  QUEUES_UI_PORT: Type.Integer({ default: 3050, minimum: 1, maximum: 65535 }),
+  // Basic auth cannot carry a user name with a colon: the first colon ends the user.
+  QUEUES_UI_USER: Type.String({ default: 'admin', minLength: 1, pattern: '^[^:\\r\\n]+$' }),
+  QUEUES_UI_PASS: Type.String({ minLength: 1 }),
+  QUEUES_UI_BASE_PATH: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+/?$' })),
+  LOG_LEVEL: Type.Union(
+    LOG_LEVELS.map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+});
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface QueuesUiConfig {
+  /** `QUEUES_UI_HOST`. @defaultValue `127.0.0.1` (never exposed beyond the machine by default) */
+  host: string;
+  /** `QUEUES_UI_PORT`. @defaultValue `3050` */
+  port: number;
+  /** `QUEUES_UI_USER`. @defaultValue `admin` */
+  user: string;
+  /** `QUEUES_UI_PASS`: required, the app refuses to start without it. */
+  pass: string;
+  /**
+   * `QUEUES_UI_BASE_PATH`: the public path prefix when a reverse proxy serves the app under a
+   * sub-path and strips it, e.g. `/ops`. Normalized without a trailing slash; `''` when unset.
+   * @defaultValue `''`
+   */
+  publicBasePath: string;
+  /** `LOG_LEVEL`. @defaultValue `info` */
+  logLevel: LogLevel;
+  /** `REDIS_URL`, `REDIS_PREFIX`. */
+  queues: QueuesConfig;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the environment once; throws a `ConfigError` naming the bad or missing variable. */
+export function loadConfig(env: Env = process.env): QueuesUiConfig {
+  if (env.QUEUES_UI_PASS === undefined || env.QUEUES_UI_PASS.trim() === '') {
+    throw new ConfigError(
+      'QUEUES_UI_PASS',
+      'is required: it is the basic-auth password of Bull Board, the admin API and /metrics, and the app refuses to start without one',
+    );
+  }
+  const parsed = parseEnv(QueuesUiEnv, env);
+  return {
+    host: parsed.QUEUES_UI_HOST,
+    port: parsed.QUEUES_UI_PORT,
+    user: parsed.QUEUES_UI_USER,
+    pass: parsed.QUEUES_UI_PASS,
+    publicBasePath: (parsed.QUEUES_UI_BASE_PATH ?? '').replace(/\/$/, ''),
+    logLevel: parsed.LOG_LEVEL as LogLevel,
+    queues: loadQueuesConfig(env),
+  };
+}

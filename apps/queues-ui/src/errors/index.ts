@@ -1,0 +1,1 @@
+export { AmbiguousSchedulerError, BadRequestError, HttpError, QueuesUnavailableError, UnknownQueueError, UnknownSchedulerError } from './http-error';

@@ -1,0 +1,61 @@
+import { ConfigError, QueueClient } from '@ceres/queues';
+import { buildApp } from './app';
+import { BOARD_PREFIX } from './board';
+import { loadConfig } from './config';
+
+/** How long shutdown may take before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`queues-ui cannot start: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const client = new QueueClient({ config: config.queues, connectionName: 'ceres-queues-ui' });
+  const app = buildApp({
+    client,
+    auth: { user: config.user, pass: config.pass },
+    publicBasePath: config.publicBasePath,
+    logger: { level: config.logLevel, name: 'ceres-queues-ui' },
+  });
+  client.connection.on('ready', () => app.log.info('Redis connected'));
+  client.connection.on('close', () => app.log.warn('Redis connection closed; reconnecting'));
+
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      app.log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    app
+      .close()
+      .then(() => client.close())
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+
+  await app.listen({ host: config.host, port: config.port });
+  app.log.info(`Bull Board at http://${config.host}:${config.port}${BOARD_PREFIX} (public path ${config.publicBasePath}${BOARD_PREFIX})`);
+  // PM2 (wait_ready) starts counting the app as online from here.
+  process.send?.('ready');
+}
+
+main().catch((error: unknown) => {
+  console.error('queues-ui failed to start:', error);
+  process.exit(1);
+});

@@ -1,0 +1,10 @@
+import type { FastifyInstance } from 'fastify';
+import type { QueueMetrics } from '../metrics/queue-metrics';
+
+/** `GET /metrics`: Prometheus text format; answers 200 with `ceres_queue_redis_up 0` while Redis is down. */
+export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics: QueueMetrics }) {
+  app.get('/metrics', async (_request, reply) => {
+    const body = await metrics.render();
+    return reply.type(metrics.contentType).send(body);
+  });
+}
