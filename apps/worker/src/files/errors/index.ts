@@ -1,0 +1,4 @@
+export { FileNotFoundError } from './file-not-found-error';
+export { UnprocessableImageError } from './unprocessable-image-error';
+export { UnsafeFileKeyError } from './unsafe-file-key-error';
+export { UploadsDirUnavailableError } from './uploads-dir-unavailable-error';
