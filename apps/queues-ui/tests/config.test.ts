@@ -1,0 +1,58 @@
+import { ConfigError } from '@ceres/queues';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config';
+
+describe('loadConfig', () => {
+  it('applies the defaults: 127.0.0.1:3050, user admin, no public sub-path, Redis DB 5', () => {
+    expect(loadConfig({ QUEUES_UI_PASS: 's3cret' })).toEqual({
+      host: '127.0.0.1',
+      port: 3050,
+      user: 'admin',
+      pass: 's3cret',
+      publicBasePath: '',
+      logLevel: 'info',
+      queues: { redisUrl: 'redis://127.0.0.1:6379', redisDb: 5, redisPrefix: 'ceres:', bullPrefix: 'ceres:queue' },
+    });
+  });
+
+  it.each([undefined, '', '   '])('refuses to start without QUEUES_UI_PASS (%j), naming it', (pass) => {
+    let error: unknown;
+    try {
+      loadConfig({ QUEUES_UI_PASS: pass });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('QUEUES_UI_PASS');
+    expect((error as Error).message).toMatch(/^QUEUES_UI_PASS: is required/);
+  });
+
+  it('reads every variable and normalizes the public base path', () => {
+    const config = loadConfig({
+      QUEUES_UI_HOST: '0.0.0.0',
+      QUEUES_UI_PORT: '8080',
+      QUEUES_UI_USER: 'ops',
+      QUEUES_UI_PASS: 'pw',
+      QUEUES_UI_BASE_PATH: '/ops/queues/',
+      LOG_LEVEL: 'warn',
+      REDIS_URL: 'redis://10.0.0.1:6380/3',
+      REDIS_PREFIX: 'x:',
+    });
+    expect(config).toMatchObject({ host: '0.0.0.0', port: 8080, user: 'ops', publicBasePath: '/ops/queues', logLevel: 'warn' });
+    expect(config.queues).toMatchObject({ redisDb: 3, bullPrefix: 'x:queue' });
+  });
+
+  it.each([
+    ['QUEUES_UI_PORT', '70000'],
+    ['QUEUES_UI_PORT', 'http'],
+    ['QUEUES_UI_USER', 'a:b'],
+    ['QUEUES_UI_BASE_PATH', 'ops'],
+    ['QUEUES_UI_BASE_PATH', '/ops?x=1'],
+    ['LOG_LEVEL', 'loud'],
+    ['REDIS_URL', 'http://x'],
+  ])('rejects %s=%s naming the variable', (variable, value) => {
+    expect(() => loadConfig({ QUEUES_UI_PASS: 'pw', [variable]: value })).toThrow(
+      expect.objectContaining({ name: 'ConfigError', variable }),
+    );
+  });
+});
