@@ -10,6 +10,8 @@ const NEEDS = {
   tests: [
     { program: 'redis-server', pkg: 'redis-server' },
     { program: 'pg_ctl', pkg: 'postgresql' },
+    { program: 'chromium', pkg: 'chromium' },
+    { program: 'promtool', pkg: 'prometheus' },
   ],
   start: [
     { program: 'redis-server', pkg: 'redis-server' },
