@@ -27,6 +27,8 @@ export interface JobDefinition<S extends TSchema = TSchema> {
   /** Which per-call options the producer accepts. */
   options: readonly EnqueueOptionName[];
   description: string;
+  /** Overrides the queue's {@link QueueDefinition.timeoutMs} for this job type. */
+  timeoutMs?: number;
 }
 
 export interface QueueDefinition {
@@ -34,8 +36,16 @@ export interface QueueDefinition {
   concurrency: number;
   /** Merged by BullMQ into every job of the queue. */
   defaultJobOptions: DefaultJobOptions;
+  /**
+   * How long one attempt may run before the worker aborts it and counts it as failed.
+   * @defaultValue {@link DEFAULT_JOB_TIMEOUT_MS}
+   */
+  timeoutMs?: number;
   jobs: Record<string, JobDefinition>;
 }
+
+/** The attempt timeout of a queue that declares none. */
+export const DEFAULT_JOB_TIMEOUT_MS = 30_000;
 
 const HOUR = 60 * 60;
 const DAY = 24 * HOUR;
@@ -63,6 +73,7 @@ const job = <S extends TSchema>(
 export const registry = {
   email: {
     concurrency: 5,
+    timeoutMs: 30_000,
     defaultJobOptions: { ...onSchedule, removeOnComplete: { age: HOUR }, removeOnFail: { age: DAY } },
     jobs: {
       verify: job(EmailVerifyPayload, {
@@ -81,6 +92,7 @@ export const registry = {
   },
   slack: {
     concurrency: 10,
+    timeoutMs: 30_000,
     defaultJobOptions: {
       attempts: 3,
       backoff: { type: 'fixed', delay: 2_000 },
@@ -98,6 +110,7 @@ export const registry = {
   },
   maintenance: {
     concurrency: 1,
+    timeoutMs: 10 * 60_000,
     defaultJobOptions: { ...onSchedule, removeOnComplete: { age: 7 * DAY }, removeOnFail: { age: 30 * DAY } },
     jobs: {
       'clean-verification-tokens': job(CleanVerificationTokensPayload, {
@@ -114,6 +127,7 @@ export const registry = {
   },
   files: {
     concurrency: 2,
+    timeoutMs: 5 * 60_000,
     defaultJobOptions: { ...onSchedule, removeOnComplete: { age: DAY }, removeOnFail: { age: 7 * DAY } },
     jobs: {
       'validate-cv': job(ValidateCvPayload, {
@@ -163,3 +177,12 @@ export function findJobDefinition(queue: string, job: string): JobDefinition | u
   const jobs = registry[queue].jobs as unknown as Record<string, JobDefinition>;
   return Object.prototype.hasOwnProperty.call(jobs, job) ? jobs[job] : undefined;
 }
+
+/** The attempt timeout of `queue/job`: the job's own, else its queue's, else the default. */
+export function jobTimeoutMs(queue: QueueName, job: string): number {
+  const definition = findJobDefinition(queue, job);
+  return definition?.timeoutMs ?? (registry[queue] as QueueDefinition).timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+}
+
+/** The longest attempt timeout of any job type: what a graceful stop may have to wait for. */
+export const LONGEST_JOB_TIMEOUT_MS = Math.max(...JOB_TYPES.map(({ queue, job }) => jobTimeoutMs(queue, job)));

@@ -1,0 +1,72 @@
+import type { Logger } from 'pino';
+import type { WorkerConfig } from './config';
+import { createDeadLetters, type DeadLetters } from './dead-letters';
+import { buildDeps, closeDeps, type WorkerDeps } from './deps';
+import { processors as defaultProcessors, type ProcessorMap } from './processors';
+import { errorSummary } from './redact';
+import { startWorkers, type Runner } from './worker-runner';
+
+export interface WorkerAppOptions {
+  config: WorkerConfig;
+  logger: Logger;
+  /** Replace some side effects (tests); the rest is built from `config`. */
+  deps?: Partial<WorkerDeps>;
+  /** @defaultValue every processor of `src/processors` */
+  processors?: ProcessorMap;
+}
+
+export interface WorkerApp {
+  deps: WorkerDeps;
+  runner: Runner;
+  deadLetters: DeadLetters;
+  /** Resolves when the workers take jobs; reconciliation of old failures runs in the background. */
+  started: Promise<void>;
+  /** Graceful (or, with `force`, immediate) stop; closes every connection. */
+  stop(force?: boolean): Promise<void>;
+}
+
+/** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
+const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
+
+export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors }: WorkerAppOptions): WorkerApp {
+  const deps = buildDeps(config, logger, overrides);
+  logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
+  if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
+  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger });
+  const runner = startWorkers({ config, deps, logger, processors, deadLetters });
+  let stopping = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  // BullMQ's events are not replayed for a listener that was down: failures that happened while
+  // no worker listened (or whose recording failed) are found in the failed sets instead.
+  const reconcile = async (attempt = 0): Promise<void> => {
+    if (stopping) return;
+    try {
+      const recorded = await deadLetters.reconcile(runner.queues);
+      logger.info({ recorded }, 'dead letters reconciled');
+    } catch (error) {
+      const delay = RECONCILE_RETRY_MS[attempt];
+      logger.warn({ err: errorSummary(error), retryInMs: delay }, 'dead-letter reconciliation failed');
+      if (delay !== undefined && !stopping) retryTimer = setTimeout(() => void reconcile(attempt + 1), delay);
+    }
+  };
+
+  const started = runner.ready().then(() => {
+    logger.info({ queues: runner.queues }, 'worker ready');
+    void reconcile();
+  });
+  started.catch(() => {});
+
+  return {
+    deps,
+    runner,
+    deadLetters,
+    started,
+    async stop(force = false) {
+      stopping = true;
+      clearTimeout(retryTimer);
+      await runner.close(force);
+      await closeDeps(deps);
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { Type } from '@sinclair/typebox';
+import type { LevelWithSilent } from 'pino';
+import { ConfigError, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { databaseUrlFromEnv } from '@ceres/db';
+
+const Url = (description: string, options: { default?: string } = {}) =>
+  Type.String({ pattern: '^[a-z][a-z0-9+.-]*://\\S+$', description, ...options });
+
+/** Every variable the worker reads, with its default. Parsed once at startup. */
+export const WorkerEnv = Type.Object({
+  DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL, e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
+  SMTP_URL: Type.Optional(Url('smtp:// or smtps:// URL of the mail relay; unset: mails go to OUTBOX_DIR as .eml files')),
+  OUTBOX_DIR: Type.String({ default: 'var/outbox', minLength: 1, description: 'Where mails are written when SMTP_URL is unset' }),
+  MAIL_FROM: Type.String({ default: 'Ceres <no-reply@localhost>', minLength: 3, pattern: '^[^\\r\\n]+$', description: 'The From header' }),
+  APP_URL: Url('Public URL of the web platform; mail links point here', { default: 'http://localhost:3000' }),
+  SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
+  SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
+  TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
+  UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Root of the uploaded files' }),
+  REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+  WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
+  WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
+});
+
+export interface WorkerConfig {
+  queues: QueuesConfig;
+  databaseUrl: string;
+  /** `undefined`: write mails to {@link WorkerConfig.outboxDir}. */
+  smtpUrl: string | undefined;
+  outboxDir: string;
+  mailFrom: string;
+  /** Without a trailing slash. */
+  appUrl: string;
+  slackWebhookUrl: string | undefined;
+  slackTimeoutMs: number;
+  timeZone: string;
+  uploadsDir: string;
+  reportEmailTo: string | undefined;
+  logLevel: LevelWithSilent;
+  /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
+  lockDurationMs: number;
+  /** How often each worker looks for jobs whose lock expired (stalled). */
+  stalledIntervalMs: number;
+}
+
+/** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
+export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+  const parsed = parseEnv(WorkerEnv, env);
+  let databaseUrl: string;
+  try {
+    databaseUrl = databaseUrlFromEnv(env);
+  } catch (error) {
+    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
+  }
+  if (parsed.SMTP_URL && !/^smtps?:\/\//.test(parsed.SMTP_URL)) {
+    throw new ConfigError('SMTP_URL', 'must start with smtp:// or smtps://');
+  }
+  if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
+  return {
+    queues: loadQueuesConfig(env),
+    databaseUrl,
+    smtpUrl: parsed.SMTP_URL,
+    outboxDir: parsed.OUTBOX_DIR,
+    mailFrom: parsed.MAIL_FROM,
+    appUrl: parsed.APP_URL.replace(/\/+$/, ''),
+    slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,
+    slackTimeoutMs: parsed.SLACK_TIMEOUT_MS,
+    timeZone: parsed.TZ,
+    uploadsDir: parsed.UPLOADS_DIR,
+    reportEmailTo: parsed.REPORT_EMAIL_TO,
+    logLevel: parsed.LOG_LEVEL as LevelWithSilent,
+    lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
+  };
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

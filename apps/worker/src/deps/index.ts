@@ -1,0 +1,38 @@
+import { createDb, type Db } from '@ceres/db';
+import { QueueClient } from '@ceres/queues';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../config';
+import { systemClock, type Clock } from './clock';
+import { createMailer, type Mailer } from './mailer';
+import { createSlack, type Slack } from './slack';
+
+/** The side effects processors use, built once at startup and shared by every job. */
+export interface WorkerDeps {
+  mailer: Mailer;
+  slack: Slack;
+  db: Db;
+  clock: Clock;
+  /** Producer side of the queues: dead-letter alerts and jobs that enqueue others. */
+  queues: QueueClient;
+  /** Public URL of the platform, without a trailing slash. */
+  appUrl: string;
+  config: WorkerConfig;
+}
+
+export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
+  return {
+    mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom }),
+    slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
+    db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker' }),
+    clock: overrides.clock ?? systemClock,
+    queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer' }),
+    appUrl: overrides.appUrl ?? config.appUrl,
+    config,
+  };
+}
+
+/** Closes what {@link buildDeps} opened. */
+export async function closeDeps(deps: WorkerDeps): Promise<void> {
+  deps.mailer.close();
+  await Promise.allSettled([deps.db.close(), deps.queues.close()]);
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import nodemailer, { type Transporter } from 'nodemailer';
+
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface SentMail {
+  messageId: string;
+  /** Where the mail went: `smtp` or the `.eml` file written. */
+  delivery: string;
+}
+
+export interface Mailer {
+  /**
+   * Sends one mail. A permanent refusal (SMTP 5xx: unknown mailbox, rejected address) throws
+   * BullMQ's `UnrecoverableError`, so the job fails at once; anything else (4xx, connection
+   * errors, timeouts) throws a plain error and the job is retried on the schedule.
+   */
+  send(message: MailMessage): Promise<SentMail>;
+  /** `smtp://host:port (pooled)` or `outbox <dir>`, for the startup log; never the password. */
+  readonly description: string;
+  close(): void;
+}
+
+export interface MailerOptions {
+  /** `undefined`: write `.eml` files to `outboxDir` instead of sending. */
+  smtpUrl: string | undefined;
+  outboxDir: string;
+  from: string;
+}
+
+/** Defaults for the pooled transport, unless the URL sets them (`?socketTimeout=…`). */
+const SMTP_DEFAULTS: Record<string, string> = {
+  pool: 'true',
+  maxConnections: '5',
+  connectionTimeout: '10000',
+  greetingTimeout: '10000',
+  socketTimeout: '30000',
+};
+
+export function createMailer(options: MailerOptions): Mailer {
+  if (!options.smtpUrl) return createOutboxMailer(options.outboxDir, options.from);
+  const url = new URL(options.smtpUrl);
+  for (const [name, value] of Object.entries(SMTP_DEFAULTS)) {
+    if (!url.searchParams.has(name)) url.searchParams.set(name, value);
+  }
+  const transport: Transporter = nodemailer.createTransport(url.toString());
+  return {
+    description: `${url.protocol}//${url.host} (pooled)`,
+    async send(message) {
+      try {
+        const info = await transport.sendMail({ from: options.from, ...message });
+        return { messageId: String(info.messageId), delivery: 'smtp' };
+      } catch (error) {
+        throw classifyMailError(error);
+      }
+    },
+    close: () => transport.close(),
+  };
+}
+
+/** SMTP codes 5xx refuse for good; EENVELOPE/EMESSAGE say the server answered this mail so. */
+export function isPermanentMailError(error: unknown): boolean {
+  const { responseCode, code } = (error ?? {}) as { responseCode?: unknown; code?: unknown };
+  return typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600 && code !== 'EAUTH';
+}
+
+function classifyMailError(error: unknown): Error {
+  const cause = error instanceof Error ? error : new Error(String(error));
+  const { responseCode } = error as { responseCode?: number };
+  const message = `SMTP ${responseCode ?? 'error'}: ${cause.message}`;
+  if (isPermanentMailError(error)) {
+    const permanent = new UnrecoverableError(`permanent ${message}`);
+    permanent.cause = cause;
+    return permanent;
+  }
+  return Object.assign(new Error(`transient ${message}`, { cause }), { responseCode });
+}
+
+/** Local development without a mail relay: each mail becomes an `.eml` file you can open. */
+function createOutboxMailer(outboxDir: string, from: string): Mailer {
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  return {
+    description: `outbox ${outboxDir} (SMTP_URL is not set: mails are written as .eml files, not sent)`,
+    async send(message) {
+      const info = await transport.sendMail({ from, ...message });
+      await mkdir(outboxDir, { recursive: true });
+      const file = join(outboxDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`);
+      await writeFile(file, info.message as Buffer);
+      return { messageId: String(info.messageId), delivery: file };
+    },
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,45 @@
+import { ConfigError } from '@ceres/queues';
+import { createWorkerApp } from './app';
+import { loadWorkerConfig, type WorkerConfig } from './config';
+import { createLogger } from './deps/logger';
+import { errorSummary } from './redact';
+
+let config: WorkerConfig;
+try {
+  config = loadWorkerConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`ceres-worker: invalid configuration: ${error.message}`);
+  process.exit(1);
+}
+
+const logger = createLogger(config.logLevel);
+const app = createWorkerApp({ config, logger });
+
+// First signal: stop taking jobs and let the active ones finish (PM2's kill_timeout must be longer
+// than the longest job timeout, see docs/worker.md). A second signal aborts them and exits.
+let stopping = false;
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: aborting active jobs');
+    app.stop(true).finally(() => process.exit(1));
+    return;
+  }
+  stopping = true;
+  logger.info({ signal }, 'stopping: waiting for active jobs to finish');
+  app
+    .stop()
+    .then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    })
+    .catch((error: unknown) => {
+      logger.error({ err: errorSummary(error) }, 'error while stopping');
+      process.exit(1);
+    });
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.on('unhandledRejection', (reason) => {
+  logger.error({ err: errorSummary(reason) }, 'unhandled rejection');
+});

@@ -1,0 +1,188 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { createDb, type Db } from '@ceres/db';
+import { makeTempDir, waitFor } from '@ceres/testing';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createWorkerApp, type WorkerApp } from '../src/app';
+import { createLogger } from '../src/deps/logger';
+import { createMailer } from '../src/deps/mailer';
+import { verify } from '../src/processors/email/verify';
+import { configFor, startPeers, waitForState, workerEnv, type Peers } from './helpers/harness';
+
+let peers: Peers;
+let db: Db;
+let env: Record<string, string>;
+let app: WorkerApp;
+const producer = () => app.deps.queues;
+const logger = createLogger('silent');
+const HOUR = 3_600_000;
+
+beforeAll(async () => {
+  peers = await startPeers();
+  db = createDb(peers.postgres.url);
+  env = workerEnv(peers);
+  app = createWorkerApp({ config: configFor(env), logger });
+  await app.started;
+}, 60_000);
+
+afterAll(async () => {
+  await app?.stop();
+  await db?.close();
+  await peers?.close();
+});
+
+beforeEach(() => {
+  peers.smtp.messages.length = 0;
+  peers.smtp.refused.length = 0;
+  peers.smtp.setRules([]);
+  peers.slack.requests.length = 0;
+});
+
+const token = (label: string) => `${label}-${Math.random().toString(36).slice(2)}-token-value`;
+
+describe('email/verify', () => {
+  it('mails a valid token: recipient, subject, link to APP_URL/verify, HTML-escaped name, text part', async () => {
+    const value = token('valid');
+    await db.tokens.insert({ token: value, userId: 'user-1', expiresAt: new Date(Date.now() + HOUR) });
+    const { jobId } = await producer().enqueue('email', 'verify', {
+      userId: 'user-1',
+      email: 'ana@example.com',
+      firstName: '<script>alert(1)</script> Ana',
+      token: value,
+    });
+    const [mail] = await peers.smtp.waitForMessages(1);
+    expect(mail!.envelope.to).toEqual(['ana@example.com']);
+    expect(mail!.parsed.subject).toBe('Confirm your email address');
+    const link = `https://ceres.example/verify?token=${value}`;
+    expect(mail!.parsed.text).toContain(link);
+    expect(mail!.parsed.text).toContain('Hi <script>alert(1)</script> Ana,');
+    const html = String(mail!.parsed.html);
+    expect(html).toContain(`href="${link}"`);
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; Ana');
+    expect(html).not.toContain('<script>');
+    const job = await waitForState(producer().getQueue('email'), jobId, 'completed');
+    expect(job.returnvalue).toMatchObject({ sent: true });
+  });
+
+  it.each([
+    ['token-expired', -HOUR],
+    ['token-unknown', undefined],
+  ] as const)('completes as skipped (%s) and sends nothing', async (reason, expiresIn) => {
+    const value = token(reason);
+    if (expiresIn !== undefined) await db.tokens.insert({ token: value, userId: `user-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
+    const { jobId } = await producer().enqueue('email', 'verify', {
+      userId: `user-${reason}`,
+      email: 'bob@example.com',
+      firstName: 'Bob',
+      token: value,
+    });
+    const job = await waitForState(producer().getQueue('email'), jobId, 'completed');
+    expect(job.returnvalue).toEqual({ skipped: reason });
+    // One attempt, completed: a skip is never retried.
+    expect(job.attemptsMade).toBe(1);
+    expect(peers.smtp.messages).toHaveLength(0);
+  });
+
+  it('treats a token of another user as unknown', async () => {
+    const value = token('other');
+    await db.tokens.insert({ token: value, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
+    const result = await verify(
+      { id: '1', name: 'verify', queueName: 'email', attemptsMade: 0, data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value }, updateProgress: async () => {} },
+      { logger, mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
+    );
+    expect(result).toEqual({ skipped: 'token-unknown' });
+    expect(peers.smtp.messages).toHaveLength(0);
+  });
+
+  it('uses the injected clock: a token is expired exactly from its expires_at on', async () => {
+    const value = token('clock');
+    const expiresAt = new Date(Date.now() + HOUR);
+    await db.tokens.insert({ token: value, userId: 'u-clock', expiresAt });
+    const job = { id: '2', name: 'verify', queueName: 'email', attemptsMade: 0, data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value }, updateProgress: async () => {} };
+    const deps = { logger, mailer: app.deps.mailer, db, appUrl: 'https://x.example' };
+    expect(await verify(job, { ...deps, clock: { now: () => expiresAt } })).toEqual({ skipped: 'token-expired' });
+    expect(await verify(job, { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } })).toMatchObject({ sent: true });
+  });
+});
+
+describe('email/welcome', () => {
+  it('sends the welcome mail with both parts', async () => {
+    await producer().enqueue('email', 'welcome', { userId: 'w-1', email: 'eve@example.com', firstName: 'Eve & "Co"' });
+    const [mail] = await peers.smtp.waitForMessages(1);
+    expect(mail!.envelope.to).toEqual(['eve@example.com']);
+    expect(mail!.parsed.subject).toBe('Welcome to Ceres');
+    expect(mail!.parsed.text).toContain('Hi Eve & "Co",');
+    expect(String(mail!.parsed.html)).toContain('Hi Eve &amp; &quot;Co&quot;,');
+    expect(String(mail!.parsed.html)).toContain('href="https://ceres.example"');
+  });
+
+  it('a permanently rejected address (5xx) fails at once, without retry, into the dead letters with one alert', async () => {
+    peers.smtp.setRules([{ match: /^bounce@/, code: 550 }]);
+    const { jobId } = await producer().enqueue('email', 'welcome', { userId: 'w-bounce', email: 'bounce@example.com', firstName: 'B' });
+    const queue = producer().getQueue('email');
+    await waitFor(async () => (await queue.getJobState(jobId)) === 'failed');
+    const job = (await queue.getJob(jobId))!;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/permanent SMTP 550/);
+    expect(peers.smtp.refused).toEqual([{ to: 'bounce@example.com', code: 550 }]);
+    const rows = await waitFor(async () => {
+      const found = await db.failedJobs.list({ queue: 'email', jobId });
+      return found.length > 0 ? found : undefined;
+    });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ jobName: 'welcome', attemptsMade: 1, payload: { userId: 'w-bounce' } });
+    const [alert] = await peers.slack.waitForRequests(1);
+    const text = (alert!.body as { text: string }).text;
+    expect(text).toContain('*email*');
+    expect(text).toContain('*welcome*');
+    expect(text).toContain(jobId);
+    expect(text).toContain('550');
+    expect(text).not.toContain('bounce@example.com');
+  });
+
+  it('an invalid payload (written by an older producer) fails at once, unretried, and is archived', async () => {
+    const queue = producer().getQueue('email');
+    // Straight into BullMQ, past the producer's validation.
+    const added = await queue.add('welcome', { userId: 'w-bad', email: 'not-an-address', firstName: 'X' });
+    await waitFor(async () => (await queue.getJobState(added.id!)) === 'failed');
+    const job = (await queue.getJob(added.id!))!;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/email must be a valid email address/);
+    await waitFor(async () => (await db.failedJobs.list({ queue: 'email', jobId: added.id! })).length === 1);
+    expect(peers.smtp.messages).toHaveLength(0);
+  });
+});
+
+describe('outbox mailer (no SMTP_URL)', () => {
+  it('writes each mail as an .eml file instead of sending it', async () => {
+    const dir = await makeTempDir('outbox');
+    try {
+      const config = configFor({ ...env, SMTP_URL: '', OUTBOX_DIR: dir.path });
+      expect(config.smtpUrl).toBeUndefined();
+      const mailer = createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom });
+      expect(mailer.description).toContain('outbox');
+      const sent = await mailer.send({ to: 'dev@example.com', subject: 'Hello', text: 'plain', html: '<p>html</p>' });
+      const files = await readdir(dir.path);
+      expect(files).toHaveLength(1);
+      expect(sent.delivery).toContain(files[0]);
+      const parsed = await simpleParser(await readFile(`${dir.path}/${files[0]}`));
+      expect(parsed.subject).toBe('Hello');
+      expect(parsed.text?.trim()).toBe('plain');
+      expect(parsed.from?.text).toContain('no-reply@localhost');
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('config', () => {
+  it('names the missing or malformed variable', () => {
+    expect(() => configFor({ ...env, DATABASE_URL: '' })).toThrow(/DATABASE_URL/);
+    expect(() => configFor({ ...env, APP_URL: 'not a url' })).toThrow(/^APP_URL/);
+    expect(() => configFor({ ...env, TZ: 'Mars/Olympus' })).toThrow(/^TZ/);
+    expect(() => configFor({ ...env, SLACK_TIMEOUT_MS: 'soon' })).toThrow(/^SLACK_TIMEOUT_MS/);
+    expect(() => configFor({ ...env, SMTP_URL: 'http://mail' })).toThrow(/^SMTP_URL/);
+    expect(configFor({ ...env, APP_URL: '' }).appUrl).toBe('http://localhost:3000');
+  });
+});
+

@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { migrate } from '@ceres/db';
+import { loadQueuesConfig, QueueClient, type QueuesConfig } from '@ceres/queues';
+import {
+  startHttpReceiver,
+  startPostgresServer,
+  startRedisServer,
+  startSmtpSink,
+  waitFor,
+  type HttpReceiver,
+  type PostgresServer,
+  type RedisServer,
+  type SmtpSink,
+} from '@ceres/testing';
+import type { Job, Queue } from 'bullmq';
+import { loadWorkerConfig, type WorkerConfig } from '../../src/config';
+
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+/** Real Redis, PostgreSQL (migrated), SMTP sink and Slack stand-in, for one test file. */
+export interface Peers {
+  redis: RedisServer;
+  postgres: PostgresServer;
+  smtp: SmtpSink;
+  slack: HttpReceiver;
+  close(): Promise<void>;
+}
+
+export async function startPeers(options: { redisAppendOnly?: boolean } = {}): Promise<Peers> {
+  const [redis, postgres, smtp, slack] = await Promise.all([
+    startRedisServer({ appendOnly: options.redisAppendOnly }),
+    startPostgresServer(),
+    startSmtpSink(),
+    startHttpReceiver(),
+  ]);
+  await migrate(postgres.url);
+  return {
+    redis,
+    postgres,
+    smtp,
+    slack,
+    close: async () => {
+      await Promise.allSettled([redis.close(), postgres.close(), smtp.close(), slack.close()]);
+    },
+  };
+}
+
+/** The worker's environment for these peers, with a Redis prefix of its own. */
+export function workerEnv(peers: Peers, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    REDIS_URL: peers.redis.url,
+    REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
+    DATABASE_URL: peers.postgres.url,
+    SMTP_URL: peers.smtp.url,
+    SLACK_WEBHOOK_URL: `${peers.slack.url}/hook`,
+    APP_URL: 'https://ceres.example',
+    LOG_LEVEL: 'silent',
+    // Short locks so a killed worker's job is taken over within seconds, not 30 s.
+    WORKER_LOCK_DURATION_MS: '2000',
+    WORKER_STALLED_INTERVAL_MS: '1000',
+    ...extra,
+  };
+}
+
+export function configFor(env: Record<string, string>): WorkerConfig {
+  return loadWorkerConfig(env);
+}
+
+export function producerFor(env: Record<string, string>): QueueClient {
+  const config: QueuesConfig = loadQueuesConfig(env);
+  return new QueueClient({ config, connectionName: 'test-producer' });
+}
+
+/**
+ * Drives a job through the real retry schedule without waiting minutes: each time the worker
+ * puts it in the delayed set (with the delay its backoff strategy chose), promote it.
+ */
+export async function promoteUntilFinished(queue: Queue, jobId: string, timeoutMs = 30_000): Promise<Job> {
+  return waitFor(
+    async () => {
+      const state = await queue.getJobState(jobId);
+      if (state === 'failed' || state === 'completed') return queue.getJob(jobId);
+      if (state === 'delayed') await (await queue.getJob(jobId))?.promote().catch(() => {});
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 50, what: `job ${jobId} to finish` },
+  );
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Parsed JSON log lines so far. */
+  logs: Array<Record<string, unknown>>;
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  ready: Promise<void>;
+}
+
+/** `apps/worker/src/main.ts` in a child process, from the TypeScript sources (no build needed). */
+export function spawnWorker(env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...env,
+      LOG_LEVEL: env.LOG_LEVEL === 'silent' ? 'info' : (env.LOG_LEVEL ?? 'info'),
+      TSX_TSCONFIG_PATH: 'apps/worker/tsconfig.json',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const stderr: string[] = [];
+  let buffer = '';
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'worker ready') onReady();
+      } catch {
+        stderr.push(line);
+      }
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const readyOrExit = Promise.race([
+    ready,
+    exited.then(({ code }) => {
+      throw new Error(`worker exited (code ${code}) before it was ready:\n${stderr.join('')}`);
+    }),
+  ]);
+  readyOrExit.catch(() => {});
+  return { child, logs, stderr, exited, ready: withTimeout(readyOrExit, 30_000, 'worker child to be ready') };
+}
+
+export async function stopWorker(worker: WorkerProcess): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Waits until the job is in `state`, then reads it (so its return value or reason is there). */
+export async function waitForState(queue: Queue, jobId: string, state: 'completed' | 'failed', timeoutMs = 15_000): Promise<Job> {
+  return waitFor(
+    async () => ((await queue.getJobState(jobId)) === state ? queue.getJob(jobId) : undefined),
+    { timeoutMs, what: `job ${jobId} to be ${state}` },
+  );
+}
