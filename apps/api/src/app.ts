@@ -1,0 +1,77 @@
+import type { QueueClient } from '@ceres/queues';
+import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
+import type { ApiConfig } from './config';
+import { addAuth } from './plugins/auth';
+import { errorHandler, notFoundHandler } from './plugins/error-handler';
+import { addRateLimit } from './plugins/rate-limit';
+import { addDocs } from './plugins/swagger';
+import { typeboxValidatorCompiler } from './plugins/validator';
+import { batchRoutes } from './routes/batch';
+import { healthRoutes } from './routes/health';
+import { jobStatusRoutes } from './routes/job-status';
+import { jobRoutes } from './routes/jobs';
+
+export interface AppDeps {
+  config: ApiConfig;
+  /** The producer side of the queues; the caller owns it and closes it after the app. */
+  queues: QueueClient;
+  /** Where the JSON log lines go. @defaultValue stdout */
+  logStream?: { write(line: string): void };
+  /** Called for every route as it is registered (tests list the routes with it). */
+  onRoute?: (route: RouteOptions) => void;
+}
+
+/** Job ids are `<queue>:<job>:<key>` with keys up to 512 characters, and arrive URL-encoded. */
+const MAX_PARAM_LENGTH = 2048;
+
+/** Builds the API from its dependencies; does not listen. */
+export function buildApp({ config, queues, logStream, onRoute }: AppDeps): FastifyInstance {
+  const app = Fastify({
+    logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}) },
+    // Per-request log lines would cost more than the enqueue itself; errors are logged by the handler.
+    disableRequestLogging: true,
+    bodyLimit: config.bodyLimitBytes,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+  }) as unknown as FastifyInstance;
+  if (onRoute) app.addHook('onRoute', onRoute);
+
+  // JSON only: any other content type is a 415, rather than a string body that fails as a payload.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  if (!config.auth.enabled) {
+    app.log.warn('API_AUTH=off: the API accepts requests without a token; never run it like this where others can reach it');
+  }
+  watchRedis(app, queues);
+
+  addDocs(app);
+  app.register(healthRoutes, { queues });
+  // Everything registered in here needs a token and counts against the caller's rate limit.
+  app.register(async (scope) => {
+    addAuth(scope, config.auth);
+    addRateLimit(scope, config.rateLimitMax);
+    scope.register(jobRoutes, { queues });
+    scope.register(batchRoutes, { queues });
+    scope.register(jobStatusRoutes, { queues });
+  });
+  return app;
+}
+
+/** Logs an outage once when it starts and once when it ends, instead of on every refused request. */
+function watchRedis(app: FastifyInstance, queues: QueueClient): void {
+  let up = true;
+  const onReady = () => {
+    if (!up) app.log.info('redis is reachable again; enqueueing resumes');
+    up = true;
+  };
+  const onClose = () => {
+    if (up) app.log.warn('redis connection lost; enqueue and status requests answer 503 until it is back');
+    up = false;
+  };
+  queues.connection.on('ready', onReady).on('close', onClose);
+  app.addHook('onClose', async () => {
+    queues.connection.off('ready', onReady).off('close', onClose);
+  });
+}

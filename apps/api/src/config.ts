@@ -1,0 +1,74 @@
+import { ConfigError, EnvBoolean, envFlag, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { Type } from '@sinclair/typebox';
+
+/** Shortest token accepted: a guessable token is no token. */
+export const MIN_TOKEN_LENGTH = 16;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const ApiEnv = Type.Object({
+  API_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  API_PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  API_TOKENS: Type.Optional(Type.String()),
+  API_AUTH: EnvBoolean({ default: true }),
+  API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
+  API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
+  LOG_LEVEL: Type.Union(
+    LOG_LEVELS.map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+});
+
+export interface ApiConfig {
+  /** @defaultValue `127.0.0.1` */
+  host: string;
+  /** @defaultValue `3000` */
+  port: number;
+  auth: {
+    /** False only with `API_AUTH=off` (or `false`/`no`). @defaultValue `true` */
+    enabled: boolean;
+    /** The bearer tokens of `API_TOKENS`; never logged. */
+    tokens: string[];
+  };
+  /** Requests per token (per client IP with auth off) per minute, per process. @defaultValue `6000` */
+  rateLimitMax: number;
+  /** Largest accepted request body in bytes. @defaultValue `1048576` (1 MiB) */
+  bodyLimitBytes: number;
+  /** @defaultValue `info` */
+  logLevel: LogLevel;
+  queues: QueuesConfig;
+}
+
+/**
+ * Reads the API's settings once at startup. Throws a {@link ConfigError} naming the bad variable,
+ * including when no token is set and authentication was not turned off explicitly.
+ */
+export function loadApiConfig(env: Record<string, string | undefined> = process.env): ApiConfig {
+  const parsed = parseEnv(ApiEnv, env);
+  const queues = loadQueuesConfig(env);
+  const enabled = envFlag(parsed.API_AUTH);
+  const tokens = (parsed.API_TOKENS ?? '')
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token !== '');
+  if (enabled && tokens.length === 0) {
+    throw new ConfigError(
+      'API_TOKENS',
+      'set at least one bearer token (comma-separated), or set API_AUTH=off explicitly to run without authentication',
+    );
+  }
+  const short = tokens.findIndex((token) => token.length < MIN_TOKEN_LENGTH);
+  if (short !== -1) {
+    throw new ConfigError('API_TOKENS', `token #${short + 1} is shorter than ${MIN_TOKEN_LENGTH} characters`);
+  }
+  return {
+    host: parsed.API_HOST,
+    port: parsed.API_PORT,
+    auth: { enabled, tokens },
+    rateLimitMax: parsed.API_RATE_LIMIT_MAX,
+    bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
+    logLevel: parsed.LOG_LEVEL as LogLevel,
+    queues,
+  };
+}

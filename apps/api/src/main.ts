@@ -1,0 +1,43 @@
+import { QueueClient } from '@ceres/queues';
+import { buildApp } from './app';
+import { loadApiConfig } from './config';
+
+async function main(): Promise<void> {
+  const config = loadApiConfig();
+  const queues = new QueueClient({
+    config: config.queues,
+    connectionName: 'ceres-api',
+    onWarning: (message) => app.log.warn(message),
+  });
+  const app = buildApp({ config, queues });
+
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // app.close() stops accepting connections and resolves once in-flight requests are answered.
+    app
+      .close()
+      .then(() => queues.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          app.log.error({ err: error }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+
+  await app.listen({ host: config.host, port: config.port });
+  // PM2 `wait_ready`: a reload replaces this instance only once the new one listens.
+  process.send?.('ready');
+}
+
+main().catch((error: unknown) => {
+  // A ConfigError's message starts with the variable's name.
+  console.error(`ceres-api failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError } from '../errors/api-error';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made the request: `token:<n>` with auth on, the client IP with auth off. Rate limits key on it. */
+    apiClient: string;
+  }
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Returns the position of the matching token, or -1. Both sides are hashed first, so every
+ * comparison is between 32-byte buffers and neither a token's length nor a prefix leaks; every
+ * token is compared, so the time does not tell which one matched.
+ */
+export function tokenMatcher(tokens: readonly string[]): (header: string | undefined) => number {
+  const digests = tokens.map(digest);
+  return (header) => {
+    if (header === undefined || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return -1;
+    const presented = digest(header.slice(7).trim());
+    let match = -1;
+    for (let i = 0; i < digests.length; i++) {
+      if (timingSafeEqual(presented, digests[i]!) && match === -1) match = i;
+    }
+    return match;
+  };
+}
+
+const unauthorized = () =>
+  new ApiError('UNAUTHORIZED', 'missing or invalid bearer token: send "Authorization: Bearer <token>"');
+
+/** Puts every route of `scope` behind `Authorization: Bearer <token>` (or records the IP when auth is off). */
+export function addAuth(scope: FastifyInstance, auth: { enabled: boolean; tokens: readonly string[] }): void {
+  scope.decorateRequest('apiClient', '');
+  if (!auth.enabled) {
+    scope.addHook('onRequest', async (request: FastifyRequest) => {
+      request.apiClient = request.ip;
+    });
+    return;
+  }
+  const match = tokenMatcher(auth.tokens);
+  const clients = auth.tokens.map((_, i) => `token:${i + 1}`);
+  scope.addHook('onRequest', async (request: FastifyRequest) => {
+    const index = match(request.headers.authorization);
+    if (index === -1) throw unauthorized();
+    request.apiClient = clients[index]!;
+  });
+}

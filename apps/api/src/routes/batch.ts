@@ -1,0 +1,49 @@
+import { schemaIssues, type QueueClient } from '@ceres/queues';
+import type { FastifyPluginAsync } from 'fastify';
+import { ApiError } from '../errors/api-error';
+import { bodyByQueueClient } from '../plugins/validator';
+import { errorResponses } from '../schemas/errors';
+import { BatchAccepted, BatchEnvelope, batchBodySchema, MAX_BATCH_ITEMS } from '../schemas/jobs';
+import { splitOptions } from './jobs';
+import { PLATFORM_JOB_TYPES, unknownJobType } from './platform-job-types';
+
+/** `POST /jobs/:queue/:job/batch`: up to 1000 payloads enqueued together, or none of them. */
+export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
+  for (const { queue, job, definition } of PLATFORM_JOB_TYPES) {
+    app.post(
+      `/jobs/${queue}/${job}/batch`,
+      {
+        validatorCompiler: bodyByQueueClient,
+        schema: {
+          summary: `Enqueue up to ${MAX_BATCH_ITEMS} ${queue}/${job} jobs at once`,
+          description: `${definition.description}. One invalid item rejects the whole batch and nothing is enqueued.`,
+          tags: [queue],
+          security: [{ bearer: [] }],
+          body: batchBodySchema(queue, job, definition),
+          response: { 202: BatchAccepted, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const issues = schemaIssues(BatchEnvelope, request.body);
+        if (issues.length > 0) {
+          throw new ApiError('INVALID_BODY', `invalid ${queue}/${job} batch: ${issues.map((issue) => issue.message).join('; ')}`, {
+            issues,
+          });
+        }
+        const { payload, options } = splitOptions(request.body);
+        const items = (payload as { items: unknown[] }).items;
+        const results = await queues.enqueueBulk(queue, job as never, items as never[], options);
+        reply.code(202);
+        return { queue, job, items: results };
+      },
+    );
+  }
+
+  app.post<{ Params: { queue: string; job: string } }>(
+    '/jobs/:queue/:job/batch',
+    { schema: { hide: true, response: errorResponses } },
+    async (request) => {
+      throw unknownJobType(request.params.queue, request.params.job);
+    },
+  );
+};

@@ -1,0 +1,43 @@
+import type { QueueClient } from '@ceres/queues';
+import type { FastifyPluginAsync } from 'fastify';
+import { Health } from '../schemas/jobs';
+
+/** How long /health waits for PONG before calling Redis down. */
+export const HEALTH_PING_TIMEOUT_MS = 300;
+
+/** PING on the producer connection, bounded by a timeout: true when Redis answered in time. */
+export function pingRedis(queues: QueueClient, timeoutMs = HEALTH_PING_TIMEOUT_MS): Promise<boolean> {
+  if (!queues.isReady()) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    queues.connection.ping().then(
+      (reply) => {
+        clearTimeout(timer);
+        resolve(reply === 'PONG');
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}
+
+/** `GET /health` (no auth): 200 while Redis answers, 503 otherwise; never hangs. */
+export const healthRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
+  app.get(
+    '/health',
+    {
+      schema: {
+        summary: 'Is the API able to enqueue? (no auth)',
+        tags: ['health'],
+        response: { 200: Health, 503: Health },
+      },
+    },
+    async (_request, reply) => {
+      if (await pingRedis(queues)) return { status: 'ok', redis: 'up' } as const;
+      reply.code(503);
+      return { status: 'unavailable', redis: 'down' } as const;
+    },
+  );
+};

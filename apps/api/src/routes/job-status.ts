@@ -1,0 +1,52 @@
+import { isQueueName, QUEUE_NAMES, QueueUnavailableError, type QueueClient } from '@ceres/queues';
+import type { Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { ApiError } from '../errors/api-error';
+import { errorResponses } from '../schemas/errors';
+import { JobStatus, JobStatusParams } from '../schemas/jobs';
+
+/** `GET /jobs/:queue/:jobId`: the state of one job, 404 when the queue does not hold it. */
+export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
+  app.get<{ Params: Static<typeof JobStatusParams> }>(
+    '/jobs/:queue/:jobId',
+    {
+      schema: {
+        summary: 'Read the state of a job',
+        description: 'URL-encode the job id (file keys may contain "/"). Payloads are not returned.',
+        tags: ['status'],
+        security: [{ bearer: [] }],
+        params: JobStatusParams,
+        response: { 200: JobStatus, ...errorResponses },
+      },
+    },
+    async (request): Promise<Static<typeof JobStatus>> => {
+      const { queue, jobId } = request.params;
+      if (!isQueueName(queue)) {
+        throw new ApiError('UNKNOWN_QUEUE', `unknown queue "${queue.slice(0, 100)}"; known queues: ${QUEUE_NAMES.join(', ')}`, {
+          known: QUEUE_NAMES,
+        });
+      }
+      // Checked first: a BullMQ Queue first used while Redis is down would not recover.
+      await queues.ready();
+      try {
+        const job = await queues.getQueue(queue).getJob(jobId);
+        if (!job) throw new ApiError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
+        const state = await job.getState();
+        return {
+          jobId,
+          queue,
+          job: job.name,
+          state,
+          progress: job.progress,
+          attemptsMade: job.attemptsMade,
+          failedReason: job.failedReason || null,
+          returnValue: job.returnvalue ?? null,
+          timestamps: { createdAt: job.timestamp, processedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
+        };
+      } catch (error) {
+        if (!(error instanceof ApiError) && !queues.isReady()) throw new QueueUnavailableError({ cause: error });
+        throw error;
+      }
+    },
+  );
+};

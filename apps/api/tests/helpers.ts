@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
+import type { RedisServer } from '@ceres/testing';
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import { buildApp } from '../src/app';
+import { loadApiConfig, type ApiConfig } from '../src/config';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+export const OTHER_TOKEN = 'other-token-0123456789abcdef';
+export const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
+
+export interface TestApi {
+  app: FastifyInstance;
+  queues: QueueClient;
+  config: ApiConfig;
+  /** Every route as registered, via the onRoute hook. */
+  routes: RouteOptions[];
+  /** The JSON log lines written so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Jobs in every queue of this app's prefix, whatever their state. */
+  countJobs(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The API on a fresh REDIS_PREFIX of `redis`, so its queues start empty. */
+export async function startApi(redis: RedisServer, env: Record<string, string> = {}): Promise<TestApi> {
+  const config = loadApiConfig({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
+    API_TOKENS: `${TOKEN},${OTHER_TOKEN}`,
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  const queues = new QueueClient({ config: config.queues, onWarning: () => {} });
+  const routes: RouteOptions[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+  const app = buildApp({
+    config,
+    queues,
+    onRoute: (route) => routes.push(route),
+    logStream: { write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) },
+  });
+  await app.ready();
+  await queues.ready();
+  return {
+    app,
+    queues,
+    config,
+    routes,
+    logs,
+    async countJobs() {
+      let total = 0;
+      for (const name of QUEUE_NAMES) {
+        const counts = await queues.getQueue(name).getJobCounts();
+        total += Object.values(counts).reduce((sum, count) => sum + count, 0);
+      }
+      return total;
+    },
+    async close() {
+      await app.close();
+      await queues.close();
+    },
+  };
+}
+
+export const verify = (userId = 'user-1') => ({
+  userId,
+  email: 'ana@example.com',
+  firstName: 'Ana',
+  token: 'abcdefghijklmnop1234',
+});
+
+/** One valid payload per platform job type. */
+export const validPayloads: Record<string, Record<string, unknown>> = {
+  'email/verify': verify(),
+  'email/welcome': { userId: 'user-1', email: 'ana@example.com', firstName: 'Ana' },
+  'slack/alert': { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-1' },
+  'files/validate-cv': { userId: 'user-1', fileKey: 'cv/user-1.pdf' },
+  'files/optimize-profile-picture': { userId: 'user-1', fileKey: 'avatars/user-1.png' },
+};
