@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { QueuesConfig } from './config';
 
 /**
@@ -72,8 +72,10 @@ export async function checkRedisServer(client: Redis): Promise<RedisServerReport
   try {
     const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
     maxmemoryPolicy = reply[1];
-  } catch {
-    // Managed Redis services often disable CONFIG; then the policy cannot be checked.
+  } catch (error) {
+    // Managed Redis services often disable CONFIG; then the policy cannot be checked. Anything
+    // else (the connection closing under us) is not a finding about the server.
+    if (!(error instanceof ReplyError)) throw error;
   }
   const problems: string[] = [];
   if (version !== undefined && compareVersions(version, MIN_REDIS_VERSION) < 0) {

@@ -1,6 +1,7 @@
 export * from './config';
 export * from './connection';
 export * from './retry';
+export * from './worker-settings';
 export * from './registry';
 export * from './schemas';
 export * from './errors';

@@ -28,6 +28,3 @@ export const backoffStrategy: BackoffStrategy = (attemptsMade, type) => {
   if (type === RETRY_BACKOFF_TYPE) return retryDelay(attemptsMade);
   throw new Error(`unknown backoff type "${type}"`);
 };
-
-/** Spread into every Worker's options: `new Worker(name, fn, { ...workerSettings, … })`. */
-export const workerSettings = { settings: { backoffStrategy } } as const;

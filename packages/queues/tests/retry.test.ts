@@ -27,3 +27,12 @@ describe('retryDelay', () => {
     expect(() => strategy(1, 'mystery')).toThrow(/unknown backoff type/);
   });
 });
+
+describe('workerSettings', () => {
+  it('registers the schedule strategy and keeps a week of per-minute metrics on every Worker', async () => {
+    const { MetricsTime } = await import('bullmq');
+    const { workerSettings } = await import('../src');
+    expect(workerSettings.settings.backoffStrategy).toBe(backoffStrategy);
+    expect(workerSettings.metrics.maxDataPoints).toBe(MetricsTime.ONE_WEEK);
+  });
+});

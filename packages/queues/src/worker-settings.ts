@@ -1,0 +1,13 @@
+import { MetricsTime, type WorkerOptions } from 'bullmq';
+import { backoffStrategy } from './retry';
+
+/**
+ * Spread into every Worker's options: `new Worker(name, fn, { ...workerSettings, connection, … })`.
+ * - `settings.backoffStrategy`: BullMQ only consults custom backoff strategies on the Worker.
+ * - `metrics`: BullMQ's per-minute completed/failed counts, which the ops surface exports as
+ *   Prometheus counters and rates; a week of minutes is about 10k points per queue.
+ */
+export const workerSettings = {
+  settings: { backoffStrategy },
+  metrics: { maxDataPoints: MetricsTime.ONE_WEEK },
+} as const satisfies Partial<WorkerOptions>;
