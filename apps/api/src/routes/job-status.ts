@@ -29,9 +29,11 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
       // Checked first: a BullMQ Queue first used while Redis is down would not recover.
       await queues.ready();
       try {
-        const job = await queues.getQueue(queue).getJob(jobId);
+        const bullQueue = queues.getQueue(queue);
+        // State first, then the job: a job that finishes in between shows its final fields with
+        // the earlier state, never a final state with fields missing. Both go in one pipeline.
+        const [state, job] = await Promise.all([bullQueue.getJobState(jobId), bullQueue.getJob(jobId)]);
         if (!job) throw new ApiError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
-        const state = await job.getState();
         return {
           jobId,
           queue,

@@ -1,0 +1,87 @@
+import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, startApi, type TestApi } from './helpers';
+
+let redis: RedisServer;
+let api: TestApi;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  api = await startApi(redis);
+});
+
+afterAll(async () => {
+  await api?.close();
+  await redis?.close();
+});
+
+const status = (queue: string, jobId: string, headers = auth()) =>
+  api.app.inject({ method: 'GET', url: `/jobs/${queue}/${encodeURIComponent(jobId)}`, headers });
+
+const enqueue = async (fileKey: string) => {
+  const response = await api.app.inject({ method: 'POST', url: '/jobs/files/validate-cv', headers: auth(), payload: { userId: 'u1', fileKey } });
+  expect(response.statusCode).toBe(202);
+  return response.json().jobId as string;
+};
+
+describe('GET /jobs/:queue/:jobId', () => {
+  it('reports a waiting job, its id URL-encoded (file keys contain "/")', async () => {
+    const jobId = await enqueue('cv/waiting.pdf');
+    const response = await status('files', jobId);
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(body).toMatchObject({
+      jobId: 'files:validate-cv:cv/waiting.pdf',
+      queue: 'files',
+      job: 'validate-cv',
+      state: 'waiting',
+      progress: 0,
+      attemptsMade: 0,
+      failedReason: null,
+      returnValue: null,
+      timestamps: { processedAt: null, finishedAt: null },
+    });
+    expect(body.timestamps.createdAt).toBeGreaterThan(Date.now() - 60_000);
+    expect(body).not.toHaveProperty('data');
+  });
+
+  it('reports completed (with its return value) and failed (with its reason) jobs', async () => {
+    // A test-only worker moves the jobs on; the API itself never runs one.
+    const worker = new Worker(
+      'files',
+      async (job) => {
+        if (job.data.fileKey === 'cv/broken.pdf') throw new UnrecoverableError('not a PDF');
+        await job.updateProgress(100);
+        return { pages: 3 };
+      },
+      { connection: { host: '127.0.0.1', port: redis.port, db: api.config.queues.redisDb }, prefix: api.config.queues.bullPrefix },
+    );
+    try {
+      const good = await enqueue('cv/good.pdf');
+      const broken = await enqueue('cv/broken.pdf');
+      const done = await waitFor(async () => {
+        const body = (await status('files', good)).json();
+        return body.state === 'completed' && body;
+      }, { what: 'the job to complete' });
+      expect(done).toMatchObject({ state: 'completed', progress: 100, attemptsMade: 1, returnValue: { pages: 3 }, failedReason: null });
+      expect(done.timestamps.finishedAt).toBeGreaterThanOrEqual(done.timestamps.processedAt);
+      const failed = await waitFor(async () => {
+        const body = (await status('files', broken)).json();
+        return body.state === 'failed' && body;
+      }, { what: 'the job to fail' });
+      expect(failed).toMatchObject({ state: 'failed', failedReason: 'not a PDF', attemptsMade: 1 });
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('answers 404 for an unknown job and for an unknown queue (listing the queues)', async () => {
+    const missing = await status('email', 'email:verify:nobody');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ code: 'JOB_NOT_FOUND' });
+    const queue = await status('nope', 'x');
+    expect(queue.statusCode).toBe(404);
+    expect(queue.json()).toMatchObject({ code: 'UNKNOWN_QUEUE', known: ['email', 'slack', 'maintenance', 'files'] });
+  });
+});
