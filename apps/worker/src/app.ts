@@ -4,7 +4,7 @@ import { createDeadLetters, type DeadLetters } from './dead-letters';
 import { buildDeps, closeDeps, type WorkerDeps } from './deps';
 import { processors as defaultProcessors, type ProcessorMap } from './processors';
 import { errorSummary } from './redact';
-import { startWorkers, type Runner } from './worker-runner';
+import { startWorkers, type Runner, type RunnerOptions } from './worker-runner';
 
 export interface WorkerAppOptions {
   config: WorkerConfig;
@@ -13,6 +13,8 @@ export interface WorkerAppOptions {
   deps?: Partial<WorkerDeps>;
   /** @defaultValue every processor of `src/processors` */
   processors?: ProcessorMap;
+  /** @defaultValue the registry's timeouts (see `RunnerOptions.timeoutFor`) */
+  timeoutFor?: RunnerOptions['timeoutFor'];
 }
 
 export interface WorkerApp {
@@ -28,12 +30,12 @@ export interface WorkerApp {
 /** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
 const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
 
-export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors }: WorkerAppOptions): WorkerApp {
+export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger });
-  const runner = startWorkers({ config, deps, logger, processors, deadLetters });
+  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
 

@@ -3,8 +3,8 @@ import type { LevelWithSilent } from 'pino';
 import { ConfigError, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
 import { databaseUrlFromEnv } from '@ceres/db';
 
-const Url = (description: string, options: { default?: string } = {}) =>
-  Type.String({ pattern: '^[a-z][a-z0-9+.-]*://\\S+$', description, ...options });
+/** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
+const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, description, ...options });
 
 /** Every variable the worker reads, with its default. Parsed once at startup. */
 export const WorkerEnv = Type.Object({
@@ -49,16 +49,16 @@ export interface WorkerConfig {
 
 /** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
 export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
-  const parsed = parseEnv(WorkerEnv, env);
   let databaseUrl: string;
   try {
     databaseUrl = databaseUrlFromEnv(env);
   } catch (error) {
     throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
   }
-  if (parsed.SMTP_URL && !/^smtps?:\/\//.test(parsed.SMTP_URL)) {
-    throw new ConfigError('SMTP_URL', 'must start with smtp:// or smtps://');
-  }
+  const parsed = parseEnv(WorkerEnv, env);
+  if (parsed.SMTP_URL) checkUrl('SMTP_URL', parsed.SMTP_URL, ['smtp:', 'smtps:'], 'smtp://user:pass@host:587');
+  checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');
+  if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
   if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
   return {
     queues: loadQueuesConfig(env),
@@ -84,5 +84,17 @@ function isTimeZone(zone: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+function checkUrl(variable: string, value: string, protocols: string[], example: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(variable, `not a valid URL (expected e.g. ${example})`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(variable, `must start with ${protocols.map((p) => `${p}//`).join(' or ')} (expected e.g. ${example})`);
   }
 }

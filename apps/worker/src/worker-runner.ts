@@ -31,6 +31,12 @@ export interface RunnerOptions {
   logger: Logger;
   processors: ProcessorMap;
   deadLetters: DeadLetters;
+  /**
+   * The attempt timeout of a job type. Embedders and tests may shorten it; the worker uses the
+   * registry's declaration.
+   * @defaultValue `jobTimeoutMs` from `@ceres/queues` (the registry's `timeoutMs`)
+   */
+  timeoutFor?: (queue: QueueName, job: string) => number;
 }
 
 export interface Runner {
@@ -60,7 +66,7 @@ export function consumableQueues(processors: ProcessorMap): { consumed: QueueNam
 }
 
 /** One BullMQ Worker per consumable queue, each with its own connection and the registry's settings. */
-export function startWorkers({ config, deps, logger, processors, deadLetters }: RunnerOptions): Runner {
+export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs }: RunnerOptions): Runner {
   const { consumed, skipped } = consumableQueues(processors);
   for (const { queue, missing } of skipped) {
     logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
@@ -84,7 +90,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters }: 
       }
       throw error;
     }
-    const timeoutMs = jobTimeoutMs(queue, job.name);
+    const timeoutMs = timeoutFor(queue, job.name);
     const controller = new AbortController();
     active.add(controller);
     const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs)), timeoutMs);

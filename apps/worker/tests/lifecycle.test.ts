@@ -1,0 +1,154 @@
+import type { QueueClient } from '@ceres/queues';
+import { waitFor } from '@ceres/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkerApp, type WorkerApp } from '../src/app';
+import { processors } from '../src/processors';
+import { createLogger } from '../src/deps/logger';
+import {
+  configFor,
+  producerFor,
+  spawnWorker,
+  startPeers,
+  stopWorker,
+  waitForState,
+  workerEnv,
+  type Peers,
+  type WorkerProcess,
+} from './helpers/harness';
+
+let peers: Peers;
+const producers: QueueClient[] = [];
+const children: WorkerProcess[] = [];
+const apps: WorkerApp[] = [];
+
+beforeAll(async () => {
+  peers = await startPeers();
+}, 60_000);
+
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(stopWorker));
+  await Promise.all(apps.splice(0).map((app) => app.stop(true)));
+  await Promise.all(producers.splice(0).map((p) => p.close()));
+  peers.slack.setDelay(0);
+  peers.slack.requests.length = 0;
+});
+
+afterAll(async () => {
+  await peers?.close();
+});
+
+function producer(env: Record<string, string>): QueueClient {
+  const client = producerFor(env);
+  producers.push(client);
+  return client;
+}
+
+const requestsFor = (text: string) => peers.slack.requests.filter((r) => (r.body as { text?: string }).text?.includes(text));
+
+describe('graceful stop', () => {
+  it('SIGTERM with jobs in flight: they complete, nothing new starts, the process exits 0', async () => {
+    const env = workerEnv(peers);
+    const worker = spawnWorker(env);
+    children.push(worker);
+    await worker.ready;
+    const queues = producer(env);
+    // The Slack stand-in answers after 2 s, so the jobs are mid-flight when the signal lands.
+    peers.slack.setDelay(2_000);
+    const ids = await Promise.all(
+      ['a', 'b', 'c'].map(async (n) => (await queues.enqueue('slack', 'alert', { text: `in-flight ${n}`, dedupeKey: `sigterm-${n}` })).jobId),
+    );
+    await waitFor(() => requestsFor('in-flight').length === 3, { what: 'three jobs in flight' });
+    worker.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const late = await queues.enqueue('slack', 'alert', { text: 'after the signal', dedupeKey: 'sigterm-late' });
+
+    const { code, signal } = await worker.exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    const queue = queues.getQueue('slack');
+    for (const id of ids) expect(await queue.getJobState(id)).toBe('completed');
+    expect(await queue.getJobState(late.jobId)).toBe('waiting');
+    expect(requestsFor('after the signal')).toHaveLength(0);
+    expect(worker.logs.some((entry) => entry.msg === 'stopped')).toBe(true);
+  }, 40_000);
+});
+
+describe('crash', () => {
+  it('SIGKILL of a worker mid-job: another worker picks the job up through the stalled check', async () => {
+    const env = workerEnv(peers);
+    const first = spawnWorker(env);
+    children.push(first);
+    await first.ready;
+    const queues = producer(env);
+    peers.slack.setDelay(5_000);
+    const { jobId } = await queues.enqueue('slack', 'alert', { text: 'survives a crash', dedupeKey: 'sigkill' });
+    await waitFor(() => requestsFor('survives a crash').length === 1, { what: 'the job to be in flight' });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(await queues.getQueue('slack').getJobState(jobId)).toBe('active');
+    peers.slack.setDelay(0);
+
+    const second = spawnWorker(env);
+    children.push(second);
+    await second.ready;
+    const job = await waitForState(queues.getQueue('slack'), jobId, 'completed', 20_000);
+    expect(job.returnvalue).toEqual({ delivered: 'webhook' });
+    // At-least-once: the killed attempt's request went out, then the second worker's.
+    expect(requestsFor('survives a crash')).toHaveLength(2);
+  }, 60_000);
+});
+
+describe('Redis restart', () => {
+  it('a running worker reconnects by itself and processes jobs enqueued afterwards', async () => {
+    const env = workerEnv(peers);
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
+    apps.push(app);
+    await app.started;
+    const before = producer(env);
+    const first = await before.enqueue('slack', 'alert', { text: 'before the restart', dedupeKey: 'before-restart' });
+    await waitForState(before.getQueue('slack'), first.jobId, 'completed');
+
+    await peers.redis.stop();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await peers.redis.start();
+
+    const after = producer(env);
+    const second = await waitFor(() => after.enqueue('slack', 'alert', { text: 'after the restart', dedupeKey: 'after-restart' }), {
+      timeoutMs: 10_000,
+      what: 'Redis to take jobs again',
+    });
+    await waitForState(after.getQueue('slack'), second.jobId, 'completed', 20_000);
+    expect(requestsFor('after the restart')).toHaveLength(1);
+  }, 40_000);
+});
+
+describe('job timeout', () => {
+  it('aborts an attempt that outlives its timeout and counts it as failed, even when the processor ignores the signal', async () => {
+    const env = workerEnv(peers);
+    const signals: AbortSignal[] = [];
+    const app = createWorkerApp({
+      config: configFor(env),
+      logger: createLogger('silent'),
+      processors: {
+        ...processors,
+        slack: {
+          // Never settles by itself and ignores the signal.
+          alert: (_job, deps) => {
+            signals.push(deps.signal!);
+            return new Promise(() => {});
+          },
+        },
+      },
+      timeoutFor: (queue) => (queue === 'slack' ? 300 : 30_000),
+    });
+    apps.push(app);
+    await app.started;
+    const queues = producer(env);
+    const { jobId } = await queues.enqueue('slack', 'alert', { text: 'hangs', dedupeKey: 'hangs' });
+    // slack: 3 attempts, 2 s apart.
+    const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 15_000);
+    expect(job.attemptsMade).toBe(3);
+    expect(job.failedReason).toBe('job timed out after 300 ms');
+    expect(signals).toHaveLength(3);
+    expect(signals.every((signal) => signal.aborted)).toBe(true);
+  }, 30_000);
+});
