@@ -32,6 +32,8 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     disableRequestLogging: true,
     bodyLimit: config.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Malformed URLs are refused before routing; answer them in the same shape as everything else.
+    frameworkErrors: errorHandler,
   }) as unknown as FastifyInstance;
   if (onRoute) app.addHook('onRoute', onRoute);
 

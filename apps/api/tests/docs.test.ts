@@ -1,0 +1,59 @@
+import { EnqueueOptions } from '@ceres/queues';
+import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
+import { startApi, type TestApi } from './helpers';
+
+let redis: RedisServer;
+let api: TestApi;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  api = await startApi(redis);
+});
+
+afterAll(async () => {
+  await api?.close();
+  await redis?.close();
+});
+
+interface OpenApi {
+  paths: Record<string, Record<string, { security?: unknown; requestBody?: { content: Record<string, { schema: Record<string, any> }> } }>>;
+}
+
+describe('GET /docs', () => {
+  it('serves the Swagger UI without a token', async () => {
+    const response = await api.app.inject({ method: 'GET', url: '/docs' });
+    expect(response.statusCode).toBeLessThan(400);
+    const page = response.statusCode === 200 ? response : await api.app.inject({ method: 'GET', url: String(response.headers.location) });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+  });
+
+  it('generates OpenAPI from the registry schemas: every route, bodies with the payload fields and allowed options', async () => {
+    const response = await api.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(response.statusCode).toBe(200);
+    const doc = response.json() as OpenApi;
+    const expected = [
+      '/health',
+      '/jobs/{queue}/{jobId}',
+      ...PLATFORM_JOB_TYPES.flatMap(({ queue, job }) => [`/jobs/${queue}/${job}`, `/jobs/${queue}/${job}/batch`]),
+    ];
+    expect(Object.keys(doc.paths).sort()).toEqual(expected.sort());
+    for (const { queue, job, definition } of PLATFORM_JOB_TYPES) {
+      const single = doc.paths[`/jobs/${queue}/${job}`]!.post!;
+      expect(single.security).toEqual([{ bearer: [] }]);
+      const schema = single.requestBody!.content['application/json']!.schema;
+      const payload = definition.schema as unknown as { properties: Record<string, unknown>; required?: string[] };
+      expect(Object.keys(schema.properties).sort()).toEqual([...Object.keys(payload.properties), ...definition.options].sort());
+      expect(schema.required ?? []).toEqual(payload.required ?? []);
+      for (const option of definition.options) {
+        expect(schema.properties[option]).toMatchObject({ maximum: EnqueueOptions.properties[option].maximum });
+      }
+      const batch = doc.paths[`/jobs/${queue}/${job}/batch`]!.post!.requestBody!.content['application/json']!.schema;
+      expect(batch.properties.items).toMatchObject({ type: 'array', maxItems: 1000 });
+      expect(Object.keys(batch.properties.items.items.properties).sort()).toEqual(Object.keys(payload.properties).sort());
+    }
+    expect(doc.paths['/health']!.get!.security).toBeUndefined();
+  });
+});
