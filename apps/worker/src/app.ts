@@ -4,6 +4,7 @@ import { createDeadLetters, type DeadLetters } from './dead-letters';
 import { buildDeps, closeDeps, type WorkerDeps } from './deps';
 import { processors as defaultProcessors, type ProcessorMap } from './processors';
 import { errorSummary } from './redact';
+import { upsertMaintenanceSchedulers } from './schedulers/maintenance';
 import { startWorkers, type Runner, type RunnerOptions } from './worker-runner';
 
 export interface WorkerAppOptions {
@@ -15,6 +16,8 @@ export interface WorkerAppOptions {
   processors?: ProcessorMap;
   /** @defaultValue the registry's timeouts (see `RunnerOptions.timeoutFor`) */
   timeoutFor?: RunnerOptions['timeoutFor'];
+  /** Upsert the maintenance job schedulers at start (when the maintenance queue is consumed). @defaultValue true */
+  schedulers?: boolean;
 }
 
 export interface WorkerApp {
@@ -30,7 +33,7 @@ export interface WorkerApp {
 /** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
 const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
 
-export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor }: WorkerAppOptions): WorkerApp {
+export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, schedulers = true }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
@@ -39,16 +42,25 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
 
-  // BullMQ's events are not replayed for a listener that was down: failures that happened while
-  // no worker listened (or whose recording failed) are found in the failed sets instead.
+  // At every start: upsert the cron schedules, then reconcile the dead letters. BullMQ's events
+  // are not replayed for a listener that was down: failures that happened while no worker
+  // listened (or whose recording failed) are found in the failed sets instead.
+  let schedulesDone = !schedulers || !runner.queues.includes('maintenance');
   const reconcile = async (attempt = 0): Promise<void> => {
     if (stopping) return;
     try {
+      if (!schedulesDone) {
+        await upsertMaintenanceSchedulers(deps.queues.getQueue('maintenance'), config.timeZone, logger, [
+          { job: 'clean-verification-tokens', pattern: config.cleanTokensCron },
+          { job: 'daily-report', pattern: config.dailyReportCron },
+        ]);
+        schedulesDone = true;
+      }
       const recorded = await deadLetters.reconcile(runner.queues);
       logger.info({ recorded }, 'dead letters reconciled');
     } catch (error) {
       const delay = RECONCILE_RETRY_MS[attempt];
-      logger.warn({ err: errorSummary(error), retryInMs: delay }, 'dead-letter reconciliation failed');
+      logger.warn({ err: errorSummary(error), retryInMs: delay }, 'startup tasks (schedules, dead-letter reconciliation) failed');
       if (delay !== undefined && !stopping) retryTimer = setTimeout(() => void reconcile(attempt + 1), delay);
     }
   };

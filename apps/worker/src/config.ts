@@ -22,6 +22,8 @@ export const WorkerEnv = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' },
   ),
+  CLEAN_TOKENS_CRON: Type.String({ default: '0 * * * *', description: 'When clean-verification-tokens runs (in TZ)' }),
+  DAILY_REPORT_CRON: Type.String({ default: '0 9 * * *', description: 'When daily-report runs (in TZ)' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
 });
@@ -45,6 +47,9 @@ export interface WorkerConfig {
   lockDurationMs: number;
   /** How often each worker looks for jobs whose lock expired (stalled). */
   stalledIntervalMs: number;
+  /** Cron patterns of the maintenance jobs, in {@link WorkerConfig.timeZone}. */
+  cleanTokensCron: string;
+  dailyReportCron: string;
 }
 
 /** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
@@ -59,6 +64,11 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   if (parsed.SMTP_URL) checkUrl('SMTP_URL', parsed.SMTP_URL, ['smtp:', 'smtps:'], 'smtp://user:pass@host:587');
   checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');
   if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
+  for (const variable of ['CLEAN_TOKENS_CRON', 'DAILY_REPORT_CRON'] as const) {
+    if (!/^\S+( \S+){4,5}$/.test(parsed[variable])) {
+      throw new ConfigError(variable, `must be a cron pattern of 5 fields (or 6 with seconds first), got "${parsed[variable]}"`);
+    }
+  }
   if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
   return {
     queues: loadQueuesConfig(env),
@@ -75,6 +85,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
+    cleanTokensCron: parsed.CLEAN_TOKENS_CRON,
+    dailyReportCron: parsed.DAILY_REPORT_CRON,
   };
 }
 

@@ -2,6 +2,8 @@ import type { JobName, QueueName } from '@ceres/queues';
 import type { WorkerDeps } from '../deps';
 import { verify } from './email/verify';
 import { welcome } from './email/welcome';
+import { cleanVerificationTokens } from './maintenance/clean-verification-tokens';
+import { dailyReport } from './maintenance/daily-report';
 import { alert } from './slack/alert';
 import type { Processor } from './types';
 
@@ -13,9 +15,10 @@ export type ProcessorMap = { [Q in QueueName]?: { [J in JobName<Q>]?: AnyProcess
 
 /**
  * The processor of each registered job type. The worker consumes a queue only when every job type
- * of that queue has a processor here (see docs/worker.md); part 2 adds `maintenance` and `files`.
+ * of that queue has a processor here (see docs/worker.md).
  */
 export const processors: ProcessorMap = {
   email: { verify, welcome },
   slack: { alert },
+  maintenance: { 'clean-verification-tokens': cleanVerificationTokens, 'daily-report': dailyReport },
 };
