@@ -32,6 +32,9 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     disableRequestLogging: true,
     bodyLimit: config.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // While closing, a request on a kept-alive connection is served (with Connection: close)
+    // rather than refused with a 503 in Fastify's own shape; PM2 sends new ones elsewhere.
+    return503OnClosing: false,
     // Malformed URLs are refused before routing; answer them in the same shape as everything else.
     frameworkErrors: errorHandler,
   }) as unknown as FastifyInstance;
@@ -47,6 +50,7 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     app.log.warn('API_AUTH=off: the API accepts requests without a token; never run it like this where others can reach it');
   }
   watchRedis(app, queues);
+  closeDrainedConnections(app);
 
   addDocs(app);
   app.register(healthRoutes, { queues });
@@ -59,6 +63,21 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     scope.register(jobStatusRoutes, { queues });
   });
   return app;
+}
+
+/**
+ * Fastify closes idle keep-alive connections once, when close() starts. A connection whose request
+ * was in flight then goes idle after its response and would hold close() open for the keep-alive
+ * timeout (5 s + 1 s); sweeping idle connections until the server is closed ends it at once.
+ */
+function closeDrainedConnections(app: FastifyInstance): void {
+  let sweeper: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    sweeper = setInterval(() => app.server.closeIdleConnections(), 25);
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+  });
 }
 
 /** Logs an outage once when it starts and once when it ends, instead of on every refused request. */

@@ -21,7 +21,10 @@ async function main(): Promise<void> {
       .close()
       .then(() => queues.close())
       .then(
-        () => process.exit(0),
+        () => {
+          app.log.info('shut down cleanly');
+          process.exit(0);
+        },
         (error: unknown) => {
           app.log.error({ err: error }, 'error during shutdown');
           process.exit(1);
