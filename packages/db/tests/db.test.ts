@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import { makeTempDir, startPostgresServer, type PostgresServer } from '@ceres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, databaseUrlFromEnv, migrate, readMigrations, type Db } from '../src';
@@ -44,17 +44,22 @@ describe('migrations', () => {
 
   it('rolls a failing migration back entirely and records nothing', async () => {
     const url = await server.createDatabase('failing_migration');
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const dir = await mkdtemp('/tmp/ceres-migrations-');
-    await writeFile(`${dir}/001_ok.sql`, 'CREATE TABLE a (id int);');
-    await writeFile(`${dir}/002_broken.sql`, 'CREATE TABLE b (id int); SELECT * FROM no_such_table;');
-    await expect(migrate(url, { dir })).rejects.toThrow(/002_broken.sql failed/);
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    const versions = (await client.query('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
-    const tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a','b')")).rows.map((r) => r.table_name);
-    await client.end();
-    await rm(dir, { recursive: true, force: true });
+    const { writeFile } = await import('node:fs/promises');
+    const dir = await makeTempDir('migrations');
+    let versions: number[];
+    let tables: string[];
+    try {
+      await writeFile(`${dir.path}/001_ok.sql`, 'CREATE TABLE a (id int);');
+      await writeFile(`${dir.path}/002_broken.sql`, 'CREATE TABLE b (id int); SELECT * FROM no_such_table;');
+      await expect(migrate(url, { dir: dir.path })).rejects.toThrow(/002_broken.sql failed/);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      versions = (await client.query('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
+      tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a','b')")).rows.map((r) => r.table_name);
+      await client.end();
+    } finally {
+      await dir.remove();
+    }
     expect(versions).toEqual([1]);
     expect(tables).toEqual(['a']);
   });
