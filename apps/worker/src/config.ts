@@ -2,12 +2,14 @@ import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
 import { ConfigError, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
 import { databaseUrlFromEnv } from '@ceres/db';
+import { FILES_ENV, fileLimitsFromEnv, type FileLimits } from './files/limits';
 
 /** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
 const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, description, ...options });
 
 /** Every variable the worker reads, with its default. Parsed once at startup. */
 export const WorkerEnv = Type.Object({
+  ...FILES_ENV,
   DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL, e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
   SMTP_URL: Type.Optional(Url('smtp:// or smtps:// URL of the mail relay; unset: mails go to OUTBOX_DIR as .eml files')),
   OUTBOX_DIR: Type.String({ default: 'var/outbox', minLength: 1, description: 'Where mails are written when SMTP_URL is unset' }),
@@ -16,6 +18,7 @@ export const WorkerEnv = Type.Object({
   SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
   SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
+  // Overrides FILES_ENV's: the local stack keeps uploads beside its other data in var/.
   UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Root of the uploaded files' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: Type.Union(
@@ -41,6 +44,8 @@ export interface WorkerConfig {
   slackTimeoutMs: number;
   timeZone: string;
   uploadsDir: string;
+  /** Size, page and pixel bounds of the file jobs. */
+  fileLimits: FileLimits;
   reportEmailTo: string | undefined;
   logLevel: LevelWithSilent;
   /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
@@ -81,6 +86,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     slackTimeoutMs: parsed.SLACK_TIMEOUT_MS,
     timeZone: parsed.TZ,
     uploadsDir: parsed.UPLOADS_DIR,
+    fileLimits: fileLimitsFromEnv(parsed),
     reportEmailTo: parsed.REPORT_EMAIL_TO,
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,

@@ -2,7 +2,9 @@ import { createDb, type Db } from '@ceres/db';
 import { QueueClient } from '@ceres/queues';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config';
+import type { FileLimits } from '../files/limits';
 import { systemClock, type Clock } from './clock';
+import { createFileStore, type FileStore } from './file-store';
 import { createMailer, type Mailer } from './mailer';
 import { createSlack, type Slack } from './slack';
 
@@ -14,6 +16,9 @@ export interface WorkerDeps {
   clock: Clock;
   /** Producer side of the queues: dead-letter alerts and jobs that enqueue others. */
   queues: QueueClient;
+  /** The uploads folder; keys that escape it are refused. */
+  fileStore: FileStore;
+  limits: FileLimits;
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
   config: WorkerConfig;
@@ -26,6 +31,8 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker' }),
     clock: overrides.clock ?? systemClock,
     queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer' }),
+    fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
+    limits: overrides.limits ?? config.fileLimits,
     appUrl: overrides.appUrl ?? config.appUrl,
     config,
   };

@@ -2,6 +2,8 @@ import type { JobName, QueueName } from '@ceres/queues';
 import type { WorkerDeps } from '../deps';
 import { verify } from './email/verify';
 import { welcome } from './email/welcome';
+import { optimizeProfilePicture } from './files/optimize-profile-picture';
+import { validateCv } from './files/validate-cv';
 import { cleanVerificationTokens } from './maintenance/clean-verification-tokens';
 import { dailyReport } from './maintenance/daily-report';
 import { alert } from './slack/alert';
@@ -21,4 +23,5 @@ export const processors: ProcessorMap = {
   email: { verify, welcome },
   slack: { alert },
   maintenance: { 'clean-verification-tokens': cleanVerificationTokens, 'daily-report': dailyReport },
+  files: { 'validate-cv': validateCv, 'optimize-profile-picture': optimizeProfilePicture },
 };
