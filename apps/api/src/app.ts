@@ -2,6 +2,7 @@ import type { QueueClient } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ApiConfig } from './config';
 import { addAuth } from './plugins/auth';
+import { addDrain } from './plugins/drain';
 import { errorHandler, notFoundHandler } from './plugins/error-handler';
 import { addRateLimit } from './plugins/rate-limit';
 import { addDocs } from './plugins/swagger';
@@ -25,7 +26,7 @@ export interface AppDeps {
 const MAX_PARAM_LENGTH = 2048;
 
 /** Builds the API from its dependencies; does not listen. */
-export function buildApp({ config, queues, logStream, onRoute }: AppDeps): FastifyInstance {
+export function buildApp({ config, queues, logStream, onRoute }: AppDeps): FastifyInstance & { drain: (maxMs: number) => Promise<void> } {
   const app = Fastify({
     logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}) },
     // Per-request log lines would cost more than the enqueue itself; errors are logged by the handler.
@@ -50,6 +51,7 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     app.log.warn('API_AUTH=off: the API accepts requests without a token; never run it like this where others can reach it');
   }
   watchRedis(app, queues);
+  const { drain } = addDrain(app);
   closeDrainedConnections(app);
 
   addDocs(app);
@@ -62,7 +64,7 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     scope.register(batchRoutes, { queues });
     scope.register(jobStatusRoutes, { queues });
   });
-  return app;
+  return Object.assign(app, { drain });
 }
 
 /**

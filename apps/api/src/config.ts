@@ -14,6 +14,7 @@ const ApiEnv = Type.Object({
   API_AUTH: EnvBoolean({ default: true }),
   API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
+  API_SHUTDOWN_DRAIN_MS: Type.Integer({ default: 2_000, minimum: 0, maximum: 60_000 }),
   LOG_LEVEL: Type.Union(
     LOG_LEVELS.map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -35,6 +36,11 @@ export interface ApiConfig {
   rateLimitMax: number;
   /** Largest accepted request body in bytes. @defaultValue `1048576` (1 MiB) */
   bodyLimitBytes: number;
+  /**
+   * On SIGINT/SIGTERM, how long the API keeps serving (with `Connection: close`) so clients leave
+   * their keep-alive connections before it closes; stays below PM2's kill_timeout. @defaultValue `2000`
+   */
+  shutdownDrainMs: number;
   /** @defaultValue `info` */
   logLevel: LogLevel;
   queues: QueuesConfig;
@@ -68,6 +74,7 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     auth: { enabled, tokens },
     rateLimitMax: parsed.API_RATE_LIMIT_MAX,
     bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
+    shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,
     logLevel: parsed.LOG_LEVEL as LogLevel,
     queues,
   };

@@ -16,9 +16,11 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    // app.close() stops accepting connections and resolves once in-flight requests are answered.
+    // Drain first (see plugins/drain.ts); app.close() then stops accepting connections and
+    // resolves once in-flight requests are answered.
     app
-      .close()
+      .drain(config.shutdownDrainMs)
+      .then(() => app.close())
       .then(() => queues.close())
       .then(
         () => {
@@ -34,6 +36,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
 
+  // Connect before declaring readiness, so a fresh instance does not answer its first requests
+  // with 503; an unreachable Redis does not stop startup (those requests answer 503 until it is back).
+  await queues.ready().catch(() => app.log.warn('redis is not reachable at startup; enqueue requests answer 503 until it is'));
   await app.listen({ host: config.host, port: config.port });
   // PM2 `wait_ready`: a reload replaces this instance only once the new one listens.
   process.send?.('ready');

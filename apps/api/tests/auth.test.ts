@@ -131,6 +131,7 @@ describe('loadApiConfig', () => {
       auth: { enabled: true, tokens: [TOKEN] },
       rateLimitMax: 6000,
       bodyLimitBytes: 1_048_576,
+      shutdownDrainMs: 2_000,
       logLevel: 'info',
     });
     expect(config.queues.bullPrefix).toBe('ceres:queue');
