@@ -1,29 +1,17 @@
 import { ConfigError } from '@ceres/queues';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { tokenMatcher } from '../src/plugins/auth';
-import { auth, OTHER_TOKEN, startApi, TOKEN, type TestApi, verify } from './helpers';
+import { auth, OTHER_TOKEN, startApi, TOKEN, verify, useTestApi } from './helpers';
 
-let redis: RedisServer;
-let api: TestApi;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  api = await startApi(redis);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis?.close();
-});
+const ctx = useTestApi();
 
 const PUBLIC = /^\/(health|docs)(\/|$)/;
 const SAMPLE_PARAMS: Record<string, string> = { queue: 'email', job: 'verify', jobId: 'email:verify:user-1' };
 
 /** Every registered route but /health and /docs, with its parameters filled in. */
 function protectedRoutes() {
-  return api.routes
+  return ctx.api.routes
     .filter((route) => !PUBLIC.test(route.url))
     .flatMap((route) => ([] as string[]).concat(route.method).map((method) => ({ method, url: route.url })))
     .map(({ method, url }) => ({ method, url: url.replace(/:(\w+)/g, (_, name: string) => SAMPLE_PARAMS[name] ?? 'x') }));
@@ -42,7 +30,7 @@ describe('authentication', () => {
     );
     // Five job types, each single and batch, the two 404 fallbacks, GET and HEAD of the status.
     expect(table.length).toBeGreaterThanOrEqual(5 * 2 + 2 + 2);
-    expect(api.routes.some((route) => route.url === '/health')).toBe(true);
+    expect(ctx.api.routes.some((route) => route.url === '/health')).toBe(true);
   });
 
   const wrong: Array<[string, Record<string, string>]> = [
@@ -57,7 +45,7 @@ describe('authentication', () => {
 
   it.each(wrong)('answers 401 on every protected route with %s, and enqueues nothing', async (_, headers) => {
     for (const route of protectedRoutes()) {
-      const response = await api.app.inject({
+      const response = await ctx.api.app.inject({
         method: route.method as 'GET',
         url: route.url,
         headers,
@@ -66,24 +54,24 @@ describe('authentication', () => {
       expect(response.statusCode, `${route.method} ${route.url}`).toBe(401);
       if (route.method !== 'HEAD') expect(response.json()).toMatchObject({ code: 'UNAUTHORIZED' });
     }
-    expect(await api.countJobs()).toBe(0);
+    expect(await ctx.api.countJobs()).toBe(0);
   });
 
   it('accepts each configured token, and the scheme in any case', async () => {
     for (const headers of [auth(TOKEN), auth(OTHER_TOKEN), { authorization: `bearer ${TOKEN}` }]) {
-      const response = await api.app.inject({ method: 'POST', url: '/jobs/email/verify', headers, payload: verify('authed') });
+      const response = await ctx.api.app.inject({ method: 'POST', url: '/jobs/email/verify', headers, payload: verify('authed') });
       expect(response.statusCode).toBe(202);
     }
   });
 
   it('leaves /health and /docs open', async () => {
-    expect((await api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
-    expect((await api.app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
+    expect((await ctx.api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    expect((await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
   });
 
   it('never writes a token to the log', async () => {
-    await api.app.inject({ method: 'GET', url: '/jobs/email/x', headers: { authorization: 'Bearer leaked-token-0123456789' } });
-    const text = JSON.stringify(api.logs);
+    await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/x', headers: { authorization: 'Bearer leaked-token-0123456789' } });
+    const text = JSON.stringify(ctx.api.logs);
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain('leaked-token');
   });
@@ -91,7 +79,7 @@ describe('authentication', () => {
 
 describe('API_AUTH=off', () => {
   it('accepts requests without a token and warns at start', async () => {
-    const open = await startApi(redis, { API_AUTH: 'off', API_TOKENS: '' });
+    const open = await startApi(ctx.redis, { API_AUTH: 'off', API_TOKENS: '' });
     try {
       const response = await open.app.inject({ method: 'POST', url: '/jobs/email/verify', payload: verify('open') });
       expect(response.statusCode).toBe(202);
@@ -102,7 +90,7 @@ describe('API_AUTH=off', () => {
   });
 
   it('does not warn when auth is on', () => {
-    expect(api.logs.some((line) => String(line.msg).startsWith('API_AUTH=off'))).toBe(false);
+    expect(ctx.api.logs.some((line) => String(line.msg).startsWith('API_AUTH=off'))).toBe(false);
   });
 });
 

@@ -1,21 +1,9 @@
-import { startRedisServer, type RedisServer } from '@ceres/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, startApi, type TestApi, verify } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { auth, verify, useTestApi } from './helpers';
 
-let redis: RedisServer;
-let api: TestApi;
+const ctx = useTestApi();
 
-beforeAll(async () => {
-  redis = await startRedisServer();
-  api = await startApi(redis);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis?.close();
-});
-
-const batch = (url: string, payload: unknown) => api.app.inject({ method: 'POST', url, headers: auth(), payload: payload as string });
+const batch = (url: string, payload: unknown) => ctx.api.app.inject({ method: 'POST', url, headers: auth(), payload: payload as string });
 
 describe('POST /jobs/:queue/:job/batch', () => {
   it('enqueues every item and lists each jobId/duplicate in request order', async () => {
@@ -30,7 +18,7 @@ describe('POST /jobs/:queue/:job/batch', () => {
         { jobId: 'email:verify:b1', duplicate: true },
       ],
     });
-    expect(await api.queues.getQueue('email').count()).toBe(2);
+    expect(await ctx.api.queues.getQueue('email').count()).toBe(2);
   });
 
   it('applies delay to every item of the batch', async () => {
@@ -40,12 +28,12 @@ describe('POST /jobs/:queue/:job/batch', () => {
     });
     expect(response.statusCode).toBe(202);
     for (const item of response.json().items as Array<{ jobId: string }>) {
-      expect(await api.queues.getQueue('files').getJobState(item.jobId)).toBe('delayed');
+      expect(await ctx.api.queues.getQueue('files').getJobState(item.jobId)).toBe('delayed');
     }
   });
 
   it('rejects the whole batch for one bad item, naming each bad item by index and field; nothing enqueued', async () => {
-    const before = await api.countJobs();
+    const before = await ctx.api.countJobs();
     const response = await batch('/jobs/email/verify/batch', {
       items: [verify('ok-1'), { ...verify('bad-1'), email: 'nope' }, verify('bad:2'), verify('ok-2')],
     });
@@ -56,12 +44,12 @@ describe('POST /jobs/:queue/:job/batch', () => {
       [1, 'email'],
       [2, 'userId'],
     ]);
-    expect(await api.countJobs()).toBe(before);
-    expect(await api.queues.getQueue('email').getJob('email:verify:ok-1')).toBeUndefined();
+    expect(await ctx.api.countJobs()).toBe(before);
+    expect(await ctx.api.queues.getQueue('email').getJob('email:verify:ok-1')).toBeUndefined();
   });
 
   it('answers 400 for a batch without items, with none, with more than 1000, or with a disallowed option', async () => {
-    const before = await api.countJobs();
+    const before = await ctx.api.countJobs();
     const cases: Array<[unknown, string]> = [
       [{}, 'items'],
       [{ items: [] }, 'items'],
@@ -79,7 +67,7 @@ describe('POST /jobs/:queue/:job/batch', () => {
     const priority = await batch('/jobs/slack/alert/batch', { items: [{ text: 'a' }], priority: 2 });
     expect(priority.statusCode).toBe(400);
     expect(priority.json().items[0].issues).toEqual([{ field: 'priority', message: 'priority is not accepted for this job type' }]);
-    expect(await api.countJobs()).toBe(before);
+    expect(await ctx.api.countJobs()).toBe(before);
   });
 
   it('takes 1000 payloads at their longest within the default body limit', async () => {
@@ -91,8 +79,8 @@ describe('POST /jobs/:queue/:job/batch', () => {
     }));
     const body = JSON.stringify({ items });
     expect(body.length).toBeGreaterThan(700_000);
-    expect(body.length).toBeLessThan(api.config.bodyLimitBytes);
-    const response = await api.app.inject({
+    expect(body.length).toBeLessThan(ctx.api.config.bodyLimitBytes);
+    const response = await ctx.api.app.inject({
       method: 'POST',
       url: '/jobs/email/welcome/batch',
       headers: { ...auth(), 'content-type': 'application/json' },
@@ -100,13 +88,13 @@ describe('POST /jobs/:queue/:job/batch', () => {
     });
     expect(response.statusCode, response.body.slice(0, 300)).toBe(202);
     expect(response.json().items).toHaveLength(1000);
-    const verifyResponse = await api.app.inject({
+    const verifyResponse = await ctx.api.app.inject({
       method: 'POST',
       url: '/jobs/email/verify/batch',
       headers: { ...auth(), 'content-type': 'application/json' },
       payload: body,
     });
     expect(verifyResponse.statusCode, verifyResponse.body.slice(0, 300)).toBe(202);
-    expect(await api.queues.getQueue('email').getJob(`email:verify:0999${'u'.repeat(124)}`)).toBeDefined();
+    expect(await ctx.api.queues.getQueue('email').getJob(`email:verify:0999${'u'.repeat(124)}`)).toBeDefined();
   });
 });

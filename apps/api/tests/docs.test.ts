@@ -1,21 +1,9 @@
 import { EnqueueOptions } from '@ceres/queues';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
-import { startApi, type TestApi } from './helpers';
+import { useTestApi } from './helpers';
 
-let redis: RedisServer;
-let api: TestApi;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  api = await startApi(redis);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis?.close();
-});
+const ctx = useTestApi();
 
 interface OpenApi {
   paths: Record<string, Record<string, { security?: unknown; requestBody?: { content: Record<string, { schema: Record<string, any> }> } }>>;
@@ -23,15 +11,15 @@ interface OpenApi {
 
 describe('GET /docs', () => {
   it('serves the Swagger UI without a token', async () => {
-    const response = await api.app.inject({ method: 'GET', url: '/docs' });
+    const response = await ctx.api.app.inject({ method: 'GET', url: '/docs' });
     expect(response.statusCode).toBeLessThan(400);
-    const page = response.statusCode === 200 ? response : await api.app.inject({ method: 'GET', url: String(response.headers.location) });
+    const page = response.statusCode === 200 ? response : await ctx.api.app.inject({ method: 'GET', url: String(response.headers.location) });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);
   });
 
   it('generates OpenAPI from the registry schemas: every route, bodies with the payload fields and allowed options', async () => {
-    const response = await api.app.inject({ method: 'GET', url: '/docs/json' });
+    const response = await ctx.api.app.inject({ method: 'GET', url: '/docs/json' });
     expect(response.statusCode).toBe(200);
     const doc = response.json() as OpenApi;
     const expected = [

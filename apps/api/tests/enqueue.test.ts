@@ -1,24 +1,12 @@
 import { validatePayload } from '@ceres/queues';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
-import { auth, startApi, type TestApi, validPayloads, verify } from './helpers';
+import { auth, startApi, validPayloads, verify, useTestApi } from './helpers';
 
-let redis: RedisServer;
-let api: TestApi;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  api = await startApi(redis);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis?.close();
-});
+const ctx = useTestApi();
 
 const post = (url: string, payload: unknown, headers: Record<string, string> = auth()) =>
-  api.app.inject({ method: 'POST', url, headers, payload: payload as string });
+  ctx.api.app.inject({ method: 'POST', url, headers, payload: payload as string });
 
 const KNOWN = ['email/verify', 'email/welcome', 'slack/alert', 'files/validate-cv', 'files/optimize-profile-picture'];
 
@@ -35,7 +23,7 @@ describe('POST /jobs/:queue/:job', () => {
     const body = response.json();
     expect(body).toMatchObject({ queue, job, duplicate: false });
     expect(body.jobId).toMatch(new RegExp(`^${queue}:${job}:`));
-    const stored = await api.queues.getQueue(queue as 'email').getJob(body.jobId);
+    const stored = await ctx.api.queues.getQueue(queue as 'email').getJob(body.jobId);
     expect(stored?.name).toBe(job);
     expect(stored?.data).toEqual(validPayloads[type]);
   });
@@ -44,30 +32,30 @@ describe('POST /jobs/:queue/:job', () => {
     const delayed = await post('/jobs/email/welcome', { userId: 'delayed-1', email: 'a@example.com', firstName: 'A', delay: 60_000 });
     expect(delayed.statusCode).toBe(202);
     const jobId = delayed.json().jobId as string;
-    expect(await api.queues.getQueue('email').getJobState(jobId)).toBe('delayed');
-    expect((await api.queues.getQueue('email').getJob(jobId))?.data).toEqual({ userId: 'delayed-1', email: 'a@example.com', firstName: 'A' });
+    expect(await ctx.api.queues.getQueue('email').getJobState(jobId)).toBe('delayed');
+    expect((await ctx.api.queues.getQueue('email').getJob(jobId))?.data).toEqual({ userId: 'delayed-1', email: 'a@example.com', firstName: 'A' });
 
     const urgent = await post('/jobs/files/validate-cv', { userId: 'u', fileKey: 'cv/urgent.pdf', priority: 1 });
     expect(urgent.statusCode).toBe(202);
-    expect(await api.queues.getQueue('files').getJobState(urgent.json().jobId)).toBe('prioritized');
+    expect(await ctx.api.queues.getQueue('files').getJobState(urgent.json().jobId)).toBe('prioritized');
 
     const alert = await post('/jobs/slack/alert', { text: 'later', dedupeKey: 'later-1', delay: 1000 });
     expect(alert.statusCode).toBe(202);
   });
 
   it('refuses an option the job type does not take (slack/alert has no priority), enqueueing nothing', async () => {
-    const before = await api.countJobs();
+    const before = await ctx.api.countJobs();
     const response = await post('/jobs/slack/alert', { text: 'x', dedupeKey: 'no-priority', priority: 1 });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       code: 'INVALID_BODY',
       issues: [{ field: 'priority', message: 'priority is not accepted for this job type' }],
     });
-    expect(await api.countJobs()).toBe(before);
+    expect(await ctx.api.countJobs()).toBe(before);
   });
 
   it('answers 400 listing every bad field with the producers’ own messages, enqueueing nothing', async () => {
-    const before = await api.countJobs();
+    const before = await ctx.api.countJobs();
     const bad = { userId: '', email: 'not-an-email', token: 'short', extra: 1 };
     const response = await post('/jobs/email/verify', bad);
     expect(response.statusCode).toBe(400);
@@ -79,7 +67,7 @@ describe('POST /jobs/:queue/:job', () => {
     );
     expect(body.message).toContain('email must be a valid email address');
     expect(body).not.toHaveProperty('stack');
-    expect(await api.countJobs()).toBe(before);
+    expect(await ctx.api.countJobs()).toBe(before);
   });
 
   it('answers 400 naming the key field when the business key cannot make a job id', async () => {
@@ -110,7 +98,7 @@ describe('POST /jobs/:queue/:job', () => {
       expect(response.json(), url).toMatchObject({ code: 'UNKNOWN_JOB_TYPE', known: KNOWN });
       expect(response.json().message, url).toContain('known job types: email/verify, email/welcome');
     }
-    const elsewhere = await api.app.inject({ method: 'GET', url: '/nowhere', headers: auth() });
+    const elsewhere = await ctx.api.app.inject({ method: 'GET', url: '/nowhere', headers: auth() });
     expect(elsewhere.statusCode).toBe(404);
     expect(elsewhere.json().code).toBe('NOT_FOUND');
   });
@@ -129,24 +117,24 @@ describe('POST /jobs/:queue/:job', () => {
     expect(first.json()).toEqual({ jobId: 'email:verify:twice', queue: 'email', job: 'verify', duplicate: false });
     expect(second.json()).toEqual({ jobId: 'email:verify:twice', queue: 'email', job: 'verify', duplicate: true });
     expect(second.statusCode).toBe(202);
-    const waiting = await api.queues.getQueue('email').getJobs(['wait']);
+    const waiting = await ctx.api.queues.getQueue('email').getJobs(['wait']);
     expect(waiting.filter((job) => job.id === 'email:verify:twice')).toHaveLength(1);
   });
 
   it('turns 50 concurrent requests for one key into one job and one non-duplicate', async () => {
-    const before = await api.countJobs();
+    const before = await ctx.api.countJobs();
     const responses = await Promise.all(Array.from({ length: 50 }, () => post('/jobs/files/optimize-profile-picture', { userId: 'u', fileKey: 'race.png' })));
     expect(responses.map((response) => response.statusCode)).toEqual(Array(50).fill(202));
     const bodies = responses.map((response) => response.json() as { jobId: string; duplicate: boolean });
     expect(new Set(bodies.map((body) => body.jobId))).toEqual(new Set(['files:optimize-profile-picture:race.png']));
     expect(bodies.filter((body) => !body.duplicate)).toHaveLength(1);
-    expect(await api.countJobs()).toBe(before + 1);
+    expect(await ctx.api.countJobs()).toBe(before + 1);
   });
 });
 
 describe('body limit', () => {
   it('answers 413 naming the limit for a body over API_BODY_LIMIT_BYTES, enqueueing nothing', async () => {
-    const small = await startApi(redis, { API_BODY_LIMIT_BYTES: '2048' });
+    const small = await startApi(ctx.redis, { API_BODY_LIMIT_BYTES: '2048' });
     try {
       const response = await small.app.inject({
         method: 'POST',

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
-import type { RedisServer } from '@ceres/testing';
+import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { afterAll, beforeAll } from 'vitest';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../src/app';
 import { loadApiConfig, type ApiConfig } from '../src/config';
@@ -78,3 +79,20 @@ export const validPayloads: Record<string, Record<string, unknown>> = {
   'files/validate-cv': { userId: 'user-1', fileKey: 'cv/user-1.pdf' },
   'files/optimize-profile-picture': { userId: 'user-1', fileKey: 'avatars/user-1.png' },
 };
+
+/**
+ * Starts a real Redis and the API on it before the file's tests and stops both after them.
+ * Read `ctx.api` and `ctx.redis` inside tests (they are set once the hooks have run).
+ */
+export function useTestApi(): { api: TestApi; redis: RedisServer } {
+  const ctx = {} as { api: TestApi; redis: RedisServer };
+  beforeAll(async () => {
+    ctx.redis = await startRedisServer();
+    ctx.api = await startApi(ctx.redis);
+  });
+  afterAll(async () => {
+    await ctx.api?.close();
+    await ctx.redis?.close();
+  });
+  return ctx;
+}

@@ -1,26 +1,15 @@
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, startApi, type TestApi } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { auth, useTestApi } from './helpers';
 
-let redis: RedisServer;
-let api: TestApi;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-  api = await startApi(redis);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis?.close();
-});
+const ctx = useTestApi();
 
 const status = (queue: string, jobId: string, headers = auth()) =>
-  api.app.inject({ method: 'GET', url: `/jobs/${queue}/${encodeURIComponent(jobId)}`, headers });
+  ctx.api.app.inject({ method: 'GET', url: `/jobs/${queue}/${encodeURIComponent(jobId)}`, headers });
 
 const enqueue = async (fileKey: string) => {
-  const response = await api.app.inject({ method: 'POST', url: '/jobs/files/validate-cv', headers: auth(), payload: { userId: 'u1', fileKey } });
+  const response = await ctx.api.app.inject({ method: 'POST', url: '/jobs/files/validate-cv', headers: auth(), payload: { userId: 'u1', fileKey } });
   expect(response.statusCode).toBe(202);
   return response.json().jobId as string;
 };
@@ -55,7 +44,7 @@ describe('GET /jobs/:queue/:jobId', () => {
         await job.updateProgress(100);
         return { pages: 3 };
       },
-      { connection: { host: '127.0.0.1', port: redis.port, db: api.config.queues.redisDb }, prefix: api.config.queues.bullPrefix },
+      { connection: { host: '127.0.0.1', port: ctx.redis.port, db: ctx.api.config.queues.redisDb }, prefix: ctx.api.config.queues.bullPrefix },
     );
     try {
       const good = await enqueue('cv/good.pdf');

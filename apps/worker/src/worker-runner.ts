@@ -130,8 +130,6 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: 1,
-      // Per-minute completed/failed counts for two days: the daily report reads the last 24 h.
-      metrics: { maxDataPoints: 2 * 24 * 60 },
     });
     worker.on('failed', (job, error) => void deadLetters.onFailed(job, error));
     worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));

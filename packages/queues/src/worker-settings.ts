@@ -4,8 +4,9 @@ import { backoffStrategy } from './retry';
 /**
  * Spread into every Worker's options: `new Worker(name, fn, { ...workerSettings, connection, … })`.
  * - `settings.backoffStrategy`: BullMQ only consults custom backoff strategies on the Worker.
- * - `metrics`: BullMQ's per-minute completed/failed counts, which the ops surface exports as
- *   Prometheus counters and rates; a week of minutes is about 10k points per queue.
+ * - `metrics`: BullMQ's per-minute completed/failed counts: the ops surface exports them as
+ *   Prometheus counters and the daily report sums the last 24 h; a week of minutes is about
+ *   10k small points per queue.
  */
 export const workerSettings = {
   settings: { backoffStrategy },
