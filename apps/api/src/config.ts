@@ -1,11 +1,9 @@
-import { ConfigError, EnvBoolean, envFlag, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { ConfigError, EnvBoolean, envFlag, EnvLogLevel, loadQueuesConfig, parseEnv, type LogLevel, type QueuesConfig } from '@ceres/queues';
 import { Type } from '@sinclair/typebox';
 
 /** Shortest token accepted: a guessable token is no token. */
 export const MIN_TOKEN_LENGTH = 16;
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const ApiEnv = Type.Object({
   API_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
@@ -15,10 +13,7 @@ const ApiEnv = Type.Object({
   API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
   API_SHUTDOWN_DRAIN_MS: Type.Integer({ default: 2_000, minimum: 0, maximum: 60_000 }),
-  LOG_LEVEL: Type.Union(
-    LOG_LEVELS.map((level) => Type.Literal(level)),
-    { default: 'info' },
-  ),
+  LOG_LEVEL: EnvLogLevel,
 });
 
 export interface ApiConfig {

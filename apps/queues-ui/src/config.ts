@@ -1,7 +1,6 @@
-import { ConfigError, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { ConfigError, EnvLogLevel, loadQueuesConfig, parseEnv, type LogLevel, type QueuesConfig } from '@ceres/queues';
 import { Type } from '@sinclair/typebox';
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const QueuesUiEnv = Type.Object({
   QUEUES_UI_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
@@ -10,13 +9,9 @@ export const QueuesUiEnv = Type.Object({
   QUEUES_UI_USER: Type.String({ default: 'admin', minLength: 1, pattern: '^[^:\\r\\n]+$' }),
   QUEUES_UI_PASS: Type.String({ minLength: 1 }),
   QUEUES_UI_BASE_PATH: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+/?$' })),
-  LOG_LEVEL: Type.Union(
-    LOG_LEVELS.map((level) => Type.Literal(level)),
-    { default: 'info' },
-  ),
+  LOG_LEVEL: EnvLogLevel,
 });
 
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface QueuesUiConfig {
   /** `QUEUES_UI_HOST`. @defaultValue `127.0.0.1` (never exposed beyond the machine by default) */

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import { ConfigError, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { ConfigError, EnvLogLevel, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv, type FileLimits } from './files/limits';
 
@@ -21,10 +21,7 @@ export const WorkerEnv = Type.Object({
   // Overrides FILES_ENV's: the local stack keeps uploads beside its other data in var/.
   UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Root of the uploaded files' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-    { default: 'info' },
-  ),
+  LOG_LEVEL: EnvLogLevel,
   CLEAN_TOKENS_CRON: Type.String({ default: '0 * * * *', description: 'When clean-verification-tokens runs (in TZ)' }),
   DAILY_REPORT_CRON: Type.String({ default: '0 9 * * *', description: 'When daily-report runs (in TZ)' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),

@@ -37,3 +37,13 @@ export const EnvBoolean = (options: { default?: boolean; description?: string } 
 export function envFlag(value: boolean | 'on' | 'off' | 'yes' | 'no' | undefined): boolean {
   return value === true || value === 'on' || value === 'yes';
 }
+
+/** pino's levels, as `LOG_LEVEL` may name them. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The `LOG_LEVEL` variable every app reads. @defaultValue `info` */
+export const EnvLogLevel = Type.Union(
+  LOG_LEVELS.map((level) => Type.Literal(level)),
+  { default: 'info', description: 'pino log level' },
+);
