@@ -1,0 +1,67 @@
+// One side of pairs 3, 4 and 6 in a process of its own: `ours` is the worker runner of
+// apps/worker (every queue consumed, the email queue's processors replaced by no-ops that still go
+// through the wrapper), `raw` a single BullMQ Worker with a no-op processor. Both at concurrency 50.
+import { Worker, type Job } from 'bullmq';
+import { createDeadLetters } from '../../apps/worker/src/dead-letters';
+import { loadWorkerConfig } from '../../apps/worker/src/config';
+import { buildDeps } from '../../apps/worker/src/deps';
+import { createLogger } from '../../apps/worker/src/deps/logger';
+import { processors } from '../../apps/worker/src/processors';
+import { startWorkers } from '../../apps/worker/src/worker-runner';
+import { REDIS_DB } from '../lib/payload';
+
+const CONCURRENCY = 50;
+const mode = process.env.BENCH_SIDE as 'ours' | 'raw';
+const task = process.env.BENCH_TASK as 'throughput' | 'latency';
+const count = Number(process.env.BENCH_COUNT);
+
+let completed = 0;
+let firstStart = 0;
+const latencies: number[] = [];
+const onStart = (job: Job) => {
+  const now = Date.now();
+  if (firstStart === 0) firstStart = now;
+  if (task === 'latency') latencies.push(now - job.timestamp);
+};
+// Typed loosely: the runner hands processors the real BullMQ job, whose `timestamp` is read here.
+const noop = async (job: unknown) => {
+  onStart(job as Job);
+  return undefined;
+};
+const onCompleted = () => {
+  completed += 1;
+  if (completed !== count) return;
+  const ms = Date.now() - firstStart;
+  process.send!({ type: 'done', ms, latencies, rssMiB: process.memoryUsage().rss / 1048576 });
+};
+
+let worker: Worker;
+let close: () => Promise<unknown>;
+if (mode === 'ours') {
+  // A database URL nothing connects to: the no-op jobs never fail, so no dead letter is written.
+  const config = loadWorkerConfig({ ...process.env, DATABASE_URL: 'postgres://bench:bench@127.0.0.1:9/bench' });
+  const logger = createLogger(config.logLevel);
+  const deps = buildDeps(config, logger);
+  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger });
+  const runner = startWorkers({ config, deps, logger, deadLetters, processors: { ...processors, email: { verify: noop, welcome: noop } } });
+  await runner.ready();
+  if (runner.queues.length !== 4) throw new Error(`expected all four queues consumed, got ${runner.queues.join(', ')}`);
+  worker = runner.workers.get('email')!;
+  // The registry's email concurrency is 5; both sides run at 50 for this comparison.
+  worker.concurrency = CONCURRENCY;
+  close = () => runner.close().then(() => Promise.allSettled([deps.db.close(), deps.queues.close()]));
+} else {
+  const url = new URL(process.env.REDIS_URL!);
+  worker = new Worker('email', noop, {
+    connection: { host: url.hostname, port: Number(url.port), db: REDIS_DB, maxRetriesPerRequest: null },
+    prefix: process.env.REDIS_PREFIX!,
+    concurrency: CONCURRENCY,
+  });
+  await worker.waitUntilReady();
+  close = () => worker.close();
+}
+worker.on('completed', onCompleted);
+process.send!({ type: 'ready', rssMiB: process.memoryUsage().rss / 1048576 });
+process.on('message', (message: { type?: string }) => {
+  if (message.type === 'stop') void close().finally(() => process.exit(0));
+});

@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** tsx resolves @ceres/* to their TypeScript sources through this file's `paths`. */
+export const TSCONFIG = 'bench/tsconfig.json';
+
+export interface Child {
+  process: ChildProcess;
+  /** Resolves with the next IPC message whose `type` is `type`. */
+  next<T = Record<string, unknown>>(type: string, timeoutMs?: number): Promise<T>;
+  send(message: Record<string, unknown>): void;
+  /** SIGKILL unless it has exited; resolves once it has. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  stderr(): string;
+}
+
+/**
+ * A TypeScript entry point in its own Node process (`node --import tsx`), with an IPC channel.
+ * Its stdout goes to /dev/null: the apps log at their default level as in production, and the
+ * cost of formatting the lines stays in the measurement, but no pipe back-pressure is added.
+ */
+export function spawnTs(script: string, env: Record<string, string>, options: { stdout?: 'ignore' | 'inherit' } = {}): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, TSX_TSCONFIG_PATH: TSCONFIG },
+    stdio: ['ignore', options.stdout ?? 'ignore', 'pipe', 'ipc'],
+  });
+  let errors = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    errors += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    process: child,
+    next<T>(type: string, timeoutMs = 120_000) {
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for "${type}" from ${script}\n${errors}`)), timeoutMs);
+        const onMessage = (message: unknown) => {
+          const m = message as { type?: unknown } | string;
+          if (m === type || (typeof m === 'object' && m !== null && m.type === type)) done(undefined, m as T);
+        };
+        const onExit = (code: number | null) => done(new Error(`${script} exited (code ${code}) while waiting for "${type}":\n${errors}`));
+        const done = (error?: Error, value?: T) => {
+          clearTimeout(timer);
+          child.off('message', onMessage).off('exit', onExit);
+          if (error) reject(error);
+          else resolve(value!);
+        };
+        child.on('message', onMessage).once('exit', onExit);
+      });
+    },
+    send(message) {
+      child.send(message);
+    },
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+    stderr: () => errors,
+  };
+}
+
+/** Resident set size of a process in MiB, read from /proc (Linux). */
+export async function rssMiB(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}

@@ -1,0 +1,296 @@
+// `npm run bench`: each pair side by side in one run against a throwaway Redis — warm-up, then
+// alternating A/B rounds, median of the rounds — a table of ratios and bench/results/<ts>.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { loadQueuesConfig } from '@ceres/queues';
+import { freePort, startRedisServer, startSmtpSink } from '@ceres/testing';
+import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ROOT, spawnTs, type Child } from './lib/child';
+import { emailJobOptions, REDIS_DB, verifyPayload } from './lib/payload';
+import { median, percentile, round } from './lib/stats';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
+const WORKER_JOBS = Number(process.env.BENCH_WORKER_JOBS ?? 20_000);
+const BATCH_JOBS = 20_000;
+const LATENCY_JOBS = 1_000;
+const MAILS = 2_000;
+const TOKEN = 'bench-token-0123456789abcdef';
+/** `BENCH_ONLY=3,4`: run some pairs only (when looking into one); the default runs them all. */
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const only = (...ids: string[]) => !ONLY || ids.some((id) => ONLY.includes(id));
+
+type Side = 'ours' | 'raw';
+interface Pair {
+  id: string;
+  name: string;
+  metric: string;
+  /** `higher`: ours/raw should be ≥ target; `lower`: ours/raw should be ≤ target. */
+  better: 'higher' | 'lower';
+  target?: number;
+  ours: number[];
+  raw: number[];
+  notes?: string[];
+  labels?: [string, string];
+}
+
+const pairs: Pair[] = [];
+const log = (message: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const redis = await startRedisServer();
+const admin = new Redis(redis.url, { db: REDIS_DB });
+const flush = () => admin.flushdb();
+const redisUrl = new URL(redis.url);
+const connection = { host: redisUrl.hostname, port: Number(redisUrl.port), db: REDIS_DB };
+const ourPrefix = 'bench:';
+const ourBullPrefix = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: ourPrefix }).bullPrefix;
+const rawPrefix = 'raw';
+const started = Date.now();
+
+/** Runs `fn` for each side, warm-up first, then ROUNDS alternating rounds (starting side alternates too). */
+async function alternate(pair: Pair, fn: (side: Side, warmup: boolean) => Promise<number>): Promise<void> {
+  if (!only(pair.id)) return;
+  for (const side of ['ours', 'raw'] as const) await fn(side, true);
+  for (let r = 0; r < ROUNDS; r++) {
+    const order: Side[] = r % 2 === 0 ? ['ours', 'raw'] : ['raw', 'ours'];
+    for (const side of order) {
+      const value = await fn(side, false);
+      pair[side].push(value);
+      log(`${pair.id} round ${r + 1} ${side}: ${round(value)} ${pair.metric}`);
+    }
+  }
+  pairs.push(pair);
+}
+
+// ── pairs 1 and 2: the HTTP API vs a minimal Fastify server ───────────────────────────────────
+async function startServers(): Promise<Record<Side, { child: Child; url: string }>> {
+  const [oursPort, rawPort] = [await freePort(), await freePort()];
+  const ours = spawnTs('apps/api/src/main.ts', {
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: ourPrefix,
+    API_PORT: String(oursPort),
+    API_TOKENS: TOKEN,
+    // The default (6000/min per token) would answer 429 within a second; the limiter still runs.
+    API_RATE_LIMIT_MAX: '1000000000',
+  });
+  const raw = spawnTs('bench/children/raw-server.ts', { REDIS_URL: redis.url, REDIS_PREFIX: rawPrefix, API_PORT: String(rawPort) });
+  await Promise.all([ours.next('ready'), raw.next('ready')]);
+  return { ours: { child: ours, url: `http://127.0.0.1:${oursPort}` }, raw: { child: raw, url: `http://127.0.0.1:${rawPort}` } };
+}
+
+const servers = only('1', '2') ? await startServers() : undefined!;
+const p99: Record<Side, number[]> = { ours: [], raw: [] };
+let httpRequests = 0;
+const httpPair: Pair = { id: '1', name: 'HTTP enqueue, autocannon -c 50', metric: 'req/s', better: 'higher', target: 1.3, ours: [], raw: [] };
+await alternate(httpPair, async (side, warmup) => {
+  await flush();
+  const result = await autocannon({
+    url: `${servers[side].url}/jobs/email/verify`,
+    method: 'POST',
+    connections: 50,
+    duration: warmup ? 3 : HTTP_SECONDS,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    // A fresh user id per request: every request creates a job on both sides (no duplicates).
+    requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(verifyPayload(`h${httpRequests++}`)) }) }],
+  });
+  if (result['2xx'] === 0 || result.non2xx > 0 || result.errors > 0) throw new Error(`${side}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  if (!warmup) p99[side].push(result.latency.p99);
+  return result['2xx'] / result.duration;
+});
+const p99Pair: Pair = { id: '1b', name: 'HTTP enqueue p99 latency', metric: 'ms', better: 'lower', ours: p99.ours, raw: p99.raw };
+pairs.push(p99Pair);
+
+const rawQueue = new Queue('email', { connection, prefix: rawPrefix });
+const batchPair: Pair = {
+  id: '2',
+  name: 'batch endpoint (1000/request, 4 requests in flight) vs raw queue.add (50 in flight)',
+  metric: 'jobs/s',
+  better: 'higher',
+  target: 1.0,
+  ours: [],
+  raw: [],
+};
+let batchRound = 0;
+await alternate(batchPair, async (side, warmup) => {
+  await flush();
+  const total = warmup ? 5_000 : BATCH_JOBS;
+  const tag = `b${batchRound++}`;
+  const t0 = performance.now();
+  if (side === 'ours') {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < total / 1000) {
+          const chunk = next++;
+          const items = Array.from({ length: 1000 }, (_, i) => verifyPayload(`${tag}-${chunk * 1000 + i}`));
+          const response = await fetch(`${servers.ours.url}/jobs/email/verify/batch`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+            body: JSON.stringify({ items }),
+          });
+          if (response.status !== 202) throw new Error(`batch answered ${response.status}: ${await response.text()}`);
+          await response.arrayBuffer();
+        }
+      }),
+    );
+  } else {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < total) {
+          const i = next++;
+          await rawQueue.add('verify', verifyPayload(`${tag}-${i}`));
+        }
+      }),
+    );
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const counted = await admin.llen(`${side === 'ours' ? ourBullPrefix : rawPrefix}:email:wait`);
+  if (counted !== total) throw new Error(`${side}: ${counted} jobs waiting, expected ${total}`);
+  return total / seconds;
+});
+if (servers) await Promise.all([servers.ours.child.kill('SIGTERM'), servers.raw.child.kill('SIGTERM')]);
+
+// ── pairs 3, 4 and 6: the worker stack vs a raw BullMQ Worker ─────────────────────────────────
+const prefixOf = (side: Side) => (side === 'ours' ? ourBullPrefix : rawPrefix);
+const producers: Record<Side, Queue> = {
+  ours: new Queue('email', { connection, prefix: ourBullPrefix }),
+  raw: new Queue('email', { connection, prefix: rawPrefix }),
+};
+const workerEnv = (side: Side, task: string, count: number) => ({
+  BENCH_SIDE: side,
+  BENCH_TASK: task,
+  BENCH_COUNT: String(count),
+  REDIS_URL: redis.url,
+  REDIS_PREFIX: side === 'ours' ? ourPrefix : rawPrefix,
+});
+const rss: Record<Side, number[]> = { ours: [], raw: [] };
+const idleRss: Record<Side, number[]> = { ours: [], raw: [] };
+let jobRound = 0;
+
+const workerPair: Pair = {
+  id: '3',
+  name: `worker stack, no-op jobs, concurrency 50, ${WORKER_JOBS} jobs/round`,
+  metric: 'jobs/s',
+  better: 'higher',
+  target: 0.95,
+  ours: [],
+  raw: [],
+};
+await alternate(workerPair, async (side, warmup) => {
+  await flush();
+  const count = warmup ? 5_000 : WORKER_JOBS;
+  const queue = producers[side];
+  const tag = `w${jobRound++}`;
+  // Jobs identical on both sides (the registry's email options), waiting behind a paused queue so
+  // the measurement starts with all of them there.
+  await queue.pause();
+  for (let i = 0; i < count; i += 1000) {
+    await queue.addBulk(Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({ name: 'verify', data: verifyPayload(`${tag}-${i + k}`), opts: emailJobOptions })));
+  }
+  const child = spawnTs('bench/children/worker.ts', workerEnv(side, 'throughput', count));
+  const ready = await child.next<{ rssMiB: number }>('ready');
+  await queue.resume();
+  const done = await child.next<{ ms: number; rssMiB: number }>('done');
+  if (!warmup) {
+    rss[side].push(done.rssMiB);
+    idleRss[side].push(ready.rssMiB);
+  }
+  child.send({ type: 'stop' });
+  await Promise.race([new Promise((resolve) => child.process.once('exit', resolve)), sleep(5_000)]);
+  await child.kill();
+  const completed = await admin.zcard(`${prefixOf(side)}:email:completed`);
+  if (completed !== count) throw new Error(`${side}: ${completed} completed, expected ${count}`);
+  return (count / done.ms) * 1000;
+});
+pairs.push({ id: '6', name: 'worker RSS after pair 3 (ours: 4 queues; raw: 1 worker)', metric: 'MiB', better: 'lower', ours: rss.ours, raw: rss.raw, notes: [`RSS when ready, before any job: ours ${round(median(idleRss.ours), 1)} MiB, raw ${round(median(idleRss.raw), 1)} MiB`] });
+
+const latency: Record<Side, { p50: number[]; p99: number[] }> = { ours: { p50: [], p99: [] }, raw: { p50: [], p99: [] } };
+const latencyPair: Pair = { id: '4', name: `enqueue → processor start, ${LATENCY_JOBS} jobs 1 ms apart, p99`, metric: 'ms', better: 'lower', target: 1.1, ours: [], raw: [] };
+await alternate(latencyPair, async (side, warmup) => {
+  await flush();
+  const count = warmup ? 200 : LATENCY_JOBS;
+  const child = spawnTs('bench/children/worker.ts', workerEnv(side, 'latency', count));
+  await child.next('ready');
+  await sleep(300);
+  const tag = `l${jobRound++}`;
+  const done = child.next<{ latencies: number[] }>('done');
+  for (let i = 0; i < count; i++) {
+    await producers[side].add('verify', verifyPayload(`${tag}-${i}`), emailJobOptions);
+    await sleep(1);
+  }
+  const { latencies } = await done;
+  child.send({ type: 'stop' });
+  await sleep(200);
+  await child.kill();
+  if (!warmup) latency[side].p50.push(percentile(latencies, 50));
+  return percentile(latencies, 99);
+});
+pairs.push({ id: '4b', name: 'enqueue → processor start, p50', metric: 'ms', better: 'lower', ours: latency.ours.p50, raw: latency.raw.p50 });
+
+// ── pair 5: e-mail, pooled transport vs one connection per mail ──────────────────────────────
+const sink = await startSmtpSink();
+const mailPair: Pair = {
+  id: '5',
+  name: `e-mail to a local SMTP sink, ${MAILS} mails, 10 in flight`,
+  metric: 'mails/s',
+  better: 'higher',
+  ours: [],
+  raw: [],
+  labels: ['pooled (ours)', 'connection per mail'],
+};
+await alternate(mailPair, async (side, warmup) => {
+  const count = warmup ? 200 : MAILS;
+  sink.messages.length = 0;
+  const child = spawnTs('bench/children/mailer.ts', { BENCH_SIDE: side === 'ours' ? 'pooled' : 'single', BENCH_COUNT: String(count), BENCH_IN_FLIGHT: '10', SMTP_URL: sink.url });
+  const { ms } = await child.next<{ ms: number }>('done');
+  await child.kill();
+  await sleep(100);
+  if (sink.messages.length !== count) throw new Error(`${side}: the sink received ${sink.messages.length} mails, expected ${count}`);
+  return (count / ms) * 1000;
+});
+await sink.close();
+
+await Promise.all([rawQueue.close(), producers.ours.close(), producers.raw.close()]);
+await admin.quit();
+await redis.close();
+
+// ── report ───────────────────────────────────────────────────────────────────────────────────
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  node: process.version,
+  redis: execFileSync('redis-server', ['--version']).toString().trim(),
+};
+const rows = pairs
+  .filter((pair) => pair.ours.length > 0)
+  .sort((a, b) => a.id.localeCompare(b.id))
+  .map((pair) => {
+    const ours = median(pair.ours);
+    const raw = median(pair.raw);
+    const ratio = ours / raw;
+    const met = pair.target === undefined ? undefined : pair.better === 'higher' ? ratio >= pair.target : ratio <= pair.target;
+    return { ...pair, oursMedian: round(ours), rawMedian: round(raw), ratio: round(ratio, 3), met };
+  });
+const seconds = Math.round((Date.now() - started) / 1000);
+console.log(`\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.redis.split(' ').slice(0, 3).join(' ')}; ${ROUNDS} rounds per side, medians; ${seconds} s\n`);
+const table = rows.map((row) => ({
+  pair: row.id,
+  what: row.name,
+  ours: `${row.oursMedian} ${row.metric}`,
+  raw: `${row.rawMedian} ${row.metric}`,
+  'ours/raw': row.ratio,
+  target: row.target === undefined ? '' : `${row.better === 'higher' ? '≥' : '≤'} ${row.target}`,
+  met: row.met === undefined ? '' : row.met ? 'yes' : 'NO',
+}));
+console.table(table);
+for (const row of rows) for (const note of row.notes ?? []) console.log(`pair ${row.id}: ${note}`);
+await mkdir(`${ROOT}bench/results`, { recursive: true });
+const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+await writeFile(`${ROOT}${file}`, JSON.stringify({ startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, pairs: rows }, null, 2));
+console.log(`\nresults: ${file}`);
+process.exit(0);

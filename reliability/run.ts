@@ -1,0 +1,435 @@
+// `npm run test:reliability [-- --quick]`: the guarantees of docs/reliability.md, checked against
+// real processes (API and worker from their sources) and real peers on loopback. Each scenario
+// prints its figures; a violated guarantee makes the exit code 1.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { freePort, waitFor } from '@ceres/testing';
+import { findJobDefinition, QUEUE_NAMES, schemaIssues, type QueueClient } from '@ceres/queues';
+import fc from 'fast-check';
+import pg from 'pg';
+import {
+  producerFor,
+  spawnWorker,
+  startPeers,
+  stopWorker,
+  workerEnv,
+  ROOT,
+  type WorkerProcess,
+} from '../apps/worker/tests/helpers/harness';
+
+const QUICK = process.argv.includes('--quick');
+const N = QUICK ? { crashJobs: 1_000, kills: 2, badRequests: 1_000, deadJobs: 10 } : { crashJobs: 10_000, kills: 5, badRequests: 10_000, deadJobs: 30 };
+const violations: string[] = [];
+const figures: Record<string, Record<string, unknown>> = {};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const say = (message: string) => console.log(`[reliability ${new Date().toISOString().slice(11, 19)}] ${message}`);
+function check(scenario: string, ok: boolean, guarantee: string): void {
+  if (!ok) violations.push(`${scenario}: ${guarantee}`);
+  say(`${scenario}: ${ok ? 'ok  ' : 'FAIL'} ${guarantee}`);
+}
+const TOKEN = 'reliability-token-0123456789';
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+}
+
+/** apps/api/src/main.ts in a child process; resolves once it listens. */
+async function spawnApi(env: Record<string, string>) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, API_PORT: String(port), API_TOKENS: TOKEN, API_RATE_LIMIT_MAX: '100000000', LOG_LEVEL: 'warn', TSX_TSCONFIG_PATH: 'bench/tsconfig.json' },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`api exited (${code}): ${stderr}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+async function countAllJobs(queues: QueueClient): Promise<number> {
+  let total = 0;
+  for (const name of QUEUE_NAMES) total += Object.values(await queues.getQueue(name).getJobCounts()).reduce((a, b) => a + b, 0);
+  return total;
+}
+
+// ── crash: SIGKILL the worker at random moments ────────────────────────────────────────────────
+async function crash(): Promise<void> {
+  const scenario = 'crash';
+  const peers = await startPeers();
+  const env = workerEnv(peers);
+  const queues = producerFor(env);
+  const workers: WorkerProcess[] = [];
+  try {
+    const n = N.crashJobs;
+    const db = new pg.Client({ connectionString: peers.postgres.url });
+    await db.connect();
+    await db.query(
+      `INSERT INTO verification_tokens (token, user_id, expires_at)
+       SELECT 'crash-token-' || i || '-0123456789', 'user-' || i, now() + interval '1 day' FROM generate_series(1, $1::int) AS i`,
+      [n],
+    );
+    await db.end();
+    const payload = (i: number) => ({ userId: `user-${i}`, email: `user${i}@example.com`, firstName: 'Ana', token: `crash-token-${i}-0123456789` });
+    for (let i = 1; i <= n; i += 1000) {
+      await queues.enqueueBulk('email', 'verify', Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => payload(i + k)));
+    }
+    const queue = queues.getQueue('email');
+    const completed = async () => (await queue.getJobCounts('completed')).completed ?? 0;
+    const thresholds = Array.from({ length: N.kills }, () => Math.floor(n * (0.05 + Math.random() * 0.85))).sort((a, b) => a - b);
+    let worker = spawnWorker(env);
+    workers.push(worker);
+    await worker.ready;
+    const started = Date.now();
+    for (const threshold of thresholds) {
+      await waitFor(async () => (await completed()) >= threshold, { timeoutMs: 300_000, intervalMs: 20, what: `${threshold} completed` });
+      // A random extra moment inside the job stream, not always right at a completion.
+      await sleep(Math.random() * 200);
+      worker.child.kill('SIGKILL');
+      await worker.exited;
+      say(`${scenario}: SIGKILL at ${await completed()} completed; restarting`);
+      worker = spawnWorker(env);
+      workers.push(worker);
+      await worker.ready;
+    }
+    await waitFor(async () => (await completed()) + ((await queue.getJobCounts('failed')).failed ?? 0) >= n, { timeoutMs: 300_000, intervalMs: 200, what: 'every job finished' });
+    const seconds = (Date.now() - started) / 1000;
+    const counts = await queue.getJobCounts();
+    const jobs = await queue.getCompleted(0, -1);
+    const ranTwice = jobs.filter((job) => job.stalledCounter > 0 || job.attemptsMade > 1).map((job) => String(job.id));
+    // One mail per job id, honestly: under at-least-once a job killed after its mail went out but
+    // before BullMQ recorded completion runs again and mails again. Every job must have mailed;
+    // a second mail is only possible for a job that ran twice.
+    const mailsPerJob = new Map<string, number>();
+    for (const mail of peers.smtp.messages) {
+      const token = /token=(crash-token-\d+-0123456789)/.exec(String(mail.parsed.text))?.[1];
+      const userId = token?.replace(/^crash-token-(\d+)-.*$/, 'user-$1');
+      const jobId = `email:verify:${userId}`;
+      mailsPerJob.set(jobId, (mailsPerJob.get(jobId) ?? 0) + 1);
+    }
+    const doubled = [...mailsPerJob].filter(([, count]) => count > 1).map(([id]) => id);
+    const ranTwiceSet = new Set(ranTwice);
+    figures[scenario] = {
+      jobs: n,
+      kills: N.kills,
+      seconds: Math.round(seconds),
+      completed: counts.completed,
+      failed: counts.failed,
+      lost: n - (counts.completed ?? 0) - (counts.failed ?? 0),
+      ranTwice: ranTwice.length,
+      mails: peers.smtp.messages.length,
+      jobIdsWithAMail: mailsPerJob.size,
+      jobIdsWithTwoMails: doubled.length,
+    };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, counts.completed === n, `all ${n} jobs completed (got ${counts.completed}, failed ${counts.failed})`);
+    check(scenario, mailsPerJob.size === n, `every job id sent its mail (${mailsPerJob.size}/${n})`);
+    check(scenario, doubled.every((id) => ranTwiceSet.has(id)), 'a job id mailed twice only when that job ran twice (killed mid-way)');
+  } finally {
+    await Promise.all(workers.map(stopWorker));
+    await queues.close();
+    await peers.close();
+  }
+}
+
+// ── Redis restart with AOF on ─────────────────────────────────────────────────────────────────
+async function redisRestart(): Promise<void> {
+  const scenario = 'redis-restart';
+  const peers = await startPeers({ redisAppendOnly: true });
+  const env = workerEnv(peers);
+  const api = await spawnApi(env);
+  const worker = spawnWorker(env);
+  const queues = producerFor(env);
+  try {
+    await worker.ready;
+    peers.slack.setDelay(20);
+    const accepted: string[] = [];
+    const downAnswers: number[] = [];
+    let down = false;
+    let downStatuses = new Map<number, number>();
+    let stop = false;
+    let i = 0;
+    let apiBackAt = 0;
+    let restartedAt = 0;
+    const loop = async () => {
+      while (!stop) {
+        const n = i++;
+        const t0 = performance.now();
+        const response = await post(`${api.url}/jobs/slack/alert`, { text: `restart ${n}`, dedupeKey: `restart-${n}` }).catch(() => undefined);
+        const ms = performance.now() - t0;
+        const status = response?.status ?? 0;
+        if (response) await response.arrayBuffer();
+        if (status === 202) {
+          accepted.push(`slack:alert:restart-${n}`);
+          if (restartedAt && !apiBackAt) apiBackAt = Date.now();
+        }
+        if (down) {
+          downAnswers.push(ms);
+          downStatuses.set(status, (downStatuses.get(status) ?? 0) + 1);
+        }
+        await sleep(2);
+      }
+    };
+    const loops = Promise.all([loop(), loop(), loop(), loop()]);
+    await sleep(2_000);
+    const beforeStop = accepted.length;
+    await peers.redis.stop();
+    down = true;
+    await sleep(3_000);
+    down = false;
+    await peers.redis.start();
+    restartedAt = Date.now();
+    const completedAtRestart = (await queues.getQueue('slack').getJobCounts('completed').catch(() => ({ completed: 0 }))).completed ?? 0;
+    await waitFor(async () => ((await queues.getQueue('slack').getJobCounts('completed').catch(() => ({ completed: 0 }))).completed ?? 0) > completedAtRestart, { timeoutMs: 60_000, what: 'the worker to complete a job after the restart' });
+    const workerBackMs = Date.now() - restartedAt;
+    await waitFor(() => apiBackAt > 0, { timeoutMs: 60_000, what: 'the API to accept again' });
+    await sleep(1_000);
+    stop = true;
+    await loops;
+    const queue = queues.getQueue('slack');
+    await waitFor(async () => ((await queue.getJobCounts('completed')).completed ?? 0) >= accepted.length, { timeoutMs: 120_000, intervalMs: 200, what: 'every accepted job completed' });
+    const states = await Promise.all(accepted.map((id) => queue.getJobState(id)));
+    const lost = states.filter((state) => state === 'unknown').length;
+    const maxDownMs = Math.max(...downAnswers);
+    figures[scenario] = {
+      acceptedBeforeStop: beforeStop,
+      accepted: accepted.length,
+      lost,
+      notCompleted: states.filter((s) => s !== 'completed').length,
+      answersWhileDown: Object.fromEntries(downStatuses),
+      slowestAnswerWhileDownMs: Math.round(maxDownMs),
+      apiRecoveredSeconds: (apiBackAt - restartedAt) / 1000,
+      workerRecoveredSeconds: workerBackMs / 1000,
+    };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, lost === 0, `0 accepted jobs lost (${lost} of ${accepted.length})`);
+    check(scenario, states.every((s) => s === 'completed'), 'every accepted job completed after the restart');
+    check(scenario, downAnswers.length > 0 && [...downStatuses.keys()].every((s) => s === 503), 'while Redis was down every enqueue was answered 503');
+    check(scenario, maxDownMs < 1_000, `503 answered quickly (slowest ${Math.round(maxDownMs)} ms < 1000 ms)`);
+    check(scenario, apiBackAt - restartedAt < 10_000 && workerBackMs < 10_000, 'API and worker recovered by themselves within 10 s');
+  } finally {
+    await stopWorker(worker);
+    await api.stop();
+    await queues.close();
+    await peers.close();
+  }
+}
+
+// ── graceful stop: SIGTERM with 50 jobs active ─────────────────────────────────────────────────
+async function gracefulStop(): Promise<void> {
+  const scenario = 'graceful-stop';
+  const peers = await startPeers();
+  const env = workerEnv(peers);
+  const queues = producerFor(env);
+  // The slack queue's concurrency is 10 per process: five processes hold 50 jobs at once.
+  const workers = Array.from({ length: 5 }, () => spawnWorker(env));
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    peers.slack.setDelay(2_000);
+    const ids = (await queues.enqueueBulk('slack', 'alert', Array.from({ length: 50 }, (_, i) => ({ text: `graceful ${i}`, dedupeKey: `graceful-${i}` })))).map((r) => r.jobId);
+    await waitFor(() => peers.slack.requests.length >= 50, { timeoutMs: 20_000, what: '50 jobs active' });
+    const queue = queues.getQueue('slack');
+    const active = (await queue.getJobCounts('active')).active;
+    for (const w of workers) w.child.kill('SIGTERM');
+    const exits = await Promise.all(workers.map((w) => w.exited));
+    const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
+    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
+    const completed = states.filter((s) => s === 'completed').length;
+    const stalled = jobs.filter((job) => (job?.stalledCounter ?? 0) > 0).length;
+    figures[scenario] = { activeAtSignal: active, completed, stalled, exitCodes: exits.map((e) => e.code) };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, active === 50, `50 jobs active when SIGTERM arrived (${active})`);
+    check(scenario, completed === 50, `all 50 completed (${completed})`);
+    check(scenario, stalled === 0, `none stalled (${stalled})`);
+    check(scenario, exits.every((e) => e.code === 0), 'every worker exited 0');
+  } finally {
+    await Promise.all(workers.map(stopWorker));
+    await queues.close();
+    await peers.close();
+  }
+}
+
+// ── bad input: generated malformed requests ────────────────────────────────────────────────────
+const VALID: Record<string, Record<string, unknown>> = {
+  'email/verify': { userId: 'u-1', email: 'ana@example.com', firstName: 'Ana', token: 'abcdefghijklmnop1234' },
+  'email/welcome': { userId: 'u-1', email: 'ana@example.com', firstName: 'Ana' },
+  'slack/alert': { text: 'disk almost full', dedupeKey: 'disk-1' },
+  'files/validate-cv': { userId: 'u-1', fileKey: 'cv/u-1.pdf' },
+  'files/optimize-profile-picture': { userId: 'u-1', fileKey: 'avatars/u-1.png' },
+};
+
+/** Could the API accept this body? Conservative: such bodies are not sent at all. */
+function maybeValid(route: string, body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const [queue, job] = route.split('/') as [string, string];
+  const { delay: _d, priority: _p, ...payload } = body as Record<string, unknown>;
+  return schemaIssues(findJobDefinition(queue, job)!.schema, payload).length === 0;
+}
+
+async function badInput(): Promise<void> {
+  const scenario = 'bad-input';
+  const peers = await startPeers();
+  const env = workerEnv(peers);
+  const api = await spawnApi(env);
+  const queues = producerFor(env);
+  try {
+    const routes = Object.keys(VALID);
+    const requestArb = fc.oneof(
+      // A valid payload with one field replaced by anything (or added), or removed.
+      fc.record({ route: fc.constantFrom(...routes), field: fc.oneof(fc.constantFrom('userId', 'email', 'firstName', 'token', 'text', 'dedupeKey', 'fileKey', 'severity', 'delay', 'priority', '__proto__', 'constructor'), fc.string()), value: fc.oneof(fc.anything(), fc.constant(undefined), fc.string({ maxLength: 2000 })) })
+        .map(({ route, field, value }) => {
+          const body: Record<string, unknown> = { ...VALID[route] };
+          if (value === undefined) delete body[field];
+          else Object.defineProperty(body, field, { value, enumerable: true, configurable: true, writable: true });
+          return { path: `/jobs/${route}`, route, body: JSON.stringify(body) as string, contentType: 'application/json' };
+        }),
+      fc.record({ route: fc.constantFrom(...routes), body: fc.anything() }).map(({ route, body }) => ({ path: `/jobs/${route}`, route, body: JSON.stringify(body) ?? 'null', contentType: 'application/json' })),
+      // Not JSON at all, or another content type.
+      fc.record({ route: fc.constantFrom(...routes), body: fc.string({ maxLength: 500 }), contentType: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data') }).map((r) => ({ ...r, path: `/jobs/${r.route}` })),
+      // A batch with one bad item among valid ones.
+      fc.record({ route: fc.constantFrom(...routes), bad: fc.anything(), at: fc.nat(20) }).map(({ route, bad, at }) => {
+        const items: unknown[] = Array.from({ length: 21 }, (_, i) => ({ ...VALID[route], userId: `b-${i}`, dedupeKey: `b-${i}`, fileKey: `cv/b-${i}.pdf` }));
+        items[at] = bad;
+        return { path: `/jobs/${route}/batch`, route, body: JSON.stringify({ items }), contentType: 'application/json', batchBad: bad };
+      }),
+      // Unknown job types and garbage paths.
+      fc.record({ path: fc.string({ maxLength: 80 }).map((s) => `/jobs/${encodeURIComponent(s)}/${s.length}`), body: fc.json() }).map(({ path, body }) => ({ path, route: '', body, contentType: 'application/json' })),
+    );
+    const samples = fc.sample(requestArb, { numRuns: N.badRequests * 2 });
+    const requests = samples
+      .filter((r) => {
+        if (!r.route || r.contentType !== 'application/json') return true;
+        if (r.path.endsWith('/batch')) return !maybeValid(r.route, (r as { batchBad?: unknown }).batchBad);
+        try {
+          return !maybeValid(r.route, JSON.parse(r.body));
+        } catch {
+          return true;
+        }
+      })
+      .slice(0, N.badRequests);
+    const rssBefore = await rssMiB(api.child.pid!);
+    const statuses = new Map<number, number>();
+    let next = 0;
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (next < requests.length) {
+          const r = requests[next++]!;
+          const response = await fetch(`${api.url}${r.path}`, {
+            method: 'POST',
+            headers: { 'content-type': r.contentType, authorization: `Bearer ${TOKEN}` },
+            body: r.body,
+          });
+          await response.arrayBuffer();
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        }
+      }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    await sleep(500);
+    const rssAfter = await rssMiB(api.child.pid!);
+    const fiveXx = [...statuses].filter(([s]) => s >= 500).reduce((a, [, c]) => a + c, 0);
+    const jobs = await countAllJobs(queues);
+    figures[scenario] = { requests: requests.length, seconds, statuses: Object.fromEntries([...statuses].sort()), fiveXx, jobsEnqueued: jobs, rssBeforeMiB: Math.round(rssBefore), rssAfterMiB: Math.round(rssAfter) };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, requests.length === N.badRequests, `${N.badRequests} malformed requests generated (${requests.length})`);
+    check(scenario, fiveXx === 0, `0 answers 5xx (${fiveXx})`);
+    check(scenario, jobs === 0, `0 jobs enqueued (${jobs})`);
+    // "Stable": no growth that scales with the number of requests; allocator noise is tolerated.
+    check(scenario, rssAfter < rssBefore * 1.5 + 20, `API memory stable (${Math.round(rssBefore)} → ${Math.round(rssAfter)} MiB)`);
+  } finally {
+    await api.stop();
+    await queues.close();
+    await peers.close();
+  }
+}
+
+// ── dead letters and cron with three worker instances ──────────────────────────────────────────
+async function threeInstances(): Promise<void> {
+  const peers = await startPeers();
+  peers.smtp.setRules([{ match: /^dead-/, code: 550, message: 'no such mailbox' }]);
+  const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'info' });
+  const queues = producerFor(env);
+  const workers = Array.from({ length: 3 }, () => spawnWorker(env));
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    const cronStarted = Date.now();
+    let scenario = 'dead-letters';
+    const results = await queues.enqueueBulk('email', 'welcome', Array.from({ length: N.deadJobs }, (_, i) => ({ userId: `dead-${i}-x`, email: `dead-${i}@example.com`, firstName: 'Ana' })));
+    const ids = results.map((r) => r.jobId);
+    const email = queues.getQueue('email');
+    await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, { timeoutMs: 30_000, what: 'every job dead' });
+    const db = new pg.Client({ connectionString: peers.postgres.url });
+    await db.connect();
+    const rowsFor = async () => (await db.query<{ job_id: string }>('SELECT job_id FROM failed_jobs WHERE queue = $1', ['email'])).rows;
+    await waitFor(async () => (await rowsFor()).length >= ids.length, { timeoutMs: 15_000, what: 'failed_jobs rows' });
+    // Give a duplicate time to show up before counting.
+    await sleep(3_000);
+    const rows = await rowsFor();
+    const alerts = (id: string) => peers.slack.requests.filter((r) => String((r.body as { text?: string }).text).includes(id)).length;
+    const rowsPerJob = ids.map((id) => rows.filter((row) => row.job_id === id).length);
+    const alertsPerJob = ids.map(alerts);
+    figures[scenario] = { instances: 3, deadJobs: ids.length, failedJobsRows: rows.length, slackAlerts: alertsPerJob.reduce((a, b) => a + b, 0) };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, rowsPerJob.every((c) => c === 1) && rows.length === ids.length, 'exactly one failed_jobs row per dead job');
+    check(scenario, alertsPerJob.every((c) => c === 1), 'exactly one Slack alert per dead job');
+    await db.end();
+
+    scenario = 'cron';
+    await sleep(Math.max(0, 7_000 - (Date.now() - cronStarted)));
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+    const maintenance = queues.getQueue('maintenance');
+    const completed = (await maintenance.getCompleted(0, -1)).filter((job) => job.name === 'clean-verification-tokens');
+    const ticks = completed.map((job) => Number(String(job.id).split(':').pop())).sort((a, b) => a - b);
+    const runs = workers.flatMap((w) => w.logs).filter((e) => e.msg === 'job completed' && e.queue === 'maintenance').map((e) => String(e.jobId));
+    const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!);
+    figures[scenario] = { instances: 3, ticks: ticks.length, runs: runs.length, distinctTicks: new Set(ticks).size, gapsMs: [...new Set(gaps)] };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, ticks.length >= 4, `the per-second schedule ticked (${ticks.length} ticks)`);
+    check(scenario, new Set(ticks).size === ticks.length && gaps.every((g) => g === 1000), 'one job per tick, none skipped or doubled');
+    check(scenario, runs.length === ticks.length && new Set(runs).size === runs.length, 'each tick ran once, in one instance');
+  } finally {
+    await Promise.all(workers.map(stopWorker));
+    await queues.close();
+    await peers.close();
+  }
+}
+
+const started = Date.now();
+say(`${QUICK ? 'quick' : 'full'} run: ${JSON.stringify(N)}`);
+for (const scenario of [crash, redisRestart, gracefulStop, badInput, threeInstances]) {
+  try {
+    await scenario();
+  } catch (error) {
+    violations.push(`${scenario.name}: ${(error as Error).message}`);
+    say(`${scenario.name}: FAIL ${(error as Error).stack}`);
+  }
+}
+const seconds = Math.round((Date.now() - started) / 1000);
+console.log(`\n${JSON.stringify({ quick: QUICK, seconds, node: process.version, figures }, null, 2)}`);
+if (violations.length > 0) {
+  console.error(`\n${violations.length} guarantee(s) violated:\n- ${violations.join('\n- ')}`);
+  process.exit(1);
+}
+console.log(`\nevery guarantee held (${seconds} s)`);
+process.exit(0);
