@@ -56,6 +56,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error('queues-ui failed to start:', error);
+  // A ConfigError's message starts with the variable's name; no stack trace for a settings mistake.
+  console.error(`ceres-queues-ui failed to start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });
