@@ -71,7 +71,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   for (const { queue, missing } of skipped) {
     logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
   }
-  const active = new Set<AbortController>();
+  const active = new Set<AbortableAttempt>();
   const workers = new Map<QueueName, Worker>();
   const connections: Redis[] = [];
 
@@ -91,18 +91,14 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       throw error;
     }
     const timeoutMs = timeoutFor(queue, job.name);
-    const controller = new AbortController();
-    active.add(controller);
-    const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
+    const attempt = abortableAttempt();
+    active.add(attempt);
+    const timer = setTimeout(() => attempt.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
     const started = Date.now();
     log.debug('job started');
     try {
       // The race makes the attempt end at its timeout even when a processor ignores the signal.
-      const result = await Promise.race([processor(job, { ...deps, logger: log, signal: controller.signal }), aborted]);
+      const result = await Promise.race([processor(job, attempt.deps({ ...deps, logger: log })), attempt.aborted]);
       log.info({ durationMs: Date.now() - started }, 'job completed');
       return result;
     } catch (error) {
@@ -110,7 +106,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       throw error;
     } finally {
       clearTimeout(timer);
-      active.delete(controller);
+      active.delete(attempt);
     }
   };
 
@@ -144,7 +140,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       await Promise.all([...workers.values()].map((worker) => worker.waitUntilReady()));
     },
     close: (force = false) => {
-      if (force) for (const controller of active) controller.abort(new Error('worker is shutting down'));
+      if (force) for (const attempt of active) attempt.abort(new Error('worker is shutting down'));
       closing ??= (async () => {
         await Promise.allSettled([...workers.values()].map((worker) => worker.close(force)));
         await Promise.allSettled(connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
@@ -153,6 +149,46 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
         return Promise.allSettled([...workers.values()].map((worker) => worker.close(true))).then(() => closing);
       }
       return closing;
+    },
+  };
+}
+
+interface AbortableAttempt {
+  /** Settles (rejects) only when the attempt is aborted. */
+  aborted: Promise<never>;
+  abort(reason: Error): void;
+  /** The processor's deps with a `signal` that is created when first read. */
+  deps<D extends object>(deps: D): D & { signal: AbortSignal };
+}
+
+/**
+ * The abort side of one attempt. Most processors never read `deps.signal`, and an
+ * AbortController costs about as much as a no-op job (bench pair 3), so it is made on first read;
+ * a timeout or a forced stop rejects `aborted` either way.
+ */
+function abortableAttempt(): AbortableAttempt {
+  let controller: AbortController | undefined;
+  let reason: Error | undefined;
+  let reject!: (error: Error) => void;
+  const aborted = new Promise<never>((_, rejectAborted) => (reject = rejectAborted));
+  aborted.catch(() => {});
+  const signal = () => {
+    if (!controller) {
+      controller = new AbortController();
+      if (reason) controller.abort(reason);
+    }
+    return controller.signal;
+  };
+  return {
+    aborted,
+    abort(error) {
+      if (reason) return;
+      reason = error;
+      controller?.abort(error);
+      reject(error);
+    },
+    deps(deps) {
+      return Object.defineProperty(deps, 'signal', { get: signal, enumerable: true }) as typeof deps & { signal: AbortSignal };
     },
   };
 }
