@@ -1,8 +1,7 @@
-import { createDb, type Db } from '@ceres/db';
 import type { QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createWorkerApp } from '../src/app';
 import { deadLetterDedupeKey } from '../src/dead-letters';
 import { createLogger } from '../src/deps/logger';
@@ -11,53 +10,29 @@ import {
   producerFor,
   promoteUntilFinished,
   spawnWorker,
-  startPeers,
-  stopWorker,
   waitForState,
   workerEnv,
-  type Peers,
-  type WorkerProcess,
+  useTestBed,
 } from './helpers/harness';
 
-let peers: Peers;
-let db: Db;
-const producers: QueueClient[] = [];
-const children: WorkerProcess[] = [];
-
-beforeAll(async () => {
-  peers = await startPeers();
-  db = createDb(peers.postgres.url);
-}, 60_000);
-
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(stopWorker));
-  await Promise.all(producers.splice(0).map((p) => p.close()));
-  peers.smtp.setRules([]);
-  peers.slack.setStatus(200);
-  peers.slack.requests.length = 0;
-});
-
-afterAll(async () => {
-  await db?.close();
-  await peers?.close();
-});
+const bed = useTestBed();
 
 function producer(env: Record<string, string>): QueueClient {
   const client = producerFor(env);
-  producers.push(client);
+  bed.producers.push(client);
   return client;
 }
 
 /** Alerts seen by the Slack stand-in that name this job id. */
 const alertsFor = (jobId: string) =>
-  peers.slack.requests.filter((request) => JSON.stringify(request.body).includes(jobId));
+  bed.peers.slack.requests.filter((request) => JSON.stringify(request.body).includes(jobId));
 
 describe('a job that always fails', () => {
   it('ends after 6 attempts with one failed_jobs row and one alert, with three worker processes', async () => {
-    const env = workerEnv(peers);
-    peers.smtp.setRules([{ match: /^busy@/, code: 451 }]);
-    children.push(spawnWorker(env), spawnWorker(env), spawnWorker(env));
-    await Promise.all(children.map((child) => child.ready));
+    const env = workerEnv(bed.peers);
+    bed.peers.smtp.setRules([{ match: /^busy@/, code: 451 }]);
+    bed.children.push(spawnWorker(env), spawnWorker(env), spawnWorker(env));
+    await Promise.all(bed.children.map((child) => child.ready));
     const queues = producer(env);
     const { jobId } = await queues.enqueue('email', 'welcome', { userId: 'always-busy', email: 'busy@example.com', firstName: 'B' });
 
@@ -65,12 +40,12 @@ describe('a job that always fails', () => {
     expect(await job.getState()).toBe('failed');
     expect(job.attemptsMade).toBe(6);
     expect(job.failedReason).toMatch(/transient SMTP 451/);
-    expect(peers.smtp.refused.filter((r) => r.to === 'busy@example.com')).toHaveLength(6);
+    expect(bed.peers.smtp.refused.filter((r) => r.to === 'busy@example.com')).toHaveLength(6);
 
     await waitFor(() => alertsFor(jobId).length >= 1, { timeoutMs: 15_000, what: 'the dead-letter alert' });
     // Time for any duplicate to show up: every process has had its chance to record it.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const rows = await db.failedJobs.list({ queue: 'email', jobId });
+    const rows = await bed.db.failedJobs.list({ queue: 'email', jobId });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ jobName: 'welcome', attemptsMade: 6 });
     expect(rows[0]!.failedAt.getTime()).toBe(job.finishedOn);
@@ -85,26 +60,26 @@ describe('a job that always fails', () => {
 
 describe('a failing Slack webhook', () => {
   it('answering 500 ends the alert after 3 attempts, archived, with no further alert', async () => {
-    const env = workerEnv(peers);
-    children.push(spawnWorker(env));
-    await children[0]!.ready;
-    peers.slack.setStatus(500);
+    const env = workerEnv(bed.peers);
+    bed.children.push(spawnWorker(env));
+    await bed.children[0]!.ready;
+    bed.peers.slack.setStatus(500);
     const queues = producer(env);
     const { jobId } = await queues.enqueue('slack', 'alert', { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-full' });
     const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 20_000);
     expect(job.attemptsMade).toBe(3);
     expect(job.failedReason).toMatch(/HTTP 500/);
-    await waitFor(async () => (await db.failedJobs.list({ queue: 'slack', jobId })).length === 1, { what: 'the archived slack job' });
+    await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'slack', jobId })).length === 1, { what: 'the archived slack job' });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(peers.slack.requests).toHaveLength(3);
-    expect(peers.slack.requests.every((r) => (r.body as { text: string }).text.includes('disk almost full'))).toBe(true);
+    expect(bed.peers.slack.requests).toHaveLength(3);
+    expect(bed.peers.slack.requests.every((r) => (r.body as { text: string }).text.includes('disk almost full'))).toBe(true);
     expect(await queues.getQueue('slack').count()).toBe(0);
   }, 40_000);
 });
 
 describe('startup reconciliation', () => {
   it('archives and alerts failures that happened while no worker listened, once across restarts', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     const queues = producer(env);
     const config = configFor(env);
     // A bare BullMQ worker without the dead-letter listener makes the failure nobody recorded.
@@ -121,19 +96,19 @@ describe('startup reconciliation', () => {
     await waitForState(queues.getQueue('email'), jobId, 'failed');
     await bare.close();
     await connection.quit();
-    expect(await db.failedJobs.list({ queue: 'email', jobId })).toHaveLength(0);
+    expect(await bed.db.failedJobs.list({ queue: 'email', jobId })).toHaveLength(0);
 
     const logger = createLogger('silent');
     for (let run = 0; run < 2; run++) {
       // Two apps at once, twice: concurrent and repeated reconciliations.
       const apps = [createWorkerApp({ config, logger }), createWorkerApp({ config, logger })];
       await Promise.all(apps.map((app) => app.started));
-      await waitFor(async () => (await db.failedJobs.list({ queue: 'email', jobId })).length === 1, { what: 'the reconciled row' });
+      await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId })).length === 1, { what: 'the reconciled row' });
       await waitFor(() => alertsFor(jobId).length >= 1, { what: 'the reconciled alert' });
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       await Promise.all(apps.map((app) => app.stop()));
     }
-    expect(await db.failedJobs.list({ queue: 'email', jobId })).toHaveLength(1);
+    expect(await bed.db.failedJobs.list({ queue: 'email', jobId })).toHaveLength(1);
     expect(alertsFor(jobId)).toHaveLength(1);
   }, 40_000);
 });

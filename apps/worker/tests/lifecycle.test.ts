@@ -1,59 +1,37 @@
 import type { QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkerApp, type WorkerApp } from '../src/app';
+import { describe, expect, it } from 'vitest';
+import { createWorkerApp } from '../src/app';
 import { processors } from '../src/processors';
 import { createLogger } from '../src/deps/logger';
 import {
   configFor,
   producerFor,
   spawnWorker,
-  startPeers,
-  stopWorker,
   waitForState,
   workerEnv,
-  type Peers,
-  type WorkerProcess,
+  useTestBed,
 } from './helpers/harness';
 
-let peers: Peers;
-const producers: QueueClient[] = [];
-const children: WorkerProcess[] = [];
-const apps: WorkerApp[] = [];
-
-beforeAll(async () => {
-  peers = await startPeers();
-}, 60_000);
-
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(stopWorker));
-  await Promise.all(apps.splice(0).map((app) => app.stop(true)));
-  await Promise.all(producers.splice(0).map((p) => p.close()));
-  peers.slack.setDelay(0);
-  peers.slack.requests.length = 0;
-});
-
-afterAll(async () => {
-  await peers?.close();
-});
+const bed = useTestBed();
 
 function producer(env: Record<string, string>): QueueClient {
   const client = producerFor(env);
-  producers.push(client);
+  bed.producers.push(client);
   return client;
 }
 
-const requestsFor = (text: string) => peers.slack.requests.filter((r) => (r.body as { text?: string }).text?.includes(text));
+const requestsFor = (text: string) => bed.peers.slack.requests.filter((r) => (r.body as { text?: string }).text?.includes(text));
 
 describe('graceful stop', () => {
   it('SIGTERM with jobs in flight: they complete, nothing new starts, the process exits 0', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     const worker = spawnWorker(env);
-    children.push(worker);
+    bed.children.push(worker);
     await worker.ready;
     const queues = producer(env);
     // The Slack stand-in answers after 2 s, so the jobs are mid-flight when the signal lands.
-    peers.slack.setDelay(2_000);
+    bed.peers.slack.setDelay(2_000);
     const ids = await Promise.all(
       ['a', 'b', 'c'].map(async (n) => (await queues.enqueue('slack', 'alert', { text: `in-flight ${n}`, dedupeKey: `sigterm-${n}` })).jobId),
     );
@@ -74,21 +52,21 @@ describe('graceful stop', () => {
 
 describe('crash', () => {
   it('SIGKILL of a worker mid-job: another worker picks the job up through the stalled check', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     const first = spawnWorker(env);
-    children.push(first);
+    bed.children.push(first);
     await first.ready;
     const queues = producer(env);
-    peers.slack.setDelay(5_000);
+    bed.peers.slack.setDelay(5_000);
     const { jobId } = await queues.enqueue('slack', 'alert', { text: 'survives a crash', dedupeKey: 'sigkill' });
     await waitFor(() => requestsFor('survives a crash').length === 1, { what: 'the job to be in flight' });
     first.child.kill('SIGKILL');
     await first.exited;
     expect(await queues.getQueue('slack').getJobState(jobId)).toBe('active');
-    peers.slack.setDelay(0);
+    bed.peers.slack.setDelay(0);
 
     const second = spawnWorker(env);
-    children.push(second);
+    bed.children.push(second);
     await second.ready;
     const job = await waitForState(queues.getQueue('slack'), jobId, 'completed', 20_000);
     expect(job.returnvalue).toEqual({ delivered: 'webhook' });
@@ -99,17 +77,17 @@ describe('crash', () => {
 
 describe('Redis restart', () => {
   it('a running worker reconnects by itself and processes jobs enqueued afterwards', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
-    apps.push(app);
+    bed.apps.push(app);
     await app.started;
     const before = producer(env);
     const first = await before.enqueue('slack', 'alert', { text: 'before the restart', dedupeKey: 'before-restart' });
     await waitForState(before.getQueue('slack'), first.jobId, 'completed');
 
-    await peers.redis.stop();
+    await bed.peers.redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    await peers.redis.start();
+    await bed.peers.redis.start();
 
     const after = producer(env);
     const second = await waitFor(() => after.enqueue('slack', 'alert', { text: 'after the restart', dedupeKey: 'after-restart' }), {
@@ -123,7 +101,7 @@ describe('Redis restart', () => {
 
 describe('job timeout', () => {
   it('aborts an attempt that outlives its timeout and counts it as failed, even when the processor ignores the signal', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     const signals: AbortSignal[] = [];
     const app = createWorkerApp({
       config: configFor(env),
@@ -140,7 +118,7 @@ describe('job timeout', () => {
       },
       timeoutFor: (queue) => (queue === 'slack' ? 300 : 30_000),
     });
-    apps.push(app);
+    bed.apps.push(app);
     await app.started;
     const queues = producer(env);
     const { jobId } = await queues.enqueue('slack', 'alert', { text: 'hangs', dedupeKey: 'hangs' });

@@ -1,7 +1,6 @@
-import { createDb, type Db } from '@ceres/db';
 import type { QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
 import { upsertMaintenanceSchedulers } from '../src/schedulers/maintenance';
@@ -9,57 +8,31 @@ import {
   configFor,
   producerFor,
   spawnWorker,
-  startPeers,
-  stopWorker,
   waitForState,
   workerEnv,
-  type Peers,
-  type WorkerProcess,
+  useTestBed,
 } from './helpers/harness';
 
-let peers: Peers;
-let db: Db;
-const producers: QueueClient[] = [];
-const children: WorkerProcess[] = [];
-const apps: WorkerApp[] = [];
+const bed = useTestBed();
 const logger = createLogger('silent');
 const HOUR = 3_600_000;
 
-beforeAll(async () => {
-  peers = await startPeers();
-  db = createDb(peers.postgres.url);
-}, 60_000);
-
-afterEach(async () => {
-  await Promise.all(children.splice(0).map(stopWorker));
-  await Promise.all(apps.splice(0).map((app) => app.stop(true)));
-  await Promise.all(producers.splice(0).map((p) => p.close()));
-  peers.slack.requests.length = 0;
-  peers.smtp.messages.length = 0;
-  peers.smtp.setRules([]);
-});
-
-afterAll(async () => {
-  await db?.close();
-  await peers?.close();
-});
-
 function producer(env: Record<string, string>): QueueClient {
   const client = producerFor(env);
-  producers.push(client);
+  bed.producers.push(client);
   return client;
 }
 
 async function startApp(env: Record<string, string>): Promise<WorkerApp> {
   const app = createWorkerApp({ config: configFor(env), logger, schedulers: false });
-  apps.push(app);
+  bed.apps.push(app);
   await app.started;
   return app;
 }
 
 describe('clean-verification-tokens', () => {
   it('deletes only the expired tokens and returns the count', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     await startApp(env);
     const now = Date.now();
     const tokens = {
@@ -67,41 +40,41 @@ describe('clean-verification-tokens', () => {
       expiredJustNow: `cleanup-expired-2-${now}`,
       valid: `cleanup-valid-1-${now}`,
     };
-    await db.tokens.insert({ token: tokens.expiredLongAgo, userId: 'c1', expiresAt: new Date(now - 30 * 24 * HOUR) });
-    await db.tokens.insert({ token: tokens.expiredJustNow, userId: 'c2', expiresAt: new Date(now - 1000) });
-    await db.tokens.insert({ token: tokens.valid, userId: 'c3', expiresAt: new Date(now + HOUR) });
+    await bed.db.tokens.insert({ token: tokens.expiredLongAgo, userId: 'c1', expiresAt: new Date(now - 30 * 24 * HOUR) });
+    await bed.db.tokens.insert({ token: tokens.expiredJustNow, userId: 'c2', expiresAt: new Date(now - 1000) });
+    await bed.db.tokens.insert({ token: tokens.valid, userId: 'c3', expiresAt: new Date(now + HOUR) });
     const queue = producer(env).getQueue('maintenance');
     const added = await queue.add('clean-verification-tokens', {});
     const job = await waitForState(queue, added.id!, 'completed');
     expect(job.returnvalue).toEqual({ deleted: 2 });
-    expect(await db.tokens.find(tokens.expiredLongAgo)).toBeNull();
-    expect(await db.tokens.find(tokens.expiredJustNow)).toBeNull();
-    expect(await db.tokens.find(tokens.valid)).not.toBeNull();
+    expect(await bed.db.tokens.find(tokens.expiredLongAgo)).toBeNull();
+    expect(await bed.db.tokens.find(tokens.expiredJustNow)).toBeNull();
+    expect(await bed.db.tokens.find(tokens.valid)).not.toBeNull();
   });
 });
 
 describe('daily-report', () => {
   it('reports the figures of the jobs of the last 24 h in Slack and by mail', async () => {
-    const env = workerEnv(peers, { REPORT_EMAIL_TO: 'ops@example.com' });
+    const env = workerEnv(bed.peers, { REPORT_EMAIL_TO: 'ops@example.com' });
     await startApp(env);
     const queues = producer(env);
     const email = queues.getQueue('email');
     // 3 welcome mails delivered, 1 rejected for good (550), 2 waiting for later.
-    peers.smtp.setRules([{ match: /^gone@/, code: 550, message: 'mailbox unavailable' }]);
+    bed.peers.smtp.setRules([{ match: /^gone@/, code: 550, message: 'mailbox unavailable' }]);
     const done = await Promise.all(
       [1, 2, 3].map((n) => queues.enqueue('email', 'welcome', { userId: `report-${n}`, email: `r${n}@example.com`, firstName: 'R' })),
     );
     for (const { jobId } of done) await waitForState(email, jobId, 'completed');
     const gone = await queues.enqueue('email', 'welcome', { userId: 'report-gone', email: 'gone@example.com', firstName: 'G' });
     await waitForState(email, gone.jobId, 'failed');
-    await waitFor(async () => (await db.failedJobs.list({ queue: 'email', jobId: gone.jobId })).length === 1);
-    await waitFor(() => peers.slack.requests.length === 1, { what: 'the dead-letter alert' });
+    await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId: gone.jobId })).length === 1);
+    await waitFor(() => bed.peers.slack.requests.length === 1, { what: 'the dead-letter alert' });
     for (const n of [1, 2]) {
       await queues.enqueue('email', 'welcome', { userId: `later-${n}`, email: 'l@example.com', firstName: 'L' }, { delay: HOUR });
     }
     // A cleanup run that deleted 2 tokens.
-    await db.tokens.insert({ token: `report-expired-a-${Date.now()}`, userId: 'x', expiresAt: new Date(Date.now() - HOUR) });
-    await db.tokens.insert({ token: `report-expired-b-${Date.now()}`, userId: 'y', expiresAt: new Date(Date.now() - HOUR) });
+    await bed.db.tokens.insert({ token: `report-expired-a-${Date.now()}`, userId: 'x', expiresAt: new Date(Date.now() - HOUR) });
+    await bed.db.tokens.insert({ token: `report-expired-b-${Date.now()}`, userId: 'y', expiresAt: new Date(Date.now() - HOUR) });
     const maintenance = queues.getQueue('maintenance');
     const clean = await maintenance.add('clean-verification-tokens', {});
     await waitForState(maintenance, clean.id!, 'completed');
@@ -109,7 +82,7 @@ describe('daily-report', () => {
     const report = await maintenance.add('daily-report', {});
     const job = await waitForState(maintenance, report.id!, 'completed');
     expect(job.returnvalue).toMatchObject({ mailed: true });
-    const [, posted] = await peers.slack.waitForRequests(2);
+    const [, posted] = await bed.peers.slack.waitForRequests(2);
     const text = (posted!.body as { text: string }).text;
     expect(text).toContain('Ceres daily report');
     // Fixed-width rows: queue, completed, failed, backlog.
@@ -121,7 +94,7 @@ describe('daily-report', () => {
     expect(text).not.toContain('gone@example.com');
     expect(text).not.toContain('{"');
 
-    const [mail] = await peers.smtp.waitForMessages(4).then((all) => all.filter((m) => m.envelope.to.includes('ops@example.com')));
+    const [mail] = await bed.peers.smtp.waitForMessages(4).then((all) => all.filter((m) => m.envelope.to.includes('ops@example.com')));
     expect(mail!.parsed.subject).toMatch(/^Ceres daily report \d{4}-\d{2}-\d{2}$/);
     expect(String(mail!.parsed.html)).toContain('<td style="padding: 2px 10px; text-align: left;">email</td>');
   }, 30_000);
@@ -129,7 +102,7 @@ describe('daily-report', () => {
 
 describe('maintenance schedulers', () => {
   it('an unchanged definition is left alone at restart; a changed one is replaced', async () => {
-    const env = workerEnv(peers);
+    const env = workerEnv(bed.peers);
     const queue = producer(env).getQueue('maintenance');
     const schedules = [{ job: 'daily-report', pattern: '0 9 * * *' }] as const;
     expect(await upsertMaintenanceSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
@@ -149,16 +122,16 @@ describe('maintenance schedulers', () => {
   });
 
   it('with three worker processes each tick of a per-second schedule runs exactly once, across a restart', async () => {
-    const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'info' });
+    const env = workerEnv(bed.peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'info' });
     const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
-    children.push(...workers);
+    bed.children.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     // Restart one instance in the middle: it upserts the unchanged schedule again.
     workers[1]!.child.kill('SIGTERM');
     expect((await workers[1]!.exited).code).toBe(0);
     const restarted = spawnWorker(env);
-    children.push(restarted);
+    bed.children.push(restarted);
     await restarted.ready;
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     await Promise.all([workers[0]!, workers[2]!, restarted].map(async (w) => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { migrate } from '@ceres/db';
+import { createDb, migrate, type Db } from '@ceres/db';
 import { loadQueuesConfig, QueueClient, type QueuesConfig } from '@ceres/queues';
 import {
   startHttpReceiver,
@@ -15,6 +15,8 @@ import {
   type SmtpSink,
 } from '@ceres/testing';
 import type { Job, Queue } from 'bullmq';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { WorkerApp } from '../../src/app';
 import { loadWorkerConfig, type WorkerConfig } from '../../src/config';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -165,4 +167,41 @@ export async function waitForState(queue: Queue, jobId: string, state: 'complete
     async () => ((await queue.getJobState(jobId)) === state ? queue.getJob(jobId) : undefined),
     { timeoutMs, what: `job ${jobId} to be ${state}` },
   );
+}
+
+/** A test file's peers and everything its tests start, cleaned up after each test and at the end. */
+export interface TestBed {
+  peers: Peers;
+  db: Db;
+  producers: QueueClient[];
+  children: WorkerProcess[];
+  apps: WorkerApp[];
+}
+
+/**
+ * Starts the peers (Redis, PostgreSQL, SMTP sink, Slack receiver) before the file's tests; after
+ * each test stops the worker processes, apps and producers it registered and puts the peers back
+ * to their defaults; stops everything after the last test. Read `bed.peers` inside tests.
+ */
+export function useTestBed(): TestBed {
+  const bed = { producers: [], children: [], apps: [] } as unknown as TestBed;
+  beforeAll(async () => {
+    bed.peers = await startPeers();
+    bed.db = createDb(bed.peers.postgres.url);
+  }, 60_000);
+  afterEach(async () => {
+    await Promise.all(bed.children.splice(0).map(stopWorker));
+    await Promise.all(bed.apps.splice(0).map((app) => app.stop(true)));
+    await Promise.all(bed.producers.splice(0).map((producer) => producer.close()));
+    bed.peers.smtp.setRules([]);
+    bed.peers.smtp.messages.length = 0;
+    bed.peers.slack.setStatus(200);
+    bed.peers.slack.setDelay(0);
+    bed.peers.slack.requests.length = 0;
+  });
+  afterAll(async () => {
+    await bed.db?.close();
+    await bed.peers?.close();
+  });
+  return bed;
 }
