@@ -2,7 +2,7 @@
 // real processes (API and worker from their sources) and real peers on loopback. Each scenario
 // prints its figures; a violated guarantee makes the exit code 1.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { rssMiB } from '../bench/lib/child';
 import { freePort, waitFor } from '@ceres/testing';
 import { findJobDefinition, QUEUE_NAMES, schemaIssues, type QueueClient } from '@ceres/queues';
 import fc from 'fast-check';
@@ -28,11 +28,6 @@ function check(scenario: string, ok: boolean, guarantee: string): void {
   say(`${scenario}: ${ok ? 'ok  ' : 'FAIL'} ${guarantee}`);
 }
 const TOKEN = 'reliability-token-0123456789';
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
-}
 
 /** apps/api/src/main.ts in a child process; resolves once it listens. */
 async function spawnApi(env: Record<string, string>) {

@@ -10,3 +10,4 @@ export * from './validation';
 export * from './client';
 export * from './producers';
 export * from './env';
+export * from './with-timeout';

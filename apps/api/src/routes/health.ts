@@ -1,4 +1,4 @@
-import type { QueueClient } from '@ceres/queues';
+import { withTimeout, type QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
 import { Health } from '../schemas/jobs';
 
@@ -8,19 +8,10 @@ export const HEALTH_PING_TIMEOUT_MS = 300;
 /** PING on the producer connection, bounded by a timeout: true when Redis answered in time. */
 export function pingRedis(queues: QueueClient, timeoutMs = HEALTH_PING_TIMEOUT_MS): Promise<boolean> {
   if (!queues.isReady()) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    queues.connection.ping().then(
-      (reply) => {
-        clearTimeout(timer);
-        resolve(reply === 'PONG');
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-    );
-  });
+  return withTimeout(queues.connection.ping(), timeoutMs, 'redis PING').then(
+    (reply) => reply === 'PONG',
+    () => false,
+  );
 }
 
 /** `GET /health` (no auth): 200 while Redis answers, 503 otherwise; never hangs. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createDb, migrate, type Db } from '@ceres/db';
-import { loadQueuesConfig, QueueClient, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, QueueClient, withTimeout, type QueuesConfig } from '@ceres/queues';
 import {
   startHttpReceiver,
   startPostgresServer,
@@ -142,23 +142,13 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
     }),
   ]);
   readyOrExit.catch(() => {});
-  return { child, logs, stderr, exited, ready: withTimeout(readyOrExit, 30_000, 'worker child to be ready') };
+  return { child, logs, stderr, exited, ready: withTimeout(readyOrExit, 30_000, 'waiting for the worker child to be ready') };
 }
 
 export async function stopWorker(worker: WorkerProcess): Promise<void> {
   if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
   worker.child.kill('SIGKILL');
   await worker.exited;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Waits until the job is in `state`, then reads it (so its return value or reason is there). */
