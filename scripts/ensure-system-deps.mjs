@@ -3,7 +3,8 @@
 // installs missing Debian packages with apt-get when running as root, otherwise prints the
 // exact command and fails. Usage: node scripts/ensure-system-deps.mjs [--for tests|start]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { findPostgresBinDir } from './lib/postgres-bin.mjs';
 
 /** What each command needs: a program to look for and the Debian package that provides it. */
 const NEEDS = {
@@ -28,15 +29,8 @@ if (!needs) {
 
 function has(program) {
   if (program.startsWith('/')) return existsSync(program);
-  if (program === 'pg_ctl') return findPostgresBin() !== undefined;
+  if (program === 'pg_ctl') return findPostgresBinDir() !== undefined;
   return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
-}
-
-function findPostgresBin() {
-  if (spawnSync('sh', ['-c', 'command -v pg_ctl'], { stdio: 'ignore' }).status === 0) return 'PATH';
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  return readdirSync(root).find((version) => existsSync(`${root}/${version}/bin/pg_ctl`));
 }
 
 const missing = needs.filter((need) => !has(need.program));

@@ -6,12 +6,12 @@
 //   stop:  deletes from PM2 every process start created. Data under var/ stays.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { findPostgresBinDir } from './lib/postgres-bin.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -119,7 +119,8 @@ async function startLocalRedis() {
 }
 
 async function startLocalPostgres() {
-  const bin = postgresBinDir();
+  const bin = findPostgresBinDir();
+  if (!bin) fail('PostgreSQL server binaries not found; install the postgresql package or set DATABASE_URL');
   const dir = join(VAR, 'postgres');
   if (!existsSync(join(dir, 'PG_VERSION'))) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -161,20 +162,6 @@ async function createDatabaseIfMissing(adminUrl, name) {
       await client.end().catch(() => {});
     }
   }
-}
-
-function postgresBinDir() {
-  const which = spawnSync('sh', ['-c', 'command -v pg_ctl'], { encoding: 'utf8' });
-  if (which.status === 0) {
-    // /usr/local/bin/pg_ctl may be a symlink into the versioned directory.
-    const real = execFileSync('readlink', ['-f', which.stdout.trim()], { encoding: 'utf8' }).trim();
-    if (existsSync(join(dirname(real), 'postgres'))) return dirname(real);
-  }
-  const base = '/usr/lib/postgresql';
-  const versions = existsSync(base) ? readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
-  const found = versions.map((v) => join(base, v, 'bin')).find((dir) => existsSync(join(dir, 'postgres')));
-  if (!found) fail('PostgreSQL server binaries not found; install the postgresql package or set DATABASE_URL');
-  return found;
 }
 
 function chownToPostgres(dir) {
