@@ -8,7 +8,7 @@ import { freePort, startRedisServer, startSmtpSink } from '@ceres/testing';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ROOT, spawnTs, type Child } from './lib/child';
+import { cpuMs, ROOT, spawnTs, type Child } from './lib/child';
 import { emailJobOptions, REDIS_DB, verifyPayload } from './lib/payload';
 import { median, percentile, round } from './lib/stats';
 
@@ -84,11 +84,27 @@ async function startServers(): Promise<Record<Side, { child: Child; url: string 
 
 const servers = only('1', '2') ? await startServers() : undefined!;
 const p99: Record<Side, number[]> = { ours: [], raw: [] };
+const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
+/** CPU µs per request (or job) of each process taking part: where a pair's time goes. */
+const cpuPerUnit: Record<string, Record<Side, Record<string, number[]>>> = {};
+async function measureCpu<T>(pairId: string, side: Side, serverPid: number | undefined, fn: () => Promise<T>, units: (result: T) => number): Promise<T> {
+  const pids: Record<string, number> = { redis: redisPid, ...(serverPid ? { server: serverPid } : {}) };
+  const before = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await cpuMs(pid)] as const)));
+  const self = process.cpuUsage();
+  const result = await fn();
+  const selfUsage = process.cpuUsage(self);
+  const n = units(result);
+  const perUnit: Record<string, number> = { 'bench process': ((selfUsage.user + selfUsage.system) / n) };
+  for (const [name, pid] of Object.entries(pids)) perUnit[name] = ((await cpuMs(pid)) - before[name]!) * 1000 / n;
+  const bySide = ((cpuPerUnit[pairId] ??= { ours: {}, raw: {} })[side]);
+  for (const [name, value] of Object.entries(perUnit)) (bySide[name] ??= []).push(value);
+  return result;
+}
 let httpRequests = 0;
 const httpPair: Pair = { id: '1', name: 'HTTP enqueue, autocannon -c 50', metric: 'req/s', better: 'higher', target: 1.3, ours: [], raw: [] };
 await alternate(httpPair, async (side, warmup) => {
   await flush();
-  const result = await autocannon({
+  const run = () => autocannon({
     url: `${servers[side].url}/jobs/email/verify`,
     method: 'POST',
     connections: 50,
@@ -97,6 +113,7 @@ await alternate(httpPair, async (side, warmup) => {
     // A fresh user id per request: every request creates a job on both sides (no duplicates).
     requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(verifyPayload(`h${httpRequests++}`)) }) }],
   });
+  const result = warmup ? await run() : await measureCpu('1', side, servers[side].child.process.pid, run, (r) => r['2xx']);
   if (result['2xx'] === 0 || result.non2xx > 0 || result.errors > 0) throw new Error(`${side}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   if (!warmup) p99[side].push(result.latency.p99);
   return result['2xx'] / result.duration;
@@ -120,6 +137,13 @@ await alternate(batchPair, async (side, warmup) => {
   const total = warmup ? 5_000 : BATCH_JOBS;
   const tag = `b${batchRound++}`;
   const t0 = performance.now();
+  await measureCpu('2', side, side === 'ours' ? servers.ours.child.process.pid : undefined, () => enqueueBatchRound(side, total, tag), () => total);
+  const seconds = (performance.now() - t0) / 1000;
+  const counted = await admin.llen(`${side === 'ours' ? ourBullPrefix : rawPrefix}:email:wait`);
+  if (counted !== total) throw new Error(`${side}: ${counted} jobs waiting, expected ${total}`);
+  return total / seconds;
+});
+async function enqueueBatchRound(side: Side, total: number, tag: string): Promise<void> {
   if (side === 'ours') {
     let next = 0;
     await Promise.all(
@@ -148,11 +172,7 @@ await alternate(batchPair, async (side, warmup) => {
       }),
     );
   }
-  const seconds = (performance.now() - t0) / 1000;
-  const counted = await admin.llen(`${side === 'ours' ? ourBullPrefix : rawPrefix}:email:wait`);
-  if (counted !== total) throw new Error(`${side}: ${counted} jobs waiting, expected ${total}`);
-  return total / seconds;
-});
+}
 if (servers) await Promise.all([servers.ours.child.kill('SIGTERM'), servers.raw.child.kill('SIGTERM')]);
 
 // ── pairs 3, 4 and 6: the worker stack vs a raw BullMQ Worker ─────────────────────────────────
@@ -194,8 +214,11 @@ await alternate(workerPair, async (side, warmup) => {
   }
   const child = spawnTs('bench/children/worker.ts', workerEnv(side, 'throughput', count));
   const ready = await child.next<{ rssMiB: number }>('ready');
-  await queue.resume();
-  const done = await child.next<{ ms: number; rssMiB: number }>('done');
+  const finished = async () => {
+    await queue.resume();
+    return child.next<{ ms: number; rssMiB: number }>('done');
+  };
+  const done = warmup ? await finished() : await measureCpu('3', side, child.process.pid, finished, () => count);
   if (!warmup) {
     rss[side].push(done.rssMiB);
     idleRss[side].push(ready.rssMiB);
@@ -289,8 +312,17 @@ const table = rows.map((row) => ({
 }));
 console.table(table);
 for (const row of rows) for (const note of row.notes ?? []) console.log(`pair ${row.id}: ${note}`);
+const cpuTable = Object.entries(cpuPerUnit).flatMap(([pairId, sides]) =>
+  (['ours', 'raw'] as const).flatMap((side) =>
+    Object.entries(sides[side]).map(([process, values]) => ({ pair: pairId, side, process, 'CPU µs per unit (median)': round(median(values), 1) })),
+  ),
+);
+if (cpuTable.length > 0) {
+  console.log('\nCPU time per request (pair 1) or job (pairs 2, 3), by process; the bench process runs autocannon and the raw producers:');
+  console.table(cpuTable);
+}
 await mkdir(`${ROOT}bench/results`, { recursive: true });
 const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-await writeFile(`${ROOT}${file}`, JSON.stringify({ startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, pairs: rows }, null, 2));
+await writeFile(`${ROOT}${file}`, JSON.stringify({ startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, pairs: rows, cpuPerUnit: cpuTable }, null, 2));
 console.log(`\nresults: ${file}`);
 process.exit(0);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadQueuesConfig, type QueuesConfig } from './config';
@@ -9,28 +8,18 @@ import { PayloadValidationError, type FieldIssue } from './errors/payload-valida
 import { QueueUnavailableError } from './errors/queue-unavailable-error';
 import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { buildJobId } from './job-id';
+import { JobWriter, type EnqueueResult, type JobToAdd } from './job-writer';
 import { isQueueName, QUEUE_NAMES, registry, type JobDefinition, type JobName, type PayloadOf, type QueueName } from './registry';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 import { EnqueueOptions as EnqueueOptionsSchema } from './schemas/enqueue-options';
 import { jobDefinitionOrThrow, schemaIssues } from './validation';
 
-export interface EnqueueResult {
-  jobId: string;
-  /** True exactly when a job with this id already existed and nothing new was enqueued. */
-  duplicate: boolean;
-}
+export type { EnqueueResult } from './job-writer';
 
 export interface QueueClientOptions extends ConnectionOptions {
   /** @defaultValue read from the environment by `loadQueuesConfig()` */
   config?: QueuesConfig;
 }
-
-/**
- * Each add carries a random mark in an option BullMQ stores but does not interpret. Reading the
- * stored job back tells whether this add created it (our mark) or found it already there
- * (another mark, or none): BullMQ itself answers both cases with the same id.
- */
-const ENQUEUE_MARK = 'ceresEnqueueMark';
 
 /**
  * The producer side of the queues: validated, deterministic-id adds on a fail-fast connection.
@@ -40,6 +29,8 @@ export class QueueClient {
   readonly config: QueuesConfig;
   readonly connection: Redis;
   private readonly queues = new Map<QueueName, Queue>();
+  private readonly writer = new JobWriter();
+  private firstConnect: Promise<void> | undefined;
 
   constructor(options: QueueClientOptions = {}) {
     this.config = options.config ?? loadQueuesConfig();
@@ -79,9 +70,11 @@ export class QueueClient {
   async ready(): Promise<void> {
     if (this.isReady()) return;
     if (!['wait', 'connecting', 'connect'].includes(this.connection.status)) throw new QueueUnavailableError();
-    await new Promise<void>((resolve, reject) => {
+    // One wait shared by every caller, rather than three listeners per waiting enqueue.
+    this.firstConnect ??= new Promise<void>((resolve, reject) => {
       const settle = (error?: Error) => {
         this.connection.off('ready', onReady).off('error', onError).off('end', onError);
+        this.firstConnect = undefined;
         if (error) reject(new QueueUnavailableError({ cause: error }));
         else resolve();
       };
@@ -89,10 +82,12 @@ export class QueueClient {
       const onError = (error?: Error) => settle(error ?? new Error('connection ended'));
       this.connection.once('ready', onReady).once('error', onError).once('end', onError);
     });
+    return this.firstConnect;
   }
 
   /**
-   * Validates and enqueues one job. Throws `PayloadValidationError`, `InvalidJobKeyError`,
+   * Validates and enqueues one job; the adds made in one event-loop turn share a round trip to
+   * Redis (see {@link JobWriter}). Throws `PayloadValidationError`, `InvalidJobKeyError`,
    * `UnknownJobTypeError` (nothing enqueued) or `QueueUnavailableError` (Redis down, nothing enqueued).
    */
   async enqueue<Q extends QueueName, J extends JobName<Q>>(
@@ -104,13 +99,13 @@ export class QueueClient {
     const prepared = this.prepare(queue, job, payload, options);
     if (prepared.issues.length > 0) throw new PayloadValidationError(queue, job, prepared.issues);
     if (prepared.keyError) throw prepared.keyError;
-    const [result] = await this.add(queue, job, [prepared]);
-    return result!;
+    await this.ready();
+    return this.unavailableIfDown(this.writer.addSoon(this.jobToAdd(queue, job, prepared)));
   }
 
   /**
-   * Validates every payload, then enqueues them all in one transaction. One invalid item rejects
-   * the batch ({@link BatchValidationError}, listing each bad item): nothing is enqueued.
+   * Validates every payload, then enqueues them all in one Redis transaction (MULTI), with the
+   * duplicate check in the same round trip. One invalid item rejects the batch ({@link BatchValidationError}, listing each bad item): nothing is enqueued.
    */
   async enqueueBulk<Q extends QueueName, J extends JobName<Q>>(
     queue: Q,
@@ -126,7 +121,8 @@ export class QueueClient {
     });
     if (rejected.length > 0) throw new BatchValidationError(queue, job, rejected);
     if (prepared.length === 0) return [];
-    return this.add(queue, job, prepared);
+    await this.ready();
+    return this.unavailableIfDown(this.writer.addNow(prepared.map((item) => this.jobToAdd(queue, job, item))));
   }
 
   /** Closes the queues and the connection. Safe to call more than once. */
@@ -159,34 +155,21 @@ export class QueueClient {
     return { payload, issues, jobId, keyError, options };
   }
 
-  private async add(queueName: QueueName, job: string, items: PreparedJob[]): Promise<EnqueueResult[]> {
-    // Fail fast without touching BullMQ: a Queue first used while Redis is down never recovers.
-    await this.ready();
+  private jobToAdd(queueName: QueueName, name: string, item: PreparedJob): JobToAdd {
+    // Getting the queue first also fails fast without touching BullMQ: a Queue first used while
+    // Redis is down never recovers, hence the ready() before every add.
     const queue = this.getQueue(queueName);
-    const marks = items.map(() => randomUUID());
-    const jobsOptions = items.map((item, i): JobsOptions => {
-      const opts: JobsOptions & Record<string, unknown> = { [ENQUEUE_MARK]: marks[i] };
-      if (item.jobId !== undefined) opts.jobId = item.jobId;
-      if (item.options?.delay !== undefined) opts.delay = item.options.delay;
-      if (item.options?.priority !== undefined) opts.priority = item.options.priority;
-      return opts;
-    });
+    const opts: JobsOptions = { ...registry[queueName].defaultJobOptions };
+    if (item.jobId !== undefined) opts.jobId = item.jobId;
+    if (item.options?.delay !== undefined) opts.delay = item.options.delay;
+    if (item.options?.priority !== undefined) opts.priority = item.options.priority;
+    return { queue, name, data: item.payload, opts };
+  }
+
+  /** A failed add while the connection is down is an outage ({@link QueueUnavailableError}), nothing else. */
+  private async unavailableIfDown<T>(adding: Promise<T>): Promise<T> {
     try {
-      const added =
-        items.length === 1
-          ? [await queue.add(job, items[0]!.payload, jobsOptions[0])]
-          : await queue.addBulk(items.map((item, i) => ({ name: job, data: item.payload, opts: jobsOptions[i] })));
-      const storedOpts = await Promise.all(
-        added.map((entry, i) =>
-          items[i]!.jobId === undefined
-            ? Promise.resolve(null)
-            : this.connection.hget(`${this.config.bullPrefix}:${queueName}:${entry.id}`, 'opts'),
-        ),
-      );
-      return added.map((entry, i) => ({
-        jobId: entry.id!,
-        duplicate: items[i]!.jobId !== undefined && !(storedOpts[i] ?? '').includes(marks[i]!),
-      }));
+      return await adding;
     } catch (error) {
       if (!this.isReady()) throw new QueueUnavailableError({ cause: error });
       throw error;
