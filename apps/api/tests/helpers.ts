@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
 import { startRedisServer, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll } from 'vitest';
-import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { RouteOptions } from 'fastify';
 import { buildApp } from '../src/app';
 import { loadApiConfig, type ApiConfig } from '../src/config';
 
@@ -11,7 +11,7 @@ export const OTHER_TOKEN = 'other-token-0123456789abcdef';
 export const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
 
 export interface TestApi {
-  app: FastifyInstance;
+  app: ReturnType<typeof buildApp>;
   queues: QueueClient;
   config: ApiConfig;
   /** Every route as registered, via the onRoute hook. */

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { ApiError } from '../errors/api-error';
 
 declare module 'fastify' {
@@ -43,9 +43,11 @@ export function addAuth(scope: FastifyInstance, auth: { enabled: boolean; tokens
   }
   const match = tokenMatcher(auth.tokens);
   const clients = auth.tokens.map((_, i) => `token:${i + 1}`);
-  scope.addHook('onRequest', async (request: FastifyRequest) => {
+  // Callback style: this runs on every request, and an async hook costs a promise each time.
+  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const index = match(request.headers.authorization);
-    if (index === -1) throw unauthorized();
+    if (index === -1) return done(unauthorized());
     request.apiClient = clients[index]!;
+    done();
   });
 }

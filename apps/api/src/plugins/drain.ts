@@ -8,13 +8,12 @@ import type { FastifyInstance } from 'fastify';
  * its connections are gone or `maxMs` has passed.
  */
 export function addDrain(app: FastifyInstance): { drain: (maxMs: number) => Promise<void> } {
-  let draining = false;
-  app.addHook('onSend', async (_request, reply) => {
-    if (draining) reply.header('connection', 'close');
-  });
   return {
     async drain(maxMs) {
-      draining = true;
+      // Listening only from here on keeps the normal path free of a per-request hook; prepended,
+      // so the header is set before Fastify can answer. Node closes the connection after a
+      // response that carries it.
+      app.server.prependListener('request', (_request, response) => response.setHeader('connection', 'close'));
       const deadline = Date.now() + maxMs;
       while (Date.now() < deadline && (await openConnections(app)) > 0) {
         await new Promise((resolve) => setTimeout(resolve, 20));
