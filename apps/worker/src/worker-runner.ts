@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config';
 import type { DeadLetters } from './dead-letters';
+import { TOP_LEVEL_REDACT_PATHS } from './deps/logger';
 import type { WorkerDeps } from './deps';
 import type { AnyProcessor, ProcessorMap } from './processors';
 import { errorSummary } from './redact';
@@ -71,13 +72,14 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   for (const { queue, missing } of skipped) {
     logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
   }
-  const active = new Set<AbortableAttempt>();
+  const active = new Set<Attempt>();
   const workers = new Map<QueueName, Worker>();
   const connections: Redis[] = [];
+  const Attempt = attemptClass(deps, logger);
 
   const run = async (job: Job): Promise<unknown> => {
     const queue = job.queueName as QueueName;
-    const log = logger.child({ queue, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 });
+    const attempt = new Attempt(job);
     const processor = (processors[queue] as Record<string, AnyProcessor | undefined> | undefined)?.[job.name];
     if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
     try {
@@ -85,24 +87,23 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     } catch (error) {
       // A payload that does not match its schema never will: fail at once, no retries.
       if (error instanceof PayloadValidationError) {
-        log.warn({ issues: error.issues }, 'invalid payload; failing without retry');
+        attempt.logger.warn({ issues: error.issues }, 'invalid payload; failing without retry');
         throw new UnrecoverableError(error.message);
       }
       throw error;
     }
     const timeoutMs = timeoutFor(queue, job.name);
-    const attempt = abortableAttempt();
     active.add(attempt);
     const timer = setTimeout(() => attempt.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
     const started = Date.now();
-    log.debug('job started');
+    attempt.log('debug', {}, 'job started');
     try {
       // The race makes the attempt end at its timeout even when a processor ignores the signal.
-      const result = await Promise.race([processor(job, attempt.deps({ ...deps, logger: log })), attempt.aborted]);
-      log.info({ durationMs: Date.now() - started }, 'job completed');
+      const result = await Promise.race([processor(job, attempt), attempt.aborted]);
+      attempt.log('info', { durationMs: Date.now() - started }, 'job completed');
       return result;
     } catch (error) {
-      log.warn({ durationMs: Date.now() - started, err: errorSummary(error) }, 'job attempt failed');
+      attempt.log('warn', { durationMs: Date.now() - started, err: errorSummary(error) }, 'job attempt failed');
       throw error;
     } finally {
       clearTimeout(timer);
@@ -153,42 +154,69 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   };
 }
 
-interface AbortableAttempt {
+/** What one attempt's processor gets as deps: the process's deps, plus the attempt's own logger and abort signal. */
+type Attempt = WorkerDeps & {
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
   /** Settles (rejects) only when the attempt is aborted. */
-  aborted: Promise<never>;
+  readonly aborted: Promise<never>;
   abort(reason: Error): void;
-  /** The processor's deps with a `signal` that is created when first read. */
-  deps<D extends object>(deps: D): D & { signal: AbortSignal };
-}
+  /** Logs one line with the job's fields (queue, job, jobId, attempt) without making a child logger. */
+  log(level: 'debug' | 'info' | 'warn', fields: Record<string, unknown>, message: string): void;
+};
 
 /**
- * The abort side of one attempt. Most processors never read `deps.signal`, and an
- * AbortController costs about as much as a no-op job (bench pair 3), so it is made on first read;
- * a timeout or a forced stop rejects `aborted` either way.
+ * The class of a runner's attempts. Its prototype is the process's deps, so an attempt is the deps
+ * object its processor receives, made with one allocation. Most processors read neither `logger`
+ * nor `signal`, and a child logger or an AbortController costs about as much as a no-op job
+ * (bench pair 3), so each is made when first read; a timeout or a forced stop rejects `aborted`
+ * either way.
  */
-function abortableAttempt(): AbortableAttempt {
-  let controller: AbortController | undefined;
-  let reason: Error | undefined;
-  let reject!: (error: Error) => void;
-  const aborted = new Promise<never>((_, rejectAborted) => (reject = rejectAborted));
-  aborted.catch(() => {});
-  const signal = () => {
-    if (!controller) {
-      controller = new AbortController();
-      if (reason) controller.abort(reason);
+function attemptClass(deps: WorkerDeps, logger: Logger): new (job: Job) => Attempt {
+  // The lines logged here have a fixed shape (the job's fields, a duration, an error summary), so
+  // the deep redaction the process logger applies to anything else is not needed on them.
+  const lineLogger = logger.child({}, { redact: { paths: TOP_LEVEL_REDACT_PATHS, censor: '[redacted]' } });
+  class AttemptDeps {
+    readonly aborted: Promise<never>;
+    private controller: AbortController | undefined;
+    private reason: Error | undefined;
+    private childLogger: Logger | undefined;
+    private rejectAborted!: (error: Error) => void;
+
+    constructor(private readonly job: Job) {
+      this.aborted = new Promise<never>((_, reject) => (this.rejectAborted = reject));
+      this.aborted.catch(() => {});
     }
-    return controller.signal;
-  };
-  return {
-    aborted,
-    abort(error) {
-      if (reason) return;
-      reason = error;
-      controller?.abort(error);
-      reject(error);
-    },
-    deps(deps) {
-      return Object.defineProperty(deps, 'signal', { get: signal, enumerable: true }) as typeof deps & { signal: AbortSignal };
-    },
-  };
+
+    private get fields() {
+      const job = this.job;
+      return { queue: job.queueName, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 };
+    }
+
+    get logger(): Logger {
+      return (this.childLogger ??= logger.child(this.fields));
+    }
+
+    get signal(): AbortSignal {
+      if (!this.controller) {
+        this.controller = new AbortController();
+        if (this.reason) this.controller.abort(this.reason);
+      }
+      return this.controller.signal;
+    }
+
+    abort(error: Error): void {
+      if (this.reason) return;
+      this.reason = error;
+      this.controller?.abort(error);
+      this.rejectAborted(error);
+    }
+
+    log(level: 'debug' | 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
+      if (this.childLogger) this.childLogger[level](fields, message);
+      else if (lineLogger.isLevelEnabled(level)) lineLogger[level]({ ...this.fields, ...fields }, message);
+    }
+  }
+  Object.setPrototypeOf(AttemptDeps.prototype, deps);
+  return AttemptDeps as unknown as new (job: Job) => Attempt;
 }
