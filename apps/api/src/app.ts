@@ -1,5 +1,5 @@
 import type { QueueClient } from '@ceres/queues';
-import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ApiConfig } from './config';
 import { addAuth } from './plugins/auth';
 import { addDrain } from './plugins/drain';
@@ -30,7 +30,7 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
   const app = Fastify({
     logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}) },
     // Per-request log lines would cost more than the enqueue itself; errors are logged by the handler.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // While closing, a request on a kept-alive connection is served (with Connection: close)
