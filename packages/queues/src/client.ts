@@ -29,7 +29,7 @@ export class QueueClient {
   readonly config: QueuesConfig;
   readonly connection: Redis;
   private readonly queues = new Map<QueueName, Queue>();
-  private readonly writer = new JobWriter();
+  private readonly writer: JobWriter;
   private firstConnect: Promise<void> | undefined;
 
   constructor(options: QueueClientOptions = {}) {
@@ -38,6 +38,7 @@ export class QueueClient {
       connectionName: options.connectionName ?? 'ceres-producer',
       onWarning: options.onWarning,
     });
+    this.writer = new JobWriter(this.connection);
   }
 
   /** The BullMQ `Queue` of a registered queue, created on first use with the registry's defaults. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Job, type JobsOptions, type Queue } from 'bullmq';
-import type { ChainableCommander } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /** One job to add: what `Queue.add` takes, with the registry's defaults already merged in. */
 export interface JobToAdd {
@@ -18,14 +18,15 @@ export interface EnqueueResult {
 
 /**
  * Each write marks the jobs it adds with a random value in an option BullMQ stores but does not
- * interpret. In the same round trip, right after the adds, {@link CREATED_BY_MARK} reads the
+ * interpret. In the same round trip, right after the adds, {@link CREATED_BY_MARK_LUA} reads the
  * stored options back: our mark means this write created the job; another mark (or none) means
  * it was already there. BullMQ itself answers both cases with the same id.
  */
 const ENQUEUE_MARK = 'ceresEnqueueMark';
 
 /** For each job key, 1 when its stored options carry the mark in ARGV[1], else 0. */
-const CREATED_BY_MARK = `
+const CREATED_BY_MARK = 'ceresCreatedByMark';
+const CREATED_BY_MARK_LUA = `
 local created = {}
 for i, key in ipairs(KEYS) do
   local opts = redis.call('HGET', key, 'opts')
@@ -45,6 +46,12 @@ type Sent = { add: number; check?: number; repeated?: boolean } | Error;
  * new is learnt in the same round trip (see {@link ENQUEUE_MARK}).
  */
 export class JobWriter {
+  /** `connection`: the one connection of the queues whose jobs this writer adds. */
+  constructor(connection: Redis) {
+    // A named script: ioredis sends its body once per connection, then only its SHA.
+    if (!(CREATED_BY_MARK in connection)) connection.defineCommand(CREATED_BY_MARK, { lua: CREATED_BY_MARK_LUA });
+  }
+
   private pending: Array<{ job: JobToAdd; resolve: (result: EnqueueResult) => void; reject: (error: Error) => void }> = [];
   private flushScheduled = false;
 
@@ -124,7 +131,8 @@ export class JobWriter {
     if (mode === 'multi' && refused) throw refused;
     if (replyCount === 0) return sent.forEach((entry, index) => settle(index, entry as Error));
     if (checkedKeys.length > 0) {
-      (transaction as unknown as ChainableCommander).eval(CREATED_BY_MARK, checkedKeys.length, ...checkedKeys, mark);
+      // Named commands are copied onto every pipeline ioredis makes for the connection.
+      (transaction as unknown as Record<string, (...args: unknown[]) => unknown>)[CREATED_BY_MARK]!(checkedKeys.length, ...checkedKeys, mark);
     }
     const replies = (await transaction.exec()) as Array<[Error | null, unknown]> | null;
     if (!replies) throw new Error('the Redis transaction was discarded');
