@@ -38,31 +38,38 @@ type Settle = (index: number, error: Error | undefined, result?: EnqueueResult) 
 /** Where a job's add reply will be, and its position among the checked keys (first adds of an id). */
 type Sent = { add: number; check?: number; repeated?: boolean } | Error;
 
+/** `addSoon` sends at the latest at the end of the event-loop turn, earlier once this many wait. */
+export const SOON_BATCH_MAX = 16;
+
 /**
  * Writes jobs to Redis. `addNow` sends a batch at once, as one MULTI (all or nothing).
- * `addSoon` coalesces the adds made in one event-loop turn (an API answering many requests at
- * once) into one pipelined round trip, each job settling on its own: Redis and the process make
- * one write and one read for the lot instead of one per job. Either way, whether a job with an id was
- * new is learnt in the same round trip (see {@link ENQUEUE_MARK}).
+ * `addSoon` coalesces the adds made close together (an API answering many requests at once): they
+ * go out in one socket write when the event-loop turn ends or {@link SOON_BATCH_MAX} are waiting,
+ * and each job settles on its own. Either way, whether a job with an id was new is learnt in the
+ * same round trip (see {@link ENQUEUE_MARK}).
  */
 export class JobWriter {
-  /** `connection`: the one connection of the queues whose jobs this writer adds. */
-  constructor(connection: Redis) {
+  private pending: Array<{ job: JobToAdd; resolve: (result: EnqueueResult) => void; reject: (error: Error) => void }> = [];
+  private flushScheduled = false;
+
+  /** `connection`: the one connection (without auto-pipelining) of the queues whose jobs this writer adds. */
+  constructor(private readonly connection: Redis) {
     // A named script: ioredis sends its body once per connection, then only its SHA.
     if (!(CREATED_BY_MARK in connection)) connection.defineCommand(CREATED_BY_MARK, { lua: CREATED_BY_MARK_LUA });
   }
 
-  private pending: Array<{ job: JobToAdd; resolve: (result: EnqueueResult) => void; reject: (error: Error) => void }> = [];
-  private flushScheduled = false;
-
-  /** Adds `job` together with the other adds of this event-loop turn. */
+  /** Adds `job` together with the other adds made around the same time. */
   addSoon(job: JobToAdd): Promise<EnqueueResult> {
     return new Promise((resolve, reject) => {
       this.pending.push({ job, resolve, reject });
-      if (!this.flushScheduled) {
+      if (this.pending.length >= SOON_BATCH_MAX) this.flush();
+      else if (!this.flushScheduled) {
         this.flushScheduled = true;
-        // setImmediate, not nextTick: it runs once every request read in this poll phase is in.
-        setImmediate(() => this.flush());
+        // setImmediate, not nextTick: it runs once the requests read in this poll phase are in.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
       }
     });
   }
@@ -81,65 +88,80 @@ export class JobWriter {
 
   private flush(): void {
     const batch = this.pending;
+    if (batch.length === 0) return;
     this.pending = [];
-    this.flushScheduled = false;
     const settle: Settle = (index, error, result) => (error ? batch[index]!.reject(error) : batch[index]!.resolve(result!));
     this.write(
       batch.map((entry) => entry.job),
-      'pipeline',
+      'direct',
       settle,
     ).catch((error: Error) => {
       for (const entry of batch) entry.reject(error);
     });
   }
 
-  private async write(jobs: JobToAdd[], mode: 'multi' | 'pipeline', settle: Settle): Promise<void> {
-    if (jobs.length === 0) return;
+  /**
+   * `multi`: one MULTI/EXEC. `direct`: the commands go straight to the connection with its socket
+   * corked, so they leave in one write, without the cost of an ioredis pipeline (which copies every
+   * named script of the connection onto itself) for a handful of jobs.
+   */
+  private async write(jobs: JobToAdd[], mode: 'multi' | 'direct', settle: Settle): Promise<void> {
     // A writer serves one QueueClient, whose queues share one connection.
     const client = await jobs[0]!.queue.client;
-    const transaction = mode === 'multi' ? client.multi() : client.pipeline();
+    const transaction = mode === 'multi' ? client.multi() : undefined;
+    const target = transaction ?? client;
     const mark = randomUUID();
     // Per job: where its add's reply will be, or the error BullMQ raised while preparing it (such
     // a job is not sent). An id seen earlier in this write is a duplicate by definition.
     const sent: Sent[] = [];
+    const replies: Array<Promise<unknown>> = [];
     const checkedKeys: string[] = [];
     const firstOfId = new Set<string>();
-    let replyCount = 0;
-    for (const { queue, name, data, opts } of jobs) {
-      try {
-        const job = new Job(queue, name, data, opts.jobId === undefined ? opts : ({ ...opts, [ENQUEUE_MARK]: mark } as JobsOptions), opts.jobId);
-        // Queues the add script on the transaction, as BullMQ's own createBulk does; its reply
-        // comes with exec() below.
-        void job.addJob(transaction as never, { parentDependenciesKey: '' } as never).catch(() => {});
-      } catch (error) {
-        sent.push(error as Error);
-        continue;
+    const stream = mode === 'direct' ? this.connection.stream : undefined;
+    stream?.cork();
+    try {
+      for (const { queue, name, data, opts } of jobs) {
+        try {
+          const job = new Job(queue, name, data, opts.jobId === undefined ? opts : ({ ...opts, [ENQUEUE_MARK]: mark } as JobsOptions), opts.jobId);
+          // The add script is queued (MULTI) or written (direct) right here, before any await.
+          const reply = job.addJob(target as never, { parentDependenciesKey: '' } as never);
+          reply.catch(() => {});
+          replies.push(reply);
+        } catch (error) {
+          sent.push(error as Error);
+          continue;
+        }
+        const entry: Sent = { add: replies.length - 1 };
+        if (opts.jobId !== undefined) {
+          const key = queue.toKey(opts.jobId);
+          if (firstOfId.has(key)) entry.repeated = true;
+          else {
+            firstOfId.add(key);
+            entry.check = checkedKeys.push(key) - 1;
+          }
+        }
+        sent.push(entry);
       }
-      const entry: Sent = { add: replyCount++ };
-      if (opts.jobId !== undefined) {
-        const key = queue.toKey(opts.jobId);
-        if (firstOfId.has(key)) entry.repeated = true;
-        else {
-          firstOfId.add(key);
-          entry.check = checkedKeys.push(key) - 1;
+      // All or nothing: a MULTI with a job left out is never sent (ioredis buffers it until exec).
+      const refused = sent.find((entry): entry is Error => entry instanceof Error);
+      if (mode === 'multi' && refused) throw refused;
+      if (checkedKeys.length > 0) {
+        const check = (target as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[CREATED_BY_MARK]!(checkedKeys.length, ...checkedKeys, mark);
+        if (mode === 'direct') {
+          check.catch(() => {});
+          replies.push(check);
         }
       }
-      sent.push(entry);
+    } finally {
+      stream?.uncork();
     }
-    // All or nothing: a MULTI with a job left out is never sent (ioredis buffers it until exec).
-    const refused = sent.find((entry): entry is Error => entry instanceof Error);
-    if (mode === 'multi' && refused) throw refused;
-    if (replyCount === 0) return sent.forEach((entry, index) => settle(index, entry as Error));
-    if (checkedKeys.length > 0) {
-      // Named commands are copied onto every pipeline ioredis makes for the connection.
-      (transaction as unknown as Record<string, (...args: unknown[]) => unknown>)[CREATED_BY_MARK]!(checkedKeys.length, ...checkedKeys, mark);
-    }
-    const replies = (await transaction.exec()) as Array<[Error | null, unknown]> | null;
-    if (!replies) throw new Error('the Redis transaction was discarded');
-    const [checkError, created] = checkedKeys.length > 0 ? replies[replyCount]! : [null, []];
+    const settled: Array<[Error | null, unknown]> = transaction
+      ? (((await transaction.exec()) as Array<[Error | null, unknown]> | null) ?? discarded())
+      : (await Promise.allSettled(replies)).map((outcome) => (outcome.status === 'fulfilled' ? [null, outcome.value] : [outcome.reason as Error, undefined]));
+    const [checkError, created] = checkedKeys.length > 0 ? settled[settled.length - 1]! : [null, []];
     sent.forEach((entry, index) => {
       if (entry instanceof Error) return settle(index, entry);
-      const [addError, id] = replies[entry.add]!;
+      const [addError, id] = settled[entry.add]!;
       if (addError) return settle(index, addError);
       if (typeof id === 'number' && id < 0) return settle(index, new Error(`BullMQ refused the job (code ${id})`));
       if (entry.check !== undefined && checkError) return settle(index, checkError);
@@ -147,4 +169,8 @@ export class JobWriter {
       settle(index, undefined, { jobId: String(id), duplicate });
     });
   }
+}
+
+function discarded(): never {
+  throw new Error('the Redis transaction was discarded');
 }
