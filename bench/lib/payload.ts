@@ -13,3 +13,6 @@ export const emailJobOptions = registry.email.defaultJobOptions;
 
 /** `REDIS_URL` carries no database, so the apps use DB 5; the raw sides use the same. */
 export const REDIS_DB = 5;
+
+/** Wall-clock time in ms with sub-ms decimals, comparable across processes of one machine. */
+export const wallClockMs = () => performance.timeOrigin + performance.now();
