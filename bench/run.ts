@@ -8,7 +8,7 @@ import { freePort, startRedisServer, startSmtpSink } from '@ceres/testing';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { cpuMs, ROOT, spawnTs, type Child } from './lib/child';
+import { cpuMs, profileRound, ROOT, spawnTs, type Child } from './lib/child';
 import { emailJobOptions, REDIS_DB, verifyPayload, wallClockMs } from './lib/payload';
 import { median, percentile, round } from './lib/stats';
 
@@ -87,11 +87,14 @@ const p99: Record<Side, number[]> = { ours: [], raw: [] };
 const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
 /** CPU µs per request (or job) of each process taking part: where a pair's time goes. */
 const cpuPerUnit: Record<string, Record<Side, Record<string, number[]>>> = {};
-async function measureCpu<T>(pairId: string, side: Side, serverPid: number | undefined, fn: () => Promise<T>, units: (result: T) => number): Promise<T> {
+let profiled = 0;
+/** Runs one measured round, recording each process's CPU time per unit (and, with BENCH_PROFILE, a CPU profile of `server`). */
+async function measureCpu<T>(pairId: string, side: Side, server: Child | undefined, fn: () => Promise<T>, units: (result: T) => number): Promise<T> {
+  const serverPid = server?.process.pid;
   const pids: Record<string, number> = { redis: redisPid, ...(serverPid ? { server: serverPid } : {}) };
   const before = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await cpuMs(pid)] as const)));
   const self = process.cpuUsage();
-  const result = await fn();
+  const result = server ? await profileRound(server, `pair${pairId}-${side}-${++profiled}`, fn) : await fn();
   const selfUsage = process.cpuUsage(self);
   const n = units(result);
   const perUnit: Record<string, number> = { 'bench process': ((selfUsage.user + selfUsage.system) / n) };
@@ -113,7 +116,7 @@ await alternate(httpPair, async (side, warmup) => {
     // A fresh user id per request: every request creates a job on both sides (no duplicates).
     requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(verifyPayload(`h${httpRequests++}`)) }) }],
   });
-  const result = warmup ? await run() : await measureCpu('1', side, servers[side].child.process.pid, run, (r) => r['2xx']);
+  const result = warmup ? await run() : await measureCpu('1', side, servers[side].child, run, (r) => r['2xx']);
   if (result['2xx'] === 0 || result.non2xx > 0 || result.errors > 0) throw new Error(`${side}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   if (!warmup) p99[side].push(result.latency.p99);
   return result['2xx'] / result.duration;
@@ -137,7 +140,7 @@ await alternate(batchPair, async (side, warmup) => {
   const total = warmup ? 5_000 : BATCH_JOBS;
   const tag = `b${batchRound++}`;
   const t0 = performance.now();
-  await measureCpu('2', side, side === 'ours' ? servers.ours.child.process.pid : undefined, () => enqueueBatchRound(side, total, tag), () => total);
+  await measureCpu('2', side, side === 'ours' ? servers.ours.child : undefined, () => enqueueBatchRound(side, total, tag), () => total);
   const seconds = (performance.now() - t0) / 1000;
   const counted = await admin.llen(`${side === 'ours' ? ourBullPrefix : rawPrefix}:email:wait`);
   if (counted !== total) throw new Error(`${side}: ${counted} jobs waiting, expected ${total}`);
@@ -218,7 +221,7 @@ await alternate(workerPair, async (side, warmup) => {
     await queue.resume();
     return child.next<{ ms: number; rssMiB: number }>('done');
   };
-  const done = warmup ? await finished() : await measureCpu('3', side, child.process.pid, finished, () => count);
+  const done = warmup ? await finished() : await measureCpu('3', side, child, finished, () => count);
   if (!warmup) {
     rss[side].push(done.rssMiB);
     idleRss[side].push(ready.rssMiB);

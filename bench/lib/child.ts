@@ -21,9 +21,11 @@ export interface Child {
  * cost of formatting the lines stays in the measurement, but no pipe back-pressure is added.
  */
 export function spawnTs(script: string, env: Record<string, string>, options: { stdout?: 'ignore' | 'inherit' } = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  // BENCH_PROFILE: every child runs under lib/profiled.ts, which profiles on request (see profileRound).
+  const entry = process.env.BENCH_PROFILE ? 'bench/lib/profiled.ts' : script;
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
-    env: { ...process.env, ...env, TSX_TSCONFIG_PATH: TSCONFIG },
+    env: { ...process.env, ...env, TSX_TSCONFIG_PATH: TSCONFIG, BENCH_PROFILE_TARGET: `../../${script}` },
     stdio: ['ignore', options.stdout ?? 'ignore', 'pipe', 'ipc'],
   });
   let errors = '';
@@ -76,4 +78,23 @@ export async function cpuMs(pid: number): Promise<number> {
   // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * With `BENCH_PROFILE=<dir>`, wraps one measured round of `child` in a V8 CPU profile written to
+ * `<dir>/<name>.cpuprofile` (open it in Chrome DevTools or speedscope); without it, just runs `fn`.
+ */
+export async function profileRound<T>(child: Child, name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return fn();
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true });
+  const started = child.next('profile-started');
+  child.send({ type: 'profile-start' });
+  await started;
+  const result = await fn();
+  const written = child.next('profile-written');
+  child.send({ type: 'profile-stop', file: `${dir}/${name}.cpuprofile` });
+  await written;
+  return result;
 }
