@@ -8,7 +8,7 @@ import { freePort, startRedisServer, startSmtpSink } from '@ceres/testing';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { cpuMs, profileRound, ROOT, spawnTs, type Child } from './lib/child';
+import { cpuMs, profileRound, ROOT, spawnDeployed, spawnTs, type Child } from './lib/child';
 import { emailJobOptions, REDIS_DB, verifyPayload, wallClockMs } from './lib/payload';
 import { median, percentile, round } from './lib/stats';
 
@@ -69,7 +69,8 @@ async function alternate(pair: Pair, fn: (side: Side, warmup: boolean) => Promis
 // ── pairs 1 and 2: the HTTP API vs a minimal Fastify server ───────────────────────────────────
 async function startServers(): Promise<Record<Side, { child: Child; url: string }>> {
   const [oursPort, rawPort] = [await freePort(), await freePort()];
-  const ours = spawnTs('apps/api/src/main.ts', {
+  // Ours as deployed: the build, with the ecosystem's node args and production env.
+  const ours = spawnDeployed('ceres-api', {
     REDIS_URL: redis.url,
     REDIS_PREFIX: ourPrefix,
     API_PORT: String(oursPort),

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,9 +22,29 @@ export interface Child {
  * cost of formatting the lines stays in the measurement, but no pipe back-pressure is added.
  */
 export function spawnTs(script: string, env: Record<string, string>, options: { stdout?: 'ignore' | 'inherit' } = {}): Child {
+  return spawnNode([], script, env, options);
+}
+
+/**
+ * An app as PM2 runs it in production: its tsup build (`npm run bench` builds first), with the
+ * ecosystem's `node_args` and `env_production`.
+ */
+export function spawnDeployed(appName: string, env: Record<string, string>): Child {
+  const app = ecosystem.apps.find((entry) => entry.name === appName);
+  if (!app) throw new Error(`no app ${appName} in ecosystem.config.js`);
+  return spawnNode(app.node_args ?? [], app.script, { ...app.env_production, ...env });
+}
+
+const ecosystem = createRequire(import.meta.url)('../../ecosystem.config.js') as {
+  apps: Array<{ name: string; script: string; node_args?: string[]; env_production?: Record<string, string> }>;
+};
+
+function spawnNode(nodeArgs: string[], script: string, env: Record<string, string>, options: { stdout?: 'ignore' | 'inherit' } = {}): Child {
   // BENCH_PROFILE: every child runs under lib/profiled.ts, which profiles on request (see profileRound).
-  const entry = process.env.BENCH_PROFILE ? 'bench/lib/profiled.ts' : script;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const profiling = Boolean(process.env.BENCH_PROFILE);
+  const tsx = profiling || script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const entry = profiling ? 'bench/lib/profiled.ts' : script;
+  const child = spawn(process.execPath, [...tsx, ...nodeArgs, entry], {
     cwd: ROOT,
     env: { ...process.env, ...env, TSX_TSCONFIG_PATH: TSCONFIG, BENCH_PROFILE_TARGET: `../../${script}` },
     stdio: ['ignore', options.stdout ?? 'ignore', 'pipe', 'ipc'],

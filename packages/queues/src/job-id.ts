@@ -9,14 +9,18 @@ export const MAX_JOB_KEY_LENGTH = 512;
  * @throws InvalidJobKeyError when the key is empty, has `:`, control characters or is too long.
  */
 export function buildJobId(queue: string, job: string, key: unknown, field?: string): string {
-  const fail = (reason: string) => {
-    throw new InvalidJobKeyError(queue, job, field, reason);
-  };
-  if (typeof key !== 'string') return fail(`must be a string to build a job id, got ${typeof key}`);
-  if (key.trim() === '') return fail('must not be empty or blank to build a job id');
-  if (key.includes(':')) return fail('must not contain ":" (BullMQ accepts ids of exactly three ":"-separated parts)');
-  if (key.length > MAX_JOB_KEY_LENGTH) return fail(`must be at most ${MAX_JOB_KEY_LENGTH} characters to build a job id`);
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new InvalidJobKeyError(queue, job, field, problem);
+  return `${queue}:${job}:${key as string}`;
+}
+
+/** Why `key` cannot be the last part of a job id, or undefined when it can. */
+function keyProblem(key: unknown): string | undefined {
+  if (typeof key !== 'string') return `must be a string to build a job id, got ${typeof key}`;
+  if (key.trim() === '') return 'must not be empty or blank to build a job id';
+  if (key.includes(':')) return 'must not contain ":" (BullMQ accepts ids of exactly three ":"-separated parts)';
+  if (key.length > MAX_JOB_KEY_LENGTH) return `must be at most ${MAX_JOB_KEY_LENGTH} characters to build a job id`;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(key)) return fail('must not contain control characters');
-  return `${queue}:${job}:${key}`;
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'must not contain control characters';
+  return undefined;
 }
