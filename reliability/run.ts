@@ -412,7 +412,9 @@ async function threeInstances(): Promise<void> {
 
 const started = Date.now();
 say(`${QUICK ? 'quick' : 'full'} run: ${JSON.stringify(N)}`);
-for (const scenario of [crash, redisRestart, gracefulStop, badInput, threeInstances]) {
+/** `RELIABILITY_ONLY=redisRestart,badInput`: run some scenarios only (when looking into one). */
+const only = process.env.RELIABILITY_ONLY?.split(',');
+for (const scenario of [crash, redisRestart, gracefulStop, badInput, threeInstances].filter((fn) => !only || only.includes(fn.name))) {
   try {
     await scenario();
   } catch (error) {

@@ -58,9 +58,12 @@ export class QueueClient {
     return queue;
   }
 
-  /** True while the connection can take commands. */
+  /**
+   * True while the connection can take commands: connected, and its socket still writable (when
+   * Redis goes away, the socket ends a moment before ioredis leaves the `ready` state).
+   */
   isReady(): boolean {
-    return this.connection.status === 'ready';
+    return this.connection.status === 'ready' && this.connection.stream?.writable === true;
   }
 
   /**

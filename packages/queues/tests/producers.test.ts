@@ -152,6 +152,19 @@ describe('producers against a real Redis', () => {
       duplicate: false,
     });
   });
+
+  it('answers QueueUnavailableError, not a raw ioredis error, in the moment the socket is gone but ioredis is still "ready"', async () => {
+    const client = await freshClient();
+    await client.enqueue('email', 'verify', verify('before'));
+    // What Redis going away looks like from here for an instant: the socket no longer writable,
+    // the connection not yet told.
+    client.connection.stream.end();
+    expect(client.connection.status).toBe('ready');
+    expect(client.isReady()).toBe(false);
+    await expect(client.enqueue('email', 'verify', verify('half-closed'))).rejects.toBeInstanceOf(QueueUnavailableError);
+    await waitFor(() => client.isReady(), { what: 'the producer to reconnect' });
+    expect(await inspect.exists(`${client.config.bullPrefix}:email:email:verify:half-closed`)).toBe(0);
+  });
 });
 
 describe('module-level producers', () => {
