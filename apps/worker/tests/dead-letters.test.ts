@@ -1,4 +1,3 @@
-import type { QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +6,6 @@ import { deadLetterDedupeKey } from '../src/dead-letters';
 import { createLogger } from '../src/deps/logger';
 import {
   configFor,
-  producerFor,
   promoteUntilFinished,
   spawnWorker,
   waitForState,
@@ -16,12 +14,6 @@ import {
 } from './helpers/harness';
 
 const bed = useTestBed();
-
-function producer(env: Record<string, string>): QueueClient {
-  const client = producerFor(env);
-  bed.producers.push(client);
-  return client;
-}
 
 /** Alerts seen by the Slack stand-in that name this job id. */
 const alertsFor = (jobId: string) =>
@@ -33,7 +25,7 @@ describe('a job that always fails', () => {
     bed.peers.smtp.setRules([{ match: /^busy@/, code: 451 }]);
     bed.children.push(spawnWorker(env), spawnWorker(env), spawnWorker(env));
     await Promise.all(bed.children.map((child) => child.ready));
-    const queues = producer(env);
+    const queues = bed.producer(env);
     const { jobId } = await queues.enqueue('email', 'welcome', { userId: 'always-busy', email: 'busy@example.com', firstName: 'B' });
 
     const job = await promoteUntilFinished(queues.getQueue('email'), jobId, 40_000);
@@ -64,7 +56,7 @@ describe('a failing Slack webhook', () => {
     bed.children.push(spawnWorker(env));
     await bed.children[0]!.ready;
     bed.peers.slack.setStatus(500);
-    const queues = producer(env);
+    const queues = bed.producer(env);
     const { jobId } = await queues.enqueue('slack', 'alert', { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-full' });
     const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 20_000);
     expect(job.attemptsMade).toBe(3);
@@ -80,7 +72,7 @@ describe('a failing Slack webhook', () => {
 describe('startup reconciliation', () => {
   it('archives and alerts failures that happened while no worker listened, once across restarts', async () => {
     const env = workerEnv(bed.peers);
-    const queues = producer(env);
+    const queues = bed.producer(env);
     const config = configFor(env);
     // A bare BullMQ worker without the dead-letter listener makes the failure nobody recorded.
     const connection = queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });

@@ -1,4 +1,3 @@
-import type { QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp } from '../src/app';
@@ -6,7 +5,6 @@ import { processors } from '../src/processors';
 import { createLogger } from '../src/deps/logger';
 import {
   configFor,
-  producerFor,
   spawnWorker,
   waitForState,
   workerEnv,
@@ -14,12 +12,6 @@ import {
 } from './helpers/harness';
 
 const bed = useTestBed();
-
-function producer(env: Record<string, string>): QueueClient {
-  const client = producerFor(env);
-  bed.producers.push(client);
-  return client;
-}
 
 const requestsFor = (text: string) => bed.peers.slack.requests.filter((r) => (r.body as { text?: string }).text?.includes(text));
 
@@ -29,7 +21,7 @@ describe('graceful stop', () => {
     const worker = spawnWorker(env);
     bed.children.push(worker);
     await worker.ready;
-    const queues = producer(env);
+    const queues = bed.producer(env);
     // The Slack stand-in answers after 2 s, so the jobs are mid-flight when the signal lands.
     bed.peers.slack.setDelay(2_000);
     const ids = await Promise.all(
@@ -56,7 +48,7 @@ describe('crash', () => {
     const first = spawnWorker(env);
     bed.children.push(first);
     await first.ready;
-    const queues = producer(env);
+    const queues = bed.producer(env);
     bed.peers.slack.setDelay(5_000);
     const { jobId } = await queues.enqueue('slack', 'alert', { text: 'survives a crash', dedupeKey: 'sigkill' });
     await waitFor(() => requestsFor('survives a crash').length === 1, { what: 'the job to be in flight' });
@@ -81,7 +73,7 @@ describe('Redis restart', () => {
     const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
     bed.apps.push(app);
     await app.started;
-    const before = producer(env);
+    const before = bed.producer(env);
     const first = await before.enqueue('slack', 'alert', { text: 'before the restart', dedupeKey: 'before-restart' });
     await waitForState(before.getQueue('slack'), first.jobId, 'completed');
 
@@ -89,7 +81,7 @@ describe('Redis restart', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     await bed.peers.redis.start();
 
-    const after = producer(env);
+    const after = bed.producer(env);
     const second = await waitFor(() => after.enqueue('slack', 'alert', { text: 'after the restart', dedupeKey: 'after-restart' }), {
       timeoutMs: 10_000,
       what: 'Redis to take jobs again',
@@ -120,7 +112,7 @@ describe('job timeout', () => {
     });
     bed.apps.push(app);
     await app.started;
-    const queues = producer(env);
+    const queues = bed.producer(env);
     const { jobId } = await queues.enqueue('slack', 'alert', { text: 'hangs', dedupeKey: 'hangs' });
     // slack: 3 attempts, 2 s apart.
     const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 15_000);

@@ -1,4 +1,3 @@
-import type { QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
@@ -6,7 +5,6 @@ import { createLogger } from '../src/deps/logger';
 import { upsertMaintenanceSchedulers } from '../src/schedulers/maintenance';
 import {
   configFor,
-  producerFor,
   spawnWorker,
   waitForState,
   workerEnv,
@@ -16,12 +14,6 @@ import {
 const bed = useTestBed();
 const logger = createLogger('silent');
 const HOUR = 3_600_000;
-
-function producer(env: Record<string, string>): QueueClient {
-  const client = producerFor(env);
-  bed.producers.push(client);
-  return client;
-}
 
 async function startApp(env: Record<string, string>): Promise<WorkerApp> {
   const app = createWorkerApp({ config: configFor(env), logger, schedulers: false });
@@ -43,7 +35,7 @@ describe('clean-verification-tokens', () => {
     await bed.db.tokens.insert({ token: tokens.expiredLongAgo, userId: 'c1', expiresAt: new Date(now - 30 * 24 * HOUR) });
     await bed.db.tokens.insert({ token: tokens.expiredJustNow, userId: 'c2', expiresAt: new Date(now - 1000) });
     await bed.db.tokens.insert({ token: tokens.valid, userId: 'c3', expiresAt: new Date(now + HOUR) });
-    const queue = producer(env).getQueue('maintenance');
+    const queue = bed.producer(env).getQueue('maintenance');
     const added = await queue.add('clean-verification-tokens', {});
     const job = await waitForState(queue, added.id!, 'completed');
     expect(job.returnvalue).toEqual({ deleted: 2 });
@@ -57,7 +49,7 @@ describe('daily-report', () => {
   it('reports the figures of the jobs of the last 24 h in Slack and by mail', async () => {
     const env = workerEnv(bed.peers, { REPORT_EMAIL_TO: 'ops@example.com' });
     await startApp(env);
-    const queues = producer(env);
+    const queues = bed.producer(env);
     const email = queues.getQueue('email');
     // 3 welcome mails delivered, 1 rejected for good (550), 2 waiting for later.
     bed.peers.smtp.setRules([{ match: /^gone@/, code: 550, message: 'mailbox unavailable' }]);
@@ -103,7 +95,7 @@ describe('daily-report', () => {
 describe('maintenance schedulers', () => {
   it('an unchanged definition is left alone at restart; a changed one is replaced', async () => {
     const env = workerEnv(bed.peers);
-    const queue = producer(env).getQueue('maintenance');
+    const queue = bed.producer(env).getQueue('maintenance');
     const schedules = [{ job: 'daily-report', pattern: '0 9 * * *' }] as const;
     expect(await upsertMaintenanceSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
     const first = await queue.getJobScheduler('daily-report');
@@ -139,7 +131,7 @@ describe('maintenance schedulers', () => {
       await w.exited;
     }));
 
-    const queue = producer(env).getQueue('maintenance');
+    const queue = bed.producer(env).getQueue('maintenance');
     const completed = (await queue.getCompleted(0, -1)).filter((job) => job.name === 'clean-verification-tokens');
     const ticks = completed.map((job) => Number(String(job.id).split(':').pop())).sort((a, b) => a - b);
     expect(ticks.length).toBeGreaterThanOrEqual(6);

@@ -166,6 +166,8 @@ export interface TestBed {
   producers: QueueClient[];
   children: WorkerProcess[];
   apps: WorkerApp[];
+  /** A producer for `env`, closed after the test. */
+  producer(env: Record<string, string>): QueueClient;
 }
 
 /**
@@ -174,7 +176,16 @@ export interface TestBed {
  * to their defaults; stops everything after the last test. Read `bed.peers` inside tests.
  */
 export function useTestBed(): TestBed {
-  const bed = { producers: [], children: [], apps: [] } as unknown as TestBed;
+  const bed = {
+    producers: [],
+    children: [],
+    apps: [],
+    producer(env: Record<string, string>) {
+      const client = producerFor(env);
+      bed.producers.push(client);
+      return client;
+    },
+  } as unknown as TestBed;
   beforeAll(async () => {
     bed.peers = await startPeers();
     bed.db = createDb(bed.peers.postgres.url);
