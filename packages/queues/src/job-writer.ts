@@ -76,6 +76,7 @@ export class JobWriter {
 
   /** Adds `jobs` in one MULTI: every job is added, or the call fails. */
   async addNow(jobs: JobToAdd[]): Promise<EnqueueResult[]> {
+    if (jobs.length === 0) return [];
     const results: EnqueueResult[] = new Array(jobs.length);
     let failure: Error | undefined;
     await this.write(jobs, 'multi', (index, error, result) => {
