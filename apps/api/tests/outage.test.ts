@@ -76,4 +76,25 @@ describe('GET /health and Redis outages', () => {
     expect(lost).toHaveLength(1);
     expect(back).toHaveLength(1);
   });
+
+  it('answers 503 when Redis hangs (commands outlive REDIS_COMMAND_TIMEOUT_MS), and 202 once it answers again', async () => {
+    const hungApi = await startApi(redis, { REDIS_COMMAND_TIMEOUT_MS: '200' });
+    try {
+      // From here Redis holds every client's commands for 1.5 s; the sockets stay open. The email
+      // queue is first used during the hang, so its BullMQ set-up fails too and must be redone.
+      await hungApi.queues.connection.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      const enqueue = await timed(() => hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('hung') }));
+      expect(enqueue.response.statusCode).toBe(503);
+      expect(enqueue.ms).toBeLessThan(1000);
+      const status = await hungApi.app.inject({ method: 'GET', url: '/jobs/email/email:verify:before', headers: auth() });
+      expect(status.statusCode).toBe(503);
+      expect(status.json()).toMatchObject({ code: 'QUEUE_UNAVAILABLE' });
+      await waitFor(
+        async () => (await hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('after-hang') })).statusCode === 202,
+        { what: 'an enqueue to be accepted after the pause', timeoutMs: 5000 },
+      );
+    } finally {
+      await hungApi.close();
+    }
+  });
 });

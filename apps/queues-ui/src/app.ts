@@ -37,7 +37,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Order matters: credentials are checked before anything else is revealed, Redis state included.
   installBasicAuth(app, deps.auth);
   installRedisGate(app, isRedisReady, ['/api/', `${BOARD_PREFIX}/api/`]);
-  installErrorHandler(app, isRedisReady);
+  installErrorHandler(app, (error) => deps.client.isOutage(error));
 
   app.register(healthRoutes, { admin, isRedisReady, timeoutMs });
   app.register(queueRoutes, { admin });

@@ -11,7 +11,7 @@ describe('loadConfig', () => {
       pass: 's3cret',
       publicBasePath: '',
       logLevel: 'info',
-      queues: { redisUrl: 'redis://127.0.0.1:6379', redisDb: 5, redisPrefix: 'ceres:', bullPrefix: 'ceres:queue' },
+      queues: { redisUrl: 'redis://127.0.0.1:6379', redisDb: 5, redisPrefix: 'ceres:', bullPrefix: 'ceres:queue', commandTimeoutMs: 5000 },
     });
   });
 

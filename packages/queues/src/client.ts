@@ -54,6 +54,13 @@ export class QueueClient {
       // Connection errors surface on each call; the event would otherwise be unhandled.
       queue.on('error', () => {});
       this.queues.set(name, queue);
+      // BullMQ keeps a failed set-up for good (every later call rejects with it): a queue first
+      // used while Redis hung is dropped, and the next call builds a fresh one.
+      const created = queue;
+      created.client.catch(() => {
+        if (this.queues.get(name) === created) this.queues.delete(name);
+        void created.close().catch(() => {});
+      });
     }
     return queue;
   }
@@ -64,6 +71,16 @@ export class QueueClient {
    */
   isReady(): boolean {
     return this.connection.status === 'ready' && this.connection.stream?.writable === true;
+  }
+
+  /**
+   * Whether `error`, from a call on this client's connection, means Redis is unavailable (answer
+   * 503, retry later) rather than a fault: the connection is not ready, or a command outlived
+   * `REDIS_COMMAND_TIMEOUT_MS` (Redis hung).
+   */
+  isOutage(error: unknown): boolean {
+    // ioredis rejects a timed-out command with a plain Error carrying this message.
+    return !this.isReady() || (error instanceof Error && error.message === 'Command timed out');
   }
 
   /**
@@ -170,12 +187,12 @@ export class QueueClient {
     return { queue, name, data: item.payload, opts };
   }
 
-  /** A failed add while the connection is down is an outage ({@link QueueUnavailableError}), nothing else. */
+  /** A failed add during an outage is a {@link QueueUnavailableError}; any other error stays as it is. */
   private async unavailableIfDown<T>(adding: Promise<T>): Promise<T> {
     try {
       return await adding;
     } catch (error) {
-      if (!this.isReady()) throw new QueueUnavailableError({ cause: error });
+      if (this.isOutage(error)) throw new QueueUnavailableError({ cause: error });
       throw error;
     }
   }

@@ -10,6 +10,13 @@ export interface QueuesConfig {
   redisPrefix: string;
   /** The prefix BullMQ gets: `${redisPrefix}queue`, so keys read `ceres:queue:<queue>:…`. */
   bullPrefix: string;
+  /**
+   * `REDIS_COMMAND_TIMEOUT_MS`: how long a producer command (an add, a status read) may wait for
+   * Redis before it fails as an outage. A Redis that hangs without closing its sockets would
+   * otherwise hold every request until TCP gives up. Workers' connections have none: their
+   * blocking commands wait by design. @defaultValue `5000`
+   */
+  commandTimeoutMs: number;
 }
 
 /** @defaultValue `redis://127.0.0.1:6379` */
@@ -18,10 +25,12 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_REDIS_DB = 5;
 /** @defaultValue `ceres:` */
 export const DEFAULT_REDIS_PREFIX = 'ceres:';
+/** @defaultValue `5000` */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
 type Env = Record<string, string | undefined>;
 
-/** Reads `REDIS_URL` and `REDIS_PREFIX`; throws a {@link ConfigError} naming the bad variable. */
+/** Reads `REDIS_URL`, `REDIS_PREFIX` and `REDIS_COMMAND_TIMEOUT_MS`; throws a {@link ConfigError} naming the bad variable. */
 export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
   const rawUrl = nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL;
   let url: URL;
@@ -46,11 +55,17 @@ export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
   if (!/^[A-Za-z0-9_.-]+:$/.test(redisPrefix)) {
     throw new ConfigError('REDIS_PREFIX', `must be letters, digits, "_", "." or "-" ending in ":", got "${redisPrefix}"`);
   }
+  const rawTimeout = nonEmpty(env.REDIS_COMMAND_TIMEOUT_MS);
+  const commandTimeoutMs = rawTimeout === undefined ? DEFAULT_COMMAND_TIMEOUT_MS : Number(rawTimeout);
+  if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 100 || commandTimeoutMs > 60_000) {
+    throw new ConfigError('REDIS_COMMAND_TIMEOUT_MS', `must be a whole number of milliseconds from 100 to 60000, got "${rawTimeout}"`);
+  }
   return {
     redisUrl: url.toString().replace(/\/$/, ''),
     redisDb,
     redisPrefix,
     bullPrefix: `${redisPrefix}queue`,
+    commandTimeoutMs,
   };
 }
 

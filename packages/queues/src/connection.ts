@@ -2,8 +2,8 @@ import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { QueuesConfig } from './config';
 
 /**
- * `producer`: fails fast — no offline queue, one retry per request — so an outage is an error
- * the caller can answer (503), never a hang. Not auto-pipelined: `QueueClient`'s JobWriter
+ * `producer`: fails fast — no offline queue, one retry per request, a command timeout — so an
+ * outage is an error the caller can answer (503), never a hang. Not auto-pipelined: `QueueClient`'s JobWriter
  * batches the adds itself, and ioredis' auto-pipelining builds a pipeline object per tick.
  * `worker`: BullMQ's blocking commands need `maxRetriesPerRequest: null`; the offline queue
  * stays on so a worker rides out a Redis restart and resumes by itself.
@@ -27,7 +27,7 @@ export function redisOptions(config: QueuesConfig, role: ConnectionRole): RedisO
     connectTimeout: 5000,
   };
   return role === 'producer'
-    ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+    ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: config.commandTimeoutMs }
     : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
 

@@ -8,7 +8,12 @@ describe('loadQueuesConfig', () => {
       redisDb: 5,
       redisPrefix: 'ceres:',
       bullPrefix: 'ceres:queue',
+      commandTimeoutMs: 5000,
     });
+  });
+
+  it('reads REDIS_COMMAND_TIMEOUT_MS', () => {
+    expect(loadQueuesConfig({ REDIS_COMMAND_TIMEOUT_MS: '750' }).commandTimeoutMs).toBe(750);
   });
 
   it('takes the database from the URL path when there is one', () => {
@@ -24,6 +29,9 @@ describe('loadQueuesConfig', () => {
     ['REDIS_URL', { REDIS_URL: 'redis://127.0.0.1:6379/five' }],
     ['REDIS_PREFIX', { REDIS_PREFIX: 'no-colon' }],
     ['REDIS_PREFIX', { REDIS_PREFIX: 'with space:' }],
+    ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: 'soon' }],
+    ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: '50' }],
+    ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: '1.5' }],
   ])('names %s when it is malformed', (variable, env) => {
     let error: unknown;
     try {

@@ -153,6 +153,24 @@ describe('producers against a real Redis', () => {
     });
   });
 
+  it('answers QueueUnavailableError when Redis hangs past REDIS_COMMAND_TIMEOUT_MS, and works once it answers again', async () => {
+    const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const client = createQueueClient({ config });
+    clients.push(client);
+    await client.enqueue('email', 'verify', verify('before'));
+    // Redis holds every client's commands for 1.5 s: a hang with the sockets still open.
+    await inspect.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    const started = Date.now();
+    const hung = await client.enqueue('email', 'verify', verify('hung')).catch((error: unknown) => error);
+    expect(hung).toBeInstanceOf(QueueUnavailableError);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(client.isReady()).toBe(true);
+    await waitFor(async () => (await client.enqueue('email', 'verify', verify('after')).catch(() => undefined)) !== undefined, {
+      what: 'an enqueue to succeed after the pause',
+      timeoutMs: 5000,
+    });
+  });
+
   it('answers QueueUnavailableError, not a raw ioredis error, in the moment the socket is gone but ioredis is still "ready"', async () => {
     const client = await freshClient();
     await client.enqueue('email', 'verify', verify('before'));

@@ -46,7 +46,7 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
           timestamps: { createdAt: job.timestamp, processedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
         };
       } catch (error) {
-        if (!(error instanceof ApiError) && !queues.isReady()) throw new QueueUnavailableError({ cause: error });
+        if (!(error instanceof ApiError) && queues.isOutage(error)) throw new QueueUnavailableError({ cause: error });
         throw error;
       }
     },

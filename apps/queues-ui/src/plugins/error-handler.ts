@@ -3,10 +3,10 @@ import { HttpError, QueuesUnavailableError } from '../errors';
 
 /**
  * Every error becomes JSON `{ code, message }` (plus `field`, `known`… where they help), never a
- * stack trace. Unexpected errors while Redis is unreachable are answered 503, other ones 500 and
- * logged.
+ * stack trace. Unexpected errors that `isOutage` recognises (Redis unreachable or hung) are
+ * answered 503, other ones 500 and logged.
  */
-export function installErrorHandler(app: FastifyInstance, isRedisReady: () => boolean): void {
+export function installErrorHandler(app: FastifyInstance, isOutage: (error: unknown) => boolean): void {
   app.setErrorHandler((error: FastifyError | HttpError | Error, request, reply) => {
     if (error instanceof HttpError) {
       return reply.code(error.statusCode).send({ code: error.code, message: error.message, ...error.extra });
@@ -15,7 +15,7 @@ export function installErrorHandler(app: FastifyInstance, isRedisReady: () => bo
     if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
       return reply.code(statusCode).send({ code: (error as FastifyError).code ?? 'BAD_REQUEST', message: error.message });
     }
-    if (!isRedisReady()) {
+    if (isOutage(error)) {
       const unavailable = new QueuesUnavailableError();
       return reply.code(unavailable.statusCode).send({ code: unavailable.code, message: unavailable.message });
     }
