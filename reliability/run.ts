@@ -86,7 +86,7 @@ async function crash(): Promise<void> {
     await db.end();
     const payload = (i: number) => ({ userId: `user-${i}`, email: `user${i}@example.com`, firstName: 'Ana', token: `crash-token-${i}-0123456789` });
     for (let i = 1; i <= n; i += 1000) {
-      await queues.enqueueBulk('email', 'verify', Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => payload(i + k)));
+      await queues.enqueueBulk('email/verify', Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => payload(i + k)));
     }
     const queue = queues.getQueue('email');
     const completed = async () => (await queue.getJobCounts('completed')).completed ?? 0;
@@ -240,7 +240,7 @@ async function gracefulStop(): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.ready));
     peers.slack.setDelay(2_000);
-    const ids = (await queues.enqueueBulk('slack', 'alert', Array.from({ length: 50 }, (_, i) => ({ text: `graceful ${i}`, dedupeKey: `graceful-${i}` })))).map((r) => r.jobId);
+    const ids = (await queues.enqueueBulk('slack/alert', Array.from({ length: 50 }, (_, i) => ({ text: `graceful ${i}`, dedupeKey: `graceful-${i}` })))).map((r) => r.jobId);
     await waitFor(() => peers.slack.requests.length >= 50, { timeoutMs: 20_000, what: '50 jobs active' });
     const queue = queues.getQueue('slack');
     const active = (await queue.getJobCounts('active')).active;
@@ -369,7 +369,7 @@ async function threeInstances(): Promise<void> {
     await Promise.all(workers.map((w) => w.ready));
     const cronStarted = Date.now();
     let scenario = 'dead-letters';
-    const results = await queues.enqueueBulk('email', 'welcome', Array.from({ length: N.deadJobs }, (_, i) => ({ userId: `dead-${i}-x`, email: `dead-${i}@example.com`, firstName: 'Ana' })));
+    const results = await queues.enqueueBulk('email/welcome', Array.from({ length: N.deadJobs }, (_, i) => ({ userId: `dead-${i}-x`, email: `dead-${i}@example.com`, firstName: 'Ana' })));
     const ids = results.map((r) => r.jobId);
     const email = queues.getQueue('email');
     await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, { timeoutMs: 30_000, what: 'every job dead' });

@@ -1,4 +1,5 @@
-import { ConfigError, EnvBoolean, envFlag, EnvLogLevel, loadQueuesConfig, parseEnv, type LogLevel, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
+import { ConfigError, EnvBoolean, envFlag, EnvLogLevel, parseEnv, type LogLevel } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
 /** Shortest token accepted: a guessable token is no token. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
+import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
 import { startRedisServer, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll } from 'vitest';
 import type { RouteOptions } from 'fastify';
@@ -72,13 +73,10 @@ export const verify = (userId = 'user-1') => ({
 });
 
 /** One valid payload per platform job type. */
-export const validPayloads: Record<string, Record<string, unknown>> = {
-  'email/verify': verify(),
-  'email/welcome': { userId: 'user-1', email: 'ana@example.com', firstName: 'Ana' },
-  'slack/alert': { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-1' },
-  'files/validate-cv': { userId: 'user-1', fileKey: 'cv/user-1.pdf' },
-  'files/optimize-profile-picture': { userId: 'user-1', fileKey: 'avatars/user-1.png' },
-};
+/** A valid payload of each API job type: the example its definition file carries. */
+export const validPayloads: Record<string, Record<string, unknown>> = Object.fromEntries(
+  PLATFORM_JOB_TYPES.map(({ type, definition }) => [type, definition.example as Record<string, unknown>]),
+);
 
 /**
  * Starts a real Redis and the API on it before the file's tests and stops both after them.

@@ -1,4 +1,5 @@
-import { ConfigError, EnvLogLevel, loadQueuesConfig, parseEnv, type LogLevel, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
+import { ConfigError, EnvLogLevel, parseEnv, type LogLevel } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
 

@@ -83,7 +83,6 @@ describe('GET /api/queues/stats', () => {
       completed: 1,
       failed: 1,
       delayed: 1,
-      paused: 0,
       prioritized: 1,
       total: 7,
     };
@@ -113,8 +112,8 @@ describe('GET /api/queues/stats', () => {
       expect(response.status, url).toBe(404);
       expect(response.body).toEqual({
         code: 'UNKNOWN_QUEUE',
-        message: 'unknown queue "nope"; known queues: email, slack, maintenance, files',
-        known: ['email', 'slack', 'maintenance', 'files'],
+        message: 'unknown queue "nope"; known queues: email, files, maintenance, slack',
+        known: ['email', 'files', 'maintenance', 'slack'],
       });
     }
   });
@@ -162,7 +161,7 @@ describe('GET /api/queues/:queue/jobs', () => {
       expect(response.body.message, url).toContain(field);
     }
     const bad = await api(s, 'GET', '/api/queues/email/jobs?state=exploded');
-    expect(bad.body.message).toBe('state must be one of waiting, active, completed, failed, delayed, prioritized, paused');
+    expect(bad.body.message).toBe('state must be one of waiting, active, completed, failed, delayed, prioritized');
     expect(Object.keys(bad.body).sort()).toEqual(['code', 'field', 'message']);
   });
 });
@@ -182,7 +181,7 @@ describe('pause and resume', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(w.processed).toEqual([first.id]);
     expect(await slack.getJobState(held.id!)).not.toBe('completed');
-    expect((await api(s, 'GET', '/api/queues/slack/stats')).body.stats).toMatchObject({ paused: 1, active: 0, completed: 1 });
+    expect((await api(s, 'GET', '/api/queues/slack/stats')).body.stats).toMatchObject({ waiting: 1, active: 0, completed: 1 });
 
     const resumed = await api(s, 'POST', '/api/queues/slack/resume');
     expect(resumed).toEqual({ status: 200, body: { success: true, queue: 'slack', paused: false } });

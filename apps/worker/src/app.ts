@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config';
 import { createDeadLetters, type DeadLetters } from './dead-letters';
 import { buildDeps, closeDeps, type WorkerDeps } from './deps';
-import { processors as defaultProcessors, type ProcessorMap } from './processors';
+import { processors as defaultProcessors, type PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
-import { upsertMaintenanceSchedulers } from './schedulers/maintenance';
+import { upsertJobSchedulers } from './schedulers/job-schedulers';
 import { startWorkers, type Runner, type RunnerOptions } from './worker-runner';
 
 export interface WorkerAppOptions {
@@ -13,10 +13,10 @@ export interface WorkerAppOptions {
   /** Replace some side effects (tests); the rest is built from `config`. */
   deps?: Partial<WorkerDeps>;
   /** @defaultValue every processor of `src/processors` */
-  processors?: ProcessorMap;
+  processors?: PartialProcessorMap;
   /** @defaultValue the registry's timeouts (see `RunnerOptions.timeoutFor`) */
   timeoutFor?: RunnerOptions['timeoutFor'];
-  /** Upsert the maintenance job schedulers at start (when the maintenance queue is consumed). @defaultValue true */
+  /** Upsert the job schedulers of the cron job types at start (those of consumed queues). @defaultValue true */
   schedulers?: boolean;
 }
 
@@ -45,15 +45,15 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
   // At every start: upsert the cron schedules, then reconcile the dead letters. BullMQ's events
   // are not replayed for a listener that was down: failures that happened while no worker
   // listened (or whose recording failed) are found in the failed sets instead.
-  let schedulesDone = !schedulers || !runner.queues.includes('maintenance');
+  const schedules = schedulers ? config.schedules.filter((schedule) => runner.queues.includes(schedule.queue)) : [];
+  let schedulesDone = schedules.length === 0;
   const reconcile = async (attempt = 0): Promise<void> => {
     if (stopping) return;
     try {
       if (!schedulesDone) {
-        await upsertMaintenanceSchedulers(deps.queues.getQueue('maintenance'), config.timeZone, logger, [
-          { job: 'clean-verification-tokens', pattern: config.cleanTokensCron },
-          { job: 'daily-report', pattern: config.dailyReportCron },
-        ]);
+        for (const queue of new Set(schedules.map((schedule) => schedule.queue))) {
+          await upsertJobSchedulers(deps.queues.getQueue(queue), config.timeZone, logger, schedules.filter((schedule) => schedule.queue === queue));
+        }
         schedulesDone = true;
       }
       const recorded = await deadLetters.reconcile(runner.queues);

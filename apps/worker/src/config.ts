@@ -1,14 +1,24 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import { ConfigError, EnvLogLevel, loadQueuesConfig, parseEnv, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, SCHEDULED_JOB_TYPES, type QueueName, type QueuesConfig } from '@ceres/queues';
+import { ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv, type FileLimits } from './files/limits';
 
 /** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
 const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, description, ...options });
 
+/** One variable per cron job type, named by its definition file and defaulting to its pattern. */
+const SCHEDULE_ENV = Object.fromEntries(
+  SCHEDULED_JOB_TYPES.map(({ type, definition }) => [
+    definition.schedule!.env,
+    Type.String({ default: definition.schedule!.pattern, description: `When ${type} runs (in TZ)` }),
+  ]),
+);
+
 /** Every variable the worker reads, with its default. Parsed once at startup. */
 export const WorkerEnv = Type.Object({
+  ...SCHEDULE_ENV,
   ...FILES_ENV,
   DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL, e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
   SMTP_URL: Type.Optional(Url('smtp:// or smtps:// URL of the mail relay; unset: mails go to OUTBOX_DIR as .eml files')),
@@ -22,8 +32,6 @@ export const WorkerEnv = Type.Object({
   UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Root of the uploaded files' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
-  CLEAN_TOKENS_CRON: Type.String({ default: '0 * * * *', description: 'When clean-verification-tokens runs (in TZ)' }),
-  DAILY_REPORT_CRON: Type.String({ default: '0 9 * * *', description: 'When daily-report runs (in TZ)' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
 });
@@ -49,9 +57,8 @@ export interface WorkerConfig {
   lockDurationMs: number;
   /** How often each worker looks for jobs whose lock expired (stalled). */
   stalledIntervalMs: number;
-  /** Cron patterns of the maintenance jobs, in {@link WorkerConfig.timeZone}. */
-  cleanTokensCron: string;
-  dailyReportCron: string;
+  /** The cron job types and their patterns (in {@link WorkerConfig.timeZone}), from the definitions and their variables. */
+  schedules: ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>;
 }
 
 /** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
@@ -66,11 +73,14 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   if (parsed.SMTP_URL) checkUrl('SMTP_URL', parsed.SMTP_URL, ['smtp:', 'smtps:'], 'smtp://user:pass@host:587');
   checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');
   if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
-  for (const variable of ['CLEAN_TOKENS_CRON', 'DAILY_REPORT_CRON'] as const) {
-    if (!/^\S+( \S+){4,5}$/.test(parsed[variable])) {
-      throw new ConfigError(variable, `must be a cron pattern of 5 fields (or 6 with seconds first), got "${parsed[variable]}"`);
+  const schedules = SCHEDULED_JOB_TYPES.map(({ queue, job, definition }) => {
+    const variable = definition.schedule!.env;
+    const pattern = (parsed as unknown as Record<string, string>)[variable]!;
+    if (!/^\S+( \S+){4,5}$/.test(pattern)) {
+      throw new ConfigError(variable, `must be a cron pattern of 5 fields (or 6 with seconds first), got "${pattern}"`);
     }
-  }
+    return { queue, job, pattern };
+  });
   if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
   return {
     queues: loadQueuesConfig(env),
@@ -88,8 +98,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
-    cleanTokensCron: parsed.CLEAN_TOKENS_CRON,
-    dailyReportCron: parsed.DAILY_REPORT_CRON,
+    schedules,
   };
 }
 

@@ -52,7 +52,7 @@ export function createDeadLetters({ db, queues, logger }: DeadLettersOptions): D
     // Alert first, archive second: a crash in between leaves the job unarchived, so the next
     // startup's reconciliation retries both, and the deterministic alert id keeps it one alert.
     if (job.queueName !== ALERT_QUEUE) {
-      await queues.enqueue('slack', 'alert', {
+      await queues.enqueue('slack/alert', {
         text: deadLetterAlertText(job),
         severity: 'error',
         dedupeKey: deadLetterDedupeKey(job.queueName, jobId, job.finishedOn!),

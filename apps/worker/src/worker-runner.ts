@@ -15,7 +15,7 @@ import type { WorkerConfig } from './config';
 import type { DeadLetters } from './dead-letters';
 import { TOP_LEVEL_REDACT_PATHS } from './deps/logger';
 import type { WorkerDeps } from './deps';
-import type { AnyProcessor, ProcessorMap } from './processors';
+import type { AttemptContext, PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
 
 /** The attempt outlived its queue's `timeoutMs`; it is aborted and counts as a failed attempt. */
@@ -30,7 +30,7 @@ export interface RunnerOptions {
   config: WorkerConfig;
   deps: WorkerDeps;
   logger: Logger;
-  processors: ProcessorMap;
+  processors: PartialProcessorMap;
   deadLetters: DeadLetters;
   /**
    * The attempt timeout of a job type. Embedders and tests may shorten it; the worker uses the
@@ -54,7 +54,7 @@ export interface Runner {
 }
 
 /** The queues whose every job type has a processor; the others are not consumed at all. */
-export function consumableQueues(processors: ProcessorMap): { consumed: QueueName[]; skipped: Array<{ queue: QueueName; missing: string[] }> } {
+export function consumableQueues(processors: PartialProcessorMap): { consumed: QueueName[]; skipped: Array<{ queue: QueueName; missing: string[] }> } {
   const consumed: QueueName[] = [];
   const skipped: Array<{ queue: QueueName; missing: string[] }> = [];
   for (const queue of QUEUE_NAMES) {
@@ -75,7 +75,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   const active = new Set<Attempt>();
   const workers = new Map<QueueName, Worker>();
   const connections: Redis[] = [];
-  const Attempt = attemptClass(deps, logger);
+  const Attempt = attemptClass(logger);
 
   const run = async (job: Job): Promise<unknown> => {
     const queue = job.queueName as QueueName;
@@ -99,7 +99,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     attempt.log('debug', {}, 'job started');
     try {
       // The race makes the attempt end at its timeout even when a processor ignores the signal.
-      const result = await Promise.race([processor(job, attempt), attempt.aborted]);
+      const result = await Promise.race([processor(job, deps, attempt), attempt.aborted]);
       attempt.log('info', { durationMs: Date.now() - started }, 'job completed');
       return result;
     } catch (error) {
@@ -154,10 +154,8 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   };
 }
 
-/** What one attempt's processor gets as deps: the process's deps, plus the attempt's own logger and abort signal. */
-type Attempt = WorkerDeps & {
-  readonly logger: Logger;
-  readonly signal: AbortSignal;
+/** The context of one attempt, with what the runner needs to end it. */
+type Attempt = AttemptContext & {
   /** Settles (rejects) only when the attempt is aborted. */
   readonly aborted: Promise<never>;
   abort(reason: Error): void;
@@ -165,18 +163,19 @@ type Attempt = WorkerDeps & {
   log(level: 'debug' | 'info' | 'warn', fields: Record<string, unknown>, message: string): void;
 };
 
+// The runner re-validates each payload against its job's schema before calling a processor.
+type AnyProcessor = (job: Job, deps: WorkerDeps, ctx: AttemptContext) => Promise<unknown>;
+
 /**
- * The class of a runner's attempts. Its prototype is the process's deps, so an attempt is the deps
- * object its processor receives, made with one allocation. Most processors read neither `logger`
- * nor `signal`, and a child logger or an AbortController costs about as much as a no-op job
- * (bench pair 3), so each is made when first read; a timeout or a forced stop rejects `aborted`
- * either way.
+ * The class of a runner's attempt contexts. Most processors read neither `logger` nor `signal`,
+ * and a child logger or an AbortController costs about as much as a no-op job (bench pair 3), so
+ * each is made when first read; a timeout or a forced stop rejects `aborted` either way.
  */
-function attemptClass(deps: WorkerDeps, logger: Logger): new (job: Job) => Attempt {
+function attemptClass(logger: Logger): new (job: Job) => Attempt {
   // The lines logged here have a fixed shape (the job's fields, a duration, an error summary), so
   // the deep redaction the process logger applies to anything else is not needed on them.
   const lineLogger = logger.child({}, { redact: { paths: TOP_LEVEL_REDACT_PATHS, censor: '[redacted]' } });
-  class AttemptDeps {
+  return class AttemptContextOfJob implements Attempt {
     readonly aborted: Promise<never>;
     private controller: AbortController | undefined;
     private reason: Error | undefined;
@@ -216,7 +215,5 @@ function attemptClass(deps: WorkerDeps, logger: Logger): new (job: Job) => Attem
       if (this.childLogger) this.childLogger[level](fields, message);
       else if (lineLogger.isLevelEnabled(level)) lineLogger[level]({ ...this.fields, ...fields }, message);
     }
-  }
-  Object.setPrototypeOf(AttemptDeps.prototype, deps);
-  return AttemptDeps as unknown as new (job: Job) => Attempt;
+  };
 }

@@ -26,7 +26,7 @@ describe('a job that always fails', () => {
     bed.children.push(spawnWorker(env), spawnWorker(env), spawnWorker(env));
     await Promise.all(bed.children.map((child) => child.ready));
     const queues = bed.producer(env);
-    const { jobId } = await queues.enqueue('email', 'welcome', { userId: 'always-busy', email: 'busy@example.com', firstName: 'B' });
+    const { jobId } = await queues.enqueue('email/welcome', { userId: 'always-busy', email: 'busy@example.com', firstName: 'B' });
 
     const job = await promoteUntilFinished(queues.getQueue('email'), jobId, 40_000);
     expect(await job.getState()).toBe('failed');
@@ -57,7 +57,7 @@ describe('a failing Slack webhook', () => {
     await bed.children[0]!.ready;
     bed.peers.slack.setStatus(500);
     const queues = bed.producer(env);
-    const { jobId } = await queues.enqueue('slack', 'alert', { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-full' });
+    const { jobId } = await queues.enqueue('slack/alert', { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-full' });
     const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 20_000);
     expect(job.attemptsMade).toBe(3);
     expect(job.failedReason).toMatch(/HTTP 500/);
@@ -84,7 +84,7 @@ describe('startup reconciliation', () => {
       },
       { connection, prefix: config.queues.bullPrefix },
     );
-    const { jobId } = await queues.enqueue('email', 'welcome', { userId: 'missed', email: 'm@example.com', firstName: 'M' });
+    const { jobId } = await queues.enqueue('email/welcome', { userId: 'missed', email: 'm@example.com', firstName: 'M' });
     await waitForState(queues.getQueue('email'), jobId, 'failed');
     await bare.close();
     await connection.quit();

@@ -44,7 +44,7 @@ describe('email/verify', () => {
   it('mails a valid token: recipient, subject, link to APP_URL/verify, HTML-escaped name, text part', async () => {
     const value = token('valid');
     await db.tokens.insert({ token: value, userId: 'user-1', expiresAt: new Date(Date.now() + HOUR) });
-    const { jobId } = await producer().enqueue('email', 'verify', {
+    const { jobId } = await producer().enqueue('email/verify', {
       userId: 'user-1',
       email: 'ana@example.com',
       firstName: '<script>alert(1)</script> Ana',
@@ -70,7 +70,7 @@ describe('email/verify', () => {
   ] as const)('completes as skipped (%s) and sends nothing', async (reason, expiresIn) => {
     const value = token(reason);
     if (expiresIn !== undefined) await db.tokens.insert({ token: value, userId: `user-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
-    const { jobId } = await producer().enqueue('email', 'verify', {
+    const { jobId } = await producer().enqueue('email/verify', {
       userId: `user-${reason}`,
       email: 'bob@example.com',
       firstName: 'Bob',
@@ -88,7 +88,8 @@ describe('email/verify', () => {
     await db.tokens.insert({ token: value, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
     const result = await verify(
       { id: '1', name: 'verify', queueName: 'email', attemptsMade: 0, data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value }, updateProgress: async () => {} },
-      { logger, mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
+      { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
+      { logger, signal: new AbortController().signal },
     );
     expect(result).toEqual({ skipped: 'token-unknown' });
     expect(peers.smtp.messages).toHaveLength(0);
@@ -99,15 +100,16 @@ describe('email/verify', () => {
     const expiresAt = new Date(Date.now() + HOUR);
     await db.tokens.insert({ token: value, userId: 'u-clock', expiresAt });
     const job = { id: '2', name: 'verify', queueName: 'email', attemptsMade: 0, data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value }, updateProgress: async () => {} };
-    const deps = { logger, mailer: app.deps.mailer, db, appUrl: 'https://x.example' };
-    expect(await verify(job, { ...deps, clock: { now: () => expiresAt } })).toEqual({ skipped: 'token-expired' });
-    expect(await verify(job, { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } })).toMatchObject({ sent: true });
+    const deps = { mailer: app.deps.mailer, db, appUrl: 'https://x.example' };
+    const ctx = { logger, signal: new AbortController().signal };
+    expect(await verify(job, { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({ skipped: 'token-expired' });
+    expect(await verify(job, { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } }, ctx)).toMatchObject({ sent: true });
   });
 });
 
 describe('email/welcome', () => {
   it('sends the welcome mail with both parts', async () => {
-    await producer().enqueue('email', 'welcome', { userId: 'w-1', email: 'eve@example.com', firstName: 'Eve & "Co"' });
+    await producer().enqueue('email/welcome', { userId: 'w-1', email: 'eve@example.com', firstName: 'Eve & "Co"' });
     const [mail] = await peers.smtp.waitForMessages(1);
     expect(mail!.envelope.to).toEqual(['eve@example.com']);
     expect(mail!.parsed.subject).toBe('Welcome to Ceres');
@@ -118,7 +120,7 @@ describe('email/welcome', () => {
 
   it('a permanently rejected address (5xx) fails at once, without retry, into the dead letters with one alert', async () => {
     peers.smtp.setRules([{ match: /^bounce@/, code: 550 }]);
-    const { jobId } = await producer().enqueue('email', 'welcome', { userId: 'w-bounce', email: 'bounce@example.com', firstName: 'B' });
+    const { jobId } = await producer().enqueue('email/welcome', { userId: 'w-bounce', email: 'bounce@example.com', firstName: 'B' });
     const queue = producer().getQueue('email');
     await waitFor(async () => (await queue.getJobState(jobId)) === 'failed');
     const job = (await queue.getJob(jobId))!;

@@ -36,10 +36,10 @@ it('consumes the files queue with the registered processors and the configured l
   await writeFile(join(uploads.path, 'cv/long.pdf'), await makePdf(4));
   await writeFile(join(uploads.path, 'cv/avatar.png'), await makePng(300, 200));
   const queues = app.deps.queues;
-  const short = await queues.enqueue('files', 'validate-cv', { userId: 'u1', fileKey: 'cv/short.pdf' });
-  const long = await queues.enqueue('files', 'validate-cv', { userId: 'u1', fileKey: 'cv/long.pdf' });
-  const picture = await queues.enqueue('files', 'optimize-profile-picture', { userId: 'u1', fileKey: 'cv/avatar.png' });
-  const escape = await queues.enqueue('files', 'validate-cv', { userId: 'u1', fileKey: '../outside.pdf' });
+  const short = await queues.enqueue('files/validate-cv', { userId: 'u1', fileKey: 'cv/short.pdf' });
+  const long = await queues.enqueue('files/validate-cv', { userId: 'u1', fileKey: 'cv/long.pdf' });
+  const picture = await queues.enqueue('files/optimize-profile-picture', { userId: 'u1', fileKey: 'cv/avatar.png' });
+  const escape = await queues.enqueue('files/validate-cv', { userId: 'u1', fileKey: '../outside.pdf' });
   const filesQueue = queues.getQueue('files');
 
   expect((await waitForState(filesQueue, short.jobId, 'completed')).returnvalue).toMatchObject({ valid: true, type: 'pdf', pages: 2 });

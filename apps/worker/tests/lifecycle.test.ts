@@ -25,12 +25,12 @@ describe('graceful stop', () => {
     // The Slack stand-in answers after 2 s, so the jobs are mid-flight when the signal lands.
     bed.peers.slack.setDelay(2_000);
     const ids = await Promise.all(
-      ['a', 'b', 'c'].map(async (n) => (await queues.enqueue('slack', 'alert', { text: `in-flight ${n}`, dedupeKey: `sigterm-${n}` })).jobId),
+      ['a', 'b', 'c'].map(async (n) => (await queues.enqueue('slack/alert', { text: `in-flight ${n}`, dedupeKey: `sigterm-${n}` })).jobId),
     );
     await waitFor(() => requestsFor('in-flight').length === 3, { what: 'three jobs in flight' });
     worker.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const late = await queues.enqueue('slack', 'alert', { text: 'after the signal', dedupeKey: 'sigterm-late' });
+    const late = await queues.enqueue('slack/alert', { text: 'after the signal', dedupeKey: 'sigterm-late' });
 
     const { code, signal } = await worker.exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
@@ -50,7 +50,7 @@ describe('crash', () => {
     await first.ready;
     const queues = bed.producer(env);
     bed.peers.slack.setDelay(5_000);
-    const { jobId } = await queues.enqueue('slack', 'alert', { text: 'survives a crash', dedupeKey: 'sigkill' });
+    const { jobId } = await queues.enqueue('slack/alert', { text: 'survives a crash', dedupeKey: 'sigkill' });
     await waitFor(() => requestsFor('survives a crash').length === 1, { what: 'the job to be in flight' });
     first.child.kill('SIGKILL');
     await first.exited;
@@ -74,7 +74,7 @@ describe('Redis restart', () => {
     bed.apps.push(app);
     await app.started;
     const before = bed.producer(env);
-    const first = await before.enqueue('slack', 'alert', { text: 'before the restart', dedupeKey: 'before-restart' });
+    const first = await before.enqueue('slack/alert', { text: 'before the restart', dedupeKey: 'before-restart' });
     await waitForState(before.getQueue('slack'), first.jobId, 'completed');
 
     await bed.peers.redis.stop();
@@ -82,7 +82,7 @@ describe('Redis restart', () => {
     await bed.peers.redis.start();
 
     const after = bed.producer(env);
-    const second = await waitFor(() => after.enqueue('slack', 'alert', { text: 'after the restart', dedupeKey: 'after-restart' }), {
+    const second = await waitFor(() => after.enqueue('slack/alert', { text: 'after the restart', dedupeKey: 'after-restart' }), {
       timeoutMs: 10_000,
       what: 'Redis to take jobs again',
     });
@@ -102,8 +102,8 @@ describe('job timeout', () => {
         ...processors,
         slack: {
           // Never settles by itself and ignores the signal.
-          alert: (_job, deps) => {
-            signals.push(deps.signal!);
+          alert: (_job, _deps, ctx) => {
+            signals.push(ctx.signal);
             return new Promise(() => {});
           },
         },
@@ -113,7 +113,7 @@ describe('job timeout', () => {
     bed.apps.push(app);
     await app.started;
     const queues = bed.producer(env);
-    const { jobId } = await queues.enqueue('slack', 'alert', { text: 'hangs', dedupeKey: 'hangs' });
+    const { jobId } = await queues.enqueue('slack/alert', { text: 'hangs', dedupeKey: 'hangs' });
     // slack: 3 attempts, 2 s apart.
     const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 15_000);
     expect(job.attemptsMade).toBe(3);

@@ -2,7 +2,7 @@ import { waitFor } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
-import { upsertMaintenanceSchedulers } from '../src/schedulers/maintenance';
+import { upsertJobSchedulers } from '../src/schedulers/job-schedulers';
 import {
   configFor,
   spawnWorker,
@@ -54,15 +54,15 @@ describe('daily-report', () => {
     // 3 welcome mails delivered, 1 rejected for good (550), 2 waiting for later.
     bed.peers.smtp.setRules([{ match: /^gone@/, code: 550, message: 'mailbox unavailable' }]);
     const done = await Promise.all(
-      [1, 2, 3].map((n) => queues.enqueue('email', 'welcome', { userId: `report-${n}`, email: `r${n}@example.com`, firstName: 'R' })),
+      [1, 2, 3].map((n) => queues.enqueue('email/welcome', { userId: `report-${n}`, email: `r${n}@example.com`, firstName: 'R' })),
     );
     for (const { jobId } of done) await waitForState(email, jobId, 'completed');
-    const gone = await queues.enqueue('email', 'welcome', { userId: 'report-gone', email: 'gone@example.com', firstName: 'G' });
+    const gone = await queues.enqueue('email/welcome', { userId: 'report-gone', email: 'gone@example.com', firstName: 'G' });
     await waitForState(email, gone.jobId, 'failed');
     await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId: gone.jobId })).length === 1);
     await waitFor(() => bed.peers.slack.requests.length === 1, { what: 'the dead-letter alert' });
     for (const n of [1, 2]) {
-      await queues.enqueue('email', 'welcome', { userId: `later-${n}`, email: 'l@example.com', firstName: 'L' }, { delay: HOUR });
+      await queues.enqueue('email/welcome', { userId: `later-${n}`, email: 'l@example.com', firstName: 'L' }, { delay: HOUR });
     }
     // A cleanup run that deleted 2 tokens.
     await bed.db.tokens.insert({ token: `report-expired-a-${Date.now()}`, userId: 'x', expiresAt: new Date(Date.now() - HOUR) });
@@ -97,17 +97,17 @@ describe('maintenance schedulers', () => {
     const env = workerEnv(bed.peers);
     const queue = bed.producer(env).getQueue('maintenance');
     const schedules = [{ job: 'daily-report', pattern: '0 9 * * *' }] as const;
-    expect(await upsertMaintenanceSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
+    expect(await upsertJobSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
     const first = await queue.getJobScheduler('daily-report');
     const delayedBefore = (await queue.getDelayed()).map((job) => job.id);
-    expect(await upsertMaintenanceSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: false }]);
+    expect(await upsertJobSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: false }]);
     expect(await queue.getJobScheduler('daily-report')).toEqual(first);
     expect((await queue.getDelayed()).map((job) => job.id)).toEqual(delayedBefore);
     expect(delayedBefore).toHaveLength(1);
     // 09:00 in Córdoba (UTC-3) is 12:00 UTC.
     expect(new Date(first!.next!).getUTCHours()).toBe(12);
 
-    expect(await upsertMaintenanceSchedulers(queue, 'UTC', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
+    expect(await upsertJobSchedulers(queue, 'UTC', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
     expect(await queue.getJobSchedulersCount()).toBe(1);
     expect(new Date((await queue.getJobScheduler('daily-report'))!.next!).getUTCHours()).toBe(9);
     expect(await queue.getDelayed()).toHaveLength(1);

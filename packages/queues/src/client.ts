@@ -1,4 +1,4 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadQueuesConfig, type QueuesConfig } from './config';
 import { createRedisConnection, type ConnectionOptions } from './connection';
@@ -8,13 +8,15 @@ import { PayloadValidationError, type FieldIssue } from './errors/payload-valida
 import { QueueUnavailableError } from './errors/queue-unavailable-error';
 import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { buildJobId } from './job-id';
-import { JobWriter, type EnqueueResult, type JobToAdd } from './job-writer';
-import { isQueueName, QUEUE_NAMES, registry, type JobDefinition, type JobName, type PayloadOf, type QueueName } from './registry';
+import { schemaIssues } from '@ceres/app-kit';
+import type { JobDefinition } from './jobs/define';
+import { isQueueName, jobOptions, QUEUE_NAMES, registry, type JobType, type OptionsOf, type Payload, type QueueName } from './registry';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 import { EnqueueOptions as EnqueueOptionsSchema } from './schemas/enqueue-options';
-import { jobDefinitionOrThrow, schemaIssues } from './validation';
+import { jobDefinitionOrThrow } from './validation';
+import { JobWriter, type EnqueueResult, type JobToAdd } from './writer/job-writer';
 
-export type { EnqueueResult } from './job-writer';
+export type { EnqueueResult } from './writer/job-writer';
 
 export interface QueueClientOptions extends ConnectionOptions {
   /** @defaultValue read from the environment by `loadQueuesConfig()` */
@@ -30,6 +32,7 @@ export class QueueClient {
   readonly connection: Redis;
   private readonly queues = new Map<QueueName, Queue>();
   private readonly writer: JobWriter;
+  private flows: FlowProducer | undefined;
   private firstConnect: Promise<void> | undefined;
 
   constructor(options: QueueClientOptions = {}) {
@@ -38,7 +41,11 @@ export class QueueClient {
       connectionName: options.connectionName ?? 'ceres-producer',
       onWarning: options.onWarning,
     });
-    this.writer = new JobWriter(this.connection);
+    this.writer = new JobWriter({
+      connection: this.connection,
+      flowProducer: () => (this.flows ??= this.createFlowProducer()),
+      claimMs: this.config.commandTimeoutMs,
+    });
   }
 
   /** The BullMQ `Queue` of a registered queue, created on first use with the registry's defaults. */
@@ -57,7 +64,7 @@ export class QueueClient {
       // BullMQ keeps a failed set-up for good (every later call rejects with it): a queue first
       // used while Redis hung is dropped, and the next call builds a fresh one.
       const created = queue;
-      created.client.catch(() => {
+      created.waitUntilReady().catch(() => {
         if (this.queues.get(name) === created) this.queues.delete(name);
         void created.close().catch(() => {});
       });
@@ -111,12 +118,8 @@ export class QueueClient {
    * Redis (see {@link JobWriter}). Throws `PayloadValidationError`, `InvalidJobKeyError`,
    * `UnknownJobTypeError` (nothing enqueued) or `QueueUnavailableError` (Redis down, nothing enqueued).
    */
-  async enqueue<Q extends QueueName, J extends JobName<Q>>(
-    queue: Q,
-    job: J,
-    payload: PayloadOf<Q, J>,
-    options?: EnqueueOptions,
-  ): Promise<EnqueueResult> {
+  async enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> {
+    const [queue, job] = splitType(type);
     const prepared = this.prepare(queue, job, payload, options);
     if (prepared.issues.length > 0) throw new PayloadValidationError(queue, job, prepared.issues);
     if (prepared.keyError) throw prepared.keyError;
@@ -128,12 +131,8 @@ export class QueueClient {
    * Validates every payload, then enqueues them all in one Redis transaction (MULTI), with the
    * duplicate check in the same round trip. One invalid item rejects the batch ({@link BatchValidationError}, listing each bad item): nothing is enqueued.
    */
-  async enqueueBulk<Q extends QueueName, J extends JobName<Q>>(
-    queue: Q,
-    job: J,
-    payloads: ReadonlyArray<PayloadOf<Q, J>>,
-    options?: EnqueueOptions,
-  ): Promise<EnqueueResult[]> {
+  async enqueueBulk<T extends JobType>(type: T, payloads: ReadonlyArray<Payload<T>>, options?: OptionsOf<T>): Promise<EnqueueResult[]> {
+    const [queue, job] = splitType(type);
     const prepared = payloads.map((payload) => this.prepare(queue, job, payload, options));
     const rejected: BatchItemIssues[] = [];
     prepared.forEach((item, index) => {
@@ -150,10 +149,18 @@ export class QueueClient {
   async close(): Promise<void> {
     const queues = [...this.queues.values()];
     this.queues.clear();
-    await Promise.allSettled(queues.map((queue) => queue.close()));
+    const flows = this.flows;
+    this.flows = undefined;
+    await Promise.allSettled([...queues.map((queue) => queue.close()), flows?.close()]);
     if (this.connection.status !== 'end') {
       await this.connection.quit().catch(() => this.connection.disconnect());
     }
+  }
+
+  private createFlowProducer(): FlowProducer {
+    const flows = new FlowProducer({ connection: this.connection, prefix: this.config.bullPrefix });
+    flows.on('error', () => {});
+    return flows;
   }
 
   private prepare(queue: string, job: string, payload: unknown, options: EnqueueOptions | undefined): PreparedJob {
@@ -173,18 +180,18 @@ export class QueueClient {
         }
       }
     }
-    return { payload, issues, jobId, keyError, options };
+    return { payload, issues, jobId, keyError, options, definition };
   }
 
-  private jobToAdd(queueName: QueueName, name: string, item: PreparedJob): JobToAdd {
+  private jobToAdd(queueName: string, name: string, item: PreparedJob): JobToAdd {
     // Getting the queue first also fails fast without touching BullMQ: a Queue first used while
     // Redis is down never recovers, hence the ready() before every add.
-    const queue = this.getQueue(queueName);
-    const opts: JobsOptions = { ...registry[queueName].defaultJobOptions };
+    const queue = this.getQueue(queueName as QueueName);
+    const opts: JobsOptions = jobOptions(queueName as QueueName, name);
     if (item.jobId !== undefined) opts.jobId = item.jobId;
     if (item.options?.delay !== undefined) opts.delay = item.options.delay;
     if (item.options?.priority !== undefined) opts.priority = item.options.priority;
-    return { queue, name, data: item.payload, opts };
+    return { queue, name, data: item.payload, opts, window: item.definition.duplicates };
   }
 
   /** A failed add during an outage is a {@link QueueUnavailableError}; any other error stays as it is. */
@@ -204,6 +211,13 @@ interface PreparedJob {
   jobId?: string;
   keyError?: InvalidJobKeyError;
   options?: EnqueueOptions;
+  definition: JobDefinition;
+}
+
+/** `email/verify` → `['email', 'verify']`; job names have no `/`. */
+function splitType(type: string): [string, string] {
+  const slash = type.indexOf('/');
+  return slash < 0 ? [type, ''] : [type.slice(0, slash), type.slice(slash + 1)];
 }
 
 function keyIssue(error: InvalidJobKeyError): FieldIssue {

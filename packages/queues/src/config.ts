@@ -1,4 +1,4 @@
-import { ConfigError } from './errors/config-error';
+import { ConfigError } from '@ceres/app-kit';
 
 /** Where the queues live. Parsed once from the environment by {@link loadQueuesConfig}. */
 export interface QueuesConfig {

@@ -1,13 +1,61 @@
-export * from './config';
-export * from './connection';
-export * from './retry';
-export * from './worker-settings';
-export * from './registry';
-export * from './schemas';
-export * from './errors';
-export * from './job-id';
-export * from './validation';
-export * from './client';
-export * from './producers';
-export * from './env';
-export * from './with-timeout';
+// The public surface of @ceres/queues: what app code, the apps and their tests use. Anything not
+// listed here is internal to the package.
+
+// Defining job types (src/jobs/<queue>/<job>.ts and src/jobs/<queue>/queue.ts).
+export {
+  defineJob,
+  defineQueue,
+  DEFAULT_JOB_TIMEOUT_MS,
+  type DuplicateWindow,
+  type EnqueueOptionName,
+  type EnqueuedBy,
+  type JobDefinition,
+  type JobSchedule,
+  type QueueDefinition,
+} from './jobs/define';
+export {
+  registry,
+  QUEUE_NAMES,
+  JOB_TYPES,
+  SCHEDULED_JOB_TYPES,
+  LONGEST_JOB_TIMEOUT_MS,
+  isQueueName,
+  findJobDefinition,
+  jobTimeoutMs,
+  jobOptions,
+  type JobName,
+  type JobOf,
+  type JobType,
+  type JobTypeEntry,
+  type OptionsOf,
+  type Payload,
+  type PayloadOf,
+  type PlatformJobType,
+  type QueueName,
+  type QueueOf,
+  type Registry,
+} from './registry';
+export { SLACK_SEVERITIES } from './jobs/slack/alert';
+export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-options';
+
+// Producing.
+export { enqueue, enqueueEmailVerify, enqueueEmailWelcome, enqueueSlackAlert, enqueueValidateCv, enqueueOptimizeProfilePicture, getQueue, closeQueues, defaultQueueClient } from './producers';
+export { QueueClient, createQueueClient, type QueueClientOptions, type EnqueueResult } from './client';
+export { buildJobId, MAX_JOB_KEY_LENGTH } from './job-id';
+export { validatePayload, parsePayload, jobDefinitionOrThrow } from './validation';
+export {
+  BatchValidationError,
+  InvalidJobKeyError,
+  PayloadValidationError,
+  QueueUnavailableError,
+  UnknownJobTypeError,
+  type BatchItemIssues,
+  type FieldIssue,
+} from './errors';
+export { ConfigError, schemaIssues } from '@ceres/app-kit';
+
+// Connecting and consuming (the worker, the ops surface).
+export { loadQueuesConfig, DEFAULT_REDIS_URL, DEFAULT_REDIS_DB, DEFAULT_REDIS_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, type QueuesConfig } from './config';
+export { createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
+export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
+export { workerSettings } from './worker-settings';

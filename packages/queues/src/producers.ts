@@ -1,14 +1,6 @@
 import type { Queue } from 'bullmq';
 import { QueueClient, type EnqueueResult } from './client';
-import type { QueueName } from './registry';
-import type { EnqueueOptions } from './schemas/enqueue-options';
-import type {
-  EmailVerifyPayload,
-  EmailWelcomePayload,
-  OptimizeProfilePicturePayload,
-  SlackAlertPayload,
-  ValidateCvPayload,
-} from './schemas';
+import type { JobType, OptionsOf, Payload, PlatformJobType, QueueName } from './registry';
 
 let defaultClient: QueueClient | undefined;
 
@@ -30,21 +22,23 @@ export async function closeQueues(): Promise<void> {
   await client?.close();
 }
 
-type Delayable = Pick<EnqueueOptions, 'delay'>;
+/**
+ * Validates and enqueues one job of a platform job type on the default client, e.g.
+ * `enqueue('email/verify', { userId, email, firstName, token })`. The payload and the options are
+ * typed from the job's definition file.
+ */
+export function enqueue<T extends PlatformJobType>(type: T, payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> {
+  return defaultQueueClient().enqueue<JobType>(type, payload as never, options as never);
+}
 
-export const enqueueEmailVerify = (payload: EmailVerifyPayload, options?: EnqueueOptions): Promise<EnqueueResult> =>
-  defaultQueueClient().enqueue('email', 'verify', payload, options);
+/** A producer bound to one job type: `producer('email/verify')(payload)`. */
+const producer =
+  <T extends PlatformJobType>(type: T) =>
+  (payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> =>
+    enqueue(type, payload, options);
 
-export const enqueueEmailWelcome = (payload: EmailWelcomePayload, options?: EnqueueOptions): Promise<EnqueueResult> =>
-  defaultQueueClient().enqueue('email', 'welcome', payload, options);
-
-export const enqueueSlackAlert = (payload: SlackAlertPayload, options?: Delayable): Promise<EnqueueResult> =>
-  defaultQueueClient().enqueue('slack', 'alert', payload, options);
-
-export const enqueueValidateCv = (payload: ValidateCvPayload, options?: EnqueueOptions): Promise<EnqueueResult> =>
-  defaultQueueClient().enqueue('files', 'validate-cv', payload, options);
-
-export const enqueueOptimizeProfilePicture = (
-  payload: OptimizeProfilePicturePayload,
-  options?: EnqueueOptions,
-): Promise<EnqueueResult> => defaultQueueClient().enqueue('files', 'optimize-profile-picture', payload, options);
+export const enqueueEmailVerify = producer('email/verify');
+export const enqueueEmailWelcome = producer('email/welcome');
+export const enqueueSlackAlert = producer('slack/alert');
+export const enqueueValidateCv = producer('files/validate-cv');
+export const enqueueOptimizeProfilePicture = producer('files/optimize-profile-picture');

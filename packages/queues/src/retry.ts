@@ -28,3 +28,6 @@ export const backoffStrategy: BackoffStrategy = (attemptsMade, type) => {
   if (type === RETRY_BACKOFF_TYPE) return retryDelay(attemptsMade);
   throw new Error(`unknown backoff type "${type}"`);
 };
+
+/** Attempts and backoff of a queue that follows the 1 s → 5 s → 15 s → 60 s → 300 s schedule. */
+export const onRetrySchedule = { attempts: SCHEDULE_ATTEMPTS, backoff: { type: RETRY_BACKOFF_TYPE } } as const;

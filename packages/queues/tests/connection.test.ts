@@ -1,6 +1,7 @@
 import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRedisServer, compareVersions, createRedisConnection, loadQueuesConfig, redisOptions } from '../src';
+import { checkRedisServer, createRedisConnection, loadQueuesConfig } from '../src';
+import { compareVersions, redisOptions } from '../src/connection';
 
 let redis: RedisServer;
 

@@ -53,8 +53,8 @@ const verify = (userId = 'user-123') => ({
 describe('producers against a real Redis', () => {
   it('enqueues the same verify twice as one job, the second reported as a duplicate', async () => {
     const client = await freshClient();
-    const first = await client.enqueue('email', 'verify', verify());
-    const second = await client.enqueue('email', 'verify', verify());
+    const first = await client.enqueue('email/verify', verify());
+    const second = await client.enqueue('email/verify', verify());
     expect(first).toEqual({ jobId: 'email:verify:user-123', duplicate: false });
     expect(second).toEqual({ jobId: 'email:verify:user-123', duplicate: true });
     expect(await client.getQueue('email').count()).toBe(1);
@@ -62,7 +62,7 @@ describe('producers against a real Redis', () => {
 
   it('turns 50 concurrent enqueues of one id into exactly one job and one non-duplicate', async () => {
     const client = await freshClient();
-    const results = await Promise.all(Array.from({ length: 50 }, () => client.enqueue('email', 'verify', verify('racer'))));
+    const results = await Promise.all(Array.from({ length: 50 }, () => client.enqueue('email/verify', verify('racer'))));
     expect(new Set(results.map((result) => result.jobId))).toEqual(new Set(['email:verify:racer']));
     expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
     expect(await client.getQueue('email').getJobCounts('wait', 'delayed', 'prioritized')).toEqual({
@@ -74,13 +74,13 @@ describe('producers against a real Redis', () => {
 
   it('stores the registry defaults on the job: 6 attempts, the custom backoff, retention by age', async () => {
     const client = await freshClient();
-    const { jobId } = await client.enqueue('email', 'welcome', { userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
+    const { jobId } = await client.enqueue('email/welcome', { userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
     const job = await client.getQueue('email').getJob(jobId);
     expect(job?.opts.attempts).toBe(6);
     expect(job?.opts.backoff).toEqual({ type: RETRY_BACKOFF_TYPE });
     expect(job?.opts.removeOnComplete).toEqual({ age: 3600 });
     expect(job?.opts.removeOnFail).toEqual({ age: 86400 });
-    const slack = await client.enqueue('slack', 'alert', { text: 'hello', dedupeKey: 'k1' });
+    const slack = await client.enqueue('slack/alert', { text: 'hello', dedupeKey: 'k1' });
     const alert = await client.getQueue('slack').getJob(slack.jobId);
     expect(alert?.opts.attempts).toBe(3);
     expect(alert?.opts.backoff).toEqual({ type: 'fixed', delay: 2000 });
@@ -88,44 +88,44 @@ describe('producers against a real Redis', () => {
 
   it('passes delay and priority through where the job type allows them', async () => {
     const client = await freshClient();
-    const { jobId } = await client.enqueue('email', 'verify', verify('delayed'), { delay: 60_000 });
+    const { jobId } = await client.enqueue('email/verify', verify('delayed'), { delay: 60_000 });
     expect(await client.getQueue('email').getJobState(jobId)).toBe('delayed');
-    const urgent = await client.enqueue('files', 'validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' }, { priority: 1 });
+    const urgent = await client.enqueue('files/validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' }, { priority: 1 });
     expect(await client.getQueue('files').getJobState(urgent.jobId)).toBe('prioritized');
-    await expect(client.enqueue('slack', 'alert', { text: 'x' }, { priority: 1 } as never)).rejects.toThrow(
+    await expect(client.enqueue('slack/alert', { text: 'x' }, { priority: 1 } as never)).rejects.toThrow(
       /priority is not accepted/,
     );
-    await expect(client.enqueue('email', 'verify', verify('neg'), { delay: -5 })).rejects.toThrow(PayloadValidationError);
+    await expect(client.enqueue('email/verify', verify('neg'), { delay: -5 })).rejects.toThrow(PayloadValidationError);
   });
 
   it('gives alerts without a dedupe key an id of their own, never a duplicate', async () => {
     const client = await freshClient();
-    const a = await client.enqueue('slack', 'alert', { text: 'one' });
-    const b = await client.enqueue('slack', 'alert', { text: 'one' });
+    const a = await client.enqueue('slack/alert', { text: 'one' });
+    const b = await client.enqueue('slack/alert', { text: 'one' });
     expect(a.jobId).not.toBe(b.jobId);
     expect([a.duplicate, b.duplicate]).toEqual([false, false]);
   });
 
   it('enqueues nothing for an invalid payload or an unusable key', async () => {
     const client = await freshClient();
-    await expect(client.enqueue('email', 'verify', { ...verify(), email: 'nope' })).rejects.toBeInstanceOf(
+    await expect(client.enqueue('email/verify', { ...verify(), email: 'nope' })).rejects.toBeInstanceOf(
       PayloadValidationError,
     );
-    await expect(client.enqueue('email', 'verify', verify('user:1'))).rejects.toBeInstanceOf(InvalidJobKeyError);
+    await expect(client.enqueue('email/verify', verify('user:1'))).rejects.toBeInstanceOf(InvalidJobKeyError);
     expect(await inspect.keys(`${client.config.bullPrefix}:*`)).toEqual([]);
     expect(await client.getQueue('email').count()).toBe(0);
   });
 
   it('enqueues a batch together, and nothing of a batch with one bad item', async () => {
     const client = await freshClient();
-    const results = await client.enqueueBulk('email', 'verify', [verify('b1'), verify('b2'), verify('b1')]);
+    const results = await client.enqueueBulk('email/verify', [verify('b1'), verify('b2'), verify('b1')]);
     expect(results).toEqual([
       { jobId: 'email:verify:b1', duplicate: false },
       { jobId: 'email:verify:b2', duplicate: false },
       { jobId: 'email:verify:b1', duplicate: true },
     ]);
     const error = await client
-      .enqueueBulk('email', 'verify', [verify('b3'), { ...verify('b4'), email: 'x' }, verify('b:5')])
+      .enqueueBulk('email/verify', [verify('b3'), { ...verify('b4'), email: 'x' }, verify('b:5')])
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(BatchValidationError);
     expect((error as BatchValidationError).items.map((item) => [item.index, item.issues[0]!.field])).toEqual([
@@ -137,17 +137,17 @@ describe('producers against a real Redis', () => {
 
   it('fails fast with QueueUnavailableError while Redis is down, and works again when it is back', async () => {
     const client = await freshClient();
-    await client.enqueue('email', 'verify', verify('before'));
+    await client.enqueue('email/verify', verify('before'));
     await redis.stop();
     try {
       const started = Date.now();
-      await expect(client.enqueue('email', 'verify', verify('during'))).rejects.toBeInstanceOf(QueueUnavailableError);
+      await expect(client.enqueue('email/verify', verify('during'))).rejects.toBeInstanceOf(QueueUnavailableError);
       expect(Date.now() - started).toBeLessThan(1000);
     } finally {
       await redis.start();
     }
     await waitFor(() => client.isReady(), { what: 'the producer to reconnect' });
-    expect(await client.enqueue('email', 'verify', verify('after'))).toEqual({
+    expect(await client.enqueue('email/verify', verify('after'))).toEqual({
       jobId: 'email:verify:after',
       duplicate: false,
     });
@@ -157,15 +157,15 @@ describe('producers against a real Redis', () => {
     const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200' });
     const client = createQueueClient({ config });
     clients.push(client);
-    await client.enqueue('email', 'verify', verify('before'));
+    await client.enqueue('email/verify', verify('before'));
     // Redis holds every client's commands for 1.5 s: a hang with the sockets still open.
     await inspect.call('CLIENT', 'PAUSE', '1500', 'ALL');
     const started = Date.now();
-    const hung = await client.enqueue('email', 'verify', verify('hung')).catch((error: unknown) => error);
+    const hung = await client.enqueue('email/verify', verify('hung')).catch((error: unknown) => error);
     expect(hung).toBeInstanceOf(QueueUnavailableError);
     expect(Date.now() - started).toBeLessThan(1000);
     expect(client.isReady()).toBe(true);
-    await waitFor(async () => (await client.enqueue('email', 'verify', verify('after')).catch(() => undefined)) !== undefined, {
+    await waitFor(async () => (await client.enqueue('email/verify', verify('after')).catch(() => undefined)) !== undefined, {
       what: 'an enqueue to succeed after the pause',
       timeoutMs: 5000,
     });
@@ -173,13 +173,13 @@ describe('producers against a real Redis', () => {
 
   it('answers QueueUnavailableError, not a raw ioredis error, in the moment the socket is gone but ioredis is still "ready"', async () => {
     const client = await freshClient();
-    await client.enqueue('email', 'verify', verify('before'));
+    await client.enqueue('email/verify', verify('before'));
     // What Redis going away looks like from here for an instant: the socket no longer writable,
     // the connection not yet told.
     client.connection.stream.end();
     expect(client.connection.status).toBe('ready');
     expect(client.isReady()).toBe(false);
-    await expect(client.enqueue('email', 'verify', verify('half-closed'))).rejects.toBeInstanceOf(QueueUnavailableError);
+    await expect(client.enqueue('email/verify', verify('half-closed'))).rejects.toBeInstanceOf(QueueUnavailableError);
     await waitFor(() => client.isReady(), { what: 'the producer to reconnect' });
     expect(await inspect.exists(`${client.config.bullPrefix}:email:email:verify:half-closed`)).toBe(0);
   });

@@ -28,7 +28,7 @@ it('retries a failing job after ~1 s and then ~5 s through the strategy register
     { ...workerSettings, connection: createRedisConnection(config, 'worker'), prefix: config.bullPrefix },
   );
   try {
-    const { jobId } = await client.enqueue('email', 'welcome', { userId: 'retry-me', email: 'a@example.com', firstName: 'A' });
+    const { jobId } = await client.enqueue('email/welcome', { userId: 'retry-me', email: 'a@example.com', firstName: 'A' });
     const job = await waitUntilCompleted(client.getQueue('email'), jobId, 15_000);
     expect(job.returnvalue).toBe('sent');
     expect(job.attemptsMade).toBe(3);

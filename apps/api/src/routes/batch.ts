@@ -9,7 +9,7 @@ import { PLATFORM_JOB_TYPES, unknownJobType } from './platform-job-types';
 
 /** `POST /jobs/:queue/:job/batch`: up to 1000 payloads enqueued together, or none of them. */
 export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
-  for (const { queue, job, definition } of PLATFORM_JOB_TYPES) {
+  for (const { queue, job, type, definition } of PLATFORM_JOB_TYPES) {
     app.post(
       `/jobs/${queue}/${job}/batch`,
       {
@@ -32,7 +32,7 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
         }
         const { payload, options } = splitOptions(request.body);
         const items = (payload as { items: unknown[] }).items;
-        const results = await queues.enqueueBulk(queue, job as never, items as never[], options);
+        const results = await queues.enqueueBulk(type, items as never[], options as never);
         reply.code(202);
         return { queue, job, items: results };
       },

@@ -1,4 +1,5 @@
-import { withTimeout, type QueueClient } from '@ceres/queues';
+import { type QueueClient } from '@ceres/queues';
+import { withTimeout } from '@ceres/app-kit';
 import type { FastifyPluginAsync } from 'fastify';
 import { Health } from '../schemas/jobs';
 

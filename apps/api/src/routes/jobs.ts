@@ -24,7 +24,7 @@ export function splitOptions(body: unknown): { payload: unknown; options: Enqueu
 
 /** `POST /jobs/:queue/:job` for each platform job type, from the registry. */
 export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
-  for (const { queue, job, definition } of PLATFORM_JOB_TYPES) {
+  for (const { queue, job, type, definition } of PLATFORM_JOB_TYPES) {
     app.post(
       `/jobs/${queue}/${job}`,
       {
@@ -40,7 +40,7 @@ export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app
       },
       async (request, reply) => {
         const { payload, options } = splitOptions(request.body);
-        const result = await queues.enqueue(queue, job as never, payload as never, options);
+        const result = await queues.enqueue(type, payload as never, options as never);
         reply.code(202);
         return { jobId: result.jobId, queue, job, duplicate: result.duplicate };
       },

@@ -3,7 +3,8 @@ import type { Job, Queue } from 'bullmq';
 import { AmbiguousSchedulerError, UnknownQueueError, UnknownSchedulerError } from '../errors';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
-export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'paused'] as const;
+// BullMQ 6 has no 'paused' job state: the jobs of a paused queue wait in 'waiting'.
+export const JOB_STATES = ['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** The states `clean` accepts: only finished jobs are removed, never work still to do. */
@@ -17,7 +18,6 @@ export interface QueueStats {
   completed: number;
   failed: number;
   delayed: number;
-  paused: number;
   prioritized: number;
   total: number;
 }

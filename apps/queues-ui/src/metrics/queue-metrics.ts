@@ -2,7 +2,7 @@ import type { QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
-import { withTimeout } from '@ceres/queues';
+import { withTimeout } from '@ceres/app-kit';
 
 export interface QueueMetricsOptions {
   queues: ReadonlyArray<{ name: QueueName; queue: Queue }>;

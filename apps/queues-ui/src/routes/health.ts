@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { QueueAdmin } from '../admin/queue-admin';
-import { withTimeout } from '@ceres/queues';
+import { withTimeout } from '@ceres/app-kit';
 
 /** `GET /health`, the one route without auth: 200 healthy, 503 when the queues cannot be read. */
 export async function healthRoutes(

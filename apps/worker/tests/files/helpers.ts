@@ -5,7 +5,7 @@ import { makeTempDir } from '@ceres/testing';
 import type { JobProgress } from 'bullmq';
 import pino from 'pino';
 import { createFileStore, type FileStore } from '../../src/deps/file-store';
-import type { ProcessorJob } from '../../src/processors/types';
+import type { AttemptContext, ProcessorJob } from '../../src/processors/types';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -65,4 +65,9 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
     return error as Error;
   }
   throw new Error('expected the promise to reject, but it resolved');
+}
+
+/** An attempt's context for a processor called directly: a silent logger and a signal never aborted unless given. */
+export function attemptContext(signal: AbortSignal = new AbortController().signal): AttemptContext {
+  return { logger: silentLogger, signal };
 }

@@ -10,17 +10,16 @@ import {
   type OptimizeProfilePictureDeps,
 } from '../../src/processors/files/optimize-profile-picture';
 import { BLUE, makePdf, makePng, makeSidewaysJpeg, RED } from './fixtures';
-import { makeJob, makeUploads, rejection, silentLogger, type Uploads } from './helpers';
+import { attemptContext, makeJob, makeUploads, rejection, type Uploads } from './helpers';
 
 let uploads: Uploads;
-let deps: OptimizeProfilePictureDeps & { logger: typeof silentLogger };
+let deps: OptimizeProfilePictureDeps;
 
 beforeAll(async () => {
   uploads = await makeUploads();
   deps = {
     fileStore: uploads.store,
     limits: { pictureMaxBytes: DEFAULT_FILE_LIMITS.pictureMaxBytes, pictureMaxPixels: DEFAULT_FILE_LIMITS.pictureMaxPixels },
-    logger: silentLogger,
   };
 });
 
@@ -30,7 +29,8 @@ afterAll(async () => {
 
 function optimize(fileKey: string, overrides: Partial<OptimizeProfilePictureDeps> & { signal?: AbortSignal } = {}) {
   const { job, progress } = makeJob('optimize-profile-picture', { userId: 'user-1', fileKey });
-  return { run: optimizeProfilePicture(job, { ...deps, ...overrides }), progress };
+  const { signal, ...rest } = overrides;
+  return { run: optimizeProfilePicture(job, { ...deps, ...rest }, attemptContext(signal)), progress };
 }
 
 /** The RGB of one pixel of a decoded image. */

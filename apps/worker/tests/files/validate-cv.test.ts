@@ -7,14 +7,14 @@ import { UnsafeFileKeyError } from '../../src/files/errors';
 import { DEFAULT_FILE_LIMITS } from '../../src/files/limits';
 import { validateCv, type ValidateCvDeps } from '../../src/processors/files/validate-cv';
 import { makeDocx, makeEncryptedPdf, makePdf, makePng, makeZip } from './fixtures';
-import { makeJob, makeUploads, rejection, silentLogger, type Uploads } from './helpers';
+import { attemptContext, makeJob, makeUploads, rejection, type Uploads } from './helpers';
 
 let uploads: Uploads;
-let deps: ValidateCvDeps & { logger: typeof silentLogger };
+let deps: ValidateCvDeps;
 
 beforeAll(async () => {
   uploads = await makeUploads();
-  deps = { fileStore: uploads.store, limits: { cvMaxBytes: DEFAULT_FILE_LIMITS.cvMaxBytes, cvMaxPages: 10 }, logger: silentLogger };
+  deps = { fileStore: uploads.store, limits: { cvMaxBytes: DEFAULT_FILE_LIMITS.cvMaxBytes, cvMaxPages: 10 } };
 });
 
 afterAll(async () => {
@@ -23,7 +23,7 @@ afterAll(async () => {
 
 async function check(fileKey: string, overrides: Partial<ValidateCvDeps> = {}) {
   const { job, progress } = makeJob('validate-cv', { userId: 'user-1', fileKey });
-  const result = await validateCv(job, { ...deps, ...overrides });
+  const result = await validateCv(job, { ...deps, ...overrides }, attemptContext());
   return { result, progress };
 }
 

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createDb, migrate, type Db } from '@ceres/db';
-import { loadQueuesConfig, QueueClient, withTimeout, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, QueueClient, type QueuesConfig } from '@ceres/queues';
+import { withTimeout } from '@ceres/app-kit';
 import {
   startHttpReceiver,
   startPostgresServer,

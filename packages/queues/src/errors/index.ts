@@ -1,5 +1,4 @@
 export { BatchValidationError, type BatchItemIssues } from './batch-validation-error';
-export { ConfigError } from './config-error';
 export { InvalidJobKeyError } from './invalid-job-key-error';
 export { PayloadValidationError, type FieldIssue } from './payload-validation-error';
 export { QueueUnavailableError } from './queue-unavailable-error';

@@ -1,8 +1,6 @@
-/** One problem with one field of a payload. `field` is a dotted path, `''` for the payload itself. */
-export interface FieldIssue {
-  field: string;
-  message: string;
-}
+import type { FieldIssue } from '@ceres/app-kit';
+
+export type { FieldIssue };
 
 /** A payload does not match its job type's schema. Every bad field is listed. */
 export class PayloadValidationError extends Error {

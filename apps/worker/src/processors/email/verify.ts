@@ -1,5 +1,4 @@
 import type { Db } from '@ceres/db';
-import type { EmailVerifyPayload } from '@ceres/queues';
 import type { Clock } from '../../deps/clock';
 import type { Mailer } from '../../deps/mailer';
 import { verifyEmail } from '../../mail/templates';
@@ -18,18 +17,20 @@ export interface VerifyDeps {
  * Sends the verification mail, but only for a token that still exists, belongs to the user and
  * has not expired: a mail with a dead link helps nobody. A skip completes the job (no retry).
  */
-export const verify: Processor<EmailVerifyPayload, VerifyResult, VerifyDeps> = async (job, deps) => {
+export const verify: Processor<'email/verify', VerifyResult, VerifyDeps> = async (job, deps, ctx) => {
   const { userId, email, firstName, token } = job.data;
   const stored = await deps.db.tokens.find(token);
   if (!stored || stored.userId !== userId) {
-    deps.logger.info({ skipped: 'token-unknown' }, 'verification token not found; no mail sent');
+    ctx.logger.info({ skipped: 'token-unknown' }, 'verification token not found; no mail sent');
     return { skipped: 'token-unknown' };
   }
   if (stored.expiresAt.getTime() <= deps.clock.now().getTime()) {
-    deps.logger.info({ skipped: 'token-expired' }, 'verification token expired; no mail sent');
+    ctx.logger.info({ skipped: 'token-expired' }, 'verification token expired; no mail sent');
     return { skipped: 'token-expired' };
   }
   const link = `${deps.appUrl}/verify?token=${encodeURIComponent(token)}`;
   const sent = await deps.mailer.send({ to: email, ...verifyEmail({ firstName, link }) });
   return { sent: true, messageId: sent.messageId };
 };
+
+export default verify;

@@ -1,4 +1,3 @@
-import type { EmailWelcomePayload } from '@ceres/queues';
 import type { Mailer } from '../../deps/mailer';
 import { welcomeEmail } from '../../mail/templates';
 import type { Processor } from '../types';
@@ -8,8 +7,10 @@ export interface WelcomeDeps {
   appUrl: string;
 }
 
-export const welcome: Processor<EmailWelcomePayload, { sent: true; messageId: string }, WelcomeDeps> = async (job, deps) => {
+export const welcome: Processor<'email/welcome', { sent: true; messageId: string }, WelcomeDeps> = async (job, deps) => {
   const { email, firstName } = job.data;
   const sent = await deps.mailer.send({ to: email, ...welcomeEmail({ firstName, appUrl: deps.appUrl }) });
   return { sent: true, messageId: sent.messageId };
 };
+
+export default welcome;

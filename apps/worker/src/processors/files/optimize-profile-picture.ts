@@ -1,5 +1,4 @@
-import type { OptimizeProfilePicturePayload } from '@ceres/queues';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { FileStore } from '../../deps/file-store';
 import { UnprocessableImageError } from '../../files/errors';
 import type { FileLimits } from '../../files/limits';
@@ -37,12 +36,12 @@ const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 
  * same bytes would fail again (unsafe key, missing file, not an image, over a limit) fails at
  * once with UnrecoverableError.
  */
-export const optimizeProfilePicture: Processor<
-  OptimizeProfilePicturePayload,
+export const optimizeProfilePicture: Processor<'files/optimize-profile-picture',
   OptimizeProfilePictureResult,
   OptimizeProfilePictureDeps
-> = async (job, deps) => {
-  const { fileStore, limits, logger, signal } = deps;
+> = async (job, deps, ctx) => {
+  const { fileStore, limits } = deps;
+  const { logger, signal } = ctx;
   const { fileKey } = job.data;
   try {
     const source = await fileStore.stat(fileKey);
@@ -52,11 +51,11 @@ export const optimizeProfilePicture: Processor<
     const input = await fileStore.read(fileKey, { maxBytes: limits.pictureMaxBytes + 1 });
     if (input.length > limits.pictureMaxBytes) throw tooLarge(fileKey, input.length, limits.pictureMaxBytes);
     await job.updateProgress(10);
-    signal?.throwIfAborted();
+    signal.throwIfAborted();
 
     const output = await toProfileWebp(fileKey, input, limits.pictureMaxPixels);
     await job.updateProgress(60);
-    signal?.throwIfAborted();
+    signal.throwIfAborted();
 
     const written = await fileStore.writeBeside(fileKey, '.webp', output.data);
     await job.updateProgress(100);
@@ -82,7 +81,7 @@ async function toProfileWebp(
   // limitInputPixels makes libvips refuse, before decoding, an image whose header declares more
   // pixels: a small file cannot expand into gigabytes. failOn 'error' still accepts the slightly
   // damaged JPEGs phones produce, but not undecodable ones.
-  let metadata: sharp.Metadata;
+  let metadata: Metadata;
   try {
     // Reads the header only, so no pixel limit is needed here and the check below can name the
     // declared size.
@@ -114,3 +113,5 @@ async function toProfileWebp(
 function tooLarge(fileKey: string, size: number, limit: number): UnprocessableImageError {
   return new UnprocessableImageError(fileKey, `is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`);
 }
+
+export default optimizeProfilePicture;

@@ -1,4 +1,3 @@
-import type { ValidateCvPayload } from '@ceres/queues';
 import type { FileStore } from '../../deps/file-store';
 import { sniffCvType } from '../../files/cv-type';
 import { inspectDocx } from '../../files/inspect-docx';
@@ -32,8 +31,9 @@ const SNIFF_BYTES = 4100;
  * An unsafe or missing key fails at once (UnrecoverableError); everything about the content is
  * a verdict in the result.
  */
-export const validateCv: Processor<ValidateCvPayload, ValidateCvResult, ValidateCvDeps> = async (job, deps) => {
-  const { fileStore, limits, logger, signal } = deps;
+export const validateCv: Processor<'files/validate-cv', ValidateCvResult, ValidateCvDeps> = async (job, deps, ctx) => {
+  const { fileStore, limits } = deps;
+  const { logger, signal } = ctx;
   const { fileKey } = job.data;
   try {
     const file = await fileStore.stat(fileKey);
@@ -100,3 +100,5 @@ async function judge(
 function tooLarge(size: number, limit: number): string {
   return `the file is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`;
 }
+
+export default validateCv;

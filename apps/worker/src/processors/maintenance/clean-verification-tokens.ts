@@ -1,5 +1,4 @@
 import type { Db } from '@ceres/db';
-import type { CleanVerificationTokensPayload } from '@ceres/queues';
 import type { Clock } from '../../deps/clock';
 import type { Processor } from '../types';
 
@@ -9,11 +8,14 @@ export interface CleanTokensDeps {
 }
 
 /** Deletes the verification tokens that have expired; the count feeds the daily report. */
-export const cleanVerificationTokens: Processor<CleanVerificationTokensPayload, { deleted: number }, CleanTokensDeps> = async (
+export const cleanVerificationTokens: Processor<'maintenance/clean-verification-tokens', { deleted: number }, CleanTokensDeps> = async (
   _job,
   deps,
+  ctx,
 ) => {
   const deleted = await deps.db.tokens.deleteExpired(deps.clock.now());
-  deps.logger.info({ deleted }, 'expired verification tokens deleted');
+  ctx.logger.info({ deleted }, 'expired verification tokens deleted');
   return { deleted };
 };
+
+export default cleanVerificationTokens;

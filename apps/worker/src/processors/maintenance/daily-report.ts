@@ -1,5 +1,5 @@
 import type { Db, FailureReason } from '@ceres/db';
-import { QUEUE_NAMES, type DailyReportPayload, type QueueClient, type QueueName } from '@ceres/queues';
+import { QUEUE_NAMES, type QueueClient, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import type { WorkerConfig } from '../../config';
 import type { Clock } from '../../deps/clock';
@@ -130,14 +130,14 @@ ${reasons ? `<p>Most frequent failure reasons:</p><ul>${reasons}</ul>` : '<p>No 
  * Builds the report and posts it through the slack queue (deduplicated per day, so a repeated
  * tick posts once) and, when REPORT_EMAIL_TO is set, mails it.
  */
-export const dailyReport: Processor<DailyReportPayload, { report: DailyReport; mailed: boolean }, DailyReportDeps> = async (
+export const dailyReport: Processor<'maintenance/daily-report', { report: DailyReport; mailed: boolean }, DailyReportDeps> = async (
   _job,
   deps,
 ) => {
   const report = await buildDailyReport(deps);
   const text = formatReportText(report);
   const day = new Intl.DateTimeFormat('en-CA', { timeZone: report.timeZone }).format(report.until);
-  await deps.queues.enqueue('slack', 'alert', { text, severity: 'info', dedupeKey: `daily-report-${day}` });
+  await deps.queues.enqueue('slack/alert', { text, severity: 'info', dedupeKey: `daily-report-${day}` });
   let mailed = false;
   if (deps.config.reportEmailTo) {
     await deps.mailer.send({
@@ -150,3 +150,5 @@ export const dailyReport: Processor<DailyReportPayload, { report: DailyReport; m
   }
   return { report, mailed };
 };
+
+export default dailyReport;

@@ -1,7 +1,7 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { ConfigError } from './errors/config-error';
-import { schemaIssues } from './validation';
+import { ConfigError } from './config-error';
+import { schemaIssues } from './schema-issues';
 
 /**
  * Parses environment variables against a TypeBox object schema: fills defaults, converts

@@ -1,0 +1,18 @@
+// Written by scripts/gen-catalog.mjs (run by npm run build and npm run typecheck) from the files
+// beside it: do not edit.
+import type { ProcessorMap } from './types';
+import emailVerify from './email/verify';
+import emailWelcome from './email/welcome';
+import filesOptimizeProfilePicture from './files/optimize-profile-picture';
+import filesValidateCv from './files/validate-cv';
+import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
+import maintenanceDailyReport from './maintenance/daily-report';
+import slackAlert from './slack/alert';
+
+/** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
+export const processors = {
+  'email': { 'verify': emailVerify, 'welcome': emailWelcome },
+  'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
+  'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport },
+  'slack': { 'alert': slackAlert },
+} satisfies ProcessorMap;

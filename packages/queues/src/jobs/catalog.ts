@@ -1,0 +1,21 @@
+// Written by scripts/gen-catalog.mjs (run by npm run build and npm run typecheck) from the files
+// beside it: do not edit.
+import emailQueue from './email/queue';
+import emailVerify from './email/verify';
+import emailWelcome from './email/welcome';
+import filesQueue from './files/queue';
+import filesOptimizeProfilePicture from './files/optimize-profile-picture';
+import filesValidateCv from './files/validate-cv';
+import maintenanceQueue from './maintenance/queue';
+import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
+import maintenanceDailyReport from './maintenance/daily-report';
+import slackQueue from './slack/queue';
+import slackAlert from './slack/alert';
+
+/** Every queue and its job types. */
+export const catalog = {
+  'email': { ...emailQueue, jobs: { 'verify': emailVerify, 'welcome': emailWelcome } },
+  'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
+  'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport } },
+  'slack': { ...slackQueue, jobs: { 'alert': slackAlert } },
+} as const;

@@ -1,0 +1,91 @@
+import type { Static, TObject } from '@sinclair/typebox';
+import type { DefaultJobOptions, KeepJobs } from 'bullmq';
+
+/** Per-call options a job type may accept from its producer. */
+export type EnqueueOptionName = 'delay' | 'priority';
+
+/**
+ * When an enqueue with the id of an existing job is a duplicate (nothing new is enqueued):
+ * - `pending`: only while that job is waiting, delayed, prioritized or active; once it finished,
+ *   the new enqueue replaces it under the same id and runs;
+ * - `pending-or-same-payload`: as `pending`, and also while the finished job is kept and had the
+ *   same payload;
+ * - `retention`: as long as the job is kept at all, finished or not.
+ */
+export type DuplicateWindow = 'pending' | 'pending-or-same-payload' | 'retention';
+
+/** Who may enqueue a job type: `platform` (app code and the HTTP API) or only the `worker` itself. */
+export type EnqueuedBy = 'platform' | 'worker';
+
+/** A cron schedule: the worker upserts one BullMQ job scheduler per scheduled job type. */
+export interface JobSchedule {
+  /** Cron pattern (5 fields, or 6 with seconds first), in the worker's `TZ`. */
+  pattern: string;
+  /** The environment variable that overrides {@link JobSchedule.pattern}. */
+  env: string;
+}
+
+/** Everything about one job type; the file `jobs/<queue>/<job>.ts` exports it as default. */
+export interface JobDefinition<S extends TObject = TObject> {
+  description: string;
+  /** The payload schema: producers validate before enqueueing, workers again before processing. */
+  schema: S;
+  /** A valid payload: the OpenAPI example and the tests' fixture. */
+  example: Static<S>;
+  /**
+   * The payload field whose value makes the deterministic job id `<queue>:<job>:<value>`.
+   * When absent (or optional and not given), BullMQ assigns an id and nothing is deduplicated.
+   */
+  keyField?: keyof Static<S> & string;
+  /** @defaultValue `retention` */
+  duplicates: DuplicateWindow;
+  enqueuedBy: EnqueuedBy;
+  /** Which per-call options the producer accepts. */
+  options: readonly EnqueueOptionName[];
+  /** Overrides the queue's {@link QueueDefinition.timeoutMs} for this job type. */
+  timeoutMs?: number;
+  /** Overrides the queue's retention for this job type (BullMQ's `removeOnComplete`/`removeOnFail`). */
+  retention?: { completed?: KeepJobs; failed?: KeepJobs };
+  /** Only for `enqueuedBy: 'worker'` job types that a cron creates. */
+  schedule?: JobSchedule;
+}
+
+/** A queue's settings; the file `jobs/<queue>/queue.ts` exports it as default. */
+export interface QueueDefinition {
+  description: string;
+  /** How many jobs one worker process runs at once. */
+  concurrency: number;
+  /** Merged by BullMQ into every job of the queue (attempts, backoff, retention). */
+  defaultJobOptions: DefaultJobOptions;
+  /**
+   * How long one attempt may run before the worker aborts it and counts it as failed.
+   * @defaultValue {@link DEFAULT_JOB_TIMEOUT_MS}
+   */
+  timeoutMs?: number;
+}
+
+/** The attempt timeout of a queue that declares none. */
+export const DEFAULT_JOB_TIMEOUT_MS = 30_000;
+
+type JobInput<S extends TObject> = Omit<JobDefinition<S>, 'duplicates' | 'options'> &
+  Partial<Pick<JobDefinition<S>, 'duplicates' | 'options'>>;
+
+/**
+ * Declares a job type. The payload type is inferred from `schema`; who enqueues it and the options
+ * it accepts keep their literal types, so producers accept exactly those.
+ */
+export function defineJob<
+  const S extends TObject,
+  const E extends EnqueuedBy,
+  const O extends readonly EnqueueOptionName[] = readonly [],
+>(definition: JobInput<S> & { enqueuedBy: E; options?: O }): JobDefinition<S> & { enqueuedBy: E; options: O } {
+  return { duplicates: 'retention', options: [] as unknown as O, ...definition };
+}
+
+/** Declares a queue. */
+export function defineQueue<const Q extends QueueDefinition>(definition: Q): Q {
+  return definition;
+}
+
+export const HOUR_S = 60 * 60;
+export const DAY_S = 24 * HOUR_S;

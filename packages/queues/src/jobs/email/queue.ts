@@ -1,0 +1,10 @@
+import { onRetrySchedule } from '../../retry';
+import { DAY_S, defineQueue, HOUR_S } from '../define';
+
+/** Account mails. Retention is the platform's rule: completed 1 h, failed 24 h. */
+export default defineQueue({
+  description: 'Account mails',
+  concurrency: 5,
+  timeoutMs: 30_000,
+  defaultJobOptions: { ...onRetrySchedule, removeOnComplete: { age: HOUR_S }, removeOnFail: { age: DAY_S } },
+});

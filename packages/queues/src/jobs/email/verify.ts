@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox';
+import { defineJob } from '../define';
+import { Email, FirstName, UserId } from '../../schemas/common';
+
+export default defineJob({
+  description: 'Send the account verification mail',
+  schema: Type.Object(
+    {
+      userId: UserId,
+      email: Email,
+      firstName: FirstName,
+      // 6-character codes are common verification tokens.
+      token: Type.String({
+        minLength: 6,
+        maxLength: 256,
+        pattern: '^[A-Za-z0-9_-]+$',
+        description: 'The verification token (6 to 256 URL-safe characters), stored in verification_tokens',
+      }),
+    },
+    { additionalProperties: false, $id: 'EmailVerifyPayload' },
+  ),
+  example: { userId: 'user-123', token: 'abc123', email: 'user@example.com', firstName: 'Juan' },
+  keyField: 'userId',
+  // The same token again is app code retrying; a new token is a resend, and is mailed.
+  duplicates: 'pending-or-same-payload',
+  enqueuedBy: 'platform',
+  options: ['delay', 'priority'],
+});

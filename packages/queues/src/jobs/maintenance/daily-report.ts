@@ -1,0 +1,10 @@
+import { Type } from '@sinclair/typebox';
+import { defineJob } from '../define';
+
+export default defineJob({
+  description: 'Report the last 24 h of every queue (daily at 09:00)',
+  schema: Type.Object({}, { additionalProperties: false, $id: 'DailyReportPayload' }),
+  example: {},
+  enqueuedBy: 'worker',
+  schedule: { pattern: '0 9 * * *', env: 'DAILY_REPORT_CRON' },
+});

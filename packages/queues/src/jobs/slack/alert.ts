@@ -1,0 +1,24 @@
+import { Type } from '@sinclair/typebox';
+import { defineJob } from '../define';
+import { SingleLine } from '../../schemas/common';
+
+export const SLACK_SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
+
+export default defineJob({
+  description: 'Post an alert to the Slack webhook',
+  schema: Type.Object(
+    {
+      // Slack renders up to 40,000 characters; alerts longer than this are unreadable anyway.
+      text: Type.String({ minLength: 1, maxLength: 3000, description: 'The alert text (Slack mrkdwn)' }),
+      severity: Type.Optional(Type.Union(SLACK_SEVERITIES.map((severity) => Type.Literal(severity)))),
+      dedupeKey: Type.Optional(SingleLine(1, 200, { description: 'Alerts with the same dedupe key are enqueued once' })),
+    },
+    { additionalProperties: false, $id: 'SlackAlertPayload' },
+  ),
+  example: { text: 'Disk almost full on web-1', severity: 'warning', dedupeKey: 'disk-web-1' },
+  keyField: 'dedupeKey',
+  // One alert per dedupe key while it is kept (completed 1 h): no repeats of the same alarm.
+  duplicates: 'retention',
+  enqueuedBy: 'platform',
+  options: ['delay'],
+});

@@ -1,0 +1,109 @@
+// The contract of src/writer/bullmq-layout.ts: what it assumes of BullMQ's Redis layout, checked
+// against the installed BullMQ through its public API. When an upgrade changes the layout, this
+// file fails before any duplicate is misjudged.
+import { randomUUID } from 'node:crypto';
+import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { FlowProducer, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decide, defineLayoutScripts, releaseClaims, Verdict } from '../../src/writer/bullmq-layout';
+
+let redis: RedisServer;
+let connection: Redis;
+let queue: Queue;
+let worker: Worker;
+const prefix = `c${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  defineLayoutScripts(connection);
+  queue = new Queue('contract', { connection, prefix });
+  worker = new Worker('contract', null, { connection: connection.duplicate(), prefix, autorun: false });
+});
+
+afterAll(async () => {
+  await worker.close();
+  await queue.close();
+  connection.disconnect();
+  await redis.close();
+});
+
+/** Takes the next job with a lock, as a worker does. */
+async function take(jobId: string) {
+  const token = randomUUID();
+  const job = await worker.getNextJob(token);
+  expect(job?.id).toBe(jobId);
+  return { job: job!, token };
+}
+
+const verdictOf = async (jobId: string, window: 'pending' | 'pending-or-same-payload' | 'retention', data = '{"n":1}') => {
+  const token = randomUUID();
+  const [verdict] = await decide(connection, [{ queue, jobId, window, data }], token, 1_000);
+  await releaseClaims(connection, [queue.toKey(`ceres-claim:${jobId}`)], token);
+  return verdict;
+};
+
+describe("BullMQ's layout, as bullmq-layout.ts reads it", () => {
+  it('a job is the hash queue.toKey(id), its payload JSON in the field "data"', async () => {
+    await queue.add('a', { n: 1, s: 'x' }, { jobId: 'layout-1' });
+    expect(await connection.exists(queue.toKey('layout-1'))).toBe(1);
+    expect(JSON.parse((await connection.hget(queue.toKey('layout-1'), 'data'))!)).toEqual({ n: 1, s: 'x' });
+    await queue.remove('layout-1');
+    expect(await connection.exists(queue.toKey('layout-1'))).toBe(0);
+  });
+
+  it.each(['waiting', 'delayed', 'prioritized', 'active', 'waiting-children', 'paused'] as const)(
+    'a %s job is pending: every window calls a new enqueue a duplicate',
+    async (state) => {
+      const jobId = `pending-${state}`;
+      if (state === 'waiting-children') {
+        const flows = new FlowProducer({ connection, prefix });
+        await flows.add({ name: 'parent', queueName: 'contract', data: { n: 1 }, opts: { jobId }, children: [{ name: 'child', queueName: 'contract-children', data: {} }] });
+        await flows.close();
+      } else {
+        if (state === 'paused') await queue.pause();
+        await queue.add('a', { n: 1 }, { jobId, ...(state === 'delayed' ? { delay: 60_000 } : {}), ...(state === 'prioritized' ? { priority: 3 } : {}) });
+      }
+      const held = state === 'active' ? await take(jobId) : undefined;
+      const expected = state === 'paused' ? 'waiting' : state;
+      expect(await queue.getJobState(jobId)).toBe(expected);
+      for (const window of ['pending', 'pending-or-same-payload', 'retention'] as const) {
+        expect(await verdictOf(jobId, window, '{"n":2}')).toBe(Verdict.Duplicate);
+      }
+      if (held) await held.job.moveToCompleted('ok', held.token, false);
+      if (state === 'paused') await queue.resume();
+      await queue.remove(jobId);
+    },
+  );
+
+  it.each(['completed', 'failed'] as const)('a %s job is finished: its id is in the sorted set queue.toKey(state)', async (state) => {
+    const jobId = `finished-${state}`;
+    await queue.add('a', { n: 1 }, { jobId });
+    const { job, token } = await take(jobId);
+    if (state === 'completed') await job.moveToCompleted('ok', token, false);
+    else await job.moveToFailed(new UnrecoverableError('no'), token, false);
+    expect(await queue.getJobState(jobId)).toBe(state);
+    expect(await connection.zscore(queue.toKey(state), jobId)).not.toBeNull();
+    expect(await verdictOf(jobId, 'retention')).toBe(Verdict.Duplicate);
+    expect(await verdictOf(jobId, 'pending')).toBe(Verdict.Replace);
+    expect(await verdictOf(jobId, 'pending-or-same-payload', '{"n":1}')).toBe(Verdict.Duplicate);
+    expect(await verdictOf(jobId, 'pending-or-same-payload', '{"n":2}')).toBe(Verdict.Replace);
+    // Queue.remove frees the id for the replacement, which keeps it.
+    await queue.remove(jobId);
+    await queue.add('a', { n: 2 }, { jobId });
+    expect(await queue.getJobState(jobId)).toBe('waiting');
+    await queue.remove(jobId);
+  });
+
+  it('an id no job has is new, and the claim keys are not BullMQ job ids', async () => {
+    expect(await verdictOf('nobody', 'pending')).toBe(Verdict.New);
+    const token = randomUUID();
+    await decide(connection, [{ queue, jobId: 'claimed', window: 'pending', data: '' }], token, 1_000);
+    expect(await verdictOf('claimed', 'pending')).toBe(Verdict.InFlight);
+    // BullMQ refuses custom ids with more than 3 ':'-parts, so `ceres-claim:<queue>:<job>:<key>` is never a job.
+    await expect(queue.add('a', {}, { jobId: 'ceres-claim:email:verify:u1' })).rejects.toThrow();
+    await releaseClaims(connection, [queue.toKey('ceres-claim:claimed')], token);
+    expect(await verdictOf('claimed', 'pending')).toBe(Verdict.New);
+  });
+});

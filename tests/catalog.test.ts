@@ -1,0 +1,60 @@
+// The job catalog: job types come from their files alone, each file carries a valid example, and
+// a job type without a processor does not compile.
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JOB_TYPES, registry, schemaIssues } from '@ceres/queues';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain ES module script without type declarations
+import { main, PROCESSORS_DIR, processorsCatalog, ROOT, scan } from '../scripts/gen-catalog.mjs';
+
+describe('the job catalog', () => {
+  it('is what scripts/gen-catalog.mjs makes of the job and processor files', () => {
+    expect(main(['--check'])).toBe(0);
+  });
+
+  it.each(JOB_TYPES.map((entry) => [entry.type, entry] as const))('%s has a valid example payload', (_type, { definition }) => {
+    expect(definition.example).toBeDefined();
+    expect(schemaIssues(definition.schema, definition.example)).toEqual([]);
+    if (definition.keyField) expect(typeof (definition.example as Record<string, unknown>)[definition.keyField]).toBe('string');
+  });
+
+  it('schedules only job types the worker enqueues, each with its own variable', () => {
+    const scheduled = JOB_TYPES.filter((entry) => entry.definition.schedule);
+    expect(scheduled.length).toBeGreaterThan(0);
+    for (const { definition } of scheduled) expect(definition.enqueuedBy).toBe('worker');
+    const variables = scheduled.map((entry) => entry.definition.schedule!.env);
+    expect(new Set(variables).size).toBe(variables.length);
+  });
+
+  it('names each job type after its file and each queue after its folder', () => {
+    const files = scan(join(ROOT, 'packages/queues/src/jobs'), { requireQueueFile: true }) as Record<string, string[]>;
+    expect(Object.fromEntries(Object.entries(registry).map(([queue, { jobs }]) => [queue, Object.keys(jobs).sort()]))).toEqual(files);
+  });
+});
+
+describe('a job type without a processor', () => {
+  /** Type-checks the worker's processor catalog as the generator writes it from `queues`. */
+  function typecheckProcessors(queues: Record<string, string[]>): { status: number | null; output: string } {
+    // Beside the real catalog (its imports resolve the same way), under a name nothing imports.
+    const file = join(PROCESSORS_DIR, `catalog.typecheck-${process.pid}.ts`);
+    const tsconfig = join(ROOT, `tsconfig.typecheck-${process.pid}.json`);
+    writeFileSync(file, processorsCatalog(queues));
+    writeFileSync(tsconfig, JSON.stringify({ extends: './tsconfig.base.json', files: [file] }));
+    try {
+      const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig, '--noEmit'], { encoding: 'utf8' });
+      return { status: tsc.status, output: tsc.stdout + tsc.stderr };
+    } finally {
+      rmSync(file, { force: true });
+      rmSync(tsconfig, { force: true });
+    }
+  }
+
+  it('fails npm run typecheck, naming the job type; with every processor it compiles', { timeout: 120_000 }, () => {
+    const queues = scan(PROCESSORS_DIR, { requireQueueFile: false }) as Record<string, string[]>;
+    expect(typecheckProcessors(queues)).toEqual({ status: 0, output: '' });
+    const missing = typecheckProcessors({ ...queues, slack: queues.slack!.filter((job) => job !== 'alert') });
+    expect(missing.status).not.toBe(0);
+    expect(missing.output).toMatch(/Property 'alert' is missing/);
+  });
+});
