@@ -10,6 +10,7 @@ import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { buildJobId } from './job-id';
 import { JobWriter, type EnqueueResult, type JobToAdd } from './job-writer';
 import { isQueueName, QUEUE_NAMES, registry, type JobDefinition, type JobName, type PayloadOf, type QueueName } from './registry';
+import { reservedKeyIssue } from './reserved-keys';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 import { EnqueueOptions as EnqueueOptionsSchema } from './schemas/enqueue-options';
 import { jobDefinitionOrThrow, schemaIssues } from './validation';
@@ -19,6 +20,8 @@ export type { EnqueueResult } from './job-writer';
 export interface QueueClientOptions extends ConnectionOptions {
   /** @defaultValue read from the environment by `loadQueuesConfig()` */
   config?: QueuesConfig;
+  /** Only the worker's client: lets it use the keys of `RESERVED_KEY_PREFIXES` (reserved-keys.ts). @defaultValue `false` */
+  allowReservedKeys?: boolean;
 }
 
 /**
@@ -31,8 +34,10 @@ export class QueueClient {
   private readonly queues = new Map<QueueName, Queue>();
   private readonly writer: JobWriter;
   private firstConnect: Promise<void> | undefined;
+  private readonly allowReservedKeys: boolean;
 
   constructor(options: QueueClientOptions = {}) {
+    this.allowReservedKeys = options.allowReservedKeys === true;
     this.config = options.config ?? loadQueuesConfig();
     this.connection = createRedisConnection(this.config, 'producer', {
       connectionName: options.connectionName ?? 'ceres-producer',
@@ -172,6 +177,10 @@ export class QueueClient {
           keyError = error;
         }
       }
+    }
+    if (jobId !== undefined && !this.allowReservedKeys) {
+      const reserved = reservedKeyIssue(queue, job, definition.keyField!, (payload as Record<string, unknown>)[definition.keyField!]);
+      if (reserved) issues.push(reserved);
     }
     return { payload, issues, jobId, keyError, options };
   }
