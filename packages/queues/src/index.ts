@@ -11,3 +11,6 @@ export * from './client';
 export * from './producers';
 export * from './env';
 export * from './with-timeout';
+export * from './reserved-keys';
+export * from './secret-strength';
+export * from './auth-failures';

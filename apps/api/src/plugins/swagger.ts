@@ -18,5 +18,12 @@ export function addDocs(app: FastifyInstance): void {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  app.register(swaggerUi, { routePrefix: '/docs' });
+  app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // swagger-ui's own policy (hashes of its inline scripts), but never framed, and without
+    // upgrade-insecure-requests, which breaks the page on plain-HTTP 127.0.0.1.
+    staticCSP: true,
+    transformStaticCSP: (header) =>
+      header.replace("frame-ancestors 'self'", "frame-ancestors 'none'").replace(/\s*upgrade-insecure-requests;?/, ''),
+  });
 }
