@@ -172,9 +172,9 @@ describe('the dashboard with the network limited to 127.0.0.1', () => {
       await page.getByText('SMTP 550: mailbox unavailable').first().waitFor();
       await page.waitForLoadState('networkidle');
       // Styles applied: the page is laid out by its stylesheet, in a system font.
-      const font = await page.evaluate(() => getComputedStyle(document.body).fontFamily);
+      const font = String(await page.evaluate('getComputedStyle(document.body).fontFamily'));
       expect(font).toContain('system-ui');
-      const styled = await page.evaluate(() => getComputedStyle(document.body).margin);
+      const styled = String(await page.evaluate('getComputedStyle(document.body).margin'));
       expect(styled).toBe('0px');
     } finally {
       await browser.close();
