@@ -58,6 +58,12 @@ describe('security headers', () => {
     for (const name of ['page', 'boardApi', 'adminApi', 'metrics', 'unauthorized', 'notFound'] as const) {
       expect(responses[name].headers['cache-control'], name).toBe('no-store');
     }
+    // Bull Board's package assets keep @fastify/static's validators (docs/queues-ui.md says so).
+    expect(responses.asset.headers['cache-control']).toBe('public, max-age=0');
+    // The policy docs/queues-ui.md prints.
+    expect(responses.page.headers['content-security-policy']).toBe(
+      "default-src 'self';base-uri 'self';connect-src 'self';font-src 'self' data:;form-action 'self';frame-ancestors 'none';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' 'unsafe-inline'",
+    );
   });
 
   it('serves a page that links nothing from another host (no Google Fonts)', async () => {
@@ -238,6 +244,24 @@ describe('retries', () => {
     });
     // Two more attempts, the whole schedule, not one: 2 (not 3) attempts on the record.
     expect((await email.getJob(job.id!))!.attemptsMade).toBe(2);
+  });
+
+  it('Bull Board’s ↻ gives a failed job one more attempt: attemptsMade is kept (documented as such)', async () => {
+    const email = stack.client.getQueue('email');
+    const worker = startWorker(stack.config, 'email', async () => {
+      throw new Error('SMTP 451');
+    });
+    cleanups.push(worker.close);
+    const job = await email.add('welcome', { userId: 'r2' }, { attempts: 2, backoff: { type: 'fixed', delay: 0 } });
+    await waitFor(async () => (await email.getJobState(job.id!)) === 'failed', { what: 'the first failure' });
+    const retried = await inject('PUT', `/ui/api/queues/email/${job.id}/retry`, { 'sec-fetch-site': 'same-origin' });
+    expect(retried.statusCode).toBe(204);
+    await waitFor(async () => worker.processed.filter((id) => id === job.id).length === 3 && (await email.getJobState(job.id!)) === 'failed', {
+      what: 'the one extra attempt',
+    });
+    expect((await email.getJob(job.id!))!.attemptsMade).toBe(3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(worker.processed.filter((id) => id === job.id)).toHaveLength(3);
   });
 
   it('Bull Board does not retry completed email jobs (a re-run re-sends the mail); other queues still do', async () => {
