@@ -34,6 +34,12 @@ describe('security headers', () => {
       expect(String(responses[name].headers['content-security-policy']), name).toMatch(/^default-src 'none'/);
     }
     expect(String(responses.docs.headers['content-security-policy'])).not.toContain('upgrade-insecure-requests');
+    // The policy docs/api.md prints.
+    expect(responses.accepted.headers['content-security-policy']).toBe("default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'");
+    const asset = await ctx.api.app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' });
+    expect(asset.statusCode).toBe(200);
+    expect(asset.headers['cache-control']).not.toBe('no-store');
+    expect(asset.headers['x-content-type-options']).toBe('nosniff');
   });
 });
 
