@@ -33,7 +33,11 @@ describe('security headers', () => {
       expect(responses[name].headers['cache-control'], name).toBe('no-store');
       expect(String(responses[name].headers['content-security-policy']), name).toMatch(/^default-src 'none'/);
     }
-    expect(String(responses.docs.headers['content-security-policy'])).not.toContain('upgrade-insecure-requests');
+    const docsPolicy = String(responses.docs.headers['content-security-policy']);
+    expect(docsPolicy).not.toContain('upgrade-insecure-requests');
+    expect(docsPolicy).toContain("style-src 'self' 'unsafe-inline';");
+    expect(docsPolicy).toContain("font-src 'self' data:;");
+    expect(docsPolicy).not.toContain('https:');
     // The policy docs/api.md prints.
     expect(responses.accepted.headers['content-security-policy']).toBe("default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'");
     const asset = await ctx.api.app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' });
