@@ -39,7 +39,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const queues = admin.names.map((name) => ({ name, queue: admin.queue(name) }));
   const timeoutMs = deps.redisTimeoutMs ?? 1000;
 
-  // Order matters: credentials are checked before anything else is revealed, Redis state included.
+  // Order matters: security headers go on every answer; credentials are checked before anything
+  // else is revealed, Redis state included; then where a state change comes from.
   installSecurityHeaders(app);
   installBasicAuth(app, { ...deps.auth, failures: deps.authFailures ?? AUTH_FAILURE_DEFAULTS });
   installCrossSiteGuard(app);
