@@ -5,6 +5,7 @@ import { addAuth } from './plugins/auth';
 import { addDrain } from './plugins/drain';
 import { errorHandler, notFoundHandler } from './plugins/error-handler';
 import { addRateLimit } from './plugins/rate-limit';
+import { addSecurityHeaders } from './plugins/security-headers';
 import { addDocs } from './plugins/swagger';
 import { typeboxValidatorCompiler } from './plugins/validator';
 import { batchRoutes } from './routes/batch';
@@ -54,11 +55,12 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
   const { drain } = addDrain(app);
   closeDrainedConnections(app);
 
+  addSecurityHeaders(app);
   addDocs(app);
   app.register(healthRoutes, { queues });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
-    addAuth(scope, config.auth);
+    addAuth(scope, config.auth, config.authFailures);
     addRateLimit(scope, config.rateLimitMax);
     scope.register(jobRoutes, { queues });
     scope.register(batchRoutes, { queues });

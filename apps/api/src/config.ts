@@ -1,9 +1,9 @@
 import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
-import { ConfigError, EnvBoolean, envFlag, EnvLogLevel, parseEnv, type LogLevel } from '@ceres/app-kit';
+import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv, type LogLevel } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
-/** Shortest token accepted: a guessable token is no token. */
-export const MIN_TOKEN_LENGTH = 16;
+/** Shortest token accepted: a guessable token is no token (see `secretWeakness` for the whole rule). */
+export const MIN_TOKEN_LENGTH = MIN_SECRET_LENGTH;
 
 
 const ApiEnv = Type.Object({
@@ -13,6 +13,8 @@ const ApiEnv = Type.Object({
   API_AUTH: EnvBoolean({ default: true }),
   API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
+  API_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1 }),
+  API_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000 }),
   API_SHUTDOWN_DRAIN_MS: Type.Integer({ default: 2_000, minimum: 0, maximum: 60_000 }),
   LOG_LEVEL: EnvLogLevel,
 });
@@ -30,6 +32,11 @@ export interface ApiConfig {
   };
   /** Requests per token (per client IP with auth off) per minute, per process. @defaultValue `6000` */
   rateLimitMax: number;
+  /**
+   * Failed authentications per client address and window before that address is refused (429)
+   * until the window ends, per process. @defaultValue `{ max: 20, windowMs: 900000 }` (15 min)
+   */
+  authFailures: { max: number; windowMs: number };
   /** Largest accepted request body in bytes. @defaultValue `1048576` (1 MiB) */
   bodyLimitBytes: number;
   /**
@@ -60,15 +67,13 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
       'set at least one bearer token (comma-separated), or set API_AUTH=off explicitly to run without authentication',
     );
   }
-  const short = tokens.findIndex((token) => token.length < MIN_TOKEN_LENGTH);
-  if (short !== -1) {
-    throw new ConfigError('API_TOKENS', `token #${short + 1} is shorter than ${MIN_TOKEN_LENGTH} characters`);
-  }
+  tokens.forEach((token, i) => assertStrongSecret('API_TOKENS', token, `token #${i + 1}`));
   return {
     host: parsed.API_HOST,
     port: parsed.API_PORT,
     auth: { enabled, tokens },
     rateLimitMax: parsed.API_RATE_LIMIT_MAX,
+    authFailures: { max: parsed.API_AUTH_FAILURE_LIMIT, windowMs: parsed.API_AUTH_FAILURE_WINDOW_MS },
     bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
     shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,
     logLevel: parsed.LOG_LEVEL as LogLevel,

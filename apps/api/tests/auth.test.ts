@@ -4,7 +4,9 @@ import { loadApiConfig } from '../src/config';
 import { tokenMatcher } from '../src/plugins/auth';
 import { auth, OTHER_TOKEN, startApi, TOKEN, verify, useTestApi } from './helpers';
 
-const ctx = useTestApi();
+// These tests send over a hundred wrong tokens from one address on purpose; the failure limit
+// itself is tested in hardening.test.ts.
+const ctx = useTestApi({ API_AUTH_FAILURE_LIMIT: '100000' });
 
 const PUBLIC = /^\/(health|docs)(\/|$)/;
 const SAMPLE_PARAMS: Record<string, string> = { queue: 'email', job: 'verify', jobId: 'email:verify:user-1' };
@@ -118,6 +120,7 @@ describe('loadApiConfig', () => {
       port: 3000,
       auth: { enabled: true, tokens: [TOKEN] },
       rateLimitMax: 6000,
+      authFailures: { max: 20, windowMs: 900_000 },
       bodyLimitBytes: 1_048_576,
       shutdownDrainMs: 2_000,
       logLevel: 'info',

@@ -82,11 +82,11 @@ export const validPayloads: Record<string, Record<string, unknown>> = Object.fro
  * Starts a real Redis and the API on it before the file's tests and stops both after them.
  * Read `ctx.api` and `ctx.redis` inside tests (they are set once the hooks have run).
  */
-export function useTestApi(): { api: TestApi; redis: RedisServer } {
+export function useTestApi(env: Record<string, string> = {}): { api: TestApi; redis: RedisServer } {
   const ctx = {} as { api: TestApi; redis: RedisServer };
   beforeAll(async () => {
     ctx.redis = await startRedisServer();
-    ctx.api = await startApi(ctx.redis);
+    ctx.api = await startApi(ctx.redis, env);
   });
   afterAll(async () => {
     await ctx.api?.close();

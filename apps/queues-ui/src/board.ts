@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { registry, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
+import { NO_COMPLETED_RETRIES } from './plugins/completed-retries';
 
 /** Where Fastify mounts the dashboard. */
 export const BOARD_PREFIX = '/ui';
@@ -26,14 +27,19 @@ export function createBoard({ queues, publicBasePath = '' }: BoardOptions) {
   serverAdapter.setBasePath(`${publicBasePath}${BOARD_PREFIX}`);
   createBullBoard({
     queues: queues.map(
-      ({ name, queue }) =>
-        new BullMQAdapter(queue, {
+      ({ name, queue }) => {
+        const options = {
           readOnlyMode: false,
           allowRetries: true,
+          // Hides "Retry" on completed jobs where a re-run re-sends a mail (the server refuses it
+          // too, see completed-retries.ts). Read by Bull Board 9's BaseAdapter, missing from its typings.
+          allowCompletedRetries: !NO_COMPLETED_RETRIES.has(name),
           description: Object.values(registry[name].jobs)
             .map((job) => job.description)
             .join(' · '),
-        }),
+        };
+        return new BullMQAdapter(queue, options);
+      },
     ),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Ceres queues' } },

@@ -1,5 +1,5 @@
 import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
-import { ConfigError, EnvLogLevel, parseEnv, type LogLevel } from '@ceres/app-kit';
+import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvLogLevel, parseEnv, type LogLevel } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
 
@@ -9,6 +9,8 @@ export const QueuesUiEnv = Type.Object({
   // Basic auth cannot carry a user name with a colon: the first colon ends the user.
   QUEUES_UI_USER: Type.String({ default: 'admin', minLength: 1, pattern: '^[^:\\r\\n]+$' }),
   QUEUES_UI_PASS: Type.String({ minLength: 1 }),
+  QUEUES_UI_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1 }),
+  QUEUES_UI_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000 }),
   QUEUES_UI_BASE_PATH: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+/?$' })),
   LOG_LEVEL: EnvLogLevel,
 });
@@ -21,8 +23,14 @@ export interface QueuesUiConfig {
   port: number;
   /** `QUEUES_UI_USER`. @defaultValue `admin` */
   user: string;
-  /** `QUEUES_UI_PASS`: required, the app refuses to start without it. */
+  /** `QUEUES_UI_PASS`: required, at least 16 characters with 6 distinct ones; the app refuses to start otherwise. */
   pass: string;
+  /**
+   * `QUEUES_UI_AUTH_FAILURE_LIMIT` wrong credentials per client address per
+   * `QUEUES_UI_AUTH_FAILURE_WINDOW_MS`, then 429 until the window ends.
+   * @defaultValue `{ max: 20, windowMs: 900000 }` (15 min)
+   */
+  authFailures: { max: number; windowMs: number };
   /**
    * `QUEUES_UI_BASE_PATH`: the public path prefix when a reverse proxy serves the app under a
    * sub-path and strips it, e.g. `/ops`. Normalized without a trailing slash; `''` when unset.
@@ -46,11 +54,13 @@ export function loadConfig(env: Env = process.env): QueuesUiConfig {
     );
   }
   const parsed = parseEnv(QueuesUiEnv, env);
+  assertStrongSecret('QUEUES_UI_PASS', parsed.QUEUES_UI_PASS, 'the password');
   return {
     host: parsed.QUEUES_UI_HOST,
     port: parsed.QUEUES_UI_PORT,
     user: parsed.QUEUES_UI_USER,
     pass: parsed.QUEUES_UI_PASS,
+    authFailures: { max: parsed.QUEUES_UI_AUTH_FAILURE_LIMIT, windowMs: parsed.QUEUES_UI_AUTH_FAILURE_WINDOW_MS },
     publicBasePath: (parsed.QUEUES_UI_BASE_PATH ?? '').replace(/\/$/, ''),
     logLevel: parsed.LOG_LEVEL as LogLevel,
     queues: loadQueuesConfig(env),

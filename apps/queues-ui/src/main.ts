@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   const app = buildApp({
     client,
     auth: { user: config.user, pass: config.pass },
+    authFailures: config.authFailures,
     publicBasePath: config.publicBasePath,
     logger: { level: config.logLevel, name: 'ceres-queues-ui' },
   });

@@ -4,11 +4,12 @@ import { loadConfig } from '../src/config';
 
 describe('loadConfig', () => {
   it('applies the defaults: 127.0.0.1:3050, user admin, no public sub-path, Redis DB 5', () => {
-    expect(loadConfig({ QUEUES_UI_PASS: 's3cret' })).toEqual({
+    expect(loadConfig({ QUEUES_UI_PASS: 'a long s3cret passphrase' })).toEqual({
       host: '127.0.0.1',
       port: 3050,
       user: 'admin',
-      pass: 's3cret',
+      pass: 'a long s3cret passphrase',
+      authFailures: { max: 20, windowMs: 900_000 },
       publicBasePath: '',
       logLevel: 'info',
       queues: { redisUrl: 'redis://127.0.0.1:6379', redisDb: 5, redisPrefix: 'ceres:', bullPrefix: 'ceres:queue', commandTimeoutMs: 5000 },
@@ -32,7 +33,7 @@ describe('loadConfig', () => {
       QUEUES_UI_HOST: '0.0.0.0',
       QUEUES_UI_PORT: '8080',
       QUEUES_UI_USER: 'ops',
-      QUEUES_UI_PASS: 'pw',
+      QUEUES_UI_PASS: 'another long passphrase',
       QUEUES_UI_BASE_PATH: '/ops/queues/',
       LOG_LEVEL: 'warn',
       REDIS_URL: 'redis://10.0.0.1:6380/3',
@@ -51,7 +52,7 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['REDIS_URL', 'http://x'],
   ])('rejects %s=%s naming the variable', (variable, value) => {
-    expect(() => loadConfig({ QUEUES_UI_PASS: 'pw', [variable]: value })).toThrow(
+    expect(() => loadConfig({ QUEUES_UI_PASS: 'another long passphrase', [variable]: value })).toThrow(
       expect.objectContaining({ name: 'ConfigError', variable }),
     );
   });

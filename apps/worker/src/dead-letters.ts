@@ -4,6 +4,7 @@ import type { QueueClient, QueueName } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { errorSummary, redactEmails } from './redact';
+import { escapeSlack } from './slack-escape';
 
 /** Jobs of this queue never raise an alert when they fail: the alert would be another slack job. */
 const ALERT_QUEUE: QueueName = 'slack';
@@ -37,9 +38,10 @@ export function deadLetterDedupeKey(queue: string, jobId: string, finishedOn: nu
 }
 
 export function deadLetterAlertText(job: Pick<Job, 'queueName' | 'name' | 'id' | 'attemptsMade' | 'failedReason'>): string {
-  const reason = redactEmails(job.failedReason || 'unknown reason').slice(0, 500);
+  // Ids and reasons come from job data (file keys, error texts): escaped, so they cannot mention anyone.
+  const reason = escapeSlack(redactEmails(job.failedReason || 'unknown reason').slice(0, 500));
   return [
-    `Job failed for good: queue *${job.queueName}*, job *${job.name}*, id \`${job.id}\``,
+    `Job failed for good: queue *${escapeSlack(job.queueName)}*, job *${escapeSlack(job.name)}*, id \`${escapeSlack(String(job.id))}\``,
     `after ${job.attemptsMade} attempt(s). Reason: ${reason}`,
   ].join('\n');
 }

@@ -11,6 +11,7 @@ import { buildJobId } from './job-id';
 import { schemaIssues } from '@ceres/app-kit';
 import type { JobDefinition } from './jobs/define';
 import { isQueueName, jobOptions, QUEUE_NAMES, registry, type JobType, type OptionsOf, type Payload, type QueueName } from './registry';
+import { reservedKeyIssue } from './reserved-keys';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 import { EnqueueOptions as EnqueueOptionsSchema } from './schemas/enqueue-options';
 import { jobDefinitionOrThrow } from './validation';
@@ -21,6 +22,8 @@ export type { EnqueueResult } from './writer/job-writer';
 export interface QueueClientOptions extends ConnectionOptions {
   /** @defaultValue read from the environment by `loadQueuesConfig()` */
   config?: QueuesConfig;
+  /** Only the worker's client: lets it use the keys job types reserve (`reservedKeyPrefixes`). @defaultValue `false` */
+  allowReservedKeys?: boolean;
 }
 
 /**
@@ -34,8 +37,10 @@ export class QueueClient {
   private readonly writer: JobWriter;
   private flows: FlowProducer | undefined;
   private firstConnect: Promise<void> | undefined;
+  private readonly allowReservedKeys: boolean;
 
   constructor(options: QueueClientOptions = {}) {
+    this.allowReservedKeys = options.allowReservedKeys === true;
     this.config = options.config ?? loadQueuesConfig();
     this.connection = createRedisConnection(this.config, 'producer', {
       connectionName: options.connectionName ?? 'ceres-producer',
@@ -179,6 +184,10 @@ export class QueueClient {
           keyError = error;
         }
       }
+    }
+    if (jobId !== undefined && !this.allowReservedKeys) {
+      const reserved = reservedKeyIssue(definition, (payload as Record<string, unknown>)[definition.keyField!]);
+      if (reserved) issues.push(reserved);
     }
     return { payload, issues, jobId, keyError, options, definition };
   }

@@ -1,4 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
+import { AuthFailureLimiter } from '@ceres/app-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { ApiError } from '../errors/api-error';
 
@@ -33,8 +34,19 @@ export function tokenMatcher(tokens: readonly string[]): (header: string | undef
 const unauthorized = () =>
   new ApiError('UNAUTHORIZED', 'missing or invalid bearer token: send "Authorization: Bearer <token>"');
 
-/** Puts every route of `scope` behind `Authorization: Bearer <token>` (or records the IP when auth is off). */
-export function addAuth(scope: FastifyInstance, auth: { enabled: boolean; tokens: readonly string[] }): void {
+const throttled = (max: number, seconds: number) =>
+  new ApiError('RATE_LIMITED', `too many failed authentications from this address (${max}); retry in ${seconds} s`);
+
+/**
+ * Puts every route of `scope` behind `Authorization: Bearer <token>` (or records the IP when auth
+ * is off). An address that sent `authFailures.max` wrong tokens in the window is answered 429
+ * with `Retry-After`, whatever it sends, until its window ends.
+ */
+export function addAuth(
+  scope: FastifyInstance,
+  auth: { enabled: boolean; tokens: readonly string[] },
+  authFailures: { max: number; windowMs: number },
+): void {
   scope.decorateRequest('apiClient', '');
   if (!auth.enabled) {
     scope.addHook('onRequest', async (request: FastifyRequest) => {
@@ -45,9 +57,19 @@ export function addAuth(scope: FastifyInstance, auth: { enabled: boolean; tokens
   const match = tokenMatcher(auth.tokens);
   const clients = auth.tokens.map((_, i) => `token:${i + 1}`);
   // Callback style: this runs on every request, and an async hook costs a promise each time.
-  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+  const limiter = new AuthFailureLimiter(authFailures);
+  scope.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const wait = limiter.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      return done(throttled(limiter.max, wait));
+    }
     const index = match(request.headers.authorization);
-    if (index === -1) return done(unauthorized());
+    if (index === -1) {
+      // A request without any Authorization header is not a guess (a browser, a health probe).
+      if (request.headers.authorization !== undefined) limiter.fail(request.ip);
+      return done(unauthorized());
+    }
     request.apiClient = clients[index]!;
     done();
   });

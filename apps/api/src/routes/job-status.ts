@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../errors/api-error';
 import { errorResponses } from '../schemas/errors';
 import { JobStatus, JobStatusParams } from '../schemas/jobs';
+import { isApiJobId, isPlatformJob } from './status-scope';
 
 /** `GET /jobs/:queue/:jobId`: the state of one job, 404 when the queue does not hold it. */
 export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
@@ -26,6 +27,9 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
           known: QUEUE_NAMES,
         });
       }
+      const notFound = () => new ApiError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
+      // Only jobs the caller could have enqueued: never BullMQ's own keys nor maintenance jobs.
+      if (!isApiJobId(queue, jobId)) throw notFound();
       // Checked first: a BullMQ Queue first used while Redis is down would not recover.
       await queues.ready();
       try {
@@ -33,7 +37,7 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
         // State first, then the job: a job that finishes in between shows its final fields with
         // the earlier state, never a final state with fields missing. Both go in one pipeline.
         const [state, job] = await Promise.all([bullQueue.getJobState(jobId), bullQueue.getJob(jobId)]);
-        if (!job) throw new ApiError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
+        if (!job || !isPlatformJob(queue, job.name)) throw notFound();
         return {
           jobId,
           queue,

@@ -50,6 +50,9 @@ export interface SchedulerView {
   next: string | null;
 }
 
+/** How many failed jobs one retry pass reads. */
+const RETRY_PAGE = 200;
+
 /** How many jobs one clean pass may remove: a bounded Lua call never blocks Redis for long. */
 const CLEAN_BATCH = 1000;
 
@@ -121,15 +124,29 @@ export class QueueAdmin {
     return removed;
   }
 
-  /** Moves every failed job of the queue back to waiting; returns how many left the failed set. */
+  /**
+   * Moves every failed job of the queue back to waiting with its attempt count reset, so it runs
+   * with the queue's whole retry schedule again (BullMQ `job.retry('failed', { resetAttemptsMade,
+   * resetAttemptsStarted })`); returns how many were retried.
+   */
   async retryFailed(name: string): Promise<number> {
     const queue = this.queue(name);
-    const before = await queue.getFailedCount();
-    if (before === 0) return 0;
-    await queue.retryJobs({ state: 'failed' });
-    const after = await queue.getFailedCount();
-    // Jobs failing while we retry would otherwise make the figure negative.
-    return Math.max(0, before - after);
+    const total = await queue.getFailedCount();
+    const seen = new Set<string>();
+    let retried = 0;
+    // Retried jobs leave the failed set, so the head of the set is always the next page; jobs
+    // failing meanwhile are left for the next call rather than chased forever.
+    while (seen.size < total) {
+      const page = (await queue.getFailed(0, RETRY_PAGE - 1)).filter((job): job is Job => Boolean(job) && !seen.has(job.id!));
+      if (page.length === 0) break;
+      page.forEach((job) => seen.add(job.id!));
+      const results = await Promise.allSettled(
+        page.map((job) => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })),
+      );
+      // A job retried or removed by someone else in between is skipped, not an error.
+      retried += results.filter((result) => result.status === 'fulfilled').length;
+    }
+    return retried;
   }
 
   async schedulers(): Promise<SchedulerView[]> {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { AuthFailureLimiter } from '@ceres/app-kit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
@@ -13,6 +14,8 @@ export interface BasicAuthOptions {
   pass: string;
   /** Shown by browsers in the login prompt. @defaultValue `ceres-queues` */
   realm?: string;
+  /** Wrong credentials per client address and window before it is refused with 429. */
+  failures: { max: number; windowMs: number };
 }
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
@@ -21,6 +24,9 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
  * Guards every route of the instance, including those plugins add later (Bull Board's page,
  * static files and API) and unknown URLs, except routes with `config.public`. Installed as a
  * hook on the root instance so no route can escape it.
+ *
+ * An address that sent wrong credentials `failures.max` times in the window is answered 429 with
+ * `Retry-After` until its window ends.
  *
  * Both the user and the password are compared as SHA-256 digests with `timingSafeEqual`: equal
  * lengths whatever was sent, so the time taken reveals neither the lengths nor a matching prefix.
@@ -42,9 +48,21 @@ export function installBasicAuth(app: FastifyInstance, options: BasicAuthOptions
     return match !== null && colon !== -1 && userOk && passOk;
   };
 
+  const limiter = new AuthFailureLimiter(options.failures);
+
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.routeOptions.config?.public === true) return;
+    // Refused whatever it sends, right credentials included, so guessing on learns nothing.
+    const wait = limiter.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      return reply.code(429).header('retry-after', String(wait)).send({
+        code: 'TOO_MANY_FAILED_LOGINS',
+        message: `too many wrong credentials from this address (${limiter.max}); retry in ${wait} s`,
+      });
+    }
     if (authorized(request.headers.authorization)) return;
+    // No credentials at all is a browser's first request before its login prompt, not a guess.
+    if (request.headers.authorization !== undefined) limiter.fail(request.ip);
     return reply
       .code(401)
       .header('WWW-Authenticate', challenge)

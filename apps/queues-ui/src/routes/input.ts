@@ -15,3 +15,20 @@ export function parseInput<S extends TSchema>(schema: S, value: unknown, { conve
   if (issue) throw new BadRequestError(issue.field || 'body', issue.message);
   return candidate as Static<S>;
 }
+
+/** The largest position or page number accepted: beyond it Redis refuses the range (a 500). */
+export const MAX_POSITION = 1_000_000_000;
+
+/**
+ * Throws a 400 naming the first of `fields` in `query` that is present but not a plain decimal
+ * integer from `min` to `max`. TypeBox's conversion would read `1e20` or `1.5` as `1`.
+ */
+export function assertDecimalQuery(query: unknown, fields: readonly string[], min: number, max: number): void {
+  const values = (query ?? {}) as Record<string, unknown>;
+  for (const field of fields) {
+    const raw = values[field];
+    if (raw === undefined) continue;
+    const ok = typeof raw === 'string' && /^[0-9]{1,10}$/.test(raw) && Number(raw) >= min && Number(raw) <= max;
+    if (!ok) throw new BadRequestError(field, `${field} must be a whole number from ${min} to ${max}`);
+  }
+}

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { CLEANABLE_STATES, JOB_STATES, type QueueAdmin } from '../admin/queue-admin';
 import { BadRequestError } from '../errors';
-import { parseInput } from './input';
+import { assertDecimalQuery, MAX_POSITION, parseInput } from './input';
 
 /** The most jobs one `GET …/jobs` page returns. */
 export const MAX_PAGE = 1000;
@@ -12,8 +12,8 @@ const literals = <T extends string>(values: readonly T[]) => Type.Union(values.m
 const JobsQuery = Type.Object(
   {
     state: literals(JOB_STATES),
-    start: Type.Integer({ minimum: 0, default: 0 }),
-    end: Type.Integer({ minimum: 0, default: 49 }),
+    start: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 0 }),
+    end: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 49 }),
   },
   { additionalProperties: false },
 );
@@ -48,6 +48,7 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
 
   app.get<{ Params: QueueParams }>('/api/queues/:queue/jobs', async (request) => {
     admin.queue(request.params.queue);
+    assertDecimalQuery(request.query, ['start', 'end'], 0, MAX_POSITION);
     const { state, start, end } = parseInput(JobsQuery, request.query, { convert: true });
     if (end < start) throw new BadRequestError('end', `end must be at least start (${start})`);
     if (end - start + 1 > MAX_PAGE) {

@@ -13,7 +13,10 @@ export const hasChromium = () => existsSync(CHROMIUM_PATH);
  * 127.0.0.1 are aborted so a page that links web fonts never waits on the network.
  */
 export async function launchChromium(
-  options: Pick<BrowserContextOptions, 'httpCredentials' | 'viewport'> = {},
+  options: Pick<BrowserContextOptions, 'httpCredentials' | 'viewport'> & {
+    /** Abort requests to any host but 127.0.0.1. Off to observe what a page would ask for. @defaultValue `true` */
+    blockOtherHosts?: boolean;
+  } = {},
 ): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = await makeTempDir('chromium-profile');
   const context = await chromium.launchPersistentContext(profile.path, {
@@ -33,10 +36,12 @@ export async function launchChromium(
     httpCredentials: options.httpCredentials,
     timeout: 20_000,
   });
-  await context.route(
-    (url) => url.hostname !== '127.0.0.1',
-    (route) => route.abort(),
-  );
+  if (options.blockOtherHosts !== false) {
+    await context.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    );
+  }
   return {
     context,
     close: async () => {

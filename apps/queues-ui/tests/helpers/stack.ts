@@ -32,7 +32,12 @@ export interface Stack {
 /** The app over a fresh prefix, ready for `inject` (listening only when `listen` is set). */
 export async function startStack(
   redis: RedisServer,
-  options: { onRoute?: (route: RouteOptions) => void; publicBasePath?: string; redisTimeoutMs?: number } = {},
+  options: {
+    onRoute?: (route: RouteOptions) => void;
+    publicBasePath?: string;
+    redisTimeoutMs?: number;
+    authFailures?: { max: number; windowMs: number };
+  } = {},
 ): Promise<Stack> {
   const config = freshConfig(redis);
   const client = new QueueClient({ config, connectionName: 'queues-ui-test', onWarning: () => {} });

@@ -30,7 +30,7 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
     db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker' }),
     clock: overrides.clock ?? systemClock,
-    queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer' }),
+    queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer', allowReservedKeys: true }),
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
     limits: overrides.limits ?? config.fileLimits,
     appUrl: overrides.appUrl ?? config.appUrl,

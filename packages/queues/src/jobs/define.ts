@@ -46,6 +46,12 @@ export interface JobDefinition<S extends TObject = TObject> {
   timeoutMs?: number;
   /** Overrides the queue's retention for this job type (BullMQ's `removeOnComplete`/`removeOnFail`). */
   retention?: { completed?: KeepJobs; failed?: KeepJobs };
+  /**
+   * Key prefixes the worker uses for its own jobs of this type: a producer taking one first would
+   * suppress the worker's job (same deterministic id), so only a client built with
+   * `allowReservedKeys` (the worker's) may enqueue them.
+   */
+  reservedKeyPrefixes?: readonly string[];
   /** Only for `enqueuedBy: 'worker'` job types that a cron creates. */
   schedule?: JobSchedule;
 }

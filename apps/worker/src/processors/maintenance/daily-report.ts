@@ -6,6 +6,7 @@ import type { Clock } from '../../deps/clock';
 import type { Mailer } from '../../deps/mailer';
 import { escapeHtml } from '../../mail/templates';
 import { redactEmails } from '../../redact';
+import { escapeSlack, unescapeSlack } from '../../slack-escape';
 import type { Processor } from '../types';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -105,7 +106,8 @@ export function formatReportText(report: DailyReport): string {
   if (report.topReasons.length === 0) lines.push('No job failed for good. :white_check_mark:');
   else {
     lines.push('Most frequent failure reasons:');
-    for (const r of report.topReasons) lines.push(`• ${r.count}× ${r.queue}: ${shortReason(r.reason)}`);
+    // Failure reasons come from job data: escaped so they cannot mention anyone.
+    for (const r of report.topReasons) lines.push(`• ${r.count}× ${escapeSlack(r.queue)}: ${escapeSlack(shortReason(r.reason))}`);
   }
   return lines.join('\n').slice(0, 3000);
 }
@@ -143,7 +145,7 @@ export const dailyReport: Processor<'maintenance/daily-report', { report: DailyR
     await deps.mailer.send({
       to: deps.config.reportEmailTo,
       subject: `Ceres daily report ${day}`,
-      text: text.replace(/```\n?/g, '').replace(/\*/g, ''),
+      text: unescapeSlack(text.replace(/```\n?/g, '').replace(/\*/g, '')),
       html: formatReportHtml(report),
     });
     mailed = true;

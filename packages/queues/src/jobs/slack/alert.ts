@@ -19,6 +19,8 @@ export default defineJob({
   keyField: 'dedupeKey',
   // One alert per dedupe key while it is kept (completed 1 h): no repeats of the same alarm.
   duplicates: 'retention',
+  // The daily report (`daily-report-<date>`) and the dead-letter alerts (`dead-<queue>-…`).
+  reservedKeyPrefixes: ['daily-report-', 'dead-'],
   enqueuedBy: 'platform',
   options: ['delay'],
 });

@@ -1,0 +1,172 @@
+import { ConfigError } from '@ceres/queues';
+import { describe, expect, it } from 'vitest';
+import { loadApiConfig } from '../src/config';
+import { auth, startApi, TOKEN, useTestApi } from './helpers';
+
+const ctx = useTestApi();
+
+const wrong = (n: number, remoteAddress = '127.0.0.1') =>
+  ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(`wrong-token-${n}-0123456789abcdef`), remoteAddress });
+
+describe('security headers', () => {
+  it('are on every kind of response: JSON, 401, 404, /health and /docs', async () => {
+    const responses = {
+      health: await ctx.api.app.inject({ method: 'GET', url: '/health' }),
+      unauthorized: await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1' }),
+      notFound: await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth() }),
+      accepted: await ctx.api.app.inject({ method: 'POST', url: '/jobs/slack/alert', headers: auth(), payload: { text: 'headers' } }),
+      docs: await ctx.api.app.inject({ method: 'GET', url: '/docs' }),
+    };
+    // /docs may redirect to its page; the page is what a browser renders.
+    if (responses.docs.statusCode === 302) {
+      responses.docs = await ctx.api.app.inject({ method: 'GET', url: `/docs/${String(responses.docs.headers.location).replace(/^(\.\/|\/docs\/)/, '')}` });
+    }
+    expect(responses.accepted.statusCode).toBe(202);
+    expect(responses.docs.statusCode).toBe(200);
+    for (const [name, response] of Object.entries(responses)) {
+      expect(response.headers['x-content-type-options'], name).toBe('nosniff');
+      expect(response.headers['x-frame-options'], name).toBe('DENY');
+      expect(response.headers['referrer-policy'], name).toBe('no-referrer');
+      expect(String(response.headers['content-security-policy']), name).toContain("frame-ancestors 'none'");
+    }
+    for (const name of ['health', 'unauthorized', 'notFound', 'accepted'] as const) {
+      expect(responses[name].headers['cache-control'], name).toBe('no-store');
+      expect(String(responses[name].headers['content-security-policy']), name).toMatch(/^default-src 'none'/);
+    }
+    const docsPolicy = String(responses.docs.headers['content-security-policy']);
+    expect(docsPolicy).not.toContain('upgrade-insecure-requests');
+    expect(docsPolicy).toContain("style-src 'self' 'unsafe-inline';");
+    expect(docsPolicy).toContain("font-src 'self' data:;");
+    expect(docsPolicy).not.toContain('https:');
+    // The policy docs/api.md prints.
+    expect(responses.accepted.headers['content-security-policy']).toBe("default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'");
+    const asset = await ctx.api.app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' });
+    expect(asset.statusCode).toBe(200);
+    expect(asset.headers['cache-control']).not.toBe('no-store');
+    expect(asset.headers['x-content-type-options']).toBe('nosniff');
+  });
+});
+
+describe('failed authentication per client address', () => {
+  it('answers 429 with Retry-After after 20 wrong tokens, even to the right token, and only for that address', async () => {
+    const statuses: number[] = [];
+    let last;
+    for (let n = 0; n < 50; n++) {
+      last = await wrong(n, '198.51.100.7');
+      statuses.push(last.statusCode);
+    }
+    expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
+    expect(statuses.slice(20)).toEqual(Array(30).fill(429));
+    expect(last!.json()).toMatchObject({ code: 'RATE_LIMITED' });
+    const retryAfter = Number(last!.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(900);
+    const right = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(), remoteAddress: '198.51.100.7' });
+    expect(right.statusCode).toBe(429);
+    // Another address is not affected.
+    expect((await wrong(0, '198.51.100.8')).statusCode).toBe(401);
+    const other = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(), remoteAddress: '198.51.100.8' });
+    expect(other.statusCode).toBe(404);
+  });
+
+  it('does not count requests that send no credentials at all', async () => {
+    for (let n = 0; n < 30; n++) {
+      const response = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/x', remoteAddress: '198.51.100.9' });
+      expect(response.statusCode).toBe(401);
+    }
+    const right = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(), remoteAddress: '198.51.100.9' });
+    expect(right.statusCode).toBe(404);
+  });
+
+  it('follows API_AUTH_FAILURE_LIMIT and API_AUTH_FAILURE_WINDOW_MS', async () => {
+    const api = await startApi(ctx.redis, { API_AUTH_FAILURE_LIMIT: '2', API_AUTH_FAILURE_WINDOW_MS: '1000' });
+    try {
+      const once = () => api.app.inject({ method: 'GET', url: '/jobs/email/x', headers: auth('wrong-token-0123456789abcdef') });
+      expect([(await once()).statusCode, (await once()).statusCode, (await once()).statusCode]).toEqual([401, 401, 429]);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect((await once()).statusCode).toBe(401);
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe('token strength at startup', () => {
+  it.each([
+    ['x', /^API_TOKENS: token #1 is shorter than 16 characters/],
+    ['aaaaaaaaaaaaaaaaaaaaaaaa', /^API_TOKENS: token #1 has fewer than 6 distinct characters/],
+    [`${TOKEN},abababababababababab`, /^API_TOKENS: token #2 has fewer than 6 distinct/],
+  ])('refuses API_TOKENS=%s, naming the variable and never the token', (tokens, message) => {
+    let error: unknown;
+    try {
+      loadApiConfig({ API_TOKENS: tokens });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('API_TOKENS');
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain(tokens.split(',').at(-1)!);
+  });
+});
+
+describe('the worker reserves its own alert keys', () => {
+  it.each(['daily-report-2026-12-01', 'dead-email-email_verify_u1-1795526981000-0123456789'])(
+    'refuses a slack/alert with dedupeKey %s (400 naming the field), single and in a batch',
+    async (dedupeKey) => {
+      const single = await ctx.api.app.inject({
+        method: 'POST',
+        url: '/jobs/slack/alert',
+        headers: auth(),
+        payload: { text: 'forged report', dedupeKey, delay: 3_600_000 },
+      });
+      expect(single.statusCode).toBe(400);
+      expect(single.json().issues).toEqual([expect.objectContaining({ field: 'dedupeKey' })]);
+      const batch = await ctx.api.app.inject({
+        method: 'POST',
+        url: '/jobs/slack/alert/batch',
+        headers: auth(),
+        payload: { items: [{ text: 'forged report', dedupeKey }] },
+      });
+      expect(batch.statusCode).toBe(400);
+      expect(JSON.stringify(batch.json())).toContain('dedupeKey');
+      expect(await ctx.api.queues.getQueue('slack').getJob(`slack:alert:${dedupeKey}`)).toBeUndefined();
+    },
+  );
+});
+
+describe('GET /jobs/:queue/:jobId reads only jobs the API enqueues', () => {
+  const status = (queue: string, jobId: string) =>
+    ctx.api.app.inject({ method: 'GET', url: `/jobs/${queue}/${encodeURIComponent(jobId)}`, headers: auth() });
+
+  it('answers 404, never 500, for BullMQ’s own keys', async () => {
+    // Make sure the keys exist: a job added and a metrics counter written.
+    await ctx.api.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: { userId: 'meta-u', email: 'a@example.com', firstName: 'A', token: 'abcdefghijklmnop1234' } });
+    for (const id of ['meta', 'id', 'events', 'stalled-check', 'wait', 'repeat:daily-report', 'metrics:completed', 'metrics:completed:data', '0', '01']) {
+      for (const queue of ['email', 'slack', 'files', 'maintenance']) {
+        const response = await status(queue, id);
+        expect(response.statusCode, `${queue}/${id}`).toBe(404);
+        expect(response.json(), `${queue}/${id}`).toMatchObject({ code: 'JOB_NOT_FOUND' });
+      }
+    }
+  });
+
+  it('answers 404 for maintenance jobs, which exist but are not API job types', async () => {
+    const maintenance = ctx.api.queues.getQueue('maintenance');
+    const plain = await maintenance.add('clean-verification-tokens', {});
+    const repeat = await maintenance.add('daily-report', {}, { jobId: `repeat:daily-report:${Date.now()}` });
+    for (const id of [plain.id!, repeat.id!]) {
+      expect((await status('maintenance', id)).statusCode, id).toBe(404);
+      expect((await status('email', id)).statusCode, id).toBe(404);
+    }
+  });
+
+  it('still reads a platform job without a key, by its numeric id', async () => {
+    const accepted = await ctx.api.app.inject({ method: 'POST', url: '/jobs/slack/alert', headers: auth(), payload: { text: 'no key' } });
+    const { jobId } = accepted.json() as { jobId: string };
+    expect(jobId).toMatch(/^[0-9]+$/);
+    const response = await status('slack', jobId);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ jobId, job: 'alert' });
+  });
+});

@@ -1,0 +1,21 @@
+import { ConfigError } from './config-error';
+
+/** The shortest password or token an app accepts at startup. */
+export const MIN_SECRET_LENGTH = 16;
+/** Fewer distinct characters than this (`aaaaaaaaaaaaaaaa`, `1212121212121212`) is guessable whatever the length. */
+export const MIN_SECRET_DISTINCT_CHARS = 6;
+
+/** Why `secret` is too weak, or undefined when it is strong enough. */
+export function secretWeakness(secret: string): string | undefined {
+  if (secret.length < MIN_SECRET_LENGTH) return `is shorter than ${MIN_SECRET_LENGTH} characters`;
+  if (new Set(secret).size < MIN_SECRET_DISTINCT_CHARS) return `has fewer than ${MIN_SECRET_DISTINCT_CHARS} distinct characters`;
+  return undefined;
+}
+
+/** Throws a {@link ConfigError} naming `variable` when `secret` is too weak; never shows the secret. */
+export function assertStrongSecret(variable: string, secret: string, label = 'the value'): void {
+  const weakness = secretWeakness(secret);
+  if (weakness !== undefined) {
+    throw new ConfigError(variable, `${label} ${weakness}; use a random secret, e.g. \`openssl rand -base64 24\``);
+  }
+}
