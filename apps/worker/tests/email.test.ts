@@ -107,6 +107,43 @@ describe('email/verify', () => {
   });
 });
 
+describe('email/verify duplicates (window: pending-or-same-payload)', () => {
+  it('a resend with a new token after the first mail is a second mail with the new token; the same token again sends nothing', async () => {
+    const first = token('first');
+    const second = token('second');
+    for (const value of [first, second]) await db.tokens.insert({ token: value, userId: 'resend', expiresAt: new Date(Date.now() + HOUR) });
+    const payload = { userId: 'resend', email: 'rosa@example.com', firstName: 'Rosa' };
+
+    const sent = await producer().enqueue('email/verify', { ...payload, token: first });
+    expect(sent).toEqual({ jobId: 'email:verify:resend', duplicate: false });
+    await waitForState(producer().getQueue('email'), sent.jobId, 'completed');
+    // App code retrying the same call: a duplicate, even though the job finished.
+    expect(await producer().enqueue('email/verify', { ...payload, token: first })).toEqual({ jobId: sent.jobId, duplicate: true });
+
+    // "Resend verification" with a new token: the finished job is replaced under the same id.
+    const resent = await producer().enqueue('email/verify', { ...payload, token: second });
+    expect(resent).toEqual({ jobId: sent.jobId, duplicate: false });
+    const mails = await peers.smtp.waitForMessages(2);
+    expect(mails.map((mail) => /token=([\w-]+)/.exec(String(mail.parsed.text))?.[1])).toEqual([first, second]);
+    const job = await waitForState(producer().getQueue('email'), resent.jobId, 'completed');
+    expect(job.data.token).toBe(second);
+    // Nothing more was sent for the duplicate: a later mail is the third one.
+    await producer().enqueue('email/welcome', { userId: 'resend-barrier', email: 'rosa@example.com', firstName: 'Rosa' });
+    const after = await peers.smtp.waitForMessages(3);
+    expect(after[2]!.parsed.subject).not.toBe('Confirm your email address');
+  });
+
+  it('while the first job is still pending, a new token is a duplicate and the pending job keeps its token', async () => {
+    const pending = await producer().enqueue('email/verify', { userId: 'pending', email: 'p@example.com', firstName: 'P', token: token('a') }, { delay: 60_000 });
+    const again = await producer().enqueue('email/verify', { userId: 'pending', email: 'p@example.com', firstName: 'P', token: 'other-token' });
+    expect(again).toEqual({ jobId: pending.jobId, duplicate: true });
+    const stored = await producer().getQueue('email').getJob(pending.jobId);
+    expect(await stored!.getState()).toBe('delayed');
+    expect(stored!.data.token).not.toBe('other-token');
+    await stored!.remove();
+  });
+});
+
 describe('email/welcome', () => {
   it('sends the welcome mail with both parts', async () => {
     await producer().enqueue('email/welcome', { userId: 'w-1', email: 'eve@example.com', firstName: 'Eve & "Co"' });

@@ -53,3 +53,19 @@ it('consumes the files queue with the registered processors and the configured l
   const refused = await waitForState(filesQueue, escape.jobId, 'failed');
   expect(refused.attemptsMade).toBe(1);
 });
+
+it('checks a CV again when it is re-uploaded under the same key after its check finished (window: pending)', async () => {
+  await mkdir(join(uploads.path, 'cv'), { recursive: true });
+  await writeFile(join(uploads.path, 'cv/again.pdf'), await makePdf(5));
+  const queues = app.deps.queues;
+  const filesQueue = queues.getQueue('files');
+  const first = await queues.enqueue('files/validate-cv', { userId: 'u2', fileKey: 'cv/again.pdf' });
+  expect(first).toEqual({ jobId: 'files:validate-cv:cv/again.pdf', duplicate: false });
+  expect((await waitForState(filesQueue, first.jobId, 'completed')).returnvalue).toMatchObject({ valid: false, pages: 5 });
+
+  // The user uploads a shorter CV under the same key: the finished job is replaced and runs again.
+  await writeFile(join(uploads.path, 'cv/again.pdf'), await makePdf(1));
+  const second = await queues.enqueue('files/validate-cv', { userId: 'u2', fileKey: 'cv/again.pdf' });
+  expect(second).toEqual({ jobId: first.jobId, duplicate: false });
+  expect((await waitForState(filesQueue, second.jobId, 'completed')).returnvalue).toMatchObject({ valid: true, pages: 1 });
+});

@@ -122,3 +122,43 @@ describe('job timeout', () => {
     expect(signals.every((signal) => signal.aborted)).toBe(true);
   }, 30_000);
 });
+
+describe('what a processor receives', () => {
+  it('the deps built once at startup, as a plain object ({ ...deps } copies them all), and a context of its own per attempt', async () => {
+    const env = workerEnv(bed.peers);
+    const seen: Array<{ deps: object; copy: Record<string, unknown>; ctx: { logger: unknown; signal: AbortSignal } }> = [];
+    const app = createWorkerApp({
+      config: configFor(env),
+      logger: createLogger('silent'),
+      processors: {
+        ...processors,
+        slack: {
+          alert: async (_job, deps, ctx) => {
+            seen.push({ deps, copy: { ...deps }, ctx });
+            return { delivered: 'log' as const };
+          },
+        },
+      },
+    });
+    bed.apps.push(app);
+    await app.started;
+    const queues = bed.producer(env);
+    for (const key of ['deps-1', 'deps-2']) {
+      await waitForState(queues.getQueue('slack'), (await queues.enqueue('slack/alert', { text: key, dedupeKey: key })).jobId, 'completed');
+    }
+    expect(seen).toHaveLength(2);
+    const [first, second] = seen as [(typeof seen)[number], (typeof seen)[number]];
+    // The same object for every job, with no prototype chain to read through.
+    expect(first.deps).toBe(app.deps);
+    expect(second.deps).toBe(app.deps);
+    expect(Object.getPrototypeOf(first.deps)).toBe(Object.prototype);
+    expect(Object.keys(first.copy).sort()).toEqual(Object.keys(app.deps).sort());
+    for (const key of Object.keys(app.deps)) expect(first.copy[key]).toBe((app.deps as unknown as Record<string, unknown>)[key]);
+    // The attempt's logger and signal are not deps, and each attempt has its own.
+    expect(first.copy).not.toHaveProperty('logger');
+    expect(first.copy).not.toHaveProperty('signal');
+    expect(first.ctx.signal).not.toBe(second.ctx.signal);
+    expect(first.ctx.signal.aborted).toBe(false);
+    expect(first.ctx.logger).toBeDefined();
+  });
+});

@@ -6,7 +6,9 @@ import {
   BatchValidationError,
   closeQueues,
   createQueueClient,
+  enqueue,
   enqueueEmailVerify,
+  enqueueSlackAlert,
   getQueue,
   InvalidJobKeyError,
   loadQueuesConfig,
@@ -201,5 +203,42 @@ describe('module-level producers', () => {
     const job = await getQueue('email').getJob('email:verify:module-user');
     expect(job?.data.firstName).toBe('Juan');
     await closeQueues();
+  });
+
+  it('take the call of the platform docs verbatim (a 6-character token), and enqueue(type, …) is the same producer', async () => {
+    process.env.REDIS_URL = redis.url;
+    delete process.env.REDIS_PREFIX;
+    await getQueue('email').obliterate({ force: true }).catch(() => {});
+    // ../shared/reference/queues-and-workers.es.md, "Encolar Jobs (Productores)":
+    const result = await enqueueEmailVerify({
+      userId: 'user-123',
+      token: 'abc123',
+      email: 'user@example.com',
+      firstName: 'Juan',
+    });
+    expect(result).toEqual({ jobId: 'email:verify:user-123', duplicate: false });
+    expect((await getQueue('email').getJob('email:verify:user-123'))?.data).toEqual({
+      userId: 'user-123',
+      token: 'abc123',
+      email: 'user@example.com',
+      firstName: 'Juan',
+    });
+    expect(await enqueue('email/verify', { userId: 'user-123', token: 'abc123', email: 'user@example.com', firstName: 'Juan' })).toEqual({
+      jobId: 'email:verify:user-123',
+      duplicate: true,
+    });
+    await closeQueues();
+  });
+
+  it('type each payload and its options from the job definition (npm run typecheck fails otherwise)', () => {
+    const misuses = () => {
+      // @ts-expect-error: slack/alert accepts no priority
+      void enqueueSlackAlert({ text: 'disk full' }, { priority: 1 });
+      // @ts-expect-error: maintenance job types are enqueued by the worker only
+      void enqueue('maintenance/daily-report', {});
+      // @ts-expect-error: the token is required
+      void enqueueEmailVerify({ userId: 'u', email: 'a@example.com', firstName: 'A' });
+    };
+    expect(misuses).toBeTypeOf('function');
   });
 });
