@@ -1,9 +1,9 @@
 // The job catalog: job types come from their files alone, each file carries a valid example, and
 // a job type without a processor does not compile.
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JOB_TYPES, registry, schemaIssues } from '@ceres/queues';
+import { JOB_TYPES, QUEUE_NAMES, registry, RETRY_BACKOFF_TYPE, schemaIssues } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module script without type declarations
 import { main, PROCESSORS_DIR, processorsCatalog, ROOT, scan } from '../scripts/gen-catalog.mjs';
@@ -56,5 +56,31 @@ describe('a job type without a processor', () => {
     const missing = typecheckProcessors({ ...queues, slack: queues.slack!.filter((job) => job !== 'alert') });
     expect(missing.status).not.toBe(0);
     expect(missing.output).toMatch(/Property 'alert' is missing/);
+  });
+});
+
+describe('docs/queues.md', () => {
+  const docs = readFileSync(join(ROOT, 'docs/queues.md'), 'utf8');
+  const duration = (seconds: number) =>
+    seconds % 86_400 === 0 && seconds >= 86_400 * 2 ? `${seconds / 86_400} d` : seconds % 3_600 === 0 ? `${seconds / 3_600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`;
+  const age = (keep: unknown) => duration((keep as { age: number }).age);
+
+  it.each(QUEUE_NAMES)('lists queue %s as its definition says', (queue) => {
+    const { concurrency, defaultJobOptions: options, timeoutMs } = registry[queue];
+    const backoff = options.backoff as { type: string; delay?: number };
+    const retry = backoff.type === RETRY_BACKOFF_TYPE ? 'schedule' : `${backoff.type} ${duration(backoff.delay! / 1000)}`;
+    const row = `| \`${queue}\` | ${concurrency} | ${options.attempts}, ${retry} | ${age(options.removeOnComplete)} / ${age(options.removeOnFail)} | ${duration(timeoutMs / 1000)} |`;
+    expect(docs).toContain(row);
+  });
+
+  it.each(JOB_TYPES.map((entry) => [entry.type, entry] as const))('lists job type %s as its definition says', (type, { definition }) => {
+    const fields = Object.keys(definition.schema.properties).map((name) => (definition.schema.required?.includes(name) ? name : `${name}?`));
+    const payload = fields.length === 0 ? '`{}`' : `\`{ ${fields.join(', ')} }\``;
+    const key = definition.keyField;
+    const optionalKey = key !== undefined && !definition.schema.required?.includes(key);
+    const jobId = key === undefined ? (definition.schedule ? "BullMQ's (one per cron tick)" : "BullMQ's") : `\`${type.replace('/', ':')}:<${key}>\`${optionalKey ? ", or BullMQ's own without one" : ''}`;
+    const by = definition.schedule ? `worker (\`${definition.schedule.env}\`, \`${definition.schedule.pattern}\`)` : definition.enqueuedBy;
+    const options = definition.options.length === 0 ? '—' : definition.options.join(', ');
+    expect(docs).toContain(`| \`${type}\` | ${payload} | ${jobId} | \`${definition.duplicates}\` | ${by} | ${options} |`);
   });
 });

@@ -1,4 +1,4 @@
-import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadQueuesConfig, type QueuesConfig } from './config';
 import { createRedisConnection, type ConnectionOptions } from './connection';
@@ -35,7 +35,6 @@ export class QueueClient {
   readonly connection: Redis;
   private readonly queues = new Map<QueueName, Queue>();
   private readonly writer: JobWriter;
-  private flows: FlowProducer | undefined;
   private firstConnect: Promise<void> | undefined;
   private readonly allowReservedKeys: boolean;
 
@@ -48,7 +47,6 @@ export class QueueClient {
     });
     this.writer = new JobWriter({
       connection: this.connection,
-      flowProducer: () => (this.flows ??= this.createFlowProducer()),
       claimMs: this.config.commandTimeoutMs,
     });
   }
@@ -133,8 +131,9 @@ export class QueueClient {
   }
 
   /**
-   * Validates every payload, then enqueues them all in one Redis transaction (MULTI), with the
-   * duplicate check in the same round trip. One invalid item rejects the batch ({@link BatchValidationError}, listing each bad item): nothing is enqueued.
+   * Validates every payload, then enqueues them all with `Queue.addBulk` (one round trip, each job
+   * atomic). One invalid item rejects the batch ({@link BatchValidationError}, listing each bad
+   * item): nothing is enqueued.
    */
   async enqueueBulk<T extends JobType>(type: T, payloads: ReadonlyArray<Payload<T>>, options?: OptionsOf<T>): Promise<EnqueueResult[]> {
     const [queue, job] = splitType(type);
@@ -154,18 +153,10 @@ export class QueueClient {
   async close(): Promise<void> {
     const queues = [...this.queues.values()];
     this.queues.clear();
-    const flows = this.flows;
-    this.flows = undefined;
-    await Promise.allSettled([...queues.map((queue) => queue.close()), flows?.close()]);
+    await Promise.allSettled(queues.map((queue) => queue.close()));
     if (this.connection.status !== 'end') {
       await this.connection.quit().catch(() => this.connection.disconnect());
     }
-  }
-
-  private createFlowProducer(): FlowProducer {
-    const flows = new FlowProducer({ connection: this.connection, prefix: this.config.bullPrefix });
-    flows.on('error', () => {});
-    return flows;
   }
 
   private prepare(queue: string, job: string, payload: unknown, options: EnqueueOptions | undefined): PreparedJob {

@@ -27,7 +27,8 @@ export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 const DECIDE = 'ceresDecideEnqueue';
 /*
  * KEYS: per enqueue, the job hash, the completed set, the failed set and the claim.
- * ARGV: the claim token, the claim's lifetime in ms, then per enqueue: job id, window, payload JSON.
+ * ARGV: the claim token, the claim's lifetime in ms, then per enqueue: job id, window, payload JSON
+ * (only read for `pending-or-same-payload`).
  * The claim makes decide-then-add atomic for one id across every producer.
  */
 const DECIDE_LUA = `
@@ -62,13 +63,6 @@ for i = 1, #KEYS / 4 do
 end
 return verdicts`;
 
-const RELEASE = 'ceresReleaseClaims';
-/** KEYS: claims. ARGV[1]: the token they were taken with; someone else's claim is left alone. */
-const RELEASE_LUA = `
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
-return 0`;
 
 export interface Decision {
   queue: Queue;
@@ -78,12 +72,11 @@ export interface Decision {
   data: string;
 }
 
-type Scripts = Record<typeof DECIDE | typeof RELEASE, (...args: Array<string | number>) => Promise<unknown>>;
+type Scripts = Record<typeof DECIDE, (...args: Array<string | number>) => Promise<unknown>>;
 
 /** Registers the scripts on `connection` (ioredis sends a named script's body once, then its SHA). */
 export function defineLayoutScripts(connection: Redis): void {
   if (!(DECIDE in connection)) connection.defineCommand(DECIDE, { lua: DECIDE_LUA });
-  if (!(RELEASE in connection)) connection.defineCommand(RELEASE, { lua: RELEASE_LUA });
 }
 
 /** The key that claims `jobId` while its enqueue is decided and added; BullMQ never uses a key of this shape. */
@@ -102,7 +95,11 @@ export async function decide(connection: Redis, decisions: readonly Decision[], 
   return (await (connection as unknown as Scripts)[DECIDE](keys.length, ...keys, ...args)) as Verdict[];
 }
 
-/** Frees the claims taken with `token` (the ones that expired and were taken again stay). */
-export async function releaseClaims(connection: Redis, claims: readonly string[], token: string): Promise<void> {
-  if (claims.length > 0) await (connection as unknown as Scripts)[RELEASE](claims.length, ...claims, token);
+/**
+ * Frees claims once their adds are done (sent after them on the same connection, so Redis runs it
+ * after them). A claim outlives its add only when the add took longer than the claim's life, which
+ * is the producers' command timeout: such an add has failed as an outage anyway.
+ */
+export async function releaseClaims(connection: Redis, claims: readonly string[]): Promise<void> {
+  if (claims.length > 0) await connection.del(...claims);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FlowJob, FlowProducer, JobsOptions, Queue } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { claimKey, decide, defineLayoutScripts, releaseClaims, Verdict, type Decision } from './bullmq-layout';
@@ -23,8 +23,6 @@ export interface EnqueueResult {
 export interface JobWriterOptions {
   /** The producer connection the queues use; the writer's scripts run on it. */
   connection: Redis;
-  /** Adds a batch in one MULTI. */
-  flowProducer: () => FlowProducer;
   /**
    * How long a claim on a job id lasts if its producer dies between deciding and adding: a
    * concurrent enqueue of the same id waits for it at most this long.
@@ -48,12 +46,12 @@ interface Pending {
 }
 
 /**
- * Writes jobs through BullMQ's public API (`Queue.add`, `FlowProducer.addBulk`), each job with a
+ * Writes jobs through BullMQ's public API (`Queue.add`, `Queue.addBulk`), each job with a
  * deterministic id first decided by one script (see bullmq-layout.ts): new, a duplicate, or a
  * finished job that a new one replaces under the same id. `addSoon` decides the adds made close
  * together (an API answering many requests at once) in one round trip, at the end of the
  * event-loop turn or once {@link SOON_BATCH_MAX} wait, and settles each job on its own. `addNow`
- * adds a batch all or nothing.
+ * adds a batch in one go.
  */
 export class JobWriter {
   private pending: Pending[] = [];
@@ -61,7 +59,7 @@ export class JobWriter {
   private readonly connection: Redis;
   private readonly claimMs: number;
 
-  constructor(private readonly options: JobWriterOptions) {
+  constructor(options: JobWriterOptions) {
     this.connection = options.connection;
     this.claimMs = options.claimMs ?? 5_000;
     defineLayoutScripts(this.connection);
@@ -71,7 +69,10 @@ export class JobWriter {
     return new Promise((resolve, reject) => this.queueForDecision({ job, resolve, reject }));
   }
 
-  /** Adds `jobs` in one MULTI: every job is added (or was already there), or the call fails. */
+  /**
+   * Adds `jobs`, all of one queue, with `Queue.addBulk`: one round trip, each job atomic. A job whose
+   * options BullMQ refuses means none is added.
+   */
   async addNow(jobs: readonly JobToAdd[]): Promise<EnqueueResult[]> {
     if (jobs.length === 0) return [];
     const token = randomUUID();
@@ -118,12 +119,14 @@ export class JobWriter {
       await Promise.all(toRemove.map((index) => jobs[index]!.queue.remove(jobs[index]!.opts.jobId!)));
       if (toAdd.length > 0) {
         toAdd.sort((a, b) => a - b);
-        const nodes = await this.options.flowProducer().addBulk(toAdd.map((index) => flowOf(jobs[index]!)));
-        toAdd.forEach((index, position) => (results[index] = { jobId: nodes[position]!.job.id!, duplicate: false }));
+        // One queue per batch (a batch is one job type). BullMQ checks every job's options before
+        // it sends any, so a refused job means none is added.
+        const added = await jobs[0]!.queue.addBulk(toAdd.map((index) => ({ name: jobs[index]!.name, data: jobs[index]!.data, opts: jobs[index]!.opts })));
+        toAdd.forEach((index, position) => (results[index] = { jobId: added[position]!.id!, duplicate: false }));
       }
       return results as EnqueueResult[];
     } finally {
-      void releaseClaims(this.connection, claims, token).catch(() => {});
+      void releaseClaims(this.connection, claims).catch(() => {});
     }
   }
 
@@ -167,6 +170,7 @@ export class JobWriter {
       (verdicts) => {
         const claims: string[] = [];
         const adds: Array<Promise<unknown>> = [];
+        this.coalesceWrites();
         withId.forEach((entry, position) => {
           const { job } = entry;
           const jobId = job.opts.jobId!;
@@ -195,12 +199,24 @@ export class JobWriter {
           );
           adds.push(adding);
         });
-        if (claims.length > 0) void Promise.allSettled(adds).then(() => releaseClaims(this.connection, claims, token).catch(() => {}));
+        if (claims.length > 0) void Promise.allSettled(adds).then(() => releaseClaims(this.connection, claims).catch(() => {}));
       },
       (error: Error) => {
         for (const entry of batch) if (entry.job.opts.jobId !== undefined) entry.reject(error);
       },
     );
+  }
+
+  /**
+   * Holds the connection's socket writes until the end of this event-loop turn: the adds that
+   * follow a decision (`Queue.add` writes after a few promise steps, never after I/O) then leave
+   * in one write instead of one per job. Only the grouping into writes changes, not the order.
+   */
+  private coalesceWrites(): void {
+    const stream = this.connection.stream;
+    if (!stream || stream.writableCorked > 0) return;
+    stream.cork();
+    setImmediate(() => stream.uncork());
   }
 
   /** Asks again about an id another producer is adding, until its add lands or its claim expires. */
@@ -222,11 +238,7 @@ export class JobWriter {
 }
 
 function decision(job: JobToAdd): Decision {
-  return { queue: job.queue, jobId: job.opts.jobId!, window: job.window, data: JSON.stringify(job.data) };
-}
-
-function flowOf({ queue, name, data, opts }: JobToAdd): FlowJob {
-  return { name, queueName: queue.name, data, opts, prefix: queue.opts.prefix };
+  return { queue: job.queue, jobId: job.opts.jobId!, window: job.window, data: job.window === 'pending-or-same-payload' ? JSON.stringify(job.data) : '' };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

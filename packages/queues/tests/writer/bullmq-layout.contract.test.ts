@@ -40,7 +40,7 @@ async function take(jobId: string) {
 const verdictOf = async (jobId: string, window: 'pending' | 'pending-or-same-payload' | 'retention', data = '{"n":1}') => {
   const token = randomUUID();
   const [verdict] = await decide(connection, [{ queue, jobId, window, data }], token, 1_000);
-  await releaseClaims(connection, [queue.toKey(`ceres-claim:${jobId}`)], token);
+  await releaseClaims(connection, [queue.toKey(`ceres-claim:${jobId}`)]);
   return verdict;
 };
 
@@ -103,7 +103,7 @@ describe("BullMQ's layout, as bullmq-layout.ts reads it", () => {
     expect(await verdictOf('claimed', 'pending')).toBe(Verdict.InFlight);
     // BullMQ refuses custom ids with more than 3 ':'-parts, so `ceres-claim:<queue>:<job>:<key>` is never a job.
     await expect(queue.add('a', {}, { jobId: 'ceres-claim:email:verify:u1' })).rejects.toThrow();
-    await releaseClaims(connection, [queue.toKey('ceres-claim:claimed')], token);
+    await releaseClaims(connection, [queue.toKey('ceres-claim:claimed')]);
     expect(await verdictOf('claimed', 'pending')).toBe(Verdict.New);
   });
 });
