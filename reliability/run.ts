@@ -362,7 +362,7 @@ async function badInput(): Promise<void> {
 async function threeInstances(): Promise<void> {
   const peers = await startPeers();
   peers.smtp.setRules([{ match: /^dead-/, code: 550, message: 'no such mailbox' }]);
-  const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'info' });
+  const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'debug' }); // debug: the per-job lines
   const queues = producerFor(env);
   const workers = Array.from({ length: 3 }, () => spawnWorker(env));
   try {

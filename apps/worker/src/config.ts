@@ -34,6 +34,7 @@ export const WorkerEnv = Type.Object({
   LOG_LEVEL: EnvLogLevel,
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
+  WORKER_ACTIVITY_LOG_MS: Type.Integer({ default: 60_000, minimum: 100, description: 'How often each queue logs its activity line at info' }),
 });
 
 export interface WorkerConfig {
@@ -57,6 +58,8 @@ export interface WorkerConfig {
   lockDurationMs: number;
   /** How often each worker looks for jobs whose lock expired (stalled). */
   stalledIntervalMs: number;
+  /** How often each queue's `queue activity` line is logged (when it did something). */
+  activityLogMs: number;
   /** The cron job types and their patterns (in {@link WorkerConfig.timeZone}), from the definitions and their variables. */
   schedules: ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>;
 }
@@ -98,6 +101,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
+    activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
     schedules,
   };
 }

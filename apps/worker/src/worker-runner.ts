@@ -11,6 +11,7 @@ import {
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { ActivityLog } from './activity-log';
 import type { WorkerConfig } from './config';
 import type { DeadLetters } from './dead-letters';
 import { TOP_LEVEL_REDACT_PATHS } from './deps/logger';
@@ -76,6 +77,8 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   const workers = new Map<QueueName, Worker>();
   const connections: Redis[] = [];
   const Attempt = attemptClass(logger);
+  const activity = new ActivityLog(logger, config.activityLogMs);
+  activity.start();
 
   const run = async (job: Job): Promise<unknown> => {
     const queue = job.queueName as QueueName;
@@ -100,10 +103,14 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     try {
       // The race makes the attempt end at its timeout even when a processor ignores the signal.
       const result = await Promise.race([processor(job, deps, attempt), attempt.aborted]);
-      attempt.log('info', { durationMs: Date.now() - started }, 'job completed');
+      const durationMs = Date.now() - started;
+      attempt.log('debug', { durationMs }, 'job completed');
+      activity.record(queue, 'completed', durationMs);
       return result;
     } catch (error) {
-      attempt.log('warn', { durationMs: Date.now() - started, err: errorSummary(error) }, 'job attempt failed');
+      const durationMs = Date.now() - started;
+      attempt.log('warn', { durationMs, err: errorSummary(error) }, 'job attempt failed');
+      activity.record(queue, 'failed', durationMs);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -145,6 +152,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       closing ??= (async () => {
         await Promise.allSettled([...workers.values()].map((worker) => worker.close(force)));
         await Promise.allSettled(connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
+        activity.stop();
       })();
       if (force) {
         return Promise.allSettled([...workers.values()].map((worker) => worker.close(true))).then(() => closing);

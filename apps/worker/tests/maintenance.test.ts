@@ -114,7 +114,7 @@ describe('maintenance schedulers', () => {
   });
 
   it('with three worker processes each tick of a per-second schedule runs exactly once, across a restart', async () => {
-    const env = workerEnv(bed.peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'info' });
+    const env = workerEnv(bed.peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'debug' }); // debug: the per-job lines
     const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
     bed.children.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
