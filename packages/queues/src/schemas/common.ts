@@ -27,3 +27,6 @@ export const FileKey = Type.String({
 });
 
 export const Empty = Type.Object({}, { additionalProperties: false });
+
+/** The payload of a job about one uploaded file. */
+export const UploadedFilePayload = ($id: string) => Type.Object({ userId: UserId, fileKey: FileKey }, { additionalProperties: false, $id });

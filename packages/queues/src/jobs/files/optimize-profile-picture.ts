@@ -1,10 +1,9 @@
-import { Type } from '@sinclair/typebox';
 import { defineJob } from '../define';
-import { FileKey, UserId } from '../../schemas/common';
+import { UploadedFilePayload } from '../../schemas/common';
 
 export default defineJob({
   description: 'Make a 512×512 WebP of an uploaded profile picture',
-  schema: Type.Object({ userId: UserId, fileKey: FileKey }, { additionalProperties: false, $id: 'OptimizeProfilePicturePayload' }),
+  schema: UploadedFilePayload('OptimizeProfilePicturePayload'),
   example: { userId: 'user-123', fileKey: 'avatars/user-123.jpg' },
   keyField: 'fileKey',
   // A new picture under the same key is converted again once the last conversion finished.

@@ -1,10 +1,9 @@
-import { Type } from '@sinclair/typebox';
 import { defineJob } from '../define';
-import { FileKey, UserId } from '../../schemas/common';
+import { UploadedFilePayload } from '../../schemas/common';
 
 export default defineJob({
   description: 'Check an uploaded CV (PDF or DOCX)',
-  schema: Type.Object({ userId: UserId, fileKey: FileKey }, { additionalProperties: false, $id: 'ValidateCvPayload' }),
+  schema: UploadedFilePayload('ValidateCvPayload'),
   example: { userId: 'user-123', fileKey: 'cv/user-123.pdf' },
   keyField: 'fileKey',
   // A re-upload under the same key is a new file: checked again once the last check finished.
