@@ -34,6 +34,7 @@ export const WorkerEnv = Type.Object({
   LOG_LEVEL: EnvLogLevel,
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
+  WORKER_STALL_CHECK_MS: Type.Integer({ default: 30_000, minimum: 500, description: 'How long a queue may take no job while jobs wait before its worker is rebuilt' }),
   WORKER_ACTIVITY_LOG_MS: Type.Integer({ default: 60_000, minimum: 100, description: 'How often each queue logs its activity line at info' }),
 });
 
@@ -58,6 +59,8 @@ export interface WorkerConfig {
   lockDurationMs: number;
   /** How often each worker looks for jobs whose lock expired (stalled). */
   stalledIntervalMs: number;
+  /** A worker that takes no job for this long while jobs wait is rebuilt, then the process exits (stall-watchdog.ts). */
+  stallCheckMs: number;
   /** How often each queue's `queue activity` line is logged (when it did something). */
   activityLogMs: number;
   /** The cron job types and their patterns (in {@link WorkerConfig.timeZone}), from the definitions and their variables. */
@@ -102,6 +105,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
+    stallCheckMs: parsed.WORKER_STALL_CHECK_MS,
     schedules,
   };
 }

@@ -14,7 +14,8 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
-const app = createWorkerApp({ config, logger });
+// A worker that stays stalled after a rebuild exits non-zero: PM2 restarts it (and counts it).
+const app = createWorkerApp({ config, logger, onStall: () => process.exit(1) });
 
 // First signal: stop taking jobs and let the active ones finish (PM2's kill_timeout must be longer
 // than the longest job timeout, see docs/worker.md). A second signal aborts them and exits.

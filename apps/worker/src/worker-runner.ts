@@ -12,6 +12,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ActivityLog } from './activity-log';
+import { startStallWatchdog } from './stall-watchdog';
 import type { WorkerConfig } from './config';
 import type { DeadLetters } from './dead-letters';
 import { TOP_LEVEL_REDACT_PATHS } from './deps/logger';
@@ -39,6 +40,11 @@ export interface RunnerOptions {
    * @defaultValue `jobTimeoutMs` from `@ceres/queues` (the registry's `timeoutMs`)
    */
   timeoutFor?: (queue: QueueName, job: string) => number;
+  /**
+   * A worker stayed stalled after a rebuild (see stall-watchdog.ts).
+   * @defaultValue logs only; `main.ts` exits non-zero so PM2 restarts the process
+   */
+  onStall?: (queue: QueueName) => void;
 }
 
 export interface Runner {
@@ -68,14 +74,17 @@ export function consumableQueues(processors: PartialProcessorMap): { consumed: Q
 }
 
 /** One BullMQ Worker per consumable queue, each with its own connection and the registry's settings. */
-export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs }: RunnerOptions): Runner {
+export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs, onStall = () => {} }: RunnerOptions): Runner {
   const { consumed, skipped } = consumableQueues(processors);
   for (const { queue, missing } of skipped) {
     logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
   }
   const active = new Set<Attempt>();
   const workers = new Map<QueueName, Worker>();
-  const connections: Redis[] = [];
+  const connections = new Map<QueueName, Redis>();
+  const lastJobStart = new Map<QueueName, number>();
+  const workerStart = new Map<QueueName, number>();
+  const activePerQueue = new Map<QueueName, number>();
   const Attempt = attemptClass(logger);
   const activity = new ActivityLog(logger, config.activityLogMs);
   activity.start();
@@ -97,6 +106,8 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     }
     const timeoutMs = timeoutFor(queue, job.name);
     active.add(attempt);
+    lastJobStart.set(queue, Date.now());
+    activePerQueue.set(queue, (activePerQueue.get(queue) ?? 0) + 1);
     const timer = setTimeout(() => attempt.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
     const started = Date.now();
     attempt.log('debug', {}, 'job started');
@@ -115,15 +126,17 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     } finally {
       clearTimeout(timer);
       active.delete(attempt);
+      activePerQueue.set(queue, activePerQueue.get(queue)! - 1);
     }
   };
 
-  for (const queue of consumed) {
+  const createWorker = (queue: QueueName): void => {
     const connection = createRedisConnection(config.queues, 'worker', {
       connectionName: `ceres-worker-${queue}`,
       onWarning: (message) => logger.warn({ queue }, message),
     });
-    connections.push(connection);
+    connections.set(queue, connection);
+    workerStart.set(queue, Date.now());
     const worker = new Worker(queue, run, {
       ...workerSettings,
       connection,
@@ -138,9 +151,28 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     worker.on('failed', (job, error) => void deadLetters.onFailed(job, error));
     worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));
     workers.set(queue, worker);
-  }
+  };
+  for (const queue of consumed) createWorker(queue);
 
   let closing: Promise<void> | undefined;
+  const watchdog = startStallWatchdog({
+    queues: consumed,
+    intervalMs: config.stallCheckMs,
+    logger,
+    lastJobStart: (queue) => lastJobStart.get(queue) ?? 0,
+    workerStart: (queue) => workerStart.get(queue) ?? 0,
+    hasFreeSlot: (queue) => (activePerQueue.get(queue) ?? 0) < (workers.get(queue)?.concurrency ?? 1),
+    queue: (queue) => deps.queues.getQueue(queue),
+    restart: async (queue) => {
+      if (closing) return;
+      const [worker, connection] = [workers.get(queue), connections.get(queue)];
+      createWorker(queue);
+      // The old worker has nothing active (the check saw a free slot and no job for an interval).
+      await worker?.close(true).catch(() => {});
+      connection?.disconnect();
+    },
+    onStall,
+  });
   return {
     queues: consumed,
     workers,
@@ -149,9 +181,10 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     },
     close: (force = false) => {
       if (force) for (const attempt of active) attempt.abort(new Error('worker is shutting down'));
+      watchdog.stop();
       closing ??= (async () => {
         await Promise.allSettled([...workers.values()].map((worker) => worker.close(force)));
-        await Promise.allSettled(connections.map((connection) => connection.quit().catch(() => connection.disconnect())));
+        await Promise.allSettled([...connections.values()].map((connection) => connection.quit().catch(() => connection.disconnect())));
         activity.stop();
       })();
       if (force) {

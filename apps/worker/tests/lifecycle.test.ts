@@ -1,6 +1,8 @@
 import { waitFor } from '@ceres/testing';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp } from '../src/app';
+import { startStallWatchdog } from '../src/stall-watchdog';
 import { processors } from '../src/processors';
 import { createLogger } from '../src/deps/logger';
 import {
@@ -162,3 +164,95 @@ describe('what a processor receives', () => {
     expect(first.ctx.logger).toBeDefined();
   });
 });
+
+describe('a worker that stops taking jobs', () => {
+  it('takes jobs again after its blocking connections are killed (CLIENT KILL)', async () => {
+    const env = workerEnv(bed.peers, { WORKER_STALL_CHECK_MS: '1000' });
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
+    bed.apps.push(app);
+    await app.started;
+    const queues = bed.producer(env);
+    await waitForState(queues.getQueue('slack'), (await queues.enqueue('slack/alert', { text: 'before', dedupeKey: 'kill-before' })).jobId, 'completed');
+    const admin = new Redis(`${bed.peers.redis.url}/5`);
+    try {
+      const clients = String(await admin.client('LIST')).split('\n').filter((line) => line.includes('cmd=bzpopmin'));
+      expect(clients.length).toBeGreaterThan(0);
+      for (const line of clients) await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!);
+    } finally {
+      admin.disconnect();
+    }
+    const after = await queues.enqueue('slack/alert', { text: 'after', dedupeKey: 'kill-after' });
+    await waitForState(queues.getQueue('slack'), after.jobId, 'completed', 10_000);
+  });
+
+  it('is rebuilt by the stall check when it silently takes nothing', async () => {
+    const env = workerEnv(bed.peers, { WORKER_STALL_CHECK_MS: '600' });
+    const stalled: string[] = [];
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const app = createWorkerApp({ config: configFor(env), logger, onStall: (queue) => stalled.push(queue) });
+    bed.apps.push(app);
+    await app.started;
+    // A worker that stops fetching without an error, as after the lost blocking connection of
+    // taskforcesh/bullmq#4378: here it is closed behind the runner's back.
+    const original = app.runner.workers.get('slack')!;
+    await original.close(true);
+    const queues = bed.producer(env);
+    const { jobId } = await queues.enqueue('slack/alert', { text: 'stalled', dedupeKey: 'stalled-1' });
+    await waitForState(queues.getQueue('slack'), jobId, 'completed', 10_000);
+    expect(app.runner.workers.get('slack')).not.toBe(original);
+    expect(lines.some((line) => line.msg === 'worker stalled: jobs wait but none was taken; rebuilding the worker' && line.queue === 'slack')).toBe(true);
+    expect(stalled).toEqual([]);
+
+  });
+});
+
+describe('the stall check', () => {
+  it('rebuilds a stalled worker once, then gives up (onStall) when the rebuild did not help', async () => {
+    const env = workerEnv(bed.peers);
+    const queues = bed.producer(env);
+    const slack = queues.getQueue('slack');
+    await slack.add('alert', { text: 'nobody takes me' });
+    const calls: string[] = [];
+    const watchdog = startStallWatchdog({
+      queues: ['slack'],
+      intervalMs: 200,
+      logger: createLogger('silent'),
+      lastJobStart: () => 0,
+      workerStart: () => 0,
+      hasFreeSlot: () => true,
+      queue: () => slack,
+      restart: async (queue) => void calls.push(`restart ${queue}`),
+      onStall: (queue) => void calls.push(`give up ${queue}`),
+    });
+    try {
+      await waitFor(() => calls.length >= 2, { timeoutMs: 5_000, what: 'two looks' });
+      expect(calls.slice(0, 2)).toEqual(['restart slack', 'give up slack']);
+    } finally {
+      watchdog.stop();
+    }
+  });
+
+  it('leaves alone a queue with nothing waiting, an operator-paused queue and a busy worker', async () => {
+    const env = workerEnv(bed.peers);
+    const queues = bed.producer(env);
+    const calls: string[] = [];
+    const base = { intervalMs: 150, logger: createLogger('silent'), lastJobStart: () => 0, workerStart: () => 0, restart: async (q: string) => void calls.push(q), onStall: (q: string) => void calls.push(q) };
+    const email = queues.getQueue('email');
+    const files = queues.getQueue('files');
+    await files.pause();
+    await files.add('validate-cv', { userId: 'u', fileKey: 'a.pdf' });
+    const maintenance = queues.getQueue('maintenance');
+    await maintenance.add('daily-report', {});
+    const watchdogs = [
+      startStallWatchdog({ ...base, queues: ['email'], hasFreeSlot: () => true, queue: () => email }),
+      startStallWatchdog({ ...base, queues: ['files'], hasFreeSlot: () => true, queue: () => files }),
+      startStallWatchdog({ ...base, queues: ['maintenance'], hasFreeSlot: () => false, queue: () => maintenance }),
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    watchdogs.forEach((watchdog) => watchdog.stop());
+    await files.resume();
+    expect(calls).toEqual([]);
+  });
+});
+

@@ -48,6 +48,7 @@ export class QueueClient {
     this.writer = new JobWriter({
       connection: this.connection,
       claimMs: this.config.commandTimeoutMs,
+      waitReplicas: this.config.waitReplicas,
     });
   }
 

@@ -17,6 +17,17 @@ export interface QueuesConfig {
    * blocking commands wait by design. @defaultValue `5000`
    */
   commandTimeoutMs: number;
+  /**
+   * `REDIS_SENTINELS` / `REDIS_SENTINEL_NAME` / `REDIS_SENTINEL_PASSWORD`: when set, connections ask
+   * these sentinels for the current master of `name` (and follow a failover) instead of
+   * connecting to `REDIS_URL`'s host. The database, user and password still come from `REDIS_URL`.
+   */
+  sentinel?: { hosts: Array<{ host: string; port: number }>; name: string; password?: string };
+  /**
+   * `REDIS_WAIT_REPLICAS`: an enqueue succeeds only once Redis' `WAIT` says this many replicas have
+   * it (else 503). @defaultValue `0` (no wait)
+   */
+  waitReplicas: number;
 }
 
 /** @defaultValue `redis://127.0.0.1:6379` */
@@ -30,7 +41,10 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
 type Env = Record<string, string | undefined>;
 
-/** Reads `REDIS_URL`, `REDIS_PREFIX` and `REDIS_COMMAND_TIMEOUT_MS`; throws a {@link ConfigError} naming the bad variable. */
+/**
+ * Reads `REDIS_URL`, `REDIS_PREFIX`, `REDIS_COMMAND_TIMEOUT_MS`, `REDIS_WAIT_REPLICAS` and the
+ * `REDIS_SENTINEL*` variables; throws a {@link ConfigError} naming the bad variable.
+ */
 export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
   const rawUrl = nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL;
   let url: URL;
@@ -60,13 +74,40 @@ export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
   if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 100 || commandTimeoutMs > 60_000) {
     throw new ConfigError('REDIS_COMMAND_TIMEOUT_MS', `must be a whole number of milliseconds from 100 to 60000, got "${rawTimeout}"`);
   }
+  const rawWait = nonEmpty(env.REDIS_WAIT_REPLICAS);
+  const waitReplicas = rawWait === undefined ? 0 : Number(rawWait);
+  if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) {
+    throw new ConfigError('REDIS_WAIT_REPLICAS', `must be a whole number of replicas from 0 to 16, got "${rawWait}"`);
+  }
   return {
     redisUrl: url.toString().replace(/\/$/, ''),
     redisDb,
     redisPrefix,
     bullPrefix: `${redisPrefix}queue`,
     commandTimeoutMs,
+    waitReplicas,
+    ...sentinelFromEnv(env),
   };
+}
+
+function sentinelFromEnv(env: Env): Pick<QueuesConfig, 'sentinel'> {
+  const list = nonEmpty(env.REDIS_SENTINELS);
+  const name = nonEmpty(env.REDIS_SENTINEL_NAME);
+  if (list === undefined) {
+    if (name !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_NAME is set (host:port,host:port,…)');
+    return {};
+  }
+  const hosts = list.split(',').map((entry) => {
+    const match = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new ConfigError('REDIS_SENTINELS', `must be host:port entries separated by commas, got "${entry.trim()}"`);
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+  if (name === undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the master name the sentinels monitor');
+  const password = nonEmpty(env.REDIS_SENTINEL_PASSWORD);
+  return { sentinel: { hosts, name, ...(password === undefined ? {} : { password }) } };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -37,10 +37,10 @@ export function createRedisConnection(
   role: ConnectionRole,
   options: ConnectionOptions = {},
 ): Redis {
-  const client = new Redis(config.redisUrl, {
-    ...redisOptions(config, role),
-    connectionName: options.connectionName,
-  });
+  const common = { ...redisOptions(config, role), connectionName: options.connectionName };
+  const client = config.sentinel
+    ? new Redis({ ...common, ...credentials(config.redisUrl), ...sentinelOptions(config.sentinel) })
+    : new Redis(config.redisUrl, common);
   const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'RedisServerWarning'));
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   client.on('error', () => {});
@@ -52,6 +52,28 @@ export function createRedisConnection(
       });
   });
   return client;
+}
+
+/** What ioredis needs to find the master through the sentinels, and follow a failover at once. */
+function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): RedisOptions {
+  return {
+    sentinels: sentinel.hosts,
+    name: sentinel.name,
+    sentinelPassword: sentinel.password,
+    // Subscribes to +switch-master: connections move to the new master when the sentinels say so,
+    // not only when the old one stops answering.
+    failoverDetector: true,
+    sentinelRetryStrategy: reconnectDelay,
+  };
+}
+
+/** The user and password of `REDIS_URL`, for the master found through the sentinels. */
+function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'password'> {
+  const url = new URL(redisUrl);
+  return {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+  };
 }
 
 export interface RedisServerReport {

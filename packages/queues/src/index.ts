@@ -48,6 +48,7 @@ export {
   InvalidJobKeyError,
   PayloadValidationError,
   QueueUnavailableError,
+  ReplicationError,
   UnknownJobTypeError,
   type BatchItemIssues,
   type FieldIssue,

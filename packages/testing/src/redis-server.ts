@@ -7,6 +7,8 @@ import { waitFor } from './wait-for';
 export interface RedisServerOptions {
   /** Turn on the append-only file, for tests that restart Redis and expect data to survive. */
   appendOnly?: boolean;
+  /** More `redis-server` arguments, e.g. `['--replicaof', '127.0.0.1', '6400']`. */
+  args?: string[];
 }
 
 export interface RedisServer {
@@ -19,6 +21,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and data dir. */
   start(): Promise<void>;
+  /** Kills the process with SIGKILL (a crash: no shutdown, no final save). */
+  kill(): Promise<void>;
   /** Stops it for good and removes its data dir. */
   close(): Promise<void>;
 }
@@ -42,6 +46,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--maxmemory-policy', 'noeviction',
     '--daemonize', 'no',
     '--logfile', '',
+    ...(options.args ?? []),
   ];
 
   const start = async () => {
@@ -62,14 +67,15 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     ]);
   };
 
-  const stop = async () => {
+  const stopWith = async (signal: NodeJS.Signals) => {
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null) return;
     const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGTERM');
+    running.kill(signal);
     await exited;
   };
+  const stop = () => stopWith('SIGTERM');
 
   await start();
   return {
@@ -78,6 +84,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'ceres:' },
     stop,
     start,
+    kill: () => stopWith('SIGKILL'),
     close: async () => {
       await stop();
       await dir.remove();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
+import { ReplicationError } from '../errors/replication-error';
 import { claimKey, decide, defineLayoutScripts, releaseClaims, Verdict, type Decision } from './bullmq-layout';
 
 /** One job to add: what `Queue.add` takes, with the job type's options already merged in. */
@@ -29,6 +30,11 @@ export interface JobWriterOptions {
    * @defaultValue 5000
    */
   claimMs?: number;
+  /**
+   * Replicas that must confirm an add (Redis `WAIT`) before it succeeds; a shortfall rejects with
+   * {@link ReplicationError}. @defaultValue 0
+   */
+  waitReplicas?: number;
 }
 
 /** `addSoon` decides at the latest at the end of the event-loop turn, earlier once this many wait. */
@@ -58,10 +64,13 @@ export class JobWriter {
   private flushScheduled = false;
   private readonly connection: Redis;
   private readonly claimMs: number;
+  private readonly waitReplicas: number;
+  private replication: Promise<void> | undefined;
 
   constructor(options: JobWriterOptions) {
     this.connection = options.connection;
     this.claimMs = options.claimMs ?? 5_000;
+    this.waitReplicas = options.waitReplicas ?? 0;
     defineLayoutScripts(this.connection);
   }
 
@@ -122,6 +131,7 @@ export class JobWriter {
         // One queue per batch (a batch is one job type). BullMQ checks every job's options before
         // it sends any, so a refused job means none is added.
         const added = await jobs[0]!.queue.addBulk(toAdd.map((index) => ({ name: jobs[index]!.name, data: jobs[index]!.data, opts: jobs[index]!.opts })));
+        await this.replicated();
         toAdd.forEach((index, position) => (results[index] = { jobId: added[position]!.id!, duplicate: false }));
       }
       return results as EnqueueResult[];
@@ -233,7 +243,28 @@ export class JobWriter {
 
   private async add({ queue, name, data, opts }: JobToAdd): Promise<EnqueueResult> {
     const job = await queue.add(name, data, opts);
+    await this.replicated();
     return { jobId: job.id!, duplicate: false };
+  }
+
+  /**
+   * Resolves once `waitReplicas` replicas have every write this connection made so far. The adds
+   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection.
+   */
+  private replicated(): Promise<void> {
+    if (this.waitReplicas === 0) return Promise.resolve();
+    this.replication ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.replication = undefined;
+        // WAIT blocks this connection until then: short, and within the command timeout.
+        const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
+        this.connection.wait(this.waitReplicas, timeoutMs).then(
+          (confirmed) => (confirmed >= this.waitReplicas ? resolve() : reject(new ReplicationError(this.waitReplicas, confirmed))),
+          reject,
+        );
+      });
+    });
+    return this.replication;
   }
 }
 

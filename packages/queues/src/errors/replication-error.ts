@@ -1,0 +1,18 @@
+import { QueueUnavailableError } from './queue-unavailable-error';
+
+/**
+ * `REDIS_WAIT_REPLICAS` asked for replicas that did not confirm the write in time: the job is on
+ * the master but could be lost in a failover. Callers answer 503 like an outage; retrying with the
+ * same business key is safe (a duplicate if the job was kept).
+ */
+export class ReplicationError extends QueueUnavailableError {
+  override name = 'ReplicationError';
+
+  constructor(
+    readonly wanted: number,
+    readonly confirmed: number,
+  ) {
+    super();
+    this.message = `the job was written but only ${confirmed} of ${wanted} Redis replica(s) confirmed it in time; retry later`;
+  }
+}
