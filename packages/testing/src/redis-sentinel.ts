@@ -22,19 +22,27 @@ export interface RedisSentinelGroup {
   close(): Promise<void>;
 }
 
+/** A short-lived admin connection: its errors are the caller's rejections, not events. */
+function quiet(redis: Redis): Redis {
+  redis.on('error', () => {});
+  return redis;
+}
+
 /**
  * A master, `replicas` replicas and `sentinels` real `redis-server --sentinel` processes on
  * 127.0.0.1, free ports, each in a temp dir. Failure detection is fast (1 s) so tests are short.
  */
 export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = {}): Promise<RedisSentinelGroup> {
   const name = 'ceres-test';
-  const master = await startRedisServer();
+  // A (re)synced replica starts at once rather than after Redis' default 5 s wait for others.
+  const fastSync = ['--repl-diskless-sync-delay', '0'];
+  const master = await startRedisServer({ args: fastSync });
   const nodes = [master];
   for (let i = 0; i < replicas; i++) {
-    nodes.push(await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] }));
+    nodes.push(await startRedisServer({ args: [...fastSync, '--replicaof', '127.0.0.1', String(master.port)] }));
   }
   await waitFor(async () => {
-    const admin = new Redis(master.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const admin = quiet(new Redis(master.url, { lazyConnect: true, maxRetriesPerRequest: 1 }));
     try {
       const info = await admin.info('replication');
       return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= replicas && !/state=(wait_bgsave|send_bulk)/.test(info);
@@ -57,7 +65,7 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
         `dir ${dir.path}`,
         `sentinel monitor ${name} 127.0.0.1 ${master.port} ${Math.floor(sentinels / 2) + 1}`,
         `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 5000`,
+        `sentinel failover-timeout ${name} 2000`,
         `sentinel parallel-syncs ${name} 1`,
         '',
       ].join('\n'),
@@ -66,7 +74,7 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
     sentinelPorts.push(port);
   }
   const ask = async <T>(fn: (sentinel: Redis) => Promise<T>): Promise<T> => {
-    const sentinel = new Redis({ port: sentinelPorts[0], host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    const sentinel = quiet(new Redis({ port: sentinelPorts[0], host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }));
     try {
       return await fn(sentinel);
     } finally {
@@ -77,7 +85,7 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
   await waitFor(async () => {
     const counts = await Promise.all(
       sentinelPorts.map(async (port) => {
-        const sentinel = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+        const sentinel = quiet(new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }));
         try {
           const [info] = (await sentinel.call('SENTINEL', 'masters')) as string[][];
           const fields = Object.fromEntries((info ?? []).flatMap((value, index, all) => (index % 2 === 0 ? [[value, all[index + 1]]] : [])));
