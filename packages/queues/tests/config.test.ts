@@ -9,6 +9,7 @@ describe('loadQueuesConfig', () => {
       redisPrefix: 'ceres:',
       bullPrefix: 'ceres:queue',
       commandTimeoutMs: 5000,
+      waitReplicas: 0,
     });
   });
 
@@ -32,6 +33,12 @@ describe('loadQueuesConfig', () => {
     ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: 'soon' }],
     ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: '50' }],
     ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: '1.5' }],
+    ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: 'two' }],
+    ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: '-1' }],
+    ['REDIS_SENTINELS', { REDIS_SENTINELS: 'sentinel-1', REDIS_SENTINEL_NAME: 'ceres' }],
+    ['REDIS_SENTINELS', { REDIS_SENTINELS: '10.0.0.1:26379,10.0.0.2:99999', REDIS_SENTINEL_NAME: 'ceres' }],
+    ['REDIS_SENTINELS', { REDIS_SENTINEL_NAME: 'ceres' }],
+    ['REDIS_SENTINEL_NAME', { REDIS_SENTINELS: '10.0.0.1:26379' }],
   ])('names %s when it is malformed', (variable, env) => {
     let error: unknown;
     try {
@@ -47,5 +54,29 @@ describe('loadQueuesConfig', () => {
   it('does not echo a password in its error', () => {
     expect(() => loadQueuesConfig({ REDIS_URL: 'redis://:hunter2@bad host' })).toThrow(/^REDIS_URL/);
     expect(() => loadQueuesConfig({ REDIS_URL: 'redis://:hunter2@bad host' })).not.toThrow(/hunter2/);
+  });
+
+  it('reads the sentinels, their master name and password, and the replicas to wait for', () => {
+    const config = loadQueuesConfig({
+      REDIS_URL: 'redis://:secret@ignored-host:1/7',
+      REDIS_SENTINELS: '10.0.0.1:26379, sentinel-2.internal:26380,[::1]:26381',
+      REDIS_SENTINEL_NAME: 'ceres',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_WAIT_REPLICAS: '1',
+    });
+    expect(config.sentinel).toEqual({
+      hosts: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: 'sentinel-2.internal', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+      name: 'ceres',
+      password: 'sentinel-secret',
+    });
+    // The database still comes from REDIS_URL's path.
+    expect(config.redisDb).toBe(7);
+    expect(config.waitReplicas).toBe(1);
+    expect(loadQueuesConfig({}).sentinel).toBeUndefined();
+    expect(loadQueuesConfig({}).waitReplicas).toBe(0);
   });
 });
