@@ -84,12 +84,14 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
       .finally(() => newMaster.disconnect());
     // Jobs enqueued after the switch, a new one every 500 ms: when does the worker complete one
     // again? (One written in the switch's last moments may be lost, so not a single probe.)
-    const slackQueue = queues.getQueue('slack');
+    // Probes go through a client without WAIT: what is measured here is the worker.
+    const prober = new QueueClient({ config: { ...config.queues, waitReplicas: 0 }, onWarning: () => {} });
+    const slackQueue = prober.getQueue('slack');
     const probes: string[] = [];
     let probeNumber = 0;
     await waitFor(
       async () => {
-        const probe = await queues.enqueue('slack/alert', { text: 'probe', dedupeKey: `probe-${mode}-${probeNumber++}` }).catch(() => undefined);
+        const probe = await prober.enqueue('slack/alert', { text: 'probe', dedupeKey: `probe-${mode}-${probeNumber++}` }).catch(() => undefined);
         if (probe) probes.push(probe.jobId);
         const states = await Promise.all(probes.map((id) => slackQueue.getJobState(id).catch(() => undefined)));
         return states.includes('completed');
@@ -97,6 +99,7 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
       { timeoutMs: 30_000, intervalMs: 500, what: 'the worker to complete a job enqueued after the switch' },
     );
     const workerBackAfterMs = Date.now() - switchedAt;
+    await prober.close();
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 8_000 - workerBackAfterMs)));
     // With WAIT, keep the load until a replica is back and a little longer.
     const replicaBackAfterMs = await replicaBack;
