@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { toOpenApi30 } from '@ceres/http';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -17,6 +18,8 @@ export function addDocs(app: FastifyInstance): void {
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
+    // The route schemas are TypeBox's JSON Schema; the document declares 3.0.3 and must be valid 3.0.
+    transformObject: (document) => toOpenApi30('openapiObject' in document ? document.openapiObject : document.swaggerObject),
   });
   app.register(swaggerUi, {
     routePrefix: '/docs',

@@ -1,0 +1,1 @@
+export { toOpenApi30 } from './openapi';
