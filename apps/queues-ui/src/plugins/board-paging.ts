@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors';
-import { assertDecimalQuery, MAX_POSITION } from '../routes/input';
+import { assertDecimalQuery, MAX_POSITION } from '../admin/paging';
 
 /** Bull Board's page sizes go up to a few hundred; more in one page would be a slow Redis call. */
 const MAX_JOBS_PER_PAGE = 1000;

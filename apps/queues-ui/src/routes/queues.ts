@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { CLEANABLE_STATES, JOB_STATES, type QueueAdmin } from '../admin/queue-admin';
 import { badRequest } from '../errors';
-import { MAX_POSITION } from './input';
+import { MAX_POSITION } from '../admin/paging';
 
 /** The most jobs one `GET …/jobs` page returns. */
 export const MAX_PAGE = 1000;
