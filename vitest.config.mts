@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against the TypeScript sources of the workspace packages, no build needed.
     alias: {
       '@ceres/app-kit': here('./packages/app-kit/src/index.ts'),
+      '@ceres/http': here('./packages/http/src/index.ts'),
       '@ceres/queues': here('./packages/queues/src/index.ts'),
       '@ceres/testing': here('./packages/testing/src/index.ts'),
       '@ceres/db': here('./packages/db/src/index.ts'),

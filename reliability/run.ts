@@ -161,7 +161,7 @@ async function redisRestart(): Promise<void> {
     const accepted: string[] = [];
     const downAnswers: number[] = [];
     let down = false;
-    let downStatuses = new Map<number, number>();
+    const downStatuses = new Map<number, number>();
     let stop = false;
     let i = 0;
     let apiBackAt = 0;

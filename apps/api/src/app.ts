@@ -1,15 +1,14 @@
+import { bearerAuthPlugin, createErrorHandler, errorHandlerPlugin, healthPlugin, jsonBodyPlugin, typeboxValidatorCompiler, type ErrorHandlerOptions } from '@ceres/http';
 import type { QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ApiConfig } from './config';
-import { addAuth } from './plugins/auth';
+import { queuesErrorToHttp } from './enqueue/errors';
 import { addDrain } from './plugins/drain';
-import { errorHandler, notFoundHandler } from './plugins/error-handler';
 import { addRateLimit } from './plugins/rate-limit';
 import { addSecurityHeaders } from './plugins/security-headers';
 import { addDocs } from './plugins/swagger';
-import { typeboxValidatorCompiler } from './plugins/validator';
+import { pingRedis } from './redis-health';
 import { batchRoutes } from './routes/batch';
-import { healthRoutes } from './routes/health';
 import { jobStatusRoutes } from './routes/job-status';
 import { jobRoutes } from './routes/jobs';
 
@@ -27,6 +26,12 @@ export interface AppDeps {
 const MAX_PARAM_LENGTH = 2048;
 
 /** Builds the API from its dependencies; does not listen. */
+const ERRORS: ErrorHandlerOptions = {
+  map: queuesErrorToHttp,
+  bodyLimitVariable: 'API_BODY_LIMIT_BYTES',
+  notFoundHint: 'the routes are listed at GET /docs',
+};
+
 export function buildApp({ config, queues, logStream, onRoute }: AppDeps): FastifyInstance & { drain: (maxMs: number) => Promise<void> } {
   const app = Fastify({
     logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}) },
@@ -38,15 +43,15 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     // rather than refused with a 503 in Fastify's own shape; PM2 sends new ones elsewhere.
     return503OnClosing: false,
     // Malformed URLs are refused before routing; answer them in the same shape as everything else.
-    frameworkErrors: errorHandler,
+    frameworkErrors: createErrorHandler(ERRORS),
   }) as unknown as FastifyInstance;
   if (onRoute) app.addHook('onRoute', onRoute);
 
   // JSON only: any other content type is a 415, rather than a string body that fails as a payload.
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(typeboxValidatorCompiler);
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
+  app.register(errorHandlerPlugin, ERRORS);
+  app.register(jsonBodyPlugin);
 
   if (!config.auth.enabled) {
     app.log.warn('API_AUTH=off: the API accepts requests without a token; never run it like this where others can reach it');
@@ -57,10 +62,10 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
 
   addSecurityHeaders(app);
   addDocs(app);
-  app.register(healthRoutes, { queues });
+  app.register(healthPlugin, { redisUp: () => pingRedis(queues), summary: 'Is the API able to enqueue? (no auth)' });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
-    addAuth(scope, config.auth, config.authFailures);
+    scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures });
     addRateLimit(scope, config.rateLimitMax);
     scope.register(jobRoutes, { queues });
     scope.register(batchRoutes, { queues });

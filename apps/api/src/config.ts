@@ -1,59 +1,39 @@
-import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
-import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv, type LogLevel } from '@ceres/app-kit';
+import { loadQueuesConfig } from '@ceres/queues';
+import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
 /** Shortest token accepted: a guessable token is no token (see `secretWeakness` for the whole rule). */
 export const MIN_TOKEN_LENGTH = MIN_SECRET_LENGTH;
 
-
-const ApiEnv = Type.Object({
-  API_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
-  API_PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
-  API_TOKENS: Type.Optional(Type.String()),
-  API_AUTH: EnvBoolean({ default: true }),
-  API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
-  API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576 }),
-  API_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1 }),
-  API_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000 }),
-  API_SHUTDOWN_DRAIN_MS: Type.Integer({ default: 2_000, minimum: 0, maximum: 60_000 }),
+/**
+ * Every variable the API reads besides the queues' (`QueuesEnv`), with its default: defaults live
+ * here only; the docs' tables and `.env.example` are checked against it (tests/env-docs.test.ts).
+ */
+export const ApiEnv = Type.Object({
+  API_HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'Interface to listen on' }),
+  API_PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'Port' }),
+  API_TOKENS: Type.Optional(
+    Type.String({ description: `Comma-separated bearer tokens, each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones; required unless API_AUTH=off` }),
+  ),
+  API_AUTH: EnvBoolean({ default: true, description: '`off` (or `false`/`no`) runs without authentication, warned at every start' }),
+  API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1, description: 'Requests per token per minute, per process' }),
+  API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576, description: 'Largest request body; larger ones get 413' }),
+  API_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1, description: 'Wrong tokens per client address and window, then 429' }),
+  API_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000, description: 'That window, from the first failure' }),
+  API_SHUTDOWN_DRAIN_MS: Type.Integer({
+    default: 2_000,
+    minimum: 0,
+    maximum: 60_000,
+    description: 'On stop, how long to keep serving with Connection: close before closing; below PM2 kill_timeout',
+  }),
   LOG_LEVEL: EnvLogLevel,
 });
-
-export interface ApiConfig {
-  /** @defaultValue `127.0.0.1` */
-  host: string;
-  /** @defaultValue `3000` */
-  port: number;
-  auth: {
-    /** False only with `API_AUTH=off` (or `false`/`no`). @defaultValue `true` */
-    enabled: boolean;
-    /** The bearer tokens of `API_TOKENS`; never logged. */
-    tokens: string[];
-  };
-  /** Requests per token (per client IP with auth off) per minute, per process. @defaultValue `6000` */
-  rateLimitMax: number;
-  /**
-   * Failed authentications per client address and window before that address is refused (429)
-   * until the window ends, per process. @defaultValue `{ max: 20, windowMs: 900000 }` (15 min)
-   */
-  authFailures: { max: number; windowMs: number };
-  /** Largest accepted request body in bytes. @defaultValue `1048576` (1 MiB) */
-  bodyLimitBytes: number;
-  /**
-   * On SIGINT/SIGTERM, how long the API keeps serving (with `Connection: close`) so clients leave
-   * their keep-alive connections before it closes; stays below PM2's kill_timeout. @defaultValue `2000`
-   */
-  shutdownDrainMs: number;
-  /** @defaultValue `info` */
-  logLevel: LogLevel;
-  queues: QueuesConfig;
-}
 
 /**
  * Reads the API's settings once at startup. Throws a {@link ConfigError} naming the bad variable,
  * including when no token is set and authentication was not turned off explicitly.
  */
-export function loadApiConfig(env: Record<string, string | undefined> = process.env): ApiConfig {
+export function loadApiConfig(env: Record<string, string | undefined> = process.env) {
   const parsed = parseEnv(ApiEnv, env);
   const queues = loadQueuesConfig(env);
   const enabled = envFlag(parsed.API_AUTH);
@@ -71,12 +51,16 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
   return {
     host: parsed.API_HOST,
     port: parsed.API_PORT,
+    /** `tokens` are never logged; with auth off, rate limits key on the client IP. */
     auth: { enabled, tokens },
     rateLimitMax: parsed.API_RATE_LIMIT_MAX,
     authFailures: { max: parsed.API_AUTH_FAILURE_LIMIT, windowMs: parsed.API_AUTH_FAILURE_WINDOW_MS },
     bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
     shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,
-    logLevel: parsed.LOG_LEVEL as LogLevel,
+    logLevel: parsed.LOG_LEVEL,
     queues,
   };
 }
+
+/** The API's settings, as {@link loadApiConfig} reads them from {@link ApiEnv}. */
+export type ApiConfig = ReturnType<typeof loadApiConfig>;

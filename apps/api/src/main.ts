@@ -1,4 +1,4 @@
-import { QueueClient } from '@ceres/queues';
+import { ConfigError, QueueClient } from '@ceres/queues';
 import { buildApp } from './app';
 import { loadApiConfig } from './config';
 
@@ -37,8 +37,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', shutdown);
 
   // Connect before declaring readiness, so a fresh instance does not answer its first requests
-  // with 503; an unreachable Redis does not stop startup (those requests answer 503 until it is back).
-  await queues.ready().catch(() => app.log.warn('redis is not reachable at startup; enqueue requests answer 503 until it is'));
+  // with 503; an unreachable Redis does not stop startup (those requests answer 503 until it is back),
+  // a REDIS_URL database the server lacks does.
+  await queues.ready().catch((error: unknown) => {
+    if (error instanceof ConfigError) throw error;
+    app.log.warn('redis is not reachable at startup; enqueue requests answer 503 until it is');
+  });
   await app.listen({ host: config.host, port: config.port });
   // PM2 `wait_ready`: a reload replaces this instance only once the new one listens.
   process.send?.('ready');

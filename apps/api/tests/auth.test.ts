@@ -1,7 +1,7 @@
 import { ConfigError } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
-import { tokenMatcher } from '../src/plugins/auth';
+import { tokenMatcher } from '@ceres/http';
 import { auth, OTHER_TOKEN, startApi, TOKEN, verify, useTestApi } from './helpers';
 
 // These tests send over a hundred wrong tokens from one address on purpose; the failure limit

@@ -1,61 +1,61 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
 
-const SRC = fileURLToPath(new URL('../src', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** Every import/require/dynamic import specifier of a source text, with what it names from it. */
-function imports(source: string): Array<{ from: string; names: string }> {
-  const found: Array<{ from: string; names: string }> = [];
-  const statement = /\b(?:import|export)\s+(type\s+)?([\s\S]*?)\s+from\s+['"]([^'"]+)['"]/g;
-  for (const match of source.matchAll(statement)) found.push({ from: match[3]!, names: match[1] ? '' : match[2]! });
-  for (const match of source.matchAll(/\b(?:require|import)\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) found.push({ from: match[1]!, names: '*' });
-  for (const match of source.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)) found.push({ from: match[1]!, names: '' });
-  return found;
+/**
+ * The boundaries are ESLint rules (eslint.config.mjs, `npm run lint`). This proves the rules bite:
+ * each snippet is linted as if it were a file of the app, with the repository's own config.
+ */
+const eslint = new ESLint({ cwd: ROOT });
+async function boundaryErrors(source: string, filePath: string): Promise<string[]> {
+  const [result] = await eslint.lintText(source, { filePath: `${ROOT}/${filePath}` });
+  return result!.messages
+    .filter((message) => message.ruleId === 'no-restricted-imports' || message.ruleId === 'no-restricted-syntax')
+    .map((message) => message.message);
 }
 
-/** What the API must never import: a BullMQ Worker, or anything of the worker app (processors). */
-export function forbiddenImports(source: string): string[] {
-  return imports(source)
-    .filter(({ from, names }) => {
-      if (/(^|\/)apps\/worker(\/|$)|^@ceres\/worker|(^|\/)worker\/src(\/|$)|(^|\/)processors?(\/|$)/.test(from)) return true;
-      if (from === 'bullmq' || from.startsWith('bullmq/')) return names === '*' || /\*|\bWorker\b/.test(names);
-      return false;
-    })
-    .map(({ from, names }) => `${names || '(side effect)'} from ${from}`);
-}
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((entry) => entry.isFile() && /\.[cm]?[jt]s$/.test(entry.name)).map((entry) => join(entry.parentPath, entry.name));
-}
-
-describe('the API only enqueues', () => {
-  it('imports no BullMQ Worker and nothing of apps/worker anywhere under src/', async () => {
-    const files = await sourceFiles(SRC);
-    expect(files.length).toBeGreaterThan(10);
-    const offenders: string[] = [];
-    for (const file of files) {
-      for (const bad of forbiddenImports(await readFile(file, 'utf8'))) offenders.push(`${relative(SRC, file)}: ${bad}`);
-    }
-    expect(offenders).toEqual([]);
+describe('the API only enqueues, and the apps never import each other', () => {
+  it.each([
+    "import { Queue, Worker } from 'bullmq';",
+    'import {\n  Worker as W,\n} from "bullmq";',
+    "import * as bull from 'bullmq';",
+    "const { Worker } = await import('bullmq');",
+    "const bull = require('bullmq');",
+    "export { Worker } from 'bullmq';",
+    "import { runEmail } from '../../worker/src/processors/email';",
+    "import { processors } from '@ceres/worker';",
+    "import '../../../apps/worker/src/main';",
+    "import { sendVerify } from './processors/email';",
+    "import { buildApp } from '@ceres/queues-ui';",
+    "import { QueueAdmin } from '../../queues-ui/src/admin/queue-admin';",
+  ])('refuses %s in apps/api/src', async (source) => {
+    expect(await boundaryErrors(source, 'apps/api/src/example.ts')).not.toEqual([]);
   });
 
-  it('the scan catches each way of importing them', () => {
-    const bad = [
-      "import { Queue, Worker } from 'bullmq';",
-      "import {\n  Worker as W,\n} from \"bullmq\";",
-      "import * as bull from 'bullmq';",
-      "const { Worker } = await import('bullmq');",
-      "const bull = require('bullmq');",
-      "export { Worker } from 'bullmq';",
-      "import { runEmail } from '../../worker/src/processors/email';",
-      "import { processors } from '@ceres/worker';",
-      "import '../../../apps/worker/src/main';",
-      "import { sendVerify } from './processors/email';",
-    ];
-    for (const source of bad) expect(forbiddenImports(source), source).not.toEqual([]);
-    expect(forbiddenImports("import { Queue, type Job } from 'bullmq';\nimport { QueueClient } from '@ceres/queues';")).toEqual([]);
+  it('allows what producers use', async () => {
+    const source = "import { Queue, type Job } from 'bullmq';\nimport { QueueClient } from '@ceres/queues';\nexport { Queue, QueueClient };\nexport type { Job };\n";
+    expect(await boundaryErrors(source, 'apps/api/src/example.ts')).toEqual([]);
+  });
+
+  it.each([
+    ['apps/worker/src/example.ts', "import { buildApp } from '../../api/src/app';"],
+    ['apps/worker/src/example.ts', "import { QueueAdmin } from '@ceres/queues-ui';"],
+    ['apps/queues-ui/src/example.ts', "import { createWorkerApp } from '../../worker/src/app';"],
+    ['apps/queues-ui/tests/example.test.ts', "import { buildApp } from '../../api/src/app';"],
+  ])('refuses another app in %s: %s', async (file, source) => {
+    expect(await boundaryErrors(source, file)).not.toEqual([]);
+  });
+
+  it('finds nothing to refuse in the repository as it is', async () => {
+    const results = await eslint.lintFiles(['apps/*/src/**/*.ts']);
+    const offenders = results.flatMap((result) =>
+      result.messages
+        .filter((message) => message.ruleId === 'no-restricted-imports' || message.ruleId === 'no-restricted-syntax')
+        .map((message) => `${result.filePath}: ${message.message}`),
+    );
+    expect(results.length).toBeGreaterThan(30);
+    expect(offenders).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { EnqueueOptions } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
-import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
+import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
 import { useTestApi } from './helpers';
 
 const ctx = useTestApi();

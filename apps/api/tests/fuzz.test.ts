@@ -2,9 +2,9 @@ import { schemaIssues, validatePayload } from '@ceres/queues';
 import { startRedisServer, type RedisServer } from '@ceres/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../src/errors/api-error';
-import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
-import { splitOptions } from '../src/routes/jobs';
+import { ERROR_CODES } from '@ceres/http';
+import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
+import { splitOptions } from '../src/enqueue/body';
 import { BatchEnvelope } from '../src/schemas/jobs';
 import { startApi, TOKEN, type TestApi, validPayloads } from './helpers';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
-import { PLATFORM_JOB_TYPES } from '../src/routes/platform-job-types';
+import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
 import { startRedisServer, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll } from 'vitest';
 import type { RouteOptions } from 'fastify';

@@ -45,7 +45,8 @@ describe('main', () => {
       const timer = setTimeout(() => reject(new Error(`no "ready" message:\n${output.join('')}`)), 20_000);
       child.once('message', (message) => {
         clearTimeout(timer);
-        message === 'ready' ? resolve() : reject(new Error(`unexpected message ${String(message)}`));
+        if (message === 'ready') resolve();
+        else reject(new Error(`unexpected message ${String(message)}`));
       });
     });
     const health = await fetch(`http://127.0.0.1:${port}/health`);

@@ -53,6 +53,12 @@ describe('GET /health and Redis outages', () => {
           else {
             expect(response.json()).toMatchObject({ code: 'QUEUE_UNAVAILABLE' });
             expect(response.headers['retry-after']).toBe('2');
+            // A status read enqueues nothing by nature: it says what failed, an enqueue what did not happen.
+            const message = (response.json() as { message: string }).message;
+            if (name === 'status') {
+              expect(message).toMatch(/the job status could not be read/);
+              expect(message).not.toMatch(/enqueued/);
+            } else expect(message).toMatch(/nothing was enqueued/);
           }
         }
       }

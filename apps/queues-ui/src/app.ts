@@ -1,15 +1,14 @@
-import { AUTH_FAILURE_DEFAULTS } from '@ceres/app-kit';
+import { AUTH_FAILURE_DEFAULTS, withTimeout } from '@ceres/app-kit';
+import { basicAuthPlugin, errorHandlerPlugin, healthPlugin, openApiPlugin, typeboxValidatorCompiler } from '@ceres/http';
 import type { QueueClient } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { QueueAdmin } from './admin/queue-admin';
 import { BOARD_PREFIX, createBoard } from './board';
 import { QueueMetrics } from './metrics/queue-metrics';
-import { installBasicAuth } from './plugins/basic-auth';
 import { installBoardPagingGuard } from './plugins/board-paging';
 import { installCompletedRetryGuard } from './plugins/completed-retries';
-import { installErrorHandler, installRedisGate } from './plugins/error-handler';
+import { installRedisGate } from './plugins/error-handler';
 import { installCrossSiteGuard, installLocalOnlyPage, installSecurityHeaders } from './plugins/security';
-import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { schedulerRoutes } from './routes/schedulers';
@@ -40,18 +39,30 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const queues = admin.names.map((name) => ({ name, queue: admin.queue(name) }));
   const timeoutMs = deps.redisTimeoutMs ?? 1000;
 
+  app.setValidatorCompiler(typeboxValidatorCompiler);
   // Order matters: security headers go on every answer; credentials are checked before anything
   // else is revealed, Redis state included; then where a state change comes from.
   installSecurityHeaders(app);
-  installBasicAuth(app, { ...deps.auth, failures: deps.authFailures ?? AUTH_FAILURE_DEFAULTS });
+  app.register(basicAuthPlugin, { ...deps.auth, realm: 'ceres-queues', failures: deps.authFailures ?? AUTH_FAILURE_DEFAULTS });
   installCrossSiteGuard(app);
   installRedisGate(app, isRedisReady, ['/api/', `${BOARD_PREFIX}/api/`]);
   installCompletedRetryGuard(app, admin, BOARD_PREFIX);
   installBoardPagingGuard(app, BOARD_PREFIX);
   installLocalOnlyPage(app);
-  installErrorHandler(app, (error) => deps.client.isOutage(error));
+  app.register(errorHandlerPlugin, { isOutage: (error) => deps.client.isOutage(error) });
+  app.register(openApiPlugin, {
+    title: 'Ceres queues admin API',
+    description: 'Counts, job listings and operator actions on the queues. Every route except /health needs basic auth.',
+    securitySchemes: { basic: { type: 'http', scheme: 'basic' } },
+    hidePrefixes: [BOARD_PREFIX],
+  });
+  // The document of the admin API, behind basic auth like the API it describes.
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.register(healthRoutes, { admin, isRedisReady, timeoutMs });
+  app.register(healthPlugin, {
+    // The queues are readable: the connection is up and every count answers in time.
+    redisUp: async () => isRedisReady() && (await withTimeout(admin.allStats(), timeoutMs, 'reading the queue counts').then(() => true)),
+  });
   app.register(queueRoutes, { admin });
   app.register(schedulerRoutes, { admin });
   app.register(metricsRoutes, {

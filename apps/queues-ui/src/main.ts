@@ -50,6 +50,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 
+  // An unreachable Redis does not stop startup (the admin API answers 503 until it is back); a
+  // REDIS_URL database the server lacks does.
+  await client.ready().catch((error: unknown) => {
+    if (error instanceof ConfigError) throw error;
+  });
   await app.listen({ host: config.host, port: config.port });
   app.log.info(`Bull Board at http://${config.host}:${config.port}${BOARD_PREFIX} (public path ${config.publicBasePath}${BOARD_PREFIX})`);
   // PM2 (wait_ready) starts counting the app as online from here.

@@ -157,12 +157,13 @@ describe('GET /api/queues/:queue/jobs', () => {
     for (const [url, field] of cases) {
       const response = await api(s, 'GET', url);
       expect(response.status, url).toBe(400);
-      expect(response.body, url).toMatchObject({ code: 'BAD_REQUEST', field });
+      expect(response.body, url).toMatchObject({ code: 'INVALID_REQUEST', field });
       expect(response.body.message, url).toContain(field);
     }
     const bad = await api(s, 'GET', '/api/queues/email/jobs?state=exploded');
-    expect(bad.body.message).toBe('state must be one of waiting, active, completed, failed, delayed, prioritized');
-    expect(Object.keys(bad.body).sort()).toEqual(['code', 'field', 'message']);
+    expect(bad.body.message).toBe('invalid querystring: state must be one of waiting, active, completed, failed, delayed, prioritized');
+    expect(bad.body.issues).toEqual([{ field: 'state', message: 'state must be one of waiting, active, completed, failed, delayed, prioritized' }]);
+    expect(Object.keys(bad.body).sort()).toEqual(['code', 'field', 'issues', 'message']);
   });
 });
 
@@ -225,7 +226,8 @@ describe('POST /api/queues/:queue/clean/:state', () => {
     for (const [url, payload, field] of cases) {
       const response = await api(s, 'POST', url, payload);
       expect(response.status, `${url} ${JSON.stringify(payload)}`).toBe(400);
-      expect(response.body, `${url} ${JSON.stringify(payload)}`).toMatchObject({ code: 'BAD_REQUEST', field });
+      // The path's state is a request field, the rest are body fields.
+      expect(response.body, `${url} ${JSON.stringify(payload)}`).toMatchObject({ code: field === 'state' ? 'INVALID_REQUEST' : 'INVALID_BODY', field });
     }
     const noBody = await s.app.inject({ method: 'POST', url: '/api/queues/email/clean/failed', headers: GOOD_AUTH });
     expect(noBody.statusCode).toBe(400);

@@ -17,15 +17,10 @@ afterAll(async () => {
 });
 
 describe('GET /health and Redis outages', () => {
-  it('is healthy with every queue counted while Redis is up', async () => {
-    await stack.client.getQueue('files').add('validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' });
+  it('answers the one health shape of both apps while Redis is up (the counts are at /api/queues/stats)', async () => {
     const response = await stack.app.inject({ method: 'GET', url: '/health' });
     expect(response.statusCode).toBe(200);
-    const body = response.json();
-    expect(body).toMatchObject({ status: 'healthy', message: expect.any(String) });
-    expect(Object.keys(body.details).sort()).toEqual(['email', 'files', 'maintenance', 'slack']);
-    expect(body.details.files).toMatchObject({ waiting: 1, total: 1 });
-    expect(Date.parse(body.timestamp)).not.toBeNaN();
+    expect(response.json()).toEqual({ status: 'ok', redis: 'up' });
   });
 
   it('answers 503 at once while Redis is down (API too), and recovers when it is back', async () => {
@@ -36,7 +31,7 @@ describe('GET /health and Redis outages', () => {
     const health = await stack.app.inject({ method: 'GET', url: '/health' });
     expect(Date.now() - started).toBeLessThan(1000);
     expect(health.statusCode).toBe(503);
-    expect(health.json()).toMatchObject({ status: 'unhealthy', details: {} });
+    expect(health.json()).toEqual({ status: 'unavailable', redis: 'down' });
 
     for (const url of ['/api/queues/stats', '/api/schedulers', '/ui/api/queues']) {
       const response = await stack.app.inject({ method: 'GET', url, headers: GOOD_AUTH });

@@ -71,6 +71,20 @@ describe('GET /metrics', () => {
     expect(text.match(/^# TYPE ceres_queue_jobs gauge$/gm)).toHaveLength(1);
   });
 
+  it('gives every one of 10 concurrent scrapes the same totals (an HA Prometheus pair scrapes at once)', async () => {
+    /** The value of one series, the whole line matched (`… 2` must not match `… 20`). */
+    const value = (text: string, series: string) => new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1];
+    const texts = await Promise.all(Array.from({ length: 10 }, () => scrape()));
+    for (const text of texts) {
+      expect(value(text, 'ceres_queue_jobs_completed_total{queue="email"}')).toBe('2');
+      expect(value(text, 'ceres_queue_jobs_failed_total{queue="email"}')).toBe('1');
+      expect(value(text, 'ceres_queue_jobs{queue="email",state="completed"}')).toBe('2');
+      expect(value(text, 'ceres_queue_redis_up')).toBe('1');
+    }
+    // And the scrape after them is no counter reset.
+    expect(value(await scrape(), 'ceres_queue_jobs_completed_total{queue="email"}')).toBe('2');
+  });
+
   it.skipIf(!hasPromtool)('passes promtool check metrics (skipped only when promtool is not installed)', async () => {
     const result = await promtoolCheck(await scrape());
     expect(result.output).toBe('');

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import { loadQueuesConfig, SCHEDULED_JOB_TYPES, type QueueName, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, SCHEDULED_JOB_TYPES, type QueueName } from '@ceres/queues';
 import { ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
-import { FILES_ENV, fileLimitsFromEnv, type FileLimits } from './files/limits';
+import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
 /** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
 const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, description, ...options });
@@ -16,7 +16,10 @@ const SCHEDULE_ENV = Object.fromEntries(
   ]),
 );
 
-/** Every variable the worker reads, with its default. Parsed once at startup. */
+/**
+ * Every variable the worker reads besides the queues' and DATABASE_URL's, with its default: defaults
+ * live here only; the docs' tables and `.env.example` are checked against it (tests/env-docs.test.ts).
+ */
 export const WorkerEnv = Type.Object({
   ...SCHEDULE_ENV,
   ...FILES_ENV,
@@ -28,8 +31,6 @@ export const WorkerEnv = Type.Object({
   SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
   SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
-  // Overrides FILES_ENV's: the local stack keeps uploads beside its other data in var/.
-  UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Root of the uploaded files' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
@@ -38,37 +39,8 @@ export const WorkerEnv = Type.Object({
   WORKER_ACTIVITY_LOG_MS: Type.Integer({ default: 60_000, minimum: 100, description: 'How often each queue logs its activity line at info' }),
 });
 
-export interface WorkerConfig {
-  queues: QueuesConfig;
-  databaseUrl: string;
-  /** `undefined`: write mails to {@link WorkerConfig.outboxDir}. */
-  smtpUrl: string | undefined;
-  outboxDir: string;
-  mailFrom: string;
-  /** Without a trailing slash. */
-  appUrl: string;
-  slackWebhookUrl: string | undefined;
-  slackTimeoutMs: number;
-  timeZone: string;
-  uploadsDir: string;
-  /** Size, page and pixel bounds of the file jobs. */
-  fileLimits: FileLimits;
-  reportEmailTo: string | undefined;
-  logLevel: LevelWithSilent;
-  /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
-  lockDurationMs: number;
-  /** How often each worker looks for jobs whose lock expired (stalled). */
-  stalledIntervalMs: number;
-  /** A worker that takes no job for this long while jobs wait is rebuilt, then the process exits (stall-watchdog.ts). */
-  stallCheckMs: number;
-  /** How often each queue's `queue activity` line is logged (when it did something). */
-  activityLogMs: number;
-  /** The cron job types and their patterns (in {@link WorkerConfig.timeZone}), from the definitions and their variables. */
-  schedules: ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>;
-}
-
 /** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
-export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+export function loadWorkerConfig(env: Record<string, string | undefined> = process.env) {
   let databaseUrl: string;
   try {
     databaseUrl = databaseUrlFromEnv(env);
@@ -91,24 +63,35 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   return {
     queues: loadQueuesConfig(env),
     databaseUrl,
+    /** `undefined`: write mails to `outboxDir`. */
     smtpUrl: parsed.SMTP_URL,
     outboxDir: parsed.OUTBOX_DIR,
     mailFrom: parsed.MAIL_FROM,
+    /** Without a trailing slash. */
     appUrl: parsed.APP_URL.replace(/\/+$/, ''),
     slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,
     slackTimeoutMs: parsed.SLACK_TIMEOUT_MS,
     timeZone: parsed.TZ,
     uploadsDir: parsed.UPLOADS_DIR,
+    /** Size, page and pixel bounds of the file jobs. */
     fileLimits: fileLimitsFromEnv(parsed),
     reportEmailTo: parsed.REPORT_EMAIL_TO,
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
+    /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
+    /** How often each worker looks for jobs whose lock expired (stalled). */
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
-    activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
+    /** A worker that takes no job for this long while jobs wait is rebuilt, then the process exits (stall-watchdog.ts). */
     stallCheckMs: parsed.WORKER_STALL_CHECK_MS,
-    schedules,
+    /** How often each queue's `queue activity` line is logged (when it did something). */
+    activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
+    /** The cron job types and their patterns (in `timeZone`), from the definitions and their variables. */
+    schedules: schedules as ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>,
   };
 }
+
+/** The worker's settings, as {@link loadWorkerConfig} reads them from {@link WorkerEnv}. */
+export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
 
 function isTimeZone(zone: string): boolean {
   try {

@@ -1,4 +1,4 @@
-import { ConfigError } from '@ceres/queues';
+import { assertRedisDatabase, ConfigError } from '@ceres/queues';
 import { createWorkerApp } from './app';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { createLogger } from './deps/logger';
@@ -12,6 +12,12 @@ try {
   console.error(`ceres-worker: invalid configuration: ${error.message}`);
   process.exit(1);
 }
+
+// A REDIS_URL database the server lacks would have the Workers run database 0's jobs: stop first.
+await assertRedisDatabase(config.queues).catch((error: unknown) => {
+  console.error(`ceres-worker: invalid configuration: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 
 const logger = createLogger(config.logLevel);
 // A worker that stays stalled after a rebuild exits non-zero: PM2 restarts it (and counts it).

@@ -50,6 +50,9 @@ function describe(field: string, error: ValueError): string {
     case ValueErrorType.StringMaxLength:
       return `${name} must be at most ${String(schema.maxLength)} characters long`;
     case ValueErrorType.StringPattern:
+      // A pattern that stands for a format says so; others may carry a readable hint (`x-pattern-hint`).
+      if (schema.format === 'email') return `${name} must be a valid email address`;
+      if (typeof schema['x-pattern-hint'] === 'string') return `${name} ${schema['x-pattern-hint']}`;
       return `${name} contains characters that are not allowed (line breaks, control characters, or outside ${String(schema.pattern)})`;
     case ValueErrorType.Integer:
       return `${name} must be an integer`;

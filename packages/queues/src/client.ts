@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadQueuesConfig, type QueuesConfig } from './config';
-import { createRedisConnection, type ConnectionOptions } from './connection';
+import { connectionConfigError, createRedisConnection, type ConnectionOptions } from './connection';
 import { BatchValidationError, type BatchItemIssues } from './errors/batch-validation-error';
 import { InvalidJobKeyError } from './errors/invalid-job-key-error';
 import { PayloadValidationError, type FieldIssue } from './errors/payload-validation-error';
@@ -97,9 +97,12 @@ export class QueueClient {
   /**
    * Resolves once the connection can take commands. The first connect of a fresh client is
    * awaited (app code may enqueue right at startup); once Redis has been lost, or when the first
-   * connect fails, it throws {@link QueueUnavailableError} at once instead of waiting.
+   * connect fails, it throws {@link QueueUnavailableError} at once instead of waiting. A
+   * `REDIS_URL` database the server does not have throws its `ConfigError`, now and on every call.
    */
   async ready(): Promise<void> {
+    const misconfigured = connectionConfigError(this.connection);
+    if (misconfigured) throw misconfigured;
     if (this.isReady()) return;
     if (!['wait', 'connecting', 'connect'].includes(this.connection.status)) throw new QueueUnavailableError();
     // One wait shared by every caller, rather than three listeners per waiting enqueue.
@@ -107,7 +110,7 @@ export class QueueClient {
       const settle = (error?: Error) => {
         this.connection.off('ready', onReady).off('error', onError).off('end', onError);
         this.firstConnect = undefined;
-        if (error) reject(new QueueUnavailableError({ cause: error }));
+        if (error) reject(connectionConfigError(this.connection) ?? new QueueUnavailableError({ cause: error }));
         else resolve();
       };
       const onReady = () => settle();

@@ -1,57 +1,52 @@
-import { ConfigError } from '@ceres/app-kit';
+import { ConfigError, parseEnv } from '@ceres/app-kit';
+import { Type, type Static } from '@sinclair/typebox';
 
-/** Where the queues live. Parsed once from the environment by {@link loadQueuesConfig}. */
-export interface QueuesConfig {
-  /** The Redis URL without its database path, e.g. `redis://127.0.0.1:6379`. */
-  redisUrl: string;
-  /** The logical database: the one named in `REDIS_URL`'s path, else 5. */
-  redisDb: number;
-  /** `REDIS_PREFIX`, e.g. `ceres:`. */
-  redisPrefix: string;
-  /** The prefix BullMQ gets: `${redisPrefix}queue`, so keys read `ceres:queue:<queue>:…`. */
-  bullPrefix: string;
-  /**
-   * `REDIS_COMMAND_TIMEOUT_MS`: how long a producer command (an add, a status read) may wait for
-   * Redis before it fails as an outage. A Redis that hangs without closing its sockets would
-   * otherwise hold every request until TCP gives up. Workers' connections have none: their
-   * blocking commands wait by design. @defaultValue `5000`
-   */
-  commandTimeoutMs: number;
-  /**
-   * `REDIS_SENTINELS` / `REDIS_SENTINEL_NAME` / `REDIS_SENTINEL_PASSWORD`: when set, connections ask
-   * these sentinels for the current master of `name` (and follow a failover) instead of
-   * connecting to `REDIS_URL`'s host. The database, user and password still come from `REDIS_URL`.
-   */
-  sentinel?: { hosts: Array<{ host: string; port: number }>; name: string; password?: string };
-  /**
-   * `REDIS_WAIT_REPLICAS`: an enqueue succeeds only once Redis' `WAIT` says this many replicas have
-   * it (else 503). @defaultValue `0` (no wait)
-   */
-  waitReplicas: number;
-}
-
-/** @defaultValue `redis://127.0.0.1:6379` */
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** Queues are kept apart from the platform's other Redis data in this logical database. */
 export const DEFAULT_REDIS_DB = 5;
-/** @defaultValue `ceres:` */
-export const DEFAULT_REDIS_PREFIX = 'ceres:';
-/** @defaultValue `5000` */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
-
-type Env = Record<string, string | undefined>;
 
 /**
- * Reads `REDIS_URL`, `REDIS_PREFIX`, `REDIS_COMMAND_TIMEOUT_MS`, `REDIS_WAIT_REPLICAS` and the
- * `REDIS_SENTINEL*` variables; throws a {@link ConfigError} naming the bad variable.
+ * The variables every app reads for the queues; defaults live here only (the docs' tables and
+ * `.env.example` are checked against this schema by tests/env-docs.test.ts).
  */
-export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
-  const rawUrl = nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL;
+export const QueuesEnv = Type.Object({
+  REDIS_URL: Type.String({
+    default: 'redis://127.0.0.1:6379',
+    minLength: 1,
+    description: `Redis; the URL path selects the logical DB, ${DEFAULT_REDIS_DB} when absent; one the server does not have stops startup`,
+  }),
+  REDIS_PREFIX: Type.String({
+    default: 'ceres:',
+    pattern: '^[A-Za-z0-9_.-]+:$',
+    'x-pattern-hint': 'must be letters, digits, "_", "." or "-" ending in ":"',
+    description: 'Key prefix; BullMQ keys are ${REDIS_PREFIX}queue:<queue>:…',
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
+    default: 5000,
+    minimum: 100,
+    maximum: 60_000,
+    description: 'A producer command (an add, a status read) waiting longer than this counts as a Redis outage (503)',
+  }),
+  REDIS_SENTINELS: Type.Optional(
+    Type.String({ description: 'host:port,… of Redis Sentinels: connections ask them for the master and follow a failover; REDIS_URL then gives only the DB and credentials' }),
+  ),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The master name the sentinels monitor (required with REDIS_SENTINELS)' })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ description: "The sentinels' own password" })),
+  REDIS_WAIT_REPLICAS: Type.Integer({
+    default: 0,
+    minimum: 0,
+    maximum: 16,
+    description: 'Replicas that must confirm an enqueue (Redis WAIT) before it succeeds; a shortfall within 1 s is a 503',
+  }),
+});
+
+/** Reads {@link QueuesEnv}; throws a {@link ConfigError} naming the bad variable. */
+export function loadQueuesConfig(env: Record<string, string | undefined> = process.env) {
+  const parsed = parseEnv(QueuesEnv, env);
   let url: URL;
   try {
-    url = new URL(rawUrl);
+    url = new URL(parsed.REDIS_URL);
   } catch {
-    throw new ConfigError('REDIS_URL', `not a valid URL (expected redis://host:port/db), got "${redact(rawUrl)}"`);
+    throw new ConfigError('REDIS_URL', `not a valid URL (expected redis://host:port/db), got "${redact(parsed.REDIS_URL)}"`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got "${url.protocol}//"`);
@@ -59,40 +54,40 @@ export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
   const dbPath = url.pathname.replace(/^\//, '');
   let redisDb = DEFAULT_REDIS_DB;
   if (dbPath !== '') {
+    // Whether the server has that database is checked when connecting (see connection.ts).
     if (!/^\d{1,2}$/.test(dbPath)) {
-      throw new ConfigError('REDIS_URL', `the path must be a database number (0-15), got "/${dbPath}"`);
+      throw new ConfigError('REDIS_URL', `the path must be a database number (0-15 on a default server), got "/${dbPath}"`);
     }
     redisDb = Number(dbPath);
   }
   url.pathname = '';
-  const redisPrefix = nonEmpty(env.REDIS_PREFIX) ?? DEFAULT_REDIS_PREFIX;
-  if (!/^[A-Za-z0-9_.-]+:$/.test(redisPrefix)) {
-    throw new ConfigError('REDIS_PREFIX', `must be letters, digits, "_", "." or "-" ending in ":", got "${redisPrefix}"`);
-  }
-  const rawTimeout = nonEmpty(env.REDIS_COMMAND_TIMEOUT_MS);
-  const commandTimeoutMs = rawTimeout === undefined ? DEFAULT_COMMAND_TIMEOUT_MS : Number(rawTimeout);
-  if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 100 || commandTimeoutMs > 60_000) {
-    throw new ConfigError('REDIS_COMMAND_TIMEOUT_MS', `must be a whole number of milliseconds from 100 to 60000, got "${rawTimeout}"`);
-  }
-  const rawWait = nonEmpty(env.REDIS_WAIT_REPLICAS);
-  const waitReplicas = rawWait === undefined ? 0 : Number(rawWait);
-  if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) {
-    throw new ConfigError('REDIS_WAIT_REPLICAS', `must be a whole number of replicas from 0 to 16, got "${rawWait}"`);
-  }
   return {
+    /** The Redis URL without its database path, e.g. `redis://127.0.0.1:6379`. */
     redisUrl: url.toString().replace(/\/$/, ''),
+    /** The logical database: the one named in `REDIS_URL`'s path, else {@link DEFAULT_REDIS_DB}. */
     redisDb,
-    redisPrefix,
-    bullPrefix: `${redisPrefix}queue`,
-    commandTimeoutMs,
-    waitReplicas,
-    ...sentinelFromEnv(env),
+    redisPrefix: parsed.REDIS_PREFIX,
+    /** The prefix BullMQ gets: `${redisPrefix}queue`, so keys read `ceres:queue:<queue>:…`. */
+    bullPrefix: `${parsed.REDIS_PREFIX}queue`,
+    /**
+     * How long a producer command may wait for Redis before it fails as an outage. A Redis that
+     * hangs without closing its sockets would otherwise hold every request until TCP gives up.
+     * Workers' connections have none: their blocking commands wait by design.
+     */
+    commandTimeoutMs: parsed.REDIS_COMMAND_TIMEOUT_MS,
+    /** An enqueue succeeds only once Redis' `WAIT` says this many replicas have it (else 503). */
+    waitReplicas: parsed.REDIS_WAIT_REPLICAS,
+    ...sentinelFrom(parsed),
   };
 }
 
-function sentinelFromEnv(env: Env): Pick<QueuesConfig, 'sentinel'> {
-  const list = nonEmpty(env.REDIS_SENTINELS);
-  const name = nonEmpty(env.REDIS_SENTINEL_NAME);
+/**
+ * The sentinels to ask for the master (and follow a failover) instead of connecting to
+ * `REDIS_URL`'s host; the database, user and password still come from `REDIS_URL`.
+ */
+function sentinelFrom(parsed: Static<typeof QueuesEnv>): { sentinel?: { hosts: Array<{ host: string; port: number }>; name: string; password?: string } } {
+  const list = parsed.REDIS_SENTINELS;
+  const name = parsed.REDIS_SENTINEL_NAME;
   if (list === undefined) {
     if (name !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_NAME is set (host:port,host:port,…)');
     return {};
@@ -106,13 +101,12 @@ function sentinelFromEnv(env: Env): Pick<QueuesConfig, 'sentinel'> {
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
   });
   if (name === undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the master name the sentinels monitor');
-  const password = nonEmpty(env.REDIS_SENTINEL_PASSWORD);
+  const password = parsed.REDIS_SENTINEL_PASSWORD;
   return { sentinel: { hosts, name, ...(password === undefined ? {} : { password }) } };
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
+/** Where the queues live, as {@link loadQueuesConfig} reads it from {@link QueuesEnv}. */
+export type QueuesConfig = ReturnType<typeof loadQueuesConfig>;
 
 /** Never echo a password back into logs or errors. */
 function redact(url: string): string {

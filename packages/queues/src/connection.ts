@@ -1,3 +1,4 @@
+import { ConfigError } from '@ceres/app-kit';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { QueuesConfig } from './config';
 
@@ -43,7 +44,16 @@ export function createRedisConnection(
     : new Redis(config.redisUrl, common);
   const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'RedisServerWarning'));
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
-  client.on('error', () => {});
+  // A refused SELECT is no outage: ioredis would carry on in database 0, the platform's own data,
+  // so the connection is closed for good before its first command (the SELECT answer comes first).
+  client.on('error', (error: Error) => {
+    if (!(error instanceof ReplyError) || !/DB index is out of range|invalid DB index/i.test(error.message)) return;
+    fatalErrors.set(
+      client,
+      new ConfigError('REDIS_URL', `selects database ${config.redisDb}, which this Redis server does not have (its "databases" setting); nothing was written`),
+    );
+    client.disconnect(false);
+  });
   client.once('ready', () => {
     checkRedisServer(client)
       .then((report) => report.problems.forEach(warn))
@@ -74,6 +84,36 @@ function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'passwor
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
   };
+}
+
+const fatalErrors = new WeakMap<Redis, ConfigError>();
+
+/** The configuration error that closed `client` for good (a database the server lacks), if any. */
+export function connectionConfigError(client: Redis): ConfigError | undefined {
+  return fatalErrors.get(client);
+}
+
+/**
+ * Stops startup when `REDIS_URL` names a database the server does not have: connects once and
+ * throws that {@link ConfigError}. An unreachable Redis is not a configuration error: it resolves
+ * (the apps wait for Redis) after the first failed attempt or `timeoutMs`.
+ */
+export async function assertRedisDatabase(config: QueuesConfig, timeoutMs = 5000): Promise<void> {
+  const probe = createRedisConnection(config, 'producer', { connectionName: 'ceres-db-check', onWarning: () => {} });
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      probe.once('ready', done).once('error', done).once('end', done);
+    });
+    const misconfigured = connectionConfigError(probe);
+    if (misconfigured) throw misconfigured;
+  } finally {
+    probe.disconnect();
+  }
 }
 
 export interface RedisServerReport {

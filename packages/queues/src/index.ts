@@ -56,7 +56,7 @@ export {
 export { ConfigError, schemaIssues } from '@ceres/app-kit';
 
 // Connecting and consuming (the worker, the ops surface).
-export { loadQueuesConfig, DEFAULT_REDIS_URL, DEFAULT_REDIS_DB, DEFAULT_REDIS_PREFIX, DEFAULT_COMMAND_TIMEOUT_MS, type QueuesConfig } from './config';
-export { createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
+export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from './config';
+export { assertRedisDatabase, createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';

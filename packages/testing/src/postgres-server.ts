@@ -69,7 +69,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
   } catch (error) {
     await dir.remove();
     const output = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`initdb failed: ${(error as Error).message}\n${output}`);
+    throw new Error(`initdb failed: ${(error as Error).message}\n${output}`, { cause: error });
   }
 
   const port = await freePort();
@@ -108,7 +108,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     child.kill('SIGKILL');
     await exited;
     await dir.remove();
-    throw new Error(`${(error as Error).message}\n${output.join('')}`);
+    throw new Error(`${(error as Error).message}\n${output.join('')}`, { cause: error });
   }
 
   const createDatabase = async (name: string) => {

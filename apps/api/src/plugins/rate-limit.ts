@@ -1,11 +1,11 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors/api-error';
+import { HttpError } from '@ceres/http';
 
 /**
  * Limits every route of `scope` to `max` requests a minute per client (`request.apiClient`, so per
  * token). Counters live in this process: with N PM2 instances a client may make up to N × max.
- * Call after {@link addAuth} (unauthenticated requests are refused before they count) and before
+ * Register after `bearerAuthPlugin` (unauthenticated requests are refused before they count) and before
  * the routes are registered.
  */
 export function addRateLimit(scope: FastifyInstance, max: number): void {
@@ -16,6 +16,6 @@ export function addRateLimit(scope: FastifyInstance, max: number): void {
     // Only a refused request gets the rate headers; accepted ones stay lean.
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     errorResponseBuilder: (_request, context) =>
-      new ApiError('RATE_LIMITED', `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
+      new HttpError('RATE_LIMITED', `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
   });
 }

@@ -1,22 +1,17 @@
-import swagger from '@fastify/swagger';
+import { openApiPlugin } from '@ceres/http';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 
 /**
- * OpenAPI from the route schemas: the UI at `GET /docs`, the document at `GET /docs/json`. Public.
- * Call before any route is added: the document lists the routes registered after it.
+ * OpenAPI from the route schemas (@ceres/http's openApiPlugin, as queues-ui's): the UI at
+ * `GET /docs`, the document at `GET /docs/json`. Public. Call before any route is added: the
+ * document lists the routes registered after it.
  */
 export function addDocs(app: FastifyInstance): void {
-  app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Ceres jobs API',
-        description: 'Enqueue background jobs and read their status. Every route except /health and /docs needs a bearer token.',
-        version: '1.0.0',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
+  app.register(openApiPlugin, {
+    title: 'Ceres jobs API',
+    description: 'Enqueue background jobs and read their status. Every route except /health and /docs needs a bearer token.',
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
   });
   app.register(swaggerUi, {
     routePrefix: '/docs',

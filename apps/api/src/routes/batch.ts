@@ -1,11 +1,9 @@
 import { schemaIssues, type QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError } from '../errors/api-error';
-import { bodyByQueueClient } from '../plugins/validator';
-import { errorResponses } from '../schemas/errors';
+import { errorResponses, HttpError } from '@ceres/http';
+import { bodyByQueueClient, splitOptions } from '../enqueue/body';
+import { PLATFORM_JOB_TYPES, unknownJobType } from '../enqueue/platform-job-types';
 import { BatchAccepted, BatchEnvelope, batchBodySchema, MAX_BATCH_ITEMS } from '../schemas/jobs';
-import { splitOptions } from './jobs';
-import { PLATFORM_JOB_TYPES, unknownJobType } from './platform-job-types';
 
 /** `POST /jobs/:queue/:job/batch`: up to 1000 payloads enqueued together, or none of them. */
 export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
@@ -26,7 +24,8 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
       async (request, reply) => {
         const issues = schemaIssues(BatchEnvelope, request.body);
         if (issues.length > 0) {
-          throw new ApiError('INVALID_BODY', `invalid ${queue}/${job} batch: ${issues.map((issue) => issue.message).join('; ')}`, {
+          throw new HttpError('INVALID_BODY', `invalid ${queue}/${job} batch: ${issues.map((issue) => issue.message).join('; ')}`, {
+            field: issues[0]!.field,
             issues,
           });
         }

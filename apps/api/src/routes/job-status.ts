@@ -1,10 +1,12 @@
 import { isQueueName, QUEUE_NAMES, QueueUnavailableError, type QueueClient } from '@ceres/queues';
+
+/** A status read enqueues nothing by nature: its 503 says what could not be done. */
+const statusUnavailable = () => queueUnavailable('the job status could not be read (Redis cannot be reached); try again shortly');
 import type { Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError } from '../errors/api-error';
-import { errorResponses } from '../schemas/errors';
+import { errorResponses, HttpError, queueUnavailable } from '@ceres/http';
+import { isApiJobId, isPlatformJob } from '../enqueue/status-scope';
 import { JobStatus, JobStatusParams } from '../schemas/jobs';
-import { isApiJobId, isPlatformJob } from './status-scope';
 
 /** `GET /jobs/:queue/:jobId`: the state of one job, 404 when the queue does not hold it. */
 export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
@@ -23,16 +25,16 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
     async (request): Promise<Static<typeof JobStatus>> => {
       const { queue, jobId } = request.params;
       if (!isQueueName(queue)) {
-        throw new ApiError('UNKNOWN_QUEUE', `unknown queue "${queue.slice(0, 100)}"; known queues: ${QUEUE_NAMES.join(', ')}`, {
+        throw new HttpError('UNKNOWN_QUEUE', `unknown queue "${queue.slice(0, 100)}"; known queues: ${QUEUE_NAMES.join(', ')}`, {
           known: QUEUE_NAMES,
         });
       }
-      const notFound = () => new ApiError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
+      const notFound = () => new HttpError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
       // Only jobs the caller could have enqueued: never BullMQ's own keys nor maintenance jobs.
       if (!isApiJobId(queue, jobId)) throw notFound();
-      // Checked first: a BullMQ Queue first used while Redis is down would not recover.
-      await queues.ready();
       try {
+        // Checked first: a BullMQ Queue first used while Redis is down would not recover.
+        await queues.ready();
         const bullQueue = queues.getQueue(queue);
         // State first, then the job: a job that finishes in between shows its final fields with
         // the earlier state, never a final state with fields missing. Both go in one pipeline.
@@ -50,7 +52,7 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
           timestamps: { createdAt: job.timestamp, processedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
         };
       } catch (error) {
-        if (!(error instanceof ApiError) && queues.isOutage(error)) throw new QueueUnavailableError({ cause: error });
+        if (error instanceof QueueUnavailableError || (!(error instanceof HttpError) && queues.isOutage(error))) throw statusUnavailable();
         throw error;
       }
     },

@@ -1,26 +1,9 @@
-import type { EnqueueOptions, QueueClient } from '@ceres/queues';
+import { errorResponses } from '@ceres/http';
+import type { QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
-import { bodyByQueueClient } from '../plugins/validator';
-import { errorResponses } from '../schemas/errors';
+import { bodyByQueueClient, splitOptions } from '../enqueue/body';
+import { PLATFORM_JOB_TYPES, unknownJobType } from '../enqueue/platform-job-types';
 import { EnqueueAccepted, enqueueBodySchema } from '../schemas/jobs';
-import { PLATFORM_JOB_TYPES, unknownJobType } from './platform-job-types';
-
-const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
-
-/**
- * Splits `{ ...payload, delay?, priority? }` into the payload and the options. The common case, a
- * body without options, is passed through as it is: no copy.
- */
-export function splitOptions(body: unknown): { payload: unknown; options: EnqueueOptions | undefined } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body) || !(hasOwn(body, 'delay') || hasOwn(body, 'priority'))) {
-    return { payload: body, options: undefined };
-  }
-  const { delay, priority, ...payload } = body as Record<string, unknown>;
-  const options: Record<string, unknown> = {};
-  if (delay !== undefined) options.delay = delay;
-  if (priority !== undefined) options.priority = priority;
-  return { payload, options: options as EnqueueOptions };
-}
 
 /** `POST /jobs/:queue/:job` for each platform job type, from the registry. */
 export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {

@@ -11,7 +11,12 @@ function payloadProperties(queue: string, job: string, definition: JobDefinition
     // The body carries the payload and the options side by side, so their names must not meet.
     if (option in properties) throw new Error(`${queue}/${job}: payload field "${option}" clashes with the enqueue option`);
   }
-  return properties;
+  const key = definition.keyField;
+  if (!key || !definition.reservedKeyPrefixes?.length || !properties[key]) return properties;
+  // The producers refuse the worker's reserved key prefixes: the published schema says so too.
+  const escaped = definition.reservedKeyPrefixes.map((prefix) => prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const reserved = { pattern: `^(?:${escaped.join('|')})`, description: `reserved for the worker: ${definition.reservedKeyPrefixes.join(', ')}` };
+  return { ...properties, [key]: { ...properties[key], not: reserved } };
 }
 
 function optionProperties(allowed: readonly EnqueueOptionName[]): TProperties {
@@ -25,7 +30,8 @@ function optionProperties(allowed: readonly EnqueueOptionName[]): TProperties {
 export function enqueueBodySchema(queue: string, job: string, definition: JobDefinition) {
   return Type.Object(
     { ...payloadProperties(queue, job, definition), ...optionProperties(definition.options) },
-    { additionalProperties: false, description: definition.description },
+    // The definition's example is what Swagger UI's "Try it out" pre-fills.
+    { additionalProperties: false, description: definition.description, examples: [definition.example] },
   );
 }
 
@@ -39,7 +45,11 @@ export function batchBodySchema(queue: string, job: string, definition: JobDefin
       }),
       ...optionProperties(definition.options),
     },
-    { additionalProperties: false, description: `${definition.description} (batch, all or nothing)` },
+    {
+      additionalProperties: false,
+      description: `${definition.description} (batch, all or nothing)`,
+      examples: [{ items: [definition.example] }],
+    },
   );
 }
 
@@ -71,8 +81,8 @@ export const BatchAccepted = Type.Object({
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const JobStatusParams = Type.Object({
-  queue: Type.String({ description: 'The queue name, e.g. email' }),
-  jobId: Type.String({ minLength: 1, description: 'The job id as returned on enqueue, URL-encoded' }),
+  queue: Type.String({ description: 'The queue name, e.g. email', examples: ['email'] }),
+  jobId: Type.String({ minLength: 1, description: 'The job id as returned on enqueue, URL-encoded', examples: ['email:verify:user-123'] }),
 });
 
 export const JobStatus = Type.Object({

@@ -1,6 +1,6 @@
 import { isQueueName, QUEUE_NAMES, type QueueClient, type QueueName } from '@ceres/queues';
 import type { Job, Queue } from 'bullmq';
-import { AmbiguousSchedulerError, UnknownQueueError, UnknownSchedulerError } from '../errors';
+import { ambiguousScheduler, unknownQueue, unknownScheduler } from '../errors';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
 // BullMQ 6 has no 'paused' job state: the jobs of a paused queue wait in 'waiting'.
@@ -67,7 +67,7 @@ export class QueueAdmin {
 
   /** The BullMQ queue of a registered name, or a 404 listing the known ones. */
   queue(name: string): Queue {
-    if (!isQueueName(name)) throw new UnknownQueueError(name, QUEUE_NAMES);
+    if (!isQueueName(name)) throw unknownQueue(name, QUEUE_NAMES);
     return this.client.getQueue(name);
   }
 
@@ -181,10 +181,10 @@ export class QueueAdmin {
       )
     ).filter((entry) => entry.scheduler !== undefined && entry.scheduler !== null);
     if (found.length === 0) {
-      throw new UnknownSchedulerError(id, (await this.schedulers()).map((scheduler) => `${scheduler.queue}/${scheduler.id}`));
+      throw unknownScheduler(id, (await this.schedulers()).map((scheduler) => `${scheduler.queue}/${scheduler.id}`));
     }
     if (found.length > 1) {
-      throw new AmbiguousSchedulerError(id, found.map((entry) => entry.name));
+      throw ambiguousScheduler(id, found.map((entry) => entry.name));
     }
     const { name, scheduler } = found[0]!;
     const job = await this.client.getQueue(name).add(scheduler!.name, scheduler!.template?.data ?? {}, scheduler!.template?.opts ?? {});

@@ -24,65 +24,58 @@ export interface QueueMetricsOptions {
  * siblings are gauges named like counters, which `promtool check metrics` rejects.
  */
 export class QueueMetrics {
-  readonly registry = new Registry();
-  private readonly jobs: Gauge<'queue' | 'state'>;
-  private readonly paused: Gauge<'queue'>;
-  private readonly completed: Counter<'queue'>;
-  private readonly failed: Counter<'queue'>;
-  private readonly redisUp: Gauge;
+  constructor(private readonly options: QueueMetricsOptions) {}
 
-  constructor(private readonly options: QueueMetricsOptions) {
-    const registers = [this.registry];
-    this.jobs = new Gauge({
+  get contentType(): string {
+    return Registry.PROMETHEUS_CONTENT_TYPE;
+  }
+
+  /**
+   * Reads every queue from Redis and renders the text exposition format. Each scrape fills a
+   * registry of its own: with one shared registry, two scrapes at once (an HA Prometheus pair)
+   * would each reset and add the totals, doubling them, and the next scrape would read as a reset.
+   */
+  async render(): Promise<string> {
+    const registry = new Registry();
+    const registers = [registry];
+    const jobs = new Gauge({
       name: 'ceres_queue_jobs',
       help: 'Jobs in each queue by state, read from Redis at scrape time',
       labelNames: ['queue', 'state'],
       registers,
     });
-    this.paused = new Gauge({ name: 'ceres_queue_paused', help: '1 while the queue is paused', labelNames: ['queue'], registers });
-    this.completed = new Counter({
+    const paused = new Gauge({ name: 'ceres_queue_paused', help: '1 while the queue is paused', labelNames: ['queue'], registers });
+    const completed = new Counter({
       name: 'ceres_queue_jobs_completed_total',
       help: 'Jobs completed, as counted by BullMQ metrics (workers need the metrics option); rate() gives the throughput',
       labelNames: ['queue'],
       registers,
     });
-    this.failed = new Counter({
+    const failed = new Counter({
       name: 'ceres_queue_jobs_failed_total',
       help: 'Jobs failed for good, as counted by BullMQ metrics (workers need the metrics option)',
       labelNames: ['queue'],
       registers,
     });
-    this.redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
-  }
-
-  get contentType(): string {
-    return this.registry.contentType;
-  }
-
-  /** Reads every queue from Redis and renders the text exposition format. */
-  async render(): Promise<string> {
-    await this.refresh();
-    return this.registry.metrics();
-  }
-
-  private async refresh(): Promise<void> {
-    for (const metric of [this.jobs, this.paused, this.completed, this.failed]) metric.reset();
-    if (!this.options.isRedisReady()) {
-      this.redisUp.set(0);
-      return;
+    const redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
+    const snapshot = await this.snapshot();
+    redisUp.set(snapshot ? 1 : 0);
+    for (const queue of snapshot ?? []) {
+      for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, queue.counts[state] ?? 0);
+      paused.set({ queue: queue.name }, queue.paused ? 1 : 0);
+      completed.inc({ queue: queue.name }, queue.completed);
+      failed.inc({ queue: queue.name }, queue.failed);
     }
+    return registry.metrics();
+  }
+
+  /** Every queue's counts, or undefined when Redis cannot be read in time. */
+  private async snapshot() {
+    if (!this.options.isRedisReady()) return undefined;
     try {
-      const snapshot = await withTimeout(Promise.all(this.options.queues.map(readQueue)), this.options.timeoutMs ?? 2000);
-      for (const { name, counts, paused, completed, failed } of snapshot) {
-        for (const state of JOB_STATES) this.jobs.set({ queue: name, state }, counts[state] ?? 0);
-        this.paused.set({ queue: name }, paused ? 1 : 0);
-        this.completed.inc({ queue: name }, completed);
-        this.failed.inc({ queue: name }, failed);
-      }
-      this.redisUp.set(1);
+      return await withTimeout(Promise.all(this.options.queues.map(readQueue)), this.options.timeoutMs ?? 2000);
     } catch {
-      for (const metric of [this.jobs, this.paused, this.completed, this.failed]) metric.reset();
-      this.redisUp.set(0);
+      return undefined;
     }
   }
 }

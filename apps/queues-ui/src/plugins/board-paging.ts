@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { BadRequestError } from '../errors';
-import { assertDecimalQuery, MAX_POSITION } from '../routes/input';
+import { HttpError } from '../errors';
+import { assertDecimalQuery, MAX_POSITION } from '../admin/paging';
 
 /** Bull Board's page sizes go up to a few hundred; more in one page would be a slow Redis call. */
 const MAX_JOBS_PER_PAGE = 1000;
@@ -18,8 +18,8 @@ export function installBoardPagingGuard(app: FastifyInstance, boardPrefix: strin
       assertDecimalQuery(request.query, ['jobsPerPage'], 1, MAX_JOBS_PER_PAGE);
     } catch (error) {
       // Bull Board's routes have an error handler of their own: answer here, in this app's shape.
-      if (!(error instanceof BadRequestError)) throw error;
-      return reply.code(400).send({ code: error.code, message: error.message, ...error.extra });
+      if (!(error instanceof HttpError)) throw error;
+      return reply.code(error.statusCode).send(error.body);
     }
   });
 }

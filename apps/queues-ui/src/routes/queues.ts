@@ -1,85 +1,186 @@
-import { Type } from '@sinclair/typebox';
+import { errorResponses } from '@ceres/http';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { CLEANABLE_STATES, JOB_STATES, type QueueAdmin } from '../admin/queue-admin';
-import { BadRequestError } from '../errors';
-import { assertDecimalQuery, MAX_POSITION, parseInput } from './input';
+import { badRequest } from '../errors';
+import { MAX_POSITION } from '../admin/paging';
 
 /** The most jobs one `GET …/jobs` page returns. */
 export const MAX_PAGE = 1000;
 
 const literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((value) => Type.Literal(value)));
 
+const QueueParams = Type.Object({ queue: Type.String({ description: 'A queue name', examples: ['email'] }) });
+
 const JobsQuery = Type.Object(
   {
     state: literals(JOB_STATES),
-    start: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 0 }),
-    end: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 49 }),
+    start: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 0, description: 'First position, newest first' }),
+    end: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 49, description: `Last position (inclusive); at most ${MAX_PAGE} jobs per page` }),
   },
   { additionalProperties: false },
 );
 
-const CleanParams = Type.Object({ state: literals(CLEANABLE_STATES) });
+const CleanParams = Type.Object({ queue: QueueParams.properties.queue, state: literals(CLEANABLE_STATES) });
 
 const CleanBody = Type.Object(
   {
-    /** Only jobs finished at least this long ago (ms) are removed. */
-    gracePeriod: Type.Integer({ minimum: 0 }),
-    /** At most this many jobs; all matching ones when absent. */
-    limit: Type.Optional(Type.Integer({ minimum: 1 })),
+    gracePeriod: Type.Integer({ minimum: 0, description: 'Only jobs finished at least this long ago (ms) are removed' }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many jobs; all matching ones when absent' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ gracePeriod: 86_400_000 }] },
 );
 
-type QueueParams = { queue: string };
+const Stats = Type.Object({
+  name: Type.String(),
+  ...Object.fromEntries(JOB_STATES.map((state) => [state, Type.Integer()])),
+  total: Type.Integer(),
+});
+
+const Job = Type.Object({
+  id: Type.Union([Type.String(), Type.Null()]),
+  name: Type.String(),
+  state: literals(JOB_STATES),
+  data: Type.Unknown({ description: 'The payload; may hold personal data' }),
+  attemptsMade: Type.Integer(),
+  failedReason: Type.Union([Type.String(), Type.Null()]),
+  stacktrace: Type.Array(Type.String()),
+  timestamp: Type.Integer(),
+  processedOn: Type.Union([Type.Integer(), Type.Null()]),
+  finishedOn: Type.Union([Type.Integer(), Type.Null()]),
+  delay: Type.Integer(),
+  priority: Type.Integer(),
+});
+
+const Paused = Type.Object({ success: Type.Literal(true), queue: Type.String(), paused: Type.Boolean() });
+
+const tags = ['queues'];
+const security = [{ basic: [] }];
 
 /** `/api/queues/…`: counts, job listings and the operator's actions on one queue. */
 export async function queueRoutes(app: FastifyInstance, { admin }: { admin: QueueAdmin }) {
-  app.get('/api/queues/stats', async () => ({
-    success: true,
-    timestamp: new Date().toISOString(),
-    queues: await admin.allStats(),
-  }));
+  // An unknown queue is a 404 listing the known ones, whatever the rest of the request says.
+  const preValidation = async (request: { params: unknown }) => {
+    admin.queue((request.params as { queue: string }).queue);
+  };
+  app.get(
+    '/api/queues/stats',
+    {
+      schema: {
+        summary: 'Job counts of every queue',
+        tags,
+        security,
+        response: { 200: Type.Object({ success: Type.Literal(true), timestamp: Type.String(), queues: Type.Record(Type.String(), Stats) }), ...errorResponses },
+      },
+    },
+    async () => ({ success: true, timestamp: new Date().toISOString(), queues: await admin.allStats() }),
+  );
 
-  app.get<{ Params: QueueParams }>('/api/queues/:queue/stats', async (request) => ({
-    success: true,
-    timestamp: new Date().toISOString(),
-    stats: await admin.stats(request.params.queue),
-  }));
+  app.get<{ Params: Static<typeof QueueParams> }>(
+    '/api/queues/:queue/stats',
+    {
+      schema: {
+        summary: 'Job counts of one queue',
+        tags,
+        security,
+        params: QueueParams,
+        response: { 200: Type.Object({ success: Type.Literal(true), timestamp: Type.String(), stats: Stats }), ...errorResponses },
+      },
+    },
+    async (request) => ({ success: true, timestamp: new Date().toISOString(), stats: await admin.stats(request.params.queue) }),
+  );
 
-  app.get<{ Params: QueueParams }>('/api/queues/:queue/jobs', async (request) => {
-    admin.queue(request.params.queue);
-    assertDecimalQuery(request.query, ['start', 'end'], 0, MAX_POSITION);
-    const { state, start, end } = parseInput(JobsQuery, request.query, { convert: true });
-    if (end < start) throw new BadRequestError('end', `end must be at least start (${start})`);
-    if (end - start + 1 > MAX_PAGE) {
-      throw new BadRequestError('end', `at most ${MAX_PAGE} jobs per page: end must be at most ${start + MAX_PAGE - 1}`);
-    }
-    const { total, jobs } = await admin.jobs(request.params.queue, state, start, end);
-    return { success: true, queue: request.params.queue, state, start, end, total, jobs };
-  });
+  app.get<{ Params: Static<typeof QueueParams>; Querystring: Static<typeof JobsQuery> }>(
+    '/api/queues/:queue/jobs',
+    {
+      preValidation,
+      schema: {
+        summary: 'List the jobs of one queue in one state, newest first',
+        tags,
+        security,
+        params: QueueParams,
+        querystring: JobsQuery,
+        response: {
+          200: Type.Object({
+            success: Type.Literal(true),
+            queue: Type.String(),
+            state: literals(JOB_STATES),
+            start: Type.Integer(),
+            end: Type.Integer(),
+            total: Type.Integer(),
+            jobs: Type.Array(Job),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { state, start, end } = request.query;
+      if (end < start) throw badRequest('request', 'end', `end must be at least start (${start})`);
+      if (end - start + 1 > MAX_PAGE) {
+        throw badRequest('request', 'end', `at most ${MAX_PAGE} jobs per page: end must be at most ${start + MAX_PAGE - 1}`);
+      }
+      const { total, jobs } = await admin.jobs(request.params.queue, state, start, end);
+      return { success: true, queue: request.params.queue, state, start, end, total, jobs };
+    },
+  );
 
-  app.post<{ Params: QueueParams }>('/api/queues/:queue/pause', async (request) => {
-    await admin.pause(request.params.queue);
-    return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
-  });
+  const pauseSchema = (summary: string) => ({ summary, tags, security, params: QueueParams, response: { 200: Paused, ...errorResponses } });
 
-  app.post<{ Params: QueueParams }>('/api/queues/:queue/resume', async (request) => {
+  app.post<{ Params: Static<typeof QueueParams> }>(
+    '/api/queues/:queue/pause',
+    { schema: pauseSchema('Pause a queue: workers finish their current jobs and take no new ones') },
+    async (request) => {
+      await admin.pause(request.params.queue);
+      return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
+    },
+  );
+
+  app.post<{ Params: Static<typeof QueueParams> }>('/api/queues/:queue/resume', { schema: pauseSchema('Resume a paused queue') }, async (request) => {
     await admin.resume(request.params.queue);
     return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
   });
 
-  app.post<{ Params: QueueParams & { state: string } }>('/api/queues/:queue/clean/:state', async (request) => {
-    admin.queue(request.params.queue);
-    const { state } = parseInput(CleanParams, { state: request.params.state });
-    const { gracePeriod, limit } = parseInput(CleanBody, request.body);
-    const removed = await admin.clean(request.params.queue, state, gracePeriod, limit);
-    request.log.info({ queue: request.params.queue, state, gracePeriod, removed }, 'cleaned jobs');
-    return { success: true, queue: request.params.queue, state, gracePeriod, removed };
-  });
+  app.post<{ Params: Static<typeof CleanParams>; Body: Static<typeof CleanBody> }>(
+    '/api/queues/:queue/clean/:state',
+    {
+      preValidation,
+      schema: {
+        summary: 'Remove finished jobs (completed or failed) older than a grace period',
+        tags,
+        security,
+        params: CleanParams,
+        body: CleanBody,
+        response: {
+          200: Type.Object({ success: Type.Literal(true), queue: Type.String(), state: literals(CLEANABLE_STATES), gracePeriod: Type.Integer(), removed: Type.Integer() }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { queue, state } = request.params;
+      const { gracePeriod, limit } = request.body;
+      const removed = await admin.clean(queue, state, gracePeriod, limit);
+      request.log.info({ queue, state, gracePeriod, removed }, 'cleaned jobs');
+      return { success: true, queue, state, gracePeriod, removed };
+    },
+  );
 
-  app.post<{ Params: QueueParams }>('/api/queues/:queue/retry', async (request) => {
-    const retried = await admin.retryFailed(request.params.queue);
-    request.log.info({ queue: request.params.queue, retried }, 'retried failed jobs');
-    return { success: true, queue: request.params.queue, retried };
-  });
+  app.post<{ Params: Static<typeof QueueParams> }>(
+    '/api/queues/:queue/retry',
+    {
+      schema: {
+        summary: 'Retry every failed job of a queue, attempts reset',
+        tags,
+        security,
+        params: QueueParams,
+        response: { 200: Type.Object({ success: Type.Literal(true), queue: Type.String(), retried: Type.Integer() }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const retried = await admin.retryFailed(request.params.queue);
+      request.log.info({ queue: request.params.queue, retried }, 'retried failed jobs');
+      return { success: true, queue: request.params.queue, retried };
+    },
+  );
 }

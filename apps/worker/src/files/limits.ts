@@ -35,15 +35,16 @@ export const DEFAULT_FILE_LIMITS: Readonly<FileLimits> = {
 
 /**
  * The environment variables of the file jobs, for the worker's `parseEnv` schema
- * (`Type.Object({ ...otherVariables, ...FILES_ENV })`). `UPLOADS_DIR` has no default: a worker
- * pointed at the wrong folder would fail every file job.
+ * (`Type.Object({ ...otherVariables, ...FILES_ENV })`).
  */
 export const FILES_ENV = {
-  UPLOADS_DIR: Type.String({ minLength: 1, description: 'Folder the file keys are relative to' }),
-  CV_MAX_BYTES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.cvMaxBytes }),
-  CV_MAX_PAGES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.cvMaxPages }),
-  PROFILE_PICTURE_MAX_BYTES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.pictureMaxBytes }),
-  PROFILE_PICTURE_MAX_PIXELS: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.pictureMaxPixels }),
+  // The local stack keeps uploads beside its other data in var/; a missing folder fails the file
+  // jobs (retried), never startup, so a worker may start before the volume is mounted.
+  UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Folder the file keys are relative to' }),
+  CV_MAX_BYTES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.cvMaxBytes, description: 'Largest CV' }),
+  CV_MAX_PAGES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.cvMaxPages, description: 'Most pages of a CV' }),
+  PROFILE_PICTURE_MAX_BYTES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.pictureMaxBytes, description: 'Largest profile picture' }),
+  PROFILE_PICTURE_MAX_PIXELS: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.pictureMaxPixels, description: 'Most pixels of a profile picture' }),
 };
 
 /** Maps the parsed {@link FILES_ENV} variables to {@link FileLimits}. */

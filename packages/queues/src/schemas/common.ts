@@ -1,8 +1,12 @@
 import { FormatRegistry, Type, type StringOptions } from '@sinclair/typebox';
 
 // A pragmatic address check (RFC 5321 lengths, one @, a dotted domain, no spaces or control
-// characters); full RFC 5322 parsing accepts addresses no mail server will deliver to.
-const EMAIL = /^(?=.{3,254}$)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+// characters); full RFC 5322 parsing accepts addresses no mail server will deliver to. It is also
+// published as the schema's `pattern`, so the OpenAPI document states the rule that is enforced
+// (`format: email` alone would promise RFC 5322).
+const EMAIL_PATTERN =
+  "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+const EMAIL = new RegExp(EMAIL_PATTERN);
 FormatRegistry.Set('email', (value) => EMAIL.test(value));
 
 /** No CR, LF or other control characters: safe in mail headers and log lines. */
@@ -12,18 +16,37 @@ const SINGLE_LINE = '^[^\\u0000-\\u001f\\u007f]*$';
 export const SingleLine = (minLength: number, maxLength: number, options: StringOptions = {}) =>
   Type.String({ minLength, maxLength, pattern: SINGLE_LINE, ...options });
 
-export const Email = Type.String({ format: 'email', maxLength: 254, description: 'An email address' });
+export const Email = Type.String({ format: 'email', pattern: EMAIL_PATTERN, minLength: 3, maxLength: 254, description: 'An email address' });
 
-export const UserId = SingleLine(1, 128, { description: 'The platform user id; also the key of the job id' });
+/**
+ * A value that becomes the last part of a job id (`keyField`): single-line, no `:` (BullMQ takes ids
+ * of exactly three `:`-separated parts) and not blank: what `buildJobId` enforces, written as a
+ * pattern so the published schema says it. `\s` is the set `String.prototype.trim` removes.
+ */
+const KEY_CHAR = '[^:\\u0000-\\u001f\\u007f]';
+const KEY_VISIBLE = '[^:\\s\\u0000-\\u001f\\u007f]';
+export const JOB_KEY_PATTERN = `^${KEY_CHAR}*${KEY_VISIBLE}${KEY_CHAR}*$`;
+const JOB_KEY_HINT =
+  'must not contain ":" (BullMQ accepts ids of exactly three ":"-separated parts) nor control characters, and must not be blank: it is the key of the job id';
+
+/** A bounded job-id key: see {@link JOB_KEY_PATTERN}. */
+export const JobKey = (maxLength: number, options: StringOptions = {}) =>
+  Type.String({ minLength: 1, maxLength, pattern: JOB_KEY_PATTERN, 'x-pattern-hint': JOB_KEY_HINT, ...options });
+
+export const UserId = JobKey(128, { description: 'The platform user id; also the key of the job id' });
 
 export const FirstName = SingleLine(1, 100, { description: "The user's first name, as shown in the mail" });
 
-/** A path relative to the uploads folder: no leading `/`, no backslashes, no NUL. */
+/**
+ * A path relative to the uploads folder: no leading `/`, no backslashes, no control characters,
+ * and, as the key of the job id, no `:` and not blank (see {@link JOB_KEY_PATTERN}).
+ */
 export const FileKey = Type.String({
   minLength: 1,
   maxLength: 512,
-  pattern: '^[^/\\\\\\u0000-\\u001f\\u007f][^\\\\\\u0000-\\u001f\\u007f]*$',
+  pattern: '^(?:[^/\\\\:\\s\\u0000-\\u001f\\u007f]|[^\\S\\u0000-\\u001f\\u007f]+[^\\\\:\\s\\u0000-\\u001f\\u007f])[^\\\\:\\u0000-\\u001f\\u007f]*$',
   description: 'Path of the file relative to UPLOADS_DIR',
+  'x-pattern-hint': 'must be a relative path (no leading "/", no "\\"), without ":" or control characters, and not blank: it is the key of the job id',
 });
 
 export const Empty = Type.Object({}, { additionalProperties: false });

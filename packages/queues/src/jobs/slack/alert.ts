@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineJob } from '../define';
-import { SingleLine } from '../../schemas/common';
+import { JobKey } from '../../schemas/common';
 
 export const SLACK_SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
 
@@ -11,7 +11,7 @@ export default defineJob({
       // Slack renders up to 40,000 characters; alerts longer than this are unreadable anyway.
       text: Type.String({ minLength: 1, maxLength: 3000, description: 'The alert text (Slack mrkdwn)' }),
       severity: Type.Optional(Type.Union(SLACK_SEVERITIES.map((severity) => Type.Literal(severity)))),
-      dedupeKey: Type.Optional(SingleLine(1, 200, { description: 'Alerts with the same dedupe key are enqueued once' })),
+      dedupeKey: Type.Optional(JobKey(200, { description: 'Alerts with the same dedupe key are enqueued once' })),
     },
     { additionalProperties: false, $id: 'SlackAlertPayload' },
   ),

@@ -1,5 +1,5 @@
 import { JOB_TYPES } from '@ceres/queues';
-import { ApiError } from '../errors/api-error';
+import { HttpError } from '@ceres/http';
 
 /** The job types the platform may enqueue: the API offers exactly these. */
 export const PLATFORM_JOB_TYPES = JOB_TYPES.filter((type) => type.definition.enqueuedBy === 'platform');
@@ -7,9 +7,9 @@ export const PLATFORM_JOB_TYPES = JOB_TYPES.filter((type) => type.definition.enq
 const KNOWN = PLATFORM_JOB_TYPES.map((type) => `${type.queue}/${type.job}`);
 
 /** 404 for a `queue/job` the API does not offer, listing the ones it does. */
-export function unknownJobType(queue: string, job: string): ApiError {
+export function unknownJobType(queue: string, job: string): HttpError {
   const name = `${queue}/${job}`.slice(0, 200);
-  return new ApiError('UNKNOWN_JOB_TYPE', `unknown job type "${name}"; known job types: ${KNOWN.join(', ')}`, {
+  return new HttpError('UNKNOWN_JOB_TYPE', `unknown job type "${name}"; known job types: ${KNOWN.join(', ')}`, {
     known: KNOWN,
   });
 }

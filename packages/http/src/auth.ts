@@ -1,0 +1,154 @@
+import { hash, timingSafeEqual } from 'node:crypto';
+import { AuthFailureLimiter } from '@ceres/app-kit';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import fp from 'fastify-plugin';
+import { HttpError } from './errors';
+
+/** One-shot SHA-256 (no Hash object): this runs on every request. */
+const digest = (value: string) => Buffer.from(hash('sha256', value), 'hex');
+
+/**
+ * The one constant-time comparison of a secret: `expected` is a digest made once with
+ * {@link secretDigest}. Both sides are 32-byte SHA-256 digests, so neither the length nor a
+ * matching prefix of the secret shows in the time taken.
+ */
+export function safeEqual(presented: string, expected: Buffer): boolean {
+  return timingSafeEqual(digest(presented), expected);
+}
+
+/** The digest {@link safeEqual} compares against; compute it once at startup. */
+export const secretDigest = (secret: string): Buffer => digest(secret);
+
+export interface AuthFailureOptions {
+  /** Wrong credentials per client address and window before it is refused with 429 until the window ends. */
+  max: number;
+  windowMs: number;
+}
+
+const throttled = (max: number, seconds: number) =>
+  new HttpError('RATE_LIMITED', `too many failed authentications from this address (${max}); retry in ${seconds} s`);
+
+/**
+ * The failed-login gate both plugins share: an address over the limit is refused (right
+ * credentials included, so guessing on learns nothing); a request without any credentials is a
+ * browser or a probe, not a guess, and does not count.
+ */
+function guard(failures: AuthFailureOptions, check: (request: FastifyRequest) => boolean, refuse: (reply: FastifyReply) => HttpError) {
+  const limiter = new AuthFailureLimiter(failures);
+  // Answered from the hook rather than thrown: routes that plugins add with an error handler of
+  // their own (Bull Board's) would turn a thrown 401 into a 500. Callback style: this runs on every
+  // request, and an async hook costs a promise each time.
+  const answer = (reply: FastifyReply, error: HttpError) => {
+    reply.code(error.statusCode).send(error.body);
+  };
+  return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (request.routeOptions.config?.public === true) return done();
+    const wait = limiter.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      return answer(reply, throttled(limiter.max, wait));
+    }
+    if (check(request)) return done();
+    if (request.headers.authorization !== undefined) limiter.fail(request.ip);
+    return answer(reply, refuse(reply));
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made the request: `token:<n>` with bearer auth on, the client IP with it off. Rate limits key on it. */
+    apiClient: string;
+  }
+}
+
+/**
+ * Returns the position of the token an `Authorization` header carries, or -1. Every configured
+ * token is compared (with {@link safeEqual}), so the time does not tell which one matched.
+ */
+export function tokenMatcher(tokens: readonly string[]): (header: string | undefined) => number {
+  const digests = tokens.map(secretDigest);
+  return (header) => {
+    if (header === undefined || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return -1;
+    const presented = header.slice(7).trim();
+    let match = -1;
+    for (let i = 0; i < digests.length; i++) {
+      if (safeEqual(presented, digests[i]!) && match === -1) match = i;
+    }
+    return match;
+  };
+}
+
+export interface BearerAuthOptions {
+  /** False runs without authentication (`apiClient` is then the client IP). */
+  enabled: boolean;
+  tokens: readonly string[];
+  failures: AuthFailureOptions;
+}
+
+/**
+ * `Authorization: Bearer <token>` on every route of the scope it is registered in (routes with
+ * `config.public` excepted). Every configured token is compared on every request, so the time
+ * does not tell which one matched.
+ */
+export const bearerAuthPlugin = fp<BearerAuthOptions>(
+  async (scope, { enabled, tokens, failures }) => {
+    scope.decorateRequest('apiClient', '');
+    if (!enabled) {
+      scope.addHook('onRequest', (request, _reply, done) => {
+        request.apiClient = request.ip;
+        done();
+      });
+      return;
+    }
+    const matching = tokenMatcher(tokens);
+    const clients = tokens.map((_, i) => `token:${i + 1}`);
+    const check = (request: FastifyRequest) => {
+      const index = matching(request.headers.authorization);
+      if (index === -1) return false;
+      request.apiClient = clients[index]!;
+      return true;
+    };
+    scope.addHook(
+      'onRequest',
+      guard(failures, check, () => new HttpError('UNAUTHORIZED', 'missing or invalid bearer token: send "Authorization: Bearer <token>"')),
+    );
+  },
+  { name: '@ceres/http/bearer-auth', fastify: '5.x' },
+);
+
+export interface BasicAuthOptions {
+  user: string;
+  pass: string;
+  /** Shown by browsers in the login prompt. @defaultValue `ceres` */
+  realm?: string;
+  failures: AuthFailureOptions;
+}
+
+/**
+ * HTTP basic auth on every route of the instance, including those plugins add later and unknown
+ * URLs (routes with `config.public` excepted). The user and the password are both compared, always,
+ * so a wrong user costs the same time as a wrong password.
+ */
+export const basicAuthPlugin = fp<BasicAuthOptions>(
+  async (app, { user, pass, realm, failures }) => {
+    const expectedUser = secretDigest(user);
+    const expectedPass = secretDigest(pass);
+    const challenge = `Basic realm="${realm ?? 'ceres'}", charset="UTF-8"`;
+    const check = (request: FastifyRequest) => {
+      const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(request.headers.authorization ?? '');
+      const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
+      const colon = decoded.indexOf(':');
+      const userOk = safeEqual(colon === -1 ? '' : decoded.slice(0, colon), expectedUser);
+      const passOk = safeEqual(colon === -1 ? '' : decoded.slice(colon + 1), expectedPass);
+      return match !== null && colon !== -1 && userOk && passOk;
+    };
+    app.addHook(
+      'onRequest',
+      guard(failures, check, (reply) => {
+        reply.header('www-authenticate', challenge);
+        return new HttpError('UNAUTHORIZED', 'valid basic-auth credentials are required');
+      }),
+    );
+  },
+  { name: '@ceres/http/basic-auth', fastify: '5.x' },
+);

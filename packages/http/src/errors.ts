@@ -1,0 +1,84 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** The stable `code` of every error either app answers, with its status; clients switch on codes, never on messages. */
+export const ERROR_CODES = {
+  INVALID_BODY: 400,
+  INVALID_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  CROSS_SITE_REQUEST: 403,
+  COMPLETED_RETRY_DISABLED: 403,
+  NOT_FOUND: 404,
+  UNKNOWN_JOB_TYPE: 404,
+  UNKNOWN_QUEUE: 404,
+  UNKNOWN_SCHEDULER: 404,
+  JOB_NOT_FOUND: 404,
+  AMBIGUOUS_SCHEDULER: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  QUEUE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const FieldIssue = Type.Object({
+  field: Type.String({ description: 'Dotted path of the field, "" for the body itself' }),
+  message: Type.String(),
+});
+export type FieldIssue = Static<typeof FieldIssue>;
+
+/** The one error body of both apps: a stable `code`, a message naming the field, and the details that apply. */
+export const ErrorBody = Type.Object(
+  {
+    code: Type.Union(
+      Object.keys(ERROR_CODES).map((code) => Type.Literal(code)),
+      { description: 'Stable error code' },
+    ),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'The (first) bad field (400)' })),
+    issues: Type.Optional(Type.Array(FieldIssue, { description: 'Each bad field (400)' })),
+    items: Type.Optional(
+      Type.Array(Type.Object({ index: Type.Integer(), issues: Type.Array(FieldIssue) }), {
+        description: 'Each rejected batch item by its position (400 on a batch)',
+      }),
+    ),
+    known: Type.Optional(Type.Array(Type.String(), { description: 'The known names (404)' })),
+    queues: Type.Optional(Type.Array(Type.String(), { description: 'The queues holding the same scheduler id (409)' })),
+  },
+  { description: 'An error' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+export type ErrorDetails = Omit<ErrorBody, 'code' | 'message'>;
+
+/** Error responses of every route; a schema here also keeps serialisation to the declared fields. */
+export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+/** The one error class: answered as-is, its status from its code, its message safe to show. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  readonly statusCode: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
+    super(message);
+    this.statusCode = ERROR_CODES[code];
+  }
+
+  get body(): ErrorBody {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+/** A 400 naming its field: `INVALID_BODY` for body fields, `INVALID_REQUEST` for the path and query. */
+export function badRequest(part: 'body' | 'request', field: string, message: string): HttpError {
+  return new HttpError(part === 'body' ? 'INVALID_BODY' : 'INVALID_REQUEST', message, { field, issues: [{ field, message }] });
+}
+
+/** Redis cannot be reached or answered too late. */
+export function queueUnavailable(message = 'Redis cannot be reached right now; try again shortly'): HttpError {
+  return new HttpError('QUEUE_UNAVAILABLE', message);
+}

@@ -1,0 +1,7 @@
+export { basicAuthPlugin, bearerAuthPlugin, safeEqual, secretDigest, tokenMatcher, type AuthFailureOptions, type BasicAuthOptions, type BearerAuthOptions } from './auth';
+export { createErrorHandler, errorHandlerPlugin, errorResponse, RETRY_AFTER_SECONDS, type ErrorHandlerOptions } from './error-handler';
+export { badRequest, ERROR_CODES, ErrorBody, errorResponses, HttpError, queueUnavailable, type ErrorCode, type ErrorDetails, type FieldIssue } from './errors';
+export { Health, healthPlugin, type HealthOptions } from './health';
+export { jsonBodyPlugin } from './json-body';
+export { openApiPlugin, toOpenApi30, type OpenApiOptions } from './openapi';
+export { typeboxValidatorCompiler } from './validator';

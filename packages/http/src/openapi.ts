@@ -1,0 +1,74 @@
+import swagger from '@fastify/swagger';
+import fp from 'fastify-plugin';
+
+/**
+ * Rewrites JSON Schema that OpenAPI 3.0 does not know into its 3.0 form, in place: TypeBox writes
+ * `Type.Null()` as `{ type: 'null' }` (3.1 only; 3.0 says `nullable: true`) and `Type.Literal` as
+ * `const` (3.0 has only `enum`). Pass it as @fastify/swagger's `transformObject`.
+ */
+export function toOpenApi30<T>(document: T): T {
+  visit(document);
+  return document;
+}
+
+type Node = Record<string, unknown>;
+const isNode = (value: unknown): value is Node => typeof value === 'object' && value !== null;
+
+function visit(value: unknown): void {
+  if (Array.isArray(value)) {
+    value.forEach(visit);
+    return;
+  }
+  if (!isNode(value)) return;
+  for (const child of Object.values(value)) visit(child);
+  if ('const' in value && !('enum' in value)) {
+    value.enum = [value.const];
+    delete value.const;
+  }
+  for (const key of ['anyOf', 'oneOf'] as const) {
+    const options = value[key];
+    if (!Array.isArray(options) || !options.some(isNull)) continue;
+    const rest = options.filter((option) => !isNull(option));
+    if (rest.length === 1 && isNode(rest[0])) {
+      delete value[key];
+      Object.assign(value, rest[0], { nullable: true });
+    } else {
+      value[key] = rest;
+      value.nullable = true;
+    }
+  }
+}
+
+const isNull = (schema: unknown) => isNode(schema) && schema.type === 'null';
+
+export interface OpenApiOptions {
+  title: string;
+  description: string;
+  /** e.g. `{ bearer: { type: 'http', scheme: 'bearer' } }` */
+  securitySchemes: Record<string, { type: 'http'; scheme: string }>;
+  /** Routes under these prefixes are left out (another library's routes, e.g. Bull Board's). */
+  hidePrefixes?: readonly string[];
+}
+
+/**
+ * The OpenAPI 3.0.3 document of the routes registered after it, from their schemas
+ * (@fastify/swagger): the same request, response and error schemas that validate and serialise.
+ */
+export const openApiPlugin = fp<OpenApiOptions>(
+  async (app, { title, description, securitySchemes, hidePrefixes = [] }) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: { title, description, version: '1.0.0' },
+        components: { securitySchemes },
+      },
+      transform: ({ schema, url }) => ({
+        schema: hidePrefixes.some((prefix) => url.startsWith(prefix)) ? { ...schema, hide: true } : schema,
+        url,
+      }),
+      // The route schemas are TypeBox's JSON Schema; the document declares 3.0.3 and must be valid 3.0.
+      transformObject: (document) => toOpenApi30('openapiObject' in document ? document.openapiObject : document.swaggerObject),
+    });
+  },
+  { name: '@ceres/http/openapi', fastify: '5.x' },
+);
