@@ -59,3 +59,19 @@ export { loadQueuesConfig, DEFAULT_REDIS_URL, DEFAULT_REDIS_DB, DEFAULT_REDIS_PR
 export { createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';
+
+// Inspecting and acting on the queues (the queues-ui and the CLI).
+export {
+  QueueAdmin,
+  JOB_STATES,
+  CLEANABLE_STATES,
+  UnknownQueueError,
+  UnknownSchedulerError,
+  AmbiguousSchedulerError,
+  type CleanableState,
+  type JobState,
+  type JobView,
+  type QueueAdminErrors,
+  type QueueStats,
+  type SchedulerView,
+} from './admin/queue-admin';
