@@ -38,6 +38,8 @@ export interface RunnerOptions {
    * @defaultValue `jobTimeoutMs` from `@ceres/queues` (the registry's `timeoutMs`)
    */
   timeoutFor?: (queue: QueueName, job: string) => number;
+  /** Consume only these queues (the CLI's `work --queue`). @defaultValue every consumable queue */
+  queues?: readonly QueueName[];
 }
 
 export interface Runner {
@@ -67,8 +69,9 @@ export function consumableQueues(processors: PartialProcessorMap): { consumed: Q
 }
 
 /** One BullMQ Worker per consumable queue, each with its own connection and the registry's settings. */
-export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs }: RunnerOptions): Runner {
-  const { consumed, skipped } = consumableQueues(processors);
+export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs, queues: only }: RunnerOptions): Runner {
+  const { consumed: consumable, skipped } = consumableQueues(processors);
+  const consumed = only === undefined ? consumable : consumable.filter((queue) => only.includes(queue));
   for (const { queue, missing } of skipped) {
     logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
   }

@@ -71,6 +71,7 @@ export {
   type CleanableState,
   type JobState,
   type JobView,
+  type QueueActivity,
   type QueueAdminErrors,
   type QueueStats,
   type SchedulerView,

@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
+import { nextDelayedAt } from '../writer/bullmq-layout';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
 // BullMQ 6 has no 'paused' job state: the jobs of a paused queue wait in 'waiting'.
@@ -37,6 +38,19 @@ export interface JobView {
   finishedOn: number | null;
   delay: number;
   priority: number;
+}
+
+/** What a live view shows of a queue besides its counts. */
+export interface QueueActivity {
+  name: QueueName;
+  paused: boolean;
+  /** Workers connected to the queue (BullMQ names their Redis connections). */
+  workers: number;
+  /** BullMQ's metrics counters: jobs completed / failed for good since the metrics began. */
+  completedTotal: number;
+  failedTotal: number;
+  /** When the oldest job still in the waiting list was added (ms since the epoch), or null. */
+  oldestWaitingSince: number | null;
 }
 
 export interface SchedulerView {
@@ -172,6 +186,37 @@ export class QueueAdmin {
     await queue.drain(false);
     const after = await queue.getJobCountByTypes('waiting', 'prioritized');
     return Math.max(0, before - after);
+  }
+
+  /**
+   * Whether a worker of this queue has something to take now: the queue is not paused and a job
+   * is waiting, prioritized, or delayed and due.
+   */
+  async hasWorkDue(name: string, now = Date.now()): Promise<boolean> {
+    const queue = this.queue(name);
+    if (await queue.isPaused()) return false;
+    if ((await queue.getJobCountByTypes('waiting', 'prioritized')) > 0) return true;
+    const due = await nextDelayedAt(this.client.connection, queue);
+    return due !== null && due <= now;
+  }
+
+  async activity(name: string): Promise<QueueActivity> {
+    const queue = this.queue(name);
+    const [paused, workers, completed, failed, [oldest]] = await Promise.all([
+      queue.isPaused(),
+      queue.getWorkersCount(),
+      queue.getMetrics('completed', 0, 0),
+      queue.getMetrics('failed', 0, 0),
+      queue.getJobs(['waiting'], 0, 0, true),
+    ]);
+    return {
+      name: name as QueueName,
+      paused,
+      workers,
+      completedTotal: completed.meta.count,
+      failedTotal: failed.meta.count,
+      oldestWaitingSince: oldest?.timestamp ?? null,
+    };
   }
 
   async pause(name: string): Promise<void> {
