@@ -32,6 +32,8 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .description("The operator's command line for the Ceres job queues (BullMQ on Redis) and the failed_jobs archive.")
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(add --help for usage)')
+    // `schedulers run x --json`: an option after a subcommand belongs to the subcommand.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
 
@@ -127,6 +129,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
   const schedulersCmd = program
     .command('schedulers')
     .description('the cron job schedulers: pattern, time zone, next run')
+    .enablePositionalOptions()
     .addOption(json())
     .action((options) => act(() => queues.schedulers(ctx, io, options))());
   schedulersCmd
