@@ -144,7 +144,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .command('work')
     .description('run the worker in the foreground (the processors, retries, timeouts and dead letters of apps/worker)')
     .addOption(new Option('--queue <queue...>', 'only these queues (repeatable)').choices(QUEUE_NAMES))
-    .option('--once', 'process at most one job, then exit')
+    .option('--once', 'process at most one job, then exit (at once when nothing is waiting or due)')
     .option('--stop-when-empty', 'exit 0 once the queues have nothing waiting, prioritized or delayed and due')
     .addOption(new Option('--max-jobs <n>', 'process at most this many jobs, then exit').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
     .action((options) => act(() => work(ctx, io, options))());

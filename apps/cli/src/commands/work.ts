@@ -100,7 +100,8 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   let poll: NodeJS.Timeout | undefined;
   try {
     await app.started;
-    if (options.stopWhenEmpty) {
+    // --once is for cron too: nothing to take means nothing to wait for.
+    if (options.stopWhenEmpty || options.once) {
       const check = async () => {
         try {
           if (inFlight === 0) {

@@ -1,0 +1,71 @@
+// `work` through the built bin (npm run build first): a real process, its exit code, real mails.
+import { describe, expect, it } from 'vitest';
+import { spawnCli, useBed } from './helpers';
+
+const bed = useBed();
+
+const welcome = (n: number) => ({ userId: `w${n}`, email: `w${n}@example.com`, firstName: 'W' });
+
+async function enqueueWelcomes(count: number) {
+  const producer = bed.producer();
+  await producer.enqueueBulk('email/welcome', Array.from({ length: count }, (_, n) => welcome(n)));
+  return producer.getQueue('email');
+}
+
+describe('work', () => {
+  it('--stop-when-empty with 20 jobs waiting processes them all and exits 0', async () => {
+    const email = await enqueueWelcomes(20);
+    const result = await spawnCli(bed.env, ['work', '--stop-when-empty'], bed.cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('ceres-jobs work: 20 job(s) processed');
+    expect(await email.getCompletedCount()).toBe(20);
+    expect(await email.getJobCountByTypes('waiting', 'active', 'delayed', 'failed')).toBe(0);
+    expect(bed.peers.smtp.messages).toHaveLength(20);
+    expect(new Set(bed.peers.smtp.messages.map((mail) => mail.envelope.to[0]))).toEqual(new Set(Array.from({ length: 20 }, (_, n) => `w${n}@example.com`)));
+  }, 60_000);
+
+  it('--once processes exactly one job of several waiting (the queue runs 5 at once) and leaves the rest untouched', async () => {
+    const email = await enqueueWelcomes(6);
+    const result = await spawnCli(bed.env, ['work', '--once'], bed.cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('ceres-jobs work: 1 job(s) processed');
+    expect(await email.getCompletedCount()).toBe(1);
+    expect(await email.getWaitingCount()).toBe(5);
+    expect(await email.getJobCountByTypes('active', 'delayed', 'failed')).toBe(0);
+    expect(bed.peers.smtp.messages).toHaveLength(1);
+    for (const job of await email.getWaiting()) expect(job.attemptsMade).toBe(0);
+  }, 60_000);
+
+  it('--once with nothing to take exits 0 at once; --max-jobs 3 processes three', async () => {
+    const empty = await spawnCli(bed.env, ['work', '--once'], bed.cwd);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stderr).toContain('ceres-jobs work: 0 job(s) processed');
+
+    const email = await enqueueWelcomes(8);
+    const result = await spawnCli(bed.env, ['work', '--max-jobs', '3'], bed.cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await email.getCompletedCount()).toBe(3);
+    expect(await email.getWaitingCount()).toBe(5);
+    expect(bed.peers.smtp.messages).toHaveLength(3);
+  }, 60_000);
+
+  it('--queue consumes only the named queues; paused queues and delayed jobs not due count as empty', async () => {
+    const producer = bed.producer();
+    const email = await enqueueWelcomes(2);
+    await producer.enqueue('slack/alert', { text: 'one', severity: 'info', dedupeKey: 'one' });
+    await producer.enqueue('slack/alert', { text: 'later', severity: 'info', dedupeKey: 'later' }, { delay: 60_000 });
+    const slack = producer.getQueue('slack');
+
+    const result = await spawnCli(bed.env, ['work', '--queue', 'slack', '--stop-when-empty'], bed.cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await slack.getCompletedCount()).toBe(1);
+    expect(await slack.getDelayedCount()).toBe(1);
+    expect(bed.peers.slack.requests.map((request) => (request.body as { text: string }).text)).toEqual([':information_source: one']);
+    expect(await email.getWaitingCount()).toBe(2);
+
+    await email.pause();
+    const paused = await spawnCli(bed.env, ['work', '--queue', 'email', '--stop-when-empty'], bed.cwd);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(await email.getWaitingCount()).toBe(2);
+  }, 60_000);
+});
