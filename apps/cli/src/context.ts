@@ -1,6 +1,6 @@
 import { createDb, createFailedJobArchive, databaseUrlFromEnv, DatabaseUrlError, type Db, type FailedJobArchive } from '@ceres/db';
 import { ConfigError, loadQueuesConfig, QueueAdmin, QueueClient, UnknownQueueError, type QueuesConfig } from '@ceres/queues';
-import { UnreachableError, UsageError } from './errors';
+import { CliError, UnreachableError, UsageError } from './errors';
 import type { Env } from './env';
 
 /** `host:port/db` of a URL, never its user or password. */
@@ -115,6 +115,7 @@ export class CliContext {
 
   /** An error from a command in progress, as the CLI reports it: outages become exit 3. */
   translate(error: unknown): unknown {
+    if (error instanceof CliError) return error;
     if (error instanceof UnknownQueueError) return new UsageError(`queue: ${error.message}`);
     if (this.client && !(error instanceof UsageError) && this.client.isOutage(error)) return this.redisUnreachable();
     if (this.db && isPgUnreachable(error)) return this.pgUnreachable(error);

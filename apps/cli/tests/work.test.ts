@@ -36,6 +36,22 @@ describe('work', () => {
     for (const job of await email.getWaiting()) expect(job.attemptsMade).toBe(0);
   }, 60_000);
 
+  it('--once over several queues still processes exactly one job; the others go back untouched', async () => {
+    const producer = bed.producer();
+    const email = await enqueueWelcomes(3);
+    for (const n of [1, 2, 3]) await producer.enqueue('slack/alert', { text: `alert ${n}`, severity: 'info', dedupeKey: `a${n}` });
+    const slack = producer.getQueue('slack');
+    const result = await spawnCli(bed.env, ['work', '--once', '--queue', 'email', '--queue', 'slack'], bed.cwd);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('ceres-jobs work: 1 job(s) processed from email, slack');
+    expect((await email.getCompletedCount()) + (await slack.getCompletedCount())).toBe(1);
+    expect((await email.getWaitingCount()) + (await slack.getWaitingCount())).toBe(5);
+    expect(bed.peers.smtp.messages.length + bed.peers.slack.requests.length).toBe(1);
+    for (const job of [...(await email.getWaiting()), ...(await slack.getWaiting())]) expect(job.attemptsMade).toBe(0);
+    expect(await email.getJobCountByTypes('active', 'failed', 'delayed')).toBe(0);
+    expect(await slack.getJobCountByTypes('active', 'failed', 'delayed')).toBe(0);
+  }, 60_000);
+
   it('--once with nothing to take exits 0 at once; --max-jobs 3 processes three', async () => {
     const empty = await spawnCli(bed.env, ['work', '--once'], bed.cwd);
     expect(empty.code, empty.stderr).toBe(0);

@@ -20,6 +20,7 @@ export interface WorkerAppOptions {
   schedulers?: boolean;
   /** Consume only these queues. @defaultValue every queue whose job types all have a processor */
   queues?: RunnerOptions['queues'];
+  maxConcurrency?: RunnerOptions['maxConcurrency'];
 }
 
 export interface WorkerApp {
@@ -35,12 +36,12 @@ export interface WorkerApp {
 /** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
 const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
 
-export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, schedulers = true, queues }: WorkerAppOptions): WorkerApp {
+export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, schedulers = true, queues, maxConcurrency }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger });
-  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, queues });
+  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, queues, maxConcurrency });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
 

@@ -18,9 +18,9 @@ const EMPTY_POLL_MS = 250;
 type AnyProcessor = (job: Job, deps: unknown, ctx: unknown) => Promise<unknown>;
 
 /**
- * Lets at most `limit` jobs into the processors. A worker running several jobs at once (or several
- * queues) can take more than are left: those go back to waiting untouched (BullMQ's WaitingError,
- * which counts no attempt and fails nothing).
+ * Lets at most `limit` jobs into the processors. Several queues (or a next job fetched as one
+ * finishes) can take more than are left: those go back to waiting untouched (BullMQ's
+ * WaitingError, which counts no attempt and fails nothing).
  */
 function budgeted(map: PartialProcessorMap, limit: number | undefined, events: { onAdmit(): void; onSettle(): void }) {
   let admitted = 0;
@@ -77,7 +77,8 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   });
 
   const logger = createLogger(config.logLevel);
-  const app = createWorkerApp({ config, logger, processors: gate.processors, queues: options.queue });
+  // No queue takes more jobs at once than are allowed in all; the gate covers several queues.
+  const app = createWorkerApp({ config, logger, processors: gate.processors, queues: options.queue, maxConcurrency: limit });
   const queues = app.runner.queues;
   if (queues.length === 0) {
     await app.stop(true);
@@ -99,7 +100,8 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
 
   let poll: NodeJS.Timeout | undefined;
   try {
-    await app.started;
+    // A signal before the workers are ready stops as well.
+    await Promise.race([app.started, finished]);
     // --once is for cron too: nothing to take means nothing to wait for.
     if (options.stopWhenEmpty || options.once) {
       const check = async () => {
@@ -116,6 +118,9 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
       void check();
     }
     await finished;
+  } catch (error) {
+    await app.stop(true);
+    throw error;
   } finally {
     clearTimeout(poll);
     process.off('SIGINT', onSignal);
