@@ -1,5 +1,7 @@
 import { loadQueuesConfig } from '@ceres/queues';
-import { startRedisServer, waitFor } from '@ceres/testing';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir, startRedisServer, waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { cli, cliJson, spawnCli, useBed } from './helpers';
@@ -204,6 +206,31 @@ describe('usage errors name the argument or the variable, exit 2', () => {
       const result = await cli(bed.env, [...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);
       expect(result.stdout, command.join(' ')).toMatch(/^Usage: ceres-jobs/);
+    }
+  });
+});
+
+describe('settings', () => {
+  it('come from .env and var/stack.env in the current directory, the shell winning (the built bin)', async () => {
+    const dir = await makeTempDir('cli-env');
+    try {
+      await bed.producer().enqueue('email/welcome', person('u1'));
+      // .env names a Redis that is not there; var/stack.env (as `npm start` writes it) the real one.
+      writeFileSync(join(dir.path, '.env'), `REDIS_URL=redis://127.0.0.1:1\nREDIS_PREFIX=${bed.env.REDIS_PREFIX}\nDATABASE_URL=postgres://x@127.0.0.1:1/x\n`);
+      mkdirSync(join(dir.path, 'var'));
+      writeFileSync(join(dir.path, 'var', 'stack.env'), `REDIS_URL=${bed.peers.redis.url}\n`);
+      const shell = { PATH: process.env.PATH ?? '' };
+      const fromFiles = await spawnCli(shell, ['stats', '--json'], dir.path);
+      expect(fromFiles.code, fromFiles.stderr).toBe(0);
+      expect((JSON.parse(fromFiles.stdout) as { queues: { email: { waiting: number } } }).queues.email.waiting).toBe(1);
+
+      const shellWins = await spawnCli({ ...shell, REDIS_URL: 'redis://127.0.0.1:2' }, ['stats'], dir.path);
+      expect(shellWins).toMatchObject({ code: 3, stderr: 'ceres-jobs: Redis is unreachable at 127.0.0.1:2/5\n' });
+      const emptyIsUnset = await spawnCli({ ...shell, REDIS_URL: '' }, ['stats', '--json'], dir.path);
+      expect(emptyIsUnset.code, emptyIsUnset.stderr).toBe(0);
+      expect(await spawnCli(shell, ['failed', 'list'], dir.path)).toMatchObject({ code: 3, stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/x (ECONNREFUSED)\n' });
+    } finally {
+      await dir.remove();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { ConfigError, type QueueName } from '@ceres/queues';
-import { createLogger, createWorkerApp, loadWorkerConfig, processors, type PartialProcessorMap, type WorkerConfig } from '@ceres/worker';
+import type { PartialProcessorMap, WorkerConfig } from '@ceres/worker';
 import { WaitingError, type Job } from 'bullmq';
 import { UsageError } from '../errors';
 import type { CliContext } from '../context';
@@ -53,6 +53,8 @@ function budgeted(map: PartialProcessorMap, limit: number | undefined, events: {
 export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promise<number> {
   if (options.once && options.maxJobs !== undefined) throw new UsageError('work: --once and --max-jobs exclude each other (--once is --max-jobs 1)');
   const limit = options.once ? 1 : options.maxJobs;
+  // Loaded here: the worker's dependencies (sharp, nodemailer, …) would slow every other command's start.
+  const { createLogger, createWorkerApp, loadWorkerConfig, processors } = await import('@ceres/worker');
   let config: WorkerConfig;
   try {
     config = loadWorkerConfig(ctx.env);
