@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { waitFor } from '@ceres/testing';
+import { startRedisServer, waitFor } from '@ceres/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, spawnCli, useBed } from './helpers';
 
@@ -95,6 +95,25 @@ describe('monitor in a real terminal', () => {
     expect(Math.max(...screen.split('\n').map((line) => line.length))).toBeLessThanOrEqual(44);
     await monitor.press('q');
     expect(await monitor.exitCode()).toBe('0');
+  }, 60_000);
+});
+
+describe('monitor while Redis goes away', () => {
+  it('says Redis is unreachable, keeps trying, and shows the queues again once it is back', async () => {
+    const redis = await startRedisServer();
+    try {
+      const env = { ...bed.env, REDIS_URL: redis.url };
+      const monitor = await startMonitor(env, 150, 30);
+      await monitor.until((text) => row(text, 'email')?.[0] === '0', 'the email row');
+      await redis.stop();
+      await monitor.until((text) => text.includes(`Redis is unreachable at 127.0.0.1:${redis.port}/5; retrying`), 'the outage line');
+      await redis.start();
+      await monitor.until((text) => !text.includes('unreachable') && row(text, 'email')?.[0] === '0', 'the queues again');
+      await monitor.press('q');
+      expect(await monitor.exitCode()).toBe('0');
+    } finally {
+      await redis.close();
+    }
   }, 60_000);
 });
 
