@@ -69,14 +69,18 @@ describe('monitor in a real terminal', () => {
     }, 'waiting 0, completed 5, done/min 5, no oldest waiting');
 
     // A worker running in the foreground shows as connected; SIGTERM stops it gracefully with 0.
-    const worker = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'email'], { cwd: bed.cwd, env: bed.env, stdio: 'ignore' });
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    // (First the frame without the worker that just exited, so '1' below is the new one.)
+    await monitor.until((text) => row(text, 'email')?.[9] === '0', 'no worker connected');
+    const worker = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'email'], { cwd: bed.cwd, env: bed.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderr: string[] = [];
+    worker.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+    const exited = new Promise<string>((resolve) => worker.once('exit', (code, signal) => resolve(`${code} ${signal}`)));
     try {
       await monitor.until((text) => row(text, 'email')?.[9] === '1' && row(text, 'slack')?.[9] === '0', 'one worker connected to email');
     } finally {
       worker.kill('SIGTERM');
     }
-    expect(await exited).toBe(0);
+    expect(await exited, stderr.join('')).toBe('0 null');
     await monitor.until((text) => row(text, 'email')?.[9] === '0', 'the worker gone');
 
     await monitor.press('q');
