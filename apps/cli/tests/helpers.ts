@@ -70,6 +70,7 @@ export function useBed(): Bed {
     bed.peers.smtp.setRules([]);
     bed.peers.smtp.messages.length = 0;
     bed.peers.slack.requests.length = 0;
+    bed.peers.slack.setDelay(0);
     await bed.db.pool.query('DELETE FROM failed_jobs');
   });
   afterAll(async () => {

@@ -1,6 +1,8 @@
 // `work` through the built bin (npm run build first): a real process, its exit code, real mails.
+import { spawn } from 'node:child_process';
+import { waitFor } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
-import { spawnCli, useBed } from './helpers';
+import { ROOT, spawnCli, useBed } from './helpers';
 
 const bed = useBed();
 
@@ -83,5 +85,35 @@ describe('work', () => {
     const paused = await spawnCli(bed.env, ['work', '--queue', 'email', '--stop-when-empty'], bed.cwd);
     expect(paused.code, paused.stderr).toBe(0);
     expect(await email.getWaitingCount()).toBe(2);
+  }, 60_000);
+
+  it('SIGTERM lets the active job finish and exits 0; a second signal aborts it and exits 1', async () => {
+    const env = { ...bed.env, SLACK_TIMEOUT_MS: '30000' };
+    const producer = bed.producer();
+    const slack = producer.getQueue('slack');
+    const start = () => {
+      const child = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'slack'], { cwd: bed.cwd, env, stdio: 'ignore' });
+      return { child, exited: new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`${code} ${signal}`))) };
+    };
+
+    bed.peers.slack.setDelay(1_500);
+    const { jobId: slow } = await producer.enqueue('slack/alert', { text: 'slow', severity: 'info', dedupeKey: 'slow' });
+    const graceful = start();
+    await waitFor(async () => (await slack.getJobState(slow)) === 'active', { timeoutMs: 20_000, what: 'the job to be active' });
+    graceful.child.kill('SIGTERM');
+    expect(await graceful.exited).toBe('0 null');
+    expect(await slack.getJobState(slow)).toBe('completed');
+
+    bed.peers.slack.setDelay(20_000);
+    const { jobId: stuck } = await producer.enqueue('slack/alert', { text: 'stuck', severity: 'info', dedupeKey: 'stuck' });
+    const forced = start();
+    await waitFor(async () => (await slack.getJobState(stuck)) === 'active', { timeoutMs: 20_000, what: 'the job to be active' });
+    const signalled = Date.now();
+    forced.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    forced.child.kill('SIGTERM');
+    expect(await forced.exited).toBe('1 null');
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    expect(await slack.getJobState(stuck)).not.toBe('completed');
   }, 60_000);
 });

@@ -125,14 +125,15 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
     throw error;
   } finally {
     clearTimeout(poll);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
+  // The signal handlers stay until the end: a second signal while the active jobs finish aborts them.
   await app.runner.close();
   // The dead-letter listener runs after a job's last failure; record what it had no time for
   // before the connections close (idempotent, like every worker's startup reconciliation).
   await app.deadLetters.reconcile(queues).catch(() => {});
   await app.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   io.stderr.write(`ceres-jobs work: ${gate.admitted()} job(s) processed from ${queues.join(', ')}\n`);
   return 0;
 }
