@@ -12,6 +12,7 @@ export default defineConfig({
       '@ceres/queues': here('./packages/queues/src/index.ts'),
       '@ceres/testing': here('./packages/testing/src/index.ts'),
       '@ceres/db': here('./packages/db/src/index.ts'),
+      '@ceres/worker': here('./apps/worker/src/index.ts'),
     },
   },
   test: {

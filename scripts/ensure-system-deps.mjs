@@ -15,6 +15,8 @@ const NEEDS = {
     { program: 'promtool', pkg: 'prometheus' },
     // The reverse-proxy recipe of docs/queues-ui.md runs in a real nginx (sbin: not on every user's PATH).
     { program: '/usr/sbin/nginx', pkg: 'nginx' },
+    // The CLI's live monitor is tested in a real terminal.
+    { program: 'tmux', pkg: 'tmux' },
   ],
   start: [
     { program: 'redis-server', pkg: 'redis-server' },

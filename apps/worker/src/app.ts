@@ -20,6 +20,9 @@ export interface WorkerAppOptions {
   onStall?: RunnerOptions['onStall'];
   /** Upsert the job schedulers of the cron job types at start (those of consumed queues). @defaultValue true */
   schedulers?: boolean;
+  /** Consume only these queues. @defaultValue every queue whose job types all have a processor */
+  queues?: RunnerOptions['queues'];
+  maxConcurrency?: RunnerOptions['maxConcurrency'];
 }
 
 export interface WorkerApp {
@@ -35,12 +38,12 @@ export interface WorkerApp {
 /** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
 const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
 
-export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, onStall, schedulers = true }: WorkerAppOptions): WorkerApp {
+export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, onStall, schedulers = true, queues, maxConcurrency }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger });
-  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall });
+  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
 

@@ -45,6 +45,10 @@ export interface RunnerOptions {
    * @defaultValue logs only; `main.ts` exits non-zero so PM2 restarts the process
    */
   onStall?: (queue: QueueName) => void;
+  /** Consume only these queues (the CLI's `work --queue`). @defaultValue every consumable queue */
+  queues?: readonly QueueName[];
+  /** At most this many jobs at once per queue, below the registry's concurrency (the CLI's `work --once`). */
+  maxConcurrency?: number;
 }
 
 export interface Runner {
@@ -74,8 +78,9 @@ export function consumableQueues(processors: PartialProcessorMap): { consumed: Q
 }
 
 /** One BullMQ Worker per consumable queue, each with its own connection and the registry's settings. */
-export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs, onStall = () => {} }: RunnerOptions): Runner {
-  const { consumed, skipped } = consumableQueues(processors);
+export function startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor = jobTimeoutMs, onStall = () => {}, queues: only, maxConcurrency = Infinity }: RunnerOptions): Runner {
+  const { consumed: consumable, skipped } = consumableQueues(processors);
+  const consumed = only === undefined ? consumable : consumable.filter((queue) => only.includes(queue));
   for (const { queue, missing } of skipped) {
     logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
   }
@@ -141,7 +146,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       ...workerSettings,
       connection,
       prefix: config.queues.bullPrefix,
-      concurrency: registry[queue].concurrency,
+      concurrency: Math.min(registry[queue].concurrency, maxConcurrency),
       // A killed worker's jobs keep their lock until it expires; the stalled check of any other
       // worker then puts them back to wait (once; a second stall fails the job).
       lockDuration: config.lockDurationMs,

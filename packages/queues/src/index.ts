@@ -60,3 +60,20 @@ export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from
 export { assertRedisDatabase, createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';
+
+// Inspecting and acting on the queues (the queues-ui and the CLI).
+export {
+  QueueAdmin,
+  JOB_STATES,
+  CLEANABLE_STATES,
+  UnknownQueueError,
+  UnknownSchedulerError,
+  AmbiguousSchedulerError,
+  type CleanableState,
+  type JobState,
+  type JobView,
+  type QueueActivity,
+  type QueueAdminErrors,
+  type QueueStats,
+  type SchedulerView,
+} from './admin/queue-admin';

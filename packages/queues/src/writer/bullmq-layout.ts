@@ -103,3 +103,13 @@ export async function decide(connection: Redis, decisions: readonly Decision[], 
 export async function releaseClaims(connection: Redis, claims: readonly string[]): Promise<void> {
   if (claims.length > 0) await connection.del(...claims);
 }
+
+/**
+ * When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is
+ * delayed. A job's own fields do not tell (a retry's backoff counts from its failure, not from
+ * its timestamp); the delayed set's score is that time × 0x1000 plus a counter.
+ */
+export async function nextDelayedAt(connection: Redis, queue: Queue): Promise<number | null> {
+  const [, score] = await connection.zrange(queue.toKey('delayed'), 0, 0, 'WITHSCORES');
+  return score === undefined ? null : Math.floor(Number(score) / 0x1000);
+}

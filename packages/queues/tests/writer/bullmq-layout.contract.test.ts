@@ -6,7 +6,7 @@ import { startRedisServer, type RedisServer } from '@ceres/testing';
 import { FlowProducer, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, defineLayoutScripts, releaseClaims, Verdict } from '../../src/writer/bullmq-layout';
+import { decide, defineLayoutScripts, nextDelayedAt, releaseClaims, Verdict } from '../../src/writer/bullmq-layout';
 
 let redis: RedisServer;
 let connection: Redis;
@@ -105,5 +105,29 @@ describe("BullMQ's layout, as bullmq-layout.ts reads it", () => {
     await expect(queue.add('a', {}, { jobId: 'ceres-claim:email:verify:u1' })).rejects.toThrow();
     await releaseClaims(connection, [queue.toKey('ceres-claim:claimed')]);
     expect(await verdictOf('claimed', 'pending')).toBe(Verdict.New);
+  });
+
+  it('the delayed set is scored by due time × 0x1000: nextDelayedAt is the earliest due time, also for a retry', async () => {
+    expect(await nextDelayedAt(connection, queue)).toBeNull();
+    const before = Date.now();
+    await queue.add('a', {}, { jobId: 'later', delay: 60_000 });
+    await queue.add('a', {}, { jobId: 'sooner', delay: 30_000 });
+    const due = await nextDelayedAt(connection, queue);
+    expect(due).toBeGreaterThanOrEqual(before + 30_000);
+    expect(due).toBeLessThanOrEqual(Date.now() + 30_000);
+    await queue.remove('sooner');
+    await queue.remove('later');
+
+    // A failed attempt with backoff: due at failure + backoff, whatever the job's timestamp.
+    await queue.add('a', {}, { jobId: 'retried', attempts: 2, backoff: { type: 'fixed', delay: 90_000 } });
+    const { job, token } = await take('retried');
+    const failedAt = Date.now();
+    await job.moveToFailed(new Error('attempt 1'), token, false);
+    expect(await queue.getJobState('retried')).toBe('delayed');
+    const retryDue = (await nextDelayedAt(connection, queue))!;
+    expect(retryDue).toBeGreaterThanOrEqual(failedAt + 90_000);
+    expect(retryDue).toBeLessThanOrEqual(Date.now() + 90_000);
+    await queue.remove('retried');
+    expect(await nextDelayedAt(connection, queue)).toBeNull();
   });
 });

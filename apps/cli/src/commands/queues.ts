@@ -1,0 +1,168 @@
+import { createInterface } from 'node:readline/promises';
+import { QUEUE_NAMES, type CleanableState, type JobState, type JobView } from '@ceres/queues';
+import { CliError, UsageError } from '../errors';
+import type { CliContext } from '../context';
+import { maskData, maskText } from '../mask';
+import { iso, printJson, println, table, type Io } from '../output';
+
+export interface Json {
+  json?: boolean;
+}
+
+/** A job as the CLI shows it: personal data masked, times as ISO 8601. */
+export function jobOutput(job: JobView) {
+  return {
+    id: job.id ?? null,
+    name: job.name,
+    state: job.state,
+    data: maskData(job.data),
+    attemptsMade: job.attemptsMade,
+    failedReason: job.failedReason === null ? null : maskText(job.failedReason),
+    stacktrace: job.stacktrace.map(maskText),
+    addedAt: iso(job.timestamp),
+    processedAt: iso(job.processedOn),
+    finishedAt: iso(job.finishedOn),
+    delay: job.delay,
+    priority: job.priority,
+  };
+}
+
+export async function stats(ctx: CliContext, io: Io, options: Json): Promise<number> {
+  const admin = await ctx.admin();
+  const all = await admin.allStats();
+  const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
+  const queues = Object.fromEntries(QUEUE_NAMES.map((name, index) => [name, { ...all[name], paused: paused[index]! }]));
+  if (options.json) {
+    printJson(io, { queues });
+    return 0;
+  }
+  println(
+    io,
+    table(
+      ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused'],
+      Object.values(queues).map((q) => [q.name, q.waiting, q.active, q.delayed, q.prioritized, q.failed, q.completed, q.paused ? 'yes' : 'no']),
+      [1, 2, 3, 4, 5, 6],
+    ),
+  );
+  return 0;
+}
+
+export async function jobs(ctx: CliContext, io: Io, queue: string, options: Json & { state: JobState; limit: number }): Promise<number> {
+  const admin = await ctx.admin();
+  const { total, jobs: list } = await admin.jobs(queue, options.state, 0, options.limit - 1);
+  const shown = list.map(jobOutput);
+  if (options.json) {
+    printJson(io, { queue, state: options.state, total, jobs: shown });
+    return 0;
+  }
+  if (shown.length === 0) {
+    println(io, `no ${options.state} jobs in ${queue}`);
+    return 0;
+  }
+  println(
+    io,
+    table(
+      ['id', 'name', 'attempts', 'added', 'finished', 'reason'],
+      shown.map((job) => [job.id ?? '', job.name, job.attemptsMade, job.addedAt ?? '', job.finishedAt ?? '', (job.failedReason ?? '').slice(0, 60)]),
+      [2],
+    ),
+  );
+  println(io, `${shown.length} of ${total} ${options.state} jobs in ${queue}, newest first`);
+  return 0;
+}
+
+export async function job(ctx: CliContext, io: Io, queue: string, id: string, options: Json): Promise<number> {
+  const admin = await ctx.admin();
+  const found = await admin.job(queue, id);
+  if (!found) throw new CliError(`no job "${id}" in queue ${queue}`);
+  const shown = jobOutput(found);
+  if (options.json) {
+    printJson(io, { queue, job: shown });
+    return 0;
+  }
+  const { data, stacktrace, ...fields } = shown;
+  for (const [key, value] of Object.entries(fields)) println(io, `${key.padEnd(13)} ${value ?? '-'}`);
+  println(io, `data          ${JSON.stringify(data)}`);
+  if (stacktrace.length > 0) println(io, `stacktrace\n${stacktrace.join('\n---\n')}`);
+  return 0;
+}
+
+export async function retry(ctx: CliContext, io: Io, queue: string, id: string | undefined, options: Json & { all?: boolean }): Promise<number> {
+  if ((id === undefined) === !options.all) throw new UsageError('retry: give either a job <id> or --all');
+  const admin = await ctx.admin();
+  if (options.all) {
+    const retried = await admin.retryFailed(queue);
+    if (options.json) printJson(io, { queue, retried });
+    else println(io, `${retried} failed job(s) of ${queue} back to waiting with their whole retry schedule`);
+    return 0;
+  }
+  const outcome = await admin.retryJob(queue, id!);
+  if (outcome === null) throw new CliError(`no job "${id}" in queue ${queue}`);
+  if (!outcome) {
+    const state = (await admin.job(queue, id!))?.state ?? 'gone';
+    throw new CliError(`job "${id}" of ${queue} is ${state}, not failed: nothing retried`);
+  }
+  if (options.json) printJson(io, { queue, id, retried: true });
+  else println(io, `job ${id} of ${queue} back to waiting with its whole retry schedule`);
+  return 0;
+}
+
+export async function pauseOrResume(ctx: CliContext, io: Io, queue: string, pause: boolean, options: Json): Promise<number> {
+  const admin = await ctx.admin();
+  if (pause) await admin.pause(queue);
+  else await admin.resume(queue);
+  const paused = await admin.isPaused(queue);
+  if (options.json) printJson(io, { queue, paused });
+  else println(io, `${queue} is ${paused ? 'paused: workers finish their current jobs and take no new ones' : 'running'}`);
+  return 0;
+}
+
+export async function clean(ctx: CliContext, io: Io, queue: string, state: CleanableState, options: Json & { grace: number; limit?: number }): Promise<number> {
+  const admin = await ctx.admin();
+  const removed = await admin.clean(queue, state, options.grace, options.limit);
+  if (options.json) printJson(io, { queue, state, gracePeriod: options.grace, removed });
+  else println(io, `removed ${removed} ${state} job(s) of ${queue} finished more than ${options.grace} ms ago`);
+  return 0;
+}
+
+export async function drain(ctx: CliContext, io: Io, queue: string, options: Json & { yes?: boolean }): Promise<number> {
+  const admin = await ctx.admin();
+  if (!options.yes) {
+    if (!io.stdin.isTTY) throw new UsageError('drain: asks for confirmation on a terminal; pass --yes to drain without asking');
+    const { waiting, prioritized } = await admin.stats(queue);
+    const rl = createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream });
+    const answer = await rl.question(`Remove the ${waiting + prioritized} waiting job(s) of ${queue}? [y/N] `);
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      println(io, 'nothing removed');
+      return 1;
+    }
+  }
+  const removed = await admin.drain(queue);
+  if (options.json) printJson(io, { queue, removed });
+  else println(io, `removed ${removed} waiting job(s) of ${queue}`);
+  return 0;
+}
+
+export async function schedulers(ctx: CliContext, io: Io, options: Json): Promise<number> {
+  const admin = await ctx.admin();
+  const list = await admin.schedulers();
+  if (options.json) {
+    printJson(io, { schedulers: list });
+    return 0;
+  }
+  if (list.length === 0) {
+    println(io, 'no job schedulers (a worker upserts them when it starts)');
+    return 0;
+  }
+  println(io, table(['id', 'queue', 'pattern', 'tz', 'next'], list.map((s) => [s.id, s.queue, s.pattern ?? `every ${s.every} ms`, s.tz ?? '', s.next ?? ''])));
+  return 0;
+}
+
+export async function runScheduler(ctx: CliContext, io: Io, id: string, options: Json & { queue?: string }): Promise<number> {
+  const admin = await ctx.admin();
+  const { queue, jobId } = await admin.runScheduler(id, options.queue);
+  if (options.json) printJson(io, { scheduler: id, queue, jobId });
+  else println(io, `added job ${jobId} to ${queue} from scheduler ${id}`);
+  return 0;
+}

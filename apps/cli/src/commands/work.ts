@@ -1,0 +1,139 @@
+import { ConfigError, type QueueName } from '@ceres/queues';
+import type { PartialProcessorMap, WorkerConfig } from '@ceres/worker';
+import { WaitingError, type Job } from 'bullmq';
+import { UsageError } from '../errors';
+import type { CliContext } from '../context';
+import type { Io } from '../output';
+
+export interface WorkOptions {
+  queue?: QueueName[];
+  once?: boolean;
+  stopWhenEmpty?: boolean;
+  maxJobs?: number;
+}
+
+/** How often `--stop-when-empty` looks whether anything is left to take. */
+const EMPTY_POLL_MS = 250;
+
+type AnyProcessor = (job: Job, deps: unknown, ctx: unknown) => Promise<unknown>;
+
+/**
+ * Lets at most `limit` jobs into the processors. Several queues (or a next job fetched as one
+ * finishes) can take more than are left: those go back to waiting untouched (BullMQ's
+ * WaitingError, which counts no attempt and fails nothing).
+ */
+function budgeted(map: PartialProcessorMap, limit: number | undefined, events: { onAdmit(): void; onSettle(): void }) {
+  let admitted = 0;
+  const wrapped: Record<string, Record<string, AnyProcessor>> = {};
+  for (const [queue, jobs] of Object.entries(map)) {
+    wrapped[queue] = {};
+    for (const [name, processor] of Object.entries(jobs as Record<string, AnyProcessor>)) {
+      wrapped[queue][name] = async (job, deps, ctx) => {
+        if (limit !== undefined && admitted >= limit) {
+          await job.moveToWait(job.token);
+          throw new WaitingError();
+        }
+        admitted++;
+        events.onAdmit();
+        try {
+          return await processor(job, deps, ctx);
+        } finally {
+          events.onSettle();
+        }
+      };
+    }
+  }
+  return { processors: wrapped as PartialProcessorMap, admitted: () => admitted };
+}
+
+/**
+ * `work`: the worker of apps/worker (createWorkerApp: the same processors, retries, timeouts and
+ * dead letters) in the foreground, optionally stopping after some jobs or once nothing is left.
+ */
+export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promise<number> {
+  if (options.once && options.maxJobs !== undefined) throw new UsageError('work: --once and --max-jobs exclude each other (--once is --max-jobs 1)');
+  const limit = options.once ? 1 : options.maxJobs;
+  // Loaded here: the worker's dependencies (sharp, nodemailer, …) would slow every other command's start.
+  const { createLogger, createWorkerApp, loadWorkerConfig, processors } = await import('@ceres/worker');
+  let config: WorkerConfig;
+  try {
+    config = loadWorkerConfig(ctx.env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(`invalid configuration: ${error.message}`);
+    throw error;
+  }
+  // A cron run against a server that is down ends at once with exit 3 instead of waiting for it.
+  const admin = await ctx.admin();
+  await ctx.database();
+
+  let inFlight = 0;
+  let finish: (() => void) | undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const gate = budgeted(processors, limit, {
+    onAdmit: () => {
+      inFlight++;
+      // The last job allowed is running: take no more; the graceful stop lets it finish.
+      if (limit !== undefined && gate.admitted() >= limit) finish!();
+    },
+    onSettle: () => inFlight--,
+  });
+
+  const logger = createLogger(config.logLevel);
+  // No queue takes more jobs at once than are allowed in all; the gate covers several queues.
+  const app = createWorkerApp({ config, logger, processors: gate.processors, queues: options.queue, maxConcurrency: limit });
+  const queues = app.runner.queues;
+  if (queues.length === 0) {
+    await app.stop(true);
+    throw new UsageError('work: none of the chosen queues can be consumed by this worker');
+  }
+
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals > 1) {
+      // Second signal: abort the active jobs (they come back as stalled jobs elsewhere).
+      void app.stop(true).finally(() => process.exit(1));
+      return;
+    }
+    finish!();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let poll: NodeJS.Timeout | undefined;
+  try {
+    // A signal before the workers are ready stops as well.
+    await Promise.race([app.started, finished]);
+    // --once is for cron too: nothing to take means nothing to wait for.
+    if (options.stopWhenEmpty || options.once) {
+      const check = async () => {
+        try {
+          if (inFlight === 0) {
+            const due = await Promise.all(queues.map((queue) => admin.hasWorkDue(queue)));
+            if (inFlight === 0 && !due.some(Boolean)) return finish!();
+          }
+        } catch {
+          // Redis gone for a moment: the worker waits for it, and so does this check.
+        }
+        poll = setTimeout(() => void check(), EMPTY_POLL_MS);
+      };
+      void check();
+    }
+    await finished;
+  } catch (error) {
+    await app.stop(true);
+    throw error;
+  } finally {
+    clearTimeout(poll);
+  }
+  // The signal handlers stay until the end: a second signal while the active jobs finish aborts them.
+  await app.runner.close();
+  // The dead-letter listener runs after a job's last failure; record what it had no time for
+  // before the connections close (idempotent, like every worker's startup reconciliation).
+  await app.deadLetters.reconcile(queues).catch(() => {});
+  await app.stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  io.stderr.write(`ceres-jobs work: ${gate.admitted()} job(s) processed from ${queues.join(', ')}\n`);
+  return 0;
+}

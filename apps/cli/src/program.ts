@@ -1,0 +1,177 @@
+import { CLEANABLE_STATES, JOB_STATES, QUEUE_NAMES } from '@ceres/queues';
+import { Argument, Command, CommanderError, Option } from 'commander';
+import * as failed from './commands/failed';
+import { monitor } from './commands/monitor';
+import * as queues from './commands/queues';
+import { work } from './commands/work';
+import { CliContext } from './context';
+import { loadCliEnv, type Env } from './env';
+import { CliError, EXIT } from './errors';
+import { maskText } from './mask';
+import type { Io } from './output';
+import { instant, wholeNumber } from './parse';
+
+const EXIT_CODES_HELP = `
+Exit codes: 0 ok, 1 failed (nothing found, nothing done), 2 usage (bad arguments or variables),
+3 Redis or PostgreSQL unreachable.
+Settings come from the environment, .env and var/stack.env in the current directory (as for the apps).`;
+
+type Action = (ctx: CliContext) => Promise<number>;
+
+/** Runs `argv` (without node and the script) and resolves with the exit code. */
+export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Promise<number> {
+  const ctx = new CliContext(env);
+  let exitCode: number = EXIT.ok;
+  const act = (action: Action) => async () => {
+    exitCode = await action(ctx);
+  };
+
+  const queueArg = () => new Argument('<queue>', 'queue name').choices(QUEUE_NAMES);
+  const json = () => new Option('--json', 'print JSON instead of text');
+  const program = new Command('ceres-jobs')
+    .description("The operator's command line for the Ceres job queues (BullMQ on Redis) and the failed_jobs archive.")
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError('(add --help for usage)')
+    // `schedulers run x --json`: an option after a subcommand belongs to the subcommand.
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+
+  program
+    .command('stats')
+    .description('every queue: waiting, active, delayed, prioritized, failed, completed, paused')
+    .addOption(json())
+    .action((options) => act(() => queues.stats(ctx, io, options))());
+
+  program
+    .command('jobs')
+    .description('list the jobs of one state, newest first (personal data masked)')
+    .addArgument(queueArg())
+    .addOption(new Option('--state <state>', 'job state').choices(JOB_STATES).default('waiting'))
+    .addOption(new Option('--limit <n>', 'at most this many jobs (1..1000)').argParser(wholeNumber(1, 1000)).default(20))
+    .addOption(json())
+    .action((queue, options) => act(() => queues.jobs(ctx, io, queue, options))());
+
+  program
+    .command('job')
+    .description('show one job: state, attempts, reason, stack trace, data (personal data masked)')
+    .addArgument(queueArg())
+    .argument('<id>', 'job id, e.g. email:verify:user-123')
+    .addOption(json())
+    .action((queue, id, options) => act(() => queues.job(ctx, io, queue, id, options))());
+
+  program
+    .command('retry')
+    .description('move a failed job (or every failed job of the queue) back to waiting with its attempts reset: the whole retry schedule again')
+    .addArgument(queueArg())
+    .argument('[id]', 'job id')
+    .option('--all', 'every failed job of the queue')
+    .addOption(json())
+    .action((queue, id, options) => act(() => queues.retry(ctx, io, queue, id, options))());
+
+  const failedCmd = program.command('failed').description('the failed_jobs archive in PostgreSQL (dead letters, kept after Redis removed them)');
+  failedCmd
+    .command('list')
+    .description('archived final failures, newest first (personal data masked)')
+    .addOption(new Option('--queue <queue>', 'only this queue').choices(QUEUE_NAMES))
+    .addOption(new Option('--since <time>', 'only failures since then: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
+    .addOption(new Option('--limit <n>', 'at most this many rows (1..1000)').argParser(wholeNumber(1, 1000)).default(50))
+    .addOption(json())
+    .action((options) => act(() => failed.list(ctx, io, options))());
+  failedCmd
+    .command('retry')
+    .description('re-enqueue archived failures with their original job type and payload, each at most once (the row is marked retried)')
+    .addArgument(new Argument('[archive-id]', 'the id of `failed list`').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
+    .option('--all', 'every archived failure not retried yet')
+    .addOption(new Option('--queue <queue>', 'with --all: only this queue').choices(QUEUE_NAMES))
+    .addOption(json())
+    .action((id, options) => act(() => failed.retry(ctx, io, id, options))());
+  failedCmd
+    .command('forget')
+    .description('delete one archived failure')
+    .addArgument(new Argument('<archive-id>', 'the id of `failed list`').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
+    .addOption(json())
+    .action((id, options) => act(() => failed.forget(ctx, io, id, options))());
+  failedCmd
+    .command('flush')
+    .description('delete every archived failure, or those that failed before --before')
+    .addOption(new Option('--before <time>', 'only failures before then: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
+    .addOption(json())
+    .action((options) => act(() => failed.flush(ctx, io, options))());
+
+  for (const pause of [true, false]) {
+    program
+      .command(pause ? 'pause' : 'resume')
+      .description(pause ? 'pause a queue: workers finish their current jobs and take no new ones' : 'resume a paused queue')
+      .addArgument(queueArg())
+      .addOption(json())
+      .action((queue, options) => act(() => queues.pauseOrResume(ctx, io, queue, pause, options))());
+  }
+
+  program
+    .command('clean')
+    .description('remove finished jobs of one state that finished more than --grace ms ago')
+    .addArgument(queueArg())
+    .addArgument(new Argument('<state>', 'finished state').choices(CLEANABLE_STATES))
+    .addOption(new Option('--grace <ms>', 'only jobs finished at least this long ago').argParser(wholeNumber(0, Number.MAX_SAFE_INTEGER)).default(0))
+    .addOption(new Option('--limit <n>', 'at most this many jobs').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
+    .addOption(json())
+    .action((queue, state, options) => act(() => queues.clean(ctx, io, queue, state, options))());
+
+  program
+    .command('drain')
+    .description('remove the waiting (and prioritized) jobs of a queue; delayed, active and finished jobs stay. Asks first unless --yes')
+    .addArgument(queueArg())
+    .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
+    .addOption(json())
+    .action((queue, options) => act(() => queues.drain(ctx, io, queue, options))());
+
+  const schedulersCmd = program
+    .command('schedulers')
+    .description('the cron job schedulers: pattern, time zone, next run')
+    .enablePositionalOptions()
+    .addOption(json())
+    .action((options) => act(() => queues.schedulers(ctx, io, options))());
+  schedulersCmd
+    .command('run')
+    .description("add one job now from a scheduler's template; the schedule is untouched")
+    .argument('<id>', 'scheduler id, e.g. daily-report')
+    .addOption(new Option('--queue <queue>', 'the queue, when two hold a scheduler with this id').choices(QUEUE_NAMES))
+    .addOption(json())
+    .action((id, options) => act(() => queues.runScheduler(ctx, io, id, options))());
+
+  program
+    .command('work')
+    .description('run the worker in the foreground (the processors, retries, timeouts and dead letters of apps/worker)')
+    .addOption(new Option('--queue <queue...>', 'only these queues (repeatable)').choices(QUEUE_NAMES))
+    .option('--once', 'process at most one job, then exit (at once when nothing is waiting or due)')
+    .option('--stop-when-empty', 'exit 0 once the queues have nothing waiting, prioritized or delayed and due')
+    .addOption(new Option('--max-jobs <n>', 'process at most this many jobs, then exit').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
+    .action((options) => act(() => work(ctx, io, options))());
+
+  program
+    .command('monitor')
+    .description('live view refreshed every second: counts per queue, done and failed per minute, oldest waiting job, workers; q quits')
+    .option('--once', 'print one frame and exit')
+    .addOption(new Option('--json', 'with --once: print the frame as JSON'))
+    .action((options) => act(() => monitor(ctx, io, options))());
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; every other complaint of the parser is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const reported = ctx.translate(error);
+    if (reported instanceof CliError) {
+      io.stderr.write(`ceres-jobs: ${reported.message}\n`);
+      return reported.exitCode;
+    }
+    io.stderr.write(`ceres-jobs: ${maskText((reported as Error)?.message ?? String(reported))}\n`);
+    return EXIT.failed;
+  } finally {
+    await ctx.close();
+  }
+}

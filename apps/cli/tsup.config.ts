@@ -1,0 +1,3 @@
+import { buildConfig } from '../../tsup.base';
+
+export default buildConfig(['src/main.ts']);
