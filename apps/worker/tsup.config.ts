@@ -1,3 +1,3 @@
 import { buildConfig } from '../../tsup.base';
 
-export default buildConfig(['src/main.ts']);
+export default buildConfig({ main: 'src/main.ts', 'sandbox-child': 'src/files/sandbox-child.ts' });

@@ -32,6 +32,7 @@ export const WorkerEnv = Type.Object({
   UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Root of the uploaded files' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
+  FILES_SANDBOX_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, description: 'Wall-clock limit of one file inspection in its child process' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
 });
@@ -51,6 +52,8 @@ export interface WorkerConfig {
   uploadsDir: string;
   /** Size, page and pixel bounds of the file jobs. */
   fileLimits: FileLimits;
+  /** Wall-clock limit of one CV or picture inspection; the sandbox is killed after it. */
+  fileSandboxTimeoutMs: number;
   reportEmailTo: string | undefined;
   logLevel: LevelWithSilent;
   /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
@@ -94,6 +97,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     timeZone: parsed.TZ,
     uploadsDir: parsed.UPLOADS_DIR,
     fileLimits: fileLimitsFromEnv(parsed),
+    fileSandboxTimeoutMs: parsed.FILES_SANDBOX_TIMEOUT_MS,
     reportEmailTo: parsed.REPORT_EMAIL_TO,
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
