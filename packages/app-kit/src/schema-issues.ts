@@ -19,55 +19,39 @@ function checkerFor(schema: TSchema): TypeCheck<TSchema> {
   return checker;
 }
 
-/** Every problem of `value` against `schema`, one issue per field, each naming its field. */
+/**
+ * Every problem of `value` against `schema`, one issue per field, each naming its field. A string
+ * holding a NUL or a lone UTF-16 surrogate is a problem whatever the schema says: PostgreSQL
+ * (jsonb, text) cannot store either, so such a payload could never be archived.
+ */
 export function schemaIssues(schema: TSchema, value: unknown): FieldIssue[] {
   const checker = checkerFor(schema);
-  if (checker.Check(value)) return [];
   const byField = new Map<string, FieldIssue>();
-  for (const error of checker.Errors(value)) {
-    const field = error.path.replace(/^\//, '').replace(/\//g, '.');
-    if (!byField.has(field)) byField.set(field, { field, message: describe(field, error) });
+  if (!checker.Check(value)) {
+    for (const error of checker.Errors(value)) {
+      const field = error.path.replace(/^\//, '').replace(/\//g, '.');
+      if (!byField.has(field)) byField.set(field, { field, message: describe(field, error) });
+    }
+  }
+  for (const field of unstorableTextFields(value)) {
+    if (!byField.has(field)) byField.set(field, { field, message: `${field === '' ? 'payload' : field} contains a NUL character or a lone UTF-16 surrogate, which cannot be stored` });
   }
   return [...byField.values()];
 }
 
-function describe(field: string, error: ValueError): string {
-  const name = field === '' ? 'payload' : field;
-  const schema = error.schema as Record<string, unknown>;
-  switch (error.type) {
-    case ValueErrorType.ObjectRequiredProperty:
-      return `${name} is required`;
-    case ValueErrorType.ObjectAdditionalProperties:
-      return `${name} is not an allowed field`;
-    case ValueErrorType.Object:
-      return `${name} must be an object`;
-    case ValueErrorType.String:
-      return `${name} must be a string`;
-    case ValueErrorType.StringFormat:
-      return schema.format === 'email' ? `${name} must be a valid email address` : `${name} must match format ${String(schema.format)}`;
-    case ValueErrorType.StringMinLength:
-      return `${name} must be at least ${String(schema.minLength)} characters long`;
-    case ValueErrorType.StringMaxLength:
-      return `${name} must be at most ${String(schema.maxLength)} characters long`;
-    case ValueErrorType.StringPattern:
-      return `${name} contains characters that are not allowed (line breaks, control characters, or outside ${String(schema.pattern)})`;
-    case ValueErrorType.Integer:
-      return `${name} must be an integer`;
-    case ValueErrorType.Number:
-      return `${name} must be a number`;
-    case ValueErrorType.NumberMinimum:
-    case ValueErrorType.IntegerMinimum:
-      return `${name} must be at least ${String(schema.minimum)}`;
-    case ValueErrorType.NumberMaximum:
-    case ValueErrorType.IntegerMaximum:
-      return `${name} must be at most ${String(schema.maximum)}`;
-    case ValueErrorType.Union: {
-      const choices = ((schema.anyOf as Array<{ const?: unknown }>) ?? []).map((option) => option.const);
-      return choices.every((choice) => choice !== undefined)
-        ? `${name} must be one of ${choices.join(', ')}`
-        : `${name} ${error.message.toLowerCase()}`;
+/** A NUL, a high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** The dotted paths of the strings in `value` (keys included) that PostgreSQL cannot store. */
+export function unstorableTextFields(value: unknown, path = '', found: string[] = [], depth = 0): string[] {
+  if (typeof value === 'string') {
+    if (UNSTORABLE.test(value)) found.push(path);
+  } else if (value !== null && typeof value === 'object' && depth < 32) {
+    for (const [key, item] of Object.entries(value)) {
+      const itemPath = path === '' ? key : `${path}.${key}`;
+      if (UNSTORABLE.test(key)) found.push(itemPath);
+      else unstorableTextFields(item, itemPath, found, depth + 1);
     }
-    default:
-      return `${name}: ${error.message}`;
   }
+  return found;
 }
