@@ -55,3 +55,44 @@ export function unstorableTextFields(value: unknown, path = '', found: string[] 
   }
   return found;
 }
+
+function describe(field: string, error: ValueError): string {
+  const name = field === '' ? 'payload' : field;
+  const schema = error.schema as Record<string, unknown>;
+  switch (error.type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return `${name} is required`;
+    case ValueErrorType.ObjectAdditionalProperties:
+      return `${name} is not an allowed field`;
+    case ValueErrorType.Object:
+      return `${name} must be an object`;
+    case ValueErrorType.String:
+      return `${name} must be a string`;
+    case ValueErrorType.StringFormat:
+      return schema.format === 'email' ? `${name} must be a valid email address` : `${name} must match format ${String(schema.format)}`;
+    case ValueErrorType.StringMinLength:
+      return `${name} must be at least ${String(schema.minLength)} characters long`;
+    case ValueErrorType.StringMaxLength:
+      return `${name} must be at most ${String(schema.maxLength)} characters long`;
+    case ValueErrorType.StringPattern:
+      return `${name} contains characters that are not allowed (line breaks, control characters, or outside ${String(schema.pattern)})`;
+    case ValueErrorType.Integer:
+      return `${name} must be an integer`;
+    case ValueErrorType.Number:
+      return `${name} must be a number`;
+    case ValueErrorType.NumberMinimum:
+    case ValueErrorType.IntegerMinimum:
+      return `${name} must be at least ${String(schema.minimum)}`;
+    case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMaximum:
+      return `${name} must be at most ${String(schema.maximum)}`;
+    case ValueErrorType.Union: {
+      const choices = ((schema.anyOf as Array<{ const?: unknown }>) ?? []).map((option) => option.const);
+      return choices.every((choice) => choice !== undefined)
+        ? `${name} must be one of ${choices.join(', ')}`
+        : `${name} ${error.message.toLowerCase()}`;
+    }
+    default:
+      return `${name}: ${error.message}`;
+  }
+}
