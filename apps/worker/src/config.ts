@@ -33,6 +33,7 @@ export const WorkerEnv = Type.Object({
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
   FILES_SANDBOX_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, description: 'Wall-clock limit of one file inspection in its child process' }),
+  DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 1_000, description: 'How often one instance per queue reconciles the failed sets with failed_jobs' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
 });
@@ -56,6 +57,8 @@ export interface WorkerConfig {
   fileSandboxTimeoutMs: number;
   reportEmailTo: string | undefined;
   logLevel: LevelWithSilent;
+  /** How often the failed sets are reconciled with `failed_jobs` (once per interval across instances). */
+  deadLetterReconcileIntervalMs: number;
   /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
   lockDurationMs: number;
   /** How often each worker looks for jobs whose lock expired (stalled). */
@@ -100,6 +103,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     fileSandboxTimeoutMs: parsed.FILES_SANDBOX_TIMEOUT_MS,
     reportEmailTo: parsed.REPORT_EMAIL_TO,
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
+    deadLetterReconcileIntervalMs: parsed.DEAD_LETTER_RECONCILE_INTERVAL_MS,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
     schedules,
