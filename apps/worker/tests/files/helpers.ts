@@ -22,6 +22,7 @@ export function makeJob<Payload>(name: string, data: Payload): { job: ProcessorJ
     queueName: 'files',
     data,
     attemptsMade: 0,
+    timestamp: Date.now(),
     updateProgress: async (value: JobProgress) => {
       progress.push(value);
     },
