@@ -93,7 +93,11 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
   };
   const schedulePeriodic = () => {
     if (stopping) return;
-    periodicTimer = setTimeout(() => void periodic().finally(schedulePeriodic), config.deadLetterReconcileIntervalMs);
+    // Ticks start just after an interval boundary in every instance, so all of them ask for the
+    // same interval's key and one runs; the jitter spreads the others' SET calls.
+    const interval = config.deadLetterReconcileIntervalMs;
+    const delay = interval - (Date.now() % interval) + Math.floor(Math.random() * Math.min(1_000, interval / 10));
+    periodicTimer = setTimeout(() => void periodic().finally(schedulePeriodic), delay);
   };
 
   const started = runner.ready().then(() => {
