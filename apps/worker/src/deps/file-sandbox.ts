@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { HostileFileError, UnprocessableImageError } from '../files/errors';
 import type { CvVerdict } from '../files/judge-cv';
@@ -85,6 +86,12 @@ export function createFileSandbox(options: FileSandboxOptions): FileSandbox {
       } catch (error) {
         reject(error);
         return;
+      }
+      try {
+        // Below the worker (nice 10): parsing a file must not take the CPU from the other queues.
+        if (child.pid !== undefined) setPriority(child.pid, 10);
+      } catch {
+        // Not allowed here (some containers): the child runs at the worker's priority.
       }
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => {

@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { waitFor } from '@ceres/testing';
 import { UnrecoverableError } from 'bullmq';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,5 +102,31 @@ describe('hostile files', () => {
     expect(error).toBeInstanceOf(UnrecoverableError);
     expect(error.message).toMatch(/declares 20000×20000 pixels, over the limit/);
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('runs the child below the worker: nice 10', async () => {
+    /** Nice values of this process's sandbox children, from /proc (fields after the command name). */
+    const sandboxNice = async (): Promise<number[]> => {
+      const found: number[] = [];
+      for (const pid of (await readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
+        try {
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1');
+          if (!cmdline.includes('sandbox-child')) continue;
+          const fields = (await readFile(`/proc/${pid}/stat`, 'latin1')).replace(/^.*\) /, '').split(' ');
+          if (Number(fields[1]) === process.pid) found.push(Number(fields[16]));
+        } catch {
+          // The process ended meanwhile.
+        }
+      }
+      return found;
+    };
+    const key = await uploads.put('cvs/user-1/nice-bomb.pdf', makeFlateBombPdf(3 * 1024));
+    const running = failure(key, { limits: { cvMaxBytes: 64 * 1024 * 1024, cvMaxPages: 10 } });
+    const nice = await waitFor(async () => {
+      const values = await sandboxNice();
+      return values.length > 0 ? values : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 20, what: 'a sandbox child' });
+    expect(nice).toEqual([10]);
+    await running;
   });
 });
