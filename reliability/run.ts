@@ -31,15 +31,17 @@ function check(scenario: string, ok: boolean, guarantee: string): void {
 const TOKEN = 'reliability-token-0123456789';
 
 /** apps/api/src/main.ts in a child process; resolves once it listens. */
-async function spawnApi(env: Record<string, string>) {
+async function spawnApi(env: Record<string, string>, logLevel = 'warn') {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, ...env, API_PORT: String(port), API_TOKENS: TOKEN, API_RATE_LIMIT_MAX: '100000000', LOG_LEVEL: 'warn', TSX_TSCONFIG_PATH: 'bench/tsconfig.json' },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, ...env, API_PORT: String(port), API_TOKENS: TOKEN, API_RATE_LIMIT_MAX: '100000000', LOG_LEVEL: logLevel, TSX_TSCONFIG_PATH: 'bench/tsconfig.json' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`api exited (${code}): ${stderr}`)));
@@ -48,6 +50,8 @@ async function spawnApi(env: Record<string, string>) {
   return {
     child,
     url: `http://127.0.0.1:${port}`,
+    /** Everything it logged (stdout and stderr) so far. */
+    output: () => stdout + stderr,
     async stop() {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
@@ -140,6 +144,10 @@ async function crash(): Promise<void> {
     check(scenario, counts.completed === n, `all ${n} jobs completed (got ${counts.completed}, failed ${counts.failed})`);
     check(scenario, mailsPerJob.size === n, `every job id sent its mail (${mailsPerJob.size}/${n})`);
     check(scenario, doubled.every((id) => ranTwiceSet.has(id)), 'a job id mailed twice only when that job ran twice (killed mid-way)');
+    // A re-run finds the sent-mail record and does not mail again; only a kill between the SMTP
+    // server's acceptance and that record (one INSERT) leaves a second mail: at most one per
+    // mail in flight at each kill.
+    check(scenario, doubled.length <= N.kills * 5, `at most kills × email concurrency job ids mailed twice (${doubled.length} ≤ ${N.kills * 5})`);
   } finally {
     await Promise.all(workers.map(stopWorker));
     await queues.close();
@@ -447,11 +455,173 @@ async function failover(): Promise<void> {
   }
 }
 
+// ── hostile files: bombs in the files queue while mails flow ─────────────────────────────────────
+async function fileBombs(): Promise<void> {
+  const scenario = 'file-bombs';
+  const { makeFlateBombPdf, makePageTreeBomb, makeZipBombDocx } = await import('../apps/worker/tests/files/hostile');
+  const { mkdir, writeFile, mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const peers = await startPeers();
+  const uploads = await mkdtemp(path.join(tmpdir(), 'ceres-reliability-uploads-'));
+  const env = workerEnv(peers, { UPLOADS_DIR: uploads });
+  const queues = producerFor(env);
+  const worker = spawnWorker(env);
+  try {
+    const bombs: Record<string, Buffer> = {
+      'cvs/a/page-tree.pdf': makePageTreeBomb(27),
+      'cvs/b/flate.pdf': makeFlateBombPdf(3 * 1024),
+      'cvs/c/zip-bomb.docx': makeZipBombDocx(),
+    };
+    for (const [key, bytes] of Object.entries(bombs)) {
+      await mkdir(path.dirname(path.join(uploads, key)), { recursive: true });
+      await writeFile(path.join(uploads, key), bytes);
+    }
+    await worker.ready;
+    const pid = worker.child.pid!;
+    const db = new pg.Client({ connectionString: peers.postgres.url });
+    await db.connect();
+    await db.query(`INSERT INTO verification_tokens (token, user_id, expires_at) SELECT 'bomb-token-' || i || '-0123456789', 'bomb-user-' || i, now() + interval '1 day' FROM generate_series(1, 20) AS i`);
+    await db.end();
+    let peakRss = await rssMiB(pid);
+    const sampler = setInterval(() => void rssMiB(pid).then((mib) => (peakRss = Math.max(peakRss, mib)), () => {}), 100);
+    const started = Date.now();
+    const jobs = await Promise.all(Object.keys(bombs).map(async (fileKey, i) => ({ fileKey, jobId: (await queues.enqueue('files/validate-cv', { userId: `bomb-${i}`, fileKey })).jobId })));
+    // 20 verify mails, one every 250 ms, while the bombs are inspected.
+    const mailLatencies: number[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const sentAt = Date.now();
+      const before = peers.smtp.messages.length;
+      await queues.enqueue('email/verify', { userId: `bomb-user-${i}`, email: `bomb${i}@example.com`, firstName: 'Ana', token: `bomb-token-${i}-0123456789` });
+      await waitFor(() => peers.smtp.messages.length > before, { timeoutMs: 10_000, intervalMs: 5, what: `verify mail ${i}` });
+      mailLatencies.push(Date.now() - sentAt);
+      await sleep(250);
+    }
+    const files = queues.getQueue('files');
+    const outcomes = [];
+    for (const { fileKey, jobId } of jobs) {
+      const job = await waitFor(async () => ((await files.getJobState(jobId)) === 'failed' ? files.getJob(jobId) : undefined), { timeoutMs: 60_000, what: `${fileKey} to fail` });
+      outcomes.push({ fileKey, bytes: bombs[fileKey]!.length, failedAfterMs: job!.finishedOn! - started, attempts: job!.attemptsMade, reason: job!.failedReason });
+    }
+    clearInterval(sampler);
+    const alive = worker.child.exitCode === null && worker.child.signalCode === null && worker.child.pid === pid;
+    figures[scenario] = { bombs: outcomes, verifyMails: mailLatencies.length, slowestMailMs: Math.max(...mailLatencies), workerPeakRssMiB: Math.round(peakRss), workerKeptPid: alive };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, outcomes.every((o) => o.failedAfterMs < 15_000), 'each bomb failed its job in under 15 s');
+    check(scenario, outcomes.every((o) => o.attempts === 1), 'each bomb failed at once, no retries');
+    check(scenario, /PDF page tree too deep/.test(outcomes[0]!.reason) && /PDF expands beyond/.test(outcomes[1]!.reason) && /DOCX expands beyond/.test(outcomes[2]!.reason), 'each reason says what the file is');
+    check(scenario, Math.max(...mailLatencies) < 2_000, `every verify mail arrived in under 2 s (slowest ${Math.max(...mailLatencies)} ms)`);
+    check(scenario, alive, 'the worker kept its pid and kept running');
+  } finally {
+    await stopWorker(worker);
+    await queues.close();
+    await peers.close();
+    await rm(uploads, { recursive: true, force: true });
+  }
+}
+
+// ── PostgreSQL down while jobs die ──────────────────────────────────────────────────────────────
+async function postgresOutage(): Promise<void> {
+  const scenario = 'postgres-outage';
+  const peers = await startPeers();
+  peers.smtp.setRules([{ match: /^pgdown-/, code: 550, message: 'no such mailbox' }]);
+  // The periodic reconciliation pushed out: the retries of the recording must do it.
+  const env = workerEnv(peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000' });
+  const queues = producerFor(env);
+  const worker = spawnWorker(env);
+  try {
+    await worker.ready;
+    const pid = worker.child.pid;
+    const stoppedAt = Date.now();
+    await peers.postgres.stop();
+    const ids = (await queues.enqueueBulk('email/welcome', Array.from({ length: 10 }, (_, i) => ({ userId: `pgdown-${i}-x`, email: `pgdown-${i}@example.com`, firstName: 'Ana' })))).map((r) => r.jobId);
+    const email = queues.getQueue('email');
+    await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, { timeoutMs: 30_000, what: 'every job dead' });
+    const alerts = (id: string) => peers.slack.requests.filter((r) => String((r.body as { text?: string }).text).includes(`\`${id}\``)).length;
+    const alertsWhileDown = ids.filter((id) => alerts(id) > 0).length;
+    await sleep(Math.max(0, 20_000 - (Date.now() - stoppedAt)));
+    await peers.postgres.start();
+    const restartedAt = Date.now();
+    const db = new pg.Client({ connectionString: peers.postgres.url });
+    await db.connect();
+    const rowsFor = async () => (await db.query<{ job_id: string }>('SELECT job_id FROM failed_jobs WHERE queue = $1', ['email'])).rows;
+    await waitFor(async () => (await rowsFor()).length >= ids.length && ids.every((id) => alerts(id) > 0), { timeoutMs: 90_000, intervalMs: 100, what: '10 rows and 10 alerts' });
+    const recoveredSeconds = (Date.now() - restartedAt) / 1000;
+    await sleep(3_000);
+    const rows = await rowsFor();
+    await db.end();
+    figures[scenario] = {
+      deadJobs: ids.length,
+      postgresDownSeconds: Math.round((restartedAt - stoppedAt) / 1000),
+      alertsWhileDown,
+      failedJobsRows: rows.length,
+      slackAlerts: ids.reduce((sum, id) => sum + alerts(id), 0),
+      archivedSecondsAfterStart: recoveredSeconds,
+    };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, ids.every((id) => rows.filter((row) => row.job_id === id).length === 1), 'exactly one failed_jobs row per dead job');
+    check(scenario, ids.every((id) => alerts(id) === 1), 'exactly one Slack alert per dead job');
+    check(scenario, recoveredSeconds < 60, `archived within a minute of PostgreSQL's return (${recoveredSeconds} s)`);
+    check(scenario, worker.child.pid === pid && worker.child.exitCode === null, 'without restarting the worker');
+  } finally {
+    await stopWorker(worker);
+    await queues.close();
+    await peers.close();
+  }
+}
+
+// ── Redis at maxmemory (noeviction) ─────────────────────────────────────────────────────────────
+async function redisOom(): Promise<void> {
+  const scenario = 'redis-oom';
+  const peers = await startPeers();
+  const env = workerEnv(peers);
+  // Debug: the level at which a 503 is logged, so the check below sees every line there is.
+  const api = await spawnApi(env, 'debug');
+  const queues = producerFor(env);
+  try {
+    const token = (n: number) => `oom-secret-${n}-0123456789`;
+    const body = (n: number) => ({ userId: `oom-${n}`, email: `oom-person-${n}@example.com`, firstName: 'Ana', token: token(n) });
+    expect202(await post(`${api.url}/jobs/email/verify`, body(0)));
+    await queues.connection.call('CONFIG', 'SET', 'maxmemory', '1');
+    const statuses = new Map<number, number>();
+    let withRetryAfter = 0;
+    let slowest = 0;
+    const n = 500;
+    for (let i = 1; i <= n; i++) {
+      const t0 = performance.now();
+      const response = await post(`${api.url}/jobs/email/verify`, body(i));
+      slowest = Math.max(slowest, performance.now() - t0);
+      const json = (await response.json()) as { code?: string };
+      const key = response.status === 503 && json.code === 'QUEUE_UNAVAILABLE' ? 503 : response.status;
+      statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      if (response.headers.get('retry-after')) withRetryAfter++;
+    }
+    await queues.connection.call('CONFIG', 'SET', 'maxmemory', '0');
+    const afterStatus = (await post(`${api.url}/jobs/email/verify`, body(n + 1))).status;
+    await sleep(500);
+    const output = api.output();
+    const leaked = output.split('\n').filter((line) => /oom-secret-|oom-person-/.test(line)).length;
+    figures[scenario] = { requests: n, answers: Object.fromEntries(statuses), withRetryAfter, slowestMs: Math.round(slowest), afterFreeing: afterStatus, logLines: output.split('\n').filter(Boolean).length, logLinesWithPayload: leaked };
+    say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
+    check(scenario, statuses.get(503) === n && withRetryAfter === n, `every enqueue at maxmemory answered 503 QUEUE_UNAVAILABLE with Retry-After (${statuses.get(503) ?? 0}/${n})`);
+    check(scenario, leaked === 0, 'no log line holds the token or the address');
+    check(scenario, afterStatus === 202, 'accepted again once memory is freed');
+  } finally {
+    await api.stop();
+    await queues.close();
+    await peers.close();
+  }
+}
+
+function expect202(response: Response): void {
+  if (response.status !== 202) throw new Error(`expected 202, got ${response.status}`);
+}
+
 const started = Date.now();
 say(`${QUICK ? 'quick' : 'full'} run: ${JSON.stringify(N)}`);
 /** `RELIABILITY_ONLY=redisRestart,badInput`: run some scenarios only (when looking into one). */
 const only = process.env.RELIABILITY_ONLY?.split(',');
-for (const scenario of [crash, redisRestart, gracefulStop, badInput, threeInstances, failover].filter((fn) => !only || only.includes(fn.name))) {
+for (const scenario of [crash, redisRestart, gracefulStop, badInput, threeInstances, fileBombs, postgresOutage, redisOom, failover].filter((fn) => !only || only.includes(fn.name))) {
   try {
     await scenario();
   } catch (error) {

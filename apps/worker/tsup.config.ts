@@ -1,3 +1,3 @@
 import { buildConfig } from '../../tsup.base';
 
-export default buildConfig(['src/main.ts', 'src/index.ts']);
+export default buildConfig({ main: 'src/main.ts', index: 'src/index.ts', 'sandbox-child': 'src/files/sandbox-child.ts' });

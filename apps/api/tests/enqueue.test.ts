@@ -27,6 +27,18 @@ describe('POST /jobs/:queue/:job', () => {
     expect(stored?.data).toEqual(validPayloads[type]);
   });
 
+  it.each([
+    ['a lone surrogate in firstName', 'email/welcome', '{"userId":"u-s","email":"s@example.com","firstName":"Ana\\ud800"}', 'firstName'],
+    ['a NUL in text', 'slack/alert', '{"text":"disk\\u0000full"}', 'text'],
+  ])('400 for %s (PostgreSQL could not archive it), nothing enqueued', async (_what, type, body, field) => {
+    const [queue] = type.split('/') as ['email' | 'slack'];
+    const before = await ctx.api.queues.getQueue(queue).count();
+    const response = await ctx.api.app.inject({ method: 'POST', url: `/jobs/${type}`, headers: { ...auth(), 'content-type': 'application/json' }, payload: body });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'INVALID_BODY', issues: [{ field, message: expect.stringMatching(/NUL character or a lone UTF-16 surrogate/) }] });
+    expect(await ctx.api.queues.getQueue(queue).count()).toBe(before);
+  });
+
   it('passes delay and priority where the job type allows them, and keeps them out of the payload', async () => {
     const delayed = await post('/jobs/email/welcome', { userId: 'delayed-1', email: 'a@example.com', firstName: 'A', delay: 60_000 });
     expect(delayed.statusCode).toBe(202);

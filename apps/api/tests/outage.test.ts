@@ -104,3 +104,35 @@ describe('GET /health and Redis outages', () => {
     }
   });
 });
+
+describe('Redis out of memory (maxmemory reached, noeviction)', () => {
+  it('answers 503 QUEUE_UNAVAILABLE with Retry-After, logs no part of the payload, and 202 once memory is freed', async () => {
+    const oomApi = await startApi(redis, { LOG_LEVEL: 'trace' });
+    const token = 'oom-secret-token-0123456789';
+    const payload = { ...verify('oom-user'), email: 'oom-person@example.com', token };
+    try {
+      // Warm up the queue so the refusal comes from the add itself.
+      expect((await oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('oom-warm') })).statusCode).toBe(202);
+      await oomApi.queues.connection.call('CONFIG', 'SET', 'maxmemory', '1');
+      try {
+        for (const request of [
+          () => oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload }),
+          () => oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify/batch', headers: auth(), payload: { items: [payload] } }),
+        ]) {
+          const response = await request();
+          expect(response.statusCode).toBe(503);
+          expect(response.json()).toMatchObject({ code: 'QUEUE_UNAVAILABLE', message: expect.stringMatching(/out of memory/) });
+          expect(response.headers['retry-after']).toBe('2');
+        }
+      } finally {
+        await oomApi.queues.connection.call('CONFIG', 'SET', 'maxmemory', '0');
+      }
+      const after = await oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload });
+      expect(after.statusCode).toBe(202);
+      const leaked = oomApi.logs.map((line) => JSON.stringify(line)).filter((line) => line.includes(token) || line.includes('oom-person@'));
+      expect(leaked).toEqual([]);
+    } finally {
+      await oomApi.close();
+    }
+  });
+});

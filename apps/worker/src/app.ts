@@ -1,3 +1,4 @@
+import type { QueueName } from '@ceres/queues';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config';
 import { createDeadLetters, type DeadLetters } from './dead-letters';
@@ -38,6 +39,16 @@ export interface WorkerApp {
 /** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
 const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
 
+/**
+ * Takes the periodic reconciliation of one queue for the current interval, once across
+ * instances: the first to set the interval's key (only if absent) runs it.
+ */
+async function claimReconcileTick(deps: WorkerDeps, config: WorkerConfig, queue: QueueName): Promise<boolean> {
+  const interval = config.deadLetterReconcileIntervalMs;
+  const key = `${config.queues.redisPrefix}dead-letters:reconcile:${queue}:${Math.floor(Date.now() / interval)}`;
+  return (await deps.queues.connection.set(key, String(process.pid), 'PX', 2 * interval, 'NX')) === 'OK';
+}
+
 export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, onStall, schedulers = true, queues, maxConcurrency }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
@@ -46,6 +57,7 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
   const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
+  let periodicTimer: NodeJS.Timeout | undefined;
 
   // At every start: upsert the cron schedules, then reconcile the dead letters. BullMQ's events
   // are not replayed for a listener that was down: failures that happened while no worker
@@ -61,8 +73,8 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
         }
         schedulesDone = true;
       }
-      const recorded = await deadLetters.reconcile(runner.queues);
-      logger.info({ recorded }, 'dead letters reconciled');
+      const { recorded, failed } = await deadLetters.reconcile(runner.queues);
+      logger.info({ recorded, failed }, 'dead letters reconciled');
     } catch (error) {
       const delay = RECONCILE_RETRY_MS[attempt];
       logger.warn({ err: errorSummary(error), retryInMs: delay }, 'startup tasks (schedules, dead-letter reconciliation) failed');
@@ -70,9 +82,33 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
     }
   };
 
+  // Every interval, one instance per queue reconciles again: failures whose recording failed and
+  // were not retried (a crash, the retry list full) are found within a minute, not at the next start.
+  const periodic = async () => {
+    for (const queue of runner.queues) {
+      if (stopping) return;
+      try {
+        if (!(await claimReconcileTick(deps, config, queue))) continue;
+        const { recorded, failed } = await deadLetters.reconcile([queue]);
+        logger[recorded > 0 || failed > 0 ? 'info' : 'debug']({ queue, recorded, failed }, 'dead letters reconciled (periodic)');
+      } catch (error) {
+        logger.warn({ queue, err: errorSummary(error) }, 'periodic dead-letter reconciliation failed; the next tick retries');
+      }
+    }
+  };
+  const schedulePeriodic = () => {
+    if (stopping) return;
+    // Ticks start just after an interval boundary in every instance, so all of them ask for the
+    // same interval's key and one runs; the jitter spreads the others' SET calls.
+    const interval = config.deadLetterReconcileIntervalMs;
+    const delay = interval - (Date.now() % interval) + Math.floor(Math.random() * Math.min(1_000, interval / 10));
+    periodicTimer = setTimeout(() => void periodic().finally(schedulePeriodic), delay);
+  };
+
   const started = runner.ready().then(() => {
     logger.info({ queues: runner.queues }, 'worker ready');
     void reconcile();
+    schedulePeriodic();
   });
   started.catch(() => {});
 
@@ -84,6 +120,8 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
     async stop(force = false) {
       stopping = true;
       clearTimeout(retryTimer);
+      clearTimeout(periodicTimer);
+      deadLetters.stop();
       await runner.close(force);
       await closeDeps(deps);
     },

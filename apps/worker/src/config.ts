@@ -33,6 +33,8 @@ export const WorkerEnv = Type.Object({
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
+  FILES_SANDBOX_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, description: 'Wall-clock limit of one file inspection in its child process' }),
+  DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 1_000, description: 'How often one instance per queue reconciles the failed sets with failed_jobs' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
   WORKER_STALL_CHECK_MS: Type.Integer({ default: 30_000, minimum: 500, description: 'How long a queue may take no job while jobs wait before its worker is rebuilt' }),
@@ -75,9 +77,12 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     uploadsDir: parsed.UPLOADS_DIR,
     /** Size, page and pixel bounds of the file jobs. */
     fileLimits: fileLimitsFromEnv(parsed),
+    fileSandboxTimeoutMs: parsed.FILES_SANDBOX_TIMEOUT_MS,
     reportEmailTo: parsed.REPORT_EMAIL_TO,
     logLevel: parsed.LOG_LEVEL as LevelWithSilent,
     /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
+    /** How often the failed sets are reconciled with `failed_jobs` (once per interval across instances). */
+    deadLetterReconcileIntervalMs: parsed.DEAD_LETTER_RECONCILE_INTERVAL_MS,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     /** How often each worker looks for jobs whose lock expired (stalled). */
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,

@@ -13,18 +13,45 @@ export interface DeadLettersOptions {
   db: Pick<Db, 'failedJobs'>;
   queues: Pick<QueueClient, 'enqueue' | 'getQueue'>;
   logger: Logger;
+  /**
+   * Delays between attempts to record a dead letter whose first recording failed (PostgreSQL or
+   * Redis down); the last one repeats until it is recorded or the worker stops.
+   * @defaultValue 1 s, 2 s, 5 s, then every 10 s
+   */
+  retryDelaysMs?: readonly number[];
 }
 
 export type RecordOutcome = 'archived' | 'already-archived';
 
-export interface DeadLetters {
-  /** The Worker's `failed` listener: records the job when this was its last attempt. */
-  onFailed(job: Job | undefined, error: Error): Promise<void>;
-  /** Archives and alerts one job that is in its queue's failed set. Idempotent across processes. */
-  record(job: Job): Promise<RecordOutcome>;
-  /** Records every job of the queues' failed sets that was never archived; returns how many. */
-  reconcile(queueNames: readonly QueueName[]): Promise<number>;
+export interface ReconcileResult {
+  /** Jobs archived by this run. */
+  recorded: number;
+  /** Jobs whose recording failed; each was logged with its id, the others went on. */
+  failed: number;
 }
+
+export interface DeadLetters {
+  /** The Worker's `failed` listener: records the job when this was its last attempt, retrying while that fails. */
+  onFailed(job: Job | undefined, error: Error): Promise<void>;
+  /**
+   * Archives and alerts one job that is in its queue's failed set. Idempotent across processes.
+   * `archived: false` skips the archive check (the caller made it for a whole page).
+   */
+  record(job: Job, known?: { archived: false }): Promise<RecordOutcome>;
+  /**
+   * Records every job of the queues' failed sets that was never archived: one archive query per
+   * page of 200 jobs, then job by job, a failing job logged and skipped.
+   */
+  reconcile(queueNames: readonly QueueName[]): Promise<ReconcileResult>;
+  /** Dead letters waiting for a retry of their recording. */
+  readonly pending: number;
+  /** Stops the retries (on shutdown); the next reconciliation finds what is left. */
+  stop(): void;
+}
+
+const RECONCILE_PAGE = 200;
+/** Bounds the memory of retries during a long outage; the periodic reconciliation finds the rest. */
+const MAX_PENDING = 10_000;
 
 /**
  * The alert's dedupe key: the same final failure always gives the same key in every process
@@ -46,13 +73,23 @@ export function deadLetterAlertText(job: Pick<Job, 'queueName' | 'name' | 'id' |
   ].join('\n');
 }
 
-export function createDeadLetters({ db, queues, logger }: DeadLettersOptions): DeadLetters {
-  const record = async (job: Job): Promise<RecordOutcome> => {
+export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000] }: DeadLettersOptions): DeadLetters {
+  const record = async (job: Job, known?: { archived: false }): Promise<RecordOutcome> => {
     const jobId = String(job.id);
     const failedAt = new Date(job.finishedOn!);
-    if (await db.failedJobs.has({ queue: job.queueName, jobId, failedAt })) return 'already-archived';
+    if (!known) {
+      let archived = false;
+      try {
+        archived = await db.failedJobs.has({ queue: job.queueName, jobId, failedAt });
+      } catch (error) {
+        // The archive cannot be asked (PostgreSQL down): alert anyway, the alert id keeps it one
+        // alert, and the insert below fails and is retried.
+        logger.debug({ queue: job.queueName, jobId, err: errorSummary(error) }, 'archive check failed; alerting anyway');
+      }
+      if (archived) return 'already-archived';
+    }
     // Alert first, archive second: a crash in between leaves the job unarchived, so the next
-    // startup's reconciliation retries both, and the deterministic alert id keeps it one alert.
+    // reconciliation retries both, and the deterministic alert id keeps it one alert.
     if (job.queueName !== ALERT_QUEUE) {
       await queues.enqueue('slack/alert', {
         text: deadLetterAlertText(job),
@@ -73,8 +110,39 @@ export function createDeadLetters({ db, queues, logger }: DeadLettersOptions): D
     return inserted ? 'archived' : 'already-archived';
   };
 
+  // Dead letters whose recording failed, retried on a timer until recorded.
+  const pending = new Map<string, { job: Job; attempt: number; timer: NodeJS.Timeout }>();
+  let stopped = false;
+  const retry = (key: string, job: Job, attempt: number) => {
+    if (stopped) return;
+    if (!pending.has(key) && pending.size >= MAX_PENDING) return;
+    const delay = retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 10_000;
+    const timer = setTimeout(() => {
+      void record(job).then(
+        (outcome) => {
+          pending.delete(key);
+          logger.warn({ queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 }, 'job failed for good');
+        },
+        (error) => {
+          logger.debug({ queue: job.queueName, jobId: job.id, err: errorSummary(error) }, 'dead letter still not recorded; retrying');
+          retry(key, job, attempt + 1);
+        },
+      );
+    }, delay);
+    timer.unref();
+    pending.set(key, { job, attempt, timer });
+  };
+
   return {
     record,
+    get pending() {
+      return pending.size;
+    },
+    stop() {
+      stopped = true;
+      for (const { timer } of pending.values()) clearTimeout(timer);
+      pending.clear();
+    },
     async onFailed(job, error) {
       // `finishedOn` is only set when BullMQ moved the job to the failed set for good; a failed
       // attempt that will be retried has none.
@@ -84,24 +152,35 @@ export function createDeadLetters({ db, queues, logger }: DeadLettersOptions): D
         const outcome = await record(job);
         log.warn({ err: errorSummary(error), attempts: job.attemptsMade, outcome }, 'job failed for good');
       } catch (recordError) {
-        log.error({ err: errorSummary(recordError) }, 'could not record the dead letter; the next start reconciles it');
+        log.error({ err: errorSummary(error), recordErr: errorSummary(recordError) }, 'job failed for good; could not record the dead letter, retrying');
+        retry(`${job.queueName}\n${job.id}\n${job.finishedOn}`, job, 0);
       }
     },
     async reconcile(queueNames) {
-      let recorded = 0;
+      const result: ReconcileResult = { recorded: 0, failed: 0 };
       for (const name of queueNames) {
         const queue = queues.getQueue(name);
-        const page = 200;
-        for (let start = 0; ; start += page) {
-          const jobs = await queue.getFailed(start, start + page - 1);
-          for (const job of jobs) {
-            if (!job?.finishedOn) continue;
-            if ((await record(job)) === 'archived') recorded++;
+        for (let start = 0; ; start += RECONCILE_PAGE) {
+          const page = await queue.getFailed(start, start + RECONCILE_PAGE - 1);
+          const jobs = page.filter((job): job is Job => Boolean(job?.finishedOn));
+          const archived = await db.failedJobs.archivedAmong(
+            name,
+            jobs.map((job) => ({ jobId: String(job.id), failedAt: new Date(job.finishedOn!) })),
+          );
+          for (const [index, job] of jobs.entries()) {
+            if (archived.has(index)) continue;
+            try {
+              if ((await record(job, { archived: false })) === 'archived') result.recorded++;
+            } catch (error) {
+              // One job that cannot be recorded must not hold back the others.
+              result.failed++;
+              logger.error({ queue: name, job: job.name, jobId: job.id, err: errorSummary(error) }, 'could not record a dead letter during reconciliation');
+            }
           }
-          if (jobs.length < page) break;
+          if (page.length < RECONCILE_PAGE) break;
         }
       }
-      return recorded;
+      return result;
     },
   };
 }

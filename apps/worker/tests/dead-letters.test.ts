@@ -104,3 +104,177 @@ describe('startup reconciliation', () => {
     expect(alertsFor(jobId)).toHaveLength(1);
   }, 40_000);
 });
+
+/** Fails jobs with a bare BullMQ worker that has no dead-letter listener: failures nobody recorded. */
+async function failUnrecorded(queues: ReturnType<typeof bed.producer>, queue: 'email' | 'slack', count: () => Promise<void>) {
+  const connection = queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  connection.on('error', () => {});
+  const bare = new Worker(
+    queue,
+    async () => {
+      throw new UnrecoverableError('failed while nobody listened');
+    },
+    { connection, prefix: queues.config.bullPrefix, concurrency: 50 },
+  );
+  try {
+    await count();
+  } finally {
+    await bare.close();
+    await connection.quit();
+  }
+}
+
+/** A pino destination that keeps the parsed lines. */
+function capturedLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+describe('a payload PostgreSQL cannot store', () => {
+  it('a lone surrogate written straight into Redis dead-letters with a failed_jobs row and one alert', async () => {
+    const env = workerEnv(bed.peers);
+    bed.children.push(spawnWorker(env));
+    await bed.children[0]!.ready;
+    const queues = bed.producer(env);
+    // Not through enqueue (which refuses it): as an older producer or a script would write it.
+    const jobId = 'email:welcome:poison-live';
+    await queues.getQueue('email').add('welcome', { userId: 'poison', email: 'p@example.com', firstName: 'Ana\ud800' }, { jobId });
+    const job = await waitForState(queues.getQueue('email'), jobId, 'failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/firstName contains a NUL character or a lone UTF-16 surrogate/);
+    await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId })).length === 1, { what: 'the archived poison job' });
+    const [row] = await bed.db.failedJobs.list({ queue: 'email', jobId });
+    expect(row!.payload).toMatchObject({ firstName: 'Ana\ufffd' });
+    await waitFor(() => alertsFor(jobId).length >= 1, { what: 'the alert' });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(alertsFor(jobId)).toHaveLength(1);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
+  }, 40_000);
+
+  it('does not block reconciliation: a normal dead job of a later queue is archived in the same run', async () => {
+    const env = workerEnv(bed.peers);
+    const queues = bed.producer(env);
+    const poisonId = 'email:welcome:poison-reconcile';
+    const normal = { jobId: '' };
+    await failUnrecorded(queues, 'email', async () => {
+      // NUL and a lone surrogate, as a payload from elsewhere may hold them.
+      await queues.getQueue('email').add('welcome', { userId: 'p2', email: 'p2@example.com', firstName: 'x\u0000\udc00' }, { jobId: poisonId });
+      await waitForState(queues.getQueue('email'), poisonId, 'failed');
+    });
+    await failUnrecorded(queues, 'slack', async () => {
+      normal.jobId = (await queues.enqueue('slack/alert', { text: 'normal dead job', dedupeKey: 'normal-dead' })).jobId;
+      await waitForState(queues.getQueue('slack'), normal.jobId, 'failed');
+    });
+
+    const { logger, lines } = capturedLogger();
+    const app = createWorkerApp({ config: configFor(env), logger, schedulers: false });
+    bed.apps.push(app);
+    await app.started;
+    await waitFor(() => lines.some((line) => line.msg === 'dead letters reconciled'), { what: 'the startup reconciliation' });
+    expect(lines.find((line) => line.msg === 'dead letters reconciled')).toMatchObject({ recorded: 2, failed: 0 });
+    const [poison] = await bed.db.failedJobs.list({ queue: 'email', jobId: poisonId });
+    expect(poison!.payload).toMatchObject({ firstName: 'x\ufffd\ufffd' });
+    expect(await bed.db.failedJobs.list({ queue: 'slack', jobId: normal.jobId })).toHaveLength(1);
+    await waitFor(() => alertsFor(poisonId).length >= 1, { what: 'the poison job alert' });
+  }, 40_000);
+});
+
+describe('PostgreSQL down while jobs die', () => {
+  it('10 dead jobs while it is stopped for 20 s: 10 rows and 10 alerts within a minute, no restart', async () => {
+    // The periodic reconciliation is pushed out of the way: the retries must do it.
+    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000' });
+    bed.peers.smtp.setRules([{ match: /^gone-/, code: 550 }]);
+    const worker = bed.children[bed.children.push(spawnWorker(env)) - 1]!;
+    await worker.ready;
+    const pid = worker.child.pid;
+    const queues = bed.producer(env);
+    const stoppedAt = Date.now();
+    await bed.peers.postgres.stop();
+    let ids: string[] = [];
+    try {
+      ids = await Promise.all(
+        Array.from({ length: 10 }, async (_, n) =>
+          (await queues.enqueue('email/welcome', { userId: `gone-${n}`, email: `gone-${n}@example.com`, firstName: 'G' })).jobId,
+        ),
+      );
+      for (const id of ids) await waitForState(queues.getQueue('email'), id, 'failed', 15_000);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 20_000 - (Date.now() - stoppedAt))));
+    } finally {
+      await bed.peers.postgres.start();
+    }
+    const restartedAt = Date.now();
+    await waitFor(
+      async () => {
+        const rows = await Promise.all(ids.map((id) => bed.db.failedJobs.list({ queue: 'email', jobId: id })));
+        return rows.every((found) => found.length === 1) && ids.every((id) => alertsFor(id).length >= 1);
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: '10 rows and 10 alerts' },
+    );
+    expect(Date.now() - restartedAt).toBeLessThan(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (const id of ids) expect(alertsFor(id), id).toHaveLength(1);
+    expect(worker.child.pid).toBe(pid);
+    expect(worker.child.exitCode).toBeNull();
+  }, 120_000);
+});
+
+describe('periodic reconciliation', () => {
+  it('re-archives lost rows within an interval, one instance per tick, one archive query per page of jobs', async () => {
+    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '2000' });
+    const queues = bed.producer(env);
+    const ids: string[] = [];
+    await failUnrecorded(queues, 'email', async () => {
+      for (let n = 0; n < 250; n++) {
+        ids.push((await queues.enqueue('email/welcome', { userId: `lost-${n}`, email: `lost-${n}@example.com`, firstName: 'L' })).jobId);
+      }
+      await waitFor(async () => (await queues.getQueue('email').getFailedCount()) === 250, { timeoutMs: 20_000, what: '250 failed jobs' });
+    });
+    const config = configFor(env);
+    // Per-job queries (has) and the size of each archive query of the email queue.
+    const calls = { has: 0, pages: [] as number[] };
+    const counted = (db: typeof bed.db) => ({
+      ...db,
+      failedJobs: {
+        ...db.failedJobs,
+        has: (key: Parameters<typeof db.failedJobs.has>[0]) => (calls.has++, db.failedJobs.has(key)),
+        archivedAmong: (queue: string, keys: Parameters<typeof db.failedJobs.archivedAmong>[1]) => {
+          if (queue === 'email') calls.pages.push(keys.length);
+          return db.failedJobs.archivedAmong(queue, keys);
+        },
+      },
+    });
+    const captures = [capturedLogger(), capturedLogger()];
+    const apps = captures.map(({ logger }) => createWorkerApp({ config, logger, schedulers: false, deps: { db: counted(bed.db) } }));
+    bed.apps.push(...apps);
+    await Promise.all(apps.map((app) => app.started));
+    const count = async () => Number((await bed.db.pool.query("SELECT count(*) AS n FROM failed_jobs WHERE queue = 'email' AND job_id LIKE 'email:welcome:lost-%'")).rows[0].n);
+    await waitFor(async () => (await count()) === 250, { timeoutMs: 20_000, what: 'the startup reconciliation' });
+    await waitFor(() => captures.every(({ lines }) => lines.some((line) => line.msg === 'dead letters reconciled')), { what: 'both startups' });
+    // Two instances, two pages each at startup (plus those of periodic runs): the archive check is
+    // one query per page of 200 (250 jobs: 200 + 50), never one per job.
+    expect(calls.has).toBe(0);
+    expect(calls.pages.filter((size) => size === 200).length).toBeGreaterThanOrEqual(2);
+    expect(calls.pages.every((size) => size === 200 || size === 50)).toBe(true);
+
+    // Lose the rows right after a periodic run of the email queue that found nothing to do: the
+    // next run is an interval away, so none is in flight.
+    const isPeriodic = (line: Record<string, unknown>) => line.msg === 'dead letters reconciled (periodic)' && line.queue === 'email';
+    const quiet = () => captures.reduce((sum, { lines }) => sum + lines.filter((line) => isPeriodic(line) && line.recorded === 0).length, 0);
+    const quietBefore = quiet();
+    await waitFor(() => quiet() > quietBefore, { intervalMs: 5, what: 'a quiet tick' });
+    const before = captures.map(({ lines }) => lines.length);
+    await bed.db.pool.query("DELETE FROM failed_jobs WHERE job_id LIKE 'email:welcome:lost-%'");
+    await waitFor(async () => (await count()) === 250, { timeoutMs: 10_000, what: 'the periodic reconciliation' });
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const periodic = captures.flatMap(({ lines }, index) => lines.slice(before[index]).filter((line) => isPeriodic(line) && line.recorded !== 0));
+    // One instance took the tick and archived all 250; the other never ran it at the same time.
+    expect(periodic).toEqual([expect.objectContaining({ queue: 'email', recorded: 250, failed: 0 })]);
+    expect(calls.has).toBe(0);
+    expect(calls.pages.every((size) => size === 200 || size === 50)).toBe(true);
+    // The alert names the id in backticks: `…lost-1` must not count the alerts of `…lost-10`.
+    const exactAlerts = (id: string) => alertsFor(`\`${id}\``);
+    await waitFor(() => ids.every((id) => exactAlerts(id).length >= 1), { timeoutMs: 20_000, what: 'the alerts' });
+    expect(ids.filter((id) => exactAlerts(id).length !== 1)).toEqual([]);
+  }, 90_000);
+});

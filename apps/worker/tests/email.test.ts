@@ -87,7 +87,7 @@ describe('email/verify', () => {
     const value = token('other');
     await db.tokens.insert({ token: value, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
     const result = await verify(
-      { id: '1', name: 'verify', queueName: 'email', attemptsMade: 0, data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value }, updateProgress: async () => {} },
+      { id: '1', name: 'verify', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value }, updateProgress: async () => {} },
       { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
       { logger, signal: new AbortController().signal },
     );
@@ -99,7 +99,7 @@ describe('email/verify', () => {
     const value = token('clock');
     const expiresAt = new Date(Date.now() + HOUR);
     await db.tokens.insert({ token: value, userId: 'u-clock', expiresAt });
-    const job = { id: '2', name: 'verify', queueName: 'email', attemptsMade: 0, data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value }, updateProgress: async () => {} };
+    const job = { id: '2', name: 'verify', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value }, updateProgress: async () => {} };
     const deps = { mailer: app.deps.mailer, db, appUrl: 'https://x.example' };
     const ctx = { logger, signal: new AbortController().signal };
     expect(await verify(job, { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({ skipped: 'token-expired' });
@@ -141,6 +141,41 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
     expect(await stored!.getState()).toBe('delayed');
     expect(stored!.data.token).not.toBe('other-token');
     await stored!.remove();
+  });
+});
+
+describe('a mail already accepted by the SMTP server', () => {
+  it('is not sent again by a re-run of the same job (same id and creation time); a later job with that id sends', async () => {
+    const value = token('once');
+    await db.tokens.insert({ token: value, userId: 'u-once', expiresAt: new Date(Date.now() + HOUR) });
+    const job = { id: 'email:verify:u-once', name: 'verify', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'u-once', email: 'once@example.com', firstName: 'O', token: value }, updateProgress: async () => {} };
+    const deps = { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
+    const ctx = { logger, signal: new AbortController().signal };
+    const first = await verify(job, deps, ctx);
+    expect(first).toMatchObject({ sent: true });
+    expect(await db.sentMails.find({ queue: 'email', jobId: job.id, jobCreatedAt: new Date(job.timestamp) })).toBe((first as { messageId: string }).messageId);
+    // The stalled check runs it again (the worker died before BullMQ recorded completion).
+    expect(await verify({ ...job, attemptsMade: 1 }, deps, ctx)).toEqual(first);
+    await peers.smtp.waitForMessages(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(peers.smtp.messages.filter((mail) => mail.envelope.to.includes('once@example.com'))).toHaveLength(1);
+
+    const later = await verify({ ...job, timestamp: job.timestamp + 1 }, deps, ctx);
+    expect(later).toMatchObject({ sent: true });
+    expect(later).not.toEqual(first);
+    await peers.smtp.waitForMessages(2);
+  });
+
+  it('is still sent when PostgreSQL cannot be asked: the record narrows duplicates, it never blocks a welcome mail', async () => {
+    const closed = createDb(peers.postgres.url.replace(/:(\d+)\//, ':1/'));
+    const { welcome } = await import('../src/processors/email/welcome');
+    const job = { id: 'email:welcome:u-nodb', name: 'welcome', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'u-nodb', email: 'nodb@example.com', firstName: 'N' }, updateProgress: async () => {} };
+    try {
+      expect(await welcome(job, { mailer: app.deps.mailer, db: closed, appUrl: 'https://x.example' }, { logger, signal: new AbortController().signal })).toMatchObject({ sent: true });
+    } finally {
+      await closed.close();
+    }
+    await waitFor(() => peers.smtp.messages.some((mail) => mail.envelope.to.includes('nodb@example.com')), { what: 'the welcome mail' });
   });
 });
 

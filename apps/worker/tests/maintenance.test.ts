@@ -38,7 +38,7 @@ describe('clean-verification-tokens', () => {
     const queue = bed.producer(env).getQueue('maintenance');
     const added = await queue.add('clean-verification-tokens', {});
     const job = await waitForState(queue, added.id!, 'completed');
-    expect(job.returnvalue).toEqual({ deleted: 2 });
+    expect(job.returnvalue).toEqual({ deleted: 2, sentMailsDeleted: 0 });
     expect(await bed.db.tokens.find(tokens.expiredLongAgo)).toBeNull();
     expect(await bed.db.tokens.find(tokens.expiredJustNow)).toBeNull();
     expect(await bed.db.tokens.find(tokens.valid)).not.toBeNull();

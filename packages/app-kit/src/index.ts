@@ -1,6 +1,7 @@
 export { ConfigError } from './config-error';
 export { parseEnv, EnvBoolean, envFlag, LOG_LEVELS, EnvLogLevel, type LogLevel } from './env';
-export { schemaIssues, type FieldIssue } from './schema-issues';
+export { schemaIssues, unstorableTextFields, type FieldIssue } from './schema-issues';
 export { withTimeout } from './with-timeout';
 export { AUTH_FAILURE_DEFAULTS, AuthFailureLimiter, type AuthFailureLimitOptions } from './auth-failures';
 export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, secretWeakness } from './secret-strength';
+export { hasUnstorableText, storableString } from './storable-text';

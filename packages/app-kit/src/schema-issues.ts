@@ -1,3 +1,4 @@
+import { hasUnstorableText } from './storable-text';
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
@@ -19,16 +20,39 @@ function checkerFor(schema: TSchema): TypeCheck<TSchema> {
   return checker;
 }
 
-/** Every problem of `value` against `schema`, one issue per field, each naming its field. */
+/**
+ * Every problem of `value` against `schema`, one issue per field, each naming its field. A string
+ * holding a NUL or a lone UTF-16 surrogate is a problem whatever the schema says: PostgreSQL
+ * (jsonb, text) cannot store either, so such a payload could never be archived.
+ */
 export function schemaIssues(schema: TSchema, value: unknown): FieldIssue[] {
   const checker = checkerFor(schema);
-  if (checker.Check(value)) return [];
   const byField = new Map<string, FieldIssue>();
-  for (const error of checker.Errors(value)) {
-    const field = error.path.replace(/^\//, '').replace(/\//g, '.');
-    if (!byField.has(field)) byField.set(field, { field, message: describe(field, error) });
+  if (!checker.Check(value)) {
+    for (const error of checker.Errors(value)) {
+      const field = error.path.replace(/^\//, '').replace(/\//g, '.');
+      if (!byField.has(field)) byField.set(field, { field, message: describe(field, error) });
+    }
+  }
+  for (const field of unstorableTextFields(value)) {
+    if (!byField.has(field)) byField.set(field, { field, message: `${field === '' ? 'payload' : field} contains a NUL character or a lone UTF-16 surrogate, which cannot be stored` });
   }
   return [...byField.values()];
+}
+
+
+/** The dotted paths of the strings in `value` (keys included) that PostgreSQL cannot store. */
+export function unstorableTextFields(value: unknown, path = '', found: string[] = [], depth = 0): string[] {
+  if (typeof value === 'string') {
+    if (hasUnstorableText(value)) found.push(path);
+  } else if (value !== null && typeof value === 'object' && depth < 32) {
+    for (const [key, item] of Object.entries(value)) {
+      const itemPath = path === '' ? key : `${path}.${key}`;
+      if (hasUnstorableText(key)) found.push(itemPath);
+      else unstorableTextFields(item, itemPath, found, depth + 1);
+    }
+  }
+  return found;
 }
 
 function describe(field: string, error: ValueError): string {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { storableJson, storableString } from './storable';
 
 // bigint (count(*), bigserial) comes back as a string by default; our counts fit a JS number.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
@@ -39,10 +40,21 @@ export interface TokenStore {
   deleteExpired(now: Date): Promise<number>;
 }
 
+/** One final failure, as the unique key of `failed_jobs` names it. */
+export interface FailureKey {
+  jobId: string;
+  failedAt: Date;
+}
+
 export interface FailedJobStore {
-  /** Inserts the row; false when this final failure was already archived (by any process). */
+  /**
+   * Inserts the row; false when this final failure was already archived (by any process). NULs and
+   * lone UTF-16 surrogates, which PostgreSQL refuses, are stored as U+FFFD.
+   */
   archive(row: FailedJobRow): Promise<boolean>;
   has(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
+  /** Which of these final failures of one queue are archived, in one query: their indexes in `keys`. */
+  archivedAmong(queue: string, keys: readonly FailureKey[]): Promise<Set<number>>;
   /** Rows for one job id, newest first. */
   list(filter: { queue: string; jobId?: string }): Promise<Array<FailedJobRow & { id: number }>>;
   /** Final failures per queue since `since`. */
@@ -51,10 +63,29 @@ export interface FailedJobStore {
   topReasonsSince(since: Date, limit: number): Promise<FailureReason[]>;
 }
 
+/** A mail the SMTP server accepted for one job, recorded right after it did. */
+export interface SentMail {
+  queue: string;
+  jobId: string;
+  /** The job's own `timestamp` (creation time): a job id reused later is another job. */
+  jobCreatedAt: Date;
+  messageId: string;
+}
+
+export interface SentMailStore {
+  /** Records the mail; false when this job's mail was already recorded. */
+  record(mail: SentMail): Promise<boolean>;
+  /** The message id recorded for this job, or null. */
+  find(key: { queue: string; jobId: string; jobCreatedAt: Date }): Promise<string | null>;
+  /** Deletes the records of mails sent before `before`; returns how many. */
+  deleteSentBefore(before: Date): Promise<number>;
+}
+
 export interface Db {
   pool: pg.Pool;
   tokens: TokenStore;
   failedJobs: FailedJobStore;
+  sentMails: SentMailStore;
   /** A cheap round trip, for health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -118,12 +149,12 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT ON CONSTRAINT failed_jobs_final_failure_key DO NOTHING`,
         [
-          row.queue,
-          row.jobName,
-          row.jobId,
-          JSON.stringify(row.payload ?? null),
-          row.error,
-          row.stacktrace ?? null,
+          storableString(row.queue),
+          storableString(row.jobName),
+          storableString(row.jobId),
+          storableJson(row.payload),
+          storableString(row.error),
+          row.stacktrace == null ? null : storableString(row.stacktrace),
           row.attemptsMade,
           row.failedAt,
         ],
@@ -133,9 +164,19 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     async has({ queue, jobId, failedAt }) {
       const { rowCount } = await pool.query(
         'SELECT 1 FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3',
-        [queue, jobId, failedAt],
+        [storableString(queue), storableString(jobId), failedAt],
       );
       return (rowCount ?? 0) > 0;
+    },
+    async archivedAmong(queue, keys) {
+      if (keys.length === 0) return new Set();
+      const { rows } = await pool.query<{ index: number }>(
+        `SELECT k.index::int AS index
+           FROM unnest($2::text[], $3::timestamptz[]) WITH ORDINALITY AS k(job_id, failed_at, index)
+           JOIN failed_jobs f ON f.queue = $1 AND f.job_id = k.job_id AND f.failed_at = k.failed_at`,
+        [storableString(queue), keys.map((key) => storableString(key.jobId)), keys.map((key) => key.failedAt)],
+      );
+      return new Set(rows.map((row) => row.index - 1));
     },
     async list({ queue, jobId }) {
       const { rows } = await pool.query<{
@@ -182,11 +223,34 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     },
   };
 
+  const sentMails: SentMailStore = {
+    async record({ queue, jobId, jobCreatedAt, messageId }) {
+      const result = await pool.query(
+        `INSERT INTO sent_mails (queue, job_id, job_created_at, message_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING`,
+        [storableString(queue), storableString(jobId), jobCreatedAt, storableString(messageId)],
+      );
+      return result.rowCount === 1;
+    },
+    async find({ queue, jobId, jobCreatedAt }) {
+      const { rows } = await pool.query<{ message_id: string }>(
+        'SELECT message_id FROM sent_mails WHERE queue = $1 AND job_id = $2 AND job_created_at = $3',
+        [storableString(queue), storableString(jobId), jobCreatedAt],
+      );
+      return rows[0]?.message_id ?? null;
+    },
+    async deleteSentBefore(before) {
+      const result = await pool.query('DELETE FROM sent_mails WHERE sent_at < $1', [before]);
+      return result.rowCount ?? 0;
+    },
+  };
+
   let closed = false;
   return {
     pool,
     tokens,
     failedJobs,
+    sentMails,
     async ping() {
       await pool.query('SELECT 1');
     },

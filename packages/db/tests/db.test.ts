@@ -25,19 +25,20 @@ const HOUR = 3_600_000;
 describe('migrations', () => {
   it('ships numbered migrations that are recorded once and not re-applied', async () => {
     const migrations = await readMigrations();
-    expect(migrations.map((m) => m.version)).toEqual([1, 2]);
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3]);
     expect(await migrate(server.url)).toEqual([]);
     const { rows } = await db.pool.query('SELECT version, name FROM schema_migrations ORDER BY version');
     expect(rows).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'failed_jobs_retried' },
+      { version: 3, name: 'sent_mails' },
     ]);
   });
 
   it('is safe to run concurrently: a fresh database migrated by four runners at once ends up migrated once', async () => {
     const url = await server.createDatabase('concurrent_migrations');
     const results = await Promise.all([1, 2, 3, 4].map(() => migrate(url)));
-    expect(results.flat()).toEqual([1, 2]);
+    expect(results.flat()).toEqual([1, 2, 3]);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const { rows } = await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')");
@@ -104,6 +105,54 @@ describe('verification tokens', () => {
     expect(await db.tokens.deleteExpired(now)).toBe(1);
     expect(await db.tokens.find('expired-token-bbbbbb')).toBeNull();
     expect(await db.tokens.find('valid-token-aaaaaaaa')).not.toBeNull();
+  });
+});
+
+describe('failed jobs archive: what jsonb and text refuse', () => {
+  it('archives a payload with a lone surrogate, a NUL (in a value and a key) and a NUL in the error, as U+FFFD', async () => {
+    const failedAt = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
+    const stored = await db.failedJobs.archive({
+      queue: 'email',
+      jobName: 'welcome',
+      jobId: 'email:welcome:poison',
+      payload: { firstName: 'Ana\ud800', note: 'a\u0000b', ['k\u0000']: ['\udc00'], fine: 'José 😀' },
+      error: 'reason\u0000here',
+      stacktrace: 'at \u0000x',
+      attemptsMade: 1,
+      failedAt,
+    });
+    expect(stored).toBe(true);
+    const [row] = await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:poison' });
+    expect(row!.payload).toEqual({ firstName: 'Ana\ufffd', note: 'a\ufffdb', ['k\ufffd']: ['\ufffd'], fine: 'José 😀' });
+    expect(row!.error).toBe('reason\ufffdhere');
+    expect(row!.stacktrace).toBe('at \ufffdx');
+  });
+
+  it('tells which of a page of failures are archived in one query', async () => {
+    const base = Date.UTC(2026, 0, 3);
+    for (const n of [0, 2]) {
+      await db.failedJobs.archive({ queue: 'slack', jobName: 'alert', jobId: `page-${n}`, payload: {}, error: 'x', attemptsMade: 3, failedAt: new Date(base + n) });
+    }
+    const keys = [0, 1, 2, 3].map((n) => ({ jobId: `page-${n}`, failedAt: new Date(base + n) }));
+    expect([...(await db.failedJobs.archivedAmong('slack', keys))].sort()).toEqual([0, 2]);
+    // Same id, another final failure: not archived.
+    expect(await db.failedJobs.archivedAmong('slack', [{ jobId: 'page-0', failedAt: new Date(base + 99) }])).toEqual(new Set());
+    expect(await db.failedJobs.archivedAmong('email', keys)).toEqual(new Set());
+    expect(await db.failedJobs.archivedAmong('slack', [])).toEqual(new Set());
+  });
+});
+
+describe('sent mails', () => {
+  it('records a mail once per job (id and creation time) and finds it again', async () => {
+    const key = { queue: 'email', jobId: 'email:verify:u-sent', jobCreatedAt: new Date(Date.UTC(2026, 0, 4)) };
+    expect(await db.sentMails.find(key)).toBeNull();
+    expect(await db.sentMails.record({ ...key, messageId: '<a@ceres>' })).toBe(true);
+    expect(await db.sentMails.record({ ...key, messageId: '<b@ceres>' })).toBe(false);
+    expect(await db.sentMails.find(key)).toBe('<a@ceres>');
+    // The same job id reused by a later job is another job.
+    expect(await db.sentMails.find({ ...key, jobCreatedAt: new Date(Date.UTC(2026, 0, 5)) })).toBeNull();
+    expect(await db.sentMails.deleteSentBefore(new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
+    expect(await db.sentMails.find(key)).toBeNull();
   });
 });
 

@@ -91,7 +91,7 @@ export class QueueClient {
    */
   isOutage(error: unknown): boolean {
     // ioredis rejects a timed-out command with a plain Error carrying this message.
-    return !this.isReady() || (error instanceof Error && error.message === 'Command timed out');
+    return !this.isReady() || (error instanceof Error && error.message === 'Command timed out') || redisRefusal(error) !== undefined;
   }
 
   /**
@@ -203,9 +203,39 @@ export class QueueClient {
     try {
       return await adding;
     } catch (error) {
-      if (this.isOutage(error)) throw new QueueUnavailableError({ cause: error });
+      hideCommand(error);
+      if (this.isOutage(error)) throw new QueueUnavailableError({ cause: error, reason: redisRefusal(error) });
       throw error;
     }
+  }
+}
+
+/**
+ * Redis answers that mean "not now" for every write, whatever the job: out of memory under
+ * `noeviction`, a failed disk write (MISCONF), a replica or a loading server. Script errors wrap
+ * them ("… OOM command not allowed …"), so the code is looked for anywhere in the message.
+ */
+const REFUSALS: Array<[RegExp, string]> = [
+  [/\bOOM\b/, 'Redis is out of memory'],
+  [/\bMISCONF\b/, 'Redis cannot persist to disk'],
+  [/\bREADONLY\b/, 'Redis is a read-only replica'],
+  [/\bLOADING\b/, 'Redis is loading its data'],
+  [/\bMASTERDOWN\b/, 'Redis has lost its primary'],
+];
+
+/** Why Redis refused the write, when the refusal is an outage; undefined otherwise. */
+export function redisRefusal(error: unknown): string | undefined {
+  if (!(error instanceof Error) || error.name !== 'ReplyError') return undefined;
+  return REFUSALS.find(([pattern]) => pattern.test(error.message))?.[1];
+}
+
+/**
+ * ioredis puts the failed command, arguments included, on its errors as `command`: for an add
+ * that is the whole payload (addresses, tokens). Made non-enumerable, loggers skip it.
+ */
+function hideCommand(error: unknown): void {
+  if (error !== null && typeof error === 'object' && Object.prototype.hasOwnProperty.call(error, 'command')) {
+    Object.defineProperty(error, 'command', { enumerable: false });
   }
 }
 

@@ -70,3 +70,21 @@ describe('payload schemas', () => {
     expect(() => validatePayload('sms', 'send', {})).toThrow(/email\/verify/);
   });
 });
+
+describe('text PostgreSQL cannot store', () => {
+  // jsonb refuses a lone UTF-16 surrogate and any NUL: a payload holding one could never be
+  // archived as a dead letter, so it is refused where it is invalid anyway.
+  it.each([
+    ['a lone high surrogate', 'email', 'welcome', { userId: 'u1', email: 'a@example.com', firstName: 'Ana\ud800' }, 'firstName'],
+    ['a lone low surrogate', 'email', 'welcome', { userId: 'u1', email: 'a@example.com', firstName: '\udc00Ana' }, 'firstName'],
+    ['a NUL', 'slack', 'alert', { text: 'disk\u0000full' }, 'text'],
+  ] as const)('refuses %s, naming the field', (_what, queue, job, payload, field) => {
+    const issues = validatePayload(queue, job, payload);
+    expect(issues).toEqual([{ field, message: `${field} contains a NUL character or a lone UTF-16 surrogate, which cannot be stored` }]);
+    expect(() => parsePayload(queue, job, payload)).toThrow(PayloadValidationError);
+  });
+
+  it('accepts a well-formed surrogate pair (an emoji)', () => {
+    expect(validatePayload('email', 'welcome', { userId: 'u1', email: 'a@example.com', firstName: 'Ana 😀' })).toEqual([]);
+  });
+});

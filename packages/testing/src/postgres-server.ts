@@ -14,6 +14,10 @@ export interface PostgresServer {
   env: { DATABASE_URL: string };
   /** Creates another empty database on this server and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /** Stops the server (fast shutdown), keeping its data dir: an outage. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data dir. */
+  start(): Promise<void>;
   /** Stops the server (fast shutdown) and removes its data dir. */
   close(): Promise<void>;
 }
@@ -82,33 +86,57 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     '-c', 'synchronous_commit=off',
     '-c', 'full_page_writes=off',
   ]);
-  const output: string[] = [];
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
+  let child: ChildProcess;
+  let exited: Promise<void>;
   const admin = `postgres://postgres@127.0.0.1:${port}/postgres`;
+
+  const launch = async () => {
+    const output: string[] = [];
+    child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    const current = child;
+    exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
+    try {
+      await waitFor(
+        async () => {
+          if (current.exitCode !== null) throw new Error('postgres exited');
+          const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1000 });
+          try {
+            await client.connect();
+            await client.query('SELECT 1');
+            return true;
+          } finally {
+            await client.end().catch(() => {});
+          }
+        },
+        { timeoutMs: 20_000, intervalMs: 100, what: `postgres on port ${port}` },
+      );
+    } catch (error) {
+      current.kill('SIGKILL');
+      await exited;
+      throw new Error(`${(error as Error).message}\n${output.join('')}`, { cause: error });
+    }
+  };
+
+  const shutdown = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      // SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, checkpoint, exit. As root
+      // `child` is runuser, so signal the postmaster itself (its pid heads postmaster.pid).
+      const postmaster = postmasterPid(dataDir);
+      if (postmaster !== undefined) process.kill(postmaster, 'SIGINT');
+      else child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
   try {
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error('postgres exited');
-        const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1000 });
-        try {
-          await client.connect();
-          await client.query('SELECT 1');
-          return true;
-        } finally {
-          await client.end().catch(() => {});
-        }
-      },
-      { timeoutMs: 20_000, intervalMs: 100, what: `postgres on port ${port}` },
-    );
+    await launch();
   } catch (error) {
-    child.kill('SIGKILL');
-    await exited;
     await dir.remove();
-    throw new Error(`${(error as Error).message}\n${output.join('')}`, { cause: error });
+    throw error;
   }
 
   const createDatabase = async (name: string) => {
@@ -129,17 +157,10 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     url,
     env: { DATABASE_URL: url },
     createDatabase,
+    stop: shutdown,
+    start: launch,
     close: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        // SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, checkpoint, exit. As root
-        // `child` is runuser, so signal the postmaster itself (its pid heads postmaster.pid).
-        const postmaster = postmasterPid(dataDir);
-        if (postmaster !== undefined) process.kill(postmaster, 'SIGINT');
-        else child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await shutdown();
       await dir.remove();
     },
   };

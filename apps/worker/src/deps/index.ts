@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config';
 import type { FileLimits } from '../files/limits';
 import { systemClock, type Clock } from './clock';
+import { createFileSandbox, type FileSandbox } from './file-sandbox';
 import { createFileStore, type FileStore } from './file-store';
 import { createMailer, type Mailer } from './mailer';
 import { createSlack, type Slack } from './slack';
@@ -18,6 +19,8 @@ export interface WorkerDeps {
   queues: QueueClient;
   /** The uploads folder; keys that escape it are refused. */
   fileStore: FileStore;
+  /** Child processes that parse untrusted files, with a wall-clock limit and memory caps. */
+  fileSandbox: FileSandbox;
   limits: FileLimits;
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
@@ -32,6 +35,7 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     clock: overrides.clock ?? systemClock,
     queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer', allowReservedKeys: true }),
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
+    fileSandbox: overrides.fileSandbox ?? createFileSandbox({ timeoutMs: config.fileSandboxTimeoutMs }),
     limits: overrides.limits ?? config.fileLimits,
     appUrl: overrides.appUrl ?? config.appUrl,
     config,

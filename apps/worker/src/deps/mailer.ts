@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
@@ -92,10 +92,29 @@ function createOutboxMailer(outboxDir: string, from: string): Mailer {
     async send(message) {
       const info = await transport.sendMail({ from, ...message });
       await mkdir(outboxDir, { recursive: true });
-      const file = join(outboxDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`);
-      await writeFile(file, info.message as Buffer);
+      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`;
+      const file = join(outboxDir, name);
+      await writeAtomically(file, join(outboxDir, `.${name}.tmp`), info.message as Buffer);
       return { messageId: String(info.messageId), delivery: file };
     },
     close: () => transport.close(),
   };
+}
+
+/**
+ * Writes a dot-named temporary file beside the target, fsyncs it and renames it over: a kill or a
+ * power loss leaves either the whole `.eml` or none (and maybe a `.tmp`), never a partial mail.
+ */
+async function writeAtomically(file: string, temp: string, content: Buffer): Promise<void> {
+  const handle = await open(temp, 'wx');
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  await rename(temp, file);
 }

@@ -1,4 +1,6 @@
 import JSZip from 'jszip';
+import { HostileFileError } from './errors';
+import { checkZipExpansion } from './guards';
 
 const WORD_MAIN = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml';
 const OFFICE_DOCUMENT_REL = /\/officeDocument$/;
@@ -19,18 +21,19 @@ export interface DocxInspection {
  * `[Content_Types].xml` declares the WordprocessingML main part, that part exists and has a
  * `document` root, and `_rels/.rels` points the package at it.
  */
-export async function inspectDocx(bytes: Uint8Array): Promise<DocxInspection> {
+export async function inspectDocx(bytes: Uint8Array, maxExpandedBytes: number): Promise<DocxInspection> {
   const found: DocxInspection = { isWord: false, problems: [] };
   try {
-    await checkPackage(bytes, found);
+    await checkPackage(bytes, maxExpandedBytes, found);
   } catch (error) {
+    if (error instanceof HostileFileError) throw error;
     // A part that fails to inflate: the same bytes fail again, so it is a verdict, not an error.
     found.problems.push(error instanceof Error ? error.message : String(error));
   }
   return found;
 }
 
-async function checkPackage(bytes: Uint8Array, found: DocxInspection): Promise<void> {
+async function checkPackage(bytes: Uint8Array, maxExpandedBytes: number, found: DocxInspection): Promise<void> {
   const { problems } = found;
   let zip: JSZip;
   try {
@@ -39,6 +42,12 @@ async function checkPackage(bytes: Uint8Array, found: DocxInspection): Promise<v
     problems.push(`the ZIP container is damaged (${error instanceof Error ? error.message : String(error)})`);
     return;
   }
+  // jszip keeps each entry's central-directory sizes on the private `_data`; the parts read
+  // below are capped whatever an entry declares.
+  checkZipExpansion(
+    Object.values(zip.files).map((entry) => (entry as unknown as { _data?: { uncompressedSize?: number } })._data?.uncompressedSize ?? 0),
+    maxExpandedBytes,
+  );
 
   const contentTypes = await readPart(zip, '[Content_Types].xml', MAX_PART_BYTES);
   if (contentTypes === undefined) {

@@ -1,4 +1,5 @@
 import { PDFDocument } from 'pdf-lib';
+import { checkPageTree, checkPdfExpansion } from './guards';
 
 export interface PdfInspection {
   /** Absent when the page tree cannot be read. */
@@ -11,8 +12,10 @@ export interface PdfInspection {
  * Parses a PDF with pdf-lib and checks it is not encrypted and has 1 to `maxPages` pages.
  * Encryption is checked explicitly (pdf-lib would otherwise throw EncryptedPDFError and hide
  * whether the rest parses): the document is loaded with `ignoreEncryption` and its trailer read.
+ * A decompression or page-tree bomb throws `HostileFileError` instead of returning a verdict.
  */
-export async function inspectPdf(bytes: Uint8Array, maxPages: number): Promise<PdfInspection> {
+export async function inspectPdf(bytes: Uint8Array, maxPages: number, maxExpandedBytes: number): Promise<PdfInspection> {
+  checkPdfExpansion(bytes, maxExpandedBytes);
   let document: PDFDocument;
   try {
     document = await PDFDocument.load(bytes, {
@@ -32,6 +35,7 @@ export async function inspectPdf(bytes: Uint8Array, maxPages: number): Promise<P
   const encrypted = document.isEncrypted;
   if (encrypted) problems.push(ENCRYPTED);
 
+  checkPageTree(document);
   let pages: number | undefined;
   try {
     pages = document.getPageCount();

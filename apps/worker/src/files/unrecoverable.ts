@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { FileNotFoundError, UnprocessableImageError, UnsafeFileKeyError } from './errors';
+import { FileNotFoundError, HostileFileError, UnprocessableImageError, UnsafeFileKeyError } from './errors';
 
 /**
  * Turns the errors that the same job would hit again into BullMQ's {@link UnrecoverableError}, so
@@ -10,7 +10,8 @@ export function asUnrecoverable(error: unknown): unknown {
   if (
     error instanceof UnsafeFileKeyError ||
     error instanceof FileNotFoundError ||
-    error instanceof UnprocessableImageError
+    error instanceof UnprocessableImageError ||
+    error instanceof HostileFileError
   ) {
     const final = new UnrecoverableError(error.message);
     (final as Error & { cause?: unknown }).cause = error;

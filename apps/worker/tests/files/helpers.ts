@@ -4,10 +4,14 @@ import path from 'node:path';
 import { makeTempDir } from '@ceres/testing';
 import type { JobProgress } from 'bullmq';
 import pino from 'pino';
+import { createFileSandbox } from '../../src/deps/file-sandbox';
 import { createFileStore, type FileStore } from '../../src/deps/file-store';
 import type { AttemptContext, ProcessorJob } from '../../src/processors/types';
 
 export const silentLogger = pino({ level: 'silent' });
+
+/** The real file sandbox (child processes), with the worker's default wall-clock limit. */
+export const fileSandbox = createFileSandbox({ timeoutMs: 10_000 });
 
 /** A plain job object, as the processor contract allows, recording every progress report. */
 export function makeJob<Payload>(name: string, data: Payload): { job: ProcessorJob<Payload>; progress: JobProgress[] } {
@@ -18,6 +22,7 @@ export function makeJob<Payload>(name: string, data: Payload): { job: ProcessorJ
     queueName: 'files',
     data,
     attemptsMade: 0,
+    timestamp: Date.now(),
     updateProgress: async (value: JobProgress) => {
       progress.push(value);
     },

@@ -10,7 +10,7 @@ import {
   type OptimizeProfilePictureDeps,
 } from '../../src/processors/files/optimize-profile-picture';
 import { BLUE, makePdf, makePng, makeSidewaysJpeg, RED } from './fixtures';
-import { attemptContext, makeJob, makeUploads, rejection, type Uploads } from './helpers';
+import { attemptContext, fileSandbox, makeJob, makeUploads, rejection, type Uploads } from './helpers';
 
 let uploads: Uploads;
 let deps: OptimizeProfilePictureDeps;
@@ -19,6 +19,7 @@ beforeAll(async () => {
   uploads = await makeUploads();
   deps = {
     fileStore: uploads.store,
+    fileSandbox,
     limits: { pictureMaxBytes: DEFAULT_FILE_LIMITS.pictureMaxBytes, pictureMaxPixels: DEFAULT_FILE_LIMITS.pictureMaxPixels },
   };
 });

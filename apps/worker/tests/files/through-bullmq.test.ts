@@ -8,7 +8,7 @@ import { DEFAULT_FILE_LIMITS } from '../../src/files/limits';
 import { optimizeProfilePicture } from '../../src/processors/files/optimize-profile-picture';
 import { validateCv } from '../../src/processors/files/validate-cv';
 import { makePdf, makePng } from './fixtures';
-import { attemptContext, makeUploads, type Uploads } from './helpers';
+import { attemptContext, fileSandbox, makeUploads, type Uploads } from './helpers';
 
 // The processors in a real BullMQ worker with the registry's job options: a final failure
 // must not walk the retry schedule, and an invalid CV must complete, not fail.
@@ -24,7 +24,7 @@ beforeAll(async () => {
   const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
   client = createQueueClient({ config });
   workerConnection = createRedisConnection(config, 'worker');
-  const deps = { fileStore: uploads.store, limits: DEFAULT_FILE_LIMITS };
+  const deps = { fileStore: uploads.store, fileSandbox, limits: DEFAULT_FILE_LIMITS };
   worker = new Worker(
     'files',
     async (job: Job) => {

@@ -7,14 +7,14 @@ import { UnsafeFileKeyError } from '../../src/files/errors';
 import { DEFAULT_FILE_LIMITS } from '../../src/files/limits';
 import { validateCv, type ValidateCvDeps } from '../../src/processors/files/validate-cv';
 import { makeDocx, makeEncryptedPdf, makePdf, makePng, makeZip } from './fixtures';
-import { attemptContext, makeJob, makeUploads, rejection, type Uploads } from './helpers';
+import { attemptContext, fileSandbox, makeJob, makeUploads, rejection, type Uploads } from './helpers';
 
 let uploads: Uploads;
 let deps: ValidateCvDeps;
 
 beforeAll(async () => {
   uploads = await makeUploads();
-  deps = { fileStore: uploads.store, limits: { cvMaxBytes: DEFAULT_FILE_LIMITS.cvMaxBytes, cvMaxPages: 10 } };
+  deps = { fileStore: uploads.store, fileSandbox, limits: { cvMaxBytes: DEFAULT_FILE_LIMITS.cvMaxBytes, cvMaxPages: 10 } };
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import type { Db } from '@ceres/db';
 import type { Clock } from '../../deps/clock';
 import type { Mailer } from '../../deps/mailer';
+import { sendOnce } from '../../mail/send-once';
 import { verifyEmail } from '../../mail/templates';
 import type { Processor } from '../types';
 
@@ -8,14 +9,15 @@ export type VerifyResult = { sent: true; messageId: string } | { skipped: 'token
 
 export interface VerifyDeps {
   mailer: Mailer;
-  db: Pick<Db, 'tokens'>;
+  db: Pick<Db, 'tokens' | 'sentMails'>;
   clock: Clock;
   appUrl: string;
 }
 
 /**
  * Sends the verification mail, but only for a token that still exists, belongs to the user and
- * has not expired: a mail with a dead link helps nobody. A skip completes the job (no retry).
+ * has not expired: a mail with a dead link helps nobody. A skip completes the job (no retry). A
+ * re-run of a job whose mail is recorded as sent does not send it again.
  */
 export const verify: Processor<'email/verify', VerifyResult, VerifyDeps> = async (job, deps, ctx) => {
   const { userId, email, firstName, token } = job.data;
@@ -29,7 +31,7 @@ export const verify: Processor<'email/verify', VerifyResult, VerifyDeps> = async
     return { skipped: 'token-expired' };
   }
   const link = `${deps.appUrl}/verify?token=${encodeURIComponent(token)}`;
-  const sent = await deps.mailer.send({ to: email, ...verifyEmail({ firstName, link }) });
+  const sent = await sendOnce(job, deps, ctx, { to: email, ...verifyEmail({ firstName, link }) });
   return { sent: true, messageId: sent.messageId };
 };
 

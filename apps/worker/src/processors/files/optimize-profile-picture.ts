@@ -1,4 +1,4 @@
-import sharp, { type Metadata } from 'sharp';
+import type { FileSandbox } from '../../deps/file-sandbox';
 import type { FileStore } from '../../deps/file-store';
 import { UnprocessableImageError } from '../../files/errors';
 import type { FileLimits } from '../../files/limits';
@@ -17,18 +17,12 @@ export interface OptimizeProfilePictureResult {
 
 export interface OptimizeProfilePictureDeps {
   fileStore: FileStore;
+  /** Where the picture is decoded and encoded: a child process with a wall-clock limit and a memory cap. */
+  fileSandbox: Pick<FileSandbox, 'profileWebp'>;
   limits: Pick<FileLimits, 'pictureMaxBytes' | 'pictureMaxPixels'>;
 }
 
-/** Side of the square profile picture, in pixels. */
-export const PROFILE_PICTURE_SIZE = 512;
-/** WebP quality: visually clean for faces at 512 px, a few tens of KB. */
-const WEBP_QUALITY = 82;
-/**
- * Raster formats a camera or an editor produces. SVG is left out on purpose: it is a document
- * that can reference other files, not pixels.
- */
-const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'avif', 'tiff']);
+export { PROFILE_PICTURE_SIZE } from '../../files/profile-webp';
 
 /**
  * `files/optimize-profile-picture`: turns the upload into a 512×512 WebP, upright by its EXIF
@@ -53,7 +47,7 @@ export const optimizeProfilePicture: Processor<'files/optimize-profile-picture',
     await job.updateProgress(10);
     signal.throwIfAborted();
 
-    const output = await toProfileWebp(fileKey, input, limits.pictureMaxPixels);
+    const output = await deps.fileSandbox.profileWebp(fileKey, input, limits, signal);
     await job.updateProgress(60);
     signal.throwIfAborted();
 
@@ -72,43 +66,6 @@ export const optimizeProfilePicture: Processor<'files/optimize-profile-picture',
     throw asUnrecoverable(error);
   }
 };
-
-async function toProfileWebp(
-  fileKey: string,
-  input: Buffer,
-  maxPixels: number,
-): Promise<{ data: Buffer; width: number; height: number }> {
-  // limitInputPixels makes libvips refuse, before decoding, an image whose header declares more
-  // pixels: a small file cannot expand into gigabytes. failOn 'error' still accepts the slightly
-  // damaged JPEGs phones produce, but not undecodable ones.
-  let metadata: Metadata;
-  try {
-    // Reads the header only, so no pixel limit is needed here and the check below can name the
-    // declared size.
-    metadata = await sharp(input, { limitInputPixels: false }).metadata();
-  } catch {
-    throw new UnprocessableImageError(fileKey, 'is not an image in a format that can be read');
-  }
-  if (!ACCEPTED_FORMATS.has(metadata.format)) {
-    throw new UnprocessableImageError(fileKey, `is ${metadata.format}, not an accepted image format (JPEG, PNG, WebP, GIF, HEIF/AVIF, TIFF)`);
-  }
-  const pixels = (metadata.width ?? 0) * (metadata.height ?? 0);
-  if (pixels > maxPixels) {
-    throw new UnprocessableImageError(fileKey, `declares ${metadata.width}×${metadata.height} pixels, over the limit of ${maxPixels} pixels`);
-  }
-  const image = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
-  try {
-    // No withMetadata/keepExif: sharp writes no EXIF, XMP or ICC, so GPS and camera data go.
-    const { data, info } = await image
-      .rotate()
-      .resize(PROFILE_PICTURE_SIZE, PROFILE_PICTURE_SIZE, { fit: 'cover' })
-      .webp({ quality: WEBP_QUALITY })
-      .toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height };
-  } catch (error) {
-    throw new UnprocessableImageError(fileKey, `cannot be decoded (${error instanceof Error ? error.message : String(error)})`);
-  }
-}
 
 function tooLarge(fileKey: string, size: number, limit: number): UnprocessableImageError {
   return new UnprocessableImageError(fileKey, `is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`);

@@ -1,7 +1,6 @@
+import type { FileSandbox } from '../../deps/file-sandbox';
 import type { FileStore } from '../../deps/file-store';
 import { sniffCvType } from '../../files/cv-type';
-import { inspectDocx } from '../../files/inspect-docx';
-import { inspectPdf } from '../../files/inspect-pdf';
 import type { FileLimits } from '../../files/limits';
 import { formatBytes } from '../../files/sizes';
 import { asUnrecoverable } from '../../files/unrecoverable';
@@ -20,6 +19,8 @@ export interface ValidateCvResult {
 
 export interface ValidateCvDeps {
   fileStore: FileStore;
+  /** Where the content is parsed: a child process with a wall-clock limit and a memory cap. */
+  fileSandbox: Pick<FileSandbox, 'judgeCv'>;
   limits: Pick<FileLimits, 'cvMaxBytes' | 'cvMaxPages'>;
 }
 
@@ -28,20 +29,21 @@ const SNIFF_BYTES = 4100;
 
 /**
  * `files/validate-cv`: checks the uploaded CV is a PDF or DOCX within the size and page limits.
- * An unsafe or missing key fails at once (UnrecoverableError); everything about the content is
- * a verdict in the result.
+ * An unsafe or missing key fails at once (UnrecoverableError); so does a hostile file (a page-tree,
+ * flate or ZIP bomb, or one that outlives the sandbox's limits). Anything else about the content
+ * is a verdict in the result.
  */
 export const validateCv: Processor<'files/validate-cv', ValidateCvResult, ValidateCvDeps> = async (job, deps, ctx) => {
-  const { fileStore, limits } = deps;
+  const { fileStore } = deps;
   const { logger, signal } = ctx;
   const { fileKey } = job.data;
   try {
     const file = await fileStore.stat(fileKey);
     await job.updateProgress(10);
-    signal?.throwIfAborted();
+    signal.throwIfAborted();
 
-    const result = await judge(fileStore, fileKey, file.size, limits, signal);
-    signal?.throwIfAborted();
+    const result = await judge(deps, fileKey, file.size, signal);
+    signal.throwIfAborted();
     await job.updateProgress(100);
     logger.info(
       { type: result.type, valid: result.valid, pages: result.pages, problems: result.problems.length, bytes: file.size },
@@ -54,11 +56,10 @@ export const validateCv: Processor<'files/validate-cv', ValidateCvResult, Valida
 };
 
 async function judge(
-  fileStore: FileStore,
+  { fileStore, fileSandbox, limits }: ValidateCvDeps,
   fileKey: string,
   size: number,
-  limits: ValidateCvDeps['limits'],
-  signal: AbortSignal | undefined,
+  signal: AbortSignal,
 ): Promise<ValidateCvResult> {
   if (size === 0) return { valid: false, type: 'unknown', problems: ['the file is empty'] };
 
@@ -77,24 +78,8 @@ async function judge(
   if (bytes.length > limits.cvMaxBytes) {
     return { valid: false, type: 'unknown', problems: [tooLarge(bytes.length, limits.cvMaxBytes)] };
   }
-  const sniffed = await sniffCvType(bytes);
-  signal?.throwIfAborted();
-
-  switch (sniffed.kind) {
-    case 'pdf': {
-      const pdf = await inspectPdf(bytes, limits.cvMaxPages);
-      return { valid: pdf.problems.length === 0, type: 'pdf', ...(pdf.pages === undefined ? {} : { pages: pdf.pages }), problems: pdf.problems };
-    }
-    case 'docx':
-    case 'zip': {
-      const docx = await inspectDocx(bytes);
-      // file-type's DOCX verdict or a declared Word main part makes it a DOCX, valid or not.
-      const type = sniffed.kind === 'docx' || docx.isWord ? 'docx' : 'unknown';
-      return { valid: type === 'docx' && docx.problems.length === 0, type, problems: docx.problems };
-    }
-    case 'other':
-      return { valid: false, type: 'unknown', problems: [sniffed.problem] };
-  }
+  signal.throwIfAborted();
+  return fileSandbox.judgeCv(bytes, limits, signal);
 }
 
 function tooLarge(size: number, limit: number): string {
