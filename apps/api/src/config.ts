@@ -1,4 +1,4 @@
-import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, missingKeyringError, type QueuesConfig } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv, type LogLevel } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
@@ -68,6 +68,8 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     );
   }
   tokens.forEach((token, i) => assertStrongSecret('API_TOKENS', token, `token #${i + 1}`));
+  // The API enqueues mails: their personal fields are encrypted before they reach Redis.
+  if (!queues.keyring) throw missingKeyringError('API');
   return {
     host: parsed.API_HOST,
     port: parsed.API_PORT,

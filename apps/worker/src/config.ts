@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import { loadQueuesConfig, SCHEDULED_JOB_TYPES, type QueueName, type QueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, missingKeyringError, SCHEDULED_JOB_TYPES, type QueueName, type QueuesConfig } from '@ceres/queues';
 import { ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv, type FileLimits } from './files/limits';
@@ -85,8 +85,11 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     return { queue, job, pattern };
   });
   if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
+  const queues = loadQueuesConfig(env);
+  // It decrypts the jobs it runs and encrypts the ones it enqueues.
+  if (!queues.keyring) throw missingKeyringError('worker');
   return {
-    queues: loadQueuesConfig(env),
+    queues,
     databaseUrl,
     smtpUrl: parsed.SMTP_URL,
     outboxDir: parsed.OUTBOX_DIR,

@@ -4,3 +4,4 @@ export { schemaIssues, type FieldIssue } from './schema-issues';
 export { withTimeout } from './with-timeout';
 export { AUTH_FAILURE_DEFAULTS, AuthFailureLimiter, type AuthFailureLimitOptions } from './auth-failures';
 export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, secretWeakness } from './secret-strength';
+export { maskEmail, maskEmails } from './personal-data';

@@ -1,4 +1,5 @@
 import { ConfigError } from '@ceres/app-kit';
+import { keyringFromEnv, type Keyring } from './crypto/keyring';
 
 /** Where the queues live. Parsed once from the environment by {@link loadQueuesConfig}. */
 export interface QueuesConfig {
@@ -17,6 +18,11 @@ export interface QueuesConfig {
    * blocking commands wait by design. @defaultValue `5000`
    */
   commandTimeoutMs: number;
+  /**
+   * `JOBS_ENCRYPTION_KEYS`, parsed: producers encrypt personal fields with its first key, the worker
+   * decrypts with any. `undefined` when unset; a client then refuses job types with personal fields.
+   */
+  keyring?: Keyring;
 }
 
 /** @defaultValue `redis://127.0.0.1:6379` */
@@ -30,7 +36,7 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
 type Env = Record<string, string | undefined>;
 
-/** Reads `REDIS_URL`, `REDIS_PREFIX` and `REDIS_COMMAND_TIMEOUT_MS`; throws a {@link ConfigError} naming the bad variable. */
+/** Reads `REDIS_URL`, `REDIS_PREFIX`, `REDIS_COMMAND_TIMEOUT_MS` and `JOBS_ENCRYPTION_KEYS`; throws a {@link ConfigError} naming the bad variable. */
 export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
   const rawUrl = nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL;
   let url: URL;
@@ -66,6 +72,7 @@ export function loadQueuesConfig(env: Env = process.env): QueuesConfig {
     redisPrefix,
     bullPrefix: `${redisPrefix}queue`,
     commandTimeoutMs,
+    keyring: keyringFromEnv(env),
   };
 }
 

@@ -59,3 +59,17 @@ export { loadQueuesConfig, DEFAULT_REDIS_URL, DEFAULT_REDIS_DB, DEFAULT_REDIS_PR
 export { createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';
+
+// Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
+export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';
+export {
+  decryptPayload,
+  encryptField,
+  decryptField,
+  isEncrypted,
+  encryptedVersion,
+  personalFields,
+  PayloadDecryptionError,
+  ENCRYPTED_PREFIX,
+  DIGEST_FIELD,
+} from './crypto/fields';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -39,7 +39,7 @@ afterAll(async () => {
 
 /** A client with a prefix of its own, so each test starts from empty queues. */
 async function freshClient(): Promise<QueueClient> {
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
   const client = createQueueClient({ config });
   clients.push(client);
   return client;
@@ -156,7 +156,7 @@ describe('producers against a real Redis', () => {
   });
 
   it('answers QueueUnavailableError when Redis hangs past REDIS_COMMAND_TIMEOUT_MS, and works once it answers again', async () => {
-    const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
     const client = createQueueClient({ config });
     clients.push(client);
     await client.enqueue('email/verify', verify('before'));

@@ -5,3 +5,4 @@ export { startRedisServer, type RedisServer, type RedisServerOptions } from './r
 export { startPostgresServer, findPostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server';
 export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type RecipientRule, type ReceivedMail } from './smtp-sink';
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './http-receiver';
+export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
