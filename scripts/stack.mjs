@@ -41,6 +41,7 @@ async function start() {
   if (!existsSync(pm2Bin)) fail('PM2 is not installed: run `npm install` first');
   mkdirSync(join(VAR, 'log'), { recursive: true });
   const created = ensureEnvFile();
+  ensureEncryptionKey();
   const fileEnv = parseEnv(readFileSync(ENV_FILE, 'utf8'));
   // The shell's environment wins over .env, as with any twelve-factor app.
   const env = { ...fileEnv, ...definedOnly(process.env) };
@@ -96,12 +97,34 @@ function ensureEnvFile() {
   const template = readFileSync(join(root, '.env.example'), 'utf8')
     .replace(/^API_TOKENS=.*$/m, `API_TOKENS=${secret()}`)
     .replace(/^QUEUES_UI_PASS=.*$/m, `QUEUES_UI_PASS=${secret()}`)
+    .replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, `JOBS_ENCRYPTION_KEYS=${encryptionKey()}`)
     // Local servers are started by npm start unless these point elsewhere.
     .replace(/^REDIS_URL=.*$/m, '# REDIS_URL=redis://127.0.0.1:6379/5')
     .replace(/^DATABASE_URL=.*$/m, '# DATABASE_URL=postgres://user:pass@127.0.0.1:5432/ceres');
   writeFileSync(ENV_FILE, `# Created by npm start on ${new Date().toISOString()} with local development secrets.\n${template}`);
   chmodSync(ENV_FILE, 0o600);
   return true;
+}
+
+/** `v1:<32 random bytes, base64>`: the first entry of a local JOBS_ENCRYPTION_KEYS. */
+function encryptionKey() {
+  return `v1:${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * A .env from before JOBS_ENCRYPTION_KEYS (and no key in the shell): adds a local key to it, so the
+ * API and the worker start. An existing value is never touched.
+ */
+function ensureEncryptionKey() {
+  if (process.env.JOBS_ENCRYPTION_KEYS?.trim()) return;
+  const text = readFileSync(ENV_FILE, 'utf8');
+  if (parseEnv(text).JOBS_ENCRYPTION_KEYS?.trim()) return;
+  const line = `JOBS_ENCRYPTION_KEYS=${encryptionKey()}`;
+  const updated = /^JOBS_ENCRYPTION_KEYS=.*$/m.test(text)
+    ? text.replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, line)
+    : `${text.replace(/\n?$/, '\n')}# Added by npm start on ${new Date().toISOString()}: the local key of the jobs' personal fields.\n${line}\n`;
+  writeFileSync(ENV_FILE, updated);
+  console.log(`== generated a local JOBS_ENCRYPTION_KEYS into ${ENV_FILE}`);
 }
 
 async function startLocalRedis() {
