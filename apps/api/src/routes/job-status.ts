@@ -1,4 +1,5 @@
 import { isQueueName, QUEUE_NAMES, QueueUnavailableError, type QueueClient } from '@ceres/queues';
+import { maskEmails } from '@ceres/app-kit';
 import type { Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../errors/api-error';
@@ -45,7 +46,8 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
           state,
           progress: job.progress,
           attemptsMade: job.attemptsMade,
-          failedReason: job.failedReason || null,
+          // Masked here too: jobs that failed before the mailer masked its errors quote the address.
+          failedReason: job.failedReason ? maskEmails(job.failedReason) : null,
           returnValue: job.returnvalue ?? null,
           timestamps: { createdAt: job.timestamp, processedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
         };
