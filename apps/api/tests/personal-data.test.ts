@@ -23,7 +23,6 @@ describe('personal data through the API', () => {
   });
 
   it('the status route masks addresses in a failure reason (a job failed before the mailer masked them) and returns no payload', async () => {
-    const email = ctx.api.queues.getQueue('email');
     const worker = new Worker(
       'email',
       async () => {

@@ -9,6 +9,7 @@ import { installBoardPagingGuard } from './plugins/board-paging';
 import { installCompletedRetryGuard } from './plugins/completed-retries';
 import { installErrorHandler, installRedisGate } from './plugins/error-handler';
 import { installCrossSiteGuard, installLocalOnlyPage, installSecurityHeaders } from './plugins/security';
+import { erasureRoutes, type ErasureDb } from './routes/erasure';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
@@ -26,6 +27,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger'];
   /** How long `/health` and `/metrics` wait for Redis. @defaultValue `1000` ms */
   redisTimeoutMs?: number;
+  /** For `POST /api/erasure` (`DATABASE_URL`); without it that route answers 503 and erases nothing. */
+  erasureDb?: ErasureDb;
   /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -54,6 +57,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(healthRoutes, { admin, isRedisReady, timeoutMs });
   app.register(queueRoutes, { admin });
   app.register(schedulerRoutes, { admin });
+  app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb });
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({ queues, isRedisReady, timeoutMs }),
   });

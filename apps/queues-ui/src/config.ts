@@ -1,3 +1,4 @@
+import { databaseUrlFromEnv } from '@ceres/db';
 import { loadQueuesConfig, type QueuesConfig } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvLogLevel, parseEnv, type LogLevel } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
@@ -11,6 +12,7 @@ export const QueuesUiEnv = Type.Object({
   QUEUES_UI_PASS: Type.String({ minLength: 1 }),
   QUEUES_UI_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1 }),
   QUEUES_UI_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000 }),
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   QUEUES_UI_BASE_PATH: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+/?$' })),
   LOG_LEVEL: EnvLogLevel,
 });
@@ -41,6 +43,8 @@ export interface QueuesUiConfig {
   logLevel: LogLevel;
   /** `REDIS_URL`, `REDIS_PREFIX`. */
   queues: QueuesConfig;
+  /** `DATABASE_URL`: only `POST /api/erasure` uses it (failed_jobs rows, tokens). */
+  databaseUrl: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -64,5 +68,15 @@ export function loadConfig(env: Env = process.env): QueuesUiConfig {
     publicBasePath: (parsed.QUEUES_UI_BASE_PATH ?? '').replace(/\/$/, ''),
     logLevel: parsed.LOG_LEVEL as LogLevel,
     queues: loadQueuesConfig(env),
+    databaseUrl: parsed.DATABASE_URL === undefined ? undefined : checkedDatabaseUrl(env),
   };
+}
+
+/** `DATABASE_URL` checked as the worker checks it (named, no password echoed). */
+function checkedDatabaseUrl(env: Env): string {
+  try {
+    return databaseUrlFromEnv(env);
+  } catch (error) {
+    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
+  }
 }

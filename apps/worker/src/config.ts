@@ -34,6 +34,7 @@ export const WorkerEnv = Type.Object({
   LOG_LEVEL: EnvLogLevel,
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
+  FAILED_JOBS_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'Days a failed_jobs row is kept' }),
   WORKER_ACTIVITY_LOG_MS: Type.Integer({ default: 60_000, minimum: 100, description: 'How often each queue logs its activity line at info' }),
 });
 
@@ -60,6 +61,8 @@ export interface WorkerConfig {
   stalledIntervalMs: number;
   /** How often each queue's `queue activity` line is logged (when it did something). */
   activityLogMs: number;
+  /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. @defaultValue `30` */
+  failedJobsRetentionDays: number;
   /** The cron job types and their patterns (in {@link WorkerConfig.timeZone}), from the definitions and their variables. */
   schedules: ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>;
 }
@@ -105,6 +108,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
+    failedJobsRetentionDays: parsed.FAILED_JOBS_RETENTION_DAYS,
     schedules,
   };
 }

@@ -60,6 +60,9 @@ export { createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type Connec
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';
 
+// Erasure of one user's jobs.
+export { eraseUserJobs, type UserJobsErasure } from './erasure';
+
 // Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
 export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';
 export {

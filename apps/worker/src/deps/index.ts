@@ -21,6 +21,8 @@ export interface WorkerDeps {
   limits: FileLimits;
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
+  /** How long `failed_jobs` rows are kept. */
+  failedJobsRetentionDays: number;
   config: WorkerConfig;
 }
 
@@ -34,6 +36,7 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
     limits: overrides.limits ?? config.fileLimits,
     appUrl: overrides.appUrl ?? config.appUrl,
+    failedJobsRetentionDays: overrides.failedJobsRetentionDays ?? config.failedJobsRetentionDays,
     config,
   };
 }
