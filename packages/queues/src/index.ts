@@ -62,6 +62,7 @@ export { workerSettings } from './worker-settings';
 
 // Erasure of one user's jobs.
 export { eraseUserJobs, type UserJobsErasure } from './erasure';
+export { decryptJobPayload } from './crypto/open';
 
 // Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
 export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';

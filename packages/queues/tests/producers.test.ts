@@ -3,6 +3,8 @@ import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } fro
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  decryptJobPayload,
+  parseKeyring,
   BatchValidationError,
   closeQueues,
   createQueueClient,
@@ -190,6 +192,7 @@ describe('producers against a real Redis', () => {
 describe('module-level producers', () => {
   it('read REDIS_URL, keep their keys under ceres:queue: in DB 5, and expose getQueue', async () => {
     process.env.REDIS_URL = redis.url;
+    process.env.JOBS_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS;
     delete process.env.REDIS_PREFIX;
     await getQueue('email').obliterate({ force: true }).catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -201,12 +204,14 @@ describe('module-level producers', () => {
     expect(await db0.keys('ceres:queue:*')).toEqual([]);
     db0.disconnect();
     const job = await getQueue('email').getJob('email:verify:module-user');
-    expect(job?.data.firstName).toBe('Juan');
+    expect(job?.data.firstName).toMatch(/^enc:test1:/);
+    expect((decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', job?.data) as { firstName: string }).firstName).toBe('Juan');
     await closeQueues();
   });
 
   it('take the call of the platform docs verbatim (a 6-character token), and enqueue(type, …) is the same producer', async () => {
     process.env.REDIS_URL = redis.url;
+    process.env.JOBS_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS;
     delete process.env.REDIS_PREFIX;
     await getQueue('email').obliterate({ force: true }).catch(() => {});
     // ../shared/reference/queues-and-workers.es.md, "Encolar Jobs (Productores)":
@@ -217,7 +222,9 @@ describe('module-level producers', () => {
       firstName: 'Juan',
     });
     expect(result).toEqual({ jobId: 'email:verify:user-123', duplicate: false });
-    expect((await getQueue('email').getJob('email:verify:user-123'))?.data).toEqual({
+    const stored = (await getQueue('email').getJob('email:verify:user-123'))?.data;
+    expect(JSON.stringify(stored)).not.toContain('user@example.com');
+    expect(decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', stored)).toEqual({
       userId: 'user-123',
       token: 'abc123',
       email: 'user@example.com',
