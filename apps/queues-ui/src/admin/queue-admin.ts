@@ -1,3 +1,5 @@
+import { maskEmails } from '@ceres/app-kit';
+import { maskJobData } from '../board-formatters';
 import { isQueueName, QUEUE_NAMES, type QueueClient, type QueueName } from '@ceres/queues';
 import type { Job, Queue } from 'bullmq';
 import { AmbiguousSchedulerError, UnknownQueueError, UnknownSchedulerError } from '../errors';
@@ -197,10 +199,11 @@ function jobView(job: Job, state: JobState): JobView {
     id: job.id,
     name: job.name,
     state,
-    data: job.data,
+    // Masked as on Bull Board's pages (board-formatters.ts).
+    data: maskJobData(job.queueName as QueueName)(job.data),
     attemptsMade: job.attemptsMade,
-    failedReason: job.failedReason ?? null,
-    stacktrace: job.stacktrace ?? [],
+    failedReason: job.failedReason ? maskEmails(job.failedReason) : null,
+    stacktrace: (job.stacktrace ?? []).map((line) => maskEmails(line)),
     timestamp: job.timestamp,
     processedOn: job.processedOn ?? null,
     finishedOn: job.finishedOn ?? null,
