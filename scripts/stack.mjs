@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
+import { localEncryptionKey, withEncryptionKey } from './lib/encryption-key.mjs';
 import { findPostgresBinDir } from './lib/postgres-bin.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -97,7 +98,7 @@ function ensureEnvFile() {
   const template = readFileSync(join(root, '.env.example'), 'utf8')
     .replace(/^API_TOKENS=.*$/m, `API_TOKENS=${secret()}`)
     .replace(/^QUEUES_UI_PASS=.*$/m, `QUEUES_UI_PASS=${secret()}`)
-    .replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, `JOBS_ENCRYPTION_KEYS=${encryptionKey()}`)
+    .replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, `JOBS_ENCRYPTION_KEYS=${localEncryptionKey()}`)
     // Local servers are started by npm start unless these point elsewhere.
     .replace(/^REDIS_URL=.*$/m, '# REDIS_URL=redis://127.0.0.1:6379/5')
     .replace(/^DATABASE_URL=.*$/m, '# DATABASE_URL=postgres://user:pass@127.0.0.1:5432/ceres');
@@ -106,23 +107,13 @@ function ensureEnvFile() {
   return true;
 }
 
-/** `v1:<32 random bytes, base64>`: the first entry of a local JOBS_ENCRYPTION_KEYS. */
-function encryptionKey() {
-  return `v1:${randomBytes(32).toString('base64')}`;
-}
-
 /**
  * A .env from before JOBS_ENCRYPTION_KEYS (and no key in the shell): adds a local key to it, so the
  * API and the worker start. An existing value is never touched.
  */
 function ensureEncryptionKey() {
-  if (process.env.JOBS_ENCRYPTION_KEYS?.trim()) return;
-  const text = readFileSync(ENV_FILE, 'utf8');
-  if (parseEnv(text).JOBS_ENCRYPTION_KEYS?.trim()) return;
-  const line = `JOBS_ENCRYPTION_KEYS=${encryptionKey()}`;
-  const updated = /^JOBS_ENCRYPTION_KEYS=.*$/m.test(text)
-    ? text.replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, line)
-    : `${text.replace(/\n?$/, '\n')}# Added by npm start on ${new Date().toISOString()}: the local key of the jobs' personal fields.\n${line}\n`;
+  const updated = withEncryptionKey(readFileSync(ENV_FILE, 'utf8'));
+  if (updated === undefined) return;
   writeFileSync(ENV_FILE, updated);
   console.log(`== generated a local JOBS_ENCRYPTION_KEYS into ${ENV_FILE}`);
 }
