@@ -1,6 +1,7 @@
 import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
 import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config';
 import { GOOD_AUTH, startStack, startWorker, type Stack } from './helpers/stack';
 
 let redis: RedisServer;
@@ -37,5 +38,19 @@ describe('personal data in the admin API', () => {
     expect(old.failedReason).toBe('SMTP 550: <o***@example.org> rejected');
     const fresh = jobs.find((job) => job.data.userId === 'api-new')!;
     expect(fresh.data).toEqual({ userId: 'api-new', email: '[encrypted, key test1]', firstName: '[encrypted, key test1]', token: '[encrypted, key test1]' });
+  });
+});
+
+describe('queues-ui config', () => {
+  const base = { QUEUES_UI_PASS: 'correct horse battery staple' };
+  it('needs no JOBS_ENCRYPTION_KEYS, but a malformed one stops startup naming the variable', () => {
+    expect(loadConfig(base).queues.keyring).toBeUndefined();
+    expect(() => loadConfig({ ...base, JOBS_ENCRYPTION_KEYS: 'v1:dG9vIHNob3J0' })).toThrow(/^JOBS_ENCRYPTION_KEYS: key "v1" is 9 bytes/);
+  });
+
+  it('DATABASE_URL is optional (erasure only) and checked when set', () => {
+    expect(loadConfig(base).databaseUrl).toBeUndefined();
+    expect(() => loadConfig({ ...base, DATABASE_URL: 'mysql://x' })).toThrow(/^DATABASE_URL/);
+    expect(loadConfig({ ...base, DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/ceres' }).databaseUrl).toBe('postgres://u:p@127.0.0.1:5432/ceres');
   });
 });
