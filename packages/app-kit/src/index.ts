@@ -5,3 +5,4 @@ export { withTimeout } from './with-timeout';
 export { AUTH_FAILURE_DEFAULTS, AuthFailureLimiter, type AuthFailureLimitOptions } from './auth-failures';
 export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, secretWeakness } from './secret-strength';
 export { hasUnstorableText, storableString } from './storable-text';
+export { maskEmail, maskEmails } from './personal-data';

@@ -38,6 +38,8 @@ export interface TokenStore {
   insert(token: { token: string; userId: string; expiresAt: Date }): Promise<void>;
   /** Deletes the tokens that expired at or before `now`; returns how many. */
   deleteExpired(now: Date): Promise<number>;
+  /** Deletes every token of `userId` (erasure); returns how many. */
+  deleteForUser(userId: string): Promise<number>;
 }
 
 /** One final failure, as the unique key of `failed_jobs` names it. */
@@ -61,6 +63,10 @@ export interface FailedJobStore {
   countSince(since: Date): Promise<Record<string, number>>;
   /** The most frequent errors since `since`, most frequent first. */
   topReasonsSince(since: Date, limit: number): Promise<FailureReason[]>;
+  /** Deletes the rows of final failures before `cutoff` (retention); returns how many. */
+  purgeFailedBefore(cutoff: Date): Promise<number>;
+  /** Deletes the rows whose payload's `userId` is `userId` (erasure); returns how many. */
+  deleteForUser(userId: string): Promise<number>;
 }
 
 /** A mail the SMTP server accepted for one job, recorded right after it did. */
@@ -138,6 +144,10 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     },
     async deleteExpired(now) {
       const result = await pool.query('DELETE FROM verification_tokens WHERE expires_at <= $1', [now]);
+      return result.rowCount ?? 0;
+    },
+    async deleteForUser(userId) {
+      const result = await pool.query('DELETE FROM verification_tokens WHERE user_id = $1', [userId]);
       return result.rowCount ?? 0;
     },
   };
@@ -220,6 +230,14 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
         [since, limit],
       );
       return rows;
+    },
+    async purgeFailedBefore(cutoff) {
+      const result = await pool.query('DELETE FROM failed_jobs WHERE failed_at < $1', [cutoff]);
+      return result.rowCount ?? 0;
+    },
+    async deleteForUser(userId) {
+      const result = await pool.query("DELETE FROM failed_jobs WHERE payload->>'userId' = $1", [userId]);
+      return result.rowCount ?? 0;
     },
   };
 

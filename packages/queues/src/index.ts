@@ -77,3 +77,20 @@ export {
   type QueueStats,
   type SchedulerView,
 } from './admin/queue-admin';
+// Erasure of one user's jobs.
+export { eraseUserJobs, type UserJobsErasure } from './erasure';
+export { decryptJobPayload } from './crypto/open';
+
+// Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
+export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';
+export {
+  decryptPayload,
+  encryptField,
+  decryptField,
+  isEncrypted,
+  encryptedVersion,
+  personalFields,
+  PayloadDecryptionError,
+  ENCRYPTED_PREFIX,
+  DIGEST_FIELD,
+} from './crypto/fields';

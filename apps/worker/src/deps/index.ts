@@ -24,6 +24,8 @@ export interface WorkerDeps {
   limits: FileLimits;
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
+  /** How long `failed_jobs` rows are kept. */
+  failedJobsRetentionDays: number;
   config: WorkerConfig;
 }
 
@@ -38,6 +40,7 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     fileSandbox: overrides.fileSandbox ?? createFileSandbox({ timeoutMs: config.fileSandboxTimeoutMs }),
     limits: overrides.limits ?? config.fileLimits,
     appUrl: overrides.appUrl ?? config.appUrl,
+    failedJobsRetentionDays: overrides.failedJobsRetentionDays ?? config.failedJobsRetentionDays,
     config,
   };
 }

@@ -3,6 +3,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { maskEmails } from '@ceres/app-kit';
 
 export interface MailMessage {
   to: string;
@@ -75,7 +76,9 @@ export function isPermanentMailError(error: unknown): boolean {
 function classifyMailError(error: unknown): Error {
   const cause = error instanceof Error ? error : new Error(String(error));
   const { responseCode } = error as { responseCode?: number };
-  const message = `SMTP ${responseCode ?? 'error'}: ${cause.message}`;
+  // Masked at the source: this text becomes the job's failedReason (Bull Board, the status route,
+  // failed_jobs, Slack), all of which must not carry the recipient.
+  const message = `SMTP ${responseCode ?? 'error'}: ${maskEmails(cause.message)}`;
   if (isPermanentMailError(error)) {
     const permanent = new UnrecoverableError(`permanent ${message}`);
     permanent.cause = cause;

@@ -7,12 +7,13 @@ import filesOptimizeProfilePicture from './files/optimize-profile-picture';
 import filesValidateCv from './files/validate-cv';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
 import slackAlert from './slack/alert';
 
 /** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
 export const processors = {
   'email': { 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
-  'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport },
+  'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
   'slack': { 'alert': slackAlert },
 } satisfies ProcessorMap;

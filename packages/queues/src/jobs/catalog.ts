@@ -9,6 +9,7 @@ import filesValidateCv from './files/validate-cv';
 import maintenanceQueue from './maintenance/queue';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
 import slackQueue from './slack/queue';
 import slackAlert from './slack/alert';
 
@@ -16,6 +17,6 @@ import slackAlert from './slack/alert';
 export const catalog = {
   'email': { ...emailQueue, jobs: { 'verify': emailVerify, 'welcome': emailWelcome } },
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
-  'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport } },
+  'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
   'slack': { ...slackQueue, jobs: { 'alert': slackAlert } },
 } as const;
