@@ -112,7 +112,8 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     const slack = queues.getQueue('slack');
     // Every acknowledged job completes, or is gone (lost). A job whose completion the switch cut
     // off is taken over by the stalled check (lock 2 s, check every 1 s) and completes later.
-    const stateOf = async () => Promise.all(acknowledged.map(async (id) => [id, await slack.getJobState(id)] as const));
+    // A read the switch interrupts ("Connection is closed") is asked again, not taken as an answer.
+    const stateOf = async () => Promise.all(acknowledged.map(async (id) => [id, await slack.getJobState(id).catch(() => 'unread')] as const));
     let states = await stateOf();
     const deadline = Date.now() + 30_000;
     while (states.some(([, state]) => state !== 'completed' && state !== 'unknown') && Date.now() < deadline) {
