@@ -1,6 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import { loadQueuesConfig, missingKeyringError, SCHEDULED_JOB_TYPES, type QueueName } from '@ceres/queues';
+import {
+  loadQueuesConfig,
+  missingKeyringError,
+  RATE_LIMITED_QUEUES,
+  SCHEDULED_JOB_TYPES,
+  type QueueName,
+} from '@ceres/queues';
 import { ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
@@ -16,12 +22,21 @@ const SCHEDULE_ENV = Object.fromEntries(
   ]),
 );
 
+/** One variable per rate-limited queue, named by its queue.ts; unset without a default: no limit. */
+const RATE_ENV = Object.fromEntries(
+  RATE_LIMITED_QUEUES.map(({ queue, rateLimit }) => {
+    const rate = Type.Number({ minimum: 0.01, maximum: 100_000, description: `${rateLimit.description} (jobs of ${queue} started per second, across all workers)` });
+    return [rateLimit.env, rateLimit.perSecond === undefined ? Type.Optional(rate) : Type.Number({ ...rate, default: rateLimit.perSecond })];
+  }),
+);
+
 /**
  * Every variable the worker reads besides the queues' and DATABASE_URL's, with its default: defaults
  * live here only; the docs' tables and `.env.example` are checked against it (tests/env-docs.test.ts).
  */
 export const WorkerEnv = Type.Object({
   ...SCHEDULE_ENV,
+  ...RATE_ENV,
   ...FILES_ENV,
   DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL, e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
   SMTP_URL: Type.Optional(Url('smtp:// or smtps:// URL of the mail relay; unset: mails go to OUTBOX_DIR as .eml files')),
@@ -62,6 +77,12 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     }
     return { queue, job, pattern };
   });
+  const rates = Object.fromEntries(
+    RATE_LIMITED_QUEUES.flatMap(({ queue, rateLimit }) => {
+      const rate = (parsed as unknown as Record<string, number | undefined>)[rateLimit.env];
+      return rate === undefined ? [] : [[queue, rate]];
+    }),
+  ) as Partial<Record<QueueName, number>>;
   if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
   const queues = loadQueuesConfig(env);
   // It decrypts the jobs it runs and encrypts the ones it enqueues.
@@ -96,6 +117,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
     /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. */
     failedJobsRetentionDays: parsed.FAILED_JOBS_RETENTION_DAYS,
+    /** Jobs started per second, per rate-limited queue (absent: no limit). */
+    rates,
     /** The cron job types and their patterns (in `timeZone`), from the definitions and their variables. */
     schedules: schedules as ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>,
   };

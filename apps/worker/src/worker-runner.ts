@@ -1,6 +1,7 @@
 import {
   createRedisConnection,
   jobTimeoutMs,
+  limiterFor,
   parsePayload,
   PayloadValidationError,
   QUEUE_NAMES,
@@ -150,6 +151,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     });
     connections.set(queue, connection);
     workerStart.set(queue, Date.now());
+    const rate = config.rates[queue];
     const worker = new Worker(queue, run, {
       ...workerSettings,
       connection,
@@ -160,6 +162,8 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: 1,
+      // BullMQ keeps the limiter in Redis, so the rate holds across every worker process.
+      ...(rate === undefined ? {} : { limiter: limiterFor(rate) }),
     });
     worker.on('failed', (job, error) => void deadLetters.onFailed(job, error));
     worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));

@@ -12,12 +12,15 @@ export {
   type JobDefinition,
   type JobSchedule,
   type QueueDefinition,
+  type QueueRateLimit,
 } from './jobs/define';
 export {
   registry,
   QUEUE_NAMES,
   JOB_TYPES,
   SCHEDULED_JOB_TYPES,
+  RATE_LIMITED_QUEUES,
+  limiterFor,
   LONGEST_JOB_TIMEOUT_MS,
   isQueueName,
   findJobDefinition,

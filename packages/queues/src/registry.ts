@@ -1,7 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { JobsOptions } from 'bullmq';
 import { catalog } from './jobs/catalog';
-import { DEFAULT_JOB_TIMEOUT_MS, type EnqueueOptionName, type JobDefinition, type QueueDefinition } from './jobs/define';
+import { DEFAULT_JOB_TIMEOUT_MS, type EnqueueOptionName, type JobDefinition, type QueueDefinition, type QueueRateLimit } from './jobs/define';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 
 /**
@@ -80,3 +80,19 @@ export const LONGEST_JOB_TIMEOUT_MS = Math.max(...JOB_TYPES.map(({ queue, job })
 
 /** The job types a cron creates, with their schedule. */
 export const SCHEDULED_JOB_TYPES = JOB_TYPES.filter((entry) => entry.definition.schedule !== undefined);
+
+/** The queues with a rate limit, and its variable. */
+export const RATE_LIMITED_QUEUES: ReadonlyArray<{ queue: QueueName; rateLimit: QueueRateLimit }> = QUEUE_NAMES.flatMap((queue) => {
+  const { rateLimit } = registry[queue] as QueueDefinition;
+  return rateLimit ? [{ queue, rateLimit }] : [];
+});
+
+/**
+ * BullMQ's limiter for a rate in jobs per second: `max` jobs per `duration` ms. A rate below 1/s
+ * becomes one job per longer window, a fractional one above 1/s is kept over a 10 s window.
+ */
+export function limiterFor(perSecond: number): { max: number; duration: number } {
+  if (perSecond < 1) return { max: 1, duration: Math.round(1000 / perSecond) };
+  if (Number.isInteger(perSecond)) return { max: perSecond, duration: 1000 };
+  return { max: Math.round(perSecond * 10), duration: 10_000 };
+}

@@ -75,6 +75,21 @@ export interface QueueDefinition {
    * @defaultValue {@link DEFAULT_JOB_TIMEOUT_MS}
    */
   timeoutMs?: number;
+  /**
+   * A rate that holds across every worker process (BullMQ's queue-wide `limiter`), set by the
+   * worker's variable `env`.
+   */
+  rateLimit?: QueueRateLimit;
+}
+
+/** The worker's variable for a queue's rate, in jobs started per second. */
+export interface QueueRateLimit {
+  /** The environment variable, e.g. `EMAIL_RATE_PER_SECOND`. */
+  env: string;
+  /** @defaultValue no limit when absent */
+  perSecond?: number;
+  /** What the rate protects, for the env tables. */
+  description: string;
 }
 
 /** The attempt timeout of a queue that declares none. */

@@ -6,5 +6,6 @@ export default defineQueue({
   description: 'Account mails',
   concurrency: 5,
   timeoutMs: 30_000,
+  rateLimit: { env: 'EMAIL_RATE_PER_SECOND', description: "The mail provider's quota for account mails; unset: no limit" },
   defaultJobOptions: { ...onRetrySchedule, removeOnComplete: { age: HOUR_S }, removeOnFail: { age: DAY_S } },
 });

@@ -8,6 +8,8 @@ export default defineQueue({
   description: 'Slack alerts',
   concurrency: 10,
   timeoutMs: 30_000,
+  // Slack's incoming webhooks allow about one message per second.
+  rateLimit: { env: 'SLACK_RATE_PER_SECOND', perSecond: 1, description: "The webhook's rate" },
   defaultJobOptions: {
     attempts: 3,
     backoff: { type: 'fixed', delay: 2_000 },
