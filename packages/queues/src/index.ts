@@ -80,8 +80,8 @@ export {
   type QueueStats,
   type SchedulerView,
 } from './admin/queue-admin';
-// Erasure of one user's jobs.
-export { eraseUserJobs, type UserJobsErasure } from './erasure';
+// Erasure of one user's data (the queues-ui's POST /api/erasure and the CLI's erase).
+export { eraseUserData, ErasureUserId, type ErasureLog, type ErasureStores, type UserDataErasure } from './admin/erasure';
 export { decryptJobPayload } from './crypto/open';
 
 // Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
