@@ -24,6 +24,22 @@ export interface FailedJobRow {
   failedAt: Date;
 }
 
+/** A `failed_jobs` row as PostgreSQL returns it (`SELECT *`): the columns of migrations 001 and 002. */
+export interface FailedJobRecord {
+  id: number;
+  queue: string;
+  job_name: string;
+  job_id: string;
+  payload: unknown;
+  error: string;
+  stacktrace: string | null;
+  attempts_made: number;
+  failed_at: Date;
+  archived_at: Date;
+  retried_at: Date | null;
+  retried_job_id: string | null;
+}
+
 export interface FailureReason {
   queue: string;
   reason: string;
@@ -189,17 +205,7 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       return new Set(rows.map((row) => row.index - 1));
     },
     async list({ queue, jobId }) {
-      const { rows } = await pool.query<{
-        id: number;
-        queue: string;
-        job_name: string;
-        job_id: string;
-        payload: unknown;
-        error: string;
-        stacktrace: string | null;
-        attempts_made: number;
-        failed_at: Date;
-      }>(
+      const { rows } = await pool.query<FailedJobRecord>(
         `SELECT * FROM failed_jobs WHERE queue = $1 AND ($2::text IS NULL OR job_id = $2)
          ORDER BY failed_at DESC, id DESC`,
         [queue, jobId ?? null],
