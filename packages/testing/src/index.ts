@@ -6,3 +6,4 @@ export { startPostgresServer, findPostgresBinDir, type PostgresServer, type Post
 export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type RecipientRule, type ReceivedMail } from './smtp-sink';
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './http-receiver';
 export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentinel';
+export { startDelayProxy, type DelayProxy } from './delay-proxy';
