@@ -621,9 +621,7 @@ const started = Date.now();
 say(`${QUICK ? 'quick' : 'full'} run: ${JSON.stringify(N)}`);
 /** `RELIABILITY_ONLY=redisRestart,badInput`: run some scenarios only (when looking into one). */
 const only = process.env.RELIABILITY_ONLY?.split(',');
-// failover runs in the full suite only: in the quick run, after the other scenarios, a SIGKILL of
-// the master left the producer's connection closed for good (twice; open, see docs/reliability.md).
-const scenarios = [crash, redisRestart, gracefulStop, badInput, threeInstances, fileBombs, postgresOutage, redisOom, ...(QUICK ? [] : [failover])];
+const scenarios = [crash, redisRestart, gracefulStop, badInput, threeInstances, fileBombs, postgresOutage, redisOom, failover];
 for (const scenario of scenarios.filter((fn) => !only || only.includes(fn.name))) {
   try {
     await scenario();

@@ -129,11 +129,25 @@ export class QueueClient {
    */
   async enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> {
     const [queue, job] = splitType(type);
-    const prepared = this.prepare(queue, job, payload, options);
-    if (prepared.issues.length > 0) throw new PayloadValidationError(queue, job, prepared.issues);
-    if (prepared.keyError) throw prepared.keyError;
+    const prepared = this.validated(queue, job, payload, options);
     await this.ready();
     return this.unavailableIfDown(this.writer.addSoon(this.jobToAdd(queue, job, prepared)));
+  }
+
+  /**
+   * Throws what {@link enqueue} would throw for this payload and these options before it reaches
+   * Redis, or returns: the same checks, nothing enqueued. For callers that hold unchecked input
+   * (the HTTP API's body validator).
+   */
+  check(type: string, payload: unknown, options?: EnqueueOptions): void {
+    const [queue, job] = splitType(type);
+    this.validated(queue, job, payload, options);
+  }
+
+  /** As {@link check}, for the payloads of one {@link enqueueBulk} call. */
+  checkBulk(type: string, payloads: readonly unknown[], options?: EnqueueOptions): void {
+    const [queue, job] = splitType(type);
+    this.validatedBulk(queue, job, payloads, options);
   }
 
   /**
@@ -143,13 +157,7 @@ export class QueueClient {
    */
   async enqueueBulk<T extends JobType>(type: T, payloads: ReadonlyArray<Payload<T>>, options?: OptionsOf<T>): Promise<EnqueueResult[]> {
     const [queue, job] = splitType(type);
-    const prepared = payloads.map((payload) => this.prepare(queue, job, payload, options));
-    const rejected: BatchItemIssues[] = [];
-    prepared.forEach((item, index) => {
-      const issues = item.keyError ? [...item.issues, keyIssue(item.keyError)] : item.issues;
-      if (issues.length > 0) rejected.push({ index, issues });
-    });
-    if (rejected.length > 0) throw new BatchValidationError(queue, job, rejected);
+    const prepared = this.validatedBulk(queue, job, payloads, options);
     if (prepared.length === 0) return [];
     await this.ready();
     return this.unavailableIfDown(this.writer.addNow(prepared.map((item) => this.jobToAdd(queue, job, item))));
@@ -163,6 +171,24 @@ export class QueueClient {
     if (this.connection.status !== 'end') {
       await this.connection.quit().catch(() => this.connection.disconnect());
     }
+  }
+
+  private validated(queue: string, job: string, payload: unknown, options: EnqueueOptions | undefined): PreparedJob {
+    const prepared = this.prepare(queue, job, payload, options);
+    if (prepared.issues.length > 0) throw new PayloadValidationError(queue, job, prepared.issues);
+    if (prepared.keyError) throw prepared.keyError;
+    return prepared;
+  }
+
+  private validatedBulk(queue: string, job: string, payloads: readonly unknown[], options: EnqueueOptions | undefined): PreparedJob[] {
+    const prepared = payloads.map((payload) => this.prepare(queue, job, payload, options));
+    const rejected: BatchItemIssues[] = [];
+    prepared.forEach((item, index) => {
+      const issues = item.keyError ? [...item.issues, keyIssue(item.keyError)] : item.issues;
+      if (issues.length > 0) rejected.push({ index, issues });
+    });
+    if (rejected.length > 0) throw new BatchValidationError(queue, job, rejected);
+    return prepared;
   }
 
   private prepare(queue: string, job: string, payload: unknown, options: EnqueueOptions | undefined): PreparedJob {

@@ -1,6 +1,7 @@
 import { ConfigError } from '@ceres/app-kit';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import type { QueuesConfig } from './config';
+import { followFailovers } from './sentinel-switch';
 
 /**
  * `producer`: fails fast — no offline queue, one retry per request, a command timeout — so an
@@ -40,7 +41,7 @@ export function createRedisConnection(
 ): Redis {
   const common = { ...redisOptions(config, role), connectionName: options.connectionName };
   const client = config.sentinel
-    ? new Redis({ ...common, ...credentials(config.redisUrl), ...sentinelOptions(config.sentinel) })
+    ? followFailovers(new Redis({ ...common, ...credentials(config.redisUrl), ...sentinelOptions(config.sentinel) }), config.sentinel)
     : new Redis(config.redisUrl, common);
   const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'RedisServerWarning'));
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
@@ -64,15 +65,15 @@ export function createRedisConnection(
   return client;
 }
 
-/** What ioredis needs to find the master through the sentinels, and follow a failover at once. */
+/** What ioredis needs to find the master through the sentinels; `followFailovers` moves on a switch. */
 function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): RedisOptions {
   return {
     sentinels: sentinel.hosts,
     name: sentinel.name,
     sentinelPassword: sentinel.password,
-    // Subscribes to +switch-master: connections move to the new master when the sentinels say so,
-    // not only when the old one stops answering.
-    failoverDetector: true,
+    // Its per-connection +switch-master subscriber can end a reconnecting connection for good
+    // (sentinel-switch.ts); followFailovers does that job for every connection of the process.
+    failoverDetector: false,
     sentinelRetryStrategy: reconnectDelay,
   };
 }

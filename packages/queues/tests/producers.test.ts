@@ -251,3 +251,16 @@ describe('module-level producers', () => {
     expect(misuses).toBeTypeOf('function');
   });
 });
+
+describe('QueueClient.check and checkBulk', () => {
+  it('throw what enqueue and enqueueBulk would, and write nothing', async () => {
+    const client = await freshClient();
+    const valid = { userId: 'u-1', email: 'ana@example.com', firstName: 'Ana', token: 'abcdef' };
+    expect(() => client.check('email/verify', valid)).not.toThrow();
+    expect(() => client.check('email/verify', { ...valid, email: 'nope' })).toThrow(PayloadValidationError);
+    expect(() => client.check('slack/alert', { text: 'x' }, { priority: 2 })).toThrow(/priority is not accepted for this job type/);
+    expect(() => client.checkBulk('email/verify', [valid, { ...valid, userId: 'a:b' }])).toThrow(BatchValidationError);
+    await expect(client.enqueue('email/verify', { ...valid, email: 'nope' })).rejects.toThrow(PayloadValidationError);
+    expect(await inspect.keys(`${client.config.bullPrefix}:*`)).toEqual([]);
+  });
+});

@@ -7,3 +7,4 @@ export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type RecipientRule,
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './http-receiver';
 export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentinel';
 export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
+export { startDelayProxy, type DelayProxy } from './delay-proxy';

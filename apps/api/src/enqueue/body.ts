@@ -1,5 +1,8 @@
-import type { EnqueueOptions } from '@ceres/queues';
-import type { FastifyRouteSchemaDef, FastifyValidationResult } from 'fastify/types/schema';
+import { HttpError } from '@ceres/http';
+import { schemaIssues, type EnqueueOptions } from '@ceres/queues';
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifySchemaCompiler } from 'fastify';
+import { queuesErrorToHttp } from './errors';
 
 const hasOwn = (object: object, key: string) => Object.prototype.hasOwnProperty.call(object, key);
 
@@ -19,11 +22,31 @@ export function splitOptions(body: unknown): { payload: unknown; options: Enqueu
 }
 
 /**
- * The enqueue routes' body validator: QueueClient.enqueue/enqueueBulk check the body against the
- * same TypeBox payload schema the route publishes, once, with the producers' own messages (a
- * second pass here would cost the hot path and word the 400s differently).
+ * The enqueue routes' body validator: the route's published schema decides (so what the OpenAPI
+ * document accepts is exactly what is accepted), and a refused body is explained by the producers'
+ * own checks (`explain`), so a 400 reads the same from the API and from app code.
  */
-const passThrough: FastifyValidationResult = (data: unknown) => ({ value: data });
-export function bodyByQueueClient<S>(_route: FastifyRouteSchemaDef<S>): FastifyValidationResult {
-  return passThrough;
+export function bodyBySchema<S>(explain: (body: unknown) => HttpError | undefined): FastifySchemaCompiler<S> {
+  return ({ schema }) =>
+    (data: unknown) => {
+      const issues = schemaIssues(schema as unknown as TSchema, data);
+      if (issues.length === 0) return { value: data };
+      // The published schema refused what the producers would take: still a 400, in its words.
+      const error =
+        explain(data) ??
+        new HttpError('INVALID_BODY', `invalid body: ${issues.map((issue) => issue.message).join('; ')}`, { field: issues[0]!.field, issues });
+      return { error };
+    };
+}
+
+/** Runs `check`, returning the producers' error in the one error shape (undefined: it passed). */
+export function producerError(check: () => void): HttpError | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    const http = queuesErrorToHttp(error);
+    if (http) return http;
+    throw error;
+  }
 }

@@ -1,7 +1,7 @@
 import { schemaIssues, type QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, HttpError } from '@ceres/http';
-import { bodyByQueueClient, splitOptions } from '../enqueue/body';
+import { bodyBySchema, producerError, splitOptions } from '../enqueue/body';
 import { PLATFORM_JOB_TYPES, unknownJobType } from '../enqueue/platform-job-types';
 import { BatchAccepted, BatchEnvelope, batchBodySchema, MAX_BATCH_ITEMS } from '../schemas/jobs';
 
@@ -11,7 +11,17 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
     app.post(
       `/jobs/${queue}/${job}/batch`,
       {
-        validatorCompiler: bodyByQueueClient,
+        validatorCompiler: bodyBySchema((body) => {
+          const issues = schemaIssues(BatchEnvelope, body);
+          if (issues.length > 0) {
+            return new HttpError('INVALID_BODY', `invalid ${queue}/${job} batch: ${issues.map((issue) => issue.message).join('; ')}`, {
+              field: issues[0]!.field,
+              issues,
+            });
+          }
+          const { payload, options } = splitOptions(body);
+          return producerError(() => queues.checkBulk(type, (payload as { items: unknown[] }).items, options));
+        }),
         schema: {
           summary: `Enqueue up to ${MAX_BATCH_ITEMS} ${queue}/${job} jobs at once`,
           description: `${definition.description}. One invalid item rejects the whole batch and nothing is enqueued.`,
@@ -22,13 +32,6 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
         },
       },
       async (request, reply) => {
-        const issues = schemaIssues(BatchEnvelope, request.body);
-        if (issues.length > 0) {
-          throw new HttpError('INVALID_BODY', `invalid ${queue}/${job} batch: ${issues.map((issue) => issue.message).join('; ')}`, {
-            field: issues[0]!.field,
-            issues,
-          });
-        }
         const { payload, options } = splitOptions(request.body);
         const items = (payload as { items: unknown[] }).items;
         const results = await queues.enqueueBulk(type, items as never[], options as never);

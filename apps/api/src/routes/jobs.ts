@@ -1,7 +1,7 @@
 import { errorResponses } from '@ceres/http';
 import type { QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
-import { bodyByQueueClient, splitOptions } from '../enqueue/body';
+import { bodyBySchema, producerError, splitOptions } from '../enqueue/body';
 import { PLATFORM_JOB_TYPES, unknownJobType } from '../enqueue/platform-job-types';
 import { EnqueueAccepted, enqueueBodySchema } from '../schemas/jobs';
 
@@ -11,7 +11,10 @@ export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app
     app.post(
       `/jobs/${queue}/${job}`,
       {
-        validatorCompiler: bodyByQueueClient,
+        validatorCompiler: bodyBySchema((body) => {
+          const { payload, options } = splitOptions(body);
+          return producerError(() => queues.check(type, payload, options));
+        }),
         schema: {
           summary: `Enqueue ${queue}/${job}`,
           description: `${definition.description}. The same business key twice gives the same jobId with duplicate: true.`,

@@ -25,7 +25,7 @@ function optionProperties(allowed: readonly EnqueueOptionName[]): TProperties {
 
 /**
  * The body of `POST /jobs/:queue/:job`: the payload's own fields plus the enqueue options the
- * job type allows, all at the top level. Documentation only: QueueClient validates the body.
+ * job type allows, all at the top level. It is the route's validator (enqueue/body.ts).
  */
 export function enqueueBodySchema(queue: string, job: string, definition: JobDefinition) {
   return Type.Object(
