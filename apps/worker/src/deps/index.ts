@@ -22,6 +22,8 @@ export interface WorkerDeps {
   /** Child processes that parse untrusted files, with a wall-clock limit and memory caps. */
   fileSandbox: FileSandbox;
   limits: FileLimits;
+  /** The newsletters' unsubscribe links: where they point and the key that signs them. */
+  unsubscribe: WorkerConfig['unsubscribe'];
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
   config: WorkerConfig;
@@ -37,6 +39,7 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
     fileSandbox: overrides.fileSandbox ?? createFileSandbox({ timeoutMs: config.fileSandboxTimeoutMs }),
     limits: overrides.limits ?? config.fileLimits,
+    unsubscribe: overrides.unsubscribe ?? config.unsubscribe,
     appUrl: overrides.appUrl ?? config.appUrl,
     config,
   };
