@@ -252,15 +252,17 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
     },
     async closeIfDone(id) {
       // Under READ COMMITTED a second closer blocks on the row, then finds finished_at set: one wins.
-      await pool.query(
-        `UPDATE newsletter_campaigns c SET state = CASE WHEN c.state = 'sending' THEN 'done' ELSE c.state END, finished_at = now()
-          WHERE c.id = $1 AND c.finished_at IS NULL AND c.started_at IS NOT NULL AND c.state IN ('sending', 'cancelled')
-            AND NOT EXISTS (SELECT 1 FROM newsletter_recipients r WHERE r.campaign_id = $1 AND r.status = 'pending')`,
-        [id],
-      );
+      // One round trip after every send: the close, or else a closed campaign not yet announced.
       const { rows } = await pool.query<CampaignRow>(
-        `SELECT * FROM newsletter_campaigns
-          WHERE id = $1 AND finished_at IS NOT NULL AND started_at IS NOT NULL AND announced_at IS NULL`,
+        `WITH closed AS (
+           UPDATE newsletter_campaigns c SET state = CASE WHEN c.state = 'sending' THEN 'done' ELSE c.state END, finished_at = now()
+            WHERE c.id = $1 AND c.finished_at IS NULL AND c.started_at IS NOT NULL AND c.state IN ('sending', 'cancelled')
+              AND NOT EXISTS (SELECT 1 FROM newsletter_recipients r WHERE r.campaign_id = $1 AND r.status = 'pending')
+            RETURNING *)
+         SELECT * FROM closed
+         UNION ALL
+         SELECT * FROM newsletter_campaigns
+          WHERE id = $1 AND finished_at IS NOT NULL AND started_at IS NOT NULL AND announced_at IS NULL AND NOT EXISTS (SELECT 1 FROM closed)`,
         [id],
       );
       if (!rows[0]) return null;

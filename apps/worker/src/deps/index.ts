@@ -33,7 +33,8 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
   return {
     mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom }),
     slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
-    db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker' }),
+    // Every newsletter send reads and writes PostgreSQL: as many connections as it runs at once.
+    db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker', maxConnections: 10 }),
     clock: overrides.clock ?? systemClock,
     queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer', allowReservedKeys: true }),
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
