@@ -55,6 +55,8 @@ export type Transition = { found: false } | { found: true; before: CampaignState
 export interface NewsletterStore {
   createCampaign(content: CampaignContent): Promise<string>;
   getCampaign(id: string): Promise<Campaign | null>;
+  /** The state alone (no bodies): what the fan-out checks before each page. */
+  state(id: string): Promise<CampaignState | null>;
   /** The subject and bodies; they never change once created, so callers may cache them. */
   content(id: string): Promise<CampaignContent | null>;
   figures(id: string): Promise<CampaignFigures>;
@@ -162,6 +164,7 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       const { rows } = await pool.query<CampaignRow>('SELECT * FROM newsletter_campaigns WHERE id = $1', [id]);
       return rows[0] ? toCampaign(rows[0]) : null;
     },
+    state: (id) => stateOf(pool, id),
     async content(id) {
       const { rows } = await pool.query<CampaignRow>('SELECT subject, text_body, html_body FROM newsletter_campaigns WHERE id = $1', [id]);
       return rows[0] ? { subject: rows[0].subject, text: rows[0].text_body, html: rows[0].html_body } : null;

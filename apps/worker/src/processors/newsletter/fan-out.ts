@@ -31,7 +31,7 @@ export const fanOut: Processor<'newsletter/fan-out', FanOutResult, FanOutDeps> =
   const { campaignId } = job.data;
   const store = deps.db.newsletter;
   const result: FanOutResult = { enqueued: 0, duplicates: 0 };
-  const cancelled = async () => (await store.getCampaign(campaignId))?.state !== 'sending';
+  const cancelled = async () => (await store.state(campaignId)) !== 'sending';
   let after: string | null = null;
   for (;;) {
     ctx.signal.throwIfAborted();
