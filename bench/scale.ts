@@ -49,7 +49,7 @@ const postgres = await startPostgresServer();
 await migrate(postgres.url);
 const admin = new Redis(`${redis.url}/5`);
 const memory = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
-const env = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: postgres.url, LOG_LEVEL: 'warn' });
+const env = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: postgres.url, UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123', LOG_LEVEL: 'warn' });
 
 /** Latency of `request` over `count` sequential calls, in ms. */
 async function latency(count: number, request: () => Promise<unknown>) {

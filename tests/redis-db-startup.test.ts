@@ -30,9 +30,9 @@ function run(main: string, env: Record<string, string>): Promise<{ code: number 
 }
 
 const APPS: Array<[string, string, Record<string, string>]> = [
-  ['api', 'apps/api/src/main.ts', { API_TOKENS: 'test-token-0123456789abcdef', API_PORT: '0' }],
+  ['api', 'apps/api/src/main.ts', { API_TOKENS: 'test-token-0123456789abcdef', API_PORT: '0', DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123' }],
   ['queues-ui', 'apps/queues-ui/src/main.ts', { QUEUES_UI_PASS: 'ui-pass-0123456789abcdef', QUEUES_UI_PORT: '1' }],
-  ['worker', 'apps/worker/src/main.ts', { DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres' }],
+  ['worker', 'apps/worker/src/main.ts', { DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123' }],
 ];
 
 describe('REDIS_URL with a database the server does not have', () => {

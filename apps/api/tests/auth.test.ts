@@ -2,7 +2,7 @@ import { ConfigError } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { tokenMatcher } from '@ceres/http';
-import { auth, OTHER_TOKEN, startApi, TOKEN, verify, useTestApi } from './helpers';
+import { auth, OTHER_TOKEN, REQUIRED_ENV, startApi, TOKEN, verify, useTestApi } from './helpers';
 
 // These tests send over a hundred wrong tokens from one address on purpose; the failure limit
 // itself is tested in hardening.test.ts.
@@ -14,7 +14,7 @@ const SAMPLE_PARAMS: Record<string, string> = { queue: 'email', job: 'verify', j
 /** Every registered route but /health and /docs, with its parameters filled in. */
 function protectedRoutes() {
   return ctx.api.routes
-    .filter((route) => !PUBLIC.test(route.url))
+    .filter((route) => !PUBLIC.test(route.url) && (route.config as { public?: boolean } | undefined)?.public !== true)
     .flatMap((route) => ([] as string[]).concat(route.method).map((method) => ({ method, url: route.url })))
     .map(({ method, url }) => ({ method, url: url.replace(/:(\w+)/g, (_, name: string) => SAMPLE_PARAMS[name] ?? 'x') }));
 }
@@ -66,7 +66,11 @@ describe('authentication', () => {
     }
   });
 
-  it('leaves /health and /docs open', async () => {
+  it('leaves /health, /docs and the one-click /unsubscribe (its signed token is the proof) open', async () => {
+    expect([...new Set(ctx.api.routes.filter((route) => (route.config as { public?: boolean } | undefined)?.public === true).map((route) => route.url))].sort()).toEqual([
+      '/health',
+      '/unsubscribe',
+    ]);
     expect((await ctx.api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
     expect((await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
   });
@@ -111,7 +115,7 @@ describe('tokenMatcher', () => {
 });
 
 describe('loadApiConfig', () => {
-  const base = { API_TOKENS: TOKEN };
+  const base = { ...REQUIRED_ENV, API_TOKENS: TOKEN };
 
   it('has the documented defaults', () => {
     const config = loadApiConfig(base);
@@ -129,14 +133,14 @@ describe('loadApiConfig', () => {
   });
 
   it('splits API_TOKENS on commas and trims them', () => {
-    expect(loadApiConfig({ API_TOKENS: ` ${TOKEN} ,, ${OTHER_TOKEN} ` }).auth.tokens).toEqual([TOKEN, OTHER_TOKEN]);
+    expect(loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: ` ${TOKEN} ,, ${OTHER_TOKEN} ` }).auth.tokens).toEqual([TOKEN, OTHER_TOKEN]);
   });
 
   it('refuses to start without tokens unless API_AUTH=off is explicit, naming API_TOKENS', () => {
     for (const env of [{}, { API_TOKENS: '' }, { API_TOKENS: ' , ' }, { API_AUTH: 'on' }]) {
       const error = (() => {
         try {
-          loadApiConfig(env);
+          loadApiConfig({ ...REQUIRED_ENV, ...env });
         } catch (caught) {
           return caught;
         }
@@ -145,8 +149,8 @@ describe('loadApiConfig', () => {
       expect((error as ConfigError).variable).toBe('API_TOKENS');
       expect((error as ConfigError).message).toMatch(/^API_TOKENS: .*API_AUTH=off/);
     }
-    expect(loadApiConfig({ API_AUTH: 'off' }).auth).toEqual({ enabled: false, tokens: [] });
-    expect(loadApiConfig({ API_AUTH: 'false' }).auth.enabled).toBe(false);
+    expect(loadApiConfig({ ...REQUIRED_ENV, API_AUTH: 'off' }).auth).toEqual({ enabled: false, tokens: [] });
+    expect(loadApiConfig({ ...REQUIRED_ENV, API_AUTH: 'false' }).auth.enabled).toBe(false);
   });
 
   it('names the bad variable', () => {
@@ -158,5 +162,10 @@ describe('loadApiConfig', () => {
     expect(() => loadApiConfig({ ...base, API_AUTH: 'maybe' })).toThrow(/^API_AUTH/);
     expect(() => loadApiConfig({ ...base, LOG_LEVEL: 'loud' })).toThrow(/^LOG_LEVEL/);
     expect(() => loadApiConfig({ ...base, REDIS_URL: 'http://x' })).toThrow(/^REDIS_URL/);
+    expect(() => loadApiConfig({ ...base, DATABASE_URL: '' })).toThrow(/^DATABASE_URL: /);
+    expect(() => loadApiConfig({ ...base, DATABASE_URL: 'mysql://x/y' })).toThrow(/^DATABASE_URL: /);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'short' })).toThrow(/^UNSUBSCRIBE_SECRET: the value is shorter than 16/);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(/^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/);
   });
 });

@@ -7,6 +7,9 @@ import filesOptimizeProfilePicture from './files/optimize-profile-picture';
 import filesValidateCv from './files/validate-cv';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import newsletterFanOut from './newsletter/fan-out';
+import newsletterFinish from './newsletter/finish';
+import newsletterSend from './newsletter/send';
 import slackAlert from './slack/alert';
 
 /** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
@@ -14,5 +17,6 @@ export const processors = {
   'email': { 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
   'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport },
+  'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },
   'slack': { 'alert': slackAlert },
 } satisfies ProcessorMap;
