@@ -1,6 +1,8 @@
 // PM2 process file: `pm2 start ecosystem.config.js` (add `--env production` in production).
-// The apps read their settings from the environment; `npm start` loads `.env` before calling PM2,
-// and the deploy workflow loads the production env file. Logs go to var/log/.
+// The apps read their settings from the environment; `npm start` loads `.env` (and the local
+// REDIS_URL / DATABASE_URL it started, var/stack.env) before calling PM2 with --update-env, and the
+// deploy workflow loads the production env file: ceres-api and ceres-worker both need DATABASE_URL
+// and UNSUBSCRIBE_SECRET from there. Logs go to var/log/.
 const path = require('node:path');
 
 const root = __dirname;

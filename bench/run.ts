@@ -89,6 +89,9 @@ async function startServers(): Promise<Record<Side, { child: Child; url: string 
     API_PORT: String(oursPort),
     API_TOKENS: TOKEN,
     JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
+    // The campaign routes are not measured here: the pool connects lazily and never reaches this.
+    DATABASE_URL: 'postgres://bench@127.0.0.1:9/bench',
+    UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
     // The default (6000/min per token) would answer 429 within a second; the limiter still runs.
     API_RATE_LIMIT_MAX: '1000000000',
   });

@@ -51,7 +51,14 @@ const admin = new Redis(`${redis.url}/5`);
 const memory = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
 // The API and the worker need a keyring (the mails' personal fields are encrypted), as deployed.
 const ENCRYPTION_KEYS = testEncryptionKey('scale1');
-const env = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS });
+const env = (prefix: string) => ({
+  REDIS_URL: redis.url,
+  REDIS_PREFIX: prefix,
+  DATABASE_URL: postgres.url,
+  UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
+  LOG_LEVEL: 'warn',
+  JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
+});
 
 /** Latency of `request` over `count` sequential calls, in ms. */
 async function latency(count: number, request: () => Promise<unknown>) {

@@ -6,7 +6,7 @@
 //   stop:  deletes from PM2 every process start created. Data under var/ stays.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,14 +91,30 @@ function stop() {
   console.log(`stopped ${[...APPS, ...LOCAL_SERVICES].join(', ')} (data under var/ is kept)`);
 }
 
+const secret = () => randomBytes(24).toString('base64url');
+
+/**
+ * Secrets added after a developer's .env was created: appended once when the file lacks them, so
+ * an existing .env keeps working (nothing in it is changed).
+ */
+const LATER_SECRETS = ['UNSUBSCRIBE_SECRET'];
+
 /** Writes .env with fresh local secrets when there is none; returns whether it did. */
 function ensureEnvFile() {
-  if (existsSync(ENV_FILE)) return false;
-  const secret = () => randomBytes(24).toString('base64url');
+  if (existsSync(ENV_FILE)) {
+    const current = readFileSync(ENV_FILE, 'utf8');
+    const missing = LATER_SECRETS.filter((name) => !new RegExp(`^\\s*${name}=\\S`, 'm').test(current));
+    if (missing.length > 0) {
+      appendFileSync(ENV_FILE, `${current.endsWith('\n') ? '' : '\n'}# Added by npm start on ${new Date().toISOString()}.\n${missing.map((name) => `${name}=${secret()}\n`).join('')}`);
+      console.log(`== added ${missing.join(', ')} to ${ENV_FILE}`);
+    }
+    return false;
+  }
   const template = readFileSync(join(root, '.env.example'), 'utf8')
     .replace(/^API_TOKENS=.*$/m, `API_TOKENS=${secret()}`)
     .replace(/^QUEUES_UI_PASS=.*$/m, `QUEUES_UI_PASS=${secret()}`)
     .replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, `JOBS_ENCRYPTION_KEYS=${localEncryptionKey()}`)
+    .replace(/^UNSUBSCRIBE_SECRET=.*$/m, `UNSUBSCRIBE_SECRET=${secret()}`)
     // Local servers are started by npm start unless these point elsewhere.
     .replace(/^REDIS_URL=.*$/m, '# REDIS_URL=redis://127.0.0.1:6379/5')
     .replace(/^DATABASE_URL=.*$/m, '# DATABASE_URL=postgres://user:pass@127.0.0.1:5432/ceres');

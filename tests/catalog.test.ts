@@ -16,7 +16,9 @@ describe('the job catalog', () => {
   it.each(JOB_TYPES.map((entry) => [entry.type, entry] as const))('%s has a valid example payload', (_type, { definition }) => {
     expect(definition.example).toBeDefined();
     expect(schemaIssues(definition.schema, definition.example)).toEqual([]);
-    if (definition.keyField) expect(typeof (definition.example as Record<string, unknown>)[definition.keyField]).toBe('string');
+    for (const field of definition.keyFields ?? (definition.keyField ? [definition.keyField] : [])) {
+      expect(typeof (definition.example as Record<string, unknown>)[field]).toBe('string');
+    }
   });
 
   it('schedules only job types the worker enqueues, each with its own variable', () => {
@@ -76,8 +78,8 @@ describe('docs/queues.md', () => {
   it.each(JOB_TYPES.map((entry) => [entry.type, entry] as const))('lists job type %s as its definition says', (type, { definition }) => {
     const fields = Object.keys(definition.schema.properties).map((name) => (definition.schema.required?.includes(name) ? name : `${name}?`));
     const payload = fields.length === 0 ? '`{}`' : `\`{ ${fields.join(', ')} }\``;
-    const key = definition.keyField;
-    const optionalKey = key !== undefined && !definition.schema.required?.includes(key);
+    const key = definition.keyFields ? definition.keyFields.join('>.<') : definition.keyField;
+    const optionalKey = definition.keyField !== undefined && !definition.schema.required?.includes(definition.keyField);
     const jobId = key === undefined ? (definition.schedule ? "BullMQ's (one per cron tick)" : "BullMQ's") : `\`${type.replace('/', ':')}:<${key}>\`${optionalKey ? ", or BullMQ's own without one" : ''}`;
     const by = definition.schedule ? `worker (\`${definition.schedule.env}\`, \`${definition.schedule.pattern}\`)` : definition.enqueuedBy;
     const options = definition.options.length === 0 ? '—' : definition.options.join(', ');

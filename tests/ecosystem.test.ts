@@ -47,6 +47,7 @@ beforeAll(async () => {
     PM2_LOG_DIR: join(home.path, 'log'),
     REDIS_URL: redis.url,
     DATABASE_URL: postgres.url,
+    UNSUBSCRIBE_SECRET: 'ecosystem-unsubscribe-secret-0123',
     API_PORT: String(apiPort),
     API_TOKENS: API_TOKEN,
     JOBS_ENCRYPTION_KEYS: testEncryptionKey('v1'),

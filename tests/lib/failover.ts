@@ -1,6 +1,7 @@
 // A Redis master switch under load, for tests/failover.test.ts and the reliability suite: four
 // clients enqueue through the API (in-process) while a worker processes; the switch is a
 // `SENTINEL FAILOVER` or a SIGKILL of the master.
+import { createDb } from '@ceres/db';
 import { QueueClient } from '@ceres/queues';
 import { waitFor, type RedisSentinelGroup } from '@ceres/testing';
 import { Redis } from 'ioredis';
@@ -39,7 +40,8 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
   const worker = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
   const config = loadApiConfig({ ...env, API_TOKENS: TOKEN, LOG_LEVEL: 'silent', API_RATE_LIMIT_MAX: '1000000' });
   const queues = new QueueClient({ config: config.queues, onWarning: () => {} });
-  const api = buildApp({ config, queues });
+  const db = createDb(config.databaseUrl);
+  const api = buildApp({ config, queues, db });
   await Promise.all([worker.started, api.ready(), queues.ready()]);
   const acknowledged: string[] = [];
   const refusedAt: number[] = [];
@@ -137,6 +139,7 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     await Promise.allSettled(clients);
     await api.close();
     await queues.close();
+    await db.close();
     await worker.stop(true);
   }
 }

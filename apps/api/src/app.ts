@@ -1,4 +1,5 @@
 import { bearerAuthPlugin, createErrorHandler, errorHandlerPlugin, healthPlugin, jsonBodyPlugin, typeboxValidatorCompiler, type ErrorHandlerOptions } from '@ceres/http';
+import type { Db } from '@ceres/db';
 import type { QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ApiConfig } from './config';
@@ -9,13 +10,17 @@ import { addSecurityHeaders } from './plugins/security-headers';
 import { addDocs } from './plugins/swagger';
 import { pingRedis } from './redis-health';
 import { batchRoutes } from './routes/batch';
+import { campaignRoutes } from './routes/campaigns';
 import { jobStatusRoutes } from './routes/job-status';
 import { jobRoutes } from './routes/jobs';
+import { unsubscribeRoutes } from './routes/unsubscribe';
 
 export interface AppDeps {
   config: ApiConfig;
   /** The producer side of the queues; the caller owns it and closes it after the app. */
   queues: QueueClient;
+  /** PostgreSQL: the newsletter campaigns. The caller owns it and closes it after the app. */
+  db: Pick<Db, 'newsletter'>;
   /** Where the JSON log lines go. @defaultValue stdout */
   logStream?: { write(line: string): void };
   /** Called for every route as it is registered (tests list the routes with it). */
@@ -32,7 +37,7 @@ const ERRORS: ErrorHandlerOptions = {
   notFoundHint: 'the routes are listed at GET /docs',
 };
 
-export function buildApp({ config, queues, logStream, onRoute }: AppDeps): FastifyInstance & { drain: (maxMs: number) => Promise<void> } {
+export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): FastifyInstance & { drain: (maxMs: number) => Promise<void> } {
   const app = Fastify({
     logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}) },
     // Per-request log lines would cost more than the enqueue itself; errors are logged by the handler.
@@ -63,6 +68,8 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
   addSecurityHeaders(app);
   addDocs(app);
   app.register(healthPlugin, { redisUp: () => pingRedis(queues), summary: 'Is the API able to enqueue? (no auth)' });
+  // The one-click unsubscribe of the newsletters: its signed token is the credential.
+  app.register(unsubscribeRoutes, { db, secret: config.unsubscribeSecret });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
     scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures });
@@ -70,6 +77,7 @@ export function buildApp({ config, queues, logStream, onRoute }: AppDeps): Fasti
     scope.register(jobRoutes, { queues });
     scope.register(batchRoutes, { queues });
     scope.register(jobStatusRoutes, { queues });
+    scope.register(campaignRoutes, { db, queues });
   });
   return Object.assign(app, { drain });
 }

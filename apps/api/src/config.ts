@@ -1,5 +1,6 @@
 import { loadQueuesConfig, missingKeyringError } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
+import { databaseUrlFromEnv } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
 
 /** Shortest token accepted: a guessable token is no token (see `secretWeakness` for the whole rule). */
@@ -26,6 +27,11 @@ export const ApiEnv = Type.Object({
     maximum: 60_000,
     description: 'On stop, how long to keep serving with Connection: close before closing; below PM2 kill_timeout',
   }),
+  DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL (the newsletter campaigns), e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
+  UNSUBSCRIBE_SECRET: Type.String({
+    minLength: 1,
+    description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
+  }),
   LOG_LEVEL: EnvLogLevel,
 });
 
@@ -34,7 +40,14 @@ export const ApiEnv = Type.Object({
  * including when no token is set and authentication was not turned off explicitly.
  */
 export function loadApiConfig(env: Record<string, string | undefined> = process.env) {
+  let databaseUrl: string;
+  try {
+    databaseUrl = databaseUrlFromEnv(env);
+  } catch (error) {
+    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
+  }
   const parsed = parseEnv(ApiEnv, env);
+  assertStrongSecret('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
   const queues = loadQueuesConfig(env);
   const enabled = envFlag(parsed.API_AUTH);
   const tokens = (parsed.API_TOKENS ?? '')
@@ -60,6 +73,9 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
     shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,
     logLevel: parsed.LOG_LEVEL,
+    databaseUrl,
+    /** Never logged. */
+    unsubscribeSecret: parsed.UNSUBSCRIBE_SECRET,
     queues,
   };
 }

@@ -1,3 +1,4 @@
+import { createDb } from '@ceres/db';
 import { ConfigError, QueueClient } from '@ceres/queues';
 import { buildApp } from './app';
 import { loadApiConfig } from './config';
@@ -9,7 +10,9 @@ async function main(): Promise<void> {
     connectionName: 'ceres-api',
     onWarning: (message) => app.log.warn(message),
   });
-  const app = buildApp({ config, queues });
+  // Connects lazily: an unreachable PostgreSQL makes the campaign routes answer 503, nothing else.
+  const db = createDb(config.databaseUrl, { applicationName: 'ceres-api' });
+  const app = buildApp({ config, queues, db });
 
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -21,7 +24,7 @@ async function main(): Promise<void> {
     app
       .drain(config.shutdownDrainMs)
       .then(() => app.close())
-      .then(() => queues.close())
+      .then(() => Promise.allSettled([queues.close(), db.close()]))
       .then(
         () => {
           app.log.info('shut down cleanly');

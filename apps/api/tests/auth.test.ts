@@ -3,7 +3,7 @@ import { TEST_ENCRYPTION_KEYS } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { tokenMatcher } from '@ceres/http';
-import { auth, OTHER_TOKEN, startApi, TOKEN, verify, useTestApi } from './helpers';
+import { auth, OTHER_TOKEN, REQUIRED_ENV, startApi, TOKEN, verify, useTestApi } from './helpers';
 
 // These tests send over a hundred wrong tokens from one address on purpose; the failure limit
 // itself is tested in hardening.test.ts.
@@ -15,7 +15,7 @@ const SAMPLE_PARAMS: Record<string, string> = { queue: 'email', job: 'verify', j
 /** Every registered route but /health and /docs, with its parameters filled in. */
 function protectedRoutes() {
   return ctx.api.routes
-    .filter((route) => !PUBLIC.test(route.url))
+    .filter((route) => !PUBLIC.test(route.url) && (route.config as { public?: boolean } | undefined)?.public !== true)
     .flatMap((route) => ([] as string[]).concat(route.method).map((method) => ({ method, url: route.url })))
     .map(({ method, url }) => ({ method, url: url.replace(/:(\w+)/g, (_, name: string) => SAMPLE_PARAMS[name] ?? 'x') }));
 }
@@ -67,7 +67,11 @@ describe('authentication', () => {
     }
   });
 
-  it('leaves /health and /docs open', async () => {
+  it('leaves /health, /docs and the one-click /unsubscribe (its signed token is the proof) open', async () => {
+    expect([...new Set(ctx.api.routes.filter((route) => (route.config as { public?: boolean } | undefined)?.public === true).map((route) => route.url))].sort()).toEqual([
+      '/health',
+      '/unsubscribe',
+    ]);
     expect((await ctx.api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
     expect((await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
   });
@@ -112,7 +116,7 @@ describe('tokenMatcher', () => {
 });
 
 describe('loadApiConfig', () => {
-  const keys = { JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
+  const keys = { ...REQUIRED_ENV, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
   const base = { API_TOKENS: TOKEN, ...keys };
 
   it('has the documented defaults', () => {
@@ -138,7 +142,7 @@ describe('loadApiConfig', () => {
     for (const env of [{}, { API_TOKENS: '' }, { API_TOKENS: ' , ' }, { API_AUTH: 'on' }]) {
       const error = (() => {
         try {
-          loadApiConfig(env);
+          loadApiConfig({ ...REQUIRED_ENV, ...env });
         } catch (caught) {
           return caught;
         }
@@ -160,5 +164,10 @@ describe('loadApiConfig', () => {
     expect(() => loadApiConfig({ ...base, API_AUTH: 'maybe' })).toThrow(/^API_AUTH/);
     expect(() => loadApiConfig({ ...base, LOG_LEVEL: 'loud' })).toThrow(/^LOG_LEVEL/);
     expect(() => loadApiConfig({ ...base, REDIS_URL: 'http://x' })).toThrow(/^REDIS_URL/);
+    expect(() => loadApiConfig({ ...base, DATABASE_URL: '' })).toThrow(/^DATABASE_URL: /);
+    expect(() => loadApiConfig({ ...base, DATABASE_URL: 'mysql://x/y' })).toThrow(/^DATABASE_URL: /);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'short' })).toThrow(/^UNSUBSCRIBE_SECRET: the value is shorter than 16/);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(/^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/);
   });
 });

@@ -25,6 +25,12 @@ describe('GET /docs', () => {
     const expected = [
       '/health',
       '/jobs/{queue}/{jobId}',
+      '/campaigns',
+      '/campaigns/{id}',
+      '/campaigns/{id}/recipients',
+      '/campaigns/{id}/start',
+      '/campaigns/{id}/cancel',
+      '/unsubscribe',
       ...PLATFORM_JOB_TYPES.flatMap(({ queue, job }) => [`/jobs/${queue}/${job}`, `/jobs/${queue}/${job}/batch`]),
     ];
     expect(Object.keys(doc.paths).sort()).toEqual(expected.sort());
@@ -43,5 +49,11 @@ describe('GET /docs', () => {
       expect(Object.keys(batch.properties.items.items.properties).sort()).toEqual(Object.keys(payload.properties).sort());
     }
     expect(doc.paths['/health']!.get!.security).toBeUndefined();
+    // The one-click unsubscribe is public (its token is the proof); the campaign routes need a token.
+    expect(doc.paths['/unsubscribe']!.post!.security).toBeUndefined();
+    for (const path of ['/campaigns', '/campaigns/{id}/recipients', '/campaigns/{id}/start', '/campaigns/{id}/cancel']) {
+      expect(doc.paths[path]!.post!.security, path).toEqual([{ bearer: [] }]);
+    }
+    expect(doc.paths['/campaigns/{id}']!.get!.security).toEqual([{ bearer: [] }]);
   });
 });

@@ -1,7 +1,7 @@
 import { ConfigError } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
-import { auth, startApi, TOKEN, useTestApi } from './helpers';
+import { auth, REQUIRED_ENV, startApi, TOKEN, useTestApi } from './helpers';
 
 const ctx = useTestApi();
 
@@ -99,7 +99,7 @@ describe('token strength at startup', () => {
   ])('refuses API_TOKENS=%s, naming the variable and never the token', (tokens, message) => {
     let error: unknown;
     try {
-      loadApiConfig({ API_TOKENS: tokens });
+      loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: tokens });
     } catch (caught) {
       error = caught;
     }

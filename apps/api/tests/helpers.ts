@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createDb, type Db } from '@ceres/db';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
 import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
 import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
@@ -9,11 +10,18 @@ import { loadApiConfig, type ApiConfig } from '../src/config';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const OTHER_TOKEN = 'other-token-0123456789abcdef';
+export const UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-0123456789';
+/**
+ * The variables every API needs besides its tokens. The pool connects lazily: tests that never touch
+ * a campaign route never reach this address; the campaign tests pass a real DATABASE_URL.
+ */
+export const REQUIRED_ENV = { DATABASE_URL: 'postgres://ceres@127.0.0.1:1/unused', UNSUBSCRIBE_SECRET };
 export const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
 
 export interface TestApi {
   app: ReturnType<typeof buildApp>;
   queues: QueueClient;
+  db: Db;
   config: ApiConfig;
   /** Every route as registered, via the onRoute hook. */
   routes: RouteOptions[];
@@ -32,14 +40,17 @@ export async function startApi(redis: RedisServer, env: Record<string, string> =
     API_TOKENS: `${TOKEN},${OTHER_TOKEN}`,
     JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     LOG_LEVEL: 'warn',
+    ...REQUIRED_ENV,
     ...env,
   });
   const queues = new QueueClient({ config: config.queues, onWarning: () => {} });
+  const db = createDb(config.databaseUrl);
   const routes: RouteOptions[] = [];
   const logs: Array<Record<string, unknown>> = [];
   const app = buildApp({
     config,
     queues,
+    db,
     onRoute: (route) => routes.push(route),
     logStream: { write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) },
   });
@@ -48,6 +59,7 @@ export async function startApi(redis: RedisServer, env: Record<string, string> =
   return {
     app,
     queues,
+    db,
     config,
     routes,
     logs,
@@ -62,6 +74,7 @@ export async function startApi(redis: RedisServer, env: Record<string, string> =
     async close() {
       await app.close();
       await queues.close();
+      await db.close();
     },
   };
 }

@@ -71,6 +71,6 @@ describe('GET /jobs/:queue/:jobId', () => {
     expect(missing.json()).toMatchObject({ code: 'JOB_NOT_FOUND' });
     const queue = await status('nope', 'x');
     expect(queue.statusCode).toBe(404);
-    expect(queue.json()).toMatchObject({ code: 'UNKNOWN_QUEUE', known: ['email', 'files', 'maintenance', 'slack'] });
+    expect(queue.json()).toMatchObject({ code: 'UNKNOWN_QUEUE', known: ['email', 'files', 'maintenance', 'newsletter', 'slack'] });
   });
 });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadQueuesConfig, QueueClient } from '@ceres/queues';
 import { freePort, startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN } from './helpers';
+import { REQUIRED_ENV, TOKEN } from './helpers';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -25,7 +25,7 @@ afterAll(async () => {
 function startMain(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...env },
+    env: { PATH: process.env.PATH, ...REQUIRED_ENV, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   children.push(child);
@@ -98,5 +98,12 @@ describe('main', () => {
     const { output, exited } = startMain({ REDIS_URL: redis.url });
     expect(await exited).toBe(1);
     expect(output.join('')).toMatch(/API_TOKENS: set at least one bearer token.*API_AUTH=off/);
+  });
+
+  it('refuses to start with a weak UNSUBSCRIBE_SECRET, naming the variable and not the value', async () => {
+    const { output, exited } = startMain({ REDIS_URL: redis.url, API_TOKENS: TOKEN, UNSUBSCRIBE_SECRET: 'secretsecret' });
+    expect(await exited).toBe(1);
+    expect(output.join('')).toMatch(/UNSUBSCRIBE_SECRET: the value is shorter than 16 characters/);
+    expect(output.join('')).not.toContain('secretsecret');
   });
 });

@@ -39,7 +39,7 @@ describe('stats', () => {
     await producer.getQueue('slack').pause();
 
     const { queues } = await cliJson<{ queues: Record<string, Record<string, unknown>> }>(bed.env, ['stats']);
-    expect(Object.keys(queues).sort()).toEqual(['email', 'files', 'maintenance', 'slack']);
+    expect(Object.keys(queues).sort()).toEqual(['email', 'files', 'maintenance', 'newsletter', 'slack']);
     expect(queues.email).toEqual({ name: 'email', waiting: 2, active: 0, delayed: 1, prioritized: 1, failed: 0, completed: 0, total: 4, paused: false });
     expect(queues.slack).toMatchObject({ name: 'slack', waiting: 0, paused: true });
 
@@ -179,7 +179,7 @@ describe('schedulers', () => {
 
 describe('usage errors name the argument or the variable, exit 2', () => {
   it.each([
-    [['jobs', 'mail'], /argument 'queue'.*Allowed choices are email, files, maintenance, slack/],
+    [['jobs', 'mail'], /argument 'queue'.*Allowed choices are email, files, maintenance, newsletter, slack/],
     [['jobs', 'email', '--state', 'done'], /option '--state <state>' argument 'done' is invalid/],
     [['jobs', 'email', '--limit', '0'], /option '--limit <n>' argument '0' is invalid\. expected a whole number from 1 to 1000/],
     [['failed', 'list', '--since', 'yesterday'], /option '--since <time>' argument 'yesterday' is invalid/],

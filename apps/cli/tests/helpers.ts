@@ -94,6 +94,7 @@ export function envFor(peers: Peers, extra: Record<string, string> = {}): Record
     SMTP_URL: peers.smtp.url,
     SLACK_WEBHOOK_URL: `${peers.slack.url}/hook`,
     APP_URL: 'https://ceres.example',
+    UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123456789',
     LOG_LEVEL: 'warn',
     WORKER_LOCK_DURATION_MS: '2000',
     WORKER_STALLED_INTERVAL_MS: '1000',

@@ -133,7 +133,7 @@ describe('monitor --once', () => {
     expect(json.code, json.stderr).toBe(0);
     const frame = JSON.parse(json.stdout) as { at: string; redis: string; queues: Array<Record<string, unknown>> };
     expect(frame.redis).toBe(`127.0.0.1:${bed.peers.redis.port}/5`);
-    expect(frame.queues.map((queue) => queue.name)).toEqual(['email', 'files', 'maintenance', 'slack']);
+    expect(frame.queues.map((queue) => queue.name)).toEqual(['email', 'files', 'maintenance', 'newsletter', 'slack']);
     expect(frame.queues.find((queue) => queue.name === 'email')).toEqual({
       name: 'email',
       waiting: 1,

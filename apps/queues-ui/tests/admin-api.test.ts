@@ -75,7 +75,7 @@ describe('GET /api/queues/stats', () => {
     expect(all.status).toBe(200);
     expect(all.body.success).toBe(true);
     expect(Date.parse(all.body.timestamp)).not.toBeNaN();
-    expect(Object.keys(all.body.queues).sort()).toEqual(['email', 'files', 'maintenance', 'slack']);
+    expect(Object.keys(all.body.queues).sort()).toEqual(['email', 'files', 'maintenance', 'newsletter', 'slack']);
     const expected = {
       name: 'email',
       waiting: 2,
@@ -112,8 +112,8 @@ describe('GET /api/queues/stats', () => {
       expect(response.status, url).toBe(404);
       expect(response.body).toEqual({
         code: 'UNKNOWN_QUEUE',
-        message: 'unknown queue "nope"; known queues: email, files, maintenance, slack',
-        known: ['email', 'files', 'maintenance', 'slack'],
+        message: 'unknown queue "nope"; known queues: email, files, maintenance, newsletter, slack',
+        known: ['email', 'files', 'maintenance', 'newsletter', 'slack'],
       });
     }
   });

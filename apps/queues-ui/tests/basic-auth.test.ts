@@ -102,6 +102,7 @@ describe('basic auth on every route but /health', () => {
       'email',
       'files',
       'maintenance',
+      'newsletter',
       'slack',
     ]);
   });

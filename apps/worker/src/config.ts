@@ -7,7 +7,7 @@ import {
   SCHEDULED_JOB_TYPES,
   type QueueName,
 } from '@ceres/queues';
-import { ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
+import { assertStrongSecret, ConfigError, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
@@ -43,6 +43,14 @@ export const WorkerEnv = Type.Object({
   OUTBOX_DIR: Type.String({ default: 'var/outbox', minLength: 1, description: 'Where mails are written when SMTP_URL is unset' }),
   MAIL_FROM: Type.String({ default: 'Ceres <no-reply@localhost>', minLength: 3, pattern: '^[^\\r\\n]+$', description: 'The From header' }),
   APP_URL: Url('Public URL of the web platform; mail links point here', { default: 'http://localhost:3000' }),
+  UNSUBSCRIBE_SECRET: Type.String({
+    minLength: 1,
+    description: `Signs the newsletter unsubscribe links (the API checks them): at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
+  }),
+  UNSUBSCRIBE_URL: Type.Optional(Url("Public URL of the API's POST /unsubscribe, https in production; unset: APP_URL + /unsubscribe")),
+  UNSUBSCRIBE_MAILTO: Type.Optional(
+    Type.String({ format: 'email', description: "The List-Unsubscribe mailto address (the token is the subject); unset: MAIL_FROM's address" }),
+  ),
   SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
   SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
@@ -68,6 +76,9 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   const parsed = parseEnv(WorkerEnv, env);
   if (parsed.SMTP_URL) checkUrl('SMTP_URL', parsed.SMTP_URL, ['smtp:', 'smtps:'], 'smtp://user:pass@host:587');
   checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');
+  assertStrongSecret('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
+  if (parsed.UNSUBSCRIBE_URL) checkUrl('UNSUBSCRIBE_URL', parsed.UNSUBSCRIBE_URL, ['http:', 'https:'], 'https://api.ceres.example/unsubscribe');
+  const fromAddress = /<([^<>]+)>\s*$/.exec(parsed.MAIL_FROM)?.[1] ?? parsed.MAIL_FROM.trim();
   if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
   const schedules = SCHEDULED_JOB_TYPES.map(({ queue, job, definition }) => {
     const variable = definition.schedule!.env;
@@ -96,6 +107,12 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     mailFrom: parsed.MAIL_FROM,
     /** Without a trailing slash. */
     appUrl: parsed.APP_URL.replace(/\/+$/, ''),
+    /** The newsletters' List-Unsubscribe targets and the key that signs their tokens (never logged). */
+    unsubscribe: {
+      secret: parsed.UNSUBSCRIBE_SECRET,
+      url: parsed.UNSUBSCRIBE_URL ?? `${parsed.APP_URL.replace(/\/+$/, '')}/unsubscribe`,
+      mailto: parsed.UNSUBSCRIBE_MAILTO ?? fromAddress,
+    },
     slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,
     slackTimeoutMs: parsed.SLACK_TIMEOUT_MS,
     timeZone: parsed.TZ,

@@ -261,5 +261,26 @@ describe('config', () => {
     expect(() => configFor({ ...env, SMTP_URL: 'http://mail' })).toThrow(/^SMTP_URL/);
     expect(configFor({ ...env, APP_URL: '' }).appUrl).toBe('http://localhost:3000');
   });
+
+  it('refuses a missing, short or guessable UNSUBSCRIBE_SECRET, naming it and never echoing it', () => {
+    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
+    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'hunter2' })).toThrow(/^UNSUBSCRIBE_SECRET: the value is shorter than 16 characters; use a random secret/);
+    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(/^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/);
+    expect(() => configFor({ ...env, UNSUBSCRIBE_URL: 'ftp://x' })).toThrow(/^UNSUBSCRIBE_URL/);
+    expect(() => configFor({ ...env, UNSUBSCRIBE_MAILTO: 'nope' })).toThrow(/^UNSUBSCRIBE_MAILTO/);
+  });
+
+  it('points the unsubscribe links at APP_URL and MAIL_FROM unless told otherwise', () => {
+    expect(configFor({ ...env, MAIL_FROM: 'Ceres <news@ceres.example>' }).unsubscribe).toMatchObject({
+      url: 'https://ceres.example/unsubscribe',
+      mailto: 'news@ceres.example',
+    });
+    expect(configFor({ ...env, UNSUBSCRIBE_URL: 'https://api.ceres.example/u', UNSUBSCRIBE_MAILTO: 'u@ceres.example' }).unsubscribe).toMatchObject({
+      url: 'https://api.ceres.example/u',
+      mailto: 'u@ceres.example',
+    });
+    expect(configFor({ ...env, NEWSLETTER_RATE_PER_SECOND: '' }).rates.newsletter).toBe(10);
+    expect(() => configFor({ ...env, NEWSLETTER_RATE_PER_SECOND: 'fast' })).toThrow(/^NEWSLETTER_RATE_PER_SECOND/);
+  });
 });
 

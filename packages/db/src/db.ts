@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { createNewsletterStore, type NewsletterStore } from './newsletter';
 import { storableJson, storableString } from './storable';
 
 // bigint (count(*), bigserial) comes back as a string by default; our counts fit a JS number.
@@ -108,6 +109,8 @@ export interface Db {
   tokens: TokenStore;
   failedJobs: FailedJobStore;
   sentMails: SentMailStore;
+  /** Newsletter campaigns, recipients and opt-outs. */
+  newsletter: NewsletterStore;
   /** A cheap round trip, for health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -275,6 +278,7 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     tokens,
     failedJobs,
     sentMails,
+    newsletter: createNewsletterStore(pool),
     async ping() {
       await pool.query('SELECT 1');
     },

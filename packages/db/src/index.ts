@@ -2,3 +2,16 @@ export * from './db';
 export * from './migrate';
 export { databaseUrlFromEnv, DatabaseUrlError } from './database-url';
 export { createFailedJobArchive, type ArchivedFailure, type ArchiveFilter, type FailedJobArchive } from './failed-job-archive';
+export {
+  CAMPAIGN_STATES,
+  createNewsletterStore,
+  type Campaign,
+  type CampaignContent,
+  type CampaignFigures,
+  type CampaignState,
+  type NewRecipient,
+  type NewsletterStore,
+  type RecipientStatus,
+  type SendContext,
+  type Transition,
+} from './newsletter';

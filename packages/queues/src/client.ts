@@ -9,7 +9,7 @@ import { QueueUnavailableError } from './errors/queue-unavailable-error';
 import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { missingKeyringError } from './crypto/keyring';
 import { personalFields, sealPayload } from './crypto/fields';
-import { buildJobId } from './job-id';
+import { jobIdOf } from './job-id';
 import { schemaIssues } from '@ceres/app-kit';
 import type { JobDefinition } from './jobs/define';
 import { isQueueName, jobOptions, QUEUE_NAMES, registry, type JobType, type OptionsOf, type Payload, type QueueName } from './registry';
@@ -197,18 +197,15 @@ export class QueueClient {
     if (options !== undefined) issues.push(...optionIssues(definition, options));
     let jobId: string | undefined;
     let keyError: InvalidJobKeyError | undefined;
-    if (issues.length === 0 && definition.keyField) {
-      const key = (payload as Record<string, unknown>)[definition.keyField];
-      if (key !== undefined) {
-        try {
-          jobId = buildJobId(queue, job, key, definition.keyField);
-        } catch (error) {
-          if (!(error instanceof InvalidJobKeyError)) throw error;
-          keyError = error;
-        }
+    if (issues.length === 0) {
+      try {
+        jobId = jobIdOf(queue, job, definition, payload as Record<string, unknown>);
+      } catch (error) {
+        if (!(error instanceof InvalidJobKeyError)) throw error;
+        keyError = error;
       }
     }
-    if (jobId !== undefined && !this.allowReservedKeys) {
+    if (jobId !== undefined && definition.keyField && !this.allowReservedKeys) {
       const reserved = reservedKeyIssue(definition, (payload as Record<string, unknown>)[definition.keyField!]);
       if (reserved) issues.push(reserved);
     }

@@ -39,12 +39,13 @@ export {
   type Registry,
 } from './registry';
 export { SLACK_SEVERITIES } from './jobs/slack/alert';
+export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UserId } from './schemas/common';
 export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-options';
 
 // Producing.
 export { enqueue, enqueueEmailVerify, enqueueEmailWelcome, enqueueSlackAlert, enqueueValidateCv, enqueueOptimizeProfilePicture, getQueue, closeQueues, defaultQueueClient } from './producers';
 export { QueueClient, createQueueClient, type QueueClientOptions, type EnqueueResult } from './client';
-export { buildJobId, MAX_JOB_KEY_LENGTH } from './job-id';
+export { buildJobId, jobIdOf, MAX_JOB_KEY_LENGTH, type JobKeySource } from './job-id';
 export { validatePayload, parsePayload, jobDefinitionOrThrow } from './validation';
 export {
   BatchValidationError,

@@ -24,3 +24,33 @@ function keyProblem(key: unknown): string | undefined {
   if (/[\u0000-\u001f\u007f]/.test(key)) return 'must not contain control characters';
   return undefined;
 }
+
+/** What a definition says makes its job id: one field, or several joined by `.`. */
+export interface JobKeySource {
+  keyField?: string;
+  keyFields?: readonly string[];
+}
+
+/**
+ * The deterministic job id of a payload, or undefined when its definition has no key (or its
+ * optional key field is absent). Each part is checked as {@link buildJobId} checks a key, and every
+ * part but the last must not contain `.`, the separator.
+ * @throws InvalidJobKeyError naming the offending field.
+ */
+export function jobIdOf(queue: string, job: string, definition: JobKeySource, payload: Record<string, unknown>): string | undefined {
+  if (definition.keyFields) {
+    const parts = definition.keyFields.map((field, index) => {
+      const value = payload[field];
+      const problem = keyProblem(value);
+      if (problem !== undefined) throw new InvalidJobKeyError(queue, job, field, problem);
+      if (index < definition.keyFields!.length - 1 && (value as string).includes('.')) {
+        throw new InvalidJobKeyError(queue, job, field, 'must not contain "." (it separates the parts of the job id key)');
+      }
+      return value as string;
+    });
+    return buildJobId(queue, job, parts.join('.'), definition.keyFields.at(-1));
+  }
+  if (!definition.keyField) return undefined;
+  const key = payload[definition.keyField];
+  return key === undefined ? undefined : buildJobId(queue, job, key, definition.keyField);
+}

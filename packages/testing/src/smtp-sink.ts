@@ -8,6 +8,8 @@ export interface ReceivedMail {
   envelope: { from: string | false; to: string[] };
   raw: Buffer;
   parsed: ParsedMail;
+  /** `Date.now()` when the sink accepted the mail (end of DATA), before it parsed it. */
+  receivedAt: number;
 }
 
 export interface RecipientRule {
@@ -22,6 +24,11 @@ export interface RecipientRule {
 export interface SmtpSinkOptions {
   /** Recipients to refuse at RCPT TO. Can be changed later with {@link SmtpSink.setRules}. */
   rules?: RecipientRule[];
+  /**
+   * `false`: keep no messages, only {@link SmtpSink.receivedAt} and {@link SmtpSink.recipients}
+   * (a bench of 100,000 mails). @defaultValue true
+   */
+  keepMessages?: boolean;
 }
 
 export interface SmtpSink {
@@ -30,6 +37,10 @@ export interface SmtpSink {
   url: string;
   /** Every accepted message, in arrival order. */
   messages: ReceivedMail[];
+  /** When each accepted mail arrived (`Date.now()`), in arrival order; kept even without `keepMessages`. */
+  receivedAt: number[];
+  /** The envelope recipients of each accepted mail, in arrival order; kept even without `keepMessages`. */
+  recipients: string[][];
   /** RCPT TO commands refused so far, with the code answered. */
   refused: Array<{ to: string; code: number }>;
   setRules(rules: RecipientRule[]): void;
@@ -42,6 +53,9 @@ export interface SmtpSink {
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   let rules = options.rules ?? [];
   const messages: ReceivedMail[] = [];
+  const receivedAt: number[] = [];
+  const recipients: string[][] = [];
+  const keep = options.keepMessages !== false;
   const refused: SmtpSink['refused'] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -62,16 +76,22 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
+        const at = Date.now();
+        const to = session.envelope.rcptTo.map((rcpt) => rcpt.address);
+        receivedAt.push(at);
+        recipients.push(to);
+        if (!keep) return callback();
         const raw = Buffer.concat(chunks);
         simpleParser(raw)
           .then((parsed) => {
             messages.push({
               envelope: {
                 from: session.envelope.mailFrom ? session.envelope.mailFrom.address : false,
-                to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+                to,
               },
               raw,
               parsed,
+              receivedAt: at,
             });
             callback();
           })
@@ -89,6 +109,8 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     port,
     url: `smtp://127.0.0.1:${port}`,
     messages,
+    receivedAt,
+    recipients,
     refused,
     setRules(next) {
       rules = next;

@@ -22,6 +22,8 @@ export interface WorkerDeps {
   /** Child processes that parse untrusted files, with a wall-clock limit and memory caps. */
   fileSandbox: FileSandbox;
   limits: FileLimits;
+  /** The newsletters' unsubscribe links: where they point and the key that signs them. */
+  unsubscribe: WorkerConfig['unsubscribe'];
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
   /** How long `failed_jobs` rows are kept. */
@@ -33,12 +35,14 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
   return {
     mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom }),
     slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
-    db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker' }),
+    // Every newsletter send reads and writes PostgreSQL: as many connections as it runs at once.
+    db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker', maxConnections: 10 }),
     clock: overrides.clock ?? systemClock,
     queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer', allowReservedKeys: true }),
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
     fileSandbox: overrides.fileSandbox ?? createFileSandbox({ timeoutMs: config.fileSandboxTimeoutMs }),
     limits: overrides.limits ?? config.fileLimits,
+    unsubscribe: overrides.unsubscribe ?? config.unsubscribe,
     appUrl: overrides.appUrl ?? config.appUrl,
     failedJobsRetentionDays: overrides.failedJobsRetentionDays ?? config.failedJobsRetentionDays,
     config,

@@ -9,7 +9,10 @@ export interface MailMessage {
   to: string;
   subject: string;
   text: string;
-  html: string;
+  /** @defaultValue text only */
+  html?: string;
+  /** Extra header fields (e.g. `List-Unsubscribe`); values must be single-line. */
+  headers?: Record<string, string>;
 }
 
 export interface SentMail {

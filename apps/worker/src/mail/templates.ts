@@ -1,12 +1,7 @@
-/** Escapes text for HTML element content and quoted attribute values. */
-export function escapeHtml(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+import { escapeHtml } from '@ceres/app-kit';
+
+/** Escapes text for HTML element content and quoted attribute values (one implementation, in app-kit). */
+export { escapeHtml };
 
 export interface MailBody {
   subject: string;

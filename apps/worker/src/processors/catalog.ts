@@ -8,6 +8,9 @@ import filesValidateCv from './files/validate-cv';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
 import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
+import newsletterFanOut from './newsletter/fan-out';
+import newsletterFinish from './newsletter/finish';
+import newsletterSend from './newsletter/send';
 import slackAlert from './slack/alert';
 
 /** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
@@ -15,5 +18,6 @@ export const processors = {
   'email': { 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
   'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
+  'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },
   'slack': { 'alert': slackAlert },
 } satisfies ProcessorMap;

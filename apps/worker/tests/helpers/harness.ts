@@ -61,6 +61,7 @@ export function workerEnv(peers: Peers, extra: Record<string, string> = {}): Rec
     SMTP_URL: peers.smtp.url,
     SLACK_WEBHOOK_URL: `${peers.slack.url}/hook`,
     APP_URL: 'https://ceres.example',
+    UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123456789',
     LOG_LEVEL: 'silent',
     // Short locks so a killed worker's job is taken over within seconds, not 30 s.
     WORKER_LOCK_DURATION_MS: '2000',

@@ -10,6 +10,10 @@ import maintenanceQueue from './maintenance/queue';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
 import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
+import newsletterQueue from './newsletter/queue';
+import newsletterFanOut from './newsletter/fan-out';
+import newsletterFinish from './newsletter/finish';
+import newsletterSend from './newsletter/send';
 import slackQueue from './slack/queue';
 import slackAlert from './slack/alert';
 
@@ -18,5 +22,6 @@ export const catalog = {
   'email': { ...emailQueue, jobs: { 'verify': emailVerify, 'welcome': emailWelcome } },
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
   'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
+  'newsletter': { ...newsletterQueue, jobs: { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend } },
   'slack': { ...slackQueue, jobs: { 'alert': slackAlert } },
 } as const;

@@ -37,6 +37,12 @@ export interface JobDefinition<S extends TObject = TObject> {
    * When absent (or optional and not given), BullMQ assigns an id and nothing is deduplicated.
    */
   keyField?: keyof Static<S> & string;
+  /**
+   * Instead of {@link JobDefinition.keyField}, when one field does not identify the job: the job id
+   * key is these fields' values joined by `.` (`newsletter:send:<campaignId>.<userId>`). Every part
+   * but the last must be free of `.`, so two payloads never share a key.
+   */
+  keyFields?: readonly [keyof Static<S> & string, ...(keyof Static<S> & string)[]];
   /** @defaultValue `retention` */
   duplicates: DuplicateWindow;
   enqueuedBy: EnqueuedBy;

@@ -53,3 +53,13 @@ export const Empty = Type.Object({}, { additionalProperties: false });
 
 /** The payload of a job about one uploaded file. */
 export const UploadedFilePayload = ($id: string) => Type.Object({ userId: UserId, fileKey: FileKey }, { additionalProperties: false, $id });
+
+/** A campaign id as PostgreSQL's `gen_random_uuid()` writes it (lower-case, no `.` or `:`). */
+export const CAMPAIGN_ID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+export const CampaignId = Type.String({
+  minLength: 36,
+  maxLength: 36,
+  pattern: CAMPAIGN_ID_PATTERN,
+  description: 'The newsletter campaign id (a UUID), as POST /campaigns returned it',
+});
