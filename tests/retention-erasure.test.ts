@@ -86,7 +86,7 @@ describe('erasing a user', () => {
       expect(answer.json()).toEqual({
         success: true,
         jobs: 4,
-        jobsByQueue: { email: 2, files: 2, maintenance: 0, slack: 0 },
+        jobsByQueue: { email: 2, files: 2, maintenance: 0, newsletter: 0, slack: 0 },
         jobsStillRunning: 0,
         failedJobs: 1,
         tokens: 2,

@@ -2,7 +2,7 @@ import { TEST_ENCRYPTION_KEYS, waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
-import { auth, TOKEN, useTestApi } from './helpers';
+import { auth, REQUIRED_ENV, TOKEN, useTestApi } from './helpers';
 
 const ctx = useTestApi();
 
@@ -48,9 +48,9 @@ describe('personal data through the API', () => {
 
 describe('JOBS_ENCRYPTION_KEYS in the API config', () => {
   it('is required, and a malformed one stops startup naming the variable, never the key', () => {
-    expect(() => loadApiConfig({ API_TOKENS: TOKEN })).toThrow(/^JOBS_ENCRYPTION_KEYS: is required by the API/);
-    expect(() => loadApiConfig({ API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'v1:dG9vIHNob3J0' })).toThrow(/^JOBS_ENCRYPTION_KEYS: key "v1" is 9 bytes/);
-    expect(() => loadApiConfig({ API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'dG9vIHNob3J0' })).toThrow(/^JOBS_ENCRYPTION_KEYS: key #1 has no version/);
-    expect(loadApiConfig({ API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }).queues.keyring?.current.version).toBe('test1');
+    expect(() => loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN })).toThrow(/^JOBS_ENCRYPTION_KEYS: is required by the API/);
+    expect(() => loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'v1:dG9vIHNob3J0' })).toThrow(/^JOBS_ENCRYPTION_KEYS: key "v1" is 9 bytes/);
+    expect(() => loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'dG9vIHNob3J0' })).toThrow(/^JOBS_ENCRYPTION_KEYS: key #1 has no version/);
+    expect(loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }).queues.keyring?.current.version).toBe('test1');
   });
 });

@@ -1,4 +1,5 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { QUEUE_NAMES } from '@ceres/queues';
 import { startRedisServer, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, type Stack } from './helpers/stack';
@@ -73,11 +74,14 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
     expect(erasure.responses['200']!.content!['application/json'].example).toEqual({
       success: true,
       jobs: 4,
-      jobsByQueue: { email: 2, slack: 0, maintenance: 0, files: 2 },
+      jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 },
       jobsStillRunning: 0,
       failedJobs: 1,
       tokens: 2,
     });
+    // The example names every queue, as the answer does.
+    const example = erasure.responses['200']!.content!['application/json'].example as { jobsByQueue: Record<string, number> };
+    expect(Object.keys(example.jobsByQueue).sort()).toEqual([...QUEUE_NAMES].sort());
     expect(erasure.responses['503']!.description).toMatch(/ERASURE_UNAVAILABLE.*QUEUE_UNAVAILABLE/);
 
     // The error examples are the route's real answers (this stack has no DATABASE_URL).

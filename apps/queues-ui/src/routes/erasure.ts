@@ -23,7 +23,7 @@ const Erased = Type.Object(
   },
   {
     description: 'How many of each were removed',
-    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2 }],
+    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2 }],
   },
 );
 
