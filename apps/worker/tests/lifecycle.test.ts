@@ -221,6 +221,7 @@ describe('the stall check', () => {
       lastJobStart: () => 0,
       workerStart: () => 0,
       hasFreeSlot: () => true,
+      limiterMax: () => 1,
       queue: () => slack,
       restart: async (queue) => void calls.push(`restart ${queue}`),
       onStall: (queue) => void calls.push(`give up ${queue}`),
@@ -237,7 +238,7 @@ describe('the stall check', () => {
     const env = workerEnv(bed.peers);
     const queues = bed.producer(env);
     const calls: string[] = [];
-    const base = { intervalMs: 150, logger: createLogger('silent'), lastJobStart: () => 0, workerStart: () => 0, restart: async (q: string) => void calls.push(q), onStall: (q: string) => void calls.push(q) };
+    const base = { intervalMs: 150, logger: createLogger('silent'), lastJobStart: () => 0, workerStart: () => 0, limiterMax: () => 1, restart: async (q: string) => void calls.push(q), onStall: (q: string) => void calls.push(q) };
     const email = queues.getQueue('email');
     const files = queues.getQueue('files');
     await files.pause();
@@ -254,5 +255,26 @@ describe('the stall check', () => {
     await files.resume();
     expect(calls).toEqual([]);
   });
-});
 
+  it('leaves alone a queue whose jobs wait for its rate limit, or for a back-pressure pause', async () => {
+    // One alert per 2 s and a look every 500 ms: the worker takes nothing for 2 s at a time.
+    const env = workerEnv(bed.peers, { WORKER_STALL_CHECK_MS: '500', SLACK_RATE_PER_SECOND: '0.5' });
+    const stalled: string[] = [];
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const app = createWorkerApp({ config: configFor(env), logger, onStall: (queue) => stalled.push(queue) });
+    bed.apps.push(app);
+    await app.started;
+    const queues = bed.producer(env);
+    // email has no rate of its own; a pause (what a throttled processor asks for) holds it anyway.
+    await queues.getQueue('email').rateLimit(3_000);
+    const pausedAt = Date.now();
+    await queues.enqueue('email/welcome', { userId: 'paused-1', email: 'paused@example.com', firstName: 'P' });
+    for (const n of [1, 2, 3, 4]) await queues.enqueue('slack/alert', { text: `limited ${n}`, dedupeKey: `limited-${n}` });
+    await waitFor(() => requestsFor('limited').length === 4, { timeoutMs: 15_000, what: 'the four alerts' });
+    const [mail] = await bed.peers.smtp.waitForMessages(1, 10_000);
+    expect(mail!.at - pausedAt).toBeGreaterThanOrEqual(2_500);
+    expect(lines.filter((line) => String(line.msg).startsWith('worker stalled') || String(line.msg).startsWith('worker still stalled'))).toEqual([]);
+    expect(stalled).toEqual([]);
+  }, 30_000);
+});
