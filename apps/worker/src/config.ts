@@ -37,6 +37,7 @@ export const WorkerEnv = Type.Object({
   OUTBOX_DIR: Type.String({ default: 'var/outbox', minLength: 1, description: 'Where mails are written when SMTP_URL is unset' }),
   MAIL_FROM: Type.String({ default: 'Ceres <no-reply@localhost>', minLength: 3, pattern: '^[^\\r\\n]+$', description: 'The From header' }),
   APP_URL: Url('Public URL of the web platform; mail links point here', { default: 'http://localhost:3000' }),
+  SMTP_THROTTLE_PAUSE_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 900_000, description: 'How long the mail queues pause after an SMTP throttling answer (421, 450/451 4.7.x)' }),
   SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
   SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
@@ -84,6 +85,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     smtpUrl: parsed.SMTP_URL,
     outboxDir: parsed.OUTBOX_DIR,
     mailFrom: parsed.MAIL_FROM,
+    /** How long a queue takes no mail after an SMTP throttling answer. */
+    smtpThrottlePauseMs: parsed.SMTP_THROTTLE_PAUSE_MS,
     /** Without a trailing slash. */
     appUrl: parsed.APP_URL.replace(/\/+$/, ''),
     slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,

@@ -7,6 +7,7 @@ import { processors } from '../src/processors';
 import { createLogger } from '../src/deps/logger';
 import {
   configFor,
+  promoteUntilFinished,
   spawnWorker,
   waitForState,
   workerEnv,
@@ -116,11 +117,11 @@ describe('job timeout', () => {
     await app.started;
     const queues = bed.producer(env);
     const { jobId } = await queues.enqueue('slack/alert', { text: 'hangs', dedupeKey: 'hangs' });
-    // slack: 3 attempts, 2 s apart.
-    const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 15_000);
-    expect(job.attemptsMade).toBe(3);
+    // slack: the standard schedule's 6 attempts, each delayed retry promoted.
+    const job = await promoteUntilFinished(queues.getQueue('slack'), jobId, 20_000);
+    expect(job.attemptsMade).toBe(6);
     expect(job.failedReason).toBe('job timed out after 300 ms');
-    expect(signals).toHaveLength(3);
+    expect(signals).toHaveLength(6);
     expect(signals.every((signal) => signal.aborted)).toBe(true);
   }, 30_000);
 });

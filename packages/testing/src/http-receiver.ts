@@ -9,6 +9,8 @@ export interface ReceivedRequest {
   /** The body parsed as JSON, or the raw text when it is not JSON. */
   body: unknown;
   at: number;
+  /** The status it was answered. */
+  status: number;
 }
 
 export interface HttpReceiver {
@@ -45,9 +47,9 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       } catch {
         /* keep the raw text */
       }
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, at: Date.now() });
       const inWindow = Date.now() < until;
       const answer = inWindow ? status : 200;
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, at: Date.now(), status: answer });
       const extra = inWindow ? headers : {};
       setTimeout(() => {
         res.writeHead(answer, { 'content-type': 'text/plain', ...extra });

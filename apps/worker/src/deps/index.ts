@@ -29,7 +29,7 @@ export interface WorkerDeps {
 
 export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
   return {
-    mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom }),
+    mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom, throttlePauseMs: config.smtpThrottlePauseMs }),
     slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
     db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker' }),
     clock: overrides.clock ?? systemClock,
