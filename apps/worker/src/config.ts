@@ -44,6 +44,7 @@ export const WorkerEnv = Type.Object({
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
   FILES_SANDBOX_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, description: 'Wall-clock limit of one file inspection in its child process' }),
+  DEAD_LETTER_DIGEST_AFTER: Type.Integer({ default: 5, minimum: 0, maximum: 10_000, description: 'Dead letters of one queue per minute alerted one by one; beyond that, one digest per queue and minute' }),
   DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 1_000, description: 'How often one instance per queue reconciles the failed sets with failed_jobs' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
@@ -101,6 +102,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
     /** How often the failed sets are reconciled with `failed_jobs` (once per interval across instances). */
     deadLetterReconcileIntervalMs: parsed.DEAD_LETTER_RECONCILE_INTERVAL_MS,
+    /** Dead letters of one queue per minute alerted one by one; the rest go into that minute's digest. */
+    deadLetterDigestAfter: parsed.DEAD_LETTER_DIGEST_AFTER,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     /** How often each worker looks for jobs whose lock expired (stalled). */
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,

@@ -104,6 +104,7 @@ describe('job timeout', () => {
       processors: {
         ...processors,
         slack: {
+          ...processors.slack,
           // Never settles by itself and ignores the signal.
           alert: (_job, _deps, ctx) => {
             signals.push(ctx.signal);
@@ -136,6 +137,7 @@ describe('what a processor receives', () => {
       processors: {
         ...processors,
         slack: {
+          ...processors.slack,
           alert: async (_job, deps, ctx) => {
             seen.push({ deps, copy: { ...deps }, ctx });
             return { delivered: 'log' as const };

@@ -8,11 +8,12 @@ import filesValidateCv from './files/validate-cv';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
 import slackAlert from './slack/alert';
+import slackDeadLetterDigest from './slack/dead-letter-digest';
 
 /** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
 export const processors = {
   'email': { 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
   'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport },
-  'slack': { 'alert': slackAlert },
+  'slack': { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest },
 } satisfies ProcessorMap;

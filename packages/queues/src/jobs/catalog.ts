@@ -11,11 +11,12 @@ import maintenanceCleanVerificationTokens from './maintenance/clean-verification
 import maintenanceDailyReport from './maintenance/daily-report';
 import slackQueue from './slack/queue';
 import slackAlert from './slack/alert';
+import slackDeadLetterDigest from './slack/dead-letter-digest';
 
 /** Every queue and its job types. */
 export const catalog = {
   'email': { ...emailQueue, jobs: { 'verify': emailVerify, 'welcome': emailWelcome } },
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
   'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport } },
-  'slack': { ...slackQueue, jobs: { 'alert': slackAlert } },
+  'slack': { ...slackQueue, jobs: { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest } },
 } as const;
