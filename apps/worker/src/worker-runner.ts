@@ -133,19 +133,22 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       const throttled = findThrottled(error);
       if (throttled) {
         const pauseMs = Math.min(Math.max(Math.round(throttled.retryAfterMs), 1), MAX_PAUSE_MS);
-        try {
-          // The pause is the queue's limiter key in Redis: every worker process honours it.
-          await deps.queues.getQueue(queue).rateLimit(pauseMs);
+        let paused = true;
+        // The pause is the queue's limiter key in Redis: every worker process honours it.
+        await deps.queues
+          .getQueue(queue)
+          .rateLimit(pauseMs)
+          .catch((pauseError: unknown) => {
+            paused = false;
+            attempt.log('warn', { pauseErr: errorSummary(pauseError) }, 'could not pause the throttled queue');
+          });
+        if (paused) {
           attempt.log('warn', { durationMs, pauseMs, err: errorSummary(throttled) }, 'peer throttled: queue paused, job back to wait (no attempt used)');
+          // BullMQ moves the job back to wait, without a failed event and with its attempts as they were.
           throw Worker.RateLimitError();
-        } catch (pauseError) {
-          if (pauseError instanceof Error && pauseError.message === Worker.RateLimitError().message) throw pauseError;
-          // Redis refused the pause: an ordinary failed attempt, so the job waits on its schedule
-          // instead of being taken again at once.
-          attempt.log('warn', { durationMs, err: errorSummary(error), pauseErr: errorSummary(pauseError) }, 'job attempt failed');
-          activity.record(queue, 'failed', durationMs);
-          throw error;
         }
+        // Redis refused the pause: an ordinary failed attempt below, so the job waits on its
+        // schedule instead of being taken again at once.
       }
       attempt.log('warn', { durationMs, err: errorSummary(error) }, 'job attempt failed');
       activity.record(queue, 'failed', durationMs);

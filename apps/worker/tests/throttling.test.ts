@@ -119,6 +119,7 @@ describe('a Slack webhook that answers 429', () => {
     // Each delivered once, and the posts, refused or not, kept to the rate.
     expect(requests.filter((r) => r.status === 200)).toHaveLength(total);
     expect(largestWindow(requests.map((r) => r.at))).toBeLessThanOrEqual(2 * rate);
+    expect(averageRate(requests.map((r) => r.at))).toBeLessThanOrEqual(rate * 1.05);
     // During the 10 s, the pauses held: a round of at most `rate` posts per Retry-After (2 s), not
     // a post per alert per attempt.
     expect(refused.length).toBeLessThanOrEqual(rate * 7);

@@ -94,12 +94,11 @@ function postJson(url: URL, body: Buffer, signal: AbortSignal): Promise<{ status
       signal,
     });
     request.on('response', (response) => {
-      const status = response.statusCode ?? 0;
       const header = response.headers['retry-after'];
-      // Drain the body so the connection returns to the pool.
+      // The status is the answer; the body is drained so the connection returns to the pool.
+      response.on('error', () => {});
       response.resume();
-      response.on('end', () => resolve({ status, retryAfterHeader: typeof header === 'string' ? header : null }));
-      response.on('error', reject);
+      resolve({ status: response.statusCode ?? 0, retryAfterHeader: typeof header === 'string' ? header : null });
     });
     request.on('error', (error) => {
       if (sent && signal.aborted && isTimeout(signal.reason)) resolve({ status: undefined, retryAfterHeader: null });
