@@ -371,7 +371,8 @@ async function badInput(): Promise<void> {
 async function threeInstances(): Promise<void> {
   const peers = await startPeers();
   peers.smtp.setRules([{ match: /^dead-/, code: 550, message: 'no such mailbox' }]);
-  const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'debug' }); // debug: the per-job lines
+  // debug: the per-job lines; one alert per dead job (no digest, no Slack rate) so each is told apart.
+  const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'debug', DEAD_LETTER_DIGEST_AFTER: '1000', SLACK_RATE_PER_SECOND: '1000' });
   const queues = producerFor(env);
   const workers = Array.from({ length: 3 }, () => spawnWorker(env));
   try {
@@ -526,7 +527,8 @@ async function postgresOutage(): Promise<void> {
   const peers = await startPeers();
   peers.smtp.setRules([{ match: /^pgdown-/, code: 550, message: 'no such mailbox' }]);
   // The periodic reconciliation pushed out: the retries of the recording must do it.
-  const env = workerEnv(peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000' });
+  // One alert per dead job (no digest), so each is told apart.
+  const env = workerEnv(peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000', DEAD_LETTER_DIGEST_AFTER: '1000' });
   const queues = producerFor(env);
   const worker = spawnWorker(env);
   try {

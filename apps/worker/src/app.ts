@@ -53,7 +53,7 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
-  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger });
+  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter, redisPrefix: config.queues.redisPrefix });
   const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;

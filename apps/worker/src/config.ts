@@ -51,12 +51,14 @@ export const WorkerEnv = Type.Object({
   UNSUBSCRIBE_MAILTO: Type.Optional(
     Type.String({ format: 'email', description: "The List-Unsubscribe mailto address (the token is the subject); unset: MAIL_FROM's address" }),
   ),
+  SMTP_THROTTLE_PAUSE_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 900_000, description: 'How long the mail queues pause after an SMTP throttling answer (421, 450/451 4.7.x)' }),
   SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
   SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
   FILES_SANDBOX_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, description: 'Wall-clock limit of one file inspection in its child process' }),
+  DEAD_LETTER_DIGEST_AFTER: Type.Integer({ default: 5, minimum: 0, maximum: 10_000, description: 'Dead letters of one queue per minute alerted one by one; beyond that, one digest per queue and minute' }),
   DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 1_000, description: 'How often one instance per queue reconciles the failed sets with failed_jobs' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
@@ -105,6 +107,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     smtpUrl: parsed.SMTP_URL,
     outboxDir: parsed.OUTBOX_DIR,
     mailFrom: parsed.MAIL_FROM,
+    /** How long a queue takes no mail after an SMTP throttling answer. */
+    smtpThrottlePauseMs: parsed.SMTP_THROTTLE_PAUSE_MS,
     /** Without a trailing slash. */
     appUrl: parsed.APP_URL.replace(/\/+$/, ''),
     /** The newsletters' List-Unsubscribe targets and the key that signs their tokens (never logged). */
@@ -125,6 +129,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     /** How long a job's lock lives without renewal; a killed worker's jobs are re-run after about this long. */
     /** How often the failed sets are reconciled with `failed_jobs` (once per interval across instances). */
     deadLetterReconcileIntervalMs: parsed.DEAD_LETTER_RECONCILE_INTERVAL_MS,
+    /** Dead letters of one queue per minute alerted one by one; the rest go into that minute's digest. */
+    deadLetterDigestAfter: parsed.DEAD_LETTER_DIGEST_AFTER,
     lockDurationMs: parsed.WORKER_LOCK_DURATION_MS,
     /** How often each worker looks for jobs whose lock expired (stalled). */
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,

@@ -3,6 +3,7 @@ import type { Db } from '@ceres/db';
 import type { QueueClient, QueueName } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { countDeadLetter, digestBucket, digestReason } from './dead-letter-digest';
 import { errorSummary, redactEmails } from './redact';
 import { escapeSlack } from './slack-escape';
 
@@ -11,8 +12,16 @@ const ALERT_QUEUE: QueueName = 'slack';
 
 export interface DeadLettersOptions {
   db: Pick<Db, 'failedJobs'>;
-  queues: Pick<QueueClient, 'enqueue' | 'getQueue'>;
+  queues: Pick<QueueClient, 'enqueue' | 'getQueue' | 'connection'>;
   logger: Logger;
+  /**
+   * Dead letters of one queue per minute alerted one by one, across every worker process; the
+   * others are counted into one digest per queue and minute.
+   * @defaultValue 5 (`DEAD_LETTER_DIGEST_AFTER`)
+   */
+  digestAfter?: number;
+  /** Where the per-minute counts live (`REDIS_PREFIX`). @defaultValue `ceres:` */
+  redisPrefix?: string;
   /**
    * Delays between attempts to record a dead letter whose first recording failed (PostgreSQL or
    * Redis down); the last one repeats until it is recorded or the worker stops.
@@ -52,6 +61,8 @@ export interface DeadLetters {
 const RECONCILE_PAGE = 200;
 /** Bounds the memory of retries during a long outage; the periodic reconciliation finds the rest. */
 const MAX_PENDING = 10_000;
+/** The digest runs this long after its minute ended: dead letters being recorded then are in. */
+const DIGEST_GRACE_MS = 3_000;
 
 /**
  * The alert's dedupe key: the same final failure always gives the same key in every process
@@ -73,7 +84,25 @@ export function deadLetterAlertText(job: Pick<Job, 'queueName' | 'name' | 'id' |
   ].join('\n');
 }
 
-export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000] }: DeadLettersOptions): DeadLetters {
+export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, redisPrefix = 'ceres:' }: DeadLettersOptions): DeadLetters {
+  /**
+   * One alert per dead letter while its queue had at most `digestAfter` in the minute; beyond,
+   * the minute's digest (enqueued by every dead letter past the threshold: the deterministic id
+   * keeps it one, and a recording retried after a failed enqueue asks again).
+   */
+  const alert = async (job: Job, jobId: string): Promise<void> => {
+    const { minute, rank } = await countDeadLetter(queues.connection, redisPrefix, { queue: job.queueName, jobId, reason: digestReason(job.failedReason) });
+    if (rank <= digestAfter) {
+      await queues.enqueue('slack/alert', {
+        text: deadLetterAlertText(job),
+        severity: 'error',
+        dedupeKey: deadLetterDedupeKey(job.queueName, jobId, job.finishedOn!),
+      });
+      return;
+    }
+    await queues.enqueue('slack/dead-letter-digest', { bucket: digestBucket(job.queueName, minute) }, { delay: Math.max((minute + 1) * 60_000 + DIGEST_GRACE_MS - Date.now(), 0) });
+  };
+
   const record = async (job: Job, known?: { archived: false }): Promise<RecordOutcome> => {
     const jobId = String(job.id);
     const failedAt = new Date(job.finishedOn!);
@@ -90,13 +119,7 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     }
     // Alert first, archive second: a crash in between leaves the job unarchived, so the next
     // reconciliation retries both, and the deterministic alert id keeps it one alert.
-    if (job.queueName !== ALERT_QUEUE) {
-      await queues.enqueue('slack/alert', {
-        text: deadLetterAlertText(job),
-        severity: 'error',
-        dedupeKey: deadLetterDedupeKey(job.queueName, jobId, job.finishedOn!),
-      });
-    }
+    if (job.queueName !== ALERT_QUEUE) await alert(job, jobId);
     const inserted = await db.failedJobs.archive({
       queue: job.queueName,
       jobName: job.name,

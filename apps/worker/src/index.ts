@@ -4,3 +4,4 @@ export { loadWorkerConfig, type WorkerConfig } from './config';
 export { createLogger } from './deps/logger';
 export { processors, type PartialProcessorMap } from './processors';
 export { consumableQueues } from './worker-runner';
+export { ThrottledError } from './throttled-error';

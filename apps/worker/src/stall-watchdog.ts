@@ -14,6 +14,11 @@ export interface StallWatchdogOptions {
   workerStart(queue: QueueName): number;
   /** Whether the worker of `queue` has a free slot (a busy worker fetches nothing, rightly). */
   hasFreeSlot(queue: QueueName): boolean;
+  /**
+   * The `max` of the queue's BullMQ limiter: while its window is full (the rate reached, or a
+   * back-pressure pause), waiting jobs wait on purpose.
+   */
+  limiterMax(queue: QueueName): number;
   /** The queue, to count its waiting jobs through the producer connection. */
   queue(queue: QueueName): Queue;
   /** Rebuilds the worker of `queue` with a new connection. */
@@ -29,6 +34,18 @@ export interface StallWatchdogOptions {
  * gives up (`onStall`). Nothing is checked while Redis cannot be reached: that is an outage, and
  * the connections recover by themselves.
  */
+/**
+ * Whether the queue's limiter holds jobs back now. Sampled twice, a moment apart: just after a
+ * window ends, the next job is taken within milliseconds, and a look in between must not count.
+ */
+async function isLimited(queue: Queue, max: number): Promise<boolean> {
+  if ((await queue.getRateLimitTtl(max)) > 0) return true;
+  await new Promise((resolve) => setTimeout(resolve, LIMITER_RESAMPLE_MS));
+  return (await queue.getRateLimitTtl(max)) > 0;
+}
+
+const LIMITER_RESAMPLE_MS = 250;
+
 export function startStallWatchdog(options: StallWatchdogOptions): { stop(): void } {
   const strikes = new Map<QueueName, { count: number; at: number }>();
   let running = false;
@@ -47,6 +64,9 @@ export function startStallWatchdog(options: StallWatchdogOptions): { stop(): voi
         if (await bullQueue.isPaused()) continue;
         const counts = await bullQueue.getJobCounts('waiting', 'prioritized');
         if ((counts.waiting ?? 0) + (counts.prioritized ?? 0) === 0) continue;
+        // A rate limit or a pause keeps jobs waiting on purpose, and with several processes this
+        // one may rightly win none of the few jobs a low rate lets through.
+        if (await isLimited(bullQueue, options.limiterMax(queue))) continue;
         const strike = (strikes.get(queue)?.count ?? 0) + 1;
         strikes.set(queue, { count: strike, at: Date.now() });
         if (strike === 1) {

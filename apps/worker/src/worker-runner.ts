@@ -1,10 +1,10 @@
 import {
   createRedisConnection,
   jobTimeoutMs,
-  limiterFor,
   parsePayload,
   PayloadValidationError,
   QUEUE_NAMES,
+  queueLimiter,
   registry,
   workerSettings,
   type QueueName,
@@ -21,6 +21,10 @@ import { TOP_LEVEL_REDACT_PATHS } from './deps/logger';
 import type { WorkerDeps } from './deps';
 import type { AttemptContext, PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
+import { findThrottled } from './throttled-error';
+
+/** Bounds a back-pressure pause, whatever a peer asked for. */
+export const MAX_PAUSE_MS = 15 * 60_000;
 
 /** The attempt outlived its queue's `timeoutMs`; it is aborted and counts as a failed attempt. */
 export class JobTimeoutError extends Error {
@@ -134,6 +138,26 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       return result;
     } catch (error) {
       const durationMs = Date.now() - started;
+      const throttled = findThrottled(error);
+      if (throttled) {
+        const pauseMs = Math.min(Math.max(Math.round(throttled.retryAfterMs), 1), MAX_PAUSE_MS);
+        let paused = true;
+        // The pause is the queue's limiter key in Redis: every worker process honours it.
+        await deps.queues
+          .getQueue(queue)
+          .rateLimit(pauseMs)
+          .catch((pauseError: unknown) => {
+            paused = false;
+            attempt.log('warn', { pauseErr: errorSummary(pauseError) }, 'could not pause the throttled queue');
+          });
+        if (paused) {
+          attempt.log('warn', { durationMs, pauseMs, err: errorSummary(throttled) }, 'peer throttled: queue paused, job back to wait (no attempt used)');
+          // BullMQ moves the job back to wait, without a failed event and with its attempts as they were.
+          throw Worker.RateLimitError();
+        }
+        // Redis refused the pause: an ordinary failed attempt below, so the job waits on its
+        // schedule instead of being taken again at once.
+      }
       attempt.log('warn', { durationMs, err: errorSummary(error) }, 'job attempt failed');
       activity.record(queue, 'failed', durationMs);
       throw error;
@@ -151,7 +175,6 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     });
     connections.set(queue, connection);
     workerStart.set(queue, Date.now());
-    const rate = config.rates[queue];
     const worker = new Worker(queue, run, {
       ...workerSettings,
       connection,
@@ -162,8 +185,9 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: 1,
-      // BullMQ keeps the limiter in Redis, so the rate holds across every worker process.
-      ...(rate === undefined ? {} : { limiter: limiterFor(rate) }),
+      // BullMQ keeps the limiter in Redis, so the rate, and a back-pressure pause, hold across
+      // every worker process; a queue without a rate still gets one that only pauses.
+      limiter: queueLimiter(config.rates[queue]),
     });
     worker.on('failed', (job, error) => void deadLetters.onFailed(job, error));
     worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));
@@ -179,6 +203,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     lastJobStart: (queue) => lastJobStart.get(queue) ?? 0,
     workerStart: (queue) => workerStart.get(queue) ?? 0,
     hasFreeSlot: (queue) => (activePerQueue.get(queue) ?? 0) < (workers.get(queue)?.concurrency ?? 1),
+    limiterMax: (queue) => queueLimiter(config.rates[queue]).max,
     queue: (queue) => deps.queues.getQueue(queue),
     restart: async (queue) => {
       if (closing) return;

@@ -1,8 +1,10 @@
+import { createDb } from '@ceres/db';
 import { waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp } from '../src/app';
 import { deadLetterDedupeKey } from '../src/dead-letters';
+import { readDigest } from '../src/dead-letter-digest';
 import { createLogger } from '../src/deps/logger';
 import {
   configFor,
@@ -51,19 +53,20 @@ describe('a job that always fails', () => {
 });
 
 describe('a failing Slack webhook', () => {
-  it('answering 500 ends the alert after 3 attempts, archived, with no further alert', async () => {
+  it('answering 500 ends the alert after its 6 attempts on the standard schedule, archived, with no further alert', async () => {
     const env = workerEnv(bed.peers);
     bed.children.push(spawnWorker(env));
     await bed.children[0]!.ready;
     bed.peers.slack.setStatus(500);
     const queues = bed.producer(env);
     const { jobId } = await queues.enqueue('slack/alert', { text: 'disk almost full', severity: 'warning', dedupeKey: 'disk-full' });
-    const job = await waitForState(queues.getQueue('slack'), jobId, 'failed', 20_000);
-    expect(job.attemptsMade).toBe(3);
+    const job = await promoteUntilFinished(queues.getQueue('slack'), jobId, 30_000);
+    expect(await job.getState()).toBe('failed');
+    expect(job.attemptsMade).toBe(6);
     expect(job.failedReason).toMatch(/HTTP 500/);
     await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'slack', jobId })).length === 1, { what: 'the archived slack job' });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(bed.peers.slack.requests).toHaveLength(3);
+    expect(bed.peers.slack.requests).toHaveLength(6);
     expect(bed.peers.slack.requests.every((r) => (r.body as { text: string }).text.includes('disk almost full'))).toBe(true);
     expect(await queues.getQueue('slack').count()).toBe(0);
   }, 40_000);
@@ -183,7 +186,8 @@ describe('a payload PostgreSQL cannot store', () => {
 describe('PostgreSQL down while jobs die', () => {
   it('10 dead jobs while it is stopped for 20 s: 10 rows and 10 alerts within a minute, no restart', async () => {
     // The periodic reconciliation is pushed out of the way: the retries must do it.
-    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000' });
+    // One alert per job (no digest) to tell each one was recorded.
+    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000', DEAD_LETTER_DIGEST_AFTER: '20' });
     bed.peers.smtp.setRules([{ match: /^gone-/, code: 550 }]);
     const worker = bed.children[bed.children.push(spawnWorker(env)) - 1]!;
     await worker.ready;
@@ -221,7 +225,8 @@ describe('PostgreSQL down while jobs die', () => {
 
 describe('periodic reconciliation', () => {
   it('re-archives lost rows within an interval, one instance per tick, one archive query per page of jobs', async () => {
-    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '2000' });
+    // One alert per job (no digest), posted faster than Slack's real rate, to tell each one once.
+    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '2000', DEAD_LETTER_DIGEST_AFTER: '1000', SLACK_RATE_PER_SECOND: '200' });
     const queues = bed.producer(env);
     const ids: string[] = [];
     await failUnrecorded(queues, 'email', async () => {
@@ -277,4 +282,62 @@ describe('periodic reconciliation', () => {
     await waitFor(() => ids.every((id) => exactAlerts(id).length >= 1), { timeoutMs: 20_000, what: 'the alerts' });
     expect(ids.filter((id) => exactAlerts(id).length !== 1)).toEqual([]);
   }, 90_000);
+});
+
+describe('an alert storm', () => {
+  it('500 jobs dead-letter within seconds on 2 processes: 500 rows, 5 single alerts and one digest per minute with the right figures', async () => {
+    const env = workerEnv(bed.peers, { DEAD_LETTER_DIGEST_AFTER: '5' });
+    bed.peers.smtp.setRules([
+      { match: /^gone-/, code: 550, message: '5.1.1 Mailbox unavailable' },
+      { match: /^bad-/, code: 553, message: '5.1.3 Bad recipient address syntax' },
+    ]);
+    bed.children.push(spawnWorker(env), spawnWorker(env));
+    await Promise.all(bed.children.map((child) => child.ready));
+    // Start early in a minute so that the storm falls in one minute's digest.
+    await waitFor(() => Date.now() % 60_000 < 25_000, { timeoutMs: 61_000, intervalMs: 200, what: 'the start of a minute' });
+    const queues = bed.producer(env);
+    const recipients = Array.from({ length: 500 }, (_, n) => (n % 5 < 3 ? `gone-${n}` : `bad-${n}`));
+    const results = await queues.enqueueBulk(
+      'email/welcome',
+      recipients.map((name) => ({ userId: `storm-${name}`, email: `${name}@example.com`, firstName: 'S' })),
+    );
+    const email = queues.getQueue('email');
+    const stormStart = Date.now();
+    await waitFor(async () => (await email.getFailedCount()) === 500, { timeoutMs: 30_000, intervalMs: 200, what: '500 dead jobs' });
+    // A pool of its own: an earlier test's app closed bed.db's when it stopped.
+    const db = createDb(bed.peers.postgres.url);
+    try {
+      const count = async () => Number((await db.pool.query("SELECT count(*) AS n FROM failed_jobs WHERE queue = 'email' AND job_id LIKE 'email:welcome:storm-%'")).rows[0].n);
+      await waitFor(async () => (await count()) === 500, { timeoutMs: 20_000, what: '500 failed_jobs rows' });
+    } finally {
+      await db.close();
+    }
+    expect(Date.now() - stormStart).toBeLessThan(40_000);
+
+    // Where the shared counts put them: the minutes, and each minute's total.
+    const minute = Math.floor(stormStart / 60_000);
+    const prefix = env.REDIS_PREFIX!;
+    const figures = await readDigest(queues.connection, prefix, 'email', minute);
+    const next = await readDigest(queues.connection, prefix, 'email', minute + 1);
+    expect(next, 'the storm fit in one minute').toBeUndefined();
+    expect(figures?.count).toBe(500);
+
+    const digests = () => bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('failed for good in the last minute'));
+    await waitFor(() => digests().length >= 1, { timeoutMs: 90_000, intervalMs: 250, what: 'the digest' });
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const stormPosts = bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('storm-'));
+    const singles = stormPosts.filter((r) => (r.body as { text: string }).text.includes('Job failed for good'));
+    expect(singles).toHaveLength(5);
+    expect(digests()).toHaveLength(1);
+    expect(stormPosts).toHaveLength(6);
+    const text = (digests()[0]!.body as { text: string }).text;
+    expect(text).toMatch(/^:x: 500 jobs of \*email\* failed for good in the last minute/);
+    expect(text).toContain('300× permanent SMTP 550');
+    expect(text).toContain('200× permanent SMTP 553');
+    expect(text).not.toMatch(/@example\.com/);
+    const ids = new Set(results.map(({ jobId }) => jobId));
+    const [, first, last] = /First job id `([^`]+)`, last `([^`]+)`/.exec(text) ?? [];
+    expect(ids.has(first!) && ids.has(last!) && first !== last).toBe(true);
+    expect(text).toContain('The first 5 were alerted one by one');
+  }, 180_000);
 });

@@ -21,6 +21,8 @@ export {
   SCHEDULED_JOB_TYPES,
   RATE_LIMITED_QUEUES,
   limiterFor,
+  queueLimiter,
+  PAUSE_ONLY_LIMITER,
   LONGEST_JOB_TIMEOUT_MS,
   isQueueName,
   findJobDefinition,

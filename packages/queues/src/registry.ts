@@ -96,3 +96,15 @@ export function limiterFor(perSecond: number): { max: number; duration: number }
   if (Number.isInteger(perSecond)) return { max: perSecond, duration: 1000 };
   return { max: Math.round(perSecond * 10), duration: 10_000 };
 }
+
+/**
+ * The limiter of a queue without a rate: it never limits (10⁹ jobs per second), but it makes
+ * BullMQ consult the queue's limiter key, so a back-pressure pause (`Queue.rateLimit(ms)`, which
+ * sets that key) holds every worker process. BullMQ ignores the key on a Worker without a limiter.
+ */
+export const PAUSE_ONLY_LIMITER = { max: 1_000_000_000, duration: 1_000 } as const;
+
+/** BullMQ's limiter for a queue's rate (absent: {@link PAUSE_ONLY_LIMITER}). */
+export function queueLimiter(perSecond: number | undefined): { max: number; duration: number } {
+  return perSecond === undefined ? { ...PAUSE_ONLY_LIMITER } : limiterFor(perSecond);
+}

@@ -9,6 +9,8 @@ export interface ReceivedRequest {
   /** The body parsed as JSON, or the raw text when it is not JSON. */
   body: unknown;
   at: number;
+  /** The status it was answered. */
+  status: number;
 }
 
 export interface HttpReceiver {
@@ -16,8 +18,11 @@ export interface HttpReceiver {
   /** `http://127.0.0.1:<port>` */
   url: string;
   requests: ReceivedRequest[];
-  /** The status every following request gets. @defaultValue 200 */
-  setStatus(status: number): void;
+  /**
+   * The status every following request gets, with extra response headers (e.g. `retry-after`);
+   * with `forMs`, only for that long, then 200 again. @defaultValue 200
+   */
+  setStatus(status: number, options?: { headers?: Record<string, string>; forMs?: number }): void;
   /** Delay before answering, to provoke client timeouts. @defaultValue 0 */
   setDelay(ms: number): void;
   waitForRequests(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
@@ -27,6 +32,8 @@ export interface HttpReceiver {
 /** A real HTTP server on 127.0.0.1 recording the requests it gets (a stand-in webhook). */
 export async function startHttpReceiver(): Promise<HttpReceiver> {
   let status = 200;
+  let headers: Record<string, string> = {};
+  let until = Infinity;
   let delay = 0;
   const requests: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
@@ -40,10 +47,12 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       } catch {
         /* keep the raw text */
       }
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, at: Date.now() });
-      const answer = status;
+      const inWindow = Date.now() < until;
+      const answer = inWindow ? status : 200;
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, at: Date.now(), status: answer });
+      const extra = inWindow ? headers : {};
       setTimeout(() => {
-        res.writeHead(answer, { 'content-type': 'text/plain' });
+        res.writeHead(answer, { 'content-type': 'text/plain', ...extra });
         res.end(answer < 300 ? 'ok' : 'error');
       }, delay);
     });
@@ -57,8 +66,10 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
     port,
     url: `http://127.0.0.1:${port}`,
     requests,
-    setStatus(next) {
+    setStatus(next, options = {}) {
       status = next;
+      headers = options.headers ?? {};
+      until = options.forMs === undefined ? Infinity : Date.now() + options.forMs;
     },
     setDelay(ms) {
       delay = ms;

@@ -21,6 +21,16 @@ export interface RecipientRule {
   message?: string;
 }
 
+/** Every mail is refused at MAIL FROM with `code` until {@link SmtpSink.throttle}'s window ends. */
+export interface Throttle {
+  /** e.g. 421 (the server closes the connection after it, as smtp-server does), or 451. */
+  code: number;
+  /** The text after the code, e.g. `4.7.0 Too many messages, slow down`. */
+  message: string;
+  /** For how long from now. */
+  forMs: number;
+}
+
 export interface SmtpSinkOptions {
   /** Recipients to refuse at RCPT TO. Can be changed later with {@link SmtpSink.setRules}. */
   rules?: RecipientRule[];
@@ -44,6 +54,10 @@ export interface SmtpSink {
   /** RCPT TO commands refused so far, with the code answered. */
   refused: Array<{ to: string; code: number }>;
   setRules(rules: RecipientRule[]): void;
+  /** Refuses every mail with a throttling answer for a while (`undefined`: stop now). */
+  throttle(throttle: Throttle | undefined): void;
+  /** MAIL FROM commands refused by {@link SmtpSink.throttle}, with when. */
+  throttled: Array<{ code: number; at: number }>;
   /** Resolves with the messages once at least `count` have arrived. */
   waitForMessages(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
   close(): Promise<void>;
@@ -57,10 +71,17 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   const recipients: string[][] = [];
   const keep = options.keepMessages !== false;
   const refused: SmtpSink['refused'] = [];
+  const throttled: SmtpSink['throttled'] = [];
+  let throttleWindow: (Throttle & { until: number }) | undefined;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    onMailFrom(_address, _session, callback) {
+      if (!throttleWindow || Date.now() >= throttleWindow.until) return callback();
+      throttled.push({ code: throttleWindow.code, at: Date.now() });
+      callback(Object.assign(new Error(throttleWindow.message), { responseCode: throttleWindow.code }));
+    },
     onRcptTo(address, _session, callback) {
       const to = address.address;
       const rule = rules.find((r) => (typeof r.match === 'string' ? r.match.toLowerCase() === to.toLowerCase() : r.match.test(to)));
@@ -112,8 +133,12 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     receivedAt,
     recipients,
     refused,
+    throttled,
     setRules(next) {
       rules = next;
+    },
+    throttle(next) {
+      throttleWindow = next && { ...next, until: Date.now() + next.forMs };
     },
     async waitForMessages(count, timeoutMs = 10_000) {
       await waitFor(() => messages.length >= count, { timeoutMs, what: `${count} mail(s) at the SMTP sink` });

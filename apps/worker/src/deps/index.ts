@@ -33,7 +33,7 @@ export interface WorkerDeps {
 
 export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
   return {
-    mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom }),
+    mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom, throttlePauseMs: config.smtpThrottlePauseMs }),
     slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
     // Every newsletter send reads and writes PostgreSQL: as many connections as it runs at once.
     db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker', maxConnections: 10 }),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { maskEmails } from '@ceres/app-kit';
+import { ThrottledError } from '../throttled-error';
 
 export interface MailMessage {
   to: string;
@@ -24,8 +25,10 @@ export interface SentMail {
 export interface Mailer {
   /**
    * Sends one mail. A permanent refusal (SMTP 5xx: unknown mailbox, rejected address) throws
-   * BullMQ's `UnrecoverableError`, so the job fails at once; anything else (4xx, connection
-   * errors, timeouts) throws a plain error and the job is retried on the schedule.
+   * BullMQ's `UnrecoverableError`, so the job fails at once; a throttling answer (421, or 450/451
+   * with an enhanced code 4.7.x) throws a {@link ThrottledError} (the queue pauses, no attempt is
+   * used); anything else (other 4xx, connection errors, timeouts) throws a plain error and the
+   * job is retried on the schedule.
    */
   send(message: MailMessage): Promise<SentMail>;
   /** `smtp://host:port (pooled)` or `outbox <dir>`, for the startup log; never the password. */
@@ -38,6 +41,11 @@ export interface MailerOptions {
   smtpUrl: string | undefined;
   outboxDir: string;
   from: string;
+  /**
+   * How long the queue pauses after a throttling answer (SMTP gives no retry-after).
+   * @defaultValue 30 000 ms (`SMTP_THROTTLE_PAUSE_MS`)
+   */
+  throttlePauseMs?: number;
 }
 
 /** Defaults for the pooled transport, unless the URL sets them (`?socketTimeout=…`). */
@@ -63,7 +71,7 @@ export function createMailer(options: MailerOptions): Mailer {
         const info = await transport.sendMail({ from: options.from, ...message });
         return { messageId: String(info.messageId), delivery: 'smtp' };
       } catch (error) {
-        throw classifyMailError(error);
+        throw classifyMailError(error, options.throttlePauseMs ?? 30_000);
       }
     },
     close: () => transport.close(),
@@ -76,12 +84,27 @@ export function isPermanentMailError(error: unknown): boolean {
   return typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600 && code !== 'EAUTH';
 }
 
-function classifyMailError(error: unknown): Error {
+/**
+ * The server asks us to slow down rather than refusing this mail: 421 (service not available,
+ * closing the channel: "too many connections", "try again later") and 450/451 whose enhanced code
+ * is 4.7.x (RFC 3463: security or policy status, as providers' rate limits answer, e.g.
+ * `451 4.7.1 Rate limit exceeded`). A plain `451` (local error, greylisting) stays an ordinary
+ * transient failure.
+ */
+export function isThrottlingMailError(error: unknown): boolean {
+  const { responseCode, response } = (error ?? {}) as { responseCode?: unknown; response?: unknown };
+  if (responseCode === 421) return true;
+  if (responseCode !== 450 && responseCode !== 451) return false;
+  return typeof response === 'string' && /^\d{3}[ -]4\.7\.\d{1,3}\b/.test(response);
+}
+
+function classifyMailError(error: unknown, throttlePauseMs: number): Error {
   const cause = error instanceof Error ? error : new Error(String(error));
   const { responseCode } = error as { responseCode?: number };
   // Masked at the source: this text becomes the job's failedReason (Bull Board, the status route,
   // failed_jobs, Slack), all of which must not carry the recipient.
   const message = `SMTP ${responseCode ?? 'error'}: ${maskEmails(cause.message)}`;
+  if (isThrottlingMailError(error)) return new ThrottledError(throttlePauseMs, `throttled ${message}`, { cause });
   if (isPermanentMailError(error)) {
     const permanent = new UnrecoverableError(`permanent ${message}`);
     permanent.cause = cause;

@@ -1,4 +1,12 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
+import { ThrottledError } from '../throttled-error';
+
+/** The pause after a 429 that names no (readable) `Retry-After`. */
+export const SLACK_DEFAULT_RETRY_AFTER_MS = 10_000;
+/** The longest pause a 429's `Retry-After` can ask for; after it the next post asks again. */
+export const SLACK_MAX_RETRY_AFTER_MS = 300_000;
 
 export interface SlackMessage {
   /** The fallback text (notifications, clients without blocks). */
@@ -7,9 +15,17 @@ export interface SlackMessage {
   blocks?: unknown[];
 }
 
+/** `webhook`: Slack answered 2xx; `log`: no webhook configured; `unconfirmed`: see {@link Slack.post}. */
+export type SlackDelivery = 'webhook' | 'log' | 'unconfirmed';
+
 export interface Slack {
-  /** Posts to the webhook; throws on a timeout or a non-2xx answer so the job is retried. */
-  post(message: SlackMessage, signal?: AbortSignal): Promise<{ delivered: 'webhook' | 'log' }>;
+  /**
+   * Posts to the webhook; throws on a timeout or a non-2xx answer so the job is retried, except a
+   * 429, which throws a {@link ThrottledError} with the answer's `Retry-After` (the queue pauses,
+   * no attempt is used). A webhook that does not answer within the timeout once the request was
+   * sent is not posted to again (`unconfirmed`, the alert logged at warn): it may have posted.
+   */
+  post(message: SlackMessage, signal?: AbortSignal): Promise<{ delivered: SlackDelivery }>;
   readonly description: string;
 }
 
@@ -38,21 +54,70 @@ export function createSlack(options: SlackOptions): Slack {
       },
     };
   }
+  const url = new URL(webhookUrl);
   return {
     // The webhook path is a secret: show only the host.
-    description: `webhook ${new URL(webhookUrl).host}`,
+    description: `webhook ${url.host}`,
     async post(message, signal) {
+      const body = Buffer.from(JSON.stringify(message));
       const timeout = AbortSignal.timeout(timeoutMs);
-      const response = await fetch(webhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(message),
-        signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
-      });
-      // Drain the body so the connection returns to the pool.
-      await response.arrayBuffer().catch(() => undefined);
-      if (!response.ok) throw new SlackHttpError(response.status);
+      const { status, retryAfterHeader } = await postJson(url, body, signal ? AbortSignal.any([timeout, signal]) : timeout);
+      if (status === undefined) {
+        // No answer within SLACK_TIMEOUT_MS after the whole request went out: Slack may well have
+        // posted it (a slow webhook). Posting again would show it twice, or six times over the
+        // retry schedule; the alert is logged instead so it is not lost.
+        logger.warn({ slack: message.text, timeoutMs }, 'slack webhook did not answer in time after the request was sent; not posted again (it may show in Slack)');
+        return { delivered: 'unconfirmed' };
+      }
+      if (status === 429) {
+        const retryAfterMs = retryAfter(retryAfterHeader, Date.now());
+        throw new ThrottledError(retryAfterMs, `Slack webhook answered HTTP 429; pausing ${retryAfterMs} ms`, { cause: new SlackHttpError(429) });
+      }
+      if (status < 200 || status >= 300) throw new SlackHttpError(status);
       return { delivered: 'webhook' };
     },
   };
+}
+
+/**
+ * One POST with node:http(s), which tells what fetch cannot: whether the request had been written
+ * out when the signal fired. Aborted before that (no connection, a stalled upload): rejects, and
+ * the job is retried. Aborted after it by the timeout: `status: undefined`, an answer not seen.
+ * Aborted by the job's own signal (a timeout of the attempt, a forced stop): rejects.
+ */
+function postJson(url: URL, body: Buffer, signal: AbortSignal): Promise<{ status: number | undefined; retryAfterHeader: string | null }> {
+  return new Promise((resolve, reject) => {
+    let sent = false;
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+      signal,
+    });
+    request.on('response', (response) => {
+      const header = response.headers['retry-after'];
+      // The status is the answer; the body is drained so the connection returns to the pool.
+      response.on('error', () => {});
+      response.resume();
+      resolve({ status: response.statusCode ?? 0, retryAfterHeader: typeof header === 'string' ? header : null });
+    });
+    request.on('error', (error) => {
+      if (sent && signal.aborted && isTimeout(signal.reason)) resolve({ status: undefined, retryAfterHeader: null });
+      else reject(signal.aborted ? (signal.reason as Error) : error);
+    });
+    request.end(body, () => (sent = true));
+  });
+}
+
+const isTimeout = (reason: unknown) => reason instanceof Error && reason.name === 'TimeoutError';
+
+/**
+ * A `Retry-After` value in ms: delay-seconds or an HTTP date (RFC 9110 §10.2.3); absent or
+ * unreadable gives the default, and it is capped.
+ */
+export function retryAfter(header: string | null, now: number): number {
+  let ms = SLACK_DEFAULT_RETRY_AFTER_MS;
+  const value = header?.trim() ?? '';
+  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
+  else if (value !== '' && !Number.isNaN(Date.parse(value))) ms = Math.max(Date.parse(value) - now, 0);
+  return Math.min(Math.max(ms, 1), SLACK_MAX_RETRY_AFTER_MS);
 }

@@ -12,6 +12,7 @@ import newsletterFanOut from './newsletter/fan-out';
 import newsletterFinish from './newsletter/finish';
 import newsletterSend from './newsletter/send';
 import slackAlert from './slack/alert';
+import slackDeadLetterDigest from './slack/dead-letter-digest';
 
 /** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
 export const processors = {
@@ -19,5 +20,5 @@ export const processors = {
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
   'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
   'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },
-  'slack': { 'alert': slackAlert },
+  'slack': { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest },
 } satisfies ProcessorMap;

@@ -201,6 +201,8 @@ export function useTestBed(): TestBed {
     await Promise.all(bed.apps.splice(0).map((app) => app.stop(true)));
     await Promise.all(bed.producers.splice(0).map((producer) => producer.close()));
     bed.peers.smtp.setRules([]);
+    bed.peers.smtp.throttle(undefined);
+    bed.peers.smtp.throttled.length = 0;
     bed.peers.smtp.messages.length = 0;
     bed.peers.slack.setStatus(200);
     bed.peers.slack.setDelay(0);

@@ -16,6 +16,7 @@ import newsletterFinish from './newsletter/finish';
 import newsletterSend from './newsletter/send';
 import slackQueue from './slack/queue';
 import slackAlert from './slack/alert';
+import slackDeadLetterDigest from './slack/dead-letter-digest';
 
 /** Every queue and its job types. */
 export const catalog = {
@@ -23,5 +24,5 @@ export const catalog = {
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
   'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
   'newsletter': { ...newsletterQueue, jobs: { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend } },
-  'slack': { ...slackQueue, jobs: { 'alert': slackAlert } },
+  'slack': { ...slackQueue, jobs: { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest } },
 } as const;

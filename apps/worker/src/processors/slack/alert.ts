@@ -1,5 +1,5 @@
 import type { Payload } from '@ceres/queues';
-import type { Slack } from '../../deps/slack';
+import type { Slack, SlackDelivery } from '../../deps/slack';
 import type { Processor } from '../types';
 
 export interface AlertDeps {
@@ -13,8 +13,11 @@ const ICONS: Record<NonNullable<Payload<'slack/alert'>['severity']>, string> = {
   critical: ':rotating_light:',
 };
 
-/** Posts the alert. A failure is retried by the queue's own policy (3 attempts, 2 s apart). */
-export const alert: Processor<'slack/alert', { delivered: 'webhook' | 'log' }, AlertDeps> = async (job, deps, ctx) => {
+/**
+ * Posts the alert. A failure is retried on the standard schedule (1 s → 300 s); a 429 pauses the
+ * queue without using an attempt (see deps/slack.ts).
+ */
+export const alert: Processor<'slack/alert', { delivered: SlackDelivery }, AlertDeps> = async (job, deps, ctx) => {
   const { text, severity } = job.data;
   return deps.slack.post({ text: severity ? `${ICONS[severity]} ${text}` : text }, ctx.signal);
 };

@@ -1,8 +1,10 @@
 import { DAY_S, defineQueue, HOUR_S } from '../define';
+import { onRetrySchedule } from '../../retry';
 
 /**
- * Slack alerts: 3 attempts 2 s apart (an alert later than that is stale). A failed alert raises no
- * further alert, so it stays visible in Bull Board for a week.
+ * Slack alerts: the standard retry schedule (1 s → 300 s), so a Slack incident of minutes still
+ * delivers them; a 429 pauses the queue without using an attempt (the worker's back-pressure). A
+ * failed alert raises no further alert, so it stays visible in Bull Board for a week.
  */
 export default defineQueue({
   description: 'Slack alerts',
@@ -11,8 +13,7 @@ export default defineQueue({
   // Slack's incoming webhooks allow about one message per second.
   rateLimit: { env: 'SLACK_RATE_PER_SECOND', perSecond: 1, description: "The webhook's rate" },
   defaultJobOptions: {
-    attempts: 3,
-    backoff: { type: 'fixed', delay: 2_000 },
+    ...onRetrySchedule,
     removeOnComplete: { age: HOUR_S },
     removeOnFail: { age: 7 * DAY_S },
   },
