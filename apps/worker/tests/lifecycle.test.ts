@@ -276,7 +276,7 @@ describe('the stall check', () => {
     for (const n of [1, 2, 3, 4]) await queues.enqueue('slack/alert', { text: `limited ${n}`, dedupeKey: `limited-${n}` });
     await waitFor(() => requestsFor('limited').length === 4, { timeoutMs: 15_000, what: 'the four alerts' });
     const [mail] = await bed.peers.smtp.waitForMessages(1, 10_000);
-    expect(mail!.at - pausedAt).toBeGreaterThanOrEqual(2_500);
+    expect(mail!.receivedAt - pausedAt).toBeGreaterThanOrEqual(2_500);
     expect(lines.filter((line) => String(line.msg).startsWith('worker stalled') || String(line.msg).startsWith('worker still stalled'))).toEqual([]);
     expect(stalled).toEqual([]);
   }, 30_000);
