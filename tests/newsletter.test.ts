@@ -22,7 +22,11 @@ let db: Db;
 
 beforeAll(async () => {
   peers = await startPeers();
-  env = workerEnv(peers, { NEWSLETTER_RATE_PER_SECOND: String(RATE), UNSUBSCRIBE_URL: 'https://api.ceres.example/unsubscribe', UNSUBSCRIBE_MAILTO: 'unsubscribe@ceres.example' });
+  env = workerEnv(peers, {
+    NEWSLETTER_RATE_PER_SECOND: String(RATE),
+    // The throttling test's pause: SMTP names none, the default is 30 s.
+    SMTP_THROTTLE_PAUSE_MS: '1000',
+    UNSUBSCRIBE_URL: 'https://api.ceres.example/unsubscribe', UNSUBSCRIBE_MAILTO: 'unsubscribe@ceres.example' });
   workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
   const config = loadApiConfig({ ...env, API_TOKENS: TOKEN, LOG_LEVEL: 'silent', API_RATE_LIMIT_MAX: '1000000' });
   apiQueues = new QueueClient({ config: config.queues, onWarning: () => {} });
@@ -120,6 +124,28 @@ describe('a 2,000-recipient campaign at NEWSLETTER_RATE_PER_SECOND=100 with thre
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(summaries(id)).toHaveLength(1);
     expect(JSON.stringify(summaries(id)[0]!.body)).toMatch(/is done: 2,000 recipients, 2,000 sent, 0 failed, 0 unsubscribed/);
+  });
+});
+
+describe('the SMTP server throttles mid-campaign', () => {
+  it('answers 421 for 5 s: no dead letter, every mail delivered once, no attempt used by the throttling', { timeout: 120_000 }, async () => {
+    const id = await campaign('throttled', 600);
+    await call('POST', `/campaigns/${id}/start`);
+    await waitFor(() => arrivals('throttled').length >= 100, { timeoutMs: 30_000, what: '100 mails' });
+    const from = Date.now();
+    peers.smtp.throttle({ code: 421, message: '4.7.0 Too many messages, slow down', forMs: 5_000 });
+    const figures = await finished(id);
+    expect(figures).toMatchObject({ state: 'done', total: 600, sent: 600, failed: 0, pending: 0 });
+    const mails = arrivals('throttled');
+    expect(mails).toHaveLength(600);
+    expect(new Set(mails.map((mail) => mail.to)).size).toBe(600);
+    // The throttle happened, and nothing arrived in its window.
+    expect(peers.smtp.throttled.filter((refusal) => refusal.at >= from).length).toBeGreaterThan(0);
+    expect(mails.filter((mail) => mail.at > from + 200 && mail.at < from + 5_000)).toEqual([]);
+    expect(await db.failedJobs.list({ queue: 'newsletter' })).toEqual([]);
+    const sends = apiQueues.getQueue('newsletter');
+    const attempts = await Promise.all(mails.map(async ({ to }) => (await sends.getJob(`newsletter:send:${id}.${to.split('@')[0]}`))?.attemptsMade));
+    expect(new Set(attempts)).toEqual(new Set([1]));
   });
 });
 

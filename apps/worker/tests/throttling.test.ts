@@ -124,6 +124,11 @@ describe('a Slack webhook that answers 429', () => {
     // a post per alert per attempt.
     expect(refused.length).toBeLessThanOrEqual(rate * 7);
     const slack = queues.getQueue('slack');
+    // The webhook's 200 comes before the worker marks the job completed: wait for that first.
+    await waitFor(async () => (await Promise.all(results.map(({ jobId }) => slack.getJobState(jobId)))).every((state) => state === 'completed'), {
+      timeoutMs: 5_000,
+      what: 'every alert job completed',
+    });
     const jobs = (await Promise.all(results.map(({ jobId }) => slack.getJob(jobId)))) as Job[];
     expect(jobs.map((job) => job.attemptsMade)).toEqual(jobs.map(() => 1));
     expect(await slack.getFailedCount()).toBe(0);
