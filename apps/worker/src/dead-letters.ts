@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Db } from '@ceres/db';
+import type { Db, FailedJobRow } from '@ceres/db';
 import type { QueueClient, QueueName } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
@@ -84,6 +84,20 @@ export function deadLetterAlertText(job: Pick<Job, 'queueName' | 'name' | 'id' |
   ].join('\n');
 }
 
+/** The `failed_jobs` row of a final failure. */
+function archiveRow(job: Job): FailedJobRow {
+  return {
+    queue: job.queueName,
+    jobName: job.name,
+    jobId: String(job.id),
+    payload: job.data,
+    error: job.failedReason || 'unknown reason',
+    stacktrace: job.stacktrace?.join('\n---\n') || null,
+    attemptsMade: job.attemptsMade,
+    failedAt: new Date(job.finishedOn!),
+  };
+}
+
 export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, redisPrefix = 'ceres:' }: DeadLettersOptions): DeadLetters {
   /**
    * One alert per dead letter while its queue had at most `digestAfter` in the minute; beyond,
@@ -120,17 +134,38 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     // Alert first, archive second: a crash in between leaves the job unarchived, so the next
     // reconciliation retries both, and the deterministic alert id keeps it one alert.
     if (job.queueName !== ALERT_QUEUE) await alert(job, jobId);
-    const inserted = await db.failedJobs.archive({
-      queue: job.queueName,
-      jobName: job.name,
-      jobId,
-      payload: job.data,
-      error: job.failedReason || 'unknown reason',
-      stacktrace: job.stacktrace?.join('\n---\n') || null,
-      attemptsMade: job.attemptsMade,
-      failedAt,
+    return (await db.failedJobs.archive(archiveRow(job))) ? 'archived' : 'already-archived';
+  };
+
+  /**
+   * One page of the failed set not yet archived: the alerts go out together (the producer batches
+   * them), then the rows in one INSERT. A job whose alert failed is left for the next pass (alert
+   * first, as in `record`); a refused batch falls back to one job at a time, so one row that cannot
+   * be stored holds back no other.
+   */
+  const recordPage = async (name: QueueName, jobs: Job[], result: ReconcileResult): Promise<void> => {
+    const alerted = await Promise.allSettled(jobs.map((job) => (job.queueName === ALERT_QUEUE ? undefined : alert(job, String(job.id)))));
+    const ready: Job[] = [];
+    alerted.forEach((outcome, index) => {
+      const job = jobs[index]!;
+      if (outcome.status === 'fulfilled') ready.push(job);
+      else {
+        result.failed++;
+        logger.error({ queue: name, job: job.name, jobId: job.id, err: errorSummary(outcome.reason) }, 'could not record a dead letter during reconciliation');
+      }
     });
-    return inserted ? 'archived' : 'already-archived';
+    try {
+      result.recorded += await db.failedJobs.archiveMany(ready.map(archiveRow));
+    } catch {
+      for (const job of ready) {
+        try {
+          if ((await record(job, { archived: false })) === 'archived') result.recorded++;
+        } catch (error) {
+          result.failed++;
+          logger.error({ queue: name, job: job.name, jobId: job.id, err: errorSummary(error) }, 'could not record a dead letter during reconciliation');
+        }
+      }
+    }
   };
 
   // Dead letters whose recording failed, retried on a timer until recorded.
@@ -190,16 +225,7 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
             name,
             jobs.map((job) => ({ jobId: String(job.id), failedAt: new Date(job.finishedOn!) })),
           );
-          for (const [index, job] of jobs.entries()) {
-            if (archived.has(index)) continue;
-            try {
-              if ((await record(job, { archived: false })) === 'archived') result.recorded++;
-            } catch (error) {
-              // One job that cannot be recorded must not hold back the others.
-              result.failed++;
-              logger.error({ queue: name, job: job.name, jobId: job.id, err: errorSummary(error) }, 'could not record a dead letter during reconciliation');
-            }
-          }
+          await recordPage(name, jobs.filter((_, index) => !archived.has(index)), result);
           if (page.length < RECONCILE_PAGE) break;
         }
       }

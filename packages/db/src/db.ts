@@ -71,6 +71,8 @@ export interface FailedJobStore {
    * lone UTF-16 surrogates, which PostgreSQL refuses, are stored as U+FFFD.
    */
   archive(row: FailedJobRow): Promise<boolean>;
+  /** {@link FailedJobStore.archive} for many rows in one statement; returns how many were new. */
+  archiveMany(rows: readonly FailedJobRow[]): Promise<number>;
   has(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
   /** Which of these final failures of one queue are archived, in one query: their indexes in `keys`. */
   archivedAmong(queue: string, keys: readonly FailureKey[]): Promise<Set<number>>;
@@ -189,6 +191,25 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
         ],
       );
       return result.rowCount === 1;
+    },
+    async archiveMany(rows) {
+      if (rows.length === 0) return 0;
+      const result = await pool.query(
+        `INSERT INTO failed_jobs (queue, job_name, job_id, payload, error, stacktrace, attempts_made, failed_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::int[], $8::timestamptz[])
+         ON CONFLICT ON CONSTRAINT failed_jobs_final_failure_key DO NOTHING`,
+        [
+          rows.map((row) => storableString(row.queue)),
+          rows.map((row) => storableString(row.jobName)),
+          rows.map((row) => storableString(row.jobId)),
+          rows.map((row) => storableJson(row.payload)),
+          rows.map((row) => storableString(row.error)),
+          rows.map((row) => (row.stacktrace == null ? null : storableString(row.stacktrace))),
+          rows.map((row) => row.attemptsMade),
+          rows.map((row) => row.failedAt),
+        ],
+      );
+      return result.rowCount ?? 0;
     },
     async has({ queue, jobId, failedAt }) {
       const { rowCount } = await pool.query(

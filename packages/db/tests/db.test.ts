@@ -181,6 +181,21 @@ describe('failed jobs archive', () => {
     expect(rows[0]!.failedAt.getTime()).toBe(failedAt.getTime());
   });
 
+  it('archives a page of final failures in one statement: the new ones counted, the known ones left, unstorable text as U+FFFD', async () => {
+    const failedAt = new Date(1_700_000_200_000);
+    await db.failedJobs.archive(row('email:welcome:m0', failedAt));
+    const page = [row('email:welcome:m0', failedAt), row('email:welcome:m1', failedAt), { ...row('email:welcome:m2', failedAt), error: 'bad\u0000reason', stacktrace: null }];
+    expect(await db.failedJobs.archiveMany(page)).toBe(2);
+    expect(await db.failedJobs.archiveMany(page)).toBe(0);
+    expect(await db.failedJobs.archiveMany([])).toBe(0);
+    const [m1] = await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:m1' });
+    expect(m1).toMatchObject({ jobName: 'welcome', attemptsMade: 6, payload: { userId: 'email:welcome:m1' }, stacktrace: 'Error: boom\n    at x' });
+    expect(m1!.failedAt.getTime()).toBe(failedAt.getTime());
+    const [m2] = await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:m2' });
+    expect(m2).toMatchObject({ error: 'bad\ufffdreason', stacktrace: null });
+    expect(await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:m0' })).toHaveLength(1);
+  });
+
   it('keeps a later failure of the same job id as its own row', async () => {
     await db.failedJobs.archive(row('email:welcome:b', new Date(1_700_000_000_000)));
     await db.failedJobs.archive(row('email:welcome:b', new Date(1_700_000_100_000)));
