@@ -3,8 +3,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { loadQueuesConfig } from '@ceres/queues';
-import { freePort, startRedisServer, startSmtpSink } from '@ceres/testing';
+import { encryptField, loadQueuesConfig, parseKeyring } from '@ceres/queues';
+import { freePort, startRedisServer, startSmtpSink, testEncryptionKey } from '@ceres/testing';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -19,6 +19,19 @@ const BATCH_JOBS = 20_000;
 const LATENCY_JOBS = 3_000;
 const MAILS = 2_000;
 const TOKEN = 'bench-token-0123456789abcdef';
+/** Ours encrypts the personal fields as deployed: the API on enqueue, the worker before each job. */
+const ENCRYPTION_KEYS = testEncryptionKey('bench1');
+const keyring = parseKeyring(ENCRYPTION_KEYS);
+/** The payload as our producers store it (personal fields encrypted); the raw side stores plaintext. */
+const storedVerifyPayload = (userId: string) => {
+  const payload = verifyPayload(userId);
+  return {
+    ...payload,
+    email: encryptField(keyring, 'email/verify', 'email', payload.email),
+    firstName: encryptField(keyring, 'email/verify', 'firstName', payload.firstName),
+    token: encryptField(keyring, 'email/verify', 'token', payload.token),
+  };
+};
 /** `BENCH_ONLY=3,4`: run some pairs only (when looking into one); the default runs them all. */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const only = (...ids: string[]) => !ONLY || ids.some((id) => ONLY.includes(id));
@@ -75,6 +88,7 @@ async function startServers(): Promise<Record<Side, { child: Child; url: string 
     REDIS_PREFIX: ourPrefix,
     API_PORT: String(oursPort),
     API_TOKENS: TOKEN,
+    JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
     // The campaign routes are not measured here: the pool connects lazily and never reaches this.
     DATABASE_URL: 'postgres://bench@127.0.0.1:9/bench',
     UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
@@ -194,6 +208,7 @@ const workerEnv = (side: Side, task: string, count: number) => ({
   BENCH_COUNT: String(count),
   REDIS_URL: redis.url,
   REDIS_PREFIX: side === 'ours' ? ourPrefix : rawPrefix,
+  JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
 });
 const rss: Record<Side, number[]> = { ours: [], raw: [] };
 const idleRss: Record<Side, number[]> = { ours: [], raw: [] };
@@ -217,7 +232,7 @@ await alternate(workerPair, async (side, warmup) => {
   // the measurement starts with all of them there.
   await queue.pause();
   for (let i = 0; i < count; i += 1000) {
-    await queue.addBulk(Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({ name: 'verify', data: verifyPayload(`${tag}-${i + k}`), opts: emailJobOptions })));
+    await queue.addBulk(Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({ name: 'verify', data: side === 'ours' ? storedVerifyPayload(`${tag}-${i + k}`) : verifyPayload(`${tag}-${i + k}`), opts: emailJobOptions })));
   }
   const child = spawnTs('bench/children/worker.ts', workerEnv(side, 'throughput', count));
   const ready = await child.next<{ rssMiB: number }>('ready');

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createDb, migrate } from '@ceres/db';
 import { createQueueClient, loadQueuesConfig, type QueueClient } from '@ceres/queues';
-import { freePort, startPostgresServer, startRedisServer, waitFor } from '@ceres/testing';
+import { freePort, startPostgresServer, startRedisServer, testEncryptionKey, waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -49,7 +49,16 @@ const postgres = await startPostgresServer();
 await migrate(postgres.url);
 const admin = new Redis(`${redis.url}/5`);
 const memory = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
-const env = (prefix: string) => ({ REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: postgres.url, UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123', LOG_LEVEL: 'warn' });
+// The API and the worker need a keyring (the mails' personal fields are encrypted), as deployed.
+const ENCRYPTION_KEYS = testEncryptionKey('scale1');
+const env = (prefix: string) => ({
+  REDIS_URL: redis.url,
+  REDIS_PREFIX: prefix,
+  DATABASE_URL: postgres.url,
+  UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
+  LOG_LEVEL: 'warn',
+  JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
+});
 
 /** Latency of `request` over `count` sequential calls, in ms. */
 async function latency(count: number, request: () => Promise<unknown>) {

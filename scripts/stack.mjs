@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
+import { localEncryptionKey, withEncryptionKey } from './lib/encryption-key.mjs';
 import { findPostgresBinDir } from './lib/postgres-bin.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,6 +42,7 @@ async function start() {
   if (!existsSync(pm2Bin)) fail('PM2 is not installed: run `npm install` first');
   mkdirSync(join(VAR, 'log'), { recursive: true });
   const created = ensureEnvFile();
+  ensureEncryptionKey();
   const fileEnv = parseEnv(readFileSync(ENV_FILE, 'utf8'));
   // The shell's environment wins over .env, as with any twelve-factor app.
   const env = { ...fileEnv, ...definedOnly(process.env) };
@@ -111,6 +113,7 @@ function ensureEnvFile() {
   const template = readFileSync(join(root, '.env.example'), 'utf8')
     .replace(/^API_TOKENS=.*$/m, `API_TOKENS=${secret()}`)
     .replace(/^QUEUES_UI_PASS=.*$/m, `QUEUES_UI_PASS=${secret()}`)
+    .replace(/^JOBS_ENCRYPTION_KEYS=.*$/m, `JOBS_ENCRYPTION_KEYS=${localEncryptionKey()}`)
     .replace(/^UNSUBSCRIBE_SECRET=.*$/m, `UNSUBSCRIBE_SECRET=${secret()}`)
     // Local servers are started by npm start unless these point elsewhere.
     .replace(/^REDIS_URL=.*$/m, '# REDIS_URL=redis://127.0.0.1:6379/5')
@@ -118,6 +121,17 @@ function ensureEnvFile() {
   writeFileSync(ENV_FILE, `# Created by npm start on ${new Date().toISOString()} with local development secrets.\n${template}`);
   chmodSync(ENV_FILE, 0o600);
   return true;
+}
+
+/**
+ * A .env from before JOBS_ENCRYPTION_KEYS (and no key in the shell): adds a local key to it, so the
+ * API and the worker start. An existing value is never touched.
+ */
+function ensureEncryptionKey() {
+  const updated = withEncryptionKey(readFileSync(ENV_FILE, 'utf8'));
+  if (updated === undefined) return;
+  writeFileSync(ENV_FILE, updated);
+  console.log(`== generated a local JOBS_ENCRYPTION_KEYS into ${ENV_FILE}`);
 }
 
 async function startLocalRedis() {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -29,10 +29,11 @@ function run(main: string, env: Record<string, string>): Promise<{ code: number 
   });
 }
 
+// The api and the worker need a keyring before they look at Redis; queues-ui needs none.
 const APPS: Array<[string, string, Record<string, string>]> = [
-  ['api', 'apps/api/src/main.ts', { API_TOKENS: 'test-token-0123456789abcdef', API_PORT: '0', DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123' }],
+  ['api', 'apps/api/src/main.ts', { API_TOKENS: 'test-token-0123456789abcdef', API_PORT: '0', DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }],
   ['queues-ui', 'apps/queues-ui/src/main.ts', { QUEUES_UI_PASS: 'ui-pass-0123456789abcdef', QUEUES_UI_PORT: '1' }],
-  ['worker', 'apps/worker/src/main.ts', { DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123' }],
+  ['worker', 'apps/worker/src/main.ts', { DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }],
 ];
 
 describe('REDIS_URL with a database the server does not have', () => {

@@ -1,4 +1,4 @@
-import { loadQueuesConfig } from '@ceres/queues';
+import { loadQueuesConfig, missingKeyringError } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
@@ -61,6 +61,8 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     );
   }
   tokens.forEach((token, i) => assertStrongSecret('API_TOKENS', token, `token #${i + 1}`));
+  // The API enqueues mails: their personal fields are encrypted before they reach Redis.
+  if (!queues.keyring) throw missingKeyringError('API');
   return {
     host: parsed.API_HOST,
     port: parsed.API_PORT,

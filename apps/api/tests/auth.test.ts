@@ -1,4 +1,5 @@
 import { ConfigError } from '@ceres/queues';
+import { TEST_ENCRYPTION_KEYS } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { tokenMatcher } from '@ceres/http';
@@ -115,7 +116,8 @@ describe('tokenMatcher', () => {
 });
 
 describe('loadApiConfig', () => {
-  const base = { ...REQUIRED_ENV, API_TOKENS: TOKEN };
+  const keys = { ...REQUIRED_ENV, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
+  const base = { API_TOKENS: TOKEN, ...keys };
 
   it('has the documented defaults', () => {
     const config = loadApiConfig(base);
@@ -133,7 +135,7 @@ describe('loadApiConfig', () => {
   });
 
   it('splits API_TOKENS on commas and trims them', () => {
-    expect(loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: ` ${TOKEN} ,, ${OTHER_TOKEN} ` }).auth.tokens).toEqual([TOKEN, OTHER_TOKEN]);
+    expect(loadApiConfig({ API_TOKENS: ` ${TOKEN} ,, ${OTHER_TOKEN} `, ...keys }).auth.tokens).toEqual([TOKEN, OTHER_TOKEN]);
   });
 
   it('refuses to start without tokens unless API_AUTH=off is explicit, naming API_TOKENS', () => {
@@ -149,8 +151,8 @@ describe('loadApiConfig', () => {
       expect((error as ConfigError).variable).toBe('API_TOKENS');
       expect((error as ConfigError).message).toMatch(/^API_TOKENS: .*API_AUTH=off/);
     }
-    expect(loadApiConfig({ ...REQUIRED_ENV, API_AUTH: 'off' }).auth).toEqual({ enabled: false, tokens: [] });
-    expect(loadApiConfig({ ...REQUIRED_ENV, API_AUTH: 'false' }).auth.enabled).toBe(false);
+    expect(loadApiConfig({ API_AUTH: 'off', ...keys }).auth).toEqual({ enabled: false, tokens: [] });
+    expect(loadApiConfig({ API_AUTH: 'false', ...keys }).auth.enabled).toBe(false);
   });
 
   it('names the bad variable', () => {

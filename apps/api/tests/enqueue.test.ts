@@ -1,4 +1,4 @@
-import { validatePayload } from '@ceres/queues';
+import { decryptJobPayload, validatePayload } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
 import { auth, startApi, validPayloads, verify, useTestApi } from './helpers';
@@ -24,7 +24,8 @@ describe('POST /jobs/:queue/:job', () => {
     expect(body.jobId).toMatch(new RegExp(`^${queue}:${job}:`));
     const stored = await ctx.api.queues.getQueue(queue as 'email').getJob(body.jobId);
     expect(stored?.name).toBe(job);
-    expect(stored?.data).toEqual(validPayloads[type]);
+    // Personal fields are stored encrypted; decrypted, the job holds exactly the payload.
+    expect(decryptJobPayload(ctx.api.config.queues.keyring, type, stored?.data)).toEqual(validPayloads[type]);
   });
 
   it.each([
@@ -44,7 +45,8 @@ describe('POST /jobs/:queue/:job', () => {
     expect(delayed.statusCode).toBe(202);
     const jobId = delayed.json().jobId as string;
     expect(await ctx.api.queues.getQueue('email').getJobState(jobId)).toBe('delayed');
-    expect((await ctx.api.queues.getQueue('email').getJob(jobId))?.data).toEqual({ userId: 'delayed-1', email: 'a@example.com', firstName: 'A' });
+    const stored = (await ctx.api.queues.getQueue('email').getJob(jobId))?.data;
+    expect(decryptJobPayload(ctx.api.config.queues.keyring, 'email/welcome', stored)).toEqual({ userId: 'delayed-1', email: 'a@example.com', firstName: 'A' });
 
     const urgent = await post('/jobs/files/validate-cv', { userId: 'u', fileKey: 'cv/urgent.pdf', priority: 1 });
     expect(urgent.statusCode).toBe(202);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createDb, type Db } from '@ceres/db';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
 import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll } from 'vitest';
 import type { RouteOptions } from 'fastify';
 import { buildApp } from '../src/app';
@@ -38,6 +38,7 @@ export async function startApi(redis: RedisServer, env: Record<string, string> =
     REDIS_URL: redis.url,
     REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
     API_TOKENS: `${TOKEN},${OTHER_TOKEN}`,
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     LOG_LEVEL: 'warn',
     ...REQUIRED_ENV,
     ...env,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadQueuesConfig, QueueClient } from '@ceres/queues';
-import { freePort, startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { freePort, startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REQUIRED_ENV, TOKEN } from './helpers';
 
@@ -25,7 +25,7 @@ afterAll(async () => {
 function startMain(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, ...REQUIRED_ENV, ...env },
+    env: { PATH: process.env.PATH, ...REQUIRED_ENV, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   children.push(child);

@@ -116,6 +116,8 @@ export class CliContext {
   /** An error from a command in progress, as the CLI reports it: outages become exit 3. */
   translate(error: unknown): unknown {
     if (error instanceof CliError) return error;
+    // E.g. JOBS_ENCRYPTION_KEYS unset when a replay enqueues a mail: a bad variable, exit 2.
+    if (error instanceof ConfigError) return new UsageError(`invalid configuration: ${error.message}`);
     if (error instanceof UnknownQueueError) return new UsageError(`queue: ${error.message}`);
     if (this.client && !(error instanceof UsageError) && this.client.isOutage(error)) return this.redisUnreachable();
     if (this.db && isPgUnreachable(error)) return this.pgUnreachable(error);

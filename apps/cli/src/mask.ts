@@ -1,7 +1,11 @@
+import { DIGEST_FIELD, isEncrypted } from '@ceres/queues';
+
 /*
  * Job payloads and errors hold personal data (addresses, names, verification tokens). The CLI's
  * output goes to terminals, cron mails and CI logs, so it never prints them: payload fields whose
- * name says they are personal are masked, and e-mail addresses are masked in any text.
+ * name says they are personal, or whose value is encrypted, are masked, and e-mail addresses are
+ * masked in any text. The payload's duplicate digest (`$digest`) is internal and left out, as in
+ * Bull Board.
  */
 
 const PERSONAL_FIELD = /e-?mail|token|name|phone|address|password|secret|birth/i;
@@ -15,13 +19,22 @@ export function maskText(text: string): string {
 
 /** A copy of a payload with its personal fields masked, however deep. */
 export function maskData(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && DIGEST_FIELD in value) {
+    const { [DIGEST_FIELD]: _digest, ...rest } = value as Record<string, unknown>;
+    return maskDeep(rest);
+  }
+  return maskDeep(value);
+}
+
+function maskDeep(value: unknown): unknown {
+  if (isEncrypted(value)) return MASK;
   if (typeof value === 'string') return maskText(value);
-  if (Array.isArray(value)) return value.map(maskData);
+  if (Array.isArray(value)) return value.map(maskDeep);
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
       Object.entries(value as Record<string, unknown>).map(([key, field]) => [
         key,
-        PERSONAL_FIELD.test(key) && field !== null && field !== undefined ? MASK : maskData(field),
+        PERSONAL_FIELD.test(key) && field !== null && field !== undefined ? MASK : maskDeep(field),
       ]),
     );
   }

@@ -1,5 +1,6 @@
 import { CLEANABLE_STATES, JOB_STATES, QUEUE_NAMES } from '@ceres/queues';
 import { Argument, Command, CommanderError, Option } from 'commander';
+import { erase } from './commands/erase';
 import * as failed from './commands/failed';
 import { monitor } from './commands/monitor';
 import * as queues from './commands/queues';
@@ -125,6 +126,14 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())
     .action((queue, options) => act(() => queues.drain(ctx, io, queue, options))());
+
+  program
+    .command('erase')
+    .description("erase one user's data: their jobs in every queue and state, failed_jobs rows and verification tokens (the admin API's POST /api/erasure). Asks first unless --yes")
+    .argument('<user-id>', 'the platform user id, as in the job payloads (userId)')
+    .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
+    .addOption(json())
+    .action((userId, options) => act(() => erase(ctx, io, userId, options))());
 
   const schedulersCmd = program
     .command('schedulers')

@@ -1,5 +1,5 @@
 import type { ArchivedFailure, Db, FailedJobArchive } from '@ceres/db';
-import { findJobDefinition, isQueueName, PayloadValidationError, type JobType, type QueueClient } from '@ceres/queues';
+import { decryptJobPayload, findJobDefinition, isQueueName, PayloadDecryptionError, PayloadValidationError, type JobType, type QueueClient } from '@ceres/queues';
 
 export type ReplayOutcome =
   /** Back in its queue: `how` says whether Redis still held the failed job (retried there) or it was enqueued anew. */
@@ -63,8 +63,17 @@ async function replayClaimed(row: ArchivedFailure, { db }: { db: Db }, client: Q
       return notReplayed(`job ${row.jobId} is ${state} in Redis already`);
     }
   }
+  // The archive holds the payload as Redis had it (personal fields encrypted, `$digest`): the
+  // enqueue validates and encrypts the plaintext again, with the current key.
+  let payload: unknown;
   try {
-    const result = await client.enqueue(`${row.queue}/${row.jobName}` as JobType, row.payload as never);
+    payload = decryptJobPayload(client.config.keyring, `${row.queue}/${row.jobName}`, row.payload);
+  } catch (error) {
+    if (error instanceof PayloadDecryptionError) return notReplayed(`cannot decrypt the archived payload: ${error.message}`);
+    throw error;
+  }
+  try {
+    const result = await client.enqueue(`${row.queue}/${row.jobName}` as JobType, payload as never);
     if (result.duplicate) return notReplayed(`job ${result.jobId} is kept in Redis and counts as the same job (its duplicate window)`);
     return { id: row.id, outcome: 'replayed', how: 'enqueued', jobId: result.jobId };
   } catch (error) {

@@ -202,7 +202,7 @@ describe('usage errors name the argument or the variable, exit 2', () => {
   });
 
   it('--help works on every command and exits 0', async () => {
-    for (const command of [[], ['stats'], ['jobs'], ['job'], ['retry'], ['failed'], ['failed', 'list'], ['failed', 'retry'], ['failed', 'forget'], ['failed', 'flush'], ['pause'], ['resume'], ['clean'], ['drain'], ['schedulers'], ['schedulers', 'run'], ['work'], ['monitor']]) {
+    for (const command of [[], ['stats'], ['jobs'], ['job'], ['retry'], ['failed'], ['failed', 'list'], ['failed', 'retry'], ['failed', 'forget'], ['failed', 'flush'], ['pause'], ['resume'], ['clean'], ['drain'], ['schedulers'], ['schedulers', 'run'], ['erase'], ['work'], ['monitor']]) {
       const result = await cli(bed.env, [...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);
       expect(result.stdout, command.join(' ')).toMatch(/^Usage: ceres-jobs/);

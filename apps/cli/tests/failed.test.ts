@@ -1,3 +1,5 @@
+import { encryptField, parseKeyring } from '@ceres/queues';
+import { testEncryptionKey } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { cli, cliJson, useBed } from './helpers';
 
@@ -114,6 +116,34 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
     expect(text.stdout).toMatch(/#\d+: not retried: job email:welcome:a3 is waiting in Redis already\n0 of 1 archived failure\(s\) retried\n$/);
     expect(text.stdout).not.toContain('@example.com');
   });
+
+  it('a row encrypted with an older key listed in the ring is re-encrypted with the current one; with that key removed it stays replayable', async () => {
+    const old = testEncryptionKey('v0');
+    const sealed = (userId: string) => {
+      const keyring = parseKeyring(old);
+      const seal = (field: string, value: string) => encryptField(keyring, 'email/welcome', field, value);
+      return { userId, email: seal('email', `${userId}@example.com`), firstName: seal('firstName', 'Rosa') };
+    };
+    const archive = (userId: string) =>
+      bed.db.failedJobs.archive({ queue: 'email', jobName: 'welcome', jobId: `email:welcome:${userId}`, payload: sealed(userId), error: 'x', attemptsMade: 6, failedAt: new Date() });
+    await archive('k1');
+    await archive('k2');
+    const [second, first] = (await cliJson<Failures>(bed.env, ['failed', 'list'])).failures.map((row) => row.id);
+
+    const withOld = { ...bed.env, JOBS_ENCRYPTION_KEYS: `${bed.env.JOBS_ENCRYPTION_KEYS},${old}` };
+    expect(await cliJson(withOld, ['failed', 'retry', String(first)])).toEqual({ replayed: 1, results: [{ id: first, outcome: 'replayed', how: 'enqueued', jobId: 'email:welcome:k1' }] });
+    const stored = (await bed.producer().getQueue('email').getJob('email:welcome:k1'))!.data as Record<string, string>;
+    expect(stored.email).toMatch(/^enc:test1:/);
+    await cli(bed.env, ['work', '--stop-when-empty']);
+    expect(bed.peers.smtp.messages.map((mail) => mail.envelope.to)).toEqual([['k1@example.com']]);
+
+    const refused = await cli(bed.env, ['failed', 'retry', String(second)]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe(`#${second}: not retried: cannot decrypt the archived payload: email: encrypted with key "v0", which JOBS_ENCRYPTION_KEYS does not list (listed: test1)\n`);
+    expect(await bed.producer().getQueue('email').getJob('email:welcome:k2')).toBeUndefined();
+    const [row] = (await cliJson<Failures>(bed.env, ['failed', 'list'])).failures.filter((each) => each.id === second);
+    expect(row).toMatchObject({ retriedAt: null, payload: { userId: 'k2', email: '[masked]', firstName: '[masked]' } });
+  }, 60_000);
 
   it('an unknown id says so with exit 1; a bad id is a usage error', async () => {
     expect(await cli(bed.env, ['failed', 'retry', '999999'])).toMatchObject({ code: 1, stdout: '#999999: no archived failure with this id\n' });

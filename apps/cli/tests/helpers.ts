@@ -10,6 +10,7 @@ import {
   startPostgresServer,
   startRedisServer,
   startSmtpSink,
+  TEST_ENCRYPTION_KEYS,
   type HttpReceiver,
   type PostgresServer,
   type RedisServer,
@@ -88,6 +89,8 @@ export function envFor(peers: Peers, extra: Record<string, string> = {}): Record
     REDIS_URL: peers.redis.url,
     REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
     DATABASE_URL: peers.postgres.url,
+    // The worker `work` runs decrypts the jobs; replays from the archive encrypt again.
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     SMTP_URL: peers.smtp.url,
     SLACK_WEBHOOK_URL: `${peers.slack.url}/hook`,
     APP_URL: 'https://ceres.example',

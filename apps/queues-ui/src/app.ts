@@ -9,6 +9,7 @@ import { installBoardPagingGuard } from './plugins/board-paging';
 import { installCompletedRetryGuard } from './plugins/completed-retries';
 import { installRedisGate } from './plugins/error-handler';
 import { installCrossSiteGuard, installLocalOnlyPage, installSecurityHeaders } from './plugins/security';
+import { erasureRoutes, type ErasureDb } from './routes/erasure';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { schedulerRoutes } from './routes/schedulers';
@@ -25,6 +26,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger'];
   /** How long `/health` and `/metrics` wait for Redis. @defaultValue `1000` ms */
   redisTimeoutMs?: number;
+  /** For `POST /api/erasure` (`DATABASE_URL`); without it that route answers 503 and erases nothing. */
+  erasureDb?: ErasureDb;
   /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -65,6 +68,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.register(queueRoutes, { admin });
   app.register(schedulerRoutes, { admin });
+  app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb });
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({ queues, isRedisReady, timeoutMs }),
   });

@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { registry, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
+import { maskJobData, maskReturnValue } from './board-formatters';
 import { NO_COMPLETED_RETRIES } from './plugins/completed-retries';
 
 /** Where Fastify mounts the dashboard. */
@@ -38,7 +39,11 @@ export function createBoard({ queues, publicBasePath = '' }: BoardOptions) {
             .map((job) => job.description)
             .join(' · '),
         };
-        return new BullMQAdapter(queue, options);
+        const adapter = new BullMQAdapter(queue, options);
+        // Personal fields masked on every tab (see board-formatters.ts).
+        adapter.setFormatter('data', maskJobData(name));
+        adapter.setFormatter('returnValue', maskReturnValue);
+        return adapter;
       },
     ),
     serverAdapter,

@@ -1,3 +1,4 @@
+import { databaseUrlFromEnv } from '@ceres/db';
 import { loadQueuesConfig } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
@@ -15,6 +16,7 @@ export const QueuesUiEnv = Type.Object({
   QUEUES_UI_PASS: Type.String({ minLength: 1, description: 'Basic-auth password, required: at least 16 characters with at least 6 distinct ones' }),
   QUEUES_UI_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1, description: 'Wrong credentials per client address and window, then 429' }),
   QUEUES_UI_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000, description: 'That window, from the first failure' }),
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1, description: 'PostgreSQL, only for POST /api/erasure (failed_jobs rows, verification tokens); unset: that route answers 503' })),
   QUEUES_UI_BASE_PATH: Type.Optional(
     Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+/?$', description: 'Public path prefix when a reverse proxy serves the app under a sub-path and strips it, e.g. /ops' }),
   ),
@@ -43,8 +45,18 @@ export function loadConfig(env: Env = process.env) {
     publicBasePath: (parsed.QUEUES_UI_BASE_PATH ?? '').replace(/\/$/, ''),
     logLevel: parsed.LOG_LEVEL,
     queues: loadQueuesConfig(env),
+    databaseUrl: parsed.DATABASE_URL === undefined ? undefined : checkedDatabaseUrl(env),
   };
 }
 
 /** queues-ui's settings, as {@link loadConfig} reads them from {@link QueuesUiEnv}. */
 export type QueuesUiConfig = ReturnType<typeof loadConfig>;
+
+/** `DATABASE_URL` checked as the worker checks it (named, no password echoed). */
+function checkedDatabaseUrl(env: Env): string {
+  try {
+    return databaseUrlFromEnv(env);
+  } catch (error) {
+    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
+  }
+}

@@ -1,3 +1,4 @@
+import { createDb } from '@ceres/db';
 import { ConfigError, QueueClient } from '@ceres/queues';
 import { buildApp } from './app';
 import { BOARD_PREFIX } from './board';
@@ -19,12 +20,14 @@ async function main(): Promise<void> {
   }
 
   const client = new QueueClient({ config: config.queues, connectionName: 'ceres-queues-ui' });
+  const db = config.databaseUrl ? createDb(config.databaseUrl, { maxConnections: 2, applicationName: 'ceres-queues-ui' }) : undefined;
   const app = buildApp({
     client,
     auth: { user: config.user, pass: config.pass },
     authFailures: config.authFailures,
     publicBasePath: config.publicBasePath,
     logger: { level: config.logLevel, name: 'ceres-queues-ui' },
+    erasureDb: db,
   });
   client.connection.on('ready', () => app.log.info('Redis connected'));
   client.connection.on('close', () => app.log.warn('Redis connection closed; reconnecting'));
@@ -40,7 +43,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS).unref();
     app
       .close()
-      .then(() => client.close())
+      .then(() => Promise.allSettled([client.close(), db?.close()]))
       .then(() => process.exit(0))
       .catch((error: unknown) => {
         app.log.error({ err: error }, 'shutdown failed');

@@ -1,6 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import { loadQueuesConfig, RATE_LIMITED_QUEUES, SCHEDULED_JOB_TYPES, type QueueName } from '@ceres/queues';
+import {
+  loadQueuesConfig,
+  missingKeyringError,
+  RATE_LIMITED_QUEUES,
+  SCHEDULED_JOB_TYPES,
+  type QueueName,
+} from '@ceres/queues';
 import { assertStrongSecret, ConfigError, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
@@ -56,6 +62,7 @@ export const WorkerEnv = Type.Object({
   DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 1_000, description: 'How often one instance per queue reconciles the failed sets with failed_jobs' }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
+  FAILED_JOBS_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'Days a failed_jobs row is kept' }),
   WORKER_STALL_CHECK_MS: Type.Integer({ default: 30_000, minimum: 500, description: 'How long a queue may take no job while jobs wait before its worker is rebuilt' }),
   WORKER_ACTIVITY_LOG_MS: Type.Integer({ default: 60_000, minimum: 100, description: 'How often each queue logs its activity line at info' }),
 });
@@ -90,8 +97,11 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     }),
   ) as Partial<Record<QueueName, number>>;
   if (!isTimeZone(parsed.TZ)) throw new ConfigError('TZ', `unknown time zone "${parsed.TZ}"`);
+  const queues = loadQueuesConfig(env);
+  // It decrypts the jobs it runs and encrypts the ones it enqueues.
+  if (!queues.keyring) throw missingKeyringError('worker');
   return {
-    queues: loadQueuesConfig(env),
+    queues,
     databaseUrl,
     /** `undefined`: write mails to `outboxDir`. */
     smtpUrl: parsed.SMTP_URL,
@@ -128,9 +138,11 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     stallCheckMs: parsed.WORKER_STALL_CHECK_MS,
     /** How often each queue's `queue activity` line is logged (when it did something). */
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
-    /** The cron job types and their patterns (in `timeZone`), from the definitions and their variables. */
+    /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. */
+    failedJobsRetentionDays: parsed.FAILED_JOBS_RETENTION_DAYS,
     /** Jobs started per second, per rate-limited queue (absent: no limit). */
     rates,
+    /** The cron job types and their patterns (in `timeZone`), from the definitions and their variables. */
     schedules: schedules as ReadonlyArray<{ queue: QueueName; job: string; pattern: string }>,
   };
 }

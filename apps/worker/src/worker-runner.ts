@@ -14,6 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ActivityLog } from './activity-log';
 import { startStallWatchdog } from './stall-watchdog';
+import { decryptedJob } from './decrypt-job';
 import type { WorkerConfig } from './config';
 import type { DeadLetters } from './dead-letters';
 import { TOP_LEVEL_REDACT_PATHS } from './deps/logger';
@@ -104,8 +105,15 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     const attempt = new Attempt(job);
     const processor = (processors[queue] as Record<string, AnyProcessor | undefined> | undefined)?.[job.name];
     if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
+    let plain: Job;
     try {
-      parsePayload(queue, job.name, job.data);
+      plain = decryptedJob(job, config.queues.keyring);
+    } catch (error) {
+      attempt.logger.warn({ err: errorSummary(error) }, 'payload does not decrypt; failing without retry');
+      throw error;
+    }
+    try {
+      parsePayload(queue, job.name, plain.data);
     } catch (error) {
       // A payload that does not match its schema never will: fail at once, no retries.
       if (error instanceof PayloadValidationError) {
@@ -123,7 +131,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     attempt.log('debug', {}, 'job started');
     try {
       // The race makes the attempt end at its timeout even when a processor ignores the signal.
-      const result = await Promise.race([processor(job, deps, attempt), attempt.aborted]);
+      const result = await Promise.race([processor(plain, deps, attempt), attempt.aborted]);
       const durationMs = Date.now() - started;
       attempt.log('debug', { durationMs }, 'job completed');
       activity.record(queue, 'completed', durationMs);

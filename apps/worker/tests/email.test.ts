@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { createDb, type Db } from '@ceres/db';
+import { decryptPayload } from '@ceres/queues';
 import { makeTempDir, waitFor } from '@ceres/testing';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -126,7 +127,9 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
     const mails = await peers.smtp.waitForMessages(2);
     expect(mails.map((mail) => /token=([\w-]+)/.exec(String(mail.parsed.text))?.[1])).toEqual([first, second]);
     const job = await waitForState(producer().getQueue('email'), resent.jobId, 'completed');
-    expect(job.data.token).toBe(second);
+    // Stored encrypted: decrypted with the producer's keyring, it is the new token.
+    expect(job.data.token).toMatch(/^enc:/);
+    expect((decryptPayload(producer().config.keyring, 'email/verify', ['email', 'firstName', 'token'], job.data) as { token: string }).token).toBe(second);
     // Nothing more was sent for the duplicate: a later mail is the third one.
     await producer().enqueue('email/welcome', { userId: 'resend-barrier', email: 'rosa@example.com', firstName: 'Rosa' });
     const after = await peers.smtp.waitForMessages(3);
@@ -139,7 +142,7 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
     expect(again).toEqual({ jobId: pending.jobId, duplicate: true });
     const stored = await producer().getQueue('email').getJob(pending.jobId);
     expect(await stored!.getState()).toBe('delayed');
-    expect(stored!.data.token).not.toBe('other-token');
+    expect((decryptPayload(producer().config.keyring, 'email/verify', ['email', 'firstName', 'token'], stored!.data) as { token: string }).token).not.toBe('other-token');
     await stored!.remove();
   });
 });

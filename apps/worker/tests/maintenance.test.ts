@@ -144,6 +144,7 @@ describe('maintenance schedulers', () => {
       .filter((entry) => entry.msg === 'job completed' && entry.queue === 'maintenance')
       .map((entry) => String(entry.jobId));
     expect(runs.sort()).toEqual(completed.map((job) => String(job.id)).sort());
-    expect(await queue.getJobSchedulersCount()).toBe(2);
+    // clean-verification-tokens, daily-report and purge-failed-jobs.
+    expect(await queue.getJobSchedulersCount()).toBe(3);
   }, 60_000);
 });

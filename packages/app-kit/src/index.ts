@@ -5,5 +5,6 @@ export { withTimeout } from './with-timeout';
 export { AUTH_FAILURE_DEFAULTS, AuthFailureLimiter, type AuthFailureLimitOptions } from './auth-failures';
 export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, secretWeakness } from './secret-strength';
 export { hasUnstorableText, storableString } from './storable-text';
+export { maskEmail, maskEmails } from './personal-data';
 export { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSignature, type ReadToken, type UnsubscribeSubject } from './unsubscribe-token';
 export { escapeHtml, renderTemplate, TEMPLATE_PLACEHOLDERS, unknownPlaceholders, type TemplateValues } from './newsletter-template';

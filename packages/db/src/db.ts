@@ -25,6 +25,22 @@ export interface FailedJobRow {
   failedAt: Date;
 }
 
+/** A `failed_jobs` row as PostgreSQL returns it (`SELECT *`): the columns of migrations 001 and 002. */
+export interface FailedJobRecord {
+  id: number;
+  queue: string;
+  job_name: string;
+  job_id: string;
+  payload: unknown;
+  error: string;
+  stacktrace: string | null;
+  attempts_made: number;
+  failed_at: Date;
+  archived_at: Date;
+  retried_at: Date | null;
+  retried_job_id: string | null;
+}
+
 export interface FailureReason {
   queue: string;
   reason: string;
@@ -39,6 +55,8 @@ export interface TokenStore {
   insert(token: { token: string; userId: string; expiresAt: Date }): Promise<void>;
   /** Deletes the tokens that expired at or before `now`; returns how many. */
   deleteExpired(now: Date): Promise<number>;
+  /** Deletes every token of `userId` (erasure); returns how many. */
+  deleteForUser(userId: string): Promise<number>;
 }
 
 /** One final failure, as the unique key of `failed_jobs` names it. */
@@ -64,6 +82,10 @@ export interface FailedJobStore {
   countSince(since: Date): Promise<Record<string, number>>;
   /** The most frequent errors since `since`, most frequent first. */
   topReasonsSince(since: Date, limit: number): Promise<FailureReason[]>;
+  /** Deletes the rows of final failures before `cutoff` (retention); returns how many. */
+  purgeFailedBefore(cutoff: Date): Promise<number>;
+  /** Deletes the rows whose payload's `userId` is `userId` (erasure); returns how many. */
+  deleteForUser(userId: string): Promise<number>;
 }
 
 /** A mail the SMTP server accepted for one job, recorded right after it did. */
@@ -145,6 +167,10 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       const result = await pool.query('DELETE FROM verification_tokens WHERE expires_at <= $1', [now]);
       return result.rowCount ?? 0;
     },
+    async deleteForUser(userId) {
+      const result = await pool.query('DELETE FROM verification_tokens WHERE user_id = $1', [userId]);
+      return result.rowCount ?? 0;
+    },
   };
 
   const failedJobs: FailedJobStore = {
@@ -203,17 +229,7 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       return new Set(rows.map((row) => row.index - 1));
     },
     async list({ queue, jobId }) {
-      const { rows } = await pool.query<{
-        id: number;
-        queue: string;
-        job_name: string;
-        job_id: string;
-        payload: unknown;
-        error: string;
-        stacktrace: string | null;
-        attempts_made: number;
-        failed_at: Date;
-      }>(
+      const { rows } = await pool.query<FailedJobRecord>(
         `SELECT * FROM failed_jobs WHERE queue = $1 AND ($2::text IS NULL OR job_id = $2)
          ORDER BY failed_at DESC, id DESC`,
         [queue, jobId ?? null],
@@ -244,6 +260,14 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
         [since, limit],
       );
       return rows;
+    },
+    async purgeFailedBefore(cutoff) {
+      const result = await pool.query('DELETE FROM failed_jobs WHERE failed_at < $1', [cutoff]);
+      return result.rowCount ?? 0;
+    },
+    async deleteForUser(userId) {
+      const result = await pool.query("DELETE FROM failed_jobs WHERE payload->>'userId' = $1", [userId]);
+      return result.rowCount ?? 0;
     },
   };
 

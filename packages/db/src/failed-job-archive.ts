@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { FailedJobRecord } from './db';
 
 /** One archived final failure, as the operator's tools read it. */
 export interface ArchivedFailure {
@@ -46,22 +47,7 @@ export interface FailedJobArchive {
   flush(options?: { before?: Date }): Promise<number>;
 }
 
-type Record = {
-  id: number;
-  queue: string;
-  job_name: string;
-  job_id: string;
-  payload: unknown;
-  error: string;
-  stacktrace: string | null;
-  attempts_made: number;
-  failed_at: Date;
-  archived_at: Date;
-  retried_at: Date | null;
-  retried_job_id: string | null;
-};
-
-const toFailure = (row: Record): ArchivedFailure => ({
+const toFailure = (row: FailedJobRecord): ArchivedFailure => ({
   id: row.id,
   queue: row.queue,
   jobName: row.job_name,
@@ -79,7 +65,7 @@ const toFailure = (row: Record): ArchivedFailure => ({
 export function createFailedJobArchive(pool: pg.Pool): FailedJobArchive {
   return {
     async list({ queue, since, limit }) {
-      const { rows } = await pool.query<Record>(
+      const { rows } = await pool.query<FailedJobRecord>(
         `SELECT * FROM failed_jobs WHERE ($1::text IS NULL OR queue = $1) AND ($2::timestamptz IS NULL OR failed_at >= $2)
          ORDER BY failed_at DESC, id DESC LIMIT $3`,
         [queue ?? null, since ?? null, limit],
@@ -87,7 +73,7 @@ export function createFailedJobArchive(pool: pg.Pool): FailedJobArchive {
       return rows.map(toFailure);
     },
     async get(id) {
-      const { rows } = await pool.query<Record>('SELECT * FROM failed_jobs WHERE id = $1', [id]);
+      const { rows } = await pool.query<FailedJobRecord>('SELECT * FROM failed_jobs WHERE id = $1', [id]);
       return rows[0] ? toFailure(rows[0]) : null;
     },
     async notRetried({ queue, since }) {
@@ -99,7 +85,7 @@ export function createFailedJobArchive(pool: pg.Pool): FailedJobArchive {
       return rows.map((row) => row.id);
     },
     async claimRetry(id) {
-      const { rows } = await pool.query<Record>(
+      const { rows } = await pool.query<FailedJobRecord>(
         'UPDATE failed_jobs SET retried_at = now() WHERE id = $1 AND retried_at IS NULL RETURNING *',
         [id],
       );

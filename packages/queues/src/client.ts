@@ -7,6 +7,8 @@ import { InvalidJobKeyError } from './errors/invalid-job-key-error';
 import { PayloadValidationError, type FieldIssue } from './errors/payload-validation-error';
 import { QueueUnavailableError } from './errors/queue-unavailable-error';
 import { UnknownJobTypeError } from './errors/unknown-job-type-error';
+import { missingKeyringError } from './crypto/keyring';
+import { personalFields, sealPayload } from './crypto/fields';
 import { jobIdOf } from './job-id';
 import { schemaIssues } from '@ceres/app-kit';
 import type { JobDefinition } from './jobs/define';
@@ -218,7 +220,13 @@ export class QueueClient {
     if (item.jobId !== undefined) opts.jobId = item.jobId;
     if (item.options?.delay !== undefined) opts.delay = item.options.delay;
     if (item.options?.priority !== undefined) opts.priority = item.options.priority;
-    return { queue, name, data: item.payload, opts, window: item.definition.duplicates };
+    const window = item.definition.duplicates;
+    const fields = personalFields(item.definition);
+    if (fields.length === 0) return { queue, name, data: item.payload, opts, window };
+    // Personal data never reaches Redis in plaintext: without a keyring nothing is enqueued.
+    if (!this.config.keyring) throw missingKeyringError(`producer of ${queueName}/${name}`);
+    const sealed = sealPayload(this.config.keyring, `${queueName}/${name}`, fields, item.payload, window === 'pending-or-same-payload');
+    return { queue, name, data: sealed.data, opts, window, digests: sealed.digests };
   }
 
   /** A failed add during an outage is a {@link QueueUnavailableError}; any other error stays as it is. */

@@ -1,5 +1,6 @@
 import { ConfigError, parseEnv } from '@ceres/app-kit';
 import { Type, type Static } from '@sinclair/typebox';
+import { keyringFromEnv } from './crypto/keyring';
 
 /** Queues are kept apart from the platform's other Redis data in this logical database. */
 export const DEFAULT_REDIS_DB = 5;
@@ -31,6 +32,9 @@ export const QueuesEnv = Type.Object({
   ),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The master name the sentinels monitor (required with REDIS_SENTINELS)' })),
   REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ description: "The sentinels' own password" })),
+  JOBS_ENCRYPTION_KEYS: Type.Optional(
+    Type.String({ description: 'Versioned keyring (v2:<base64>,v1:<base64>, newest first) for the personal fields of jobs; producers encrypt with the first key, the worker decrypts with any' }),
+  ),
   REDIS_WAIT_REPLICAS: Type.Integer({
     default: 0,
     minimum: 0,
@@ -78,6 +82,12 @@ export function loadQueuesConfig(env: Record<string, string | undefined> = proce
     /** An enqueue succeeds only once Redis' `WAIT` says this many replicas have it (else 503). */
     waitReplicas: parsed.REDIS_WAIT_REPLICAS,
     ...sentinelFrom(parsed),
+    /**
+     * `JOBS_ENCRYPTION_KEYS`, parsed: producers encrypt personal fields with its first key, the
+     * worker decrypts with any. `undefined` when unset; a client then refuses job types with
+     * personal fields.
+     */
+    keyring: keyringFromEnv(env),
   };
 }
 

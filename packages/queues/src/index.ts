@@ -83,3 +83,20 @@ export {
   type QueueStats,
   type SchedulerView,
 } from './admin/queue-admin';
+// Erasure of one user's data (the queues-ui's POST /api/erasure and the CLI's erase).
+export { eraseUserData, ErasureUserId, type ErasureLog, type ErasureStores, type UserDataErasure } from './admin/erasure';
+export { decryptJobPayload } from './crypto/open';
+
+// Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
+export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';
+export {
+  decryptPayload,
+  encryptField,
+  decryptField,
+  isEncrypted,
+  encryptedVersion,
+  personalFields,
+  PayloadDecryptionError,
+  ENCRYPTED_PREFIX,
+  DIGEST_FIELD,
+} from './crypto/fields';

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  decryptJobPayload,
+  parseKeyring,
   BatchValidationError,
   closeQueues,
   createQueueClient,
@@ -38,7 +40,7 @@ afterAll(async () => {
 
 /** A client with a prefix of its own, so each test starts from empty queues. */
 async function freshClient(): Promise<QueueClient> {
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
   const client = createQueueClient({ config });
   clients.push(client);
   return client;
@@ -159,7 +161,7 @@ describe('producers against a real Redis', () => {
   });
 
   it('answers QueueUnavailableError when Redis hangs past REDIS_COMMAND_TIMEOUT_MS, and works once it answers again', async () => {
-    const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
     const client = createQueueClient({ config });
     clients.push(client);
     await client.enqueue('email/verify', verify('before'));
@@ -193,6 +195,7 @@ describe('producers against a real Redis', () => {
 describe('module-level producers', () => {
   it('read REDIS_URL, keep their keys under ceres:queue: in DB 5, and expose getQueue', async () => {
     process.env.REDIS_URL = redis.url;
+    process.env.JOBS_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS;
     delete process.env.REDIS_PREFIX;
     await getQueue('email').obliterate({ force: true }).catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -204,12 +207,14 @@ describe('module-level producers', () => {
     expect(await db0.keys('ceres:queue:*')).toEqual([]);
     db0.disconnect();
     const job = await getQueue('email').getJob('email:verify:module-user');
-    expect(job?.data.firstName).toBe('Juan');
+    expect(job?.data.firstName).toMatch(/^enc:test1:/);
+    expect((decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', job?.data) as { firstName: string }).firstName).toBe('Juan');
     await closeQueues();
   });
 
   it('take the call of the platform docs verbatim (a 6-character token), and enqueue(type, …) is the same producer', async () => {
     process.env.REDIS_URL = redis.url;
+    process.env.JOBS_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS;
     delete process.env.REDIS_PREFIX;
     await getQueue('email').obliterate({ force: true }).catch(() => {});
     // ../shared/reference/queues-and-workers.es.md, "Encolar Jobs (Productores)":
@@ -220,7 +225,9 @@ describe('module-level producers', () => {
       firstName: 'Juan',
     });
     expect(result).toEqual({ jobId: 'email:verify:user-123', duplicate: false });
-    expect((await getQueue('email').getJob('email:verify:user-123'))?.data).toEqual({
+    const stored = (await getQueue('email').getJob('email:verify:user-123'))?.data;
+    expect(JSON.stringify(stored)).not.toContain('user@example.com');
+    expect(decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', stored)).toEqual({
       userId: 'user-123',
       token: 'abc123',
       email: 'user@example.com',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
 import { Worker, type Job } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createQueueClient, createRedisConnection, loadQueuesConfig, workerSettings } from '../src';
@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 it('retries a failing job after ~1 s and then ~5 s through the strategy registered on the Worker', async () => {
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
   const client = createQueueClient({ config });
   const startedAt: number[] = [];
   const worker = new Worker(

@@ -6,4 +6,5 @@ export { startPostgresServer, findPostgresBinDir, type PostgresServer, type Post
 export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type RecipientRule, type ReceivedMail, type Throttle } from './smtp-sink';
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './http-receiver';
 export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentinel';
+export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
 export { startDelayProxy, type DelayProxy } from './delay-proxy';

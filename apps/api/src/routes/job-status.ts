@@ -1,4 +1,5 @@
 import { isQueueName, QUEUE_NAMES, QueueUnavailableError, type QueueClient } from '@ceres/queues';
+import { maskEmails } from '@ceres/app-kit';
 
 /** A status read enqueues nothing by nature: its 503 says what could not be done. */
 const statusUnavailable = () => queueUnavailable('the job status could not be read (Redis cannot be reached); try again shortly');
@@ -47,7 +48,8 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
           state,
           progress: job.progress,
           attemptsMade: job.attemptsMade,
-          failedReason: job.failedReason || null,
+          // Masked here too: jobs that failed before the mailer masked its errors quote the address.
+          failedReason: job.failedReason ? maskEmails(job.failedReason) : null,
           returnValue: job.returnvalue ?? null,
           timestamps: { createdAt: job.timestamp, processedAt: job.processedOn ?? null, finishedAt: job.finishedOn ?? null },
         };

@@ -7,7 +7,7 @@ import {
   type QueueName,
   type QueuesConfig,
 } from '@ceres/queues';
-import type { RedisServer } from '@ceres/testing';
+import { TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
 import { MetricsTime, Worker, type Job } from 'bullmq';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../../src/app';
@@ -19,7 +19,7 @@ export const GOOD_AUTH = { authorization: basic(AUTH.user, AUTH.pass) };
 
 /** Queues of their own for each test: a fresh REDIS_PREFIX on the file's Redis. */
 export function freshConfig(redis: RedisServer): QueuesConfig {
-  return loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
+  return loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
 }
 
 export interface Stack {

@@ -26,6 +26,8 @@ export interface WorkerDeps {
   unsubscribe: WorkerConfig['unsubscribe'];
   /** Public URL of the platform, without a trailing slash. */
   appUrl: string;
+  /** How long `failed_jobs` rows are kept. */
+  failedJobsRetentionDays: number;
   config: WorkerConfig;
 }
 
@@ -42,6 +44,7 @@ export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Parti
     limits: overrides.limits ?? config.fileLimits,
     unsubscribe: overrides.unsubscribe ?? config.unsubscribe,
     appUrl: overrides.appUrl ?? config.appUrl,
+    failedJobsRetentionDays: overrides.failedJobsRetentionDays ?? config.failedJobsRetentionDays,
     config,
   };
 }

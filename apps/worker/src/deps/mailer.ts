@@ -3,6 +3,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { maskEmails } from '@ceres/app-kit';
 import { ThrottledError } from '../throttled-error';
 
 export interface MailMessage {
@@ -100,7 +101,9 @@ export function isThrottlingMailError(error: unknown): boolean {
 function classifyMailError(error: unknown, throttlePauseMs: number): Error {
   const cause = error instanceof Error ? error : new Error(String(error));
   const { responseCode } = error as { responseCode?: number };
-  const message = `SMTP ${responseCode ?? 'error'}: ${cause.message}`;
+  // Masked at the source: this text becomes the job's failedReason (Bull Board, the status route,
+  // failed_jobs, Slack), all of which must not carry the recipient.
+  const message = `SMTP ${responseCode ?? 'error'}: ${maskEmails(cause.message)}`;
   if (isThrottlingMailError(error)) return new ThrottledError(throttlePauseMs, `throttled ${message}`, { cause });
   if (isPermanentMailError(error)) {
     const permanent = new UnrecoverableError(`permanent ${message}`);

@@ -7,6 +7,7 @@ import filesOptimizeProfilePicture from './files/optimize-profile-picture';
 import filesValidateCv from './files/validate-cv';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
 import newsletterFanOut from './newsletter/fan-out';
 import newsletterFinish from './newsletter/finish';
 import newsletterSend from './newsletter/send';
@@ -17,7 +18,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 export const processors = {
   'email': { 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
-  'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport },
+  'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
   'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },
   'slack': { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest },
 } satisfies ProcessorMap;

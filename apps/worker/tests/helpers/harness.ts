@@ -14,6 +14,7 @@ import {
   type PostgresServer,
   type RedisServer,
   type SmtpSink,
+  TEST_ENCRYPTION_KEYS,
 } from '@ceres/testing';
 import type { Job, Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll } from 'vitest';
@@ -54,6 +55,7 @@ export async function startPeers(options: { redisAppendOnly?: boolean } = {}): P
 export function workerEnv(peers: Peers, extra: Record<string, string> = {}): Record<string, string> {
   return {
     REDIS_URL: peers.redis.url,
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
     DATABASE_URL: peers.postgres.url,
     SMTP_URL: peers.smtp.url,

@@ -9,6 +9,7 @@ import filesValidateCv from './files/validate-cv';
 import maintenanceQueue from './maintenance/queue';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
 import newsletterQueue from './newsletter/queue';
 import newsletterFanOut from './newsletter/fan-out';
 import newsletterFinish from './newsletter/finish';
@@ -21,7 +22,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 export const catalog = {
   'email': { ...emailQueue, jobs: { 'verify': emailVerify, 'welcome': emailWelcome } },
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
-  'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport } },
+  'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
   'newsletter': { ...newsletterQueue, jobs: { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend } },
   'slack': { ...slackQueue, jobs: { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest } },
 } as const;

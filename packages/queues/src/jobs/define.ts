@@ -60,6 +60,13 @@ export interface JobDefinition<S extends TObject = TObject> {
   reservedKeyPrefixes?: readonly string[];
   /** Only for `enqueuedBy: 'worker'` job types that a cron creates. */
   schedule?: JobSchedule;
+  /**
+   * The payload's personal fields (string fields: addresses, names, tokens). Producers encrypt them
+   * with `JOBS_ENCRYPTION_KEYS` before the job reaches Redis; the worker decrypts them just before
+   * the processor runs; Bull Board shows them masked. Never the key field: job ids and erasure
+   * match on it.
+   */
+  personal?: ReadonlyArray<keyof Static<S> & string>;
 }
 
 /** A queue's settings; the file `jobs/<queue>/queue.ts` exports it as default. */

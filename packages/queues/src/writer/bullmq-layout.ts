@@ -28,7 +28,8 @@ const DECIDE = 'ceresDecideEnqueue';
 /*
  * KEYS: per enqueue, the job hash, the completed set, the failed set and the claim.
  * ARGV: the claim token, the claim's lifetime in ms, then per enqueue: job id, window, payload JSON
- * (only read for `pending-or-same-payload`).
+ * (only read for `pending-or-same-payload`), or `#digest:` and the payload's digests, comma-separated,
+ * for an encrypted payload: the same payload when the stored job's `$digest` is one of them.
  * The claim makes decide-then-add atomic for one id across every producer.
  */
 const DECIDE_LUA = `
@@ -54,7 +55,13 @@ for i = 1, #KEYS / 4 do
     verdict = 1
   elseif window == 'pending-or-same-payload' then
     local stored = redis.call('HGET', jobKey, 'data')
-    if stored == payload or (stored and same(cjson.decode(stored), cjson.decode(payload))) then verdict = 1 else verdict = 2 end
+    if string.sub(payload, 1, 8) == '#digest:' then
+      verdict = 2
+      local digest = stored and cjson.decode(stored)['$digest']
+      if type(digest) == 'string' then
+        for candidate in string.gmatch(string.sub(payload, 9), '[^,]+') do if candidate == digest then verdict = 1 end end
+      end
+    elseif stored == payload or (stored and same(cjson.decode(stored), cjson.decode(payload))) then verdict = 1 else verdict = 2 end
   else
     verdict = 2
   end
@@ -63,6 +70,11 @@ for i = 1, #KEYS / 4 do
 end
 return verdicts`;
 
+
+/** The decision's payload argument for an encrypted payload: its digests (JSON never starts with `#`). */
+export function digestsArgument(digests: readonly string[]): string {
+  return `#digest:${digests.join(',')}`;
+}
 
 export interface Decision {
   queue: Queue;

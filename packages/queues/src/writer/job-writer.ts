@@ -3,7 +3,7 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
-import { claimKey, decide, defineLayoutScripts, releaseClaims, Verdict, type Decision } from './bullmq-layout';
+import { claimKey, decide, defineLayoutScripts, digestsArgument, releaseClaims, Verdict, type Decision } from './bullmq-layout';
 
 /** One job to add: what `Queue.add` takes, with the job type's options already merged in. */
 export interface JobToAdd {
@@ -13,6 +13,11 @@ export interface JobToAdd {
   opts: JobsOptions;
   /** How an existing job with `opts.jobId` makes this add a duplicate. */
   window: DuplicateWindow;
+  /**
+   * For `pending-or-same-payload` with encrypted fields: the payload's keyed digests (one per key of
+   * the ring), compared with the stored job's instead of its data (ciphertexts never repeat).
+   */
+  digests?: readonly string[];
 }
 
 export interface EnqueueResult {
@@ -269,7 +274,9 @@ export class JobWriter {
 }
 
 function decision(job: JobToAdd): Decision {
-  return { queue: job.queue, jobId: job.opts.jobId!, window: job.window, data: job.window === 'pending-or-same-payload' ? JSON.stringify(job.data) : '' };
+  let data = '';
+  if (job.window === 'pending-or-same-payload') data = job.digests ? digestsArgument(job.digests) : JSON.stringify(job.data);
+  return { queue: job.queue, jobId: job.opts.jobId!, window: job.window, data };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
 import { UnrecoverableError, Worker, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   await client?.close();
   // A fresh prefix per test: each starts from empty queues.
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `w${randomUUID().slice(0, 8)}:` });
+  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `w${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
   client = createQueueClient({ config });
   await client.ready();
   queue = client.getQueue('email');

@@ -7,6 +7,7 @@ export default defineJob({
   schema: Type.Object({ userId: UserId, email: Email, firstName: FirstName }, { additionalProperties: false, $id: 'EmailWelcomePayload' }),
   example: { userId: 'user-123', email: 'user@example.com', firstName: 'Juan' },
   keyField: 'userId',
+  personal: ['email', 'firstName'],
   // Welcomed once: a second welcome while the first is kept is a duplicate.
   duplicates: 'retention',
   enqueuedBy: 'platform',

@@ -1,0 +1,52 @@
+import { createInterface } from 'node:readline/promises';
+import { LOG_LEVELS, type LogLevel } from '@ceres/app-kit';
+import { eraseUserData, ErasureUserId, schemaIssues } from '@ceres/queues';
+import pino from 'pino';
+import type { CliContext } from '../context';
+import { CliError, UsageError } from '../errors';
+import { printJson, println, type Io } from '../output';
+import type { Json } from './queues';
+
+/**
+ * The erasure's log line (`user data erased`, counts only) as pino JSON on stderr: the record an
+ * operator keeps, like queues-ui's for `POST /api/erasure`. Stdout stays the answer.
+ */
+function erasureLog(ctx: CliContext, io: Io) {
+  const level = (ctx.env.LOG_LEVEL ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`invalid configuration: LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  return pino({ level, base: { app: 'ceres-cli', pid: process.pid } }, io.stderr);
+}
+
+/**
+ * `erase <user-id>`: the admin route's erasure (`eraseUserData`): the user's `failed_jobs` rows,
+ * verification tokens and jobs in every queue and state. Both servers are reached before anything
+ * is erased. The user id is never printed or logged: the output would tie the request to them.
+ */
+export async function erase(ctx: CliContext, io: Io, userId: string, options: Json & { yes?: boolean }): Promise<number> {
+  const [issue] = schemaIssues(ErasureUserId, userId);
+  if (issue) throw new UsageError(`user-id: ${issue.message.replace(/^payload/, 'the user id')}`);
+  const log = erasureLog(ctx, io);
+  const db = await ctx.database();
+  const client = await ctx.queues();
+  if (!options.yes) {
+    if (!io.stdin.isTTY) throw new UsageError('erase: asks for confirmation on a terminal; pass --yes to erase without asking');
+    const rl = createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream });
+    const answer = await rl.question("Erase this user's jobs (every queue and state), failed_jobs rows and verification tokens? [y/N] ");
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      println(io, 'nothing erased');
+      return 1;
+    }
+  }
+  const counts = await eraseUserData({ client, db, log }, userId);
+  if (options.json) printJson(io, counts);
+  else {
+    const perQueue = Object.entries(counts.jobsByQueue).map(([queue, count]) => `${queue} ${count}`).join(', ');
+    println(io, `removed ${counts.jobs} job(s) (${perQueue}), ${counts.failedJobs} failed_jobs row(s), ${counts.tokens} verification token(s)`);
+  }
+  if (counts.jobsStillRunning > 0) {
+    // Everything else is gone; the running jobs are removed by calling again once they finished.
+    throw new CliError(`${counts.jobsStillRunning} job(s) of this user are running and could not be removed; run erase again once they finished`);
+  }
+  return 0;
+}

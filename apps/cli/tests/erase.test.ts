@@ -1,0 +1,175 @@
+import { loadQueuesConfig, QUEUE_NAMES, type QueueClient } from '@ceres/queues';
+import { waitFor } from '@ceres/testing';
+import { Worker, type JobType } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { cli, cliJson, useBed } from './helpers';
+
+const bed = useBed();
+const HOUR = 3_600_000;
+const ALL_STATES: JobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'active'];
+
+/** Every job of every queue and state whose payload's userId is `userId`, as `queue/name`. */
+async function jobsOf(producer: QueueClient, userId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of QUEUE_NAMES) {
+    for (const job of await producer.getQueue(name).getJobs(ALL_STATES, 0, -1)) {
+      if ((job?.data as { userId?: string } | undefined)?.userId === userId) found.push(`${name}/${job.name}:${await job.getState()}`);
+    }
+  }
+  return found.sort();
+}
+
+const tokensOf = async (userId: string) =>
+  (await bed.db.pool.query<{ token: string }>('SELECT token FROM verification_tokens WHERE user_id = $1 ORDER BY token', [userId])).rows.map((row) => row.token);
+const rowsOf = async (userId: string) =>
+  (await bed.db.pool.query<{ job_id: string }>("SELECT job_id FROM failed_jobs WHERE payload->>'userId' = $1 ORDER BY job_id", [userId])).rows.map((row) => row.job_id);
+
+/**
+ * A user with data everywhere erasure looks: a verify job dead-lettered (failed in Redis and its
+ * failed_jobs row, written by the real worker), a welcome job completed, a file job waiting and
+ * one delayed, an older archived failure, and two verification tokens.
+ */
+async function userWithData(producer: QueueClient, env: Record<string, string>, userId: string) {
+  const email = `${userId}@example.com`;
+  for (const suffix of ['a', 'b']) await bed.db.tokens.insert({ token: `${userId}-token-${suffix}-123456`, userId, expiresAt: new Date(Date.now() + HOUR) });
+  bed.peers.smtp.setRules([{ match: email, code: 550 }]);
+  await producer.enqueue('email/verify', { userId, email, firstName: 'Rosario', token: `${userId}-token-a-123456` });
+  expect((await cli(env, ['work', '--stop-when-empty', '--queue', 'email'])).code).toBe(0);
+  bed.peers.smtp.setRules([]);
+  await producer.enqueue('email/welcome', { userId, email, firstName: 'Rosario' });
+  expect((await cli(env, ['work', '--stop-when-empty', '--queue', 'email'])).code).toBe(0);
+  await producer.enqueue('files/validate-cv', { userId, fileKey: `cv/${userId}.pdf` });
+  await producer.enqueue('files/optimize-profile-picture', { userId, fileKey: `pictures/${userId}.png` }, { delay: 600_000 });
+  await bed.db.failedJobs.archive({
+    queue: 'email',
+    jobName: 'welcome',
+    jobId: `email:welcome:${userId}`,
+    payload: { userId, email: 'enc:v0:xx', firstName: 'enc:v0:yy' },
+    error: 'permanent SMTP 550: r***@example.com rejected',
+    attemptsMade: 1,
+    failedAt: new Date(Date.now() - 20 * 24 * HOUR),
+  });
+}
+
+const EVERYTHING = ['email/verify:failed', 'email/welcome:completed', 'files/optimize-profile-picture:delayed', 'files/validate-cv:waiting'];
+
+describe('erase <user-id>', () => {
+  it("removes exactly the user's jobs (every queue and state), failed_jobs rows and tokens, nobody else's; prints the counts and logs them without the data", async () => {
+    const producer = bed.producer();
+    const env = { ...bed.env, LOG_LEVEL: 'info' };
+    const [target, other] = ['erase-me-1', 'keep-me-1'];
+    for (const userId of [target, other]) await userWithData(producer, env, userId);
+    for (const userId of [target, other]) {
+      expect(await jobsOf(producer, userId)).toEqual(EVERYTHING);
+      expect(await rowsOf(userId)).toEqual([`email:verify:${userId}`, `email:welcome:${userId}`]);
+      expect(await tokensOf(userId)).toHaveLength(2);
+    }
+    // The dead-letter alerts the worker enqueued name no user field: they are not the user's jobs.
+    const alerts = await producer.getQueue('slack').getJobCountByTypes(...ALL_STATES);
+    expect(alerts).toBe(2);
+
+    // Not on a terminal and no --yes; declined on a terminal: nothing erased.
+    expect(await cli(env, ['erase', target])).toEqual({ code: 2, stdout: '', stderr: 'ceres-jobs: erase: asks for confirmation on a terminal; pass --yes to erase without asking\n' });
+    const declined = await cli(env, ['erase', target], { stdinTty: true, input: 'n\n' });
+    expect(declined.code).toBe(1);
+    expect(declined.stdout).toContain("Erase this user's jobs (every queue and state), failed_jobs rows and verification tokens? [y/N] ");
+    expect(declined.stdout).toMatch(/nothing erased\n$/);
+    expect(await jobsOf(producer, target)).toEqual(EVERYTHING);
+    expect(await tokensOf(target)).toHaveLength(2);
+
+    const erased = await cli(env, ['erase', target, '--yes', '--json']);
+    expect(erased.code, erased.stderr).toBe(0);
+    const counts = { jobs: 4, jobsByQueue: { email: 2, files: 2, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 0, failedJobs: 2, tokens: 2 };
+    expect(JSON.parse(erased.stdout)).toEqual(counts);
+    // One log line on stderr, the counts only.
+    const lines = erased.stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([expect.objectContaining({ level: 30, app: 'ceres-cli', msg: 'user data erased', ...counts })]);
+    for (const output of [erased.stdout, erased.stderr, declined.stdout]) expect(output).not.toMatch(/erase-me|@example\.com|Rosario|token-/);
+
+    expect(await jobsOf(producer, target)).toEqual([]);
+    expect(await rowsOf(target)).toEqual([]);
+    expect(await tokensOf(target)).toEqual([]);
+    // No Redis key is named after them any more (job hashes are named by the job id), but for the
+    // dead-letter alert, which names the dead job's id (docs/personal-data.md: not erased, kept 1 h).
+    expect(await producer.connection.keys(`*${target}*`)).toEqual([expect.stringMatching(new RegExp(`queue:slack:slack:alert:dead-email-email_verify_${target}-\\d+-`))]);
+    // Everybody else's data is all there.
+    expect(await jobsOf(producer, other)).toEqual(EVERYTHING);
+    expect(await rowsOf(other)).toEqual([`email:verify:${other}`, `email:welcome:${other}`]);
+    expect(await tokensOf(other)).toEqual([`${other}-token-a-123456`, `${other}-token-b-123456`]);
+    expect(await producer.getQueue('slack').getJobCountByTypes(...ALL_STATES)).toBe(alerts);
+
+    // The text form; and erasing again finds nothing and still succeeds.
+    const text = await cli(bed.env, ['erase', other, '--yes']);
+    expect(text).toEqual({ code: 0, stdout: 'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 verification token(s)\n', stderr: '' });
+    expect(await jobsOf(producer, other)).toEqual([]);
+    const again = await cli(env, ['erase', target, '--yes', '--json']);
+    expect(JSON.parse(again.stdout)).toEqual({ jobs: 0, jobsByQueue: { email: 0, files: 0, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 0, failedJobs: 0, tokens: 0 });
+    expect(again.code).toBe(0);
+  }, 90_000);
+
+  it('a job of the user running right now is counted, exits 1 with a line saying so; erasing again once it finished removes it', async () => {
+    const producer = bed.producer();
+    const userId = 'busy-user-1';
+    await producer.enqueue('files/validate-cv', { userId, fileKey: `cv/${userId}.pdf` });
+    await producer.enqueue('files/optimize-profile-picture', { userId, fileKey: `pictures/${userId}.png` }, { delay: 600_000 });
+    const connection = producer.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+    connection.on('error', () => {});
+    let release: () => void = () => {};
+    let started = false;
+    const worker = new Worker(
+      'files',
+      async () => {
+        started = true;
+        await new Promise<void>((resolve) => (release = resolve));
+        return { ok: true };
+      },
+      { connection, prefix: loadQueuesConfig(bed.env).bullPrefix },
+    );
+    try {
+      await waitFor(() => started, { what: 'the file job to run' });
+      const busy = await cli(bed.env, ['erase', userId, '--yes', '--json']);
+      expect(busy.code).toBe(1);
+      expect(JSON.parse(busy.stdout)).toEqual({ jobs: 1, jobsByQueue: { email: 0, files: 1, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 1, failedJobs: 0, tokens: 0 });
+      expect(busy.stderr).toBe('ceres-jobs: 1 job(s) of this user are running and could not be removed; run erase again once they finished\n');
+      expect(await jobsOf(producer, userId)).toEqual(['files/validate-cv:active']);
+
+      release();
+      await waitFor(async () => (await jobsOf(producer, userId))[0] === 'files/validate-cv:completed', { what: 'the file job to complete' });
+      expect(await cliJson(bed.env, ['erase', userId, '--yes'])).toMatchObject({ jobs: 1, jobsStillRunning: 0 });
+      expect(await jobsOf(producer, userId)).toEqual([]);
+    } finally {
+      release();
+      await worker.close();
+      connection.disconnect();
+    }
+  }, 60_000);
+
+  it('erases nothing when a server or a variable is missing; a bad user id is a usage error', async () => {
+    const producer = bed.producer();
+    const userId = 'kept-user-1';
+    await producer.enqueue('files/validate-cv', { userId, fileKey: `cv/${userId}.pdf` });
+    await bed.db.tokens.insert({ token: `${userId}-token-123456`, userId, expiresAt: new Date(Date.now() + HOUR) });
+
+    const { DATABASE_URL: _, ...noDb } = bed.env;
+    expect(await cli(noDb, ['erase', userId, '--yes'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'ceres-jobs: invalid configuration: DATABASE_URL is not set (expected postgres://user:pass@host:5432/dbname)\n',
+    });
+    expect(await cli({ ...bed.env, DATABASE_URL: 'postgres://ceres:secret-pass@127.0.0.1:1/ceres' }, ['erase', userId, '--yes'])).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
+    });
+    // PostgreSQL is reached first, then Redis: a Redis that is not there leaves the tokens too.
+    expect(await cli({ ...bed.env, REDIS_URL: 'redis://127.0.0.1:1' }, ['erase', userId, '--yes'])).toEqual({ code: 3, stdout: '', stderr: 'ceres-jobs: Redis is unreachable at 127.0.0.1:1/5\n' });
+    expect(await cli(bed.env, ['erase', '', '--yes'])).toEqual({ code: 2, stdout: '', stderr: 'ceres-jobs: user-id: the user id must be at least 1 characters long\n' });
+    expect((await cli(bed.env, ['erase', 'a\nb', '--yes'])).stderr).toMatch(/^ceres-jobs: user-id: the user id contains characters that are not allowed/);
+    expect((await cli(bed.env, ['erase', 'x'.repeat(129), '--yes'])).stderr).toBe('ceres-jobs: user-id: the user id must be at most 128 characters long\n');
+    expect((await cli(bed.env, ['erase'])).code).toBe(2);
+    expect(await cli({ ...bed.env, LOG_LEVEL: 'loud' }, ['erase', userId, '--yes'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^ceres-jobs: invalid configuration: LOG_LEVEL/) });
+
+    expect(await jobsOf(producer, userId)).toEqual(['files/validate-cv:waiting']);
+    expect(await tokensOf(userId)).toEqual([`${userId}-token-123456`]);
+  }, 60_000);
+});

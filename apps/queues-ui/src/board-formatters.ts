@@ -1,0 +1,48 @@
+import { maskEmail, maskEmails } from '@ceres/app-kit';
+import { DIGEST_FIELD, encryptedVersion, isEncrypted, personalFields, registry, type JobDefinition, type QueueName } from '@ceres/queues';
+
+/*
+ * What Bull Board shows of a job's data and return value. The app holds no decryption key (it
+ * needs none and should not be able to read personal data), so an encrypted field shows as such;
+ * a personal field stored in plaintext (a job written before encryption) shows masked: an address
+ * as `j***@example.com`, anything else (tokens, names) not at all. Addresses in any other string
+ * are masked too.
+ */
+
+const hidden = (value: unknown, field: string): unknown => {
+  if (isEncrypted(value)) return `[encrypted, key ${encryptedVersion(value) ?? '?'}]`;
+  if (typeof value === 'string' && field.toLowerCase().includes('email')) return maskEmail(value);
+  return '[hidden]';
+};
+
+function maskDeep(value: unknown): unknown {
+  if (typeof value === 'string') return maskEmails(value);
+  if (Array.isArray(value)) return value.map(maskDeep);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([key, inner]) => [key, maskDeep(inner)]));
+  }
+  return value;
+}
+
+/** The personal fields of any job type of `queue`: the formatter sees the data, not the job's name. */
+export function queuePersonalFields(queue: QueueName): Set<string> {
+  const jobs = registry[queue].jobs as Record<string, JobDefinition>;
+  return new Set(Object.values(jobs).flatMap((definition) => personalFields(definition)));
+}
+
+/** Bull Board's `data` formatter for `queue`. */
+export function maskJobData(queue: QueueName): (data: unknown) => unknown {
+  const personal = queuePersonalFields(queue);
+  return (data) => {
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) return maskDeep(data);
+    const shown: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(data as Record<string, unknown>)) {
+      if (field === DIGEST_FIELD) continue;
+      shown[field] = personal.has(field) || isEncrypted(value) ? hidden(value, field) : maskDeep(value);
+    }
+    return shown;
+  };
+}
+
+/** Bull Board's `returnValue` formatter: addresses masked wherever they appear. */
+export const maskReturnValue = (value: unknown): unknown => maskDeep(value);

@@ -1,0 +1,70 @@
+import { ErrorBody, errorResponses } from '@ceres/http';
+import { eraseUserData, ErasureUserId, QUEUE_NAMES, type ErasureStores, type QueueClient } from '@ceres/queues';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { HttpError } from '../errors';
+
+/** What erasure needs of the database: `@ceres/db`'s `createDb(…)` has it. */
+export type ErasureDb = ErasureStores;
+
+// The user id travels in the body, not the URL: request URLs are logged, bodies are not.
+const EraseBody = Type.Object({ userId: ErasureUserId }, { additionalProperties: false, examples: [{ userId: 'user-123' }] });
+
+const Count = (description: string) => Type.Integer({ minimum: 0, description });
+
+const Erased = Type.Object(
+  {
+    success: Type.Literal(true),
+    jobs: Count('Jobs removed, all queues and states'),
+    jobsByQueue: Type.Object(Object.fromEntries(QUEUE_NAMES.map((name) => [name, Count(`Jobs removed from ${name}`)]))),
+    jobsStillRunning: Count('Jobs of the user running right now, which BullMQ cannot remove; call again once they finished'),
+    failedJobs: Count('failed_jobs rows removed'),
+    tokens: Count('Verification tokens removed'),
+  },
+  {
+    description: 'How many of each were removed',
+    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2 }],
+  },
+);
+
+const UNAVAILABLE = 'DATABASE_URL is not set for queues-ui: failed_jobs rows and tokens cannot be erased, so nothing was erased';
+
+/** The error schema with this route's own examples (the document shows what a client gets). */
+const errorWith = (description: string, examples: Array<Static<typeof ErrorBody>>) => Type.Object(ErrorBody.properties, { description, examples });
+
+/**
+ * `POST /api/erasure { userId }`: erases one user's data (`eraseUserData`, the operation the CLI's
+ * `erase` runs too): their jobs in every queue and state, their `failed_jobs` rows and their
+ * verification tokens, and answers how many of each it removed. Logged with the counts only.
+ */
+export async function erasureRoutes(app: FastifyInstance, { client, db }: { client: QueueClient; db: ErasureDb | undefined }) {
+  app.post<{ Body: Static<typeof EraseBody> }>(
+    '/api/erasure',
+    {
+      schema: {
+        summary: "Erase one user's data: their jobs in every queue and state, failed_jobs rows and verification tokens",
+        description:
+          'Jobs are matched on the payload’s userId. A job running at that moment cannot be removed: it is counted in jobsStillRunning; call again once it finished. ' +
+          'Needs DATABASE_URL in queues-ui’s environment, else 503 ERASURE_UNAVAILABLE and nothing is erased. Logged with the counts only.',
+        tags: ['personal data'],
+        security: [{ basic: [] }],
+        body: EraseBody,
+        response: {
+          200: Erased,
+          400: errorWith('The body is not `{ "userId": "…" }` (INVALID_BODY)', [
+            { code: 'INVALID_BODY', message: 'invalid body: userId must be at least 1 characters long', field: 'userId', issues: [{ field: 'userId', message: 'userId must be at least 1 characters long' }] },
+          ]),
+          503: errorWith('No DATABASE_URL (ERASURE_UNAVAILABLE: nothing was erased), or Redis unavailable (QUEUE_UNAVAILABLE: call again, an erasure can be repeated)', [
+            { code: 'ERASURE_UNAVAILABLE', message: UNAVAILABLE },
+          ]),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      if (!db) throw new HttpError('ERASURE_UNAVAILABLE', UNAVAILABLE);
+      const counts = await eraseUserData({ client, db, log: request.log }, request.body.userId);
+      return { success: true as const, ...counts };
+    },
+  );
+}

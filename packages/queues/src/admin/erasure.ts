@@ -1,0 +1,97 @@
+import { Type } from '@sinclair/typebox';
+import type { JobType as BullJobType } from 'bullmq';
+import type { QueueClient } from '../client';
+import { QUEUE_NAMES, type QueueName } from '../registry';
+
+/** Every state a job can be in; active jobs are tried too (BullMQ refuses while one runs). */
+const STATES: BullJobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'active'];
+const PAGE = 1000;
+
+/**
+ * The user id an erasure takes (the admin route's body, the CLI's argument): one line, as the
+ * platform writes it. Looser than a job key on purpose: tokens and archive rows are matched too.
+ */
+export const ErasureUserId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[^\\u0000-\\u001f\\u007f]*$',
+  description: 'The platform user id',
+  examples: ['user-123'],
+});
+
+/** What erasure needs of PostgreSQL: `@ceres/db`'s `createDb(…)` has it (this package does not depend on it). */
+export interface ErasureStores {
+  failedJobs: { deleteForUser(userId: string): Promise<number> };
+  tokens: { deleteForUser(userId: string): Promise<number> };
+}
+
+/** Where the erasure is recorded: a pino logger (`request.log`, the CLI's). */
+export interface ErasureLog {
+  info(fields: object, message: string): void;
+}
+
+/** What one erasure removed. */
+export interface UserDataErasure {
+  /** Jobs removed, all queues. */
+  jobs: number;
+  /** The same per queue. */
+  jobsByQueue: Record<QueueName, number>;
+  /** Jobs of the user running right now: BullMQ cannot remove a locked job; erase again once they finished. */
+  jobsStillRunning: number;
+  /** `failed_jobs` rows whose payload's `userId` is the user's. */
+  failedJobs: number;
+  /** Verification tokens of the user. */
+  tokens: number;
+}
+
+/**
+ * Erases one user's data: their `failed_jobs` rows, their verification tokens and every job whose
+ * payload's `userId` is theirs, in every queue and state. The one operation behind
+ * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
+ * with the counts only: never the user id, which would tie the request to the person.
+ */
+export async function eraseUserData(deps: { client: QueueClient; db: ErasureStores; log: ErasureLog }, userId: string): Promise<UserDataErasure> {
+  const { client, db, log } = deps;
+  // The archive and the tokens first: a job cannot come back from them, and a second call erases
+  // what a concurrent enqueue added meanwhile.
+  const failedJobs = await db.failedJobs.deleteForUser(userId);
+  const tokens = await db.tokens.deleteForUser(userId);
+  const jobs = await eraseUserJobs(client, userId);
+  const counts: UserDataErasure = { jobs: jobs.removed, jobsByQueue: jobs.byQueue, jobsStillRunning: jobs.running, failedJobs, tokens };
+  log.info(counts, 'user data erased');
+  return counts;
+}
+
+interface UserJobsErasure {
+  removed: number;
+  byQueue: Record<QueueName, number>;
+  running: number;
+}
+
+/**
+ * Removes every job whose payload's `userId` is `userId`, in every queue and state. Jobs are
+ * matched on the payload's `userId` (never encrypted), so it needs no decryption key.
+ */
+async function eraseUserJobs(client: QueueClient, userId: string): Promise<UserJobsErasure> {
+  const byQueue = Object.fromEntries(QUEUE_NAMES.map((name) => [name, 0])) as Record<QueueName, number>;
+  let running = 0;
+  for (const name of QUEUE_NAMES) {
+    const queue = client.getQueue(name);
+    // Ids first, then removals: removing while paging would shift the pages.
+    const ids = new Set<string>();
+    for (let start = 0; ; start += PAGE) {
+      // BullMQ pages each state separately: a short answer means every state is exhausted.
+      const jobs = await queue.getJobs(STATES, start, start + PAGE - 1, true);
+      for (const job of jobs) {
+        if (job?.id && (job.data as { userId?: unknown } | undefined)?.userId === userId) ids.add(job.id);
+      }
+      if (jobs.length < PAGE) break;
+    }
+    for (const id of ids) {
+      // 1: removed; 0: gone meanwhile or locked by a worker running it.
+      if ((await queue.remove(id)) === 1) byQueue[name] += 1;
+      else if (await queue.getJob(id)) running += 1;
+    }
+  }
+  return { removed: Object.values(byQueue).reduce((sum, count) => sum + count, 0), byQueue, running };
+}

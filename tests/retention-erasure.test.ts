@@ -1,0 +1,134 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../apps/queues-ui/src/app';
+import { createWorkerApp } from '../apps/worker/src/app';
+import { createLogger } from '../apps/worker/src/deps/logger';
+import { processors } from '../apps/worker/src/processors';
+import { configFor, useTestBed, waitForState, workerEnv } from '../apps/worker/tests/helpers/harness';
+
+const bed = useTestBed();
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+const row = (userId: string, jobId: string, failedAt: Date) => ({
+  queue: 'email',
+  jobName: 'welcome',
+  jobId,
+  payload: { userId, email: 'enc:v1:xx', firstName: 'enc:v1:yy' },
+  error: 'permanent SMTP 550: r***@example.com rejected',
+  attemptsMade: 1,
+  failedAt,
+});
+
+describe('FAILED_JOBS_RETENTION_DAYS', () => {
+  it('the purge cron deletes the failed_jobs rows older than the retention, and only those', async () => {
+    const env = workerEnv(bed.peers, { FAILED_JOBS_RETENTION_DAYS: '7' });
+    expect(configFor(workerEnv(bed.peers)).failedJobsRetentionDays).toBe(30);
+    expect(() => configFor({ ...env, FAILED_JOBS_RETENTION_DAYS: '0' })).toThrow(/^FAILED_JOBS_RETENTION_DAYS/);
+    const now = Date.now();
+    await bed.db.failedJobs.archive(row('ret-old', 'email:welcome:ret-old', new Date(now - 8 * DAY)));
+    await bed.db.failedJobs.archive(row('ret-edge', 'email:welcome:ret-edge', new Date(now - 7 * DAY - HOUR)));
+    await bed.db.failedJobs.archive(row('ret-young', 'email:welcome:ret-young', new Date(now - 6 * DAY)));
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), schedulers: false });
+    bed.apps.push(app);
+    await app.started;
+    // The cron's tick is one job of the scheduled type; run one now.
+    const queue = app.deps.queues.getQueue('maintenance');
+    const tick = await queue.add('purge-failed-jobs', {});
+    const job = await waitForState(queue, tick.id!, 'completed');
+    expect(job.returnvalue).toMatchObject({ purged: 2 });
+    const left = (await bed.db.failedJobs.list({ queue: 'email' })).map((found) => found.jobId);
+    expect(left).toContain('email:welcome:ret-young');
+    expect(left).not.toContain('email:welcome:ret-old');
+    expect(left).not.toContain('email:welcome:ret-edge');
+    expect(app.runner.queues).toContain('maintenance');
+    expect(configFor(env).schedules).toContainEqual({ queue: 'maintenance', job: 'purge-failed-jobs', pattern: '30 3 * * *' });
+  });
+});
+
+describe('erasing a user', () => {
+  it('POST /api/erasure removes exactly their jobs (every queue and state), failed_jobs rows and tokens, answers the counts and logs no data', async () => {
+    const env = workerEnv(bed.peers);
+    const producer = bed.producer(env);
+    const target = 'erase-me';
+    const other = 'keep-me';
+    for (const userId of [target, other]) {
+      await bed.db.tokens.insert({ token: `${userId}-token-aaaaaa`, userId, expiresAt: new Date(Date.now() + HOUR) });
+      await bed.db.tokens.insert({ token: `${userId}-token-bbbbbb`, userId, expiresAt: new Date(Date.now() + HOUR) });
+      await bed.db.failedJobs.archive(row(userId, `email:welcome:${userId}`, new Date(Date.now() - DAY)));
+      // Waiting (no worker yet), delayed, and files jobs keyed by file, not by user.
+      await producer.enqueue('email/verify', { userId, email: `${userId}@example.com`, firstName: 'X', token: `${userId}-token-aaaaaa` });
+      await producer.enqueue('email/welcome', { userId, email: `${userId}@example.com`, firstName: 'X' }, { delay: 600_000 });
+      await producer.enqueue('files/validate-cv', { userId, fileKey: `cv/${userId}.pdf` });
+      await producer.enqueue('files/optimize-profile-picture', { userId, fileKey: `pictures/${userId}.png` }, { delay: 600_000 });
+    }
+    // A completed job of each, through the real worker (the email queue only: the verify mail goes out).
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), processors: { email: processors.email }, schedulers: false });
+    bed.apps.push(app);
+    await app.started;
+    const email = producer.getQueue('email');
+    await waitForState(email, `email:verify:${target}`, 'completed');
+    await waitForState(email, `email:verify:${other}`, 'completed');
+    await app.stop();
+
+    const lines: string[] = [];
+    const ui = buildApp({
+      client: producer,
+      auth: { user: 'ops', pass: 'correct horse battery staple' },
+      erasureDb: bed.db,
+      logger: { level: 'info', stream: new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) }) },
+    });
+    await ui.ready();
+    try {
+      const headers = { authorization: `Basic ${Buffer.from('ops:correct horse battery staple').toString('base64')}`, 'content-type': 'application/json' };
+      const answer = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
+      expect(answer.statusCode, answer.body).toBe(200);
+      expect(answer.json()).toEqual({
+        success: true,
+        jobs: 4,
+        jobsByQueue: { email: 2, files: 2, maintenance: 0, newsletter: 0, slack: 0 },
+        jobsStillRunning: 0,
+        failedJobs: 1,
+        tokens: 2,
+      });
+      // Nothing of theirs is left; everything of the other user is.
+      for (const [queue, id] of [
+        ['email', `email:verify:USER`],
+        ['email', `email:welcome:USER`],
+        ['files', `files:validate-cv:cv/USER.pdf`],
+        ['files', `files:optimize-profile-picture:pictures/USER.png`],
+      ] as const) {
+        expect(await producer.getQueue(queue).getJob(id.replace('USER', target)), id).toBeUndefined();
+        expect(await producer.getQueue(queue).getJob(id.replace('USER', other)), id).toBeDefined();
+      }
+      expect(await bed.db.failedJobs.list({ queue: 'email', jobId: `email:welcome:${target}` })).toEqual([]);
+      expect(await bed.db.failedJobs.list({ queue: 'email', jobId: `email:welcome:${other}` })).toHaveLength(1);
+      expect(await bed.db.tokens.find(`${target}-token-aaaaaa`)).toBeNull();
+      expect(await bed.db.tokens.find(`${other}-token-bbbbbb`)).not.toBeNull();
+      // Erasing again finds nothing.
+      const again = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
+      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0 });
+
+      const logs = lines.join('');
+      expect(logs).toContain('user data erased');
+      expect(logs).not.toContain(target);
+
+      const bad = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: '' } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json()).toMatchObject({ field: 'userId' });
+    } finally {
+      await ui.close();
+    }
+
+    const withoutDb = buildApp({ client: producer, auth: { user: 'ops', pass: 'correct horse battery staple' } });
+    try {
+      const headers = { authorization: `Basic ${Buffer.from('ops:correct horse battery staple').toString('base64')}`, 'content-type': 'application/json' };
+      const refused = await withoutDb.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: other } });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json()).toMatchObject({ code: 'ERASURE_UNAVAILABLE' });
+      expect(await producer.getQueue('email').getJob(`email:welcome:${other}`)).toBeDefined();
+    } finally {
+      await withoutDb.close();
+    }
+  }, 60_000);
+});
