@@ -1,6 +1,7 @@
 // One side of pairs 3, 4 and 6 in a process of its own: `ours` is the worker runner of
 // apps/worker (every queue consumed, the email queue's processors replaced by no-ops that still go
 // through the wrapper), `raw` a single BullMQ Worker with a no-op processor. Both at concurrency 50.
+import { QUEUE_NAMES } from '@ceres/queues';
 import { Worker, type Job } from 'bullmq';
 import { createDeadLetters } from '../../apps/worker/src/dead-letters';
 import { loadWorkerConfig } from '../../apps/worker/src/config';
@@ -47,7 +48,7 @@ if (mode === 'ours') {
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter, redisPrefix: config.queues.redisPrefix });
   const runner = startWorkers({ config, deps, logger, deadLetters, processors: { ...processors, email: { verify: noop, welcome: noop } } });
   await runner.ready();
-  if (runner.queues.length !== 4) throw new Error(`expected all four queues consumed, got ${runner.queues.join(', ')}`);
+  if (runner.queues.length !== QUEUE_NAMES.length) throw new Error(`expected every queue consumed, got ${runner.queues.join(', ')}`);
   worker = runner.workers.get('email')!;
   // The registry's email concurrency is 5; both sides run at 50 for this comparison.
   worker.concurrency = CONCURRENCY;
