@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../apps/queues-ui/src/app';
@@ -7,6 +8,17 @@ import { processors } from '../apps/worker/src/processors';
 import { configFor, useTestBed, waitForState, workerEnv } from '../apps/worker/tests/helpers/harness';
 
 const bed = useTestBed();
+
+/** One query through a connection of its own (the stores have no such reads). */
+async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({ connectionString: bed.peers.postgres.url });
+  await client.connect();
+  try {
+    return await client.query<R>(text, params);
+  } finally {
+    await client.end();
+  }
+}
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
@@ -62,6 +74,16 @@ describe('erasing a user', () => {
       await producer.enqueue('files/validate-cv', { userId, fileKey: `cv/${userId}.pdf` });
       await producer.enqueue('files/optimize-profile-picture', { userId, fileKey: `pictures/${userId}.png` }, { delay: 600_000 });
     }
+    // Both in a campaign that is sending (only the target pending: its erasure must close it), the
+    // target also opted out of another.
+    const store = bed.db.newsletter;
+    const sending = await store.createCampaign({ subject: 'Hola {{firstName}}', text: 'Baja: {{unsubscribeUrl}}', html: null });
+    await store.addRecipients(sending, [target, other].map((userId) => ({ userId, email: `${userId}@example.com`, firstName: `First ${userId}` })));
+    await store.start(sending);
+    await store.recordOutcome(sending, other, 'sent', { messageId: '<m@ceres>' });
+    const draft = await store.createCampaign({ subject: 'Otra', text: 'Baja: {{unsubscribeUrl}}', html: null });
+    await store.addRecipients(draft, [target, other].map((userId) => ({ userId, email: `${userId}@example.com`, firstName: `First ${userId}` })));
+    expect(await store.unsubscribe(draft, target)).toBe('recorded');
     // A completed job of each, through the real worker (the email queue only: the verify mail goes out).
     const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), processors: { email: processors.email }, schedulers: false });
     bed.apps.push(app);
@@ -90,7 +112,25 @@ describe('erasing a user', () => {
         jobsStillRunning: 0,
         failedJobs: 1,
         tokens: 2,
+        newsletterRecipients: 2,
+        newsletterOptOuts: 1,
       });
+      // The newsletter rows keep no address or name of theirs; the other user's are untouched; the
+      // opt-out holds by user id; the campaign left with nobody pending is closed by a finish job.
+      const { rows } = await sql<{ user_id: string; email: string; first_name: string; status: string }>(
+        'SELECT user_id, email, first_name, status FROM newsletter_recipients WHERE campaign_id = ANY($1) ORDER BY campaign_id, user_id',
+        [[sending, draft]],
+      );
+      expect(rows.filter((r) => r.user_id === target).map((r) => [r.email, r.first_name])).toEqual([['', ''], ['', '']]);
+      expect(rows.filter((r) => r.user_id === other).map((r) => r.email)).toEqual([`${other}@example.com`, `${other}@example.com`]);
+      expect((await store.sendContext(sending, target))?.status).toBe('cancelled');
+      expect((await store.sendContext(draft, target))?.unsubscribed).toBe(true);
+      const optOuts = await sql<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1', [target]);
+      expect(optOuts.rows.map((r) => r.email)).toEqual([expect.stringMatching(/^erased:[0-9a-f]{64}$/)]);
+      expect(await producer.getQueue('newsletter').getJob(`newsletter:finish:${sending}`)).toBeDefined();
+      for (const table of ['newsletter_recipients', 'newsletter_unsubscribes']) {
+        expect(JSON.stringify((await sql(`SELECT * FROM ${table}`)).rows), table).not.toContain(`${target}@example.com`);
+      }
       // Nothing of theirs is left; everything of the other user is.
       for (const [queue, id] of [
         ['email', `email:verify:USER`],
@@ -107,7 +147,7 @@ describe('erasing a user', () => {
       expect(await bed.db.tokens.find(`${other}-token-bbbbbb`)).not.toBeNull();
       // Erasing again finds nothing.
       const again = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
-      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0 });
+      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0 });
 
       const logs = lines.join('');
       expect(logs).toContain('user data erased');

@@ -78,6 +78,8 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
       jobsStillRunning: 0,
       failedJobs: 1,
       tokens: 2,
+      newsletterRecipients: 1,
+      newsletterOptOuts: 0,
     });
     // The example names every queue, as the answer does.
     const example = erasure.responses['200']!.content!['application/json'].example as { jobsByQueue: Record<string, number> };

@@ -89,6 +89,14 @@ export interface NewsletterStore {
   markAnnounced(id: string): Promise<void>;
   /** Records the opt-out of the address (and user) of recipient `userId` of campaign `id`. */
   unsubscribe(id: string, userId: string): Promise<'recorded' | 'already' | 'unknown'>;
+  /**
+   * Erases `userId`'s personal data from the newsletter tables: the address and first name of each
+   * of their recipient rows are blanked (a recipient not yet mailed becomes `cancelled`, so the
+   * campaign's figures still add up), and their opt-outs keep the user id but not the address (a
+   * SHA-256 of it), so they stay unsubscribed. Returns the counts and the campaigns still sending
+   * that the erasure may have left with nobody pending (to be closed).
+   */
+  eraseUser(userId: string): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
 }
 
 type CampaignRow = {
@@ -278,10 +286,33 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       const { rows } = await pool.query<{ email: string }>('SELECT email FROM newsletter_recipients WHERE campaign_id = $1 AND user_id = $2', [id, userId]);
       if (!rows[0]) return 'unknown';
       const result = await pool.query(
-        `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id) VALUES (lower($1), $2, $3) ON CONFLICT (email) DO NOTHING`,
+        // An erased recipient's address is blank: the opt-out is kept by user id alone.
+        `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id)
+         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3) ON CONFLICT (email) DO NOTHING`,
         [rows[0].email, userId, id],
       );
       return result.rowCount === 1 ? 'recorded' : 'already';
+    },
+    async eraseUser(userId) {
+      return inTransaction(pool, async (client) => {
+        const recipients = await client.query<{ campaign_id: string; state: string }>(
+          `UPDATE newsletter_recipients r
+              SET email = '', first_name = '', error = NULL,
+                  status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
+                  finished_at = COALESCE(r.finished_at, now())
+             FROM newsletter_campaigns c
+            WHERE r.user_id = $1 AND c.id = r.campaign_id AND (r.email <> '' OR r.first_name <> '')
+        RETURNING r.campaign_id, c.state`,
+          [userId],
+        );
+        const optOuts = await client.query(
+          `UPDATE newsletter_unsubscribes SET email = 'erased:' || encode(sha256(convert_to(email, 'UTF8')), 'hex')
+            WHERE user_id = $1 AND email NOT LIKE 'erased%'`,
+          [userId],
+        );
+        const sendingCampaigns = [...new Set(recipients.rows.filter((row) => row.state === 'sending').map((row) => row.campaign_id))];
+        return { recipients: recipients.rowCount ?? 0, optOuts: optOuts.rowCount ?? 0, sendingCampaigns };
+      });
     },
   };
 }

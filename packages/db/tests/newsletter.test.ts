@@ -95,3 +95,30 @@ describe('the newsletter store (migration 005)', () => {
     expect(await db.newsletter.addRecipients('0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b', people(1))).toEqual({ state: null, added: 0, duplicates: 0 });
   });
 });
+
+describe('erasing a user from the newsletter tables', () => {
+  it('blanks their address and name, cancels what was pending, keeps their opt-out by user id only, and leaves the others', async () => {
+    const sending = await db.newsletter.createCampaign(content);
+    await db.newsletter.addRecipients(sending, people(3, 'er'));
+    await db.newsletter.start(sending);
+    await db.newsletter.recordOutcome(sending, 'er-0001', 'sent', { messageId: '<m@x>' });
+    const draft = await db.newsletter.createCampaign(content);
+    await db.newsletter.addRecipients(draft, people(2, 'er'));
+    expect(await db.newsletter.unsubscribe(draft, 'er-0000')).toBe('recorded');
+
+    const erased = await db.newsletter.eraseUser('er-0000');
+    expect(erased).toEqual({ recipients: 2, optOuts: 1, sendingCampaigns: [sending] });
+    expect(await db.newsletter.sendContext(sending, 'er-0000')).toMatchObject({ email: '', status: 'cancelled' });
+    expect(await db.newsletter.sendContext(draft, 'er-0000')).toMatchObject({ email: '', unsubscribed: true });
+    expect(await db.newsletter.sendContext(sending, 'er-0002')).toMatchObject({ email: 'er2@Example.com', status: 'pending' });
+    expect((await db.newsletter.figures(sending)).total).toBe(3);
+    // Again: nothing left to erase.
+    expect(await db.newsletter.eraseUser('er-0000')).toEqual({ recipients: 0, optOuts: 0, sendingCampaigns: [] });
+
+    // An erased recipient who never opted out can still do so (the link names campaign and user).
+    await db.newsletter.eraseUser('er-0001');
+    expect(await db.newsletter.unsubscribe(sending, 'er-0001')).toBe('recorded');
+    expect(await db.newsletter.unsubscribe(draft, 'er-0001')).toBe('already');
+    expect(await db.newsletter.sendContext(draft, 'er-0001')).toMatchObject({ unsubscribed: true });
+  });
+});

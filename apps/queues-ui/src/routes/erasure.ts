@@ -20,10 +20,12 @@ const Erased = Type.Object(
     jobsStillRunning: Count('Jobs of the user running right now, which BullMQ cannot remove; call again once they finished'),
     failedJobs: Count('failed_jobs rows removed'),
     tokens: Count('Verification tokens removed'),
+    newsletterRecipients: Count('Newsletter recipient rows whose address and first name were blanked'),
+    newsletterOptOuts: Count('Newsletter opt-outs kept by user id, their address replaced by its hash'),
   },
   {
     description: 'How many of each were removed',
-    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2 }],
+    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2, newsletterRecipients: 1, newsletterOptOuts: 0 }],
   },
 );
 
@@ -34,15 +36,15 @@ const errorWith = (description: string, examples: Array<Static<typeof ErrorBody>
 
 /**
  * `POST /api/erasure { userId }`: erases one user's data (`eraseUserData`, the operation the CLI's
- * `erase` runs too): their jobs in every queue and state, their `failed_jobs` rows and their
- * verification tokens, and answers how many of each it removed. Logged with the counts only.
+ * `erase` runs too): their jobs in every queue and state, their `failed_jobs` rows, their
+ * verification tokens and their newsletter rows' address and name, and answers how many of each it removed. Logged with the counts only.
  */
 export async function erasureRoutes(app: FastifyInstance, { client, db }: { client: QueueClient; db: ErasureDb | undefined }) {
   app.post<{ Body: Static<typeof EraseBody> }>(
     '/api/erasure',
     {
       schema: {
-        summary: "Erase one user's data: their jobs in every queue and state, failed_jobs rows and verification tokens",
+        summary: "Erase one user's data: their jobs in every queue and state, failed_jobs rows, verification tokens and newsletter addresses",
         description:
           'Jobs are matched on the payload’s userId. A job running at that moment cannot be removed: it is counted in jobsStillRunning; call again once it finished. ' +
           'Needs DATABASE_URL in queues-ui’s environment, else 503 ERASURE_UNAVAILABLE and nothing is erased. Logged with the counts only.',

@@ -23,6 +23,7 @@ export const ErasureUserId = Type.String({
 export interface ErasureStores {
   failedJobs: { deleteForUser(userId: string): Promise<number> };
   tokens: { deleteForUser(userId: string): Promise<number> };
+  newsletter: { eraseUser(userId: string): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }> };
 }
 
 /** Where the erasure is recorded: a pino logger (`request.log`, the CLI's). */
@@ -42,11 +43,16 @@ export interface UserDataErasure {
   failedJobs: number;
   /** Verification tokens of the user. */
   tokens: number;
+  /** Newsletter recipient rows whose address and first name were blanked (one per campaign). */
+  newsletterRecipients: number;
+  /** Newsletter opt-outs kept by user id with the address replaced by its hash. */
+  newsletterOptOuts: number;
 }
 
 /**
- * Erases one user's data: their `failed_jobs` rows, their verification tokens and every job whose
- * payload's `userId` is theirs, in every queue and state. The one operation behind
+ * Erases one user's data: their `failed_jobs` rows, their verification tokens, the address and
+ * name of their newsletter rows, and every job whose payload's `userId` is theirs, in every queue
+ * and state. The one operation behind
  * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
  * with the counts only: never the user id, which would tie the request to the person.
  */
@@ -56,8 +62,19 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   // what a concurrent enqueue added meanwhile.
   const failedJobs = await db.failedJobs.deleteForUser(userId);
   const tokens = await db.tokens.deleteForUser(userId);
+  const newsletter = await db.newsletter.eraseUser(userId);
   const jobs = await eraseUserJobs(client, userId);
-  const counts: UserDataErasure = { jobs: jobs.removed, jobsByQueue: jobs.byQueue, jobsStillRunning: jobs.running, failedJobs, tokens };
+  // A campaign whose last pending recipient was this user has no send left to close it.
+  for (const campaignId of newsletter.sendingCampaigns) await client.enqueue('newsletter/finish', { campaignId });
+  const counts: UserDataErasure = {
+    jobs: jobs.removed,
+    jobsByQueue: jobs.byQueue,
+    jobsStillRunning: jobs.running,
+    failedJobs,
+    tokens,
+    newsletterRecipients: newsletter.recipients,
+    newsletterOptOuts: newsletter.optOuts,
+  };
   log.info(counts, 'user data erased');
   return counts;
 }
