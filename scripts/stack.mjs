@@ -91,19 +91,24 @@ function stop() {
   console.log(`stopped ${[...APPS, ...LOCAL_SERVICES].join(', ')} (data under var/ is kept)`);
 }
 
-const secret = () => randomBytes(24).toString('base64url');
+// Declarations, not consts: start() runs from the top of this module, before this line.
+function secret() {
+  return randomBytes(24).toString('base64url');
+}
 
 /**
  * Secrets added after a developer's .env was created: appended once when the file lacks them, so
  * an existing .env keeps working (nothing in it is changed).
  */
-const LATER_SECRETS = ['UNSUBSCRIBE_SECRET'];
+function laterSecrets() {
+  return ['UNSUBSCRIBE_SECRET'];
+}
 
 /** Writes .env with fresh local secrets when there is none; returns whether it did. */
 function ensureEnvFile() {
   if (existsSync(ENV_FILE)) {
     const current = readFileSync(ENV_FILE, 'utf8');
-    const missing = LATER_SECRETS.filter((name) => !new RegExp(`^\\s*${name}=\\S`, 'm').test(current));
+    const missing = laterSecrets().filter((name) => !new RegExp(`^\\s*${name}=\\S`, 'm').test(current));
     if (missing.length > 0) {
       appendFileSync(ENV_FILE, `${current.endsWith('\n') ? '' : '\n'}# Added by npm start on ${new Date().toISOString()}.\n${missing.map((name) => `${name}=${secret()}\n`).join('')}`);
       console.log(`== added ${missing.join(', ')} to ${ENV_FILE}`);
