@@ -20,7 +20,7 @@ describe('personal data through the API', () => {
     const job = await ctx.api.queues.getQueue('email').getJob('email:verify:api-pd');
     const stored = JSON.stringify(job!.data);
     for (const value of ['api.person@example.com', 'Apiname', 'api-live-token-123']) expect(stored).not.toContain(value);
-    expect(job!.data).toMatchObject({ userId: 'api-pd', email: expect.stringMatching(/^enc:test1:/) });
+    expect(job!.data).toEqual({ userId: 'api-pd', $sealed: expect.stringMatching(/^enc:test1:email,firstName,token:/), $digest: expect.stringMatching(/^test1:/) });
   });
 
   it('the status route masks addresses in a failure reason (a job failed before the mailer masked them) and returns no payload', async () => {

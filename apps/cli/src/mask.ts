@@ -1,4 +1,4 @@
-import { DIGEST_FIELD, isEncrypted } from '@ceres/queues';
+import { DIGEST_FIELD, isEncrypted, SEALED_FIELD, sealedFieldNames } from '@ceres/queues';
 
 /*
  * Job payloads and errors hold personal data (addresses, names, verification tokens). The CLI's
@@ -19,9 +19,11 @@ export function maskText(text: string): string {
 
 /** A copy of a payload with its personal fields masked, however deep. */
 export function maskData(value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && DIGEST_FIELD in value) {
-    const { [DIGEST_FIELD]: _digest, ...rest } = value as Record<string, unknown>;
-    return maskDeep(rest);
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && (DIGEST_FIELD in value || SEALED_FIELD in value)) {
+    const { [DIGEST_FIELD]: _digest, [SEALED_FIELD]: sealed, ...rest } = value as Record<string, unknown>;
+    // The personal fields sealed together show one by one, masked.
+    const opened = isEncrypted(sealed) ? Object.fromEntries(sealedFieldNames(sealed).map((name) => [name, MASK])) : {};
+    return { ...(maskDeep(rest) as object), ...opened };
   }
   return maskDeep(value);
 }

@@ -133,7 +133,8 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
     const withOld = { ...bed.env, JOBS_ENCRYPTION_KEYS: `${bed.env.JOBS_ENCRYPTION_KEYS},${old}` };
     expect(await cliJson(withOld, ['failed', 'retry', String(first)])).toEqual({ replayed: 1, results: [{ id: first, outcome: 'replayed', how: 'enqueued', jobId: 'email:welcome:k1' }] });
     const stored = (await bed.producer().getQueue('email').getJob('email:welcome:k1'))!.data as Record<string, string>;
-    expect(stored.email).toMatch(/^enc:test1:/);
+    expect(stored.$sealed).toMatch(/^enc:test1:email,firstName:/);
+    expect(stored.email).toBeUndefined();
     await cli(bed.env, ['work', '--stop-when-empty']);
     expect(bed.peers.smtp.messages.map((mail) => mail.envelope.to)).toEqual([['k1@example.com']]);
 

@@ -1,5 +1,5 @@
 import { maskEmail, maskEmails } from '@ceres/app-kit';
-import { DIGEST_FIELD, encryptedVersion, isEncrypted, personalFields, registry, type JobDefinition, type QueueName } from '@ceres/queues';
+import { DIGEST_FIELD, encryptedVersion, isEncrypted, personalFields, registry, SEALED_FIELD, sealedFieldNames, type JobDefinition, type QueueName } from '@ceres/queues';
 
 /*
  * What Bull Board shows of a job's data and return value. The app holds no decryption key (it
@@ -38,6 +38,11 @@ export function maskJobData(queue: QueueName): (data: unknown) => unknown {
     const shown: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(data as Record<string, unknown>)) {
       if (field === DIGEST_FIELD) continue;
+      // The personal fields sealed together show one by one, each as encrypted.
+      if (field === SEALED_FIELD && isEncrypted(value)) {
+        for (const name of sealedFieldNames(value)) shown[name] = hidden(value, name);
+        continue;
+      }
       shown[field] = personal.has(field) || isEncrypted(value) ? hidden(value, field) : maskDeep(value);
     }
     return shown;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { JobRunner } from './runner/job-runner';
 
 interface Counts {
   completed: number;
@@ -22,6 +23,13 @@ export class ActivityLog {
     private readonly logger: Logger,
     private readonly intervalMs: number,
   ) {}
+
+  /** Counts the runner's ended attempts (a throttled one is no outcome: the job went back to wait) and starts the interval. */
+  watch(runner: Pick<JobRunner, 'on'>): this {
+    runner.on('attemptEnded', (queue, outcome, durationMs) => outcome !== 'throttled' && this.record(queue, outcome, durationMs));
+    this.start();
+    return this;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => this.flush(), this.intervalMs);

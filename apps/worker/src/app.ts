@@ -6,7 +6,7 @@ import { buildDeps, closeDeps, type WorkerDeps } from './deps';
 import { processors as defaultProcessors, type PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
 import { upsertJobSchedulers } from './schedulers/job-schedulers';
-import { startWorkers, type Runner, type RunnerOptions } from './worker-runner';
+import { startWorkers, type Runner, type RunnerOptions, type StartWorkersOptions } from './worker-runner';
 
 export interface WorkerAppOptions {
   config: WorkerConfig;
@@ -18,7 +18,7 @@ export interface WorkerAppOptions {
   /** @defaultValue the registry's timeouts (see `RunnerOptions.timeoutFor`) */
   timeoutFor?: RunnerOptions['timeoutFor'];
   /** See `RunnerOptions.onStall`. */
-  onStall?: RunnerOptions['onStall'];
+  onStall?: StartWorkersOptions['onStall'];
   /** Upsert the job schedulers of the cron job types at start (those of consumed queues). @defaultValue true */
   schedulers?: boolean;
   /** Consume only these queues. @defaultValue every queue whose job types all have a processor */

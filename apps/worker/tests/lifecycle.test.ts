@@ -2,7 +2,10 @@ import { waitFor } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp } from '../src/app';
-import { startStallWatchdog } from '../src/stall-watchdog';
+import { EventEmitter } from 'node:events';
+import type { QueueName } from '@ceres/queues';
+import { StallWatchdog, type WatchedRunner } from '../src/stall-watchdog';
+import type { RunnerEvents } from '../src/runner/job-runner';
 import { processors } from '../src/processors';
 import { createLogger } from '../src/deps/logger';
 import {
@@ -193,7 +196,7 @@ describe('a worker that stops taking jobs', () => {
     const stalled: string[] = [];
     const lines: Array<Record<string, unknown>> = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const app = createWorkerApp({ config: configFor(env), logger, onStall: (queue) => stalled.push(queue) });
+    const app = createWorkerApp({ config: configFor(env), logger, onStall: (queue: string) => stalled.push(queue) });
     bed.apps.push(app);
     await app.started;
     // A worker that stops fetching without an error, as after the lost blocking connection of
@@ -210,6 +213,11 @@ describe('a worker that stops taking jobs', () => {
   });
 });
 
+/** A runner that never started a job: what the watchdog sees of a silently stalled one; rebuilds are recorded. */
+function runnerOf(queues: QueueName[], freeSlot: () => boolean, calls: string[]): WatchedRunner {
+  return Object.assign(new EventEmitter<RunnerEvents>(), { queues, hasFreeSlot: freeSlot, rebuild: async (queue: QueueName) => void calls.push(`restart ${queue}`) });
+}
+
 describe('the stall check', () => {
   it('rebuilds a stalled worker once, then gives up (onStall) when the rebuild did not help', async () => {
     const env = workerEnv(bed.peers);
@@ -217,18 +225,13 @@ describe('the stall check', () => {
     const slack = queues.getQueue('slack');
     await slack.add('alert', { text: 'nobody takes me' });
     const calls: string[] = [];
-    const watchdog = startStallWatchdog({
-      queues: ['slack'],
+    const watchdog = new StallWatchdog(runnerOf(['slack'], () => true, calls), {
       intervalMs: 200,
       logger: createLogger('silent'),
-      lastJobStart: () => 0,
-      workerStart: () => 0,
-      hasFreeSlot: () => true,
       limiterMax: () => 1,
       queue: () => slack,
-      restart: async (queue) => void calls.push(`restart ${queue}`),
-      onStall: (queue) => void calls.push(`give up ${queue}`),
-    });
+    }).start();
+    watchdog.on('gaveUp', (queue) => void calls.push(`give up ${queue}`));
     try {
       await waitFor(() => calls.length >= 2, { timeoutMs: 5_000, what: 'two looks' });
       expect(calls.slice(0, 2)).toEqual(['restart slack', 'give up slack']);
@@ -241,7 +244,7 @@ describe('the stall check', () => {
     const env = workerEnv(bed.peers);
     const queues = bed.producer(env);
     const calls: string[] = [];
-    const base = { intervalMs: 150, logger: createLogger('silent'), lastJobStart: () => 0, workerStart: () => 0, limiterMax: () => 1, restart: async (q: string) => void calls.push(q), onStall: (q: string) => void calls.push(q) };
+    const base = { intervalMs: 150, logger: createLogger('silent'), limiterMax: () => 1 };
     const email = queues.getQueue('email');
     const files = queues.getQueue('files');
     await files.pause();
@@ -249,10 +252,11 @@ describe('the stall check', () => {
     const maintenance = queues.getQueue('maintenance');
     await maintenance.add('daily-report', {});
     const watchdogs = [
-      startStallWatchdog({ ...base, queues: ['email'], hasFreeSlot: () => true, queue: () => email }),
-      startStallWatchdog({ ...base, queues: ['files'], hasFreeSlot: () => true, queue: () => files }),
-      startStallWatchdog({ ...base, queues: ['maintenance'], hasFreeSlot: () => false, queue: () => maintenance }),
-    ];
+      new StallWatchdog(runnerOf(['email'], () => true, calls), { ...base, queue: () => email }),
+      new StallWatchdog(runnerOf(['files'], () => true, calls), { ...base, queue: () => files }),
+      new StallWatchdog(runnerOf(['maintenance'], () => false, calls), { ...base, queue: () => maintenance }),
+    ].map((watchdog) => watchdog.start());
+    for (const watchdog of watchdogs) watchdog.on('gaveUp', (queue) => void calls.push(queue));
     await new Promise((resolve) => setTimeout(resolve, 800));
     watchdogs.forEach((watchdog) => watchdog.stop());
     await files.resume();
@@ -265,12 +269,12 @@ describe('the stall check', () => {
     const stalled: string[] = [];
     const lines: Array<Record<string, unknown>> = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const app = createWorkerApp({ config: configFor(env), logger, onStall: (queue) => stalled.push(queue) });
+    const app = createWorkerApp({ config: configFor(env), logger, onStall: (queue: string) => stalled.push(queue) });
     bed.apps.push(app);
     await app.started;
     const queues = bed.producer(env);
     // email has no rate of its own; a pause (what a throttled processor asks for) holds it anyway.
-    await queues.getQueue('email').rateLimit(3_000);
+    await queues.pauseQueue('email', 3_000);
     const pausedAt = Date.now();
     await queues.enqueue('email/welcome', { userId: 'paused-1', email: 'paused@example.com', firstName: 'P' });
     for (const n of [1, 2, 3, 4]) await queues.enqueue('slack/alert', { text: `limited ${n}`, dedupeKey: `limited-${n}` });

@@ -10,6 +10,7 @@ import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { missingKeyringError } from './crypto/keyring';
 import { personalFields, sealPayload } from './crypto/fields';
 import { jobIdOf } from './job-id';
+import { announcePause } from './back-pressure';
 import { schemaIssues } from '@ceres/app-kit';
 import type { JobDefinition } from './jobs/define';
 import { isQueueName, jobOptions, QUEUE_NAMES, registry, type JobType, type OptionsOf, type Payload, type QueueName } from './registry';
@@ -163,6 +164,15 @@ export class QueueClient {
     return this.unavailableIfDown(this.writer.addNow(prepared.map((item) => this.jobToAdd(queue, job, item))));
   }
 
+  /**
+   * Pauses `queue` for `ms` in every worker process (back-pressure: a peer throttled us): BullMQ's
+   * limiter key, then an announcement to the processes whose Workers have no limiter.
+   */
+  async pauseQueue(queue: QueueName, ms: number): Promise<void> {
+    await this.getQueue(queue).rateLimit(ms);
+    await announcePause(this.connection, this.config, { queue, ms });
+  }
+
   /** Closes the queues and the connection. Safe to call more than once. */
   async close(): Promise<void> {
     const queues = [...this.queues.values()];
@@ -225,7 +235,7 @@ export class QueueClient {
     if (fields.length === 0) return { queue, name, data: item.payload, opts, window };
     // Personal data never reaches Redis in plaintext: without a keyring nothing is enqueued.
     if (!this.config.keyring) throw missingKeyringError(`producer of ${queueName}/${name}`);
-    const sealed = sealPayload(this.config.keyring, `${queueName}/${name}`, fields, item.payload, window === 'pending-or-same-payload');
+    const sealed = sealPayload(this.config.keyring, `${queueName}/${name}`, item.definition, item.payload, window === 'pending-or-same-payload');
     return { queue, name, data: sealed.data, opts, window, digests: sealed.digests };
   }
 

@@ -91,6 +91,9 @@ export { decryptJobPayload } from './crypto/open';
 export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';
 export {
   decryptPayload,
+  openPayload,
+  sealedFieldNames,
+  SEALED_FIELD,
   encryptField,
   decryptField,
   isEncrypted,
@@ -100,3 +103,7 @@ export {
   ENCRYPTED_PREFIX,
   DIGEST_FIELD,
 } from './crypto/fields';
+// Back-pressure pauses without a per-job limiter check (the worker's subscriber).
+export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './back-pressure';
+// Ceres's own Redis keys, in one place.
+export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';

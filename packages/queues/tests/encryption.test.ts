@@ -15,7 +15,11 @@ import {
   parseKeyring,
   PayloadDecryptionError,
   personalFields,
+  findJobDefinition,
+  openPayload,
+  sealedFieldNames,
 } from '../src';
+import { sealPayload } from '../src/crypto/fields';
 
 describe('JOBS_ENCRYPTION_KEYS', () => {
   const key = testEncryptionKey('v1');
@@ -76,6 +80,38 @@ describe('field encryption', () => {
     expect(() => decryptPayload(undefined, 'email/welcome', ['email'], stored)).toThrow(/^email: is encrypted but JOBS_ENCRYPTION_KEYS is not set/);
   });
 
+  it('seals all personal fields of a job in one value, opened whole; a value copied into another job, job type or field list does not open', () => {
+    const welcome = findJobDefinition('email', 'welcome')!;
+    const verify = findJobDefinition('email', 'verify')!;
+    const sealed = sealPayload(ring, 'email/welcome', welcome, { userId: 'u1', email: 'a@example.com', firstName: 'Ana' }, false).data as Record<string, string>;
+    expect(Object.keys(sealed).sort()).toEqual(['$sealed', 'userId']);
+    expect(sealed.$sealed).toMatch(/^enc:v1:email,firstName:[\w-]+$/);
+    expect(sealedFieldNames(sealed.$sealed!)).toEqual(['email', 'firstName']);
+    expect(openPayload(ring, 'email/welcome', welcome, sealed)).toEqual({ userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
+    // Another user's job (the identity is in the authenticated data), another job type, an edited field list.
+    expect(() => openPayload(ring, 'email/welcome', welcome, { ...sealed, userId: 'u2' })).toThrow(/does not open with key "v1"/);
+    expect(() => openPayload(ring, 'email/verify', verify, sealed)).toThrow(PayloadDecryptionError);
+    expect(() => openPayload(ring, 'email/welcome', welcome, { ...sealed, $sealed: sealed.$sealed!.replace('email,firstName', 'firstName,email') })).toThrow(/does not open/);
+    // A key this process does not list: a retryable kind, named.
+    const other = parseKeyring(testEncryptionKey('v9'));
+    const error = (() => {
+      try {
+        openPayload(other, 'email/welcome', welcome, sealed);
+      } catch (caught) {
+        return caught as PayloadDecryptionError;
+      }
+    })();
+    expect(error?.kind).toBe('unknown-key');
+    expect(error?.message).toBe('$sealed: encrypted with key "v1", which JOBS_ENCRYPTION_KEYS does not list (listed: v9)');
+    expect(() => openPayload(undefined, 'email/welcome', welcome, sealed)).toThrow(/^\$sealed: is encrypted but JOBS_ENCRYPTION_KEYS is not set/);
+  });
+
+  it('opens the older format too (each field its own enc: value)', () => {
+    const welcome = findJobDefinition('email', 'welcome')!;
+    const stored = { userId: 'u1', email: encryptField(ring, 'email/welcome', 'email', 'a@example.com'), firstName: encryptField(ring, 'email/welcome', 'firstName', 'Ana') };
+    expect(openPayload(ring, 'email/welcome', welcome, stored)).toEqual({ userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
+  });
+
   it('every job type marks its personal fields, never its key field', () => {
     const marked = Object.fromEntries(JOB_TYPES.map(({ type, definition }) => [type, personalFields(definition)]));
     expect(marked['email/verify']).toEqual(['email', 'firstName', 'token']);
@@ -114,7 +150,8 @@ describe('duplicates of encrypted payloads (pending-or-same-payload)', () => {
       const queue = before.getQueue('email');
       await expect.poll(() => queue.getJobState('email:verify:dup-1'), { timeout: 10_000 }).toBe('failed');
       const stored = (await queue.getJob('email:verify:dup-1'))!.data as Record<string, string>;
-      expect(stored.token).toMatch(/^enc:v1:/);
+      expect(stored.token).toBeUndefined();
+      expect(stored.$sealed).toMatch(/^enc:v1:email,firstName,token:/);
       expect(stored[DIGEST_FIELD]).toMatch(/^v1:/);
       expect(JSON.stringify(stored)).not.toContain('token-one-123');
 

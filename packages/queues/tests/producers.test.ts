@@ -207,7 +207,8 @@ describe('module-level producers', () => {
     expect(await db0.keys('ceres:queue:*')).toEqual([]);
     db0.disconnect();
     const job = await getQueue('email').getJob('email:verify:module-user');
-    expect(job?.data.firstName).toMatch(/^enc:test1:/);
+    expect(job?.data.firstName).toBeUndefined();
+    expect(job?.data.$sealed).toMatch(/^enc:test1:email,firstName,token:/);
     expect((decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', job?.data) as { firstName: string }).firstName).toBe('Juan');
     await closeQueues();
   });

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
+import { claimKey } from './ceres-keys';
 
 /*
  * The one place that reads BullMQ's Redis layout, which is not its public API: a job is the hash
@@ -91,10 +92,6 @@ export function defineLayoutScripts(connection: Redis): void {
   if (!(DECIDE in connection)) connection.defineCommand(DECIDE, { lua: DECIDE_LUA });
 }
 
-/** The key that claims `jobId` while its enqueue is decided and added; BullMQ never uses a key of this shape. */
-export function claimKey(queue: Queue, jobId: string): string {
-  return queue.toKey(`ceres-claim:${jobId}`);
-}
 
 /** One round trip: a verdict per enqueue, in order; New and Replace leave a claim taken with `token`. */
 export async function decide(connection: Redis, decisions: readonly Decision[], token: string, claimMs: number): Promise<Verdict[]> {

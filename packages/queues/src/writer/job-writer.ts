@@ -3,7 +3,8 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
-import { claimKey, decide, defineLayoutScripts, digestsArgument, releaseClaims, Verdict, type Decision } from './bullmq-layout';
+import { claimKey } from './ceres-keys';
+import { decide, defineLayoutScripts, digestsArgument, releaseClaims, Verdict, type Decision } from './bullmq-layout';
 
 /** One job to add: what `Queue.add` takes, with the job type's options already merged in. */
 export interface JobToAdd {

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createQueueClient, loadQueuesConfig, type QueueClient } from '../../src';
 import type { DuplicateWindow } from '../../src/jobs/define';
-import { claimKey } from '../../src/writer/bullmq-layout';
+import { claimKey } from '../../src/writer/ceres-keys';
 import { JobWriter, SOON_BATCH_MAX, type JobToAdd } from '../../src/writer/job-writer';
 
 let redis: RedisServer;

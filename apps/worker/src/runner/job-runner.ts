@@ -1,0 +1,268 @@
+import { EventEmitter } from 'node:events';
+import { createRedisConnection, findJobDefinition, jobTimeoutMs, limiterFor, QUEUE_NAMES, registry, workerSettings, type QueueName } from '@ceres/queues';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from '../config';
+import type { WorkerDeps } from '../deps';
+import type { AttemptContext, PartialProcessorMap } from '../processors';
+import { errorSummary } from '../redact';
+import { attemptClass, type Attempt } from './attempt';
+import { classifyFailure, openJob, runWithDeadline, validateJob } from './pipeline';
+
+export interface RunnerOptions {
+  config: WorkerConfig;
+  deps: WorkerDeps;
+  logger: Logger;
+  processors: PartialProcessorMap;
+  /**
+   * The attempt timeout of a job type. Embedders and tests may shorten it; the worker uses the
+   * registry's declaration.
+   * @defaultValue `jobTimeoutMs` from `@ceres/queues` (the registry's `timeoutMs`)
+   */
+  timeoutFor?: (queue: QueueName, job: string) => number;
+  /** Consume only these queues (the CLI's `work --queue`). @defaultValue every consumable queue */
+  queues?: readonly QueueName[];
+  /** At most this many jobs at once per queue, below the registry's concurrency (the CLI's `work --once`). */
+  maxConcurrency?: number;
+}
+
+/** What a runner tells its subscribers (the stall watchdog, the activity log, the dead letters). */
+export interface RunnerEvents {
+  /** A queue's BullMQ Worker was built (at start, or rebuilt by {@link JobRunner.rebuild}). */
+  workerStarted: [queue: QueueName];
+  /** An attempt passed its checks and its processor starts. */
+  attemptStarted: [queue: QueueName];
+  /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling. */
+  attemptEnded: [queue: QueueName, outcome: 'completed' | 'failed' | 'throttled', durationMs: number];
+  /** BullMQ's `failed` of a job (any attempt, the last included): the dead letters decide. */
+  jobFailed: [job: Job | undefined, error: Error];
+}
+
+/** The state of one consumed queue: its worker, that worker's connection, what runs on it. */
+interface QueueSlot {
+  worker: Worker;
+  connection: Redis;
+  concurrency: number;
+  /** BullMQ honours a pause itself only on a Worker with a limiter (a queue with a rate). */
+  limited: boolean;
+  active: number;
+  /** A back-pressure pause holds this worker until then (ms since the epoch; 0: none). */
+  heldUntil: number;
+  holdTimer?: NodeJS.Timeout;
+}
+
+type AnyProcessor = (job: Job, deps: WorkerDeps, ctx: AttemptContext) => Promise<unknown>;
+
+/** The queues whose every job type has a processor; the others are not consumed at all. */
+export function consumableQueues(processors: PartialProcessorMap): { consumed: QueueName[]; skipped: Array<{ queue: QueueName; missing: string[] }> } {
+  const consumed: QueueName[] = [];
+  const skipped: Array<{ queue: QueueName; missing: string[] }> = [];
+  for (const queue of QUEUE_NAMES) {
+    const mapped = (processors[queue] ?? {}) as Record<string, AnyProcessor | undefined>;
+    const missing = Object.keys(registry[queue].jobs).filter((job) => typeof mapped[job] !== 'function');
+    if (missing.length === 0) consumed.push(queue);
+    else skipped.push({ queue, missing });
+  }
+  return { consumed, skipped };
+}
+
+/**
+ * One BullMQ Worker per consumable queue, each with its own connection and the registry's
+ * settings, and the per-job pipeline (pipeline.ts) between BullMQ and the processors. States:
+ * `running` from construction, `closing` once {@link close} is called (no rebuild, no resume).
+ */
+export class JobRunner extends EventEmitter<RunnerEvents> {
+  /** The queues consumed by this process. */
+  readonly queues: QueueName[];
+  private readonly slots = new Map<QueueName, QueueSlot>();
+  private readonly active = new Set<Attempt>();
+  private readonly Attempt: new (job: Job) => Attempt;
+  private readonly timeoutFor: (queue: QueueName, job: string) => number;
+  private readonly maxConcurrency: number;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: RunnerOptions) {
+    super();
+    const { consumed, skipped } = consumableQueues(options.processors);
+    this.queues = options.queues === undefined ? consumed : consumed.filter((queue) => options.queues!.includes(queue));
+    for (const { queue, missing } of skipped) {
+      options.logger.warn({ queue, missing }, 'queue not consumed by this worker: some job types have no processor');
+    }
+    this.Attempt = attemptClass(options.logger);
+    this.timeoutFor = options.timeoutFor ?? jobTimeoutMs;
+    this.maxConcurrency = options.maxConcurrency ?? Infinity;
+  }
+
+  /** Builds the workers; listeners subscribed before see every `workerStarted`. */
+  start(): this {
+    for (const queue of this.queues) this.build(queue);
+    return this;
+  }
+
+  /** The BullMQ Worker of each consumed queue (replaced when rebuilt). */
+  get workers(): ReadonlyMap<QueueName, Worker> {
+    return new Map([...this.slots].map(([queue, slot]) => [queue, slot.worker]));
+  }
+
+  /** Whether the worker of `queue` could take another job now (a busy worker rightly fetches nothing). */
+  hasFreeSlot(queue: QueueName): boolean {
+    const slot = this.slots.get(queue);
+    return slot !== undefined && slot.active < slot.worker.concurrency;
+  }
+
+  /** Resolves once every worker is connected and taking jobs. */
+  async ready(): Promise<void> {
+    await Promise.all([...this.slots.values()].map((slot) => slot.worker.waitUntilReady()));
+  }
+
+  /**
+   * Holds `queue` for `ms` in this process (a back-pressure pause another process, or this one,
+   * asked for). A Worker with a limiter honours the pause in Redis by itself; the others are
+   * paused here and resumed when it ends, so no job pays for a pause that is not in force.
+   */
+  hold(queue: QueueName, ms: number): void {
+    const slot = this.slots.get(queue);
+    if (!slot || slot.limited || this.closing) return;
+    const until = Date.now() + ms;
+    if (until <= slot.heldUntil) return;
+    slot.heldUntil = until;
+    void slot.worker.pause(true);
+    this.armResume(queue, slot);
+  }
+
+  /** Rebuilds the worker of `queue` with a new connection (the stall watchdog's remedy). */
+  async rebuild(queue: QueueName): Promise<void> {
+    const old = this.slots.get(queue);
+    if (this.closing || !old) return;
+    clearTimeout(old.holdTimer);
+    const slot = this.build(queue, old.heldUntil);
+    slot.active = old.active;
+    // The old worker has nothing active (the watchdog saw a free slot and no job for an interval).
+    await old.worker.close(true).catch(() => {});
+    old.connection.disconnect();
+  }
+
+  /**
+   * Stops taking jobs and waits for the active ones (`force`: aborts them instead, leaving them to
+   * the stalled-job check of another worker), then closes the Redis connections.
+   */
+  close(force = false): Promise<void> {
+    if (force) for (const attempt of this.active) attempt.abort(new Error('worker is shutting down'));
+    const slots = [...this.slots.values()];
+    for (const slot of slots) clearTimeout(slot.holdTimer);
+    this.closing ??= (async () => {
+      await Promise.allSettled(slots.map((slot) => slot.worker.close(force)));
+      await Promise.allSettled(slots.map((slot) => slot.connection.quit().catch(() => slot.connection.disconnect())));
+    })();
+    if (force) return Promise.allSettled(slots.map((slot) => slot.worker.close(true))).then(() => this.closing);
+    return this.closing;
+  }
+
+  private build(queue: QueueName, heldUntil = 0): QueueSlot {
+    const { config, logger } = this.options;
+    const connection = createRedisConnection(config.queues, 'worker', {
+      connectionName: `ceres-worker-${queue}`,
+      onWarning: (message) => logger.warn({ queue }, message),
+    });
+    const rate = config.rates[queue];
+    const worker = new Worker(queue, (job) => this.run(job), {
+      ...workerSettings,
+      connection,
+      prefix: config.queues.bullPrefix,
+      concurrency: Math.min(registry[queue].concurrency, this.maxConcurrency),
+      // A killed worker's jobs keep their lock until it expires; the stalled check of any other
+      // worker then puts them back to wait (once; a second stall fails the job).
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      maxStalledCount: 1,
+      // BullMQ keeps the limiter in Redis, so a rate holds across every worker process. Only a
+      // queue with a rate has one: it costs each job limiter work in Redis and in the worker.
+      ...(rate === undefined ? {} : { limiter: limiterFor(rate) }),
+    });
+    worker.on('failed', (job, error) => this.emit('jobFailed', job, error));
+    worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));
+    const slot: QueueSlot = { worker, connection, concurrency: worker.concurrency, limited: rate !== undefined, active: 0, heldUntil };
+    this.slots.set(queue, slot);
+    if (heldUntil > Date.now()) {
+      void worker.pause(true);
+      this.armResume(queue, slot);
+    }
+    this.emit('workerStarted', queue);
+    return slot;
+  }
+
+  private armResume(queue: QueueName, slot: QueueSlot): void {
+    clearTimeout(slot.holdTimer);
+    slot.holdTimer = setTimeout(() => {
+      if (this.closing || this.slots.get(queue) !== slot) return;
+      if (Date.now() < slot.heldUntil) return this.armResume(queue, slot);
+      slot.heldUntil = 0;
+      void slot.worker.resume();
+    }, Math.max(slot.heldUntil - Date.now(), 1));
+    slot.holdTimer.unref();
+  }
+
+  /** The per-job pipeline: open → validate → run under a deadline → record the outcome. */
+  private async run(job: Job): Promise<unknown> {
+    const queue = job.queueName as QueueName;
+    const { config, deps, processors } = this.options;
+    const attempt = new this.Attempt(job);
+    const processor = (processors[queue] as Record<string, AnyProcessor | undefined> | undefined)?.[job.name];
+    if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
+    let plain: Job;
+    try {
+      plain = openJob(job, findJobDefinition(queue, job.name), config.queues.keyring);
+      validateJob(plain);
+    } catch (error) {
+      const issues = (error as { issues?: unknown }).issues;
+      if (issues) attempt.log('warn', { issues }, 'invalid payload; failing without retry');
+      else if (error instanceof UnrecoverableError) attempt.log('warn', { err: errorSummary(error) }, 'payload does not decrypt; failing without retry');
+      else attempt.log('warn', { err: errorSummary(error) }, 'payload does not open with the keys this worker has; retried on the schedule');
+      throw error;
+    }
+    const slot = this.slots.get(queue);
+    // A fetch already waiting when the pause came may still bring a job: back to wait, no attempt used.
+    if (slot && slot.heldUntil > Date.now()) throw Worker.RateLimitError();
+    if (slot) slot.active += 1;
+    this.active.add(attempt);
+    this.emit('attemptStarted', queue);
+    const started = Date.now();
+    attempt.log('debug', {}, 'job started');
+    try {
+      const result = await runWithDeadline(() => processor(plain, deps, attempt), attempt, this.timeoutFor(queue, job.name));
+      const durationMs = Date.now() - started;
+      attempt.log('debug', { durationMs }, 'job completed');
+      this.emit('attemptEnded', queue, 'completed', durationMs);
+      return result;
+    } catch (error) {
+      const durationMs = Date.now() - started;
+      const failure = classifyFailure(error);
+      if (failure.kind === 'throttled') {
+        const paused = await deps.queues.pauseQueue(queue, failure.pauseMs).then(
+          () => true,
+          (pauseError: unknown) => {
+            attempt.log('warn', { pauseErr: errorSummary(pauseError) }, 'could not pause the throttled queue');
+            return false;
+          },
+        );
+        if (paused) {
+          this.hold(queue, failure.pauseMs);
+          attempt.log('warn', { durationMs, pauseMs: failure.pauseMs, err: errorSummary(failure.cause) }, 'peer throttled: queue paused, job back to wait (no attempt used)');
+          this.emit('attemptEnded', queue, 'throttled', durationMs);
+          // BullMQ moves the job back to wait, without a failed event and with its attempts as they were.
+          throw Worker.RateLimitError();
+        }
+        // Redis refused the pause: an ordinary failed attempt below, so the job waits on its
+        // schedule instead of being taken again at once.
+      }
+      attempt.log('warn', { durationMs, err: errorSummary(error) }, 'job attempt failed');
+      this.emit('attemptEnded', queue, 'failed', durationMs);
+      throw error;
+    } finally {
+      this.active.delete(attempt);
+      const current = this.slots.get(queue);
+      if (current) current.active -= 1;
+    }
+  }
+}

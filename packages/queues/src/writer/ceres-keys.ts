@@ -1,0 +1,28 @@
+import type { Queue } from 'bullmq';
+
+/*
+ * Every Redis key and channel Ceres itself owns (BullMQ's own keys are read in bullmq-layout.ts).
+ * `prefix` is `REDIS_PREFIX` (`ceres:` by default); a key inside a queue's namespace is built from
+ * the queue, so it follows the queue's hash tag, should the keys ever be spread over a cluster.
+ */
+
+/** Claims `jobId` while its enqueue is decided and added; BullMQ never uses a key of this shape. */
+export function claimKey(queue: Queue, jobId: string): string {
+  return queue.toKey(`ceres-claim:${jobId}`);
+}
+
+/** The dead-letter digest's three hashes of one queue and minute: ranks by job id, stats, reasons. */
+export function deadLetterDigestKeys(prefix: string, queue: string, minute: number): [ranks: string, stats: string, reasons: string] {
+  const base = `${prefix}dead-letters:digest:${queue}:${minute}`;
+  return [`${base}:ranks`, `${base}:stats`, `${base}:reasons`];
+}
+
+/** Taken by the one worker instance that runs a queue's periodic dead-letter reconciliation in interval `tick`. */
+export function reconcileTickKey(prefix: string, queue: string, tick: number): string {
+  return `${prefix}dead-letters:reconcile:${queue}:${tick}`;
+}
+
+/** Where a back-pressure pause is announced to every worker process (back-pressure.ts). */
+export function pauseChannel(prefix: string): string {
+  return `${prefix}back-pressure`;
+}
