@@ -124,15 +124,14 @@ export class QueueClient {
   }
 
   /**
-   * Validates and enqueues one job; the adds made in one event-loop turn share a round trip to
-   * Redis (see {@link JobWriter}). Throws `PayloadValidationError`, `InvalidJobKeyError`,
+   * Validates and enqueues one job: one script call that decides and adds (see {@link JobWriter}). Throws `PayloadValidationError`, `InvalidJobKeyError`,
    * `UnknownJobTypeError` (nothing enqueued) or `QueueUnavailableError` (Redis down, nothing enqueued).
    */
   async enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> {
     const [queue, job] = splitType(type);
     const prepared = this.validated(queue, job, payload, options);
     await this.ready();
-    return this.unavailableIfDown(this.writer.addSoon(this.jobToAdd(queue, job, prepared)));
+    return this.unavailableIfDown(this.writer.addOne(this.jobToAdd(queue, job, prepared)));
   }
 
   /**
@@ -161,7 +160,7 @@ export class QueueClient {
     const prepared = this.validatedBulk(queue, job, payloads, options);
     if (prepared.length === 0) return [];
     await this.ready();
-    return this.unavailableIfDown(this.writer.addNow(prepared.map((item) => this.jobToAdd(queue, job, item))));
+    return this.unavailableIfDown(this.writer.add(prepared.map((item) => this.jobToAdd(queue, job, item))));
   }
 
   /**

@@ -1,4 +1,5 @@
-import type { Queue } from 'bullmq';
+import { Job, type JobsOptions, type Queue } from 'bullmq';
+import { addDelayedJob, addPrioritizedJob, addStandardJob } from 'bullmq/dist/esm/scripts/index.js';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { claimKey } from './ceres-keys';
@@ -10,6 +11,11 @@ import { claimKey } from './ceres-keys';
  * new job and an existing one alike, so telling them apart (the `duplicate` flag) and applying a
  * job type's duplicate window needs a look at the stored job first, atomically with a claim on the
  * id. tests/bullmq-layout.contract.test.ts checks these facts against the installed BullMQ.
+ *
+ * The common enqueue (an id not in Redis) is one script call that decides and adds: BullMQ's own
+ * add script (standard, delayed or prioritized, as `Queue.add` would pick) wrapped after the
+ * decision, with the arguments BullMQ itself builds for `Queue.add` (captured from its backend, not
+ * sent). Without it, an enqueue was three commands: decide and claim, add, release the claim.
  */
 
 /** What {@link decide} says of one enqueue. */
@@ -33,7 +39,7 @@ const DECIDE = 'ceresDecideEnqueue';
  * for an encrypted payload: the same payload when the stored job's `$digest` is one of them.
  * The claim makes decide-then-add atomic for one id across every producer.
  */
-const DECIDE_LUA = `
+const VERDICT_LUA = `
 local function same(a, b)
   if type(a) ~= type(b) then return false end
   if type(a) ~= 'table' then return a == b end
@@ -41,10 +47,7 @@ local function same(a, b)
   for k in pairs(b) do if a[k] == nil then return false end end
   return true
 end
-local verdicts = {}
-for i = 1, #KEYS / 4 do
-  local jobKey, completedKey, failedKey, claimKey = KEYS[i * 4 - 3], KEYS[i * 4 - 2], KEYS[i * 4 - 1], KEYS[i * 4]
-  local id, window, payload = ARGV[i * 3], ARGV[i * 3 + 1], ARGV[i * 3 + 2]
+local function verdictOf(jobKey, completedKey, failedKey, claimKey, id, window, payload)
   local verdict
   if redis.call('EXISTS', claimKey) == 1 then
     verdict = 3
@@ -66,10 +69,42 @@ for i = 1, #KEYS / 4 do
   else
     verdict = 2
   end
+  return verdict
+end
+`;
+
+const DECIDE_LUA = `${VERDICT_LUA}
+local verdicts = {}
+for i = 1, #KEYS / 4 do
+  local claimKey = KEYS[i * 4]
+  local verdict = verdictOf(KEYS[i * 4 - 3], KEYS[i * 4 - 2], KEYS[i * 4 - 1], claimKey, ARGV[i * 3], ARGV[i * 3 + 1], ARGV[i * 3 + 2])
   if verdict == 0 or verdict == 2 then redis.call('SET', claimKey, ARGV[1], 'PX', ARGV[2]) end
   verdicts[i] = verdict
 end
 return verdicts`;
+
+/** BullMQ's add scripts, by the name its backend runs them under (without the `:<version>` suffix). */
+const BULLMQ_ADD_SCRIPTS = { addStandardJob, addDelayedJob, addPrioritizedJob } as const;
+type AddScript = keyof typeof BULLMQ_ADD_SCRIPTS;
+const BULLMQ_ARGS = 3;
+
+/*
+ * KEYS: BullMQ's keys for its script, then the job hash, the completed and failed sets, the claim.
+ * ARGV: BullMQ's three arguments, then the job id, the window and the payload (as for DECIDE).
+ * Answers {0, <BullMQ's answer>} when it added; {verdict} otherwise (nothing written).
+ */
+function decideAndAddLua(script: AddScript): string {
+  const { content, keys } = BULLMQ_ADD_SCRIPTS[script];
+  return `${VERDICT_LUA}
+local verdict = verdictOf(KEYS[${keys + 1}], KEYS[${keys + 2}], KEYS[${keys + 3}], KEYS[${keys + 4}], ARGV[${BULLMQ_ARGS + 1}], ARGV[${BULLMQ_ARGS + 2}], ARGV[${BULLMQ_ARGS + 3}])
+if verdict ~= 0 then return {verdict} end
+local function bullmqAdd()
+${content}
+end
+return {0, bullmqAdd()}`;
+}
+
+const decideAndAddCommand = (script: AddScript) => `ceresDecideAnd${script[0]!.toUpperCase()}${script.slice(1)}`;
 
 
 /** The decision's payload argument for an encrypted payload: its digests (JSON never starts with `#`). */
@@ -90,6 +125,86 @@ type Scripts = Record<typeof DECIDE, (...args: Array<string | number>) => Promis
 /** Registers the scripts on `connection` (ioredis sends a named script's body once, then its SHA). */
 export function defineLayoutScripts(connection: Redis): void {
   if (!(DECIDE in connection)) connection.defineCommand(DECIDE, { lua: DECIDE_LUA });
+  for (const script of Object.keys(BULLMQ_ADD_SCRIPTS) as AddScript[]) {
+    const name = decideAndAddCommand(script);
+    if (!(name in connection)) connection.defineCommand(name, { lua: decideAndAddLua(script) });
+  }
+}
+
+/** One add, as BullMQ would send it for `Queue.add`, followed by the decision's keys and arguments. */
+export interface PreparedAdd {
+  command: string;
+  args: Array<string | Buffer | number>;
+}
+
+/**
+ * Builds, without sending it, the call that adds `name`/`data`/`opts` to `queue` if `decision` says
+ * the id is new. BullMQ builds its own part (the Job's JSON, its options' checks, the packed
+ * arguments, the script it picks): a refused option throws here, before anything is sent.
+ */
+export function prepareDecideAndAdd(queue: Queue, name: string, data: unknown, opts: JobsOptions, decision: Decision): PreparedAdd {
+  const { job, json, merged } = checkedJob(queue, name, data, opts);
+  let captured: { name: string; args: Array<string | Buffer | number> } | undefined;
+  const capture = {
+    runCommand: (command: string, args: Array<string | Buffer | number>) => {
+      captured = { name: command, args };
+      return Promise.resolve(merged.jobId);
+    },
+  };
+  // BullMQ calls runCommand synchronously, before its first await.
+  void (queue.backend as unknown as BackendWithTransactionAdd).addJobToTransaction(capture, json, job.id!);
+  const script = captured?.name.slice(0, captured.name.indexOf(':')) as AddScript | undefined;
+  if (!captured || !script || !(script in BULLMQ_ADD_SCRIPTS)) throw new Error(`BullMQ added with an unexpected script (${captured?.name}): bullmq-layout.ts needs updating`);
+  const keyCount = BULLMQ_ADD_SCRIPTS[script].keys;
+  const bullKeys = captured.args.slice(0, keyCount);
+  const bullArgs = captured.args.slice(keyCount);
+  const { jobId, window, data: compared } = decision;
+  return {
+    command: decideAndAddCommand(script),
+    args: [keyCount + 4, ...bullKeys, queue.toKey(jobId), queue.toKey('completed'), queue.toKey('failed'), claimKey(queue, jobId), ...bullArgs, jobId, window, compared],
+  };
+}
+
+/** The Job BullMQ's `Queue.add` would build, its options checked as `Job.create` checks them: a refused one throws. */
+function checkedJob(queue: Queue, name: string, data: unknown, opts: JobsOptions) {
+  const merged: JobsOptions = { ...queue.jobsOpts, ...opts, jobId: opts.jobId };
+  const job = new Job(queue, name, data, merged, merged.jobId);
+  const json = job.asJSON();
+  // Protected in BullMQ's typings.
+  (job as unknown as { validateOptions(json: unknown): void }).validateOptions(json);
+  return { job, json, merged };
+}
+
+/** Throws what `Queue.add` would throw for these options, without adding anything. */
+export function checkAddOptions(queue: Queue, name: string, data: unknown, opts: JobsOptions): void {
+  checkedJob(queue, name, data, opts);
+}
+
+interface BackendWithTransactionAdd {
+  addJobToTransaction(client: unknown, job: unknown, jobId: string): Promise<string>;
+}
+
+/** What one decide-and-add answered: added (BullMQ's answer: the id, or its negative error code), or a verdict. */
+export type DecideAndAddResult = { verdict: typeof Verdict.New; added: string | number } | { verdict: Exclude<Verdict, typeof Verdict.New> };
+
+/** Runs prepared calls: one round trip, one write (a pipeline when there are several). */
+export async function decideAndAdd(connection: Redis, prepared: readonly PreparedAdd[]): Promise<DecideAndAddResult[]> {
+  const run = connection as unknown as Record<string, (...args: PreparedAdd['args']) => Promise<unknown>>;
+  let answers: unknown[];
+  if (prepared.length === 1) answers = [await run[prepared[0]!.command]!(...prepared[0]!.args)];
+  else {
+    const pipeline = connection.pipeline() as unknown as Record<string, (...args: PreparedAdd['args']) => unknown> & { exec(): Promise<Array<[Error | null, unknown]>> };
+    for (const { command, args } of prepared) pipeline[command]!(...args);
+    const results = await pipeline.exec();
+    answers = results.map(([error, answer]) => {
+      if (error) throw error;
+      return answer;
+    });
+  }
+  return answers.map((answer) => {
+    const [verdict, added] = answer as [Verdict, string | number | undefined];
+    return verdict === Verdict.New ? { verdict, added: added! } : ({ verdict } as DecideAndAddResult);
+  });
 }
 
 

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
 import { UnrecoverableError, Worker, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createQueueClient, loadQueuesConfig, type QueueClient } from '../../src';
 import type { DuplicateWindow } from '../../src/jobs/define';
 import { claimKey } from '../../src/writer/ceres-keys';
-import { JobWriter, SOON_BATCH_MAX, type JobToAdd } from '../../src/writer/job-writer';
+import { JobWriter, type JobToAdd } from '../../src/writer/job-writer';
 
 let redis: RedisServer;
 let admin: Redis;
@@ -60,27 +60,26 @@ async function finish(jobId: string, outcome: 'completed' | 'failed'): Promise<v
 }
 
 describe('JobWriter', () => {
-  it('decides the enqueues of one event-loop turn together, in decisions of at most SOON_BATCH_MAX', async () => {
+  it('adds a new id in one script call that decides and adds: no claim, no release', async () => {
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => client.enqueue('email/verify', verify(`u${i}`))));
     expect(results.every((result) => !result.duplicate)).toBe(true);
     expect(new Set(results.map((result) => result.jobId)).size).toBe(100);
     expect(await queue.count()).toBe(100);
-    // One decision script per batch and one add per job; once a batch's adds settled (not awaited
-    // by the callers), one DEL frees its claims. Unbatched decisions would be 200 script runs.
-    const batches = Math.ceil(100 / SOON_BATCH_MAX);
-    await waitFor(async () => (await admin.keys('*ceres-claim*')).length === 0, { timeoutMs: 2_000, what: 'the claim releases' });
+    // One script run per job; the decide-then-add protocol ran two per job and a DEL per batch.
     const scriptRuns = (await calls('evalsha')) + (await calls('eval'));
-    expect(scriptRuns).toBeGreaterThanOrEqual(100 + batches);
+    expect(scriptRuns).toBeGreaterThanOrEqual(100);
     // A few more: the first run of each script on a fresh connection is an EVAL after a NOSCRIPT.
-    expect(scriptRuns).toBeLessThanOrEqual(100 + batches + 3);
-    expect(await calls('del')).toBe(batches);
+    expect(scriptRuns).toBeLessThanOrEqual(100 + 3);
+    expect(await calls('del')).toBe(0);
+    expect(await calls('set')).toBe(0);
+    expect(await admin.keys('*ceres-claim*')).toEqual([]);
   });
 
   it('settles each job on its own: a job BullMQ refuses fails alone', async () => {
     const [before, refused, after] = await Promise.allSettled([
-      writer.addSoon(job({ jobId: 'email:verify:ok-1' })),
-      writer.addSoon(job({ jobId: 'email:verify:bad', priority: 1.5 })),
-      writer.addSoon(job({ jobId: 'email:verify:ok-2' })),
+      writer.addOne(job({ jobId: 'email:verify:ok-1' })),
+      writer.addOne(job({ jobId: 'email:verify:bad', priority: 1.5 })),
+      writer.addOne(job({ jobId: 'email:verify:ok-2' })),
     ]);
     expect(before).toEqual({ status: 'fulfilled', value: { jobId: 'email:verify:ok-1', duplicate: false } });
     expect(refused.status).toBe('rejected');
@@ -88,38 +87,38 @@ describe('JobWriter', () => {
     expect(after).toEqual({ status: 'fulfilled', value: { jobId: 'email:verify:ok-2', duplicate: false } });
     expect(await queue.count()).toBe(2);
     // The refused job's claim is released too: the id is free for a corrected enqueue.
-    expect(await writer.addSoon(job({ jobId: 'email:verify:bad' }))).toEqual({ jobId: 'email:verify:bad', duplicate: false });
+    expect(await writer.addOne(job({ jobId: 'email:verify:bad' }))).toEqual({ jobId: 'email:verify:bad', duplicate: false });
   });
 
   it('adds none of a batch when BullMQ refuses one of its jobs', async () => {
-    await expect(writer.addNow([job({ jobId: 'email:verify:b1' }), job({ priority: 1.5 }), job({ jobId: 'email:verify:b2' })])).rejects.toThrow(/priority should not be float/i);
+    await expect(writer.add([job({ jobId: 'email:verify:b1' }), job({ priority: 1.5 }), job({ jobId: 'email:verify:b2' })])).rejects.toThrow(/priority should not be float/i);
     expect(await queue.count()).toBe(0);
     // Nothing stays claimed.
     expect(await admin.exists(claimKey(queue, 'email:verify:b1'), claimKey(queue, 'email:verify:b2'))).toBe(0);
   });
 
   it('tells duplicates within one batch and across batches', async () => {
-    expect(await writer.addNow([job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d2' })])).toEqual([
+    expect(await writer.add([job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d2' })])).toEqual([
       { jobId: 'email:verify:d1', duplicate: false },
       { jobId: 'email:verify:d1', duplicate: true },
       { jobId: 'email:verify:d2', duplicate: false },
     ]);
-    expect(await writer.addNow([job({ jobId: 'email:verify:d2' })])).toEqual([{ jobId: 'email:verify:d2', duplicate: true }]);
+    expect(await writer.add([job({ jobId: 'email:verify:d2' })])).toEqual([{ jobId: 'email:verify:d2', duplicate: true }]);
     expect(await queue.count()).toBe(2);
   });
 
   it('gives jobs without an id ids of their own, never a duplicate', async () => {
-    const results = await writer.addNow([job({}), job({})]);
+    const results = await writer.add([job({}), job({})]);
     expect(results.map((result) => result.duplicate)).toEqual([false, false]);
     expect(results[0]!.jobId).not.toBe(results[1]!.jobId);
-    const soon = await Promise.all([writer.addSoon(job({})), writer.addSoon(job({}))]);
+    const soon = await Promise.all([writer.addOne(job({})), writer.addOne(job({}))]);
     expect(soon.map((result) => result.duplicate)).toEqual([false, false]);
     expect(await queue.count()).toBe(4);
   });
 
   it('stores the payload and options as Queue.add does', async () => {
-    const [added] = await writer.addNow([job({ jobId: 'email:verify:s1', attempts: 4, delay: 60_000 }, verify('s1'))]);
-    const single = await writer.addSoon(job({ jobId: 'email:verify:s2', attempts: 4, delay: 60_000 }, verify('s2')));
+    const [added] = await writer.add([job({ jobId: 'email:verify:s1', attempts: 4, delay: 60_000 }, verify('s1'))]);
+    const single = await writer.addOne(job({ jobId: 'email:verify:s2', attempts: 4, delay: 60_000 }, verify('s2')));
     for (const id of [added!.jobId, single.jobId]) {
       const stored = await queue.getJob(id);
       expect(stored?.data).toEqual(verify(id.split(':')[2]!));
@@ -140,9 +139,9 @@ describe('JobWriter', () => {
     ];
 
     it.each(['pending', 'pending-or-same-payload', 'retention'] as const)('%s: a duplicate while the job is waiting, whatever the payload', async (window) => {
-      const first = await writer.addSoon(job({ jobId: 'email:verify:w' }, verify('w', 'token-1'), window));
-      const again = await writer.addSoon(job({ jobId: 'email:verify:w' }, verify('w', 'token-2'), window));
-      const batch = await writer.addNow([job({ jobId: 'email:verify:w' }, verify('w', 'token-3'), window)]);
+      const first = await writer.addOne(job({ jobId: 'email:verify:w' }, verify('w', 'token-1'), window));
+      const again = await writer.addOne(job({ jobId: 'email:verify:w' }, verify('w', 'token-2'), window));
+      const batch = await writer.add([job({ jobId: 'email:verify:w' }, verify('w', 'token-3'), window)]);
       expect([first.duplicate, again.duplicate, batch[0]!.duplicate]).toEqual([false, true, true]);
       expect((await queue.getJob('email:verify:w'))?.data.token).toBe('token-1');
     });
@@ -150,11 +149,11 @@ describe('JobWriter', () => {
     it.each(cases)('$window, finished $finished, same payload $samePayload → duplicate $duplicate', async ({ window, finished, samePayload, duplicate }) => {
       for (const mode of ['soon', 'now'] as const) {
         const id = `email:verify:${mode}`;
-        await writer.addSoon(job({ jobId: id }, { userId: mode, token: 'first', n: [1, 2] }, window));
+        await writer.addOne(job({ jobId: id }, { userId: mode, token: 'first', n: [1, 2] }, window));
         await finish(id, finished);
         // The same payload with its keys in another order is still the same payload.
         const next = samePayload ? { n: [1, 2], token: 'first', userId: mode } : { userId: mode, token: 'second', n: [1, 2] };
-        const result = mode === 'soon' ? await writer.addSoon(job({ jobId: id }, next, window)) : (await writer.addNow([job({ jobId: id }, next, window)]))[0];
+        const result = mode === 'soon' ? await writer.addOne(job({ jobId: id }, next, window)) : (await writer.add([job({ jobId: id }, next, window)]))[0];
         expect(result).toEqual({ jobId: id, duplicate });
         const stored = await queue.getJob(id);
         // A replacement keeps the deterministic id and waits to run; a duplicate left the finished job as it was.
@@ -183,12 +182,12 @@ describe('JobWriter', () => {
     // A claim left by a producer that died between its decision and its add.
     await admin.set(claimKey(queue, 'email:verify:orphan'), 'dead-producer', 'PX', 300);
     const started = Date.now();
-    expect(await writer.addSoon(job({ jobId: 'email:verify:orphan' }))).toEqual({ jobId: 'email:verify:orphan', duplicate: false });
+    expect(await writer.addOne(job({ jobId: 'email:verify:orphan' }))).toEqual({ jobId: 'email:verify:orphan', duplicate: false });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(await queue.count()).toBe(1);
     // The same, for a batch.
     await admin.set(claimKey(queue, 'email:verify:orphan-2'), 'dead-producer', 'PX', 300);
-    expect(await writer.addNow([job({ jobId: 'email:verify:orphan-2' })])).toEqual([{ jobId: 'email:verify:orphan-2', duplicate: false }]);
+    expect(await writer.add([job({ jobId: 'email:verify:orphan-2' })])).toEqual([{ jobId: 'email:verify:orphan-2', duplicate: false }]);
     expect(await queue.count()).toBe(2);
   });
 });
