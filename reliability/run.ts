@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { rssMiB } from '../bench/lib/child';
 import { freePort, startRedisSentinelGroup, waitFor } from '@ceres/testing';
 import { underLoad } from '../tests/lib/failover';
-import { findJobDefinition, QUEUE_NAMES, schemaIssues, type QueueClient } from '@ceres/queues';
+import { createRedisConnection, findJobDefinition, QUEUE_NAMES, schemaIssues, type QueueClient } from '@ceres/queues';
 import fc from 'fast-check';
 import pg from 'pg';
 import {
@@ -584,7 +584,8 @@ async function redisOom(): Promise<void> {
     const token = (n: number) => `oom-secret-${n}-0123456789`;
     const body = (n: number) => ({ userId: `oom-${n}`, email: `oom-person-${n}@example.com`, firstName: 'Ana', token: token(n) });
     expect202(await post(`${api.url}/jobs/email/verify`, body(0)));
-    await queues.connection.call('CONFIG', 'SET', 'maxmemory', '1');
+    const admin = createRedisConnection(queues.config, 'worker');
+    await admin.call('CONFIG', 'SET', 'maxmemory', '1');
     const statuses = new Map<number, number>();
     let withRetryAfter = 0;
     let slowest = 0;
@@ -598,7 +599,8 @@ async function redisOom(): Promise<void> {
       statuses.set(key, (statuses.get(key) ?? 0) + 1);
       if (response.headers.get('retry-after')) withRetryAfter++;
     }
-    await queues.connection.call('CONFIG', 'SET', 'maxmemory', '0');
+    await admin.call('CONFIG', 'SET', 'maxmemory', '0');
+    admin.disconnect();
     const afterStatus = (await post(`${api.url}/jobs/email/verify`, body(n + 1))).status;
     await sleep(500);
     const output = api.output();

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { migrate } from '@ceres/db';
 import { jobOptions, loadQueuesConfig, QueueClient, registry } from '@ceres/queues';
+import { connectionOf } from '../packages/queues/src/client';
 import { makeTempDir, startPostgresServer, startRedisServer, testEncryptionKey, waitFor, type PostgresServer, type RedisServer } from '@ceres/testing';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -107,20 +108,20 @@ afterAll(async () => {
 
 describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
   it('one enqueue of a new id', async () => {
-    const ours = await measureEnqueue(producer.connection, async (id) => void (await producer.enqueue('email/welcome', payload(id))));
+    const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueue('email/welcome', payload(id))));
     const raw = await measureEnqueue(rawConnection, async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })));
     expectWithinBudget('newId', ours, raw);
   });
 
   it('one duplicate (the same id again)', async () => {
-    const ours = await measureEnqueue(producer.connection, async (id) => void (await producer.enqueue('email/welcome', payload(id))), { repeat: true });
+    const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueue('email/welcome', payload(id))), { repeat: true });
     const raw = await measureEnqueue(rawConnection, async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })), { repeat: true });
     expectWithinBudget('duplicate', ours, raw);
   });
 
   it('one batch of 100', async () => {
     const ids = (id: string) => Array.from({ length: 100 }, (_, n) => `${id}-${n}`);
-    const ours = await measureEnqueue(producer.connection, async (id) => void (await producer.enqueueBulk('email/welcome', ids(id).map(payload))));
+    const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueueBulk('email/welcome', ids(id).map(payload))));
     const raw = await measureEnqueue(rawConnection, async (id) =>
       void (await rawQueue.addBulk(ids(id).map((one) => ({ name: 'welcome', data: payload(one), opts: { ...WELCOME_OPTIONS, jobId: jobId(one) } })))),
     );
@@ -243,7 +244,7 @@ function ourRunner(processor: 'welcome' | 'noop'): () => Promise<Consumer> {
     });
     const logger = createLogger('silent');
     const deps = buildDeps(config, logger);
-    const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter, redisPrefix: config.queues.redisPrefix });
+    const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
     const runner = startWorkers({
       config,
       deps,

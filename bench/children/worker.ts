@@ -45,7 +45,7 @@ if (mode === 'ours') {
   const config = loadWorkerConfig({ UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123', ...process.env, DATABASE_URL: 'postgres://bench:bench@127.0.0.1:9/bench' });
   const logger = createLogger(config.logLevel);
   const deps = buildDeps(config, logger);
-  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter, redisPrefix: config.queues.redisPrefix });
+  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
   const runner = startWorkers({ config, deps, logger, deadLetters, processors: { ...processors, email: { verify: noop, welcome: noop } } });
   await runner.ready();
   if (runner.queues.length !== QUEUE_NAMES.length) throw new Error(`expected every queue consumed, got ${runner.queues.join(', ')}`);

@@ -108,8 +108,6 @@ function watchRedis(app: FastifyInstance, queues: QueueClient): void {
     if (up) app.log.warn('redis connection lost; enqueue and status requests answer 503 until it is back');
     up = false;
   };
-  queues.connection.on('ready', onReady).on('close', onClose);
-  app.addHook('onClose', async () => {
-    queues.connection.off('ready', onReady).off('close', onClose);
-  });
+  const unsubscribe = queues.onConnectionChange((state) => (state === 'up' ? onReady() : onClose()));
+  app.addHook('onClose', async () => unsubscribe());
 }

@@ -1,4 +1,3 @@
-import { withTimeout } from '@ceres/app-kit';
 import type { QueueClient } from '@ceres/queues';
 
 /** How long /health waits for PONG before calling Redis down. */
@@ -6,9 +5,5 @@ export const HEALTH_PING_TIMEOUT_MS = 300;
 
 /** PING on the producer connection, bounded by a timeout: true when Redis answered in time. */
 export function pingRedis(queues: QueueClient, timeoutMs = HEALTH_PING_TIMEOUT_MS): Promise<boolean> {
-  if (!queues.isReady()) return Promise.resolve(false);
-  return withTimeout(queues.connection.ping(), timeoutMs, 'redis PING').then(
-    (reply) => reply === 'PONG',
-    () => false,
-  );
+  return queues.ping(timeoutMs);
 }

@@ -1,8 +1,19 @@
 import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startApi, type TestApi, verify } from './helpers';
 
 let redis: RedisServer;
+
+/** A command on a connection of the test's own (server-wide: CLIENT PAUSE, CONFIG SET). */
+async function onServer<T>(command: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = new Redis(redis.url);
+  try {
+    return await command(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
 let api: TestApi;
 
 beforeAll(async () => {
@@ -88,7 +99,7 @@ describe('GET /health and Redis outages', () => {
     try {
       // From here Redis holds every client's commands for 1.5 s; the sockets stay open. The email
       // queue is first used during the hang, so its BullMQ set-up fails too and must be redone.
-      await hungApi.queues.connection.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      await onServer((admin) => admin.call('CLIENT', 'PAUSE', '1500', 'ALL'));
       const enqueue = await timed(() => hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('hung') }));
       expect(enqueue.response.statusCode).toBe(503);
       expect(enqueue.ms).toBeLessThan(1000);
@@ -113,7 +124,7 @@ describe('Redis out of memory (maxmemory reached, noeviction)', () => {
     try {
       // Warm up the queue so the refusal comes from the add itself.
       expect((await oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('oom-warm') })).statusCode).toBe(202);
-      await oomApi.queues.connection.call('CONFIG', 'SET', 'maxmemory', '1');
+      await onServer((admin) => admin.call('CONFIG', 'SET', 'maxmemory', '1'));
       try {
         for (const request of [
           () => oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload }),
@@ -125,7 +136,7 @@ describe('Redis out of memory (maxmemory reached, noeviction)', () => {
           expect(response.headers['retry-after']).toBe('2');
         }
       } finally {
-        await oomApi.queues.connection.call('CONFIG', 'SET', 'maxmemory', '0');
+        await onServer((admin) => admin.call('CONFIG', 'SET', 'maxmemory', '0'));
       }
       const after = await oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload });
       expect(after.statusCode).toBe(202);

@@ -1,4 +1,4 @@
-import { loadQueuesConfig } from '@ceres/queues';
+import { createRedisConnection, loadQueuesConfig } from '@ceres/queues';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, startRedisServer, waitFor } from '@ceres/testing';
@@ -13,7 +13,7 @@ const person = (userId: string) => ({ userId, email: `${userId}@example.com`, fi
 /** Fails the next `count` jobs of `queue` for good, with a real BullMQ worker. */
 async function failJobs(queue: 'email' | 'files', count: number) {
   const producer = bed.producer();
-  const connection = producer.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  const connection = createRedisConnection(producer.config, 'worker');
   connection.on('error', () => {});
   let failed = 0;
   const worker = new Worker(

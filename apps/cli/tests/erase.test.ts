@@ -1,4 +1,4 @@
-import { loadQueuesConfig, QUEUE_NAMES, type QueueClient } from '@ceres/queues';
+import { createRedisConnection, loadQueuesConfig, QUEUE_NAMES, type QueueClient } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import { Worker, type JobType } from 'bullmq';
 import { describe, expect, it } from 'vitest';
@@ -91,7 +91,10 @@ describe('erase <user-id>', () => {
     expect(await tokensOf(target)).toEqual([]);
     // No Redis key is named after them any more (job hashes are named by the job id), but for the
     // dead-letter alert, which names the dead job's id (docs/personal-data.md: not erased, kept 1 h).
-    expect(await producer.connection.keys(`*${target}*`)).toEqual([expect.stringMatching(new RegExp(`queue:slack:slack:alert:dead-email-email_verify_${target}-\\d+-`))]);
+    const admin = createRedisConnection(producer.config, 'worker');
+    const left = await admin.keys(`*${target}*`);
+    admin.disconnect();
+    expect(left).toEqual([expect.stringMatching(new RegExp(`queue:slack:slack:alert:dead-email-email_verify_${target}-\\d+-`))]);
     // Everybody else's data is all there.
     expect(await jobsOf(producer, other)).toEqual(EVERYTHING);
     expect(await rowsOf(other)).toEqual([`email:verify:${other}`, `email:welcome:${other}`]);
@@ -112,7 +115,7 @@ describe('erase <user-id>', () => {
     const userId = 'busy-user-1';
     await producer.enqueue('files/validate-cv', { userId, fileKey: `cv/${userId}.pdf` });
     await producer.enqueue('files/optimize-profile-picture', { userId, fileKey: `pictures/${userId}.png` }, { delay: 600_000 });
-    const connection = producer.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+    const connection = createRedisConnection(producer.config, 'worker');
     connection.on('error', () => {});
     let release: () => void = () => {};
     let started = false;

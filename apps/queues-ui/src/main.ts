@@ -29,8 +29,7 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel, name: 'ceres-queues-ui' },
     erasureDb: db,
   });
-  client.connection.on('ready', () => app.log.info('Redis connected'));
-  client.connection.on('close', () => app.log.warn('Redis connection closed; reconnecting'));
+  client.onConnectionChange((state) => (state === 'up' ? app.log.info('Redis connected') : app.log.warn('Redis connection closed; reconnecting')));
 
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -43,17 +43,15 @@ const RECONCILE_RETRY_MS = [1_000, 5_000, 15_000, 60_000];
  * Takes the periodic reconciliation of one queue for the current interval, once across
  * instances: the first to set the interval's key (only if absent) runs it.
  */
-async function claimReconcileTick(deps: WorkerDeps, config: WorkerConfig, queue: QueueName): Promise<boolean> {
-  const interval = config.deadLetterReconcileIntervalMs;
-  const key = `${config.queues.redisPrefix}dead-letters:reconcile:${queue}:${Math.floor(Date.now() / interval)}`;
-  return (await deps.queues.connection.set(key, String(process.pid), 'PX', 2 * interval, 'NX')) === 'OK';
+function claimReconcileTick(deps: WorkerDeps, config: WorkerConfig, queue: QueueName): Promise<boolean> {
+  return deps.queues.store.takeReconcileTick(queue, config.deadLetterReconcileIntervalMs, String(process.pid));
 }
 
 export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, onStall, schedulers = true, queues, maxConcurrency }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
-  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter, redisPrefix: config.queues.redisPrefix });
+  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
   const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;

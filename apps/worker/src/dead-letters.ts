@@ -3,7 +3,7 @@ import type { Db, FailedJobRow } from '@ceres/db';
 import type { QueueClient, QueueName } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { countDeadLetter, digestBucket, digestReason } from './dead-letter-digest';
+import { digestBucket, digestReason } from './dead-letter-digest';
 import { errorSummary, redactEmails } from './redact';
 import { escapeSlack } from './slack-escape';
 
@@ -12,7 +12,7 @@ const ALERT_QUEUE: QueueName = 'slack';
 
 export interface DeadLettersOptions {
   db: Pick<Db, 'failedJobs'>;
-  queues: Pick<QueueClient, 'enqueue' | 'getQueue' | 'connection'>;
+  queues: Pick<QueueClient, 'enqueue' | 'getQueue' | 'store'>;
   logger: Logger;
   /**
    * Dead letters of one queue per minute alerted one by one, across every worker process; the
@@ -20,8 +20,6 @@ export interface DeadLettersOptions {
    * @defaultValue 5 (`DEAD_LETTER_DIGEST_AFTER`)
    */
   digestAfter?: number;
-  /** Where the per-minute counts live (`REDIS_PREFIX`). @defaultValue `ceres:` */
-  redisPrefix?: string;
   /**
    * Delays between attempts to record a dead letter whose first recording failed (PostgreSQL or
    * Redis down); the last one repeats until it is recorded or the worker stops.
@@ -98,14 +96,14 @@ function archiveRow(job: Job): FailedJobRow {
   };
 }
 
-export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, redisPrefix = 'ceres:' }: DeadLettersOptions): DeadLetters {
+export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5 }: DeadLettersOptions): DeadLetters {
   /**
    * One alert per dead letter while its queue had at most `digestAfter` in the minute; beyond,
    * the minute's digest (enqueued by every dead letter past the threshold: the deterministic id
    * keeps it one, and a recording retried after a failed enqueue asks again).
    */
   const alert = async (job: Job, jobId: string): Promise<void> => {
-    const { minute, rank } = await countDeadLetter(queues.connection, redisPrefix, { queue: job.queueName, jobId, reason: digestReason(job.failedReason) });
+    const { minute, rank } = await queues.store.countDeadLetter({ queue: job.queueName, jobId, reason: digestReason(job.failedReason) });
     if (rank <= digestAfter) {
       await queues.enqueue('slack/alert', {
         text: deadLetterAlertText(job),

@@ -1,10 +1,10 @@
 import { createDb } from '@ceres/db';
+import { createRedisConnection } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp } from '../src/app';
 import { deadLetterDedupeKey } from '../src/dead-letters';
-import { readDigest } from '../src/dead-letter-digest';
 import { createLogger } from '../src/deps/logger';
 import {
   configFor,
@@ -78,7 +78,7 @@ describe('startup reconciliation', () => {
     const queues = bed.producer(env);
     const config = configFor(env);
     // A bare BullMQ worker without the dead-letter listener makes the failure nobody recorded.
-    const connection = queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+    const connection = createRedisConnection(queues.config, 'worker');
     connection.on('error', () => {});
     const bare = new Worker(
       'email',
@@ -110,7 +110,7 @@ describe('startup reconciliation', () => {
 
 /** Fails jobs with a bare BullMQ worker that has no dead-letter listener: failures nobody recorded. */
 async function failUnrecorded(queues: ReturnType<typeof bed.producer>, queue: 'email' | 'slack', count: () => Promise<void>) {
-  const connection = queues.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  const connection = createRedisConnection(queues.config, 'worker');
   connection.on('error', () => {});
   const bare = new Worker(
     queue,
@@ -316,9 +316,8 @@ describe('an alert storm', () => {
 
     // Where the shared counts put them: the minutes, and each minute's total.
     const minute = Math.floor(stormStart / 60_000);
-    const prefix = env.REDIS_PREFIX!;
-    const figures = await readDigest(queues.connection, prefix, 'email', minute);
-    const next = await readDigest(queues.connection, prefix, 'email', minute + 1);
+    const figures = await queues.store.readDeadLetterDigest('email', minute);
+    const next = await queues.store.readDeadLetterDigest('email', minute + 1);
     expect(next, 'the storm fit in one minute').toBeUndefined();
     expect(figures?.count).toBe(500);
 

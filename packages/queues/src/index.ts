@@ -107,3 +107,4 @@ export {
 export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './back-pressure';
 // Ceres's own Redis keys, in one place.
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
+export { CeresStore, type DeadLetterCount, type DigestFigures } from './ceres-store';

@@ -18,6 +18,7 @@ import {
   RETRY_BACKOFF_TYPE,
   type QueueClient,
 } from '../src';
+import { connectionOf } from '../src/client';
 
 let redis: RedisServer;
 let inspect: Redis;
@@ -183,8 +184,8 @@ describe('producers against a real Redis', () => {
     await client.enqueue('email/verify', verify('before'));
     // What Redis going away looks like from here for an instant: the socket no longer writable,
     // the connection not yet told.
-    client.connection.stream.end();
-    expect(client.connection.status).toBe('ready');
+    connectionOf(client).stream.end();
+    expect(connectionOf(client).status).toBe('ready');
     expect(client.isReady()).toBe(false);
     await expect(client.enqueue('email/verify', verify('half-closed'))).rejects.toBeInstanceOf(QueueUnavailableError);
     await waitFor(() => client.isReady(), { what: 'the producer to reconnect' });

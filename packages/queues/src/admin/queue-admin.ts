@@ -1,7 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import type { QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
-import { nextDelayedAt } from '../writer/bullmq-layout';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
 // BullMQ 6 has no 'paused' job state: the jobs of a paused queue wait in 'waiting'.
@@ -196,7 +195,7 @@ export class QueueAdmin {
     const queue = this.queue(name);
     if (await queue.isPaused()) return false;
     if ((await queue.getJobCountByTypes('waiting', 'prioritized')) > 0) return true;
-    const due = await nextDelayedAt(this.client.connection, queue);
+    const due = await this.client.store.nextDelayedAt(queue);
     return due !== null && due <= now;
   }
 

@@ -1,5 +1,5 @@
 import { Job, type JobsOptions, type Queue } from 'bullmq';
-import { addDelayedJob, addPrioritizedJob, addStandardJob } from 'bullmq/dist/esm/scripts/index.js';
+import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { claimKey } from './ceres-keys';
@@ -83,9 +83,19 @@ for i = 1, #KEYS / 4 do
 end
 return verdicts`;
 
+interface RawScript {
+  content: string;
+  keys: number;
+}
+type AddScript = 'addStandardJob' | 'addDelayedJob' | 'addPrioritizedJob';
+// BullMQ's CommonJS build (its ESM build's imports have no file extensions, which Node refuses).
+const bullmqScripts = createRequire(import.meta.url)('bullmq/dist/cjs/scripts/index.js') as Record<AddScript, RawScript>;
 /** BullMQ's add scripts, by the name its backend runs them under (without the `:<version>` suffix). */
-const BULLMQ_ADD_SCRIPTS = { addStandardJob, addDelayedJob, addPrioritizedJob } as const;
-type AddScript = keyof typeof BULLMQ_ADD_SCRIPTS;
+const BULLMQ_ADD_SCRIPTS: Record<AddScript, RawScript> = {
+  addStandardJob: bullmqScripts.addStandardJob,
+  addDelayedJob: bullmqScripts.addDelayedJob,
+  addPrioritizedJob: bullmqScripts.addPrioritizedJob,
+};
 const BULLMQ_ARGS = 3;
 
 /*

@@ -4,6 +4,7 @@ import { UnrecoverableError, Worker, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createQueueClient, loadQueuesConfig, type QueueClient } from '../../src';
+import { connectionOf } from '../../src/client';
 import type { DuplicateWindow } from '../../src/jobs/define';
 import { claimKey } from '../../src/writer/ceres-keys';
 import { JobWriter, type JobToAdd } from '../../src/writer/job-writer';
@@ -26,7 +27,7 @@ beforeEach(async () => {
   client = createQueueClient({ config });
   await client.ready();
   queue = client.getQueue('email');
-  writer = new JobWriter({ connection: client.connection, claimMs: 2_000 });
+  writer = new JobWriter({ connection: connectionOf(client), claimMs: 2_000 });
   await admin.config('RESETSTAT');
 });
 

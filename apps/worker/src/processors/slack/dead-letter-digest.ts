@@ -1,13 +1,13 @@
 import type { QueueClient } from '@ceres/queues';
 import type { WorkerConfig } from '../../config';
-import { digestText, parseDigestBucket, readDigest } from '../../dead-letter-digest';
+import { digestText, parseDigestBucket } from '../../dead-letter-digest';
 import type { Slack, SlackDelivery } from '../../deps/slack';
 import type { Processor } from '../types';
 
 export interface DeadLetterDigestDeps {
   slack: Slack;
-  queues: Pick<QueueClient, 'connection'>;
-  config: Pick<WorkerConfig, 'queues' | 'deadLetterDigestAfter'>;
+  queues: Pick<QueueClient, 'store'>;
+  config: Pick<WorkerConfig, 'deadLetterDigestAfter'>;
 }
 
 export type DeadLetterDigestResult = { delivered: SlackDelivery; count: number } | { skipped: 'figures-expired' };
@@ -18,7 +18,7 @@ export type DeadLetterDigestResult = { delivered: SlackDelivery; count: number }
  */
 export const deadLetterDigest: Processor<'slack/dead-letter-digest', DeadLetterDigestResult, DeadLetterDigestDeps> = async (job, deps, ctx) => {
   const { queue, minute } = parseDigestBucket(job.data.bucket);
-  const figures = await readDigest(deps.queues.connection, deps.config.queues.redisPrefix, queue, minute);
+  const figures = await deps.queues.store.readDeadLetterDigest(queue, minute);
   if (!figures) {
     // Only after hours of a paused slack queue: the archive still has every job.
     ctx.logger.warn({ bucket: job.data.bucket }, 'dead-letter digest: the figures expired; nothing posted');
