@@ -78,12 +78,17 @@ function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): Redis
   };
 }
 
-/** The user and password of `REDIS_URL`, for the master found through the sentinels. */
-function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'password'> {
+/**
+ * The user, password and scheme of `REDIS_URL`, for the master found through the sentinels: ioredis
+ * ignores `tls` in Sentinel mode unless `enableTLSForSentinelMode`, so `rediss://` would otherwise
+ * reach the master in clear text. The sentinels themselves are still asked without TLS.
+ */
+function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'password' | 'tls' | 'enableTLSForSentinelMode'> {
   const url = new URL(redisUrl);
   return {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
   };
 }
 
