@@ -1,6 +1,6 @@
 import { AUTH_FAILURE_DEFAULTS, withTimeout } from '@ceres/app-kit';
 import { basicAuthPlugin, errorHandlerPlugin, healthPlugin, openApiPlugin, typeboxValidatorCompiler } from '@ceres/http';
-import type { QueueClient } from '@ceres/queues';
+import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { QueueAdmin } from './admin/queue-admin';
 import { BOARD_PREFIX, createBoard } from './board';
@@ -65,7 +65,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(healthPlugin, {
     // The queues are readable: the connection is up and every count answers in time.
     redisUp: async () => isRedisReady() && (await withTimeout(admin.allStats(), timeoutMs, 'reading the queue counts').then(() => true)),
+    sentinelWatching: () => (deps.client.config.sentinel ? (sentinelWatching(deps.client.config.sentinel) ?? false) : undefined),
   });
+  const stopSentinelLog = logSentinelWatch(app.log);
+  app.addHook('onClose', async () => stopSentinelLog());
   app.register(queueRoutes, { admin });
   app.register(schedulerRoutes, { admin });
   app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb });

@@ -70,6 +70,7 @@ function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): Redis
   return {
     sentinels: sentinel.hosts,
     name: sentinel.name,
+    sentinelUsername: sentinel.username,
     sentinelPassword: sentinel.password,
     // Its per-connection +switch-master subscriber can end a reconnecting connection for good
     // (sentinel-switch.ts); followFailovers does that job for every connection of the process.
