@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOpt
 import { QueueAdmin } from './admin/queue-admin';
 import { BOARD_PREFIX, createBoard } from './board';
 import { QueueMetrics } from './metrics/queue-metrics';
+import { installBoardGuards } from './plugins/board-guards';
 import { installBoardPagingGuard } from './plugins/board-paging';
 import { installCompletedRetryGuard } from './plugins/completed-retries';
 import { installRedisGate } from './plugins/error-handler';
@@ -51,6 +52,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   installRedisGate(app, isRedisReady, ['/api/', `${BOARD_PREFIX}/api/`]);
   installCompletedRetryGuard(app, admin, BOARD_PREFIX);
   installBoardPagingGuard(app, BOARD_PREFIX);
+  installBoardGuards(app, BOARD_PREFIX);
   installLocalOnlyPage(app);
   app.register(errorHandlerPlugin, { isOutage: (error) => deps.client.isOutage(error) });
   app.register(openApiPlugin, {
