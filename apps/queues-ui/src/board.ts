@@ -7,6 +7,9 @@ import type { Queue } from 'bullmq';
 import { maskJobData, maskReturnValue } from './board-formatters';
 import { NO_COMPLETED_RETRIES } from './plugins/completed-retries';
 
+/** What a Bull Board error handler returns (its status is a union of HTTP codes). */
+type BoardAnswer = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;
+
 /** Where Fastify mounts the dashboard. */
 export const BOARD_PREFIX = '/ui';
 
@@ -60,7 +63,7 @@ export function createBoard({ queues, publicBasePath = '', isOutage, log }: Boar
   serverAdapter.setErrorHandler((error) => {
     const { statusCode, body } = errorResponse(error, { isOutage });
     if (statusCode === 500) log?.error({ err: error }, 'unexpected error in Bull Board');
-    return { status: statusCode, body };
+    return { status: statusCode as BoardAnswer['status'], body };
   });
   return serverAdapter.registerPlugin();
 }

@@ -88,6 +88,6 @@ describe('Bull Board "Obliterate"', () => {
     await slack.add('alert', { text: 'to be obliterated' });
     expect((await board('PUT', 'slack/pause')).statusCode).toBe(200);
     expect((await board('PUT', 'slack/obliterate', { force: true })).statusCode).toBe(200);
-    expect(await slack.getJobCountByTypes('waiting', 'paused', 'delayed')).toBe(0);
+    expect(await slack.getJobCountByTypes('waiting', 'delayed', 'prioritized')).toBe(0);
   });
 });
