@@ -68,8 +68,7 @@ class SwitchWatcher {
   private report(address: string, state: { watching: boolean; error?: string }): void {
     if (this.closed) return;
     const previous = this.states.get(address);
-    if (previous && previous.watching === state.watching && (state.watching || previous.error === state.error)) return;
-    if (previous && !previous.watching && !state.watching) return;
+    if (previous && previous.watching === state.watching) return;
     this.states.set(address, state);
     const event: SentinelWatchEvent = { sentinel: address, watching: state.watching, ...(state.error === undefined ? {} : { error: state.error }) };
     for (const listener of listeners) listener(event);
