@@ -1,6 +1,6 @@
 import { bearerAuthPlugin, createErrorHandler, errorHandlerPlugin, healthPlugin, jsonBodyPlugin, typeboxValidatorCompiler, type ErrorHandlerOptions } from '@ceres/http';
 import type { Db } from '@ceres/db';
-import type { QueueClient } from '@ceres/queues';
+import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ApiConfig } from './config';
 import { queuesErrorToHttp } from './enqueue/errors';
@@ -62,12 +62,18 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
     app.log.warn('API_AUTH=off: the API accepts requests without a token; never run it like this where others can reach it');
   }
   watchRedis(app, queues);
+  const stopSentinelLog = logSentinelWatch(app.log);
+  app.addHook('onClose', async () => stopSentinelLog());
   const { drain } = addDrain(app);
   closeDrainedConnections(app);
 
   addSecurityHeaders(app);
   addDocs(app);
-  app.register(healthPlugin, { redisUp: () => pingRedis(queues), summary: 'Is the API able to enqueue? (no auth)' });
+  app.register(healthPlugin, {
+    redisUp: () => pingRedis(queues),
+    sentinelWatching: () => (queues.config.sentinel ? (sentinelWatching(queues.config.sentinel) ?? false) : undefined),
+    summary: 'Is the API able to enqueue? (no auth)',
+  });
   // The one-click unsubscribe of the newsletters: its signed token is the credential.
   app.register(unsubscribeRoutes, { db, secret: config.unsubscribeSecret });
   // Everything registered in here needs a token and counts against the caller's rate limit.

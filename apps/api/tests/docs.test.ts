@@ -56,4 +56,18 @@ describe('GET /docs', () => {
     }
     expect(doc.paths['/campaigns/{id}']!.get!.security).toEqual([{ bearer: [] }]);
   });
+
+  // Issue 24 item 25: the description said only /health and /docs were public.
+  it('says in its description which routes need no token: exactly those without a security requirement, and /docs', async () => {
+    const doc = (await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).json() as OpenApi & { info: { description: string } };
+    const publicRoutes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, operation]) => operation.security === undefined)
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(publicRoutes.sort()).toEqual(['GET /health', 'POST /unsubscribe']);
+    const { description } = doc.info;
+    for (const route of [...publicRoutes, 'GET /docs']) expect(description, route).toContain(route);
+    expect(description).toMatch(/every other route needs a bearer token/i);
+  });
 });

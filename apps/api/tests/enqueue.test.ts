@@ -174,3 +174,35 @@ describe('body limit', () => {
     }
   });
 });
+
+// Issue 24 item 24: `.K@2.1.m` passed the published pattern (and so the route) while its `format:
+// email` refuses it. One rule: the route's verdict is the published pattern's, and both follow the
+// dot-atom of RFC 5321 (no leading, trailing or doubled dot in the local part).
+describe('e-mail addresses', () => {
+  const addresses: Array<[string, boolean]> = [
+    ['ana@example.com', true],
+    ['ana.maria+tag@mail.example.co', true],
+    ["o'brien_x-y@2.1.m", true],
+    ['.K@2.1.m', false],
+    ['ana.@example.com', false],
+    ['ana..maria@example.com', false],
+    ['.@example.com', false],
+    ['ana@example', false],
+    ['ana@-example.com', false],
+    ['ana@example.com.', false],
+    [`${'a'.repeat(65)}@example.com`, false],
+    [`${'a'.repeat(64)}@example.com`, true],
+  ];
+
+  it.each(addresses)('%s: accepted %s by the route (else 400 naming email) and by the pattern the OpenAPI document publishes', async (address, valid) => {
+    const doc = (await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+      paths: Record<string, { post: { requestBody: { content: Record<string, { schema: { properties: Record<string, { pattern?: string; format?: string }> } }> } } }>;
+    };
+    const published = doc.paths['/jobs/email/welcome']!.post.requestBody.content['application/json']!.schema.properties.email!;
+    expect(published.format).toBe('email');
+    expect(new RegExp(published.pattern!).test(address)).toBe(valid);
+    const response = await post('/jobs/email/welcome', { userId: `addr-${addresses.findIndex(([a]) => a === address)}`, email: address, firstName: 'A' });
+    expect(response.statusCode).toBe(valid ? 202 : 400);
+    if (!valid) expect(response.json()).toMatchObject({ code: 'INVALID_BODY', field: 'email' });
+  });
+});

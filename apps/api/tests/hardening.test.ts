@@ -1,5 +1,7 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@ceres/queues';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { auth, REQUIRED_ENV, startApi, TOKEN, useTestApi } from './helpers';
 
@@ -168,5 +170,44 @@ describe('GET /jobs/:queue/:jobId reads only jobs the API enqueues', () => {
     const response = await status('slack', jobId);
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ jobId, job: 'alert' });
+  });
+});
+
+// Issue 24 item 25: a method a route does not have is a 405 with Allow, not a 404 "no route".
+describe('a method the route does not have', () => {
+  /** Over a real socket: light-my-request is not the HTTP parser a client meets. */
+  let server: AddressInfo;
+  beforeAll(async () => {
+    await ctx.api.app.listen({ host: '127.0.0.1', port: 0 });
+    server = ctx.api.app.server.address() as AddressInfo;
+  });
+  const send = (method: string, path: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; allow: string | undefined; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: server.port, method, path, headers }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it.each([
+    ['TRACE', '/jobs/email/verify/batch', 'POST'],
+    ['TRACE', '/health', 'GET, HEAD'],
+    // Also the status route of a job whose id is "verify".
+    ['DELETE', '/jobs/email/verify', 'GET, HEAD, POST'],
+    ['PUT', '/unsubscribe', 'POST'],
+  ])('%s %s answers 405 with Allow: %s, in the one error shape', async (method, path, allow) => {
+    const response = await send(method, path, auth());
+    expect(response.status).toBe(405);
+    expect(response.allow).toBe(allow);
+    expect(response.body).toEqual({ code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed on ${path}; allowed: ${allow}` });
+  });
+
+  it('leaves an unknown path a 404', async () => {
+    const response = await send('TRACE', '/nothing-here', auth());
+    expect(response.status).toBe(404);
+    expect(response.body).toMatchObject({ code: 'NOT_FOUND' });
   });
 });

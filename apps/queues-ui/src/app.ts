@@ -1,10 +1,11 @@
 import { AUTH_FAILURE_DEFAULTS, withTimeout } from '@ceres/app-kit';
 import { basicAuthPlugin, errorHandlerPlugin, healthPlugin, openApiPlugin, typeboxValidatorCompiler } from '@ceres/http';
-import type { QueueClient } from '@ceres/queues';
+import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { QueueAdmin } from './admin/queue-admin';
 import { BOARD_PREFIX, createBoard } from './board';
 import { QueueMetrics } from './metrics/queue-metrics';
+import { installBoardGuards } from './plugins/board-guards';
 import { installBoardPagingGuard } from './plugins/board-paging';
 import { installCompletedRetryGuard } from './plugins/completed-retries';
 import { installRedisGate } from './plugins/error-handler';
@@ -51,6 +52,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   installRedisGate(app, isRedisReady, ['/api/', `${BOARD_PREFIX}/api/`]);
   installCompletedRetryGuard(app, admin, BOARD_PREFIX);
   installBoardPagingGuard(app, BOARD_PREFIX);
+  installBoardGuards(app, BOARD_PREFIX);
   installLocalOnlyPage(app);
   app.register(errorHandlerPlugin, { isOutage: (error) => deps.client.isOutage(error) });
   app.register(openApiPlugin, {
@@ -65,13 +67,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(healthPlugin, {
     // The queues are readable: the connection is up and every count answers in time.
     redisUp: async () => isRedisReady() && (await withTimeout(admin.allStats(), timeoutMs, 'reading the queue counts').then(() => true)),
+    sentinelWatching: () => (deps.client.config.sentinel ? (sentinelWatching(deps.client.config.sentinel) ?? false) : undefined),
   });
+  const stopSentinelLog = logSentinelWatch(app.log);
+  app.addHook('onClose', async () => stopSentinelLog());
   app.register(queueRoutes, { admin });
   app.register(schedulerRoutes, { admin });
   app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb });
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({ queues, isRedisReady, timeoutMs }),
   });
-  app.register(createBoard({ queues, publicBasePath: deps.publicBasePath }), { prefix: BOARD_PREFIX });
+  app.register(createBoard({ queues, publicBasePath: deps.publicBasePath, isOutage: (error) => deps.client.isOutage(error), log: app.log }), { prefix: BOARD_PREFIX });
   return app;
 }

@@ -1,10 +1,14 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
+import { errorResponse } from '@ceres/http';
 import { registry, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { maskJobData, maskReturnValue } from './board-formatters';
 import { NO_COMPLETED_RETRIES } from './plugins/completed-retries';
+
+/** What a Bull Board error handler returns (its status is a union of HTTP codes). */
+type BoardAnswer = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;
 
 /** Where Fastify mounts the dashboard. */
 export const BOARD_PREFIX = '/ui';
@@ -17,13 +21,17 @@ export interface BoardOptions {
    * @defaultValue `''`
    */
   publicBasePath?: string;
+  /** Whether an error of a board action means Redis is unavailable (`QueueClient.isOutage`). */
+  isOutage?: (error: unknown) => boolean;
+  /** Where an unexpected error of the board's API is logged (pino). */
+  log?: { error(fields: object, message: string): void };
 }
 
 /**
  * Bull Board over every registered queue, writable: failed jobs can be inspected (reason, stack,
  * data) and retried from the page. Returns the Fastify plugin to register at {@link BOARD_PREFIX}.
  */
-export function createBoard({ queues, publicBasePath = '' }: BoardOptions) {
+export function createBoard({ queues, publicBasePath = '', isOutage, log }: BoardOptions) {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(`${publicBasePath}${BOARD_PREFIX}`);
   createBullBoard({
@@ -48,6 +56,14 @@ export function createBoard({ queues, publicBasePath = '' }: BoardOptions) {
     ),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Ceres queues' } },
+  });
+  // Bull Board's own error handler answers every thrown error 500 with its message ("Command timed
+  // out" while Redis hangs: the connection is still up, so the Redis gate lets requests through).
+  // Replaced through the adapter's public setter: the app's one error shape, 503 for an outage.
+  serverAdapter.setErrorHandler((error) => {
+    const { statusCode, body } = errorResponse(error, { isOutage });
+    if (statusCode === 500) log?.error({ err: error }, 'unexpected error in Bull Board');
+    return { status: statusCode as BoardAnswer['status'], body };
   });
   return serverAdapter.registerPlugin();
 }

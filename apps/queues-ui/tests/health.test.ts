@@ -1,6 +1,8 @@
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { loadQueuesConfig, QueueClient } from '@ceres/queues';
+import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GOOD_AUTH, startStack, type Stack } from './helpers/stack';
+import { buildApp } from '../src/app';
+import { AUTH, GOOD_AUTH, startStack, type Stack } from './helpers/stack';
 
 // This file stops and restarts its own Redis.
 let redis: RedisServer;
@@ -54,4 +56,49 @@ describe('GET /health and Redis outages', () => {
     const stats = await stack.app.inject({ method: 'GET', url: '/api/queues/stats', headers: GOOD_AUTH });
     expect(stats.statusCode).toBe(200);
   });
+});
+
+// Issue 24 item 23: with Redis frozen the connection stays "ready", so the gate lets requests
+// through; Bull Board's own API then answered 500 "Command timed out" (the page: "Queue Not
+// found / Internal server error"). A real redis-server, SIGSTOPped for a few seconds at most.
+describe('Bull Board’s API while Redis is frozen (SIGSTOP)', () => {
+  it('answers 503 QUEUE_UNAVAILABLE in the one error shape, and 200 again once Redis runs', async () => {
+    const frozen = await startRedisServer();
+    const config = loadQueuesConfig({ REDIS_URL: frozen.url, REDIS_PREFIX: 'freeze:', REDIS_COMMAND_TIMEOUT_MS: '300', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+    const client = new QueueClient({ config, connectionName: 'queues-ui-freeze-test', onWarning: () => {} });
+    await client.ready();
+    const app = buildApp({ client, auth: AUTH });
+    await app.ready();
+    const pid = Number(/process_id:(\d+)/.exec(await client.connection.info('server'))?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    const requests = [
+      { method: 'GET' as const, url: '/ui/api/queues?activeQueue=email&status=latest&page=1&jobsPerPage=10' },
+      { method: 'GET' as const, url: '/ui/api/redis/stats' },
+      { method: 'PUT' as const, url: '/ui/api/queues/email/pause' },
+    ];
+    try {
+      process.kill(pid, 'SIGSTOP');
+      try {
+        for (const request of requests) {
+          const started = Date.now();
+          const response = await app.inject({ ...request, headers: GOOD_AUTH });
+          expect(Date.now() - started, request.url).toBeLessThan(2000);
+          expect({ status: response.statusCode, body: response.json() }, request.url).toEqual({
+            status: 503,
+            body: { code: 'QUEUE_UNAVAILABLE', message: expect.any(String) },
+          });
+        }
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await waitFor(async () => (await app.inject({ method: 'GET', url: requests[0]!.url, headers: GOOD_AUTH })).statusCode === 200, {
+        timeoutMs: 5000,
+        what: 'Bull Board’s API to answer again',
+      });
+    } finally {
+      await app.close();
+      await client.close();
+      await frozen.close();
+    }
+  }, 20_000);
 });

@@ -1,4 +1,4 @@
-import { assertRedisDatabase, ConfigError } from '@ceres/queues';
+import { assertRedisDatabase, ConfigError, logSentinelWatch } from '@ceres/queues';
 import { createWorkerApp } from './app';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { createLogger } from './deps/logger';
@@ -20,6 +20,8 @@ await assertRedisDatabase(config.queues).catch((error: unknown) => {
 });
 
 const logger = createLogger(config.logLevel);
+// A sentinel whose failover announcements do not reach the worker is logged (once per outage).
+logSentinelWatch(logger);
 // A worker that stays stalled after a rebuild exits non-zero: PM2 restarts it (and counts it).
 const app = createWorkerApp({ config, logger, onStall: () => process.exit(1) });
 

@@ -64,6 +64,9 @@ export function createErrorHandler(options: ErrorHandlerOptions = {}) {
   };
 }
 
+/** The methods the apps' routes use, in the order an `Allow` header lists them. */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
 /**
  * One error handler and one 404 for the whole app: JSON `{ code, message, field?, … }` with a
  * stable code, never a stack trace; only the unexpected is logged.
@@ -72,6 +75,15 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
   async (app: FastifyInstance, options) => {
     app.setErrorHandler(createErrorHandler(options));
     app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0]!;
+      // The path exists with other methods (TRACE on a route, say): 405 naming them, not "no route".
+      const allowed = ROUTE_METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
+      if (allowed.length > 0) {
+        return reply
+          .code(405)
+          .header('allow', allowed.join(', '))
+          .send({ code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path.slice(0, 200)}; allowed: ${allowed.join(', ')}` });
+      }
       const hint = options.notFoundHint ? `; ${options.notFoundHint}` : '';
       return reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}${hint}` });
     });

@@ -5,6 +5,11 @@ import fp from 'fastify-plugin';
 export const Health = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   redis: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  sentinel: Type.Optional(
+    Type.Union([Type.Literal('watching'), Type.Literal('not-watching')], {
+      description: 'With REDIS_SENTINELS only: whether failover announcements (+switch-master) reach this process',
+    }),
+  ),
 });
 export type Health = Static<typeof Health>;
 
@@ -18,13 +23,18 @@ declare module 'fastify' {
 export interface HealthOptions {
   /** True when Redis answered in time; must not hang (bound it with `withTimeout`). */
   redisUp: () => Promise<boolean>;
+  /**
+   * With Sentinel: whether this process hears failovers (`sentinelWatching` of `@ceres/queues`);
+   * `undefined` leaves the field out. Not hearing them does not make the app unavailable.
+   */
+  sentinelWatching?: () => boolean | undefined;
   /** @defaultValue `Is the app able to reach Redis? (no auth)` */
   summary?: string;
 }
 
 /** `GET /health` (no auth): `200 { status: 'ok', redis: 'up' }`, else `503 { status: 'unavailable', redis: 'down' }`. */
 export const healthPlugin = fp<HealthOptions>(
-  async (app, { redisUp, summary }) => {
+  async (app, { redisUp, sentinelWatching, summary }) => {
     app.get(
       '/health',
       {
@@ -32,9 +42,11 @@ export const healthPlugin = fp<HealthOptions>(
         schema: { summary: summary ?? 'Is the app able to reach Redis? (no auth)', tags: ['health'], response: { 200: Health, 503: Health } },
       },
       async (_request, reply): Promise<Health> => {
-        if (await redisUp().catch(() => false)) return { status: 'ok', redis: 'up' };
+        const watching = sentinelWatching?.();
+        const sentinel = watching === undefined ? {} : { sentinel: watching ? ('watching' as const) : ('not-watching' as const) };
+        if (await redisUp().catch(() => false)) return { status: 'ok', redis: 'up', ...sentinel };
         reply.code(503);
-        return { status: 'unavailable', redis: 'down' };
+        return { status: 'unavailable', redis: 'down', ...sentinel };
       },
     );
   },

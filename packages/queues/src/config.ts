@@ -31,6 +31,7 @@ export const QueuesEnv = Type.Object({
     Type.String({ description: 'host:port,… of Redis Sentinels: connections ask them for the master and follow a failover; REDIS_URL then gives only the DB and credentials' }),
   ),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The master name the sentinels monitor (required with REDIS_SENTINELS)' })),
+  REDIS_SENTINEL_USERNAME: Type.Optional(Type.String({ minLength: 1, description: "The sentinels' ACL user (with REDIS_SENTINEL_PASSWORD); unset: the default user" })),
   REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ description: "The sentinels' own password" })),
   JOBS_ENCRYPTION_KEYS: Type.Optional(
     Type.String({ description: 'Versioned keyring (v2:<base64>,v1:<base64>, newest first) for the personal fields of jobs; producers encrypt with the first key, the worker decrypts with any' }),
@@ -95,10 +96,13 @@ export function loadQueuesConfig(env: Record<string, string | undefined> = proce
  * The sentinels to ask for the master (and follow a failover) instead of connecting to
  * `REDIS_URL`'s host; the database, user and password still come from `REDIS_URL`.
  */
-function sentinelFrom(parsed: Static<typeof QueuesEnv>): { sentinel?: { hosts: Array<{ host: string; port: number }>; name: string; password?: string } } {
+function sentinelFrom(parsed: Static<typeof QueuesEnv>): {
+  sentinel?: { hosts: Array<{ host: string; port: number }>; name: string; username?: string; password?: string };
+} {
   const list = parsed.REDIS_SENTINELS;
   const name = parsed.REDIS_SENTINEL_NAME;
   if (list === undefined) {
+    if (parsed.REDIS_SENTINEL_USERNAME !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_USERNAME is set (host:port,host:port,…)');
     if (name !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_NAME is set (host:port,host:port,…)');
     return {};
   }
@@ -112,7 +116,9 @@ function sentinelFrom(parsed: Static<typeof QueuesEnv>): { sentinel?: { hosts: A
   });
   if (name === undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the master name the sentinels monitor');
   const password = parsed.REDIS_SENTINEL_PASSWORD;
-  return { sentinel: { hosts, name, ...(password === undefined ? {} : { password }) } };
+  const username = parsed.REDIS_SENTINEL_USERNAME;
+  if (username !== undefined && password === undefined) throw new ConfigError('REDIS_SENTINEL_PASSWORD', 'is required with REDIS_SENTINEL_USERNAME: the password of that ACL user');
+  return { sentinel: { hosts, name, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) } };
 }
 
 /** Where the queues live, as {@link loadQueuesConfig} reads it from {@link QueuesEnv}. */

@@ -70,6 +70,7 @@ function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): Redis
   return {
     sentinels: sentinel.hosts,
     name: sentinel.name,
+    sentinelUsername: sentinel.username,
     sentinelPassword: sentinel.password,
     // Its per-connection +switch-master subscriber can end a reconnecting connection for good
     // (sentinel-switch.ts); followFailovers does that job for every connection of the process.
@@ -78,12 +79,17 @@ function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): Redis
   };
 }
 
-/** The user and password of `REDIS_URL`, for the master found through the sentinels. */
-function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'password'> {
+/**
+ * The user, password and scheme of `REDIS_URL`, for the master found through the sentinels: ioredis
+ * ignores `tls` in Sentinel mode unless `enableTLSForSentinelMode`, so `rediss://` would otherwise
+ * reach the master in clear text. The sentinels themselves are still asked without TLS.
+ */
+function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'password' | 'tls' | 'enableTLSForSentinelMode'> {
   const url = new URL(redisUrl);
   return {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
   };
 }
 

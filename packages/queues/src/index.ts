@@ -63,6 +63,7 @@ export { ConfigError, schemaIssues } from '@ceres/app-kit';
 
 // Connecting and consuming (the worker, the ops surface).
 export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from './config';
+export { logSentinelWatch, onSentinelWatch, sentinelWatching, type SentinelWatchEvent, type SentinelWatchLog } from './sentinel-switch';
 export { assertRedisDatabase, createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';

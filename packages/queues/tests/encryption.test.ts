@@ -56,6 +56,31 @@ describe('JOBS_ENCRYPTION_KEYS', () => {
     expect((error as Error).message).not.toContain(secret);
   });
 
+  // Issue 24 item 13: the other secrets are checked for strength; a key must look random too.
+  it.each([
+    ['all zero', Buffer.alloc(32)],
+    ['one byte repeated', Buffer.alloc(32, 0x41)],
+    ['a short pattern repeated', Buffer.from('0102030405060708'.repeat(4), 'hex')],
+    ['a passphrase of 32 printable characters', Buffer.from('correct horse battery staple 123')],
+  ])('refuses a weak key (%s) with a ConfigError naming the variable and the key', (_what, bytes) => {
+    const strong = testEncryptionKey('v2');
+    let error: unknown;
+    try {
+      loadQueuesConfig({ JOBS_ENCRYPTION_KEYS: `${strong},v1:${bytes.toString('base64')}` });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('JOBS_ENCRYPTION_KEYS');
+    expect((error as Error).message).toMatch(/^JOBS_ENCRYPTION_KEYS: key "v1" does not look random/);
+    expect((error as Error).message).not.toContain(bytes.toString('base64'));
+    expect((error as Error).message).not.toContain(strong.slice(3));
+  });
+
+  it('accepts 1000 keys of random bytes in a row (the strength rule has no false alarm in practice)', () => {
+    for (let i = 0; i < 1000; i++) expect(() => parseKeyring(testEncryptionKey('v1'))).not.toThrow();
+  });
+
   it('is optional for the queues config: unset, there is no keyring', () => {
     expect(loadQueuesConfig({}).keyring).toBeUndefined();
   });

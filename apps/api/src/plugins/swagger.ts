@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 export function addDocs(app: FastifyInstance): void {
   app.register(openApiPlugin, {
     title: 'Ceres jobs API',
-    description: 'Enqueue background jobs and read their status. Every route except /health and /docs needs a bearer token.',
+    description:
+      'Enqueue background jobs and read their status. GET /health, GET /docs and POST /unsubscribe (its signed token is the credential) need no bearer token; every other route needs a bearer token.',
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
   });
   app.register(swaggerUi, {

@@ -47,12 +47,30 @@ export function parseKeyring(raw: string, variable = ENCRYPTION_KEYS_VARIABLE): 
     if (key.length !== 32) {
       throw new ConfigError(variable, `key "${version}" is ${key.length} bytes; AES-256 needs 32 (generate one with \`openssl rand -base64 32\`)`);
     }
+    const weakness = keyWeakness(key);
+    if (weakness !== undefined) {
+      throw new ConfigError(variable, `key "${version}" does not look random (${weakness}); generate one with \`openssl rand -base64 32\``);
+    }
     const digestKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'ceres-jobs payload digest', 32));
     const entryKey = { version, key, digestKey };
     byVersion.set(version, entryKey);
     keys.push(entryKey);
   });
   return { current: keys[0]!, byVersion };
+}
+
+/** Fewer distinct byte values than this in 32 bytes: a pattern (32 random bytes have ~30). */
+const MIN_DISTINCT_KEY_BYTES = 16;
+
+/**
+ * Why 32 bytes are not a random key, as the other secrets are checked for strength: a pattern
+ * (an all-zero key) or a typed passphrase. Random bytes trip neither rule in practice (all 32
+ * printable: about 1 in 10^14).
+ */
+function keyWeakness(key: Buffer): string | undefined {
+  if (new Set(key).size < MIN_DISTINCT_KEY_BYTES) return `fewer than ${MIN_DISTINCT_KEY_BYTES} distinct bytes`;
+  if (key.every((byte) => byte >= 0x20 && byte <= 0x7e)) return 'only printable characters: a passphrase, not random bytes';
+  return undefined;
 }
 
 /** The keyring of `JOBS_ENCRYPTION_KEYS`, or undefined when the variable is unset or empty. */

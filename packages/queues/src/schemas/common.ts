@@ -1,11 +1,13 @@
 import { FormatRegistry, Type, type StringOptions } from '@sinclair/typebox';
 
-// A pragmatic address check (RFC 5321 lengths, one @, a dotted domain, no spaces or control
-// characters); full RFC 5322 parsing accepts addresses no mail server will deliver to. It is also
-// published as the schema's `pattern`, so the OpenAPI document states the rule that is enforced
-// (`format: email` alone would promise RFC 5322).
-const EMAIL_PATTERN =
-  "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+// A pragmatic address check (RFC 5321: a dot-atom local part of at most 64 characters, so no
+// leading, trailing or doubled dot; one @; a dotted domain; no spaces or control characters);
+// full RFC 5322 parsing accepts addresses no mail server will deliver to. The one rule: it is both
+// the `email` format the validator checks and the schema's published `pattern`, so a client
+// checking either (`format: email` refuses `.K@…`) gets the server's verdict.
+const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const EMAIL_PATTERN = `^(?=[^@]{1,64}@)${ATOM}(?:\\.${ATOM})*@${LABEL}(?:\\.${LABEL})+$`;
 const EMAIL = new RegExp(EMAIL_PATTERN);
 FormatRegistry.Set('email', (value) => EMAIL.test(value));
 
