@@ -1,5 +1,6 @@
 import { loadQueuesConfig, QueueClient } from '@ceres/queues';
 import { startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app';
 import { AUTH, GOOD_AUTH, startStack, type Stack } from './helpers/stack';
@@ -69,7 +70,9 @@ describe('Bull Board’s API while Redis is frozen (SIGSTOP)', () => {
     await client.ready();
     const app = buildApp({ client, auth: AUTH });
     await app.ready();
-    const pid = Number(/process_id:(\d+)/.exec(await client.connection.info('server'))?.[1]);
+    const admin = new Redis(frozen.url);
+    const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
+    admin.disconnect();
     expect(pid).toBeGreaterThan(0);
     const requests = [
       { method: 'GET' as const, url: '/ui/api/queues?activeQueue=email&status=latest&page=1&jobsPerPage=10' },
