@@ -263,6 +263,19 @@ describe('the stall check', () => {
     expect(calls).toEqual([]);
   });
 
+  it('a worker started during a back-pressure pause holds the queue too (it reads the pause when it connects)', async () => {
+    const env = workerEnv(bed.peers);
+    const queues = bed.producer(env);
+    await queues.pauseQueue('email', 2_500);
+    const pausedAt = Date.now();
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
+    bed.apps.push(app);
+    await app.started;
+    await queues.enqueue('email/welcome', { userId: 'late-1', email: 'late@example.com', firstName: 'L' });
+    const [mail] = await bed.peers.smtp.waitForMessages(1, 10_000);
+    expect(mail!.receivedAt - pausedAt).toBeGreaterThanOrEqual(2_000);
+  }, 20_000);
+
   it('leaves alone a queue whose jobs wait for its rate limit, or for a back-pressure pause', async () => {
     // One alert per 2 s and a look every 500 ms: the worker takes nothing for 2 s at a time.
     const env = workerEnv(bed.peers, { WORKER_STALL_CHECK_MS: '500', SLACK_RATE_PER_SECOND: '0.5' });
