@@ -173,6 +173,15 @@ describe('key rotation', () => {
     const after = await bed.producer(retired).enqueue('email/welcome', person('after'));
     await waitForState(queue, after.jobId, 'completed');
     expect(bed.peers.smtp.messages.map((mail) => mail.envelope.to[0])).toContain('after@rotation.example.com');
+
+    // The key comes back (a worker that has it): the waiting job runs on its next attempt.
+    await app.stop();
+    const restored = createWorkerApp({ config: configFor(rotated), logger: createLogger('silent') });
+    bed.apps.push(restored);
+    await restored.started;
+    const delivered = await waitForState(queue, stranded.jobId, 'completed');
+    expect(delivered.attemptsMade).toBeGreaterThanOrEqual(2);
+    expect(bed.peers.smtp.messages.map((mail) => mail.envelope.to[0])).toContain('old-stranded@rotation.example.com');
   }, 60_000);
 
   it('a producer without JOBS_ENCRYPTION_KEYS refuses personal-data jobs, naming the variable, and enqueues nothing', async () => {
