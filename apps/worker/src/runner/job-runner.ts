@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createRedisConnection, findJobDefinition, jobTimeoutMs, limiterFor, QUEUE_NAMES, registry, workerSettings, type QueueName } from '@ceres/queues';
+import { createRedisConnection, findJobDefinition, jobTimeoutMs, limiterFor, QUEUE_NAMES, registry, workerSettings, type JobDefinition, type QueueName } from '@ceres/queues';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -54,6 +54,13 @@ interface QueueSlot {
 
 type AnyProcessor = (job: Job, deps: WorkerDeps, ctx: AttemptContext) => Promise<unknown>;
 
+/** What the pipeline needs of a job type, looked up once per type rather than once per job. */
+interface JobTypeRoute {
+  processor: AnyProcessor | undefined;
+  definition: JobDefinition | undefined;
+  timeoutMs: number;
+}
+
 /** The queues whose every job type has a processor; the others are not consumed at all. */
 export function consumableQueues(processors: PartialProcessorMap): { consumed: QueueName[]; skipped: Array<{ queue: QueueName; missing: string[] }> } {
   const consumed: QueueName[] = [];
@@ -77,6 +84,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   readonly queues: QueueName[];
   private readonly slots = new Map<QueueName, QueueSlot>();
   private readonly active = new Set<Attempt>();
+  private readonly routes = new Map<string, Map<string, JobTypeRoute>>();
   private readonly Attempt: new (job: Job) => Attempt;
   private readonly timeoutFor: (queue: QueueName, job: string) => number;
   private readonly maxConcurrency: number;
@@ -192,6 +200,19 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     return slot;
   }
 
+  private route(queue: QueueName, name: string): JobTypeRoute {
+    let byName = this.routes.get(queue);
+    if (!byName) this.routes.set(queue, (byName = new Map()));
+    let route = byName.get(name);
+    if (!route) {
+      const processor = (this.options.processors[queue] as Record<string, AnyProcessor | undefined> | undefined)?.[name];
+      route = { processor, definition: findJobDefinition(queue, name), timeoutMs: this.timeoutFor(queue, name) };
+      // Only the job types this runner has: a stray name must not grow the map.
+      if (processor) byName.set(name, route);
+    }
+    return route;
+  }
+
   private armResume(queue: QueueName, slot: QueueSlot): void {
     clearTimeout(slot.holdTimer);
     slot.holdTimer = setTimeout(() => {
@@ -206,13 +227,13 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   /** The per-job pipeline: open → validate → run under a deadline → record the outcome. */
   private async run(job: Job): Promise<unknown> {
     const queue = job.queueName as QueueName;
-    const { config, deps, processors } = this.options;
+    const { config, deps } = this.options;
     const attempt = new this.Attempt(job);
-    const processor = (processors[queue] as Record<string, AnyProcessor | undefined> | undefined)?.[job.name];
+    const { processor, definition, timeoutMs } = this.route(queue, job.name);
     if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
     let plain: Job;
     try {
-      plain = openJob(job, findJobDefinition(queue, job.name), config.queues.keyring);
+      plain = openJob(job, definition, config.queues.keyring);
       validateJob(plain);
     } catch (error) {
       const issues = (error as { issues?: unknown }).issues;
@@ -230,7 +251,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const started = Date.now();
     attempt.log('debug', {}, 'job started');
     try {
-      const result = await runWithDeadline(() => processor(plain, deps, attempt), attempt, this.timeoutFor(queue, job.name));
+      const result = await runWithDeadline(() => processor(plain, deps, attempt), attempt, timeoutMs);
       const durationMs = Date.now() - started;
       attempt.log('debug', { durationMs }, 'job completed');
       this.emit('attemptEnded', queue, 'completed', durationMs);
