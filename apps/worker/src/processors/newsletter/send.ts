@@ -5,6 +5,7 @@ import type { Mailer } from '../../deps/mailer';
 import { announceIfDone } from '../../newsletter/announce';
 import { newsletterMessage, type UnsubscribeLinks } from '../../newsletter/message';
 import { errorSummary } from '../../redact';
+import { findThrottled } from '../../throttled-error';
 import type { Processor } from '../types';
 
 export type SendResult =
@@ -70,8 +71,10 @@ export const send: Processor<'newsletter/send', SendResult, SendDeps> = async (j
   try {
     ({ messageId } = await deps.mailer.send(message));
   } catch (error) {
-    // Back-pressure is not an attempt; a refusal for good, or the last attempt, is this recipient's outcome.
-    const final = !(error instanceof RateLimitError) && (error instanceof UnrecoverableError || job.attemptsMade + 1 >= ATTEMPTS);
+    // Back-pressure is not an attempt (the runner puts the job back to wait, even on its last
+    // attempt); a refusal for good, or the last attempt, is this recipient's outcome.
+    const backPressure = error instanceof RateLimitError || findThrottled(error) !== undefined;
+    const final = !backPressure && (error instanceof UnrecoverableError || job.attemptsMade + 1 >= ATTEMPTS);
     if (final) {
       await store.recordOutcome(campaignId, userId, 'failed', { error: errorSummary(error).message });
       await announceIfDone(campaignId, deps, ctx);
