@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { maskEmails } from '@ceres/app-kit';
+import { isPermanentMailError, isThrottlingMailError } from '../mail/smtp-answers';
 import { ThrottledError } from '../throttled-error';
+
+export { isPermanentMailError, isThrottlingMailError };
 
 export interface MailMessage {
   to: string;
@@ -25,8 +28,8 @@ export interface SentMail {
 export interface Mailer {
   /**
    * Sends one mail. A permanent refusal (SMTP 5xx: unknown mailbox, rejected address) throws
-   * BullMQ's `UnrecoverableError`, so the job fails at once; a throttling answer (421, or 450/451
-   * with an enhanced code 4.7.x) throws a {@link ThrottledError} (the queue pauses, no attempt is
+   * BullMQ's `UnrecoverableError`, so the job fails at once; a throttling answer of the relay (421,
+   * or 450/451 with an enhanced code 4.7.x not answering RCPT TO: `mail/smtp-answers.ts`) throws a {@link ThrottledError} (the queue pauses, no attempt is
    * used); anything else (other 4xx, connection errors, timeouts) throws a plain error and the
    * job is retried on the schedule.
    */
@@ -76,26 +79,6 @@ export function createMailer(options: MailerOptions): Mailer {
     },
     close: () => transport.close(),
   };
-}
-
-/** SMTP codes 5xx refuse for good; EENVELOPE/EMESSAGE say the server answered this mail so. */
-export function isPermanentMailError(error: unknown): boolean {
-  const { responseCode, code } = (error ?? {}) as { responseCode?: unknown; code?: unknown };
-  return typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600 && code !== 'EAUTH';
-}
-
-/**
- * The server asks us to slow down rather than refusing this mail: 421 (service not available,
- * closing the channel: "too many connections", "try again later") and 450/451 whose enhanced code
- * is 4.7.x (RFC 3463: security or policy status, as providers' rate limits answer, e.g.
- * `451 4.7.1 Rate limit exceeded`). A plain `451` (local error, greylisting) stays an ordinary
- * transient failure.
- */
-export function isThrottlingMailError(error: unknown): boolean {
-  const { responseCode, response } = (error ?? {}) as { responseCode?: unknown; response?: unknown };
-  if (responseCode === 421) return true;
-  if (responseCode !== 450 && responseCode !== 451) return false;
-  return typeof response === 'string' && /^\d{3}[ -]4\.7\.\d{1,3}\b/.test(response);
 }
 
 function classifyMailError(error: unknown, throttlePauseMs: number): Error {
