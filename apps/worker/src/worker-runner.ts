@@ -22,6 +22,8 @@ import type { WorkerDeps } from './deps';
 import type { AttemptContext, PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
 import { findThrottled } from './throttled-error';
+import { RedisOutage } from './redis-outage';
+import type { LeftJob } from './stop';
 
 /** Bounds a back-pressure pause, whatever a peer asked for. */
 export const MAX_PAUSE_MS = 15 * 60_000;
@@ -68,6 +70,12 @@ export interface Runner {
    * the stalled-job check of another worker), then closes the Redis connections.
    */
   close(force?: boolean): Promise<void>;
+  /** The jobs whose processor runs now. */
+  activeJobs(): LeftJob[];
+  /** Whether the workers' Redis connections are down (logged once per outage). */
+  readonly outage: RedisOutage;
+  /** Drops every worker connection at once, without waiting for Redis (a stop during an outage). */
+  abandon(): void;
 }
 
 /** The queues whose every job type has a processor; the others are not consumed at all. */
@@ -99,6 +107,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
   const Attempt = attemptClass(logger);
   const activity = new ActivityLog(logger, config.activityLogMs);
   activity.start();
+  const outage = new RedisOutage(logger);
 
   const run = async (job: Job): Promise<unknown> => {
     const queue = job.queueName as QueueName;
@@ -174,6 +183,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       onWarning: (message) => logger.warn({ queue }, message),
     });
     connections.set(queue, connection);
+    outage.watch(connection);
     workerStart.set(queue, Date.now());
     const worker = new Worker(queue, run, {
       ...workerSettings,
@@ -190,7 +200,7 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
       limiter: queueLimiter(config.rates[queue]),
     });
     worker.on('failed', (job, error) => void deadLetters.onFailed(job, error));
-    worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));
+    worker.on('error', (error) => outage.absorb(error) || logger.error({ queue, err: errorSummary(error) }, 'worker error'));
     workers.set(queue, worker);
   };
   for (const queue of consumed) createWorker(queue);
@@ -221,7 +231,14 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     ready: async () => {
       await Promise.all([...workers.values()].map((worker) => worker.waitUntilReady()));
     },
+    activeJobs: () => [...active].map((attempt) => attempt.left),
+    outage,
+    abandon: () => {
+      outage.stop();
+      for (const connection of connections.values()) connection.disconnect();
+    },
     close: (force = false) => {
+      outage.stop();
       if (force) for (const attempt of active) attempt.abort(new Error('worker is shutting down'));
       watchdog.stop();
       closing ??= (async () => {
@@ -242,6 +259,8 @@ type Attempt = AttemptContext & {
   /** Settles (rejects) only when the attempt is aborted. */
   readonly aborted: Promise<never>;
   abort(reason: Error): void;
+  /** The job's queue and id, for the line of a stop that leaves it to the stalled-job check. */
+  readonly left: LeftJob;
   /** Logs one line with the job's fields (queue, job, jobId, attempt) without making a child logger. */
   log(level: 'debug' | 'info' | 'warn', fields: Record<string, unknown>, message: string): void;
 };
@@ -273,6 +292,10 @@ function attemptClass(logger: Logger): new (job: Job) => Attempt {
     private get fields() {
       const job = this.job;
       return { queue: job.queueName, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 };
+    }
+
+    get left(): LeftJob {
+      return { queue: this.job.queueName, jobId: String(this.job.id) };
     }
 
     get logger(): Logger {
