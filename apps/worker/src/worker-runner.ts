@@ -13,6 +13,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ActivityLog } from './activity-log';
+import { ABORT_GRACE_MS, untilDeadline } from './attempt-deadline';
 import { startStallWatchdog } from './stall-watchdog';
 import { decryptedJob } from './decrypt-job';
 import type { WorkerConfig } from './config';
@@ -139,8 +140,8 @@ export function startWorkers({ config, deps, logger, processors, deadLetters, ti
     const started = Date.now();
     attempt.log('debug', {}, 'job started');
     try {
-      // The race makes the attempt end at its timeout even when a processor ignores the signal.
-      const result = await Promise.race([processor(plain, deps, attempt), attempt.aborted]);
+      // Ends at the timeout even when a processor ignores the signal (after a short grace).
+      const result = await untilDeadline(processor(plain, deps, attempt), attempt.aborted, Math.min(ABORT_GRACE_MS, timeoutMs));
       const durationMs = Date.now() - started;
       attempt.log('debug', { durationMs }, 'job completed');
       activity.record(queue, 'completed', durationMs);

@@ -5,6 +5,7 @@ import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { maskEmails } from '@ceres/app-kit';
 import { isPermanentMailError, isThrottlingMailError } from '../mail/smtp-answers';
+import { MailOutcomeUnknownError } from '../mail/unknown-outcome';
 import { ThrottledError } from '../throttled-error';
 
 export { isPermanentMailError, isThrottlingMailError };
@@ -31,9 +32,11 @@ export interface Mailer {
    * BullMQ's `UnrecoverableError`, so the job fails at once; a throttling answer of the relay (421,
    * or 450/451 with an enhanced code 4.7.x not answering RCPT TO: `mail/smtp-answers.ts`) throws a {@link ThrottledError} (the queue pauses, no attempt is
    * used); anything else (other 4xx, connection errors, timeouts) throws a plain error and the
-   * job is retried on the schedule.
+   * job is retried on the schedule. `signal` (the attempt's deadline) closes the SMTP connection
+   * of this mail when it aborts: the send then throws a {@link MailOutcomeUnknownError} (the relay
+   * may already have the mail), or the signal's reason if it was aborted before the send began.
    */
-  send(message: MailMessage): Promise<SentMail>;
+  send(message: MailMessage, options?: { signal?: AbortSignal }): Promise<SentMail>;
   /** `smtp://host:port (pooled)` or `outbox <dir>`, for the startup log; never the password. */
   readonly description: string;
   close(): void;
@@ -69,16 +72,26 @@ export function createMailer(options: MailerOptions): Mailer {
   const transport: Transporter = nodemailer.createTransport(url.toString());
   return {
     description: `${url.protocol}//${url.host} (pooled)`,
-    async send(message) {
+    async send(message, { signal } = {}) {
+      signal?.throwIfAborted();
+      // Chosen here so that a send cut by the deadline still names the mail it may have delivered.
+      const messageId = `<${randomUUID()}@${domainOf(options.from)}>`;
       try {
-        const info = await transport.sendMail({ from: options.from, ...message });
+        // nodemailer closes the connection of this one mail when the signal aborts.
+        const info = await transport.sendMail({ from: options.from, ...message, messageId, signal });
         return { messageId: String(info.messageId), delivery: 'smtp' };
       } catch (error) {
+        if (signal?.aborted) throw new MailOutcomeUnknownError(messageId, { cause: error });
         throw classifyMailError(error, options.throttlePauseMs ?? 30_000);
       }
     },
     close: () => transport.close(),
   };
+}
+
+function domainOf(from: string): string {
+  const address = /<([^<>]+)>\s*$/.exec(from)?.[1] ?? from;
+  return /@([^@\s>]+)$/.exec(address.trim())?.[1] ?? 'localhost';
 }
 
 function classifyMailError(error: unknown, throttlePauseMs: number): Error {
@@ -101,7 +114,8 @@ function createOutboxMailer(outboxDir: string, from: string): Mailer {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   return {
     description: `outbox ${outboxDir} (SMTP_URL is not set: mails are written as .eml files, not sent)`,
-    async send(message) {
+    async send(message, { signal } = {}) {
+      signal?.throwIfAborted();
       const info = await transport.sendMail({ from, ...message });
       await mkdir(outboxDir, { recursive: true });
       const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`;

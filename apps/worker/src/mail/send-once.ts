@@ -1,5 +1,6 @@
 import type { Db } from '@ceres/db';
-import type { Mailer, MailMessage } from '../deps/mailer';
+import type { Mailer, MailMessage, SentMail } from '../deps/mailer';
+import { MailOutcomeUnknownError } from './unknown-outcome';
 import { errorSummary } from '../redact';
 import type { AttemptContext, ProcessorJob } from '../processors/types';
 
@@ -31,7 +32,18 @@ export async function sendOnce(
   } catch (error) {
     ctx.logger.warn({ err: errorSummary(error) }, 'could not look up the sent-mail record; sending anyway');
   }
-  const sent = await deps.mailer.send(message);
+  let sent: SentMail;
+  try {
+    sent = await deps.mailer.send(message, { signal: ctx.signal });
+  } catch (error) {
+    if (!(error instanceof MailOutcomeUnknownError)) throw error;
+    // The relay may have it: recorded as sent, so that the retry does not mail it a second time.
+    ctx.logger.warn({ messageId: error.messageId }, 'mail outcome unknown (the deadline cut the SMTP transaction); recorded as sent, not sent again');
+    await deps.db.sentMails.record({ ...key, messageId: error.messageId }).catch((recordError: unknown) => {
+      ctx.logger.warn({ err: errorSummary(recordError) }, 'the sent-mail record of a mail of unknown outcome could not be written');
+    });
+    throw error;
+  }
   try {
     await deps.db.sentMails.record({ ...key, messageId: sent.messageId });
   } catch (error) {
