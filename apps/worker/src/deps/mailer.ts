@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
@@ -18,6 +18,8 @@ export interface MailMessage {
   html?: string;
   /** Extra header fields (e.g. `List-Unsubscribe`); values must be single-line. */
   headers?: Record<string, string>;
+  /** The Message-ID, from {@link Mailer.newMessageId} (a send recorded before it happens). @defaultValue a new one */
+  messageId?: string;
 }
 
 export interface SentMail {
@@ -37,6 +39,13 @@ export interface Mailer {
    * may already have the mail), or the signal's reason if it was aborted before the send began.
    */
   send(message: MailMessage, options?: { signal?: AbortSignal }): Promise<SentMail>;
+  /** A Message-ID for a mail of this sender (`<uuid@domain of MAIL_FROM>`). */
+  newMessageId(): string;
+  /**
+   * Whether a mail with this Message-ID was delivered, when the mailer can tell (the outbox can:
+   * it looks for the file); undefined when it cannot (SMTP: only the relay knows).
+   */
+  delivered(messageId: string): Promise<boolean | undefined>;
   /** `smtp://host:port (pooled)` or `outbox <dir>`, for the startup log; never the password. */
   readonly description: string;
   close(): void;
@@ -64,7 +73,8 @@ const SMTP_DEFAULTS: Record<string, string> = {
 };
 
 export function createMailer(options: MailerOptions): Mailer {
-  if (!options.smtpUrl) return createOutboxMailer(options.outboxDir, options.from);
+  const newMessageId = () => `<${randomUUID()}@${domainOf(options.from)}>`;
+  if (!options.smtpUrl) return createOutboxMailer(options.outboxDir, options.from, newMessageId);
   const url = new URL(options.smtpUrl);
   for (const [name, value] of Object.entries(SMTP_DEFAULTS)) {
     if (!url.searchParams.has(name)) url.searchParams.set(name, value);
@@ -72,10 +82,12 @@ export function createMailer(options: MailerOptions): Mailer {
   const transport: Transporter = nodemailer.createTransport(url.toString());
   return {
     description: `${url.protocol}//${url.host} (pooled)`,
+    newMessageId,
+    delivered: async () => undefined,
     async send(message, { signal } = {}) {
       signal?.throwIfAborted();
-      // Chosen here so that a send cut by the deadline still names the mail it may have delivered.
-      const messageId = `<${randomUUID()}@${domainOf(options.from)}>`;
+      // Chosen before sending so that a send cut by the deadline still names the mail it may have delivered.
+      const messageId = message.messageId ?? newMessageId();
       try {
         // nodemailer closes the connection of this one mail when the signal aborts.
         const info = await transport.sendMail({ from: options.from, ...message, messageId, signal });
@@ -110,15 +122,23 @@ function classifyMailError(error: unknown, throttlePauseMs: number): Error {
 }
 
 /** Local development without a mail relay: each mail becomes an `.eml` file you can open. */
-function createOutboxMailer(outboxDir: string, from: string): Mailer {
+function createOutboxMailer(outboxDir: string, from: string, newMessageId: () => string): Mailer {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  // The file name ends with a digest of the Message-ID, so that `delivered` can find it.
+  const suffix = (messageId: string) => `-${createHash('sha256').update(messageId).digest('hex').slice(0, 16)}.eml`;
   return {
     description: `outbox ${outboxDir} (SMTP_URL is not set: mails are written as .eml files, not sent)`,
+    newMessageId,
+    async delivered(messageId) {
+      const names = await readdir(outboxDir).catch(() => [] as string[]);
+      return names.some((name) => name.endsWith(suffix(messageId)));
+    },
     async send(message, { signal } = {}) {
       signal?.throwIfAborted();
-      const info = await transport.sendMail({ from, ...message });
+      const messageId = message.messageId ?? newMessageId();
+      const info = await transport.sendMail({ from, ...message, messageId });
       await mkdir(outboxDir, { recursive: true });
-      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`;
+      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix(messageId)}`;
       const file = join(outboxDir, name);
       await writeAtomically(file, join(outboxDir, `.${name}.tmp`), info.message as Buffer);
       return { messageId: String(info.messageId), delivery: file };
