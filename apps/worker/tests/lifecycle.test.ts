@@ -121,6 +121,28 @@ describe('stop while Redis is unreachable', () => {
     await next.ready;
     await waitForState(queues.getQueue('slack'), jobId, 'completed', 15_000);
   }, 60_000);
+  it('a second signal during the outage, with a job active: exits 1 at once', async () => {
+    const env = workerEnv(bed.peers, { WORKER_LOCK_DURATION_MS: '20000' });
+    const worker = spawnWorker(env);
+    bed.children.push(worker);
+    await worker.ready;
+    const queues = bed.producer(env);
+    bed.peers.slack.setDelay(8_000);
+    await queues.enqueue('slack/alert', { text: 'second signal in the outage', dedupeKey: 'outage-second-signal' });
+    await waitFor(() => requestsFor('second signal in the outage').length === 1, { what: 'the job in flight' });
+    await bed.peers.redis.stop();
+    try {
+      worker.child.kill('SIGTERM');
+      await sleep(500);
+      const signalledAt = Date.now();
+      worker.child.kill('SIGTERM');
+      const { code } = await withTimeout(worker.exited, 5_000, 'the worker to exit');
+      expect(code).toBe(1);
+      expect(Date.now() - signalledAt).toBeLessThan(3_000);
+    } finally {
+      await bed.peers.redis.start();
+    }
+  }, 30_000);
 });
 
 describe('crash', () => {
