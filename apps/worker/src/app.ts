@@ -6,6 +6,7 @@ import { buildDeps, closeDeps, type WorkerDeps } from './deps';
 import { processors as defaultProcessors, type PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
 import { upsertJobSchedulers } from './schedulers/job-schedulers';
+import { closeOrGiveUp, type LeftJob } from './stop';
 import { startWorkers, type Runner, type RunnerOptions, type StartWorkersOptions } from './worker-runner';
 
 export interface WorkerAppOptions {
@@ -32,8 +33,11 @@ export interface WorkerApp {
   deadLetters: DeadLetters;
   /** Resolves when the workers take jobs; reconciliation of old failures runs in the background. */
   started: Promise<void>;
-  /** Graceful (or, with `force`, immediate) stop; closes every connection. */
-  stop(force?: boolean): Promise<void>;
+  /**
+   * Graceful (or, with `force`, immediate) stop; closes every connection. With Redis unreachable it
+   * does not wait for it: `left` lists the jobs given up to another worker's stalled-job check.
+   */
+  stop(force?: boolean): Promise<{ left: LeftJob[] }>;
 }
 
 /** Delays between reconciliation attempts while Redis or PostgreSQL is not reachable at startup. */
@@ -120,8 +124,21 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
       clearTimeout(retryTimer);
       clearTimeout(periodicTimer);
       deadLetters.stop();
-      await runner.close(force);
+      const { left } = await closeOrGiveUp({
+        closing: runner.close(force),
+        workers: runner.workers.values(),
+        activeJobs: () => runner.activeJobs(),
+        outage: runner.outage,
+        lockDurationMs: config.lockDurationMs,
+        force,
+        abandon: () => runner.abandon(),
+      });
+      if (left.length > 0) {
+        logger.error({ jobs: left }, 'stopped with jobs left to the stalled-job check: redis is unreachable, their outcome is not recorded and their locks expire');
+      }
+      // The producer's connection has no offline queue: with Redis down its quit fails at once.
       await closeDeps(deps);
+      return { left };
     },
   };
 }

@@ -38,7 +38,9 @@ const onSignal = (signal: NodeJS.Signals) => {
   logger.info({ signal }, 'stopping: waiting for active jobs to finish');
   app
     .stop()
-    .then(() => {
+    .then(({ left }) => {
+      // Jobs given up during a Redis outage (logged by stop): non-zero, so it shows in PM2.
+      if (left.length > 0) process.exit(1);
       logger.info('stopped');
       process.exit(0);
     })

@@ -3,7 +3,9 @@ import type { Worker } from 'bullmq';
 import { ActivityLog } from './activity-log';
 import type { DeadLetters } from './dead-letters';
 import { errorSummary } from './redact';
+import type { RedisOutage } from './redis-outage';
 import { JobRunner, type RunnerOptions } from './runner/job-runner';
+import type { LeftJob } from './stop';
 import { StallWatchdog } from './stall-watchdog';
 
 export { consumableQueues, type RunnerOptions } from './runner/job-runner';
@@ -31,6 +33,12 @@ export interface Runner {
    * the stalled-job check of another worker), then closes the Redis connections.
    */
   close(force?: boolean): Promise<void>;
+  /** The jobs whose processor runs now. */
+  activeJobs(): LeftJob[];
+  /** Whether the workers' Redis connections are down (logged once per outage). */
+  readonly outage: RedisOutage;
+  /** Drops every worker connection at once, without waiting for Redis (a stop during an outage). */
+  abandon(): void;
 }
 
 /**
@@ -67,6 +75,9 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
     },
     jobs: runner,
     ready: () => runner.ready(),
+    activeJobs: () => runner.activeJobs(),
+    outage: runner.outage,
+    abandon: () => runner.abandon(),
     close: (force = false) => {
       watchdog.stop();
       const closed = runner.close(force);

@@ -1,6 +1,7 @@
-import { waitFor } from '@ceres/testing';
+import { withTimeout } from '@ceres/app-kit';
+import { startRedisServer, waitFor } from '@ceres/testing';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createWorkerApp } from '../src/app';
 import { EventEmitter } from 'node:events';
 import type { QueueName } from '@ceres/queues';
@@ -46,6 +47,105 @@ describe('graceful stop', () => {
     expect(requestsFor('after the signal')).toHaveLength(0);
     expect(worker.logs.some((entry) => entry.msg === 'stopped')).toBe(true);
   }, 40_000);
+});
+
+describe('stop while Redis is unreachable', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const linesOf = (logs: Array<Record<string, unknown>>, msg: string) => logs.filter((line) => String(line.msg).startsWith(msg));
+
+  it('an outage is logged once when it starts and once when it ends, not per queue per reconnect attempt', async () => {
+    const env = workerEnv(bed.peers);
+    const worker = spawnWorker(env);
+    bed.children.push(worker);
+    await worker.ready;
+    await bed.peers.redis.stop();
+    try {
+      // Reconnect attempts back off from 100 ms to 2 s: several per queue in 4 s.
+      await sleep(4_000);
+    } finally {
+      await bed.peers.redis.start();
+    }
+    await waitFor(() => linesOf(worker.logs, 'redis is reachable again').length > 0, { timeoutMs: 10_000, what: 'the end of the outage logged' });
+    expect(linesOf(worker.logs, 'redis connection lost')).toHaveLength(1);
+    expect(linesOf(worker.logs, 'redis is reachable again')).toHaveLength(1);
+    expect(linesOf(worker.logs, 'worker error')).toEqual([]);
+    // Still working afterwards.
+    const queues = bed.producer(env);
+    const { jobId } = await queues.enqueue('slack/alert', { text: 'after the outage', dedupeKey: 'after-outage' });
+    await waitForState(queues.getQueue('slack'), jobId, 'completed', 15_000);
+  }, 40_000);
+
+  it('SIGTERM with no job active: the process exits at once', async () => {
+    const env = workerEnv(bed.peers);
+    const worker = spawnWorker(env);
+    bed.children.push(worker);
+    await worker.ready;
+    await bed.peers.redis.stop();
+    try {
+      await sleep(1_000);
+      const signalledAt = Date.now();
+      worker.child.kill('SIGTERM');
+      const { code } = await withTimeout(worker.exited, 5_000, 'the worker to exit');
+      expect(code).toBe(0);
+      expect(Date.now() - signalledAt).toBeLessThan(2_000);
+    } finally {
+      await bed.peers.redis.start();
+    }
+  }, 30_000);
+
+  it('SIGTERM with a job active: waits only while it can still finish (its lock), then exits 1 saying what is left to the stalled-job check', async () => {
+    // A Redis of its own with the append-only file, so that the job is still there after the restart.
+    const redis = await startRedisServer({ appendOnly: true });
+    onTestFinished(() => redis.close());
+    const env = workerEnv(bed.peers, { REDIS_URL: redis.url });
+    const worker = spawnWorker(env);
+    bed.children.push(worker);
+    await worker.ready;
+    const queues = bed.producer(env);
+    bed.peers.slack.setDelay(8_000);
+    const { jobId } = await queues.enqueue('slack/alert', { text: 'in flight in the outage', dedupeKey: 'outage-in-flight' });
+    await waitFor(() => requestsFor('in flight in the outage').length === 1, { what: 'the job in flight' });
+    await redis.stop();
+    try {
+      worker.child.kill('SIGTERM');
+      // WORKER_LOCK_DURATION_MS is 2 s here: past it another worker may run the job anyway.
+      const { code } = await withTimeout(worker.exited, 6_000, 'the worker to exit');
+      expect(code).toBe(1);
+      const left = linesOf(worker.logs, 'stopped with jobs left to the stalled-job check');
+      expect(left).toHaveLength(1);
+      expect(left[0]).toMatchObject({ jobs: [{ queue: 'slack', jobId }] });
+    } finally {
+      await redis.start();
+    }
+    // And the stalled-job check of the next worker does run it.
+    bed.peers.slack.setDelay(0);
+    const next = spawnWorker(env);
+    bed.children.push(next);
+    await next.ready;
+    await waitForState(queues.getQueue('slack'), jobId, 'completed', 15_000);
+  }, 60_000);
+  it('a second signal during the outage, with a job active: exits 1 at once', async () => {
+    const env = workerEnv(bed.peers, { WORKER_LOCK_DURATION_MS: '20000' });
+    const worker = spawnWorker(env);
+    bed.children.push(worker);
+    await worker.ready;
+    const queues = bed.producer(env);
+    bed.peers.slack.setDelay(8_000);
+    await queues.enqueue('slack/alert', { text: 'second signal in the outage', dedupeKey: 'outage-second-signal' });
+    await waitFor(() => requestsFor('second signal in the outage').length === 1, { what: 'the job in flight' });
+    await bed.peers.redis.stop();
+    try {
+      worker.child.kill('SIGTERM');
+      await sleep(500);
+      const signalledAt = Date.now();
+      worker.child.kill('SIGTERM');
+      const { code } = await withTimeout(worker.exited, 5_000, 'the worker to exit');
+      expect(code).toBe(1);
+      expect(Date.now() - signalledAt).toBeLessThan(3_000);
+    } finally {
+      await bed.peers.redis.start();
+    }
+  }, 30_000);
 });
 
 describe('crash', () => {

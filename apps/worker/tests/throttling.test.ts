@@ -1,3 +1,4 @@
+import { PAUSE_ONLY_LIMITER } from '@ceres/queues';
 import { waitFor } from '@ceres/testing';
 import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
@@ -95,6 +96,35 @@ describe('an SMTP server that throttles', () => {
   }, 30_000);
 });
 
+describe('a deferral of one recipient', () => {
+  it('450 4.7.1 at RCPT TO is that mail\'s transient failure (an attempt used), not a pause of the whole queue', async () => {
+    // A long pause: had the queue paused, the other mails could not arrive within the wait below.
+    const env = workerEnv(bed.peers, { SMTP_THROTTLE_PAUSE_MS: '20000' });
+    await startWorkers(env, 1);
+    const queues = bed.producer(env);
+    bed.peers.smtp.setRules([{ match: 'deferred@example.com', code: 450, message: '4.7.1 <deferred@example.com>: Recipient address rejected: try again later' }]);
+    const { jobId } = await queues.enqueue('email/welcome', { userId: 'deferred', email: 'deferred@example.com', firstName: 'D' });
+    await waitFor(() => bed.peers.smtp.refused.length >= 1, { timeoutMs: 10_000, what: 'the deferral at RCPT TO' });
+    const total = 20;
+    await queues.enqueueBulk(
+      'email/welcome',
+      Array.from({ length: total }, (_, n) => ({ userId: `other-${n}`, email: `other-${n}@example.com`, firstName: 'O' })),
+    );
+    const mails = await bed.peers.smtp.waitForMessages(total, 8_000);
+    expect(new Set(mails.map((mail) => mail.envelope.to[0])).size).toBe(total);
+    const email = queues.getQueue('email');
+    const job = await waitFor(async () => {
+      const current = await email.getJob(jobId);
+      return current && current.attemptsMade >= 1 ? current : undefined;
+    }, { timeoutMs: 5_000, what: 'the deferred mail to use an attempt' });
+    expect(job.failedReason).toMatch(/^transient SMTP 450/);
+    expect(job.failedReason).not.toContain('deferred@example.com');
+    // No pause: the limiter key holds no pause (a pause sets it past the limit's max).
+    expect(await email.getRateLimitTtl(PAUSE_ONLY_LIMITER.max)).toBeLessThanOrEqual(0);
+    expect(bed.children[0]!.logs.filter((line) => String(line.msg).startsWith('peer throttled'))).toEqual([]);
+  }, 40_000);
+});
+
 describe('a Slack webhook that answers 429', () => {
   it('with Retry-After: 2 for 10 s: every alert delivered, attempts not used, never above the configured rate', async () => {
     const rate = 4;
@@ -173,6 +203,13 @@ describe('what counts as throttling', () => {
     expect(isThrottlingMailError({ responseCode: 452, response: '452 4.7.0 x' })).toBe(false);
     expect(isThrottlingMailError({ responseCode: 550, response: '550 5.7.1 Rejected' })).toBe(false);
     expect(isThrottlingMailError(new Error('ECONNRESET'))).toBe(false);
+  });
+
+  it('SMTP: a 4.7.x answer to RCPT TO is about that recipient, not the relay; 421 is the relay whatever the command', () => {
+    expect(isThrottlingMailError({ responseCode: 450, response: '450 4.7.1 <a@example.com>: Recipient address rejected', command: 'RCPT TO' })).toBe(false);
+    expect(isThrottlingMailError({ responseCode: 451, response: '451 4.7.1 Please try again later', command: 'RCPT TO' })).toBe(false);
+    expect(isThrottlingMailError({ responseCode: 451, response: '451 4.7.1 Rate limit exceeded', command: 'MAIL FROM' })).toBe(true);
+    expect(isThrottlingMailError({ responseCode: 421, response: '421 4.7.0 Too many connections', command: 'RCPT TO' })).toBe(true);
   });
 
   it("Slack's Retry-After: seconds or an HTTP date, a default when absent or unreadable, capped", () => {

@@ -97,11 +97,24 @@ export interface SentMail {
   messageId: string;
 }
 
+/** The run of a job that is sending its mail: its attempts made and stalled count at the time. */
+export interface SendingRun {
+  attempt: number;
+  stalled: number;
+}
+
 export interface SentMailStore {
-  /** Records the mail; false when this job's mail was already recorded. */
+  /** Records the mail as accepted (settling a {@link SentMailStore.intend}); false when this job's mail was already recorded. */
   record(mail: SentMail): Promise<boolean>;
-  /** The message id recorded for this job, or null. */
+  /** The message id recorded as accepted for this job, or null. */
   find(key: { queue: string; jobId: string; jobCreatedAt: Date }): Promise<string | null>;
+  /**
+   * Writes, before the send, that `run` is sending this job's mail with `messageId`; false when
+   * the mail is recorded as accepted already.
+   */
+  intend(mail: SentMail & { run: SendingRun }): Promise<boolean>;
+  /** This job's row: accepted (`sending` null), or being sent by `sending`; null when none. */
+  lookup(key: { queue: string; jobId: string; jobCreatedAt: Date }): Promise<{ messageId: string; sending: SendingRun | null } | null>;
   /** Deletes the records of mails sent before `before`; returns how many. */
   deleteSentBefore(before: Date): Promise<number>;
 }
@@ -275,17 +288,39 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     async record({ queue, jobId, jobCreatedAt, messageId }) {
       const result = await pool.query(
         `INSERT INTO sent_mails (queue, job_id, job_created_at, message_id) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING`,
+         ON CONFLICT (queue, job_id, job_created_at) DO UPDATE
+           SET message_id = EXCLUDED.message_id, sending_attempt = NULL, sending_stalled = NULL, sent_at = now()
+           WHERE sent_mails.sending_attempt IS NOT NULL`,
         [storableString(queue), storableString(jobId), jobCreatedAt, storableString(messageId)],
       );
       return result.rowCount === 1;
     },
     async find({ queue, jobId, jobCreatedAt }) {
       const { rows } = await pool.query<{ message_id: string }>(
-        'SELECT message_id FROM sent_mails WHERE queue = $1 AND job_id = $2 AND job_created_at = $3',
+        'SELECT message_id FROM sent_mails WHERE queue = $1 AND job_id = $2 AND job_created_at = $3 AND sending_attempt IS NULL',
         [storableString(queue), storableString(jobId), jobCreatedAt],
       );
       return rows[0]?.message_id ?? null;
+    },
+    async intend({ queue, jobId, jobCreatedAt, messageId, run }) {
+      const result = await pool.query(
+        `INSERT INTO sent_mails (queue, job_id, job_created_at, message_id, sending_attempt, sending_stalled) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (queue, job_id, job_created_at) DO UPDATE
+           SET message_id = EXCLUDED.message_id, sending_attempt = EXCLUDED.sending_attempt, sending_stalled = EXCLUDED.sending_stalled, sent_at = now()
+           WHERE sent_mails.sending_attempt IS NOT NULL`,
+        [storableString(queue), storableString(jobId), jobCreatedAt, storableString(messageId), run.attempt, run.stalled],
+      );
+      return result.rowCount === 1;
+    },
+    async lookup({ queue, jobId, jobCreatedAt }) {
+      const { rows } = await pool.query<{ message_id: string; sending_attempt: number | null; sending_stalled: number | null }>(
+        'SELECT message_id, sending_attempt, sending_stalled FROM sent_mails WHERE queue = $1 AND job_id = $2 AND job_created_at = $3',
+        [storableString(queue), storableString(jobId), jobCreatedAt],
+      );
+      const row = rows[0];
+      if (!row) return null;
+      const sending = row.sending_attempt === null ? null : { attempt: row.sending_attempt, stalled: row.sending_stalled ?? 0 };
+      return { messageId: row.message_id, sending };
     },
     async deleteSentBefore(before) {
       const result = await pool.query('DELETE FROM sent_mails WHERE sent_at < $1', [before]);

@@ -25,7 +25,7 @@ const HOUR = 3_600_000;
 describe('migrations', () => {
   it('ships numbered migrations that are recorded once and not re-applied', async () => {
     const migrations = await readMigrations();
-    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await migrate(server.url)).toEqual([]);
     const { rows } = await db.pool.query('SELECT version, name FROM schema_migrations ORDER BY version');
     expect(rows).toEqual([
@@ -34,13 +34,14 @@ describe('migrations', () => {
       { version: 3, name: 'sent_mails' },
       { version: 4, name: 'personal_data' },
       { version: 5, name: 'newsletter' },
+      { version: 6, name: 'sent_mails_sending' },
     ]);
   });
 
   it('is safe to run concurrently: a fresh database migrated by four runners at once ends up migrated once', async () => {
     const url = await server.createDatabase('concurrent_migrations');
     const results = await Promise.all([1, 2, 3, 4].map(() => migrate(url)));
-    expect(results.flat()).toEqual([1, 2, 3, 4, 5]);
+    expect(results.flat()).toEqual([1, 2, 3, 4, 5, 6]);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const { rows } = await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')");
@@ -155,6 +156,20 @@ describe('sent mails', () => {
     expect(await db.sentMails.find({ ...key, jobCreatedAt: new Date(Date.UTC(2026, 0, 5)) })).toBeNull();
     expect(await db.sentMails.deleteSentBefore(new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
     expect(await db.sentMails.find(key)).toBeNull();
+  });
+
+  it('a mail being sent (intend) is not found as sent until recorded; an accepted one is not overwritten', async () => {
+    const key = { queue: 'email', jobId: 'email:welcome:u-intent', jobCreatedAt: new Date(Date.UTC(2026, 0, 6)) };
+    expect(await db.sentMails.lookup(key)).toBeNull();
+    expect(await db.sentMails.intend({ ...key, messageId: '<i1@ceres>', run: { attempt: 0, stalled: 0 } })).toBe(true);
+    expect(await db.sentMails.find(key)).toBeNull();
+    expect(await db.sentMails.lookup(key)).toEqual({ messageId: '<i1@ceres>', sending: { attempt: 0, stalled: 0 } });
+    expect(await db.sentMails.intend({ ...key, messageId: '<i2@ceres>', run: { attempt: 1, stalled: 0 } })).toBe(true);
+    expect(await db.sentMails.record({ ...key, messageId: '<i2@ceres>' })).toBe(true);
+    expect(await db.sentMails.lookup(key)).toEqual({ messageId: '<i2@ceres>', sending: null });
+    expect(await db.sentMails.intend({ ...key, messageId: '<i3@ceres>', run: { attempt: 2, stalled: 0 } })).toBe(false);
+    expect(await db.sentMails.record({ ...key, messageId: '<i3@ceres>' })).toBe(false);
+    expect(await db.sentMails.find(key)).toBe('<i2@ceres>');
   });
 });
 

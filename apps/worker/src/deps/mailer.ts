@@ -1,10 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { maskEmails } from '@ceres/app-kit';
+import { isPermanentMailError, isThrottlingMailError } from '../mail/smtp-answers';
+import { MailOutcomeUnknownError } from '../mail/unknown-outcome';
 import { ThrottledError } from '../throttled-error';
+
+export { isPermanentMailError, isThrottlingMailError };
 
 export interface MailMessage {
   to: string;
@@ -14,6 +18,8 @@ export interface MailMessage {
   html?: string;
   /** Extra header fields (e.g. `List-Unsubscribe`); values must be single-line. */
   headers?: Record<string, string>;
+  /** The Message-ID, from {@link Mailer.newMessageId} (a send recorded before it happens). @defaultValue a new one */
+  messageId?: string;
 }
 
 export interface SentMail {
@@ -25,12 +31,21 @@ export interface SentMail {
 export interface Mailer {
   /**
    * Sends one mail. A permanent refusal (SMTP 5xx: unknown mailbox, rejected address) throws
-   * BullMQ's `UnrecoverableError`, so the job fails at once; a throttling answer (421, or 450/451
-   * with an enhanced code 4.7.x) throws a {@link ThrottledError} (the queue pauses, no attempt is
+   * BullMQ's `UnrecoverableError`, so the job fails at once; a throttling answer of the relay (421,
+   * or 450/451 with an enhanced code 4.7.x not answering RCPT TO: `mail/smtp-answers.ts`) throws a {@link ThrottledError} (the queue pauses, no attempt is
    * used); anything else (other 4xx, connection errors, timeouts) throws a plain error and the
-   * job is retried on the schedule.
+   * job is retried on the schedule. `signal` (the attempt's deadline) closes the SMTP connection
+   * of this mail when it aborts: the send then throws a {@link MailOutcomeUnknownError} (the relay
+   * may already have the mail), or the signal's reason if it was aborted before the send began.
    */
-  send(message: MailMessage): Promise<SentMail>;
+  send(message: MailMessage, options?: { signal?: AbortSignal }): Promise<SentMail>;
+  /** A Message-ID for a mail of this sender (`<uuid@domain of MAIL_FROM>`). */
+  newMessageId(): string;
+  /**
+   * Whether a mail with this Message-ID was delivered, when the mailer can tell (the outbox can:
+   * it looks for the file); undefined when it cannot (SMTP: only the relay knows).
+   */
+  delivered(messageId: string): Promise<boolean | undefined>;
   /** `smtp://host:port (pooled)` or `outbox <dir>`, for the startup log; never the password. */
   readonly description: string;
   close(): void;
@@ -58,7 +73,8 @@ const SMTP_DEFAULTS: Record<string, string> = {
 };
 
 export function createMailer(options: MailerOptions): Mailer {
-  if (!options.smtpUrl) return createOutboxMailer(options.outboxDir, options.from);
+  const newMessageId = () => `<${randomUUID()}@${domainOf(options.from)}>`;
+  if (!options.smtpUrl) return createOutboxMailer(options.outboxDir, options.from, newMessageId);
   const url = new URL(options.smtpUrl);
   for (const [name, value] of Object.entries(SMTP_DEFAULTS)) {
     if (!url.searchParams.has(name)) url.searchParams.set(name, value);
@@ -66,11 +82,18 @@ export function createMailer(options: MailerOptions): Mailer {
   const transport: Transporter = nodemailer.createTransport(url.toString());
   return {
     description: `${url.protocol}//${url.host} (pooled)`,
-    async send(message) {
+    newMessageId,
+    delivered: async () => undefined,
+    async send(message, { signal } = {}) {
+      signal?.throwIfAborted();
+      // Chosen before sending so that a send cut by the deadline still names the mail it may have delivered.
+      const messageId = message.messageId ?? newMessageId();
       try {
-        const info = await transport.sendMail({ from: options.from, ...message });
+        // nodemailer closes the connection of this one mail when the signal aborts.
+        const info = await transport.sendMail({ from: options.from, ...message, messageId, signal });
         return { messageId: String(info.messageId), delivery: 'smtp' };
       } catch (error) {
+        if (signal?.aborted) throw new MailOutcomeUnknownError(messageId, { cause: error });
         throw classifyMailError(error, options.throttlePauseMs ?? 30_000);
       }
     },
@@ -78,24 +101,9 @@ export function createMailer(options: MailerOptions): Mailer {
   };
 }
 
-/** SMTP codes 5xx refuse for good; EENVELOPE/EMESSAGE say the server answered this mail so. */
-export function isPermanentMailError(error: unknown): boolean {
-  const { responseCode, code } = (error ?? {}) as { responseCode?: unknown; code?: unknown };
-  return typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600 && code !== 'EAUTH';
-}
-
-/**
- * The server asks us to slow down rather than refusing this mail: 421 (service not available,
- * closing the channel: "too many connections", "try again later") and 450/451 whose enhanced code
- * is 4.7.x (RFC 3463: security or policy status, as providers' rate limits answer, e.g.
- * `451 4.7.1 Rate limit exceeded`). A plain `451` (local error, greylisting) stays an ordinary
- * transient failure.
- */
-export function isThrottlingMailError(error: unknown): boolean {
-  const { responseCode, response } = (error ?? {}) as { responseCode?: unknown; response?: unknown };
-  if (responseCode === 421) return true;
-  if (responseCode !== 450 && responseCode !== 451) return false;
-  return typeof response === 'string' && /^\d{3}[ -]4\.7\.\d{1,3}\b/.test(response);
+function domainOf(from: string): string {
+  const address = /<([^<>]+)>\s*$/.exec(from)?.[1] ?? from;
+  return /@([^@\s>]+)$/.exec(address.trim())?.[1] ?? 'localhost';
 }
 
 function classifyMailError(error: unknown, throttlePauseMs: number): Error {
@@ -114,14 +122,23 @@ function classifyMailError(error: unknown, throttlePauseMs: number): Error {
 }
 
 /** Local development without a mail relay: each mail becomes an `.eml` file you can open. */
-function createOutboxMailer(outboxDir: string, from: string): Mailer {
+function createOutboxMailer(outboxDir: string, from: string, newMessageId: () => string): Mailer {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  // The file name ends with a digest of the Message-ID, so that `delivered` can find it.
+  const suffix = (messageId: string) => `-${createHash('sha256').update(messageId).digest('hex').slice(0, 16)}.eml`;
   return {
     description: `outbox ${outboxDir} (SMTP_URL is not set: mails are written as .eml files, not sent)`,
-    async send(message) {
-      const info = await transport.sendMail({ from, ...message });
+    newMessageId,
+    async delivered(messageId) {
+      const names = await readdir(outboxDir).catch(() => [] as string[]);
+      return names.some((name) => name.endsWith(suffix(messageId)));
+    },
+    async send(message, { signal } = {}) {
+      signal?.throwIfAborted();
+      const messageId = message.messageId ?? newMessageId();
+      const info = await transport.sendMail({ from, ...message, messageId });
       await mkdir(outboxDir, { recursive: true });
-      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`;
+      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix(messageId)}`;
       const file = join(outboxDir, name);
       await writeAtomically(file, join(outboxDir, `.${name}.tmp`), info.message as Buffer);
       return { messageId: String(info.messageId), delivery: file };

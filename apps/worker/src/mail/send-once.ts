@@ -1,7 +1,8 @@
-import type { Db } from '@ceres/db';
-import type { Mailer, MailMessage } from '../deps/mailer';
+import type { Db, SendingRun } from '@ceres/db';
+import type { Mailer, MailMessage, SentMail } from '../deps/mailer';
 import { errorSummary } from '../redact';
 import type { AttemptContext, ProcessorJob } from '../processors/types';
+import { MailOutcomeUnknownError } from './unknown-outcome';
 
 export interface SendOnceDeps {
   mailer: Mailer;
@@ -9,11 +10,23 @@ export interface SendOnceDeps {
 }
 
 /**
- * Sends the job's mail unless a run of the same job (its id and creation time) already did: a
- * job re-run after a crash (the stalled check) finds the record written right after the SMTP
- * server accepted the mail, and does not send it again. What remains is the instant between
- * that acceptance and the record. The record only narrows duplicates: when PostgreSQL cannot
- * be asked or written, the mail is still sent (at least once stays the contract).
+ * The run that wrote the record died during the send: the job has stalled since (a kill, the
+ * stalled check), in the same attempt. A run that ended knowing the mail did not go out (a counted
+ * failure, a throttling answer) leaves the record to the next run, which sends it.
+ */
+function diedSending(sending: SendingRun, run: SendingRun): boolean {
+  return sending.attempt === run.attempt && run.stalled > sending.stalled;
+}
+
+/**
+ * Sends the job's mail unless a run of the same job (its id and creation time) already did. The
+ * record is written before the send (which run sends, with which Message-ID) and settled right
+ * after the server (or the outbox) accepted the mail: a run after a crash finds it. Settled: the
+ * mail went out, not sent again. Unsettled, written by a run that died mid-send: the outbox tells
+ * whether its file exists (sent now if not, under the same Message-ID); through SMTP the outcome
+ * is unknown and the mail is not sent again (logged at warn). The record only narrows duplicates:
+ * when PostgreSQL cannot be asked or written, the mail is still sent (at least once stays the
+ * contract).
  */
 export async function sendOnce(
   job: ProcessorJob<unknown>,
@@ -22,21 +35,50 @@ export async function sendOnce(
   message: MailMessage,
 ): Promise<{ messageId: string; repeated: boolean }> {
   const key = { queue: job.queueName, jobId: String(job.id), jobCreatedAt: new Date(job.timestamp) };
+  const run = { attempt: job.attemptsMade, stalled: job.stalledCounter ?? 0 };
+  const settle = (messageId: string) =>
+    deps.db.sentMails.record({ ...key, messageId }).catch((error: unknown) => {
+      ctx.logger.warn({ err: errorSummary(error) }, 'the sent-mail record could not be settled');
+      return false;
+    });
+  let messageId = deps.mailer.newMessageId();
   try {
-    const recorded = await deps.db.sentMails.find(key);
-    if (recorded !== null) {
+    const row = await deps.db.sentMails.lookup(key);
+    if (row !== null && row.sending === null) {
       ctx.logger.info('this job already sent its mail; not sent again');
-      return { messageId: recorded, repeated: true };
+      return { messageId: row.messageId, repeated: true };
+    }
+    if (row?.sending && diedSending(row.sending, run)) {
+      const delivered = await deps.mailer.delivered(row.messageId).catch(() => undefined);
+      if (delivered !== false) {
+        if (delivered === undefined) {
+          ctx.logger.warn({ messageId: row.messageId }, 'mail outcome unknown (the run sending it died); recorded as sent, not sent again');
+        }
+        await settle(row.messageId);
+        return { messageId: row.messageId, repeated: true };
+      }
+      // The outbox has no such file: the run died before writing it; sent now, under its Message-ID.
+      messageId = row.messageId;
+    }
+    if (!(await deps.db.sentMails.intend({ ...key, messageId, run }))) {
+      // Another run of this job recorded it as accepted meanwhile.
+      const sent = await deps.db.sentMails.find(key);
+      if (sent !== null) return { messageId: sent, repeated: true };
     }
   } catch (error) {
-    ctx.logger.warn({ err: errorSummary(error) }, 'could not look up the sent-mail record; sending anyway');
+    ctx.logger.warn({ err: errorSummary(error) }, 'could not look up or write the sent-mail record; sending anyway');
   }
-  const sent = await deps.mailer.send(message);
+  let sent: SentMail;
   try {
-    await deps.db.sentMails.record({ ...key, messageId: sent.messageId });
+    sent = await deps.mailer.send({ ...message, messageId }, { signal: ctx.signal });
   } catch (error) {
-    // The mail is out: failing the job now would only send it again.
-    ctx.logger.warn({ err: errorSummary(error) }, 'mail sent, but the sent-mail record could not be written');
+    if (!(error instanceof MailOutcomeUnknownError)) throw error;
+    // The relay may have it: recorded as sent, so that the retry does not mail it a second time.
+    ctx.logger.warn({ messageId: error.messageId }, 'mail outcome unknown (the deadline cut the SMTP transaction); recorded as sent, not sent again');
+    await settle(error.messageId);
+    throw error;
   }
+  // The mail is out: a failed write must not fail the job (it would only send it again).
+  await settle(sent.messageId);
   return { messageId: sent.messageId, repeated: false };
 }

@@ -7,7 +7,8 @@ import type { WorkerDeps } from '../deps';
  * What a processor sees of its job: the fields it may read and the progress it may report.
  * A real BullMQ `Job` satisfies it, and so does a plain object in a unit test.
  */
-export type ProcessorJob<P> = Pick<Job<P>, 'id' | 'name' | 'queueName' | 'data' | 'attemptsMade' | 'timestamp' | 'updateProgress'>;
+export type ProcessorJob<P> = Pick<Job<P>, 'id' | 'name' | 'queueName' | 'data' | 'attemptsMade' | 'timestamp' | 'updateProgress'> &
+  Partial<Pick<Job<P>, 'stalledCounter'>>;
 
 /** What belongs to one attempt of a job, as opposed to the deps built once at startup. */
 export interface AttemptContext {

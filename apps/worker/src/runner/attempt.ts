@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { TOP_LEVEL_REDACT_PATHS } from '../deps/logger';
 import type { AttemptContext } from '../processors';
+import type { LeftJob } from '../stop';
 
 /** The context of one attempt, with what the runner needs to end it. */
 export interface Attempt extends AttemptContext {
@@ -9,6 +10,8 @@ export interface Attempt extends AttemptContext {
   /** Settles (rejects) only when the attempt is aborted. */
   readonly aborted: Promise<never>;
   abort(reason: Error): void;
+  /** The job's queue and id, for the line of a stop that leaves it to the stalled-job check. */
+  readonly left: LeftJob;
   /** Logs one line with the job's fields (queue, job, jobId, attempt) without making a child logger. */
   log(level: 'debug' | 'info' | 'warn', fields: Record<string, unknown>, message: string): void;
 }
@@ -37,6 +40,10 @@ export function attemptClass(logger: Logger): new (job: Job) => Attempt {
     private get fields() {
       const job = this.job;
       return { queue: job.queueName, job: job.name, jobId: job.id, attempt: job.attemptsMade + 1 };
+    }
+
+    get left(): LeftJob {
+      return { queue: this.job.queueName, jobId: String(this.job.id) };
     }
 
     get logger(): Logger {

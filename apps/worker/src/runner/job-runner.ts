@@ -7,6 +7,8 @@ import type { WorkerConfig } from '../config';
 import type { WorkerDeps } from '../deps';
 import type { AttemptContext, PartialProcessorMap } from '../processors';
 import { errorSummary } from '../redact';
+import { RedisOutage } from '../redis-outage';
+import type { LeftJob } from '../stop';
 import { attemptClass, type Attempt } from './attempt';
 import { classifyFailure, openJob, runWithDeadline, validateJob } from './pipeline';
 
@@ -89,9 +91,12 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private readonly timeoutFor: (queue: QueueName, job: string) => number;
   private readonly maxConcurrency: number;
   private closing: Promise<void> | undefined;
+  /** Whether the workers' Redis connections are down (logged once per outage). */
+  readonly outage: RedisOutage;
 
   constructor(private readonly options: RunnerOptions) {
     super();
+    this.outage = new RedisOutage(options.logger);
     const { consumed, skipped } = consumableQueues(options.processors);
     this.queues = options.queues === undefined ? consumed : consumed.filter((queue) => options.queues!.includes(queue));
     for (const { queue, missing } of skipped) {
@@ -151,11 +156,23 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     old.connection.disconnect();
   }
 
+  /** The jobs whose processor runs now. */
+  activeJobs(): LeftJob[] {
+    return [...this.active].map((attempt) => attempt.left);
+  }
+
+  /** Drops every worker connection at once, without waiting for Redis (a stop during an outage). */
+  abandon(): void {
+    this.outage.stop();
+    for (const slot of this.slots.values()) slot.connection.disconnect();
+  }
+
   /**
    * Stops taking jobs and waits for the active ones (`force`: aborts them instead, leaving them to
    * the stalled-job check of another worker), then closes the Redis connections.
    */
   close(force = false): Promise<void> {
+    this.outage.stop();
     if (force) for (const attempt of this.active) attempt.abort(new Error('worker is shutting down'));
     const slots = [...this.slots.values()];
     for (const slot of slots) clearTimeout(slot.holdTimer);
@@ -173,6 +190,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       connectionName: `ceres-worker-${queue}`,
       onWarning: (message) => logger.warn({ queue }, message),
     });
+    this.outage.watch(connection);
     const rate = config.rates[queue];
     const worker = new Worker(queue, (job) => this.run(job), {
       ...workerSettings,
@@ -189,7 +207,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       ...(rate === undefined ? {} : { limiter: limiterFor(rate) }),
     });
     worker.on('failed', (job, error) => this.emit('jobFailed', job, error));
-    worker.on('error', (error) => logger.error({ queue, err: errorSummary(error) }, 'worker error'));
+    worker.on('error', (error) => this.outage.absorb(error) || logger.error({ queue, err: errorSummary(error) }, 'worker error'));
     const slot: QueueSlot = { worker, connection, concurrency: worker.concurrency, limited: rate !== undefined, active: 0, heldUntil };
     this.slots.set(queue, slot);
     if (heldUntil > Date.now()) {

@@ -1,6 +1,7 @@
 import { openPayload, parsePayload, PayloadDecryptionError, PayloadValidationError, type JobDefinition, type Keyring } from '@ceres/queues';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { findThrottled } from '../throttled-error';
+import { ABORT_GRACE_MS, untilDeadline } from '../attempt-deadline';
 import type { Attempt } from './attempt';
 
 /*
@@ -56,12 +57,14 @@ export function validateJob(job: Job): void {
 
 /**
  * Step 3. Runs `work` until it settles or the attempt is aborted (its deadline, a forced stop):
- * the race ends the attempt at its deadline even when a processor ignores the signal.
+ * the attempt ends at its deadline even when a processor ignores the signal, after a short grace
+ * (at most the timeout itself) in which a processor that stops at the signal records what it did
+ * (a mail of unknown outcome marked sent, attempt-deadline.ts).
  */
 export async function runWithDeadline<T>(work: () => Promise<T>, attempt: Attempt, timeoutMs: number): Promise<T> {
   const timer = setTimeout(() => attempt.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
   try {
-    return await Promise.race([work(), attempt.aborted]);
+    return await untilDeadline(work(), attempt.aborted, Math.min(ABORT_GRACE_MS, timeoutMs));
   } finally {
     clearTimeout(timer);
   }

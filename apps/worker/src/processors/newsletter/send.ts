@@ -5,6 +5,8 @@ import type { Mailer } from '../../deps/mailer';
 import { announceIfDone } from '../../newsletter/announce';
 import { newsletterMessage, type UnsubscribeLinks } from '../../newsletter/message';
 import { errorSummary } from '../../redact';
+import { findThrottled } from '../../throttled-error';
+import { MailOutcomeUnknownError } from '../../mail/unknown-outcome';
 import type { Processor } from '../types';
 
 export type SendResult =
@@ -68,10 +70,19 @@ export const send: Processor<'newsletter/send', SendResult, SendDeps> = async (j
   const message = newsletterMessage(content, context, deps.unsubscribe, { campaignId, userId });
   let messageId: string;
   try {
-    ({ messageId } = await deps.mailer.send(message));
+    ({ messageId } = await deps.mailer.send(message, { signal: ctx.signal }));
   } catch (error) {
-    // Back-pressure is not an attempt; a refusal for good, or the last attempt, is this recipient's outcome.
-    const final = !(error instanceof RateLimitError) && (error instanceof UnrecoverableError || job.attemptsMade + 1 >= ATTEMPTS);
+    if (error instanceof MailOutcomeUnknownError) {
+      // The relay may have it: not pending any more, so that no re-run mails it a second time.
+      await store.recordOutcome(campaignId, userId, 'sent', { messageId: error.messageId, error: 'unconfirmed: the attempt deadline cut the SMTP transaction' });
+      await announceIfDone(campaignId, deps, ctx);
+      ctx.logger.warn({ campaignId, messageId: error.messageId }, 'newsletter mail outcome unknown; recorded as sent, not sent again');
+      throw error;
+    }
+    // Back-pressure is not an attempt (the runner puts the job back to wait, even on its last
+    // attempt); a refusal for good, or the last attempt, is this recipient's outcome.
+    const backPressure = error instanceof RateLimitError || findThrottled(error) !== undefined;
+    const final = !backPressure && (error instanceof UnrecoverableError || job.attemptsMade + 1 >= ATTEMPTS);
     if (final) {
       await store.recordOutcome(campaignId, userId, 'failed', { error: errorSummary(error).message });
       await announceIfDone(campaignId, deps, ctx);
