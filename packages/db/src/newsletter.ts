@@ -87,7 +87,10 @@ export interface NewsletterStore {
    */
   closeIfDone(id: string): Promise<(Campaign & { figures: CampaignFigures }) | null>;
   markAnnounced(id: string): Promise<void>;
-  /** Records the opt-out of the address (and user) of recipient `userId` of campaign `id`. */
+  /**
+   * Records the opt-out of the address and user of recipient `userId` of campaign `id`: `already`
+   * when this user had opted out this address before (another user sharing it does not count).
+   */
   unsubscribe(id: string, userId: string): Promise<'recorded' | 'already' | 'unknown'>;
   /**
    * Erases `userId`'s personal data from the newsletter tables: the address and first name of each
@@ -288,7 +291,7 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       const result = await pool.query(
         // An erased recipient's address is blank: the opt-out is kept by user id alone.
         `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id)
-         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3) ON CONFLICT (email) DO NOTHING`,
+         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3) ON CONFLICT (email, user_id) DO NOTHING`,
         [rows[0].email, userId, id],
       );
       return result.rowCount === 1 ? 'recorded' : 'already';

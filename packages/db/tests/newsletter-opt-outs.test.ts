@@ -1,0 +1,45 @@
+import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, migrate, type Db } from '../src';
+
+// Issue 24: opt-outs and erasure of the newsletter tables, against a real PostgreSQL.
+let server: PostgresServer;
+let db: Db;
+
+beforeAll(async () => {
+  server = await startPostgresServer();
+  await migrate(server.url);
+  db = createDb(server.url);
+}, 60_000);
+
+afterAll(async () => {
+  await db?.close();
+  await server?.close();
+});
+
+const content = { subject: 'Hola', text: 'Texto', html: null };
+
+async function optOutsOf(userId: string): Promise<Array<{ email: string }>> {
+  const { rows } = await db.pool.query<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1', [userId]);
+  return rows;
+}
+
+describe('newsletter opt-outs (issue 24)', () => {
+  it('item 1: records the second user of a shared address who opts out, so a change of address or the erasure of the other keeps them out', async () => {
+    const id = await db.newsletter.createCampaign(content);
+    await db.newsletter.addRecipients(id, [
+      { userId: 'shared-a', email: 'Family@example.com', firstName: 'A' },
+      { userId: 'shared-b', email: 'family@example.com', firstName: 'B' },
+    ]);
+    expect(await db.newsletter.unsubscribe(id, 'shared-a')).toBe('recorded');
+    expect(await db.newsletter.unsubscribe(id, 'shared-b')).toBe('recorded');
+    expect(await db.newsletter.unsubscribe(id, 'shared-b')).toBe('already');
+    expect(await optOutsOf('shared-b')).toHaveLength(1);
+
+    // B changes address; A is erased: B must still be skipped.
+    await db.newsletter.eraseUser('shared-a');
+    const next = await db.newsletter.createCampaign(content);
+    await db.newsletter.addRecipients(next, [{ userId: 'shared-b', email: 'b-new@example.com', firstName: 'B' }]);
+    expect((await db.newsletter.sendContext(next, 'shared-b'))?.unsubscribed).toBe(true);
+  });
+});
