@@ -290,8 +290,9 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       if (!rows[0]) return 'unknown';
       const result = await pool.query(
         // An erased recipient's address is blank: the opt-out is kept by user id alone.
-        `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id)
-         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3) ON CONFLICT (email, user_id) DO NOTHING`,
+        `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, erased_at)
+         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3, CASE WHEN $1 = '' THEN now() END)
+         ON CONFLICT (email, user_id) DO NOTHING`,
         [rows[0].email, userId, id],
       );
       return result.rowCount === 1 ? 'recorded' : 'already';
@@ -309,8 +310,8 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
           [userId],
         );
         const optOuts = await client.query(
-          `UPDATE newsletter_unsubscribes SET email = 'erased:' || encode(sha256(convert_to(email, 'UTF8')), 'hex')
-            WHERE user_id = $1 AND email NOT LIKE 'erased%'`,
+          `UPDATE newsletter_unsubscribes SET email = 'erased:' || encode(sha256(convert_to(email, 'UTF8')), 'hex'), erased_at = now()
+            WHERE user_id = $1 AND erased_at IS NULL`,
           [userId],
         );
         const sendingCampaigns = [...new Set(recipients.rows.filter((row) => row.state === 'sending').map((row) => row.campaign_id))];

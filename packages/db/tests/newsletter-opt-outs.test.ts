@@ -42,4 +42,16 @@ describe('newsletter opt-outs (issue 24)', () => {
     await db.newsletter.addRecipients(next, [{ userId: 'shared-b', email: 'b-new@example.com', firstName: 'B' }]);
     expect((await db.newsletter.sendContext(next, 'shared-b'))?.unsubscribed).toBe(true);
   });
+
+  it('item 9: erases an opt-out whose address starts with "erased" like any other', async () => {
+    const id = await db.newsletter.createCampaign(content);
+    await db.newsletter.addRecipients(id, [{ userId: 'smith', email: 'erased.smith@example.com', firstName: 'S' }]);
+    expect(await db.newsletter.unsubscribe(id, 'smith')).toBe('recorded');
+    expect((await db.newsletter.eraseUser('smith')).optOuts).toBe(1);
+    const rows = await optOutsOf('smith');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.email).not.toContain('smith');
+    // Erased once: a second erasure has nothing left to do.
+    expect((await db.newsletter.eraseUser('smith')).optOuts).toBe(0);
+  });
 });
