@@ -286,16 +286,23 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       await pool.query('UPDATE newsletter_campaigns SET announced_at = now() WHERE id = $1 AND announced_at IS NULL', [id]);
     },
     async unsubscribe(id, userId) {
-      const { rows } = await pool.query<{ email: string }>('SELECT email FROM newsletter_recipients WHERE campaign_id = $1 AND user_id = $2', [id, userId]);
-      if (!rows[0]) return 'unknown';
-      const result = await pool.query(
-        // An erased recipient's address is blank: the opt-out is kept by user id alone.
-        `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, erased_at)
-         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3, CASE WHEN $1 = '' THEN now() END)
-         ON CONFLICT (email, user_id) DO NOTHING`,
-        [rows[0].email, userId, id],
-      );
-      return result.rowCount === 1 ? 'recorded' : 'already';
+      // One transaction, the recipient row share-locked: an erasure (which updates that row first)
+      // runs wholly before or wholly after, so it never misses the opt-out's clear address.
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ email: string }>(
+          'SELECT email FROM newsletter_recipients WHERE campaign_id = $1 AND user_id = $2 FOR SHARE',
+          [id, userId],
+        );
+        if (!rows[0]) return 'unknown';
+        const result = await client.query(
+          // An erased recipient's address is blank: the opt-out is kept by user id alone.
+          `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, erased_at)
+           VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3, CASE WHEN $1 = '' THEN now() END)
+           ON CONFLICT (email, user_id) DO NOTHING`,
+          [rows[0].email, userId, id],
+        );
+        return result.rowCount === 1 ? 'recorded' : 'already';
+      });
     },
     async eraseUser(userId) {
       return inTransaction(pool, async (client) => {

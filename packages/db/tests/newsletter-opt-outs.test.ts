@@ -1,4 +1,5 @@
 import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, migrate, type Db } from '../src';
 
@@ -53,5 +54,37 @@ describe('newsletter opt-outs (issue 24)', () => {
     expect(rows[0]!.email).not.toContain('smith');
     // Erased once: a second erasure has nothing left to do.
     expect((await db.newsletter.eraseUser('smith')).optOuts).toBe(0);
+  });
+
+  it('item 19: an unsubscribe racing an erasure never leaves the address in clear', async () => {
+    const id = await db.newsletter.createCampaign(content);
+    await db.newsletter.addRecipients(id, [{ userId: 'racer', email: 'racer@example.com', firstName: 'R' }]);
+    // A transaction holding the same opt-out key uncommitted makes the unsubscribe's insert wait
+    // right after it read the address: the moment an erasure can slip in.
+    const blocker = new pg.Client({ connectionString: server.url });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query("INSERT INTO newsletter_unsubscribes (email, user_id) VALUES ('racer@example.com', 'racer')");
+      const waiting = async (count: number) => {
+        const { rows } = await blocker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+        return rows[0]!.n >= count;
+      };
+      const unsubscribed = db.newsletter.unsubscribe(id, 'racer');
+      for (let i = 0; i < 200 && !(await waiting(1)); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      let erasureDone = false;
+      const erased = db.newsletter.eraseUser('racer').finally(() => {
+        erasureDone = true;
+      });
+      // The erasure either finishes (nothing orders it after the unsubscribe) or waits for it.
+      for (let i = 0; i < 200 && !erasureDone && !(await waiting(2)); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      await blocker.query('ROLLBACK');
+      await Promise.all([unsubscribed, erased]);
+    } finally {
+      await blocker.end();
+    }
+    const rows = await optOutsOf('racer');
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.map((row) => row.email).join()).not.toContain('racer@');
   });
 });
