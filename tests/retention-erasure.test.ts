@@ -114,6 +114,8 @@ describe('erasing a user', () => {
         tokens: 2,
         newsletterRecipients: 2,
         newsletterOptOuts: 1,
+        // The verify mail the worker sent for them above.
+        sentMails: 1,
       });
       // The newsletter rows keep no address or name of theirs; the other user's are untouched; the
       // opt-out holds by user id; the campaign left with nobody pending is closed by a finish job.
@@ -147,7 +149,7 @@ describe('erasing a user', () => {
       expect(await bed.db.tokens.find(`${other}-token-bbbbbb`)).not.toBeNull();
       // Erasing again finds nothing.
       const again = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
-      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0 });
+      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 0 });
 
       const logs = lines.join('');
       expect(logs).toContain('user data erased');

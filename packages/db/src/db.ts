@@ -104,6 +104,8 @@ export interface SentMailStore {
   find(key: { queue: string; jobId: string; jobCreatedAt: Date }): Promise<string | null>;
   /** Deletes the records of mails sent before `before`; returns how many. */
   deleteSentBefore(before: Date): Promise<number>;
+  /** Deletes the records whose job id matches one of these PostgreSQL regular expressions (erasure); returns how many. */
+  deleteMatching(jobIdPatterns: readonly string[]): Promise<number>;
 }
 
 export interface Db {
@@ -289,6 +291,11 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     },
     async deleteSentBefore(before) {
       const result = await pool.query('DELETE FROM sent_mails WHERE sent_at < $1', [before]);
+      return result.rowCount ?? 0;
+    },
+    async deleteMatching(jobIdPatterns) {
+      if (jobIdPatterns.length === 0) return 0;
+      const result = await pool.query('DELETE FROM sent_mails WHERE job_id ~ ANY($1::text[])', [jobIdPatterns]);
       return result.rowCount ?? 0;
     },
   };

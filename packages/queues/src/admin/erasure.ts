@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { JobType as BullJobType } from 'bullmq';
 import type { QueueClient } from '../client';
-import { QUEUE_NAMES, type QueueName } from '../registry';
+import { JOB_TYPES, QUEUE_NAMES, type QueueName } from '../registry';
 
 /** Every state a job can be in; active jobs are tried too (BullMQ refuses while one runs). */
 const STATES: BullJobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'active'];
@@ -24,6 +24,7 @@ export interface ErasureStores {
   failedJobs: { deleteForUser(userId: string): Promise<number> };
   tokens: { deleteForUser(userId: string): Promise<number> };
   newsletter: { eraseUser(userId: string): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }> };
+  sentMails: { deleteMatching(jobIdPatterns: readonly string[]): Promise<number> };
 }
 
 /** Where the erasure is recorded: a pino logger (`request.log`, the CLI's). */
@@ -47,11 +48,13 @@ export interface UserDataErasure {
   newsletterRecipients: number;
   /** Newsletter opt-outs kept by user id with the address replaced by its hash. */
   newsletterOptOuts: number;
+  /** `sent_mails` records of the user's mails (their job ids contain the user id). */
+  sentMails: number;
 }
 
 /**
  * Erases one user's data: their `failed_jobs` rows, their verification tokens, the address and
- * name of their newsletter rows, and every job whose payload's `userId` is theirs, in every queue
+ * name of their newsletter rows, the `sent_mails` records of their mails, and every job whose payload's `userId` is theirs, in every queue
  * and state. The one operation behind
  * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
  * with the counts only: never the user id, which would tie the request to the person.
@@ -63,6 +66,7 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   const failedJobs = await db.failedJobs.deleteForUser(userId);
   const tokens = await db.tokens.deleteForUser(userId);
   const newsletter = await db.newsletter.eraseUser(userId);
+  const sentMails = await db.sentMails.deleteMatching(userJobIdPatterns(userId));
   const jobs = await eraseUserJobs(client, userId);
   // A campaign whose last pending recipient was this user has no send left to close it.
   for (const campaignId of newsletter.sendingCampaigns) await client.enqueue('newsletter/finish', { campaignId });
@@ -74,9 +78,31 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
     tokens,
     newsletterRecipients: newsletter.recipients,
     newsletterOptOuts: newsletter.optOuts,
+    sentMails,
   };
   log.info(counts, 'user data erased');
   return counts;
+}
+
+/** `text` as a literal in a PostgreSQL regular expression: its metacharacters backslashed. */
+const literal = (text: string) => text.replace(/[.^$*+?()[\]{}|\\]/g, '\\$&');
+
+/**
+ * PostgreSQL regular expressions matching exactly the job ids built from `userId`: those of the job
+ * types whose key is the `userId` field, or one of their `keyFields` (the parts before the last
+ * never contain `.`, the separator). Job ids of other users never match, whatever their ids contain.
+ */
+export function userJobIdPatterns(userId: string): string[] {
+  const patterns: string[] = [];
+  for (const { queue, job, definition } of JOB_TYPES) {
+    const fields = definition.keyFields ?? (definition.keyField ? [definition.keyField] : []);
+    const position = fields.indexOf('userId');
+    if (position < 0) continue;
+    const before = '[^.]*\\.'.repeat(position);
+    const after = position === fields.length - 1 ? '' : `${'\\.[^.]*'.repeat(fields.length - 2 - position)}\\..*`;
+    patterns.push(`^${literal(`${queue}:${job}:`)}${before}${literal(userId)}${after}$`);
+  }
+  return patterns;
 }
 
 interface UserJobsErasure {
