@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { eraseUserData } from '@ceres/queues';
+import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { useTestBed, workerEnv } from '../apps/worker/tests/helpers/harness';
 
@@ -24,4 +26,34 @@ describe('erasure (issue 24)', () => {
     expect((await eraseUserData({ client: producer, db: bed.db, log }, 'a.b(c)*é')).sentMails).toBe(1);
     expect(await bed.db.sentMails.find({ queue: 'email', jobId: 'email:welcome:aXb(c)*é', jobCreatedAt: at })).toBe('<m@ceres>');
   });
+
+  it('item 4: finds every job of the user while a worker consumes the queue', async () => {
+    const producer = bed.producer(workerEnv(bed.peers));
+    const queue = producer.getQueue('newsletter');
+    const target = 'busy-4';
+    // 50 send jobs of the user (one per campaign) among 6,000 of others, as a fan-out adds them (prioritized).
+    const payloads: Array<{ campaignId: string; userId: string }> = [];
+    for (let i = 0; i < 6_000; i++) {
+      payloads.push({ campaignId: randomUUID(), userId: `other-${i}` });
+      if (i % 120 === 60) payloads.push({ campaignId: randomUUID(), userId: target });
+    }
+    for (let i = 0; i < payloads.length; i += 500) await producer.enqueueBulk('newsletter/send', payloads.slice(i, i + 500), { priority: 1 });
+    // A consumer that keeps jobs moving between states during the whole erasure.
+    const worker = new Worker('newsletter', async () => new Promise((resolve) => setTimeout(resolve, 2)), {
+      connection: producer.connection.duplicate({ maxRetriesPerRequest: null }),
+      prefix: queue.opts.prefix,
+      concurrency: 5,
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const counts = await eraseUserData({ client: producer, db: bed.db, log }, target);
+      expect(await queue.getJobCountByTypes('prioritized')).toBeGreaterThan(0);
+      await worker.close();
+      const left = (await queue.getJobs(['waiting', 'delayed', 'prioritized', 'completed', 'failed', 'active'], 0, -1)).filter((job) => job?.data?.userId === target);
+      expect(counts.jobsByQueue.newsletter + counts.jobsStillRunning).toBe(50);
+      expect(left.length).toBeLessThanOrEqual(counts.jobsStillRunning);
+    } finally {
+      await worker.close();
+    }
+  }, 120_000);
 });

@@ -1,10 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { JobType as BullJobType } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { QueueClient } from '../client';
 import { JOB_TYPES, QUEUE_NAMES, type QueueName } from '../registry';
 
-/** Every state a job can be in; active jobs are tried too (BullMQ refuses while one runs). */
-const STATES: BullJobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'active'];
+/** Keys per SCAN step, and jobs read at once. */
 const PAGE = 1000;
 
 /**
@@ -95,7 +94,7 @@ const literal = (text: string) => text.replace(/[.^$*+?()[\]{}|\\]/g, '\\$&');
 export function userJobIdPatterns(userId: string): string[] {
   const patterns: string[] = [];
   for (const { queue, job, definition } of JOB_TYPES) {
-    const fields = definition.keyFields ?? (definition.keyField ? [definition.keyField] : []);
+    const fields: readonly string[] = definition.keyFields ?? (definition.keyField ? [definition.keyField] : []);
     const position = fields.indexOf('userId');
     if (position < 0) continue;
     const before = '[^.]*\\.'.repeat(position);
@@ -112,6 +111,29 @@ interface UserJobsErasure {
 }
 
 /**
+ * The ids of the jobs of `queue` whose payload's `userId` is `userId`, in any state. Found by a
+ * SCAN of the queue's job hashes (`queue.toKey(id)`), not by paging the states by position: a
+ * worker consuming the queue moves jobs between states and shifts positions between pages, and
+ * jobs were missed; SCAN returns every key that exists from its start to its end.
+ */
+async function userJobIds(redis: QueueClient['connection'], queue: Queue, userId: string): Promise<Set<string>> {
+  const base = queue.toKey('');
+  const ids = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}*`, 'COUNT', PAGE, 'TYPE', 'hash');
+    cursor = next;
+    // The queue's own hashes (meta, schedulers) are no jobs.
+    const candidates = keys.map((key) => key.slice(base.length)).filter((id) => id !== 'meta' && !id.startsWith('repeat:'));
+    const jobs = await Promise.all(candidates.map((id) => queue.getJob(id).catch(() => undefined)));
+    for (const job of jobs) {
+      if (job?.id && (job.data as { userId?: unknown } | undefined)?.userId === userId) ids.add(job.id);
+    }
+  } while (cursor !== '0');
+  return ids;
+}
+
+/**
  * Removes every job whose payload's `userId` is `userId`, in every queue and state. Jobs are
  * matched on the payload's `userId` (never encrypted), so it needs no decryption key.
  */
@@ -120,17 +142,7 @@ async function eraseUserJobs(client: QueueClient, userId: string): Promise<UserJ
   let running = 0;
   for (const name of QUEUE_NAMES) {
     const queue = client.getQueue(name);
-    // Ids first, then removals: removing while paging would shift the pages.
-    const ids = new Set<string>();
-    for (let start = 0; ; start += PAGE) {
-      // BullMQ pages each state separately: a short answer means every state is exhausted.
-      const jobs = await queue.getJobs(STATES, start, start + PAGE - 1, true);
-      for (const job of jobs) {
-        if (job?.id && (job.data as { userId?: unknown } | undefined)?.userId === userId) ids.add(job.id);
-      }
-      if (jobs.length < PAGE) break;
-    }
-    for (const id of ids) {
+    for (const id of await userJobIds(client.connection, queue, userId)) {
       // 1: removed; 0: gone meanwhile or locked by a worker running it.
       if ((await queue.remove(id)) === 1) byQueue[name] += 1;
       else if (await queue.getJob(id)) running += 1;
