@@ -168,6 +168,25 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     }
   };
 
+  /**
+   * A retry records the job as its queue has it now, not the copy in memory: a job removed
+   * meanwhile (an erasure, an operator's clean) is not archived again with the user's data. A
+   * removal racing the archive is caught by looking again after it: the row is deleted then (an
+   * erasure removes the jobs before its last pass over failed_jobs, so one of the two sees it).
+   */
+  const recordIfStillThere = async (memory: Job): Promise<RecordOutcome | 'gone'> => {
+    const queue = queues.getQueue(memory.queueName as QueueName);
+    const jobId = String(memory.id);
+    const current = await queue.getJob(jobId);
+    if (!current || current.finishedOn !== memory.finishedOn) return 'gone';
+    const outcome = await record(current);
+    if (outcome === 'archived' && !(await queue.getJob(jobId))) {
+      await db.failedJobs.delete({ queue: memory.queueName, jobId, failedAt: new Date(memory.finishedOn!) });
+      return 'gone';
+    }
+    return outcome;
+  };
+
   // Dead letters whose recording failed, retried on a timer until recorded.
   const pending = new Map<string, { job: Job; attempt: number; timer: NodeJS.Timeout }>();
   let stopped = false;
@@ -176,10 +195,11 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     if (!pending.has(key) && pending.size >= MAX_PENDING) return;
     const delay = retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 10_000;
     const timer = setTimeout(() => {
-      void record(job).then(
+      void recordIfStillThere(job).then(
         (outcome) => {
           pending.delete(key);
-          logger.warn({ queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 }, 'job failed for good');
+          if (outcome === 'gone') logger.info({ queue: job.queueName, job: job.name, jobId: job.id }, 'dead letter removed from its queue meanwhile (erased?); not recorded');
+          else logger.warn({ queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 }, 'job failed for good');
         },
         (error) => {
           logger.debug({ queue: job.queueName, jobId: job.id, err: errorSummary(error) }, 'dead letter still not recorded; retrying');

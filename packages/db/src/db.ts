@@ -86,6 +86,8 @@ export interface FailedJobStore {
   purgeFailedBefore(cutoff: Date): Promise<number>;
   /** Deletes the rows whose payload's `userId` is `userId` (erasure); returns how many. */
   deleteForUser(userId: string): Promise<number>;
+  /** Deletes the row of one final failure; false when there was none. */
+  delete(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
 }
 
 /** A mail the SMTP server accepted for one job, recorded right after it did. */
@@ -270,6 +272,14 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     async deleteForUser(userId) {
       const result = await pool.query("DELETE FROM failed_jobs WHERE payload->>'userId' = $1", [userId]);
       return result.rowCount ?? 0;
+    },
+    async delete({ queue, jobId, failedAt }) {
+      const result = await pool.query('DELETE FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3', [
+        storableString(queue),
+        storableString(jobId),
+        failedAt,
+      ]);
+      return (result.rowCount ?? 0) > 0;
     },
   };
 

@@ -67,13 +67,16 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   const newsletter = await db.newsletter.eraseUser(userId);
   const sentMails = await db.sentMails.deleteMatching(userJobIdPatterns(userId));
   const jobs = await eraseUserJobs(client, userId);
+  // Again once the jobs are gone: a dead letter archived meanwhile (a worker's retry of a recording
+  // that failed) is deleted now, or its worker sees the job gone and deletes it (apps/worker dead-letters).
+  const failedJobsAfter = await db.failedJobs.deleteForUser(userId);
   // A campaign whose last pending recipient was this user has no send left to close it.
   for (const campaignId of newsletter.sendingCampaigns) await client.enqueue('newsletter/finish', { campaignId });
   const counts: UserDataErasure = {
     jobs: jobs.removed,
     jobsByQueue: jobs.byQueue,
     jobsStillRunning: jobs.running,
-    failedJobs,
+    failedJobs: failedJobs + failedJobsAfter,
     tokens,
     newsletterRecipients: newsletter.recipients,
     newsletterOptOuts: newsletter.optOuts,
