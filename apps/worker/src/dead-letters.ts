@@ -28,6 +28,11 @@ export interface DeadLettersOptions {
    * @defaultValue 1 s, 2 s, 5 s, then every 10 s
    */
   retryDelaysMs?: readonly number[];
+  /**
+   * Runs for every final failure before its alert and archive, and again with each retry of the
+   * recording (so it must be idempotent); when it throws, the recording is retried.
+   */
+  onDeadLetter?: (job: Job) => Promise<void>;
 }
 
 export type RecordOutcome = 'archived' | 'already-archived';
@@ -98,7 +103,7 @@ function archiveRow(job: Job): FailedJobRow {
   };
 }
 
-export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, redisPrefix = 'ceres:' }: DeadLettersOptions): DeadLetters {
+export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, redisPrefix = 'ceres:', onDeadLetter }: DeadLettersOptions): DeadLetters {
   /**
    * One alert per dead letter while its queue had at most `digestAfter` in the minute; beyond,
    * the minute's digest (enqueued by every dead letter past the threshold: the deterministic id
@@ -119,6 +124,7 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
 
   const record = async (job: Job, known?: { archived: false }): Promise<RecordOutcome> => {
     const jobId = String(job.id);
+    await onDeadLetter?.(job);
     const failedAt = new Date(job.finishedOn!);
     if (!known) {
       let archived = false;
@@ -144,7 +150,12 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
    * be stored holds back no other.
    */
   const recordPage = async (name: QueueName, jobs: Job[], result: ReconcileResult): Promise<void> => {
-    const alerted = await Promise.allSettled(jobs.map((job) => (job.queueName === ALERT_QUEUE ? undefined : alert(job, String(job.id)))));
+    const alerted = await Promise.allSettled(
+      jobs.map(async (job) => {
+        await onDeadLetter?.(job);
+        if (job.queueName !== ALERT_QUEUE) await alert(job, String(job.id));
+      }),
+    );
     const ready: Job[] = [];
     alerted.forEach((outcome, index) => {
       const job = jobs[index]!;

@@ -81,6 +81,11 @@ export interface NewsletterStore {
    */
   recordOutcome(id: string, userId: string, outcome: Exclude<RecipientStatus, 'pending'>, details?: { messageId?: string; error?: string }): Promise<boolean>;
   /**
+   * `pending` → `failed`, for a send job that died without deciding (a dead letter): false when the
+   * recipient already had an outcome (a cancel, a mail that went out).
+   */
+  failIfPending(id: string, userId: string, error: string): Promise<boolean>;
+  /**
    * Closes a started campaign with no pending recipient left (sending → done; cancelled stays) —
    * one caller across all processes wins that — and returns it with its figures while its summary
    * has not been announced ({@link markAnnounced}); null otherwise.
@@ -261,6 +266,14 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
           details.error === undefined ? null : storableString(details.error.slice(0, 2000)),
           from,
         ],
+      );
+      return (result.rowCount ?? 0) > 0;
+    },
+    async failIfPending(id, userId, error) {
+      const result = await pool.query(
+        `UPDATE newsletter_recipients SET status = 'failed', error = $3, finished_at = now()
+          WHERE campaign_id = $1 AND user_id = $2 AND status = 'pending'`,
+        [id, userId, storableString(error.slice(0, 2000))],
       );
       return (result.rowCount ?? 0) > 0;
     },
