@@ -18,6 +18,11 @@ export const ApiEnv = Type.Object({
   ),
   API_AUTH: EnvBoolean({ default: true, description: '`off` (or `false`/`no`) runs without authentication, warned at every start' }),
   API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1, description: 'Requests per token per minute, per process' }),
+  API_UNSUBSCRIBE_RATE_LIMIT_MAX: Type.Integer({
+    default: 10,
+    minimum: 1,
+    description: 'POST /unsubscribe requests per link (per client address for a malformed one) per minute, per process',
+  }),
   API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576, description: 'Largest request body; larger ones get 413' }),
   API_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1, description: 'Wrong tokens per client address and window, then 429' }),
   API_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000, description: 'That window, from the first failure' }),
@@ -69,6 +74,7 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     /** `tokens` are never logged; with auth off, rate limits key on the client IP. */
     auth: { enabled, tokens },
     rateLimitMax: parsed.API_RATE_LIMIT_MAX,
+    unsubscribeRateLimitMax: parsed.API_UNSUBSCRIBE_RATE_LIMIT_MAX,
     authFailures: { max: parsed.API_AUTH_FAILURE_LIMIT, windowMs: parsed.API_AUTH_FAILURE_WINDOW_MS },
     bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
     shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,

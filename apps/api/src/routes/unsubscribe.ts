@@ -2,6 +2,7 @@ import { readUnsubscribeToken, unsubscribeSignature } from '@ceres/app-kit';
 import type { Db } from '@ceres/db';
 import { badRequest, errorResponses, HttpError, safeEqual, secretDigest } from '@ceres/http';
 import type { Static } from '@sinclair/typebox';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync } from 'fastify';
 import { withDatabase } from '../newsletter/database-errors';
 import { Unsubscribed, UnsubscribeQuery } from '../schemas/campaigns';
@@ -10,6 +11,8 @@ export interface UnsubscribeRouteOptions {
   db: Pick<Db, 'newsletter'>;
   /** The worker signs the tokens with the same secret. */
   secret: string;
+  /** Requests per link (per client address for a malformed one) per minute (`API_UNSUBSCRIBE_RATE_LIMIT_MAX`). */
+  rateLimitMax: number;
 }
 
 /** What RFC 8058 mail clients post ("List-Unsubscribe=One-Click"); the body says nothing the token does not. */
@@ -19,7 +22,22 @@ const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data'];
  * `POST /unsubscribe?t=<token>`: the one-click opt-out of RFC 8058. No bearer token: the signed
  * token is the proof. Its signature is compared in constant time (`safeEqual`, the apps' one compare).
  */
-export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRouteOptions> = async (app, { db, secret }) => {
+export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRouteOptions> = async (app, { db, secret, rateLimitMax }) => {
+  // Public route: without a limit one link drives unlimited anonymous queries. Counted per link
+  // (its signed part: one recipient), not per address, since mail providers post the one-click
+  // unsubscribes of many users from the same few addresses; a malformed token per address.
+  await app.register(rateLimit, {
+    max: rateLimitMax,
+    timeWindow: 60_000,
+    keyGenerator: (request) => {
+      const t = (request.query as { t?: unknown } | undefined)?.t;
+      const token = typeof t === 'string' ? readUnsubscribeToken(t) : undefined;
+      return token ? `link:${token.signed}` : `address:${request.ip}`;
+    },
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    errorResponseBuilder: (_request, context) =>
+      new HttpError('RATE_LIMITED', `rate limit of ${context.max} requests per minute for this unsubscribe link exceeded; retry in ${context.after}`),
+  });
   app.addContentTypeParser(FORM_TYPES, { parseAs: 'string' }, (_request, _body, done) => done(null, {}));
   const invalid = () => badRequest('request', 't', 't: not a valid unsubscribe token (use the link of the mail as it is)');
 
