@@ -12,7 +12,8 @@ import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
 /** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
-const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, description, ...options });
+// At most 2,000 characters: the unsubscribe link's length bounds the mails' size (MAX_PLACEHOLDER_VALUE_CHARS).
+const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, maxLength: 2_000, description, ...options });
 
 /** One variable per cron job type, named by its definition file and defaulting to its pattern. */
 const SCHEDULE_ENV = Object.fromEntries(

@@ -7,4 +7,13 @@ export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, secre
 export { hasUnstorableText, storableString } from './storable-text';
 export { maskEmail, maskEmails } from './personal-data';
 export { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSignature, type ReadToken, type UnsubscribeSubject } from './unsubscribe-token';
-export { escapeHtml, renderTemplate, TEMPLATE_PLACEHOLDERS, unknownPlaceholders, type TemplateValues } from './newsletter-template';
+export {
+  escapeHtml,
+  MAX_PLACEHOLDER_VALUE_CHARS,
+  MAX_RENDERED_CHARS,
+  renderedLengthBound,
+  renderTemplate,
+  TEMPLATE_PLACEHOLDERS,
+  unknownPlaceholders,
+  type TemplateValues,
+} from './newsletter-template';
