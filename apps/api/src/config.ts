@@ -1,5 +1,5 @@
 import { loadQueuesConfig, missingKeyringError } from '@ceres/queues';
-import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
+import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, parseSecretList, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
 
@@ -35,7 +35,7 @@ export const ApiEnv = Type.Object({
   DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL (the newsletter campaigns), e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
   UNSUBSCRIBE_SECRET: Type.String({
     minLength: 1,
-    description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
+    description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): comma-separated, newest first, any accepted; each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
   }),
   LOG_LEVEL: EnvLogLevel,
 });
@@ -52,7 +52,7 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
   }
   const parsed = parseEnv(ApiEnv, env);
-  assertStrongSecret('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
+  const unsubscribeSecrets = parseSecretList('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
   const queues = loadQueuesConfig(env);
   const enabled = envFlag(parsed.API_AUTH);
   const tokens = (parsed.API_TOKENS ?? '')
@@ -80,8 +80,8 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,
     logLevel: parsed.LOG_LEVEL,
     databaseUrl,
-    /** Never logged. */
-    unsubscribeSecret: parsed.UNSUBSCRIBE_SECRET,
+    /** Never logged. Newest first: a link signed with any of them is accepted. */
+    unsubscribeSecrets,
     queues,
   };
 }

@@ -2,7 +2,9 @@ import { signUnsubscribeToken } from '@ceres/app-kit';
 import { migrate } from '@ceres/db';
 import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, startApi, UNSUBSCRIBE_SECRET, type TestApi } from './helpers';
+import { loadWorkerConfig } from '../../worker/src/config';
+import { loadApiConfig } from '../src/config';
+import { auth, REQUIRED_ENV, startApi, TOKEN, UNSUBSCRIBE_SECRET, type TestApi } from './helpers';
 
 // Issue 24: the public unsubscribe route, against a real PostgreSQL and Redis.
 let redis: RedisServer;
@@ -46,5 +48,31 @@ describe('POST /unsubscribe limits (issue 24)', () => {
     for (let i = 0; i < 12; i++) garbage.push((await api.app.inject({ method: 'POST', url: `/unsubscribe?t=garbage-${i}` })).statusCode);
     expect(garbage.slice(0, 10)).toEqual(Array(10).fill(400));
     expect(garbage.slice(10)).toEqual([429, 429]);
+  });
+});
+
+describe('UNSUBSCRIBE_SECRET rotation (issue 24)', () => {
+  const NEW_SECRET = 'rotated-unsubscribe-secret-9876543210';
+
+  it('item 17: a list, newest first: the API accepts links signed with any, the worker signs with the first', async () => {
+    const id = await campaignWith(['rot-1', 'rot-2', 'rot-3']);
+    const rotated = await startApi(redis, { DATABASE_URL: postgres.url, UNSUBSCRIBE_SECRET: `${NEW_SECRET},${UNSUBSCRIBE_SECRET}` });
+    try {
+      const old = signUnsubscribeToken(UNSUBSCRIBE_SECRET, { campaignId: id, userId: 'rot-1' });
+      const fresh = signUnsubscribeToken(NEW_SECRET, { campaignId: id, userId: 'rot-2' });
+      const stranger = signUnsubscribeToken('some-other-secret-0123456789', { campaignId: id, userId: 'rot-3' });
+      const post = (t: string) => rotated.app.inject({ method: 'POST', url: `/unsubscribe?t=${t}` });
+      expect((await post(old)).json()).toEqual({ unsubscribed: true, already: false });
+      expect((await post(fresh)).json()).toEqual({ unsubscribed: true, already: false });
+      expect((await post(stranger)).json()).toMatchObject({ code: 'INVALID_REQUEST', field: 't' });
+    } finally {
+      await rotated.close();
+    }
+    const worker = loadWorkerConfig({ ...REQUIRED_ENV, JOBS_ENCRYPTION_KEYS: 'v1:' + Buffer.alloc(32, 7).toString('base64'), UNSUBSCRIBE_SECRET: ` ${NEW_SECRET} , ${UNSUBSCRIBE_SECRET}` });
+    expect(worker.unsubscribe.secret).toBe(NEW_SECRET);
+    // Each entry must be strong; the error names the variable and the entry, never the secret.
+    expect(() => loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'v1:' + Buffer.alloc(32, 7).toString('base64'), UNSUBSCRIBE_SECRET: `${NEW_SECRET},aaaaaaaaaaaaaaaaaaaa` })).toThrow(
+      /^UNSUBSCRIBE_SECRET: secret #2 /,
+    );
   });
 });

@@ -9,8 +9,8 @@ import { Unsubscribed, UnsubscribeQuery } from '../schemas/campaigns';
 
 export interface UnsubscribeRouteOptions {
   db: Pick<Db, 'newsletter'>;
-  /** The worker signs the tokens with the same secret. */
-  secret: string;
+  /** `UNSUBSCRIBE_SECRET`, newest first: the worker signs with the first; a link signed with any is accepted (rotation). */
+  secrets: readonly string[];
   /** Requests per link (per client address for a malformed one) per minute (`API_UNSUBSCRIBE_RATE_LIMIT_MAX`). */
   rateLimitMax: number;
 }
@@ -22,7 +22,7 @@ const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data'];
  * `POST /unsubscribe?t=<token>`: the one-click opt-out of RFC 8058. No bearer token: the signed
  * token is the proof. Its signature is compared in constant time (`safeEqual`, the apps' one compare).
  */
-export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRouteOptions> = async (app, { db, secret, rateLimitMax }) => {
+export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRouteOptions> = async (app, { db, secrets, rateLimitMax }) => {
   // Public route: without a limit one link drives unlimited anonymous queries. Counted per link
   // (its signed part: one recipient), not per address, since mail providers post the one-click
   // unsubscribes of many users from the same few addresses; a malformed token per address.
@@ -57,7 +57,9 @@ export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRouteOptions> = as
     async (request) => {
       const token = readUnsubscribeToken(request.query.t);
       if (!token) throw invalid();
-      if (!safeEqual(token.signature, secretDigest(unsubscribeSignature(secret, token.signed)))) throw invalid();
+      // Every secret is tried, so how long the check takes does not tell which one signed it.
+      const matches = secrets.map((secret) => safeEqual(token.signature, secretDigest(unsubscribeSignature(secret, token.signed))));
+      if (!matches.includes(true)) throw invalid();
       const outcome = await withDatabase(() => db.newsletter.unsubscribe(token.campaignId, token.userId));
       if (outcome === 'unknown') throw new HttpError('NOT_FOUND', 'this unsubscribe link names no recipient of a campaign');
       request.log.info({ campaignId: token.campaignId, already: outcome === 'already' }, 'newsletter opt-out recorded');
