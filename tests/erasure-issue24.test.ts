@@ -1,8 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { eraseUserData } from '@ceres/queues';
 import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { useTestBed, workerEnv } from '../apps/worker/tests/helpers/harness';
+import { createWorkerApp } from '../apps/worker/src/app';
+import { createLogger } from '../apps/worker/src/deps/logger';
+import { processors } from '../apps/worker/src/processors';
+import { configFor, useTestBed, waitForState, workerEnv } from '../apps/worker/tests/helpers/harness';
 
 // Issue 24: what an erasure left behind, against real Redis and PostgreSQL.
 const bed = useTestBed();
@@ -56,4 +59,31 @@ describe('erasure (issue 24)', () => {
       await worker.close();
     }
   }, 120_000);
+
+  it('item 15: keeps an erased opt-out as a keyed digest (no dictionary reverses it) that still blocks the address coming back', async () => {
+    const env = workerEnv(bed.peers);
+    const producer = bed.producer(env);
+    const store = bed.db.newsletter;
+    const first = await store.createCampaign({ subject: 'S', text: 'T', html: null });
+    await store.addRecipients(first, [{ userId: 'dig-15', email: 'Dict.Word@example.com', firstName: 'D' }]);
+    expect(await store.unsubscribe(first, 'dig-15')).toBe('recorded');
+    expect((await eraseUserData({ client: producer, db: bed.db, log }, 'dig-15')).newsletterOptOuts).toBe(1);
+    const { rows } = await bed.db.pool.query<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1', ['dig-15']);
+    expect(rows).toHaveLength(1);
+    const unsalted = `erased:${createHash('sha256').update('dict.word@example.com').digest('hex')}`;
+    expect(rows[0]!.email).not.toBe(unsalted);
+    expect(rows[0]!.email).not.toMatch(/dict|word|example/i);
+
+    // The same address back under another user: the worker skips it, no mail.
+    const next = await store.createCampaign({ subject: 'S', text: 'T', html: null });
+    await store.addRecipients(next, [{ userId: 'dig-15-again', email: 'DICT.word@example.com', firstName: 'D' }]);
+    await store.start(next);
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), processors: { newsletter: processors.newsletter }, schedulers: false });
+    bed.apps.push(app);
+    await app.started;
+    const { jobId } = await producer.enqueue('newsletter/send', { campaignId: next, userId: 'dig-15-again' });
+    const job = await waitForState(producer.getQueue('newsletter'), jobId, 'completed');
+    expect(job.returnvalue).toEqual({ skipped: 'unsubscribed' });
+    expect(bed.peers.smtp.messages).toHaveLength(0);
+  }, 60_000);
 });

@@ -128,7 +128,8 @@ describe('erasing a user', () => {
       expect((await store.sendContext(sending, target))?.status).toBe('cancelled');
       expect((await store.sendContext(draft, target))?.unsubscribed).toBe(true);
       const optOuts = await sql<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1', [target]);
-      expect(optOuts.rows.map((r) => r.email)).toEqual([expect.stringMatching(/^erased:[0-9a-f]{64}$/)]);
+      // A keyed digest of the address (`erased:<key version>:<HMAC-SHA-256>`), not an unsalted hash (issue 24 item 15).
+      expect(optOuts.rows.map((r) => r.email)).toEqual([expect.stringMatching(/^erased:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{43}$/)]);
       expect(await producer.getQueue('newsletter').getJob(`newsletter:finish:${sending}`)).toBeDefined();
       for (const table of ['newsletter_recipients', 'newsletter_unsubscribes']) {
         expect(JSON.stringify((await sql(`SELECT * FROM ${table}`)).rows), table).not.toContain(`${target}@example.com`);

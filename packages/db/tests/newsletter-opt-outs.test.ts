@@ -1,7 +1,9 @@
 import { startPostgresServer, type PostgresServer } from '@ceres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, migrate, type Db } from '../src';
+import { cp } from 'node:fs/promises';
+import { makeTempDir } from '@ceres/testing';
+import { createDb, migrate, MIGRATIONS_DIR, type Db } from '../src';
 
 // Issue 24: opt-outs and erasure of the newsletter tables, against a real PostgreSQL.
 let server: PostgresServer;
@@ -51,7 +53,8 @@ describe('newsletter opt-outs (issue 24)', () => {
     expect((await db.newsletter.eraseUser('smith')).optOuts).toBe(1);
     const rows = await optOutsOf('smith');
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.email).not.toContain('smith');
+    // The address is gone (without a keyed digest given, only the user id is kept).
+    expect(rows[0]!.email).not.toContain('@example.com');
     // Erased once: a second erasure has nothing left to do.
     expect((await db.newsletter.eraseUser('smith')).optOuts).toBe(0);
   });
@@ -86,5 +89,38 @@ describe('newsletter opt-outs (issue 24)', () => {
     const rows = await optOutsOf('racer');
     expect(rows.length).toBeGreaterThanOrEqual(1);
     expect(rows.map((row) => row.email).join()).not.toContain('racer@');
+  });
+});
+
+describe('migration 008 (issue 24 item 15)', () => {
+  it('replaces the unsalted SHA-256 of erased opt-outs by the user id alone', async () => {
+    const url = await server.createDatabase('legacy_opt_outs');
+    const before = await makeTempDir('migrations-007');
+    try {
+      for (const file of ['001_initial.sql', '002_failed_jobs_retried.sql', '003_sent_mails.sql', '004_personal_data.sql', '005_newsletter.sql', '006_opt_outs_per_user.sql', '007_opt_out_erased_at.sql']) {
+        await cp(`${MIGRATIONS_DIR}/${file}`, `${before.path}/${file}`);
+      }
+      await migrate(url, { dir: before.path });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const hash = (n: number) => 'erased:' + String(n).repeat(64);
+        await client.query(
+          `INSERT INTO newsletter_unsubscribes (email, user_id, erased_at) VALUES ($1, 'old-1', now()), ($2, 'old-1', now()), ($3, 'old-2', now()), ('keep@example.com', 'old-3', NULL)`,
+          [hash(1), hash(2), hash(3)],
+        );
+        await migrate(url);
+        const { rows } = await client.query('SELECT email, user_id, erased_at IS NOT NULL AS erased FROM newsletter_unsubscribes ORDER BY user_id');
+        expect(rows).toEqual([
+          { email: 'erased-user:old-1', user_id: 'old-1', erased: true },
+          { email: 'erased-user:old-2', user_id: 'old-2', erased: true },
+          { email: 'keep@example.com', user_id: 'old-3', erased: false },
+        ]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await before.remove();
+    }
   });
 });

@@ -21,7 +21,7 @@ const Erased = Type.Object(
     failedJobs: Count('failed_jobs rows removed'),
     tokens: Count('Verification tokens removed'),
     newsletterRecipients: Count('Newsletter recipient rows whose address and first name were blanked'),
-    newsletterOptOuts: Count('Newsletter opt-outs kept by user id, their address replaced by its hash'),
+    newsletterOptOuts: Count('Newsletter opt-outs kept by user id, their address replaced by its keyed digest (dropped without JOBS_ENCRYPTION_KEYS)'),
     sentMails: Count('sent_mails records of the user’s mails removed (their job ids contain the user id)'),
   },
   {

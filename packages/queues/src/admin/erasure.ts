@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { Queue } from 'bullmq';
 import type { QueueClient } from '../client';
 import { JOB_TYPES, QUEUE_NAMES, type QueueName } from '../registry';
+import { optOutAddressDigests } from './opt-out-digest';
 
 /** Keys per SCAN step, and jobs read at once. */
 const PAGE = 1000;
@@ -22,7 +23,9 @@ export const ErasureUserId = Type.String({
 export interface ErasureStores {
   failedJobs: { deleteForUser(userId: string): Promise<number> };
   tokens: { deleteForUser(userId: string): Promise<number> };
-  newsletter: { eraseUser(userId: string): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }> };
+  newsletter: {
+    eraseUser(userId: string, options?: { addressDigest?: (email: string) => string }): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
+  };
   sentMails: { deleteMatching(jobIdPatterns: readonly string[]): Promise<number> };
 }
 
@@ -45,7 +48,7 @@ export interface UserDataErasure {
   tokens: number;
   /** Newsletter recipient rows whose address and first name were blanked (one per campaign). */
   newsletterRecipients: number;
-  /** Newsletter opt-outs kept by user id with the address replaced by its hash. */
+  /** Newsletter opt-outs kept by user id with the address replaced by its keyed digest (or dropped, without a keyring). */
   newsletterOptOuts: number;
   /** `sent_mails` records of the user's mails (their job ids contain the user id). */
   sentMails: number;
@@ -64,7 +67,9 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   // what a concurrent enqueue added meanwhile.
   const failedJobs = await db.failedJobs.deleteForUser(userId);
   const tokens = await db.tokens.deleteForUser(userId);
-  const newsletter = await db.newsletter.eraseUser(userId);
+  // A keyed digest of each opted-out address keeps it blocked; without a keyring the address goes, the user id stays.
+  const keyring = client.config.keyring;
+  const newsletter = await db.newsletter.eraseUser(userId, keyring ? { addressDigest: (email) => optOutAddressDigests(keyring, email)[0]! } : {});
   const sentMails = await db.sentMails.deleteMatching(userJobIdPatterns(userId));
   const jobs = await eraseUserJobs(client, userId);
   // Again once the jobs are gone: a dead letter archived meanwhile (a worker's retry of a recording
