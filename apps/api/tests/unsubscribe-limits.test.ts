@@ -2,7 +2,6 @@ import { signUnsubscribeToken } from '@ceres/app-kit';
 import { migrate } from '@ceres/db';
 import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadWorkerConfig } from '../../worker/src/config';
 import { loadApiConfig } from '../src/config';
 import { auth, REQUIRED_ENV, startApi, TOKEN, UNSUBSCRIBE_SECRET, type TestApi } from './helpers';
 
@@ -54,7 +53,7 @@ describe('POST /unsubscribe limits (issue 24)', () => {
 describe('UNSUBSCRIBE_SECRET rotation (issue 24)', () => {
   const NEW_SECRET = 'rotated-unsubscribe-secret-9876543210';
 
-  it('item 17: a list, newest first: the API accepts links signed with any, the worker signs with the first', async () => {
+  it('item 17: a list, newest first: the API accepts links signed with any (the worker side: apps/worker/tests/unsubscribe-secret.test.ts)', async () => {
     const id = await campaignWith(['rot-1', 'rot-2', 'rot-3']);
     const rotated = await startApi(redis, { DATABASE_URL: postgres.url, UNSUBSCRIBE_SECRET: `${NEW_SECRET},${UNSUBSCRIBE_SECRET}` });
     try {
@@ -68,8 +67,6 @@ describe('UNSUBSCRIBE_SECRET rotation (issue 24)', () => {
     } finally {
       await rotated.close();
     }
-    const worker = loadWorkerConfig({ ...REQUIRED_ENV, JOBS_ENCRYPTION_KEYS: 'v1:' + Buffer.alloc(32, 7).toString('base64'), UNSUBSCRIBE_SECRET: ` ${NEW_SECRET} , ${UNSUBSCRIBE_SECRET}` });
-    expect(worker.unsubscribe.secret).toBe(NEW_SECRET);
     // Each entry must be strong; the error names the variable and the entry, never the secret.
     expect(() => loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'v1:' + Buffer.alloc(32, 7).toString('base64'), UNSUBSCRIBE_SECRET: `${NEW_SECRET},aaaaaaaaaaaaaaaaaaaa` })).toThrow(
       /^UNSUBSCRIBE_SECRET: secret #2 /,
