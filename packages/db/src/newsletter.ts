@@ -355,9 +355,8 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
           );
           await client.query('DELETE FROM newsletter_unsubscribes WHERE email = $1 AND user_id = $2', [email, userId]);
         }
-        const optOuts = { rowCount: clear.rowCount };
         const sendingCampaigns = [...new Set(recipients.rows.filter((row) => row.state === 'sending').map((row) => row.campaign_id))];
-        return { recipients: recipients.rowCount ?? 0, optOuts: optOuts.rowCount ?? 0, sendingCampaigns };
+        return { recipients: recipients.rowCount ?? 0, optOuts: clear.rows.length, sendingCampaigns };
       });
     },
   };
