@@ -11,8 +11,10 @@ import { ConfigError, parseSecretList, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv 
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
-/** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
-// At most 2,000 characters: the unsubscribe link's length bounds the mails' size (MAX_PLACEHOLDER_VALUE_CHARS).
+/**
+ * Checked by {@link checkUrl} after parsing, for a message that says what is expected. At most 2,000
+ * characters: the unsubscribe link's length bounds the newsletters' size (MAX_PLACEHOLDER_VALUE_CHARS).
+ */
 const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, maxLength: 2_000, description, ...options });
 
 /** One variable per cron job type, named by its definition file and defaulting to its pattern. */
@@ -82,6 +84,11 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   // Newest first: the worker signs with the first; the API still accepts links signed with the others.
   const [unsubscribeSecret] = parseSecretList('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
   if (parsed.UNSUBSCRIBE_URL) checkUrl('UNSUBSCRIBE_URL', parsed.UNSUBSCRIBE_URL, ['http:', 'https:'], 'https://api.ceres.example/unsubscribe');
+  const unsubscribeUrl = parsed.UNSUBSCRIBE_URL ?? `${parsed.APP_URL.replace(/\/+$/, '')}/unsubscribe`;
+  // As the links write it (percent-encoded): the bound POST /campaigns checks templates against.
+  if (new URL(unsubscribeUrl).href.length > 2_000) {
+    throw new ConfigError(parsed.UNSUBSCRIBE_URL ? 'UNSUBSCRIBE_URL' : 'APP_URL', 'the unsubscribe URL is longer than 2,000 characters once percent-encoded');
+  }
   const fromAddress = /<([^<>]+)>\s*$/.exec(parsed.MAIL_FROM)?.[1] ?? parsed.MAIL_FROM.trim();
   if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
   const schedules = SCHEDULED_JOB_TYPES.map(({ queue, job, definition }) => {
@@ -116,7 +123,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     /** The newsletters' List-Unsubscribe targets and the key that signs their tokens (never logged). */
     unsubscribe: {
       secret: unsubscribeSecret,
-      url: parsed.UNSUBSCRIBE_URL ?? `${parsed.APP_URL.replace(/\/+$/, '')}/unsubscribe`,
+      url: unsubscribeUrl,
       mailto: parsed.UNSUBSCRIBE_MAILTO ?? fromAddress,
     },
     slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,
