@@ -114,6 +114,8 @@ describe('erasing a user', () => {
         tokens: 2,
         newsletterRecipients: 2,
         newsletterOptOuts: 1,
+        // The verify mail the worker sent for them above.
+        sentMails: 1,
       });
       // The newsletter rows keep no address or name of theirs; the other user's are untouched; the
       // opt-out holds by user id; the campaign left with nobody pending is closed by a finish job.
@@ -126,7 +128,8 @@ describe('erasing a user', () => {
       expect((await store.sendContext(sending, target))?.status).toBe('cancelled');
       expect((await store.sendContext(draft, target))?.unsubscribed).toBe(true);
       const optOuts = await sql<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1', [target]);
-      expect(optOuts.rows.map((r) => r.email)).toEqual([expect.stringMatching(/^erased:[0-9a-f]{64}$/)]);
+      // A keyed digest of the address (`erased:<key version>:<HMAC-SHA-256>`), not an unsalted hash (issue 24 item 15).
+      expect(optOuts.rows.map((r) => r.email)).toEqual([expect.stringMatching(/^erased:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{43}$/)]);
       expect(await producer.getQueue('newsletter').getJob(`newsletter:finish:${sending}`)).toBeDefined();
       for (const table of ['newsletter_recipients', 'newsletter_unsubscribes']) {
         expect(JSON.stringify((await sql(`SELECT * FROM ${table}`)).rows), table).not.toContain(`${target}@example.com`);
@@ -147,7 +150,7 @@ describe('erasing a user', () => {
       expect(await bed.db.tokens.find(`${other}-token-bbbbbb`)).not.toBeNull();
       // Erasing again finds nothing.
       const again = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
-      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0 });
+      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 0 });
 
       const logs = lines.join('');
       expect(logs).toContain('user data erased');

@@ -75,7 +75,7 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
     summary: 'Is the API able to enqueue? (no auth)',
   });
   // The one-click unsubscribe of the newsletters: its signed token is the credential.
-  app.register(unsubscribeRoutes, { db, secret: config.unsubscribeSecret });
+  app.register(unsubscribeRoutes, { db, secrets: config.unsubscribeSecrets, rateLimitMax: config.unsubscribeRateLimitMax });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
     scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures });

@@ -1,5 +1,5 @@
 import { loadQueuesConfig, missingKeyringError } from '@ceres/queues';
-import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
+import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, parseSecretList, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
 
@@ -18,6 +18,11 @@ export const ApiEnv = Type.Object({
   ),
   API_AUTH: EnvBoolean({ default: true, description: '`off` (or `false`/`no`) runs without authentication, warned at every start' }),
   API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1, description: 'Requests per token per minute, per process' }),
+  API_UNSUBSCRIBE_RATE_LIMIT_MAX: Type.Integer({
+    default: 10,
+    minimum: 1,
+    description: 'POST /unsubscribe requests per link (per client address for a malformed one) per minute, per process',
+  }),
   API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576, description: 'Largest request body; larger ones get 413' }),
   API_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1, description: 'Wrong tokens per client address and window, then 429' }),
   API_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000, description: 'That window, from the first failure' }),
@@ -30,7 +35,7 @@ export const ApiEnv = Type.Object({
   DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL (the newsletter campaigns), e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
   UNSUBSCRIBE_SECRET: Type.String({
     minLength: 1,
-    description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
+    description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): comma-separated, newest first, any accepted; each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
   }),
   LOG_LEVEL: EnvLogLevel,
 });
@@ -47,7 +52,7 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
   }
   const parsed = parseEnv(ApiEnv, env);
-  assertStrongSecret('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
+  const unsubscribeSecrets = parseSecretList('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
   const queues = loadQueuesConfig(env);
   const enabled = envFlag(parsed.API_AUTH);
   const tokens = (parsed.API_TOKENS ?? '')
@@ -69,13 +74,14 @@ export function loadApiConfig(env: Record<string, string | undefined> = process.
     /** `tokens` are never logged; with auth off, rate limits key on the client IP. */
     auth: { enabled, tokens },
     rateLimitMax: parsed.API_RATE_LIMIT_MAX,
+    unsubscribeRateLimitMax: parsed.API_UNSUBSCRIBE_RATE_LIMIT_MAX,
     authFailures: { max: parsed.API_AUTH_FAILURE_LIMIT, windowMs: parsed.API_AUTH_FAILURE_WINDOW_MS },
     bodyLimitBytes: parsed.API_BODY_LIMIT_BYTES,
     shutdownDrainMs: parsed.API_SHUTDOWN_DRAIN_MS,
     logLevel: parsed.LOG_LEVEL,
     databaseUrl,
-    /** Never logged. */
-    unsubscribeSecret: parsed.UNSUBSCRIBE_SECRET,
+    /** Never logged. Newest first: a link signed with any of them is accepted. */
+    unsubscribeSecrets,
     queues,
   };
 }

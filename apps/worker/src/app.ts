@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config';
 import { createDeadLetters, type DeadLetters } from './dead-letters';
 import { buildDeps, closeDeps, type WorkerDeps } from './deps';
+import { newsletterDeadLetterHook } from './newsletter/dead-send';
 import { processors as defaultProcessors, type PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
 import { upsertJobSchedulers } from './schedulers/job-schedulers';
@@ -55,7 +56,14 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
-  const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
+  const deadLetters = createDeadLetters({
+    db: deps.db,
+    queues: deps.queues,
+    logger,
+    digestAfter: config.deadLetterDigestAfter,
+    // A newsletter send that died without an outcome would leave its campaign open for ever.
+    onDeadLetter: newsletterDeadLetterHook({ db: deps.db, queues: deps.queues }, logger),
+  });
   const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;

@@ -7,12 +7,15 @@ import {
   SCHEDULED_JOB_TYPES,
   type QueueName,
 } from '@ceres/queues';
-import { assertStrongSecret, ConfigError, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
+import { ConfigError, parseSecretList, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlFromEnv } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
-/** Checked by {@link checkUrl} after parsing, for a message that says what is expected. */
-const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, description, ...options });
+/**
+ * Checked by {@link checkUrl} after parsing, for a message that says what is expected. At most 2,000
+ * characters: the unsubscribe link's length bounds the newsletters' size (MAX_PLACEHOLDER_VALUE_CHARS).
+ */
+const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, maxLength: 2_000, description, ...options });
 
 /** One variable per cron job type, named by its definition file and defaulting to its pattern. */
 const SCHEDULE_ENV = Object.fromEntries(
@@ -45,7 +48,7 @@ export const WorkerEnv = Type.Object({
   APP_URL: Url('Public URL of the web platform; mail links point here', { default: 'http://localhost:3000' }),
   UNSUBSCRIBE_SECRET: Type.String({
     minLength: 1,
-    description: `Signs the newsletter unsubscribe links (the API checks them): at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
+    description: `Signs the newsletter unsubscribe links (the API checks them): comma-separated, newest first, the first signs; each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
   }),
   UNSUBSCRIBE_URL: Type.Optional(Url("Public URL of the API's POST /unsubscribe, https in production; unset: APP_URL + /unsubscribe")),
   UNSUBSCRIBE_MAILTO: Type.Optional(
@@ -78,8 +81,14 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   const parsed = parseEnv(WorkerEnv, env);
   if (parsed.SMTP_URL) checkUrl('SMTP_URL', parsed.SMTP_URL, ['smtp:', 'smtps:'], 'smtp://user:pass@host:587');
   checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');
-  assertStrongSecret('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
+  // Newest first: the worker signs with the first; the API still accepts links signed with the others.
+  const [unsubscribeSecret] = parseSecretList('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
   if (parsed.UNSUBSCRIBE_URL) checkUrl('UNSUBSCRIBE_URL', parsed.UNSUBSCRIBE_URL, ['http:', 'https:'], 'https://api.ceres.example/unsubscribe');
+  const unsubscribeUrl = parsed.UNSUBSCRIBE_URL ?? `${parsed.APP_URL.replace(/\/+$/, '')}/unsubscribe`;
+  // As the links write it (percent-encoded): the bound POST /campaigns checks templates against.
+  if (new URL(unsubscribeUrl).href.length > 2_000) {
+    throw new ConfigError(parsed.UNSUBSCRIBE_URL ? 'UNSUBSCRIBE_URL' : 'APP_URL', 'the unsubscribe URL is longer than 2,000 characters once percent-encoded');
+  }
   const fromAddress = /<([^<>]+)>\s*$/.exec(parsed.MAIL_FROM)?.[1] ?? parsed.MAIL_FROM.trim();
   if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
   const schedules = SCHEDULED_JOB_TYPES.map(({ queue, job, definition }) => {
@@ -113,8 +122,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     appUrl: parsed.APP_URL.replace(/\/+$/, ''),
     /** The newsletters' List-Unsubscribe targets and the key that signs their tokens (never logged). */
     unsubscribe: {
-      secret: parsed.UNSUBSCRIBE_SECRET,
-      url: parsed.UNSUBSCRIBE_URL ?? `${parsed.APP_URL.replace(/\/+$/, '')}/unsubscribe`,
+      secret: unsubscribeSecret,
+      url: unsubscribeUrl,
       mailto: parsed.UNSUBSCRIBE_MAILTO ?? fromAddress,
     },
     slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,

@@ -26,6 +26,11 @@ export interface DeadLettersOptions {
    * @defaultValue 1 s, 2 s, 5 s, then every 10 s
    */
   retryDelaysMs?: readonly number[];
+  /**
+   * Runs for every final failure before its alert and archive, and again with each retry of the
+   * recording (so it must be idempotent); when it throws, the recording is retried.
+   */
+  onDeadLetter?: (job: Job) => Promise<void>;
 }
 
 export type RecordOutcome = 'archived' | 'already-archived';
@@ -96,7 +101,7 @@ function archiveRow(job: Job): FailedJobRow {
   };
 }
 
-export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5 }: DeadLettersOptions): DeadLetters {
+export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, onDeadLetter }: DeadLettersOptions): DeadLetters {
   /**
    * One alert per dead letter while its queue had at most `digestAfter` in the minute; beyond,
    * the minute's digest (enqueued by every dead letter past the threshold: the deterministic id
@@ -117,6 +122,7 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
 
   const record = async (job: Job, known?: { archived: false }): Promise<RecordOutcome> => {
     const jobId = String(job.id);
+    await onDeadLetter?.(job);
     const failedAt = new Date(job.finishedOn!);
     if (!known) {
       let archived = false;
@@ -142,7 +148,12 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
    * be stored holds back no other.
    */
   const recordPage = async (name: QueueName, jobs: Job[], result: ReconcileResult): Promise<void> => {
-    const alerted = await Promise.allSettled(jobs.map((job) => (job.queueName === ALERT_QUEUE ? undefined : alert(job, String(job.id)))));
+    const alerted = await Promise.allSettled(
+      jobs.map(async (job) => {
+        await onDeadLetter?.(job);
+        if (job.queueName !== ALERT_QUEUE) await alert(job, String(job.id));
+      }),
+    );
     const ready: Job[] = [];
     alerted.forEach((outcome, index) => {
       const job = jobs[index]!;
@@ -166,6 +177,25 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     }
   };
 
+  /**
+   * A retry records the job as its queue has it now, not the copy in memory: a job removed
+   * meanwhile (an erasure, an operator's clean) is not archived again with the user's data. A
+   * removal racing the archive is caught by looking again after it: the row is deleted then (an
+   * erasure removes the jobs before its last pass over failed_jobs, so one of the two sees it).
+   */
+  const recordIfStillThere = async (memory: Job): Promise<RecordOutcome | 'gone'> => {
+    const queue = queues.getQueue(memory.queueName as QueueName);
+    const jobId = String(memory.id);
+    const current = await queue.getJob(jobId);
+    if (!current || current.finishedOn !== memory.finishedOn) return 'gone';
+    const outcome = await record(current);
+    if (outcome === 'archived' && !(await queue.getJob(jobId))) {
+      await db.failedJobs.delete({ queue: memory.queueName, jobId, failedAt: new Date(memory.finishedOn!) });
+      return 'gone';
+    }
+    return outcome;
+  };
+
   // Dead letters whose recording failed, retried on a timer until recorded.
   const pending = new Map<string, { job: Job; attempt: number; timer: NodeJS.Timeout }>();
   let stopped = false;
@@ -174,10 +204,11 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     if (!pending.has(key) && pending.size >= MAX_PENDING) return;
     const delay = retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 10_000;
     const timer = setTimeout(() => {
-      void record(job).then(
+      void recordIfStillThere(job).then(
         (outcome) => {
           pending.delete(key);
-          logger.warn({ queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 }, 'job failed for good');
+          if (outcome === 'gone') logger.info({ queue: job.queueName, job: job.name, jobId: job.id }, 'dead letter removed from its queue meanwhile (erased?); not recorded');
+          else logger.warn({ queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 }, 'job failed for good');
         },
         (error) => {
           logger.debug({ queue: job.queueName, jobId: job.id, err: errorSummary(error) }, 'dead letter still not recorded; retrying');

@@ -3,8 +3,17 @@ export { parseEnv, EnvBoolean, envFlag, LOG_LEVELS, EnvLogLevel, type LogLevel }
 export { schemaIssues, unstorableTextFields, type FieldIssue } from './schema-issues';
 export { withTimeout } from './with-timeout';
 export { AUTH_FAILURE_DEFAULTS, AuthFailureLimiter, type AuthFailureLimitOptions } from './auth-failures';
-export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, secretWeakness } from './secret-strength';
+export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, parseSecretList, secretWeakness } from './secret-strength';
 export { hasUnstorableText, storableString } from './storable-text';
 export { maskEmail, maskEmails } from './personal-data';
 export { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSignature, type ReadToken, type UnsubscribeSubject } from './unsubscribe-token';
-export { escapeHtml, renderTemplate, TEMPLATE_PLACEHOLDERS, unknownPlaceholders, type TemplateValues } from './newsletter-template';
+export {
+  escapeHtml,
+  MAX_PLACEHOLDER_VALUE_CHARS,
+  MAX_RENDERED_CHARS,
+  renderedLengthBound,
+  renderTemplate,
+  TEMPLATE_PLACEHOLDERS,
+  unknownPlaceholders,
+  type TemplateValues,
+} from './newsletter-template';

@@ -19,3 +19,18 @@ export function assertStrongSecret(variable: string, secret: string, label = 'th
     throw new ConfigError(variable, `${label} ${weakness}; use a random secret, e.g. \`openssl rand -base64 24\``);
   }
 }
+
+/**
+ * A comma-separated list of secrets, newest first (so one can be rotated without voiding what the
+ * older ones signed): each entry trimmed and checked like {@link assertStrongSecret}, the error
+ * naming the entry's position in a list of several, never the secret.
+ */
+export function parseSecretList(variable: string, raw: string): [string, ...string[]] {
+  const secrets = raw
+    .split(',')
+    .map((secret) => secret.trim())
+    .filter((secret) => secret !== '');
+  if (secrets.length === 0) throw new ConfigError(variable, 'set at least one secret (comma-separated, newest first)');
+  secrets.forEach((secret, i) => assertStrongSecret(variable, secret, secrets.length === 1 ? 'the value' : `secret #${i + 1}`));
+  return secrets as [string, ...string[]];
+}

@@ -86,6 +86,8 @@ export interface FailedJobStore {
   purgeFailedBefore(cutoff: Date): Promise<number>;
   /** Deletes the rows whose payload's `userId` is `userId` (erasure); returns how many. */
   deleteForUser(userId: string): Promise<number>;
+  /** Deletes the row of one final failure; false when there was none. */
+  delete(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
 }
 
 /** A mail the SMTP server accepted for one job, recorded right after it did. */
@@ -117,6 +119,8 @@ export interface SentMailStore {
   lookup(key: { queue: string; jobId: string; jobCreatedAt: Date }): Promise<{ messageId: string; sending: SendingRun | null } | null>;
   /** Deletes the records of mails sent before `before`; returns how many. */
   deleteSentBefore(before: Date): Promise<number>;
+  /** Deletes the records whose job id matches one of these PostgreSQL regular expressions (erasure); returns how many. */
+  deleteMatching(jobIdPatterns: readonly string[]): Promise<number>;
 }
 
 export interface Db {
@@ -282,6 +286,14 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       const result = await pool.query("DELETE FROM failed_jobs WHERE payload->>'userId' = $1", [userId]);
       return result.rowCount ?? 0;
     },
+    async delete({ queue, jobId, failedAt }) {
+      const result = await pool.query('DELETE FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3', [
+        storableString(queue),
+        storableString(jobId),
+        failedAt,
+      ]);
+      return (result.rowCount ?? 0) > 0;
+    },
   };
 
   const sentMails: SentMailStore = {
@@ -324,6 +336,11 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     },
     async deleteSentBefore(before) {
       const result = await pool.query('DELETE FROM sent_mails WHERE sent_at < $1', [before]);
+      return result.rowCount ?? 0;
+    },
+    async deleteMatching(jobIdPatterns) {
+      if (jobIdPatterns.length === 0) return 0;
+      const result = await pool.query('DELETE FROM sent_mails WHERE job_id ~ ANY($1::text[])', [jobIdPatterns]);
       return result.rowCount ?? 0;
     },
   };

@@ -74,12 +74,21 @@ export interface NewsletterStore {
   cancel(id: string): Promise<Transition & { cancelledUserIds?: string[] }>;
   /** Up to `limit` pending user ids after `afterUserId`, in user id order: the fan-out's pages. */
   pendingPage(id: string, afterUserId: string | null, limit: number): Promise<string[]>;
-  sendContext(id: string, userId: string): Promise<SendContext | null>;
+  /**
+   * `erasedAddressDigests`: the keyed digests an erased opt-out of the recipient's address would
+   * have kept (one per key); such an opt-out counts as the address's.
+   */
+  sendContext(id: string, userId: string, erasedAddressDigests?: (email: string) => string[]): Promise<SendContext | null>;
   /**
    * Records an outcome. `sent` and `failed` replace `pending` or `cancelled` (a mail in flight at the
    * cancel did go out); the skips replace `pending` only. False when nothing changed.
    */
   recordOutcome(id: string, userId: string, outcome: Exclude<RecipientStatus, 'pending'>, details?: { messageId?: string; error?: string }): Promise<boolean>;
+  /**
+   * `pending` → `failed`, for a send job that died without deciding (a dead letter): false when the
+   * recipient already had an outcome (a cancel, a mail that went out).
+   */
+  failIfPending(id: string, userId: string, error: string): Promise<boolean>;
   /**
    * Closes a started campaign with no pending recipient left (sending → done; cancelled stays) —
    * one caller across all processes wins that — and returns it with its figures while its summary
@@ -87,16 +96,20 @@ export interface NewsletterStore {
    */
   closeIfDone(id: string): Promise<(Campaign & { figures: CampaignFigures }) | null>;
   markAnnounced(id: string): Promise<void>;
-  /** Records the opt-out of the address (and user) of recipient `userId` of campaign `id`. */
+  /**
+   * Records the opt-out of the address and user of recipient `userId` of campaign `id`: `already`
+   * when this user had opted out this address before (another user sharing it does not count).
+   */
   unsubscribe(id: string, userId: string): Promise<'recorded' | 'already' | 'unknown'>;
   /**
    * Erases `userId`'s personal data from the newsletter tables: the address and first name of each
    * of their recipient rows are blanked (a recipient not yet mailed becomes `cancelled`, so the
-   * campaign's figures still add up), and their opt-outs keep the user id but not the address (a
-   * SHA-256 of it), so they stay unsubscribed. Returns the counts and the campaigns still sending
-   * that the erasure may have left with nobody pending (to be closed).
+   * campaign's figures still add up), and their opt-outs keep the user id but not the address:
+   * `addressDigest(address)` (a keyed digest, so the address stays blocked) or, without it,
+   * nothing of the address. Returns the counts and the campaigns still sending that the erasure may
+   * have left with nobody pending (to be closed).
    */
-  eraseUser(userId: string): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
+  eraseUser(userId: string, options?: { addressDigest?: (email: string) => string }): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
 }
 
 type CampaignRow = {
@@ -234,7 +247,7 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       );
       return rows.map((row) => row.user_id);
     },
-    async sendContext(id, userId) {
+    async sendContext(id, userId, erasedAddressDigests) {
       const { rows } = await pool.query<{ state: CampaignState; email: string; first_name: string; status: RecipientStatus; unsubscribed: boolean }>(
         `SELECT c.state, r.email, r.first_name, r.status,
                 EXISTS (SELECT 1 FROM newsletter_unsubscribes u WHERE u.email = lower(r.email) OR u.user_id = r.user_id) AS unsubscribed
@@ -243,7 +256,16 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
         [id, userId],
       );
       const row = rows[0];
-      return row ? { state: row.state, email: row.email, firstName: row.first_name, status: row.status, unsubscribed: row.unsubscribed } : null;
+      if (!row) return null;
+      let unsubscribed = row.unsubscribed;
+      if (!unsubscribed && erasedAddressDigests && row.email !== '') {
+        // An erased user's opt-out of this address, kept as its keyed digest.
+        const erased = await pool.query('SELECT 1 FROM newsletter_unsubscribes WHERE email = ANY($1::text[]) AND erased_at IS NOT NULL LIMIT 1', [
+          erasedAddressDigests(row.email),
+        ]);
+        unsubscribed = (erased.rowCount ?? 0) > 0;
+      }
+      return { state: row.state, email: row.email, firstName: row.first_name, status: row.status, unsubscribed };
     },
     async recordOutcome(id, userId, outcome, details = {}) {
       const from = outcome === 'sent' || outcome === 'failed' ? ['pending', 'cancelled'] : ['pending'];
@@ -258,6 +280,14 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
           details.error === undefined ? null : storableString(details.error.slice(0, 2000)),
           from,
         ],
+      );
+      return (result.rowCount ?? 0) > 0;
+    },
+    async failIfPending(id, userId, error) {
+      const result = await pool.query(
+        `UPDATE newsletter_recipients SET status = 'failed', error = $3, finished_at = now()
+          WHERE campaign_id = $1 AND user_id = $2 AND status = 'pending'`,
+        [id, userId, storableString(error.slice(0, 2000))],
       );
       return (result.rowCount ?? 0) > 0;
     },
@@ -283,17 +313,25 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       await pool.query('UPDATE newsletter_campaigns SET announced_at = now() WHERE id = $1 AND announced_at IS NULL', [id]);
     },
     async unsubscribe(id, userId) {
-      const { rows } = await pool.query<{ email: string }>('SELECT email FROM newsletter_recipients WHERE campaign_id = $1 AND user_id = $2', [id, userId]);
-      if (!rows[0]) return 'unknown';
-      const result = await pool.query(
-        // An erased recipient's address is blank: the opt-out is kept by user id alone.
-        `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id)
-         VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3) ON CONFLICT (email) DO NOTHING`,
-        [rows[0].email, userId, id],
-      );
-      return result.rowCount === 1 ? 'recorded' : 'already';
+      // One transaction, the recipient row share-locked: an erasure (which updates that row first)
+      // runs wholly before or wholly after, so it never misses the opt-out's clear address.
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ email: string }>(
+          'SELECT email FROM newsletter_recipients WHERE campaign_id = $1 AND user_id = $2 FOR SHARE',
+          [id, userId],
+        );
+        if (!rows[0]) return 'unknown';
+        const result = await client.query(
+          // An erased recipient's address is blank: the opt-out is kept by user id alone.
+          `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, erased_at)
+           VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3, CASE WHEN $1 = '' THEN now() END)
+           ON CONFLICT (email, user_id) DO NOTHING`,
+          [rows[0].email, userId, id],
+        );
+        return result.rowCount === 1 ? 'recorded' : 'already';
+      });
     },
-    async eraseUser(userId) {
+    async eraseUser(userId, { addressDigest } = {}) {
       return inTransaction(pool, async (client) => {
         const recipients = await client.query<{ campaign_id: string; state: string }>(
           `UPDATE newsletter_recipients r
@@ -305,13 +343,20 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
         RETURNING r.campaign_id, c.state`,
           [userId],
         );
-        const optOuts = await client.query(
-          `UPDATE newsletter_unsubscribes SET email = 'erased:' || encode(sha256(convert_to(email, 'UTF8')), 'hex')
-            WHERE user_id = $1 AND email NOT LIKE 'erased%'`,
-          [userId],
-        );
+        // Each clear opt-out becomes its erased form (a keyed digest of the address, or the user id
+        // alone): inserted, then the clear row deleted, so an erased form already there is kept once.
+        const clear = await client.query<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1 AND erased_at IS NULL FOR UPDATE', [userId]);
+        for (const { email } of clear.rows) {
+          await client.query(
+            `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, unsubscribed_at, erased_at)
+             SELECT $3, user_id, campaign_id, unsubscribed_at, now() FROM newsletter_unsubscribes WHERE email = $1 AND user_id = $2
+             ON CONFLICT (email, user_id) DO NOTHING`,
+            [email, userId, addressDigest ? addressDigest(email) : `erased-user:${userId}`],
+          );
+          await client.query('DELETE FROM newsletter_unsubscribes WHERE email = $1 AND user_id = $2', [email, userId]);
+        }
         const sendingCampaigns = [...new Set(recipients.rows.filter((row) => row.state === 'sending').map((row) => row.campaign_id))];
-        return { recipients: recipients.rowCount ?? 0, optOuts: optOuts.rowCount ?? 0, sendingCampaigns };
+        return { recipients: recipients.rowCount ?? 0, optOuts: clear.rows.length, sendingCampaigns };
       });
     },
   };

@@ -25,7 +25,7 @@ const HOUR = 3_600_000;
 describe('migrations', () => {
   it('ships numbered migrations that are recorded once and not re-applied', async () => {
     const migrations = await readMigrations();
-    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(await migrate(server.url)).toEqual([]);
     const { rows } = await db.pool.query('SELECT version, name FROM schema_migrations ORDER BY version');
     expect(rows).toEqual([
@@ -34,14 +34,17 @@ describe('migrations', () => {
       { version: 3, name: 'sent_mails' },
       { version: 4, name: 'personal_data' },
       { version: 5, name: 'newsletter' },
-      { version: 6, name: 'sent_mails_sending' },
+      { version: 6, name: 'opt_outs_per_user' },
+      { version: 7, name: 'opt_out_erased_at' },
+      { version: 8, name: 'opt_out_unsalted_hashes' },
+      { version: 9, name: 'sent_mails_sending' },
     ]);
   });
 
   it('is safe to run concurrently: a fresh database migrated by four runners at once ends up migrated once', async () => {
     const url = await server.createDatabase('concurrent_migrations');
     const results = await Promise.all([1, 2, 3, 4].map(() => migrate(url)));
-    expect(results.flat()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(results.flat()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const { rows } = await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')");

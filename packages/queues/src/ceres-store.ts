@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { nextDelayedAt } from './writer/bullmq-layout';
+import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
 import { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
 
 /** Where a dead letter's first recording falls, and its place among the minute's. */
@@ -46,7 +46,7 @@ return rank
  * Ceres's own Redis state, each use a named operation (the keys are in writer/ceres-keys.ts):
  * the dead-letter digest's per-minute counts, shared by every worker process (beyond
  * `DEAD_LETTER_DIGEST_AFTER` dead letters in a minute one digest replaces the single alerts), the
- * once-across-instances reconciliation tick, and a queue's next due delayed job.
+ * once-across-instances reconciliation tick, a queue's next due delayed job, and its job ids.
  */
 export class CeresStore {
   constructor(
@@ -84,6 +84,11 @@ export class CeresStore {
   async takeReconcileTick(queue: string, intervalMs: number, holder: string): Promise<boolean> {
     const key = reconcileTickKey(this.prefix, queue, Math.floor(Date.now() / intervalMs));
     return (await this.redis.set(key, holder, 'PX', 2 * intervalMs, 'NX')) === 'OK';
+  }
+
+  /** Every job id of `queue`, about `count` a page, whatever state the jobs move to meanwhile (erasure). */
+  scanJobIds(queue: Queue, count: number): AsyncGenerator<string[]> {
+    return scanJobIds(this.redis, queue, count);
   }
 
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */

@@ -86,6 +86,7 @@ export {
 } from './admin/queue-admin';
 // Erasure of one user's data (the queues-ui's POST /api/erasure and the CLI's erase).
 export { eraseUserData, ErasureUserId, type ErasureLog, type ErasureStores, type UserDataErasure } from './admin/erasure';
+export { optOutAddressDigests } from './admin/opt-out-digest';
 export { decryptJobPayload } from './crypto/open';
 
 // Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).

@@ -1,4 +1,4 @@
-import { unknownPlaceholders } from '@ceres/app-kit';
+import { MAX_PLACEHOLDER_VALUE_CHARS, MAX_RENDERED_CHARS, renderedLengthBound, unknownPlaceholders } from '@ceres/app-kit';
 import type { Db } from '@ceres/db';
 import { badRequest, errorResponses, HttpError } from '@ceres/http';
 import type { QueueClient } from '@ceres/queues';
@@ -56,6 +56,17 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
         const unknown = template === undefined ? [] : unknownPlaceholders(template);
         if (unknown.length > 0) {
           throw badRequest('body', field, `${field}: unknown placeholder ${unknown[0]!.slice(0, 60)}; only {{firstName}} and {{unsubscribeUrl}} are filled in`);
+        }
+        // Each placeholder may grow the mail by its longest value: 500,000 {{unsubscribeUrl}} rendered 15 MB per mail.
+        const bound = template === undefined ? 0 : renderedLengthBound(template, field === 'subject' ? 'header' : field);
+        if (bound > MAX_RENDERED_CHARS[field]) {
+          throw badRequest(
+            'body',
+            field,
+            `${field}: could render to ${bound.toLocaleString('en-US')} characters with its placeholders filled in (each {{firstName}} up to ` +
+              `${MAX_PLACEHOLDER_VALUE_CHARS.firstName}, each {{unsubscribeUrl}} up to ${MAX_PLACEHOLDER_VALUE_CHARS.unsubscribeUrl.toLocaleString('en-US')}` +
+              `${field === 'html' ? ', HTML-escaped' : ''}); at most ${MAX_RENDERED_CHARS[field].toLocaleString('en-US')}: use fewer placeholders`,
+          );
         }
       }
       const campaignId = await withDatabase(() => store.createCampaign({ subject, text, html: html ?? null }));

@@ -6,7 +6,8 @@ import { Type } from '@sinclair/typebox';
 export const MAX_RECIPIENTS_PER_CALL = 1000;
 
 const EXAMPLE_ID = '0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b';
-const PLACEHOLDERS = 'May use {{firstName}} and {{unsubscribeUrl}}; no other {{…}} is accepted.';
+const PLACEHOLDERS =
+  'May use {{firstName}} and {{unsubscribeUrl}}; no other {{…}} is accepted. Its longest rendering (each {{firstName}} 100 characters, each {{unsubscribeUrl}} 3,000, ×6 in html) must stay within 10,000 characters (subject), 500,000 (text), 1,000,000 (html).';
 
 export const CampaignBody = Type.Object(
   {

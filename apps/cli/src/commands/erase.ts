@@ -45,7 +45,8 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
     println(
       io,
       `removed ${counts.jobs} job(s) (${perQueue}), ${counts.failedJobs} failed_jobs row(s), ${counts.tokens} verification token(s); ` +
-        `blanked ${counts.newsletterRecipients} newsletter recipient row(s), ${counts.newsletterOptOuts} opt-out address(es)`,
+        `blanked ${counts.newsletterRecipients} newsletter recipient row(s), ${counts.newsletterOptOuts} opt-out address(es); ` +
+        `removed ${counts.sentMails} sent_mails record(s)`,
     );
   }
   if (counts.jobsStillRunning > 0) {

@@ -21,11 +21,12 @@ const Erased = Type.Object(
     failedJobs: Count('failed_jobs rows removed'),
     tokens: Count('Verification tokens removed'),
     newsletterRecipients: Count('Newsletter recipient rows whose address and first name were blanked'),
-    newsletterOptOuts: Count('Newsletter opt-outs kept by user id, their address replaced by its hash'),
+    newsletterOptOuts: Count('Newsletter opt-outs kept by user id, their address replaced by its keyed digest (dropped without JOBS_ENCRYPTION_KEYS)'),
+    sentMails: Count('sent_mails records of the user’s mails removed (their job ids contain the user id)'),
   },
   {
     description: 'How many of each were removed',
-    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2, newsletterRecipients: 1, newsletterOptOuts: 0 }],
+    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2, newsletterRecipients: 1, newsletterOptOuts: 0, sentMails: 1 }],
   },
 );
 

@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { JobType as BullJobType } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { QueueClient } from '../client';
-import { QUEUE_NAMES, type QueueName } from '../registry';
+import { JOB_TYPES, QUEUE_NAMES, type QueueName } from '../registry';
+import { optOutAddressDigests } from './opt-out-digest';
 
-/** Every state a job can be in; active jobs are tried too (BullMQ refuses while one runs). */
-const STATES: BullJobType[] = ['waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'active'];
+/** Keys per SCAN step, and jobs read at once. */
 const PAGE = 1000;
 
 /**
@@ -23,7 +23,10 @@ export const ErasureUserId = Type.String({
 export interface ErasureStores {
   failedJobs: { deleteForUser(userId: string): Promise<number> };
   tokens: { deleteForUser(userId: string): Promise<number> };
-  newsletter: { eraseUser(userId: string): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }> };
+  newsletter: {
+    eraseUser(userId: string, options?: { addressDigest?: (email: string) => string }): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
+  };
+  sentMails: { deleteMatching(jobIdPatterns: readonly string[]): Promise<number> };
 }
 
 /** Where the erasure is recorded: a pino logger (`request.log`, the CLI's). */
@@ -45,13 +48,15 @@ export interface UserDataErasure {
   tokens: number;
   /** Newsletter recipient rows whose address and first name were blanked (one per campaign). */
   newsletterRecipients: number;
-  /** Newsletter opt-outs kept by user id with the address replaced by its hash. */
+  /** Newsletter opt-outs kept by user id with the address replaced by its keyed digest (or dropped, without a keyring). */
   newsletterOptOuts: number;
+  /** `sent_mails` records of the user's mails (their job ids contain the user id). */
+  sentMails: number;
 }
 
 /**
  * Erases one user's data: their `failed_jobs` rows, their verification tokens, the address and
- * name of their newsletter rows, and every job whose payload's `userId` is theirs, in every queue
+ * name of their newsletter rows, the `sent_mails` records of their mails, and every job whose payload's `userId` is theirs, in every queue
  * and state. The one operation behind
  * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
  * with the counts only: never the user id, which would tie the request to the person.
@@ -62,27 +67,71 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   // what a concurrent enqueue added meanwhile.
   const failedJobs = await db.failedJobs.deleteForUser(userId);
   const tokens = await db.tokens.deleteForUser(userId);
-  const newsletter = await db.newsletter.eraseUser(userId);
+  // A keyed digest of each opted-out address keeps it blocked; without a keyring the address goes, the user id stays.
+  const keyring = client.config.keyring;
+  const newsletter = await db.newsletter.eraseUser(userId, keyring ? { addressDigest: (email) => optOutAddressDigests(keyring, email)[0]! } : {});
+  const sentMails = await db.sentMails.deleteMatching(userJobIdPatterns(userId));
   const jobs = await eraseUserJobs(client, userId);
+  // Again once the jobs are gone: a dead letter archived meanwhile (a worker's retry of a recording
+  // that failed) is deleted now, or its worker sees the job gone and deletes it (apps/worker dead-letters).
+  const failedJobsAfter = await db.failedJobs.deleteForUser(userId);
   // A campaign whose last pending recipient was this user has no send left to close it.
   for (const campaignId of newsletter.sendingCampaigns) await client.enqueue('newsletter/finish', { campaignId });
   const counts: UserDataErasure = {
     jobs: jobs.removed,
     jobsByQueue: jobs.byQueue,
     jobsStillRunning: jobs.running,
-    failedJobs,
+    failedJobs: failedJobs + failedJobsAfter,
     tokens,
     newsletterRecipients: newsletter.recipients,
     newsletterOptOuts: newsletter.optOuts,
+    sentMails,
   };
   log.info(counts, 'user data erased');
   return counts;
+}
+
+/** `text` as a literal in a PostgreSQL regular expression: its metacharacters backslashed. */
+const literal = (text: string) => text.replace(/[.^$*+?()[\]{}|\\]/g, '\\$&');
+
+/**
+ * PostgreSQL regular expressions matching exactly the job ids built from `userId`: those of the job
+ * types whose key is the `userId` field, or one of their `keyFields` (the parts before the last
+ * never contain `.`, the separator). Job ids of other users never match, whatever their ids contain.
+ */
+export function userJobIdPatterns(userId: string): string[] {
+  const patterns: string[] = [];
+  for (const { queue, job, definition } of JOB_TYPES) {
+    const fields: readonly string[] = definition.keyFields ?? (definition.keyField ? [definition.keyField] : []);
+    const position = fields.indexOf('userId');
+    if (position < 0) continue;
+    const before = '[^.]*\\.'.repeat(position);
+    const after = position === fields.length - 1 ? '' : `${'\\.[^.]*'.repeat(fields.length - 2 - position)}\\..*`;
+    patterns.push(`^${literal(`${queue}:${job}:`)}${before}${literal(userId)}${after}$`);
+  }
+  return patterns;
 }
 
 interface UserJobsErasure {
   removed: number;
   byQueue: Record<QueueName, number>;
   running: number;
+}
+
+/**
+ * The ids of the jobs of `queue` whose payload's `userId` is `userId`, in any state: every job id
+ * of the queue (`CeresStore.scanJobIds`, which misses none while a worker moves jobs between
+ * states), then each job's payload.
+ */
+async function userJobIds(client: QueueClient, queue: Queue, userId: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const candidates of client.store.scanJobIds(queue, PAGE)) {
+    const jobs = await Promise.all(candidates.map((id) => queue.getJob(id).catch(() => undefined)));
+    for (const job of jobs) {
+      if (job?.id && (job.data as { userId?: unknown } | undefined)?.userId === userId) ids.add(job.id);
+    }
+  }
+  return ids;
 }
 
 /**
@@ -94,17 +143,7 @@ async function eraseUserJobs(client: QueueClient, userId: string): Promise<UserJ
   let running = 0;
   for (const name of QUEUE_NAMES) {
     const queue = client.getQueue(name);
-    // Ids first, then removals: removing while paging would shift the pages.
-    const ids = new Set<string>();
-    for (let start = 0; ; start += PAGE) {
-      // BullMQ pages each state separately: a short answer means every state is exhausted.
-      const jobs = await queue.getJobs(STATES, start, start + PAGE - 1, true);
-      for (const job of jobs) {
-        if (job?.id && (job.data as { userId?: unknown } | undefined)?.userId === userId) ids.add(job.id);
-      }
-      if (jobs.length < PAGE) break;
-    }
-    for (const id of ids) {
+    for (const id of await userJobIds(client, queue, userId)) {
       // 1: removed; 0: gone meanwhile or locked by a worker running it.
       if ((await queue.remove(id)) === 1) byQueue[name] += 1;
       else if (await queue.getJob(id)) running += 1;

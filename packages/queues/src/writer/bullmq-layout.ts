@@ -239,6 +239,22 @@ export async function releaseClaims(connection: Redis, claims: readonly string[]
 }
 
 /**
+ * Every job id of `queue`, a page at a time, found by a SCAN of its job hashes (`queue.toKey(id)`),
+ * not by paging its states by position: a worker consuming the queue moves jobs between states and
+ * shifts positions between pages; SCAN returns every key that exists from its start to its end.
+ * The queue's own hashes (meta, schedulers) are left out.
+ */
+export async function* scanJobIds(connection: Redis, queue: Queue, count: number): AsyncGenerator<string[]> {
+  const base = queue.toKey('');
+  let cursor = '0';
+  do {
+    const [next, keys] = await connection.scan(cursor, 'MATCH', `${base}*`, 'COUNT', count, 'TYPE', 'hash');
+    cursor = next;
+    yield keys.map((key) => key.slice(base.length)).filter((id) => id !== 'meta' && !id.startsWith('repeat:'));
+  } while (cursor !== '0');
+}
+
+/**
  * When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is
  * delayed. A job's own fields do not tell (a retry's backoff counts from its failure, not from
  * its timestamp); the delayed set's score is that time × 0x1000 plus a counter.

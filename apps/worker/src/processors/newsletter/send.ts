@@ -1,5 +1,5 @@
 import type { CampaignContent, Db } from '@ceres/db';
-import { jobOptions, type QueueClient } from '@ceres/queues';
+import { jobOptions, optOutAddressDigests, type QueueClient } from '@ceres/queues';
 import { RateLimitError, UnrecoverableError } from 'bullmq';
 import type { Mailer } from '../../deps/mailer';
 import { announceIfDone } from '../../newsletter/announce';
@@ -16,7 +16,8 @@ export type SendResult =
 export interface SendDeps {
   mailer: Mailer;
   db: Pick<Db, 'newsletter'>;
-  queues: Pick<QueueClient, 'enqueue'>;
+  /** `config.keyring`: erased users' opt-outs are kept as keyed digests of their addresses. */
+  queues: Pick<QueueClient, 'enqueue' | 'config'>;
   unsubscribe: UnsubscribeLinks;
 }
 
@@ -45,7 +46,8 @@ async function contentOf(db: SendDeps['db'], campaignId: string): Promise<Campai
 export const send: Processor<'newsletter/send', SendResult, SendDeps> = async (job, deps, ctx) => {
   const { campaignId, userId } = job.data;
   const store = deps.db.newsletter;
-  const context = await store.sendContext(campaignId, userId);
+  const keyring = deps.queues.config.keyring;
+  const context = await store.sendContext(campaignId, userId, keyring && ((email) => optOutAddressDigests(keyring, email)));
   if (!context) {
     ctx.logger.warn({ campaignId }, 'newsletter recipient not found; no mail sent');
     return { skipped: 'unknown-recipient' };
