@@ -197,21 +197,17 @@ interface BackendWithTransactionAdd {
 /** What one decide-and-add answered: added (BullMQ's answer: the id, or its negative error code), or a verdict. */
 export type DecideAndAddResult = { verdict: typeof Verdict.New; added: string | number } | { verdict: Exclude<Verdict, typeof Verdict.New> };
 
-/** Runs prepared calls: one round trip, one write (a pipeline when there are several). */
-export async function decideAndAdd(connection: Redis, prepared: readonly PreparedAdd[]): Promise<DecideAndAddResult[]> {
-  const run = connection as unknown as Record<string, (...args: PreparedAdd['args']) => Promise<unknown>>;
-  let answers: unknown[];
-  if (prepared.length === 1) answers = [await run[prepared[0]!.command]!(...prepared[0]!.args)];
-  else {
-    const pipeline = connection.pipeline() as unknown as Record<string, (...args: PreparedAdd['args']) => unknown> & { exec(): Promise<Array<[Error | null, unknown]>> };
-    for (const { command, args } of prepared) pipeline[command]!(...args);
-    const results = await pipeline.exec();
-    answers = results.map(([error, answer]) => {
-      if (error) throw error;
-      return answer;
-    });
-  }
-  return answers.map((answer) => {
+/**
+ * Runs prepared calls in one round trip and one socket write (an ioredis pipeline, not a
+ * transaction: each call is atomic on its own), and settles each on its own: an answer, or the
+ * error of that call.
+ */
+export async function decideAndAdd(connection: Redis, prepared: readonly PreparedAdd[]): Promise<Array<DecideAndAddResult | Error>> {
+  const pipeline = connection.pipeline() as unknown as Record<string, (...args: PreparedAdd['args']) => unknown> & { exec(): Promise<Array<[Error | null, unknown]>> };
+  for (const { command, args } of prepared) pipeline[command]!(...args);
+  const results = await pipeline.exec();
+  return results.map(([error, answer]) => {
+    if (error) return error;
     const [verdict, added] = answer as [Verdict, string | number | undefined];
     return verdict === Verdict.New ? { verdict, added: added! } : ({ verdict } as DecideAndAddResult);
   });

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
 import { claimKey } from './ceres-keys';
-import { checkAddOptions, decide, decideAndAdd, defineLayoutScripts, digestsArgument, prepareDecideAndAdd, releaseClaims, Verdict, type Decision } from './bullmq-layout';
+import { checkAddOptions, decide, decideAndAdd, defineLayoutScripts, digestsArgument, prepareDecideAndAdd, releaseClaims, Verdict, type DecideAndAddResult, type Decision, type PreparedAdd } from './bullmq-layout';
 
 /** One job to add: what `Queue.add` takes, with the job type's options already merged in. */
 export interface JobToAdd {
@@ -45,11 +45,23 @@ export interface JobWriterOptions {
 
 /** First wait before asking again about an id another producer is adding; doubles up to 250 ms. */
 const IN_FLIGHT_RETRY_MS = 2;
+/** The single enqueues of one event-loop turn leave together, at the latest once this many wait. */
+export const SOON_BATCH_MAX = 64;
+
+interface PendingAdd {
+  job: JobToAdd;
+  prepared: PreparedAdd;
+  resolve: (result: EnqueueResult) => void;
+  reject: (error: Error) => void;
+}
 
 /**
  * The one enqueue protocol, for a single enqueue and a batch alike (all jobs of one call in one
  * queue). Each job with a deterministic id is one script call that decides and adds (see
  * bullmq-layout.ts): new → added, kept → a duplicate, all in one round trip for the whole call.
+ * Single enqueues made in one event-loop turn (an API answering many requests at once) leave in
+ * one pipeline, at the end of the turn or once {@link SOON_BATCH_MAX} wait, and each settles on its
+ * own: one socket write and one read in Redis for all of them instead of one per job.
  * Two rare cases take the claim protocol instead: a finished job that the window lets a new one
  * replace (decide and claim → remove → add → release), and an id another producer holds a claim
  * on (asked again until its claim is gone). Jobs without an id go through `Queue.addBulk`.
@@ -59,6 +71,8 @@ export class JobWriter {
   private readonly claimMs: number;
   private readonly waitReplicas: number;
   private replication: Promise<void> | undefined;
+  private pending: PendingAdd[] = [];
+  private flushScheduled = false;
 
   constructor(options: JobWriterOptions) {
     this.connection = options.connection;
@@ -67,9 +81,54 @@ export class JobWriter {
     defineLayoutScripts(this.connection);
   }
 
-  /** {@link add} of one job. */
-  async addOne(job: JobToAdd): Promise<EnqueueResult> {
-    return (await this.add([job]))[0]!;
+  /**
+   * One job, sent with the other single enqueues of this event-loop turn; it settles on its own (a
+   * job BullMQ refuses throws here, before anything is sent).
+   */
+  addOne(job: JobToAdd): Promise<EnqueueResult> {
+    if (job.opts.jobId === undefined) return this.add([job]).then((results) => results[0]!);
+    let prepared: PreparedAdd;
+    try {
+      prepared = prepareDecideAndAdd(job.queue, job.name, job.data, job.opts, decision(job));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return new Promise<EnqueueResult>((resolve, reject) => {
+      this.pending.push({ job, prepared, resolve, reject });
+      if (this.pending.length >= SOON_BATCH_MAX) this.flush();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate, not nextTick: it runs once the requests read in this poll phase are in.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    decideAndAdd(this.connection, batch.map((entry) => entry.prepared)).then(
+      (answers) => answers.forEach((answer, position) => void this.settleOne(batch[position]!, answer)),
+      (error: Error) => batch.forEach((entry) => entry.reject(error)),
+    );
+  }
+
+  /** Settles one single enqueue from its answer; the rare verdicts take the claim protocol. */
+  private async settleOne(entry: PendingAdd, answer: DecideAndAddResult | Error): Promise<void> {
+    try {
+      if (answer instanceof Error) throw answer;
+      const results: Array<EnqueueResult | undefined> = [undefined];
+      const jobId = entry.job.opts.jobId!;
+      if (answer.verdict === Verdict.New) results[0] = newResult(jobId, answer.added);
+      else if (answer.verdict === Verdict.Duplicate) results[0] = { jobId, duplicate: true };
+      else await this.addClaimed([entry.job], [0], results);
+      await this.replicated();
+      entry.resolve(results[0]!);
+    } catch (error) {
+      entry.reject(error as Error);
+    }
   }
 
   /**
@@ -103,12 +162,11 @@ export class JobWriter {
     ]);
     const claimed: number[] = [];
     answers.forEach((answer, position) => {
+      if (answer instanceof Error) throw answer;
       const index = withId[position]!;
       const jobId = jobs[index]!.opts.jobId!;
-      if (answer.verdict === Verdict.New) {
-        if (typeof answer.added === 'number' && answer.added < 0) throw new Error(`BullMQ refused to add job ${jobId} (code ${answer.added})`);
-        results[index] = { jobId, duplicate: false };
-      } else if (answer.verdict === Verdict.Duplicate) results[index] = { jobId, duplicate: true };
+      if (answer.verdict === Verdict.New) results[index] = newResult(jobId, answer.added);
+      else if (answer.verdict === Verdict.Duplicate) results[index] = { jobId, duplicate: true };
       else claimed.push(index);
     });
     withoutId.forEach((index, position) => (results[index] = { jobId: addedWithoutId[position]!.id!, duplicate: false }));
@@ -181,6 +239,12 @@ export class JobWriter {
     });
     return this.replication;
   }
+}
+
+/** An added job's result; a negative answer is BullMQ's add script refusing it. */
+function newResult(jobId: string, added: string | number): EnqueueResult {
+  if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused to add job ${jobId} (code ${added})`);
+  return { jobId, duplicate: false };
 }
 
 function decision(job: JobToAdd): Decision {
