@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config';
 import type { WorkerDeps } from '../deps';
-import type { AttemptContext, PartialProcessorMap } from '../processors';
+import type { AttemptContext, PartialProcessorMap, ProcessorJob } from '../processors';
 import { errorSummary } from '../redact';
 import { RedisOutage } from '../redis-outage';
 import type { LeftJob } from '../stop';
@@ -54,7 +54,7 @@ interface QueueSlot {
   holdTimer?: NodeJS.Timeout;
 }
 
-type AnyProcessor = (job: Job, deps: WorkerDeps, ctx: AttemptContext) => Promise<unknown>;
+type AnyProcessor = (job: ProcessorJob<unknown>, deps: WorkerDeps, ctx: AttemptContext) => Promise<unknown>;
 
 /** What the pipeline needs of a job type, looked up once per type rather than once per job. */
 interface JobTypeRoute {
@@ -249,7 +249,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const attempt = new this.Attempt(job);
     const { processor, definition, timeoutMs } = this.route(queue, job.name);
     if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
-    let plain: Job;
+    let plain: ProcessorJob<unknown>;
     try {
       plain = openJob(job, definition, config.queues.keyring);
       validateJob(plain);

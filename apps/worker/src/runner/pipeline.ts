@@ -1,5 +1,6 @@
 import { openPayload, parsePayload, PayloadDecryptionError, PayloadValidationError, type JobDefinition, type Keyring } from '@ceres/queues';
 import { UnrecoverableError, type Job } from 'bullmq';
+import type { ProcessorJob } from '../processors';
 import { findThrottled } from '../throttled-error';
 import { ABORT_GRACE_MS, untilDeadline } from '../attempt-deadline';
 import type { Attempt } from './attempt';
@@ -29,7 +30,7 @@ export class JobTimeoutError extends Error {
  * rotation another process may know the key first; the retry schedule gives it time); one that
  * never opens (altered, another job's, no keyring) fails without retry.
  */
-export function openJob(job: Job, definition: JobDefinition | undefined, keyring: Keyring | undefined): Job {
+export function openJob(job: Job, definition: JobDefinition | undefined, keyring: Keyring | undefined): ProcessorJob<unknown> {
   let data: unknown;
   try {
     data = openPayload(keyring, `${job.queueName}/${job.name}`, definition, job.data);
@@ -41,12 +42,23 @@ export function openJob(job: Job, definition: JobDefinition | undefined, keyring
     throw error;
   }
   if (data === job.data) return job;
-  // Reads and method calls go to the real job; only `data` differs.
-  return Object.create(job, { data: { value: data, writable: true, enumerable: true } }) as Job;
+  // A plain view of what a processor may read (ProcessorJob), not an object inheriting from the
+  // job: a BullMQ Job used as a prototype is turned into one by V8, and BullMQ's own reads of it
+  // (completing, failing, extending the lock) then got slower.
+  return {
+    id: job.id,
+    name: job.name,
+    queueName: job.queueName,
+    data,
+    attemptsMade: job.attemptsMade,
+    timestamp: job.timestamp,
+    stalledCounter: job.stalledCounter,
+    updateProgress: (progress) => job.updateProgress(progress),
+  };
 }
 
 /** Step 2. A payload that does not match its schema never will: fail at once, no retries. */
-export function validateJob(job: Job): void {
+export function validateJob(job: Pick<Job, 'queueName' | 'name' | 'data'>): void {
   try {
     parsePayload(job.queueName, job.name, job.data);
   } catch (error) {

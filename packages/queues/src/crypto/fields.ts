@@ -187,7 +187,7 @@ function openSealed(keyring: Keyring | undefined, type: string, definition: JobD
     const decipher = createDecipheriv('aes-256-gcm', entry.key, raw.subarray(0, IV_BYTES));
     decipher.setAAD(sealAad(type, list, identityOf(definition, plain)));
     decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-    values = JSON.parse(Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8'));
+    values = JSON.parse(decipher.update(raw.subarray(IV_BYTES + TAG_BYTES), undefined, 'utf8') + decipher.final('utf8'));
   } catch {
     throw new PayloadDecryptionError(SEALED_FIELD, version, `does not open with key "${version}" (wrong key, another job's value, or altered)`);
   }
