@@ -1,5 +1,6 @@
 import { createDb, type Db } from '@ceres/db';
-import { jobOptions } from '@ceres/queues';
+import { jobOptions, parseKeyring } from '@ceres/queues';
+import { TEST_ENCRYPTION_KEYS } from '@ceres/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/deps/logger';
 import { createMailer, type Mailer } from '../src/deps/mailer';
@@ -15,7 +16,8 @@ let mailer: Mailer;
 const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
 const ATTEMPTS = jobOptions('newsletter', 'send').attempts!;
 const unsubscribe = { secret: 'test-unsubscribe-secret-0123456789', url: 'https://ceres.example/unsubscribe', mailto: 'unsubscribe@ceres.example' };
-const noQueues = { enqueue: async () => ({ jobId: 'x', duplicate: false }) } as never;
+// The send reads the keyring (erased users' opt-outs are keyed digests of their addresses).
+const noQueues = { enqueue: async () => ({ jobId: 'x', duplicate: false }), config: { keyring: parseKeyring(TEST_ENCRYPTION_KEYS) } } as never;
 
 beforeAll(async () => {
   peers = await startPeers();
