@@ -98,13 +98,14 @@ export function limiterFor(perSecond: number): { max: number; duration: number }
 }
 
 /**
- * The limiter of a queue without a rate: it never limits (10⁹ jobs per second), but it makes
- * BullMQ consult the queue's limiter key, so a back-pressure pause (`Queue.rateLimit(ms)`, which
- * sets that key) holds every worker process. BullMQ ignores the key on a Worker without a limiter.
+ * The limits a queue without a rate is read with (`Queue.getRateLimitTtl(max)`: the stall check, a
+ * worker reading the pauses in force when it connects): it never limits (10⁹ jobs per second), so
+ * a positive TTL is a back-pressure pause (`Queue.rateLimit(ms)` sets the key). Such a queue's
+ * Worker has no limiter: the pause reaches it through back-pressure.ts instead.
  */
 export const PAUSE_ONLY_LIMITER = { max: 1_000_000_000, duration: 1_000 } as const;
 
-/** BullMQ's limiter for a queue's rate (absent: {@link PAUSE_ONLY_LIMITER}). */
+/** BullMQ's limits for a queue's rate (absent: {@link PAUSE_ONLY_LIMITER}, to read a pause). */
 export function queueLimiter(perSecond: number | undefined): { max: number; duration: number } {
   return perSecond === undefined ? { ...PAUSE_ONLY_LIMITER } : limiterFor(perSecond);
 }
