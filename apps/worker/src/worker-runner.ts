@@ -9,7 +9,6 @@ import type { LeftJob } from './stop';
 import { StallWatchdog } from './stall-watchdog';
 
 export { consumableQueues, type RunnerOptions } from './runner/job-runner';
-export { JobTimeoutError, MAX_PAUSE_MS } from './runner/pipeline';
 
 export interface StartWorkersOptions extends RunnerOptions {
   deadLetters: DeadLetters;
