@@ -122,6 +122,29 @@ describe('personal data at rest', () => {
   }, 240_000);
 });
 
+describe('a sealed payload belongs to its job', () => {
+  it("another user's sealed fields copied into a job are refused without retry, and nobody is mailed (issue 24 item 14)", async () => {
+    const env = workerEnv(bed.peers);
+    const producer = bed.producer(env);
+    // Alice's job is enqueued while no worker runs; its stored data is copied into a job for Mallory.
+    const alice = await producer.enqueue('email/welcome', { userId: 'copy-alice', email: 'alice@copy.example.com', firstName: 'Alice' }, { delay: 600_000 });
+    const queue = producer.getQueue('email');
+    const stolen = (await queue.getJob(alice.jobId))!.data as Record<string, unknown>;
+    expect(stolen.email).toBeUndefined();
+    await queue.add('welcome', { ...stolen, userId: 'copy-mallory' }, { jobId: 'email:welcome:copy-mallory', attempts: 6 });
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
+    bed.apps.push(app);
+    await app.started;
+    const failed = await waitForState(queue, 'email:welcome:copy-mallory', 'failed');
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toMatch(/^cannot decrypt the payload: \$sealed: does not open with key "test1"/);
+    // A control job of the same worker is mailed: it ran, and refused only the copy.
+    const control = await producer.enqueue('email/welcome', { userId: 'copy-control', email: 'control@copy.example.com', firstName: 'C' });
+    await waitForState(queue, control.jobId, 'completed');
+    expect(bed.peers.smtp.messages.map((mail) => mail.envelope.to[0])).not.toContain('alice@copy.example.com');
+  }, 30_000);
+});
+
 describe('key rotation', () => {
   it('jobs written with v1 and with v2 are all delivered under "v2,v1"; with v1 removed an old job is retried on the schedule with a clear reason (a key may come back) and the worker keeps running', async () => {
     const v1 = testEncryptionKey('v1');
