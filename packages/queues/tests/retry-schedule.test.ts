@@ -49,7 +49,8 @@ async function waitUntilCompleted(queue: ReturnType<ReturnType<typeof createQueu
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const job = await queue.getJob(jobId);
-    if (job && (await job.isCompleted())) return job;
+    // Read again once completed: the copy read before may predate the completion (no returnvalue yet).
+    if (job && (await job.isCompleted())) return (await queue.getJob(jobId))!;
     if (Date.now() > deadline) throw new Error(`job ${jobId} did not complete in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
