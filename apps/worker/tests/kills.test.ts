@@ -145,12 +145,12 @@ describe('a re-run that finds the record of a send in progress', () => {
     }
   });
 
-  it('SMTP: after a run that died mid-send the outcome is unknown, not sent again; after a run that ended knowing (a counted failure, a throttling answer), sent', async () => {
+  it('SMTP: after a run that died mid-send the outcome is unknown: sent again under the same Message-ID (at least once); after a run that ended knowing (a counted failure, a throttling answer), sent', async () => {
     const mailer = createMailer({ smtpUrl: bed.peers.smtp.url, outboxDir: '/nonexistent', from: 'Ceres <no-reply@ceres.example>' });
     try {
       const deps = { mailer, db: bed.db, appUrl: 'https://x.example' };
       const cases = [
-        { userId: 'rerun-died', rerun: { attemptsMade: 0, stalledCounter: 1 }, mails: 0 },
+        { userId: 'rerun-died', rerun: { attemptsMade: 0, stalledCounter: 1 }, mails: 1 },
         { userId: 'rerun-failed', rerun: { attemptsMade: 1, stalledCounter: 0 }, mails: 1 },
         { userId: 'rerun-throttled', rerun: { attemptsMade: 0, stalledCounter: 0 }, mails: 1 },
       ];

@@ -24,7 +24,9 @@ function diedSending(sending: SendingRun, run: SendingRun): boolean {
  * after the server (or the outbox) accepted the mail: a run after a crash finds it. Settled: the
  * mail went out, not sent again. Unsettled, written by a run that died mid-send: the outbox tells
  * whether its file exists (sent now if not, under the same Message-ID); through SMTP the outcome
- * is unknown and the mail is not sent again (logged at warn). The record only narrows duplicates:
+ * is unknown and the mail is sent again under the same Message-ID (logged at warn): a mail the
+ * relay never got must not be lost (at least once), and a repeat carries the first one's
+ * Message-ID, so a relay or mail client can tell it is the same mail. The record only narrows duplicates:
  * when PostgreSQL cannot be asked or written, the mail is still sent (at least once stays the
  * contract).
  */
@@ -50,14 +52,14 @@ export async function sendOnce(
     }
     if (row?.sending && diedSending(row.sending, run)) {
       const delivered = await deps.mailer.delivered(row.messageId).catch(() => undefined);
-      if (delivered !== false) {
-        if (delivered === undefined) {
-          ctx.logger.warn({ messageId: row.messageId }, 'mail outcome unknown (the run sending it died); recorded as sent, not sent again');
-        }
+      if (delivered === true) {
         await settle(row.messageId);
         return { messageId: row.messageId, repeated: true };
       }
-      // The outbox has no such file: the run died before writing it; sent now, under its Message-ID.
+      if (delivered === undefined) {
+        ctx.logger.warn({ messageId: row.messageId }, 'mail outcome unknown (the run sending it died); sent again under the same Message-ID');
+      }
+      // Not delivered (the outbox has no such file), or unknown (SMTP): sent now, under its Message-ID.
       messageId = row.messageId;
     }
     if (!(await deps.db.sentMails.intend({ ...key, messageId, run }))) {
