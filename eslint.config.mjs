@@ -5,11 +5,22 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-/** Apps never import each other: shared code lives in packages/*. */
-const otherApp = (app) => {
-  const others = ['api', 'worker', 'queues-ui'].filter((name) => name !== app);
+const APPS = ['api', 'worker', 'queues-ui', 'cli'];
+
+/**
+ * Apps never import each other: shared code lives in packages/*. One exception, by its package
+ * entry only: the CLI's `work` command runs the worker (`import('@ceres/worker')`).
+ */
+const otherApp = (app, { entryOf = [] } = {}) => {
+  const others = APPS.filter((name) => name !== app);
   return {
-    group: others.flatMap((name) => [`@ceres/${name}`, `@ceres/${name}/*`, `**/apps/${name}`, `**/apps/${name}/**`, `**/${name}/src/**`]),
+    group: others.flatMap((name) => [
+      ...(entryOf.includes(name) ? [] : [`@ceres/${name}`]),
+      `@ceres/${name}/*`,
+      `**/apps/${name}`,
+      `**/apps/${name}/**`,
+      `**/${name}/src/**`,
+    ]),
     message: 'apps never import each other; move shared code to a package under packages/',
   };
 };
@@ -19,7 +30,7 @@ const BULLMQ_WORKER = 'The API only enqueues: it never imports a BullMQ Worker (
 const boundaries = (app, files, extra = {}) => ({
   files,
   rules: {
-    'no-restricted-imports': ['error', { paths: extra.paths ?? [], patterns: [otherApp(app), ...(extra.patterns ?? [])] }],
+    'no-restricted-imports': ['error', { paths: extra.paths ?? [], patterns: [otherApp(app, extra), ...(extra.patterns ?? [])] }],
     ...(extra.rules ?? {}),
   },
 });
@@ -76,4 +87,5 @@ export default tseslint.config(
   }),
   boundaries('worker', appFiles('worker')),
   boundaries('queues-ui', appFiles('queues-ui')),
+  boundaries('cli', appFiles('cli'), { entryOf: ['worker'] }),
 );

@@ -44,8 +44,18 @@ describe('the API only enqueues, and the apps never import each other', () => {
     ['apps/worker/src/example.ts', "import { QueueAdmin } from '@ceres/queues-ui';"],
     ['apps/queues-ui/src/example.ts', "import { createWorkerApp } from '../../worker/src/app';"],
     ['apps/queues-ui/tests/example.test.ts', "import { buildApp } from '../../api/src/app';"],
+    ['apps/cli/src/example.ts', "import { buildApp } from '@ceres/api';"],
+    ['apps/cli/src/example.ts', "import { QueueAdmin } from '../../queues-ui/src/admin/queue-admin';"],
+    ['apps/cli/src/example.ts', "import { processors } from '../../worker/src/processors/catalog';"],
+    ['apps/cli/src/example.ts', "import { runner } from '@ceres/worker/runner';"],
+    ['apps/worker/src/example.ts', "import { program } from '@ceres/cli';"],
+    ['apps/api/src/example.ts', "import { mask } from '../../cli/src/mask';"],
   ])('refuses another app in %s: %s', async (file, source) => {
     expect(await boundaryErrors(source, file)).not.toEqual([]);
+  });
+
+  it("lets the CLI import the worker's package entry only (its work command runs the worker)", async () => {
+    expect(await boundaryErrors("const { createWorkerApp } = await import('@ceres/worker');\nimport type { WorkerConfig } from '@ceres/worker';\nexport type { WorkerConfig };\nexport { createWorkerApp };\n", 'apps/cli/src/example.ts')).toEqual([]);
   });
 
   it('finds nothing to refuse in the repository as it is', async () => {
