@@ -59,6 +59,16 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules: a promise is awaited, returned or handed to something that handles it.
+    files: ['**/*.ts', '**/*.mts'],
+    languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
+  {
     // Tests poke at JSON documents and library internals.
     files: ['**/tests/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

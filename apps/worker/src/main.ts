@@ -31,7 +31,8 @@ let stopping = false;
 const onSignal = (signal: NodeJS.Signals) => {
   if (stopping) {
     logger.warn({ signal }, 'second signal: aborting active jobs');
-    app.stop(true).finally(() => process.exit(1));
+    // The process exits whatever the abort gives.
+    void app.stop(true).finally(() => process.exit(1));
     return;
   }
   stopping = true;

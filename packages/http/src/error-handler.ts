@@ -48,7 +48,8 @@ export function errorResponse(error: unknown, options: ErrorHandlerOptions = {})
 
 /** The error handler as a function, for Fastify's `frameworkErrors` (malformed URLs, before routing). */
 export function createErrorHandler(options: ErrorHandlerOptions = {}) {
-  return (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+  // Returns nothing: Fastify's frameworkErrors expects a plain callback (a reply is a thenable).
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
     const { statusCode, body } = errorResponse(error, options);
     if (body.code === 'PAYLOAD_TOO_LARGE') {
       const variable = options.bodyLimitVariable ? ` (${options.bodyLimitVariable})` : '';
@@ -60,7 +61,7 @@ export function createErrorHandler(options: ErrorHandlerOptions = {}) {
       request.log.debug({ err: error }, 'queue unavailable');
       reply.header('retry-after', RETRY_AFTER_SECONDS);
     }
-    return reply.code(statusCode).send(body);
+    reply.code(statusCode).send(body);
   };
 }
 

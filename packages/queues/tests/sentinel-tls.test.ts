@@ -63,7 +63,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(
     sentinels.map((child) => {
-      if (child.exitCode !== null) return undefined;
+      if (child.exitCode !== null) return Promise.resolve();
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       return exited;

@@ -115,7 +115,7 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
     async close() {
       await Promise.all(
         children.map((child) => {
-          if (child.exitCode !== null) return undefined;
+          if (child.exitCode !== null) return Promise.resolve();
           const exited = new Promise((resolve) => child.once('exit', resolve));
           child.kill('SIGTERM');
           return exited;
