@@ -41,7 +41,7 @@ export {
   type Registry,
 } from './registry';
 export { SLACK_SEVERITIES } from './jobs/slack/alert';
-export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UserId } from './schemas/common';
+export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UrlToken, UserId } from './schemas/common';
 export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-options';
 
 // Producing.
