@@ -45,7 +45,10 @@ export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UrlToken
 export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-options';
 
 // Producing.
-export { enqueue, enqueueEmailVerify, enqueueEmailWelcome, enqueueSlackAlert, enqueueValidateCv, enqueueOptimizeProfilePicture, getQueue, closeQueues, defaultQueueClient } from './producers';
+export { enqueue, producer, getQueue, closeQueues, defaultQueueClient } from './producers';
+// enqueueEmailVerify, … : one per platform job type, written by scripts/gen-catalog.mjs.
+export * from './named-producers';
+export { enqueueFilesValidateCv as enqueueValidateCv, enqueueFilesOptimizeProfilePicture as enqueueOptimizeProfilePicture } from './named-producers';
 export { QueueClient, createQueueClient, type QueueClientOptions, type EnqueueResult } from './client';
 export { buildJobId, jobIdOf, MAX_JOB_KEY_LENGTH, type JobKeySource } from './job-id';
 export { validatePayload, parsePayload, jobDefinitionOrThrow } from './validation';
