@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import * as queues from '@ceres/queues';
 import { JOB_TYPES, QUEUE_NAMES, registry, RETRY_BACKOFF_TYPE, schemaIssues } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
+import { processors, replaceQueueProcessors } from '../apps/worker/src/processors';
+import { consumableQueues } from '../apps/worker/src/worker-runner';
 // @ts-expect-error: a plain ES module script without type declarations
 import { JOBS_DIR, main, PROCESSORS_DIR, processorsCatalog, producerName, ROOT, scan } from '../scripts/gen-catalog.mjs';
 
@@ -109,5 +111,32 @@ describe('docs/queues.md', () => {
     const by = definition.schedule ? `worker (\`${definition.schedule.env}\`, \`${definition.schedule.pattern}\`)` : definition.enqueuedBy;
     const options = definition.options.length === 0 ? '—' : definition.options.join(', ');
     expect(docs).toContain(`| \`${type}\` | ${payload} | ${jobId} | \`${definition.duplicates}\` | ${by} | ${options} |`);
+  });
+});
+
+describe('the other docs that list job types', () => {
+  const read = (file: string) => readFileSync(join(ROOT, 'docs', file), 'utf8');
+
+  it.each(JOB_TYPES.filter(({ definition }) => queues.personalFields(definition).length > 0).map((entry) => [entry.type, entry] as const))(
+    'personal-data.md lists %s with its personal fields',
+    (type, { definition }) => {
+      expect(read('personal-data.md')).toContain(`| \`${type}\` | ${queues.personalFields(definition).map((field) => `\`${field}\``).join(', ')} |`);
+    },
+  );
+
+  it.each(JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ type }) => type))('api.md names %s among the job types', (type) => {
+    const list = /^The job types: ([^.]*)\./m.exec(read('api.md').replace(/(?<!\n)\n(?!\n)/g, ' '))?.[1];
+    expect(list).toContain(`\`${type}\``);
+  });
+});
+
+describe('the bench\'s and tests\' no-op processors', () => {
+  it('cover every job type of the queue they replace, so the runner still consumes it', () => {
+    const noop = async () => undefined;
+    const replaced = replaceQueueProcessors('email', noop);
+    expect(Object.keys(replaced.email).sort()).toEqual(Object.keys(registry.email.jobs).sort());
+    for (const processor of Object.values(replaced.email)) expect(processor).toBe(noop);
+    expect(replaced.slack).toBe(processors.slack);
+    expect(consumableQueues(replaced)).toEqual({ consumed: QUEUE_NAMES, skipped: [] });
   });
 });
