@@ -19,6 +19,7 @@ export {
   QUEUE_NAMES,
   JOB_TYPES,
   SCHEDULED_JOB_TYPES,
+  TOKEN_STORES,
   RATE_LIMITED_QUEUES,
   limiterFor,
   queueLimiter,
