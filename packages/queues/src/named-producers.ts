@@ -2,6 +2,8 @@
 // beside it: do not edit.
 import { producer } from './producers';
 
+/** `enqueue('email/password-reset', payload, options)` on the default client. */
+export const enqueueEmailPasswordReset = producer('email/password-reset');
 /** `enqueue('email/verify', payload, options)` on the default client. */
 export const enqueueEmailVerify = producer('email/verify');
 /** `enqueue('email/welcome', payload, options)` on the default client. */
