@@ -1,12 +1,15 @@
 // The job catalog: job types come from their files alone, each file carries a valid example, and
 // a job type without a processor does not compile.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as queues from '@ceres/queues';
 import { JOB_TYPES, QUEUE_NAMES, registry, RETRY_BACKOFF_TYPE, schemaIssues } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
+import { processors, replaceQueueProcessors } from '../apps/worker/src/processors';
+import { consumableQueues } from '../apps/worker/src/worker-runner';
 // @ts-expect-error: a plain ES module script without type declarations
-import { main, PROCESSORS_DIR, processorsCatalog, ROOT, scan } from '../scripts/gen-catalog.mjs';
+import { JOBS_DIR, main, PROCESSORS_DIR, processorsCatalog, producerName, ROOT, scan } from '../scripts/gen-catalog.mjs';
 
 describe('the job catalog', () => {
   it('is what scripts/gen-catalog.mjs makes of the job and processor files', () => {
@@ -32,6 +35,30 @@ describe('the job catalog', () => {
   it('names each job type after its file and each queue after its folder', () => {
     const files = scan(join(ROOT, 'packages/queues/src/jobs'), { requireQueueFile: true }) as Record<string, string[]>;
     expect(Object.fromEntries(Object.entries(registry).map(([queue, { jobs }]) => [queue, Object.keys(jobs).sort()]))).toEqual(files);
+  });
+
+  it('takes a <job>.<role>.ts file (a mail template beside its processor) as part of job <job>, not as a job type', () => {
+    const processorFiles = scan(PROCESSORS_DIR, { requireQueueFile: false }) as Record<string, string[]>;
+    const jobFiles = scan(JOBS_DIR, { requireQueueFile: true }) as Record<string, string[]>;
+    expect(processorFiles).toEqual(jobFiles);
+    for (const jobs of Object.values(processorFiles)) for (const job of jobs) expect(job).not.toContain('.');
+    // Every such file belongs to a job type of its folder.
+    for (const [queue, jobs] of Object.entries(processorFiles)) {
+      for (const file of readdirSync(join(PROCESSORS_DIR, queue)).filter((name) => name.slice(0, -3).includes('.'))) {
+        expect(jobs, `${queue}/${file}`).toContain(file.split('.')[0]);
+      }
+    }
+  });
+
+  it('exports one named producer per platform job type, and none for the worker\'s', () => {
+    const exported = Object.keys(queues).filter((name) => /^enqueue[A-Z]/.test(name));
+    const platform = JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ queue, job }) => producerName(queue, job) as string);
+    expect(platform).toContain('enqueueEmailVerify');
+    // The names before they were derived, kept for the callers that use them.
+    expect(exported.sort()).toEqual([...platform, 'enqueueOptimizeProfilePicture', 'enqueueValidateCv'].sort());
+    for (const { queue, job, definition } of JOB_TYPES) {
+      if (definition.enqueuedBy === 'worker') expect(exported).not.toContain(producerName(queue, job));
+    }
   });
 });
 
@@ -84,5 +111,32 @@ describe('docs/queues.md', () => {
     const by = definition.schedule ? `worker (\`${definition.schedule.env}\`, \`${definition.schedule.pattern}\`)` : definition.enqueuedBy;
     const options = definition.options.length === 0 ? '—' : definition.options.join(', ');
     expect(docs).toContain(`| \`${type}\` | ${payload} | ${jobId} | \`${definition.duplicates}\` | ${by} | ${options} |`);
+  });
+});
+
+describe('the other docs that list job types', () => {
+  const read = (file: string) => readFileSync(join(ROOT, 'docs', file), 'utf8');
+
+  it.each(JOB_TYPES.filter(({ definition }) => queues.personalFields(definition).length > 0).map((entry) => [entry.type, entry] as const))(
+    'personal-data.md lists %s with its personal fields',
+    (type, { definition }) => {
+      expect(read('personal-data.md')).toContain(`| \`${type}\` | ${queues.personalFields(definition).map((field) => `\`${field}\``).join(', ')} |`);
+    },
+  );
+
+  it.each(JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ type }) => type))('api.md names %s among the job types', (type) => {
+    const list = /^The job types: ([^.]*)\./m.exec(read('api.md').replace(/(?<!\n)\n(?!\n)/g, ' '))?.[1];
+    expect(list).toContain(`\`${type}\``);
+  });
+});
+
+describe('the bench\'s and tests\' no-op processors', () => {
+  it('cover every job type of the queue they replace, so the runner still consumes it', () => {
+    const noop = async () => undefined;
+    const replaced = replaceQueueProcessors('email', noop);
+    expect(Object.keys(replaced.email).sort()).toEqual(Object.keys(registry.email.jobs).sort());
+    for (const processor of Object.values(replaced.email)) expect(processor).toBe(noop);
+    expect(replaced.slack).toBe(processors.slack);
+    expect(consumableQueues(replaced)).toEqual({ consumed: QUEUE_NAMES, skipped: [] });
   });
 });

@@ -20,7 +20,7 @@ import { loadWorkerConfig } from '../apps/worker/src/config';
 import { createDeadLetters } from '../apps/worker/src/dead-letters';
 import { buildDeps, closeDeps } from '../apps/worker/src/deps';
 import { createLogger } from '../apps/worker/src/deps/logger';
-import { processors } from '../apps/worker/src/processors';
+import { processors, replaceQueueProcessors } from '../apps/worker/src/processors';
 import { startWorkers } from '../apps/worker/src/worker-runner';
 
 /**
@@ -250,7 +250,7 @@ function ourRunner(processor: 'welcome' | 'noop'): () => Promise<Consumer> {
       deps,
       logger,
       deadLetters,
-      processors: processor === 'welcome' ? processors : { ...processors, email: { verify: noop, welcome: noop } },
+      processors: processor === 'welcome' ? processors : replaceQueueProcessors('email', noop),
       queues: ['email'],
     });
     await Promise.all([runner.ready(), deps.queues.ready()]);

@@ -7,7 +7,7 @@ import { createDeadLetters } from '../../apps/worker/src/dead-letters';
 import { loadWorkerConfig } from '../../apps/worker/src/config';
 import { buildDeps } from '../../apps/worker/src/deps';
 import { createLogger } from '../../apps/worker/src/deps/logger';
-import { processors } from '../../apps/worker/src/processors';
+import { replaceQueueProcessors } from '../../apps/worker/src/processors';
 import { startWorkers } from '../../apps/worker/src/worker-runner';
 import { REDIS_DB, wallClockMs } from '../lib/payload';
 
@@ -46,7 +46,7 @@ if (mode === 'ours') {
   const logger = createLogger(config.logLevel);
   const deps = buildDeps(config, logger);
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
-  const runner = startWorkers({ config, deps, logger, deadLetters, processors: { ...processors, email: { verify: noop, welcome: noop } } });
+  const runner = startWorkers({ config, deps, logger, deadLetters, processors: replaceQueueProcessors('email', noop) });
   await runner.ready();
   if (runner.queues.length !== QUEUE_NAMES.length) throw new Error(`expected every queue consumed, got ${runner.queues.join(', ')}`);
   worker = runner.workers.get('email')!;

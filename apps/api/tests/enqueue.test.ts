@@ -1,4 +1,4 @@
-import { decryptJobPayload, validatePayload } from '@ceres/queues';
+import { decryptJobPayload, JOB_TYPES, validatePayload } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
 import { auth, startApi, validPayloads, verify, useTestApi } from './helpers';
@@ -8,11 +8,23 @@ const ctx = useTestApi();
 const post = (url: string, payload: unknown, headers: Record<string, string> = auth()) =>
   ctx.api.app.inject({ method: 'POST', url, headers, payload: payload as string });
 
-const KNOWN = ['email/verify', 'email/welcome', 'files/optimize-profile-picture', 'files/validate-cv', 'slack/alert'];
+/** The catalog's platform job types (their definitions say `enqueuedBy: 'platform'`), in catalog order. */
+const KNOWN: string[] = JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ type }) => type);
+const WORKER_ONLY: string[] = JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'worker').map(({ type }) => type);
 
 describe('POST /jobs/:queue/:job', () => {
   it('offers exactly the job types the platform enqueues', () => {
     expect(PLATFORM_JOB_TYPES.map((type) => `${type.queue}/${type.job}`)).toEqual(KNOWN);
+    // The catalog as the definitions have it: the mails, the files jobs and alerts, not the worker's own.
+    expect(KNOWN).toEqual(expect.arrayContaining(['email/verify', 'email/welcome', 'files/optimize-profile-picture', 'files/validate-cv', 'slack/alert']));
+    expect(WORKER_ONLY).toEqual(expect.arrayContaining(['maintenance/daily-report', 'newsletter/send', 'slack/dead-letter-digest']));
+    expect(KNOWN.length + WORKER_ONLY.length).toBe(JOB_TYPES.length);
+  });
+
+  it.each(WORKER_ONLY)('%s: 404, the worker enqueues it', async (type) => {
+    const response = await post(`/jobs/${type}`, {});
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ code: 'UNKNOWN_JOB_TYPE', known: KNOWN });
   });
 
   it.each(KNOWN)('%s: 202 with the job id, and the job holds the payload', async (type) => {
@@ -115,7 +127,7 @@ describe('POST /jobs/:queue/:job', () => {
       const response = await post(url, {});
       expect(response.statusCode, url).toBe(404);
       expect(response.json(), url).toMatchObject({ code: 'UNKNOWN_JOB_TYPE', known: KNOWN });
-      expect(response.json().message, url).toContain('known job types: email/verify, email/welcome');
+      expect(response.json().message, url).toContain(`known job types: ${KNOWN.join(', ')}`);
     }
     const elsewhere = await ctx.api.app.inject({ method: 'GET', url: '/nowhere', headers: auth() });
     expect(elsewhere.statusCode).toBe(404);

@@ -129,7 +129,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
 
   program
     .command('erase')
-    .description("erase one user's data: their jobs in every queue and state, failed_jobs rows and verification tokens (the admin API's POST /api/erasure). Asks first unless --yes")
+    .description("erase one user's data: their jobs in every queue and state, failed_jobs rows and tokens (the admin API's POST /api/erasure). Asks first unless --yes")
     .argument('<user-id>', 'the platform user id, as in the job payloads (userId)')
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())

@@ -72,7 +72,7 @@ describe('erase <user-id>', () => {
     expect(await cli(env, ['erase', target])).toEqual({ code: 2, stdout: '', stderr: 'ceres-jobs: erase: asks for confirmation on a terminal; pass --yes to erase without asking\n' });
     const declined = await cli(env, ['erase', target], { stdinTty: true, input: 'n\n' });
     expect(declined.code).toBe(1);
-    expect(declined.stdout).toContain("Erase this user's jobs (every queue and state), failed_jobs rows, verification tokens and newsletter addresses? [y/N] ");
+    expect(declined.stdout).toContain("Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ");
     expect(declined.stdout).toMatch(/nothing erased\n$/);
     expect(await jobsOf(producer, target)).toEqual(EVERYTHING);
     expect(await tokensOf(target)).toHaveLength(2);
@@ -104,7 +104,7 @@ describe('erase <user-id>', () => {
 
     // The text form; and erasing again finds nothing and still succeeds.
     const text = await cli(bed.env, ['erase', other, '--yes']);
-    expect(text).toEqual({ code: 0, stdout: 'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 verification token(s); blanked 0 newsletter recipient row(s), 0 opt-out address(es); removed 2 sent_mails record(s)\n', stderr: '' });
+    expect(text).toEqual({ code: 0, stdout: 'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 token(s); blanked 0 newsletter recipient row(s), 0 opt-out address(es); removed 2 sent_mails record(s)\n', stderr: '' });
     expect(await jobsOf(producer, other)).toEqual([]);
     const again = await cli(env, ['erase', target, '--yes', '--json']);
     expect(JSON.parse(again.stdout)).toEqual({ jobs: 0, jobsByQueue: { email: 0, files: 0, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 0 });

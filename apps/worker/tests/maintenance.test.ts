@@ -1,4 +1,5 @@
 import { waitFor } from '@ceres/testing';
+import { TOKEN_STORES } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
@@ -38,7 +39,7 @@ describe('clean-verification-tokens', () => {
     const queue = bed.producer(env).getQueue('maintenance');
     const added = await queue.add('clean-verification-tokens', {});
     const job = await waitForState(queue, added.id!, 'completed');
-    expect(job.returnvalue).toEqual({ deleted: 2, sentMailsDeleted: 0 });
+    expect(job.returnvalue).toEqual({ deleted: 2, hashedTokensDeleted: Object.fromEntries(TOKEN_STORES.map((table) => [table, 0])), sentMailsDeleted: 0 });
     expect(await bed.db.tokens.find(tokens.expiredLongAgo)).toBeNull();
     expect(await bed.db.tokens.find(tokens.expiredJustNow)).toBeNull();
     expect(await bed.db.tokens.find(tokens.valid)).not.toBeNull();

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { createHashedTokenStore, type HashedTokenStore } from './hashed-tokens';
 import { createNewsletterStore, type NewsletterStore } from './newsletter';
 import { storableJson, storableString } from './storable';
 
@@ -130,6 +131,11 @@ export interface Db {
   sentMails: SentMailStore;
   /** Newsletter campaigns, recipients and opt-outs. */
   newsletter: NewsletterStore;
+  /**
+   * The hashed token store of table `table` (a job type's `tokenStore`, e.g. `password_reset_tokens`);
+   * one per table, made on first use.
+   */
+  hashedTokens(table: string): HashedTokenStore;
   /** A cheap round trip, for health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -345,6 +351,7 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     },
   };
 
+  const hashedTokenStores = new Map<string, HashedTokenStore>();
   let closed = false;
   return {
     pool,
@@ -352,6 +359,11 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     failedJobs,
     sentMails,
     newsletter: createNewsletterStore(pool),
+    hashedTokens(table) {
+      let store = hashedTokenStores.get(table);
+      if (!store) hashedTokenStores.set(table, (store = createHashedTokenStore(pool, table)));
+      return store;
+    },
     async ping() {
       await pool.query('SELECT 1');
     },

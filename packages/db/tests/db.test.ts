@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { makeTempDir, startPostgresServer, type PostgresServer } from '@ceres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, databaseUrlFromEnv, migrate, readMigrations, type Db } from '../src';
+import { createDb, databaseUrlFromEnv, hashToken, migrate, readMigrations, type Db } from '../src';
 
 const run = promisify(execFile);
 let server: PostgresServer;
@@ -25,10 +25,13 @@ const HOUR = 3_600_000;
 describe('migrations', () => {
   it('ships numbered migrations that are recorded once and not re-applied', async () => {
     const migrations = await readMigrations();
-    expect(migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Numbered 1, 2, 3, … without a gap; a new migration takes the next number.
+    expect(migrations.map((m) => m.version)).toEqual(migrations.map((_m, index) => index + 1));
+    expect(migrations.length).toBeGreaterThanOrEqual(9);
     expect(await migrate(server.url)).toEqual([]);
     const { rows } = await db.pool.query('SELECT version, name FROM schema_migrations ORDER BY version');
-    expect(rows).toEqual([
+    expect(rows).toEqual(migrations.map(({ version, name }) => ({ version, name })));
+    expect(rows.slice(0, 9)).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'failed_jobs_retried' },
       { version: 3, name: 'sent_mails' },
@@ -44,7 +47,7 @@ describe('migrations', () => {
   it('is safe to run concurrently: a fresh database migrated by four runners at once ends up migrated once', async () => {
     const url = await server.createDatabase('concurrent_migrations');
     const results = await Promise.all([1, 2, 3, 4].map(() => migrate(url)));
-    expect(results.flat()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(results.flat()).toEqual((await readMigrations()).map((m) => m.version));
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const { rows } = await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')");
@@ -111,6 +114,37 @@ describe('verification tokens', () => {
     expect(await db.tokens.deleteExpired(now)).toBe(1);
     expect(await db.tokens.find('expired-token-bbbbbb')).toBeNull();
     expect(await db.tokens.find('valid-token-aaaaaaaa')).not.toBeNull();
+  });
+});
+
+describe('hashed token stores', () => {
+  it('keep only the SHA-256 of a token; find, consume once, delete the expired ones and those of a user', async () => {
+    // The table a job type's migration creates (see src/hashed-tokens.ts).
+    await db.pool.query(`CREATE TABLE test_hashed_tokens (
+      token_hash text PRIMARY KEY, user_id text NOT NULL, expires_at timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+    const store = db.hashedTokens('test_hashed_tokens');
+    expect(db.hashedTokens('test_hashed_tokens')).toBe(store);
+    const now = new Date();
+    await store.insert({ token: 'valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa', userId: 'u1', expiresAt: new Date(now.getTime() + HOUR) });
+    await store.insert({ token: 'expired-reset-token-bbbbbbbbbbbbbbbbbbbbb', userId: 'u2', expiresAt: new Date(now.getTime() - HOUR) });
+    await store.insert({ token: 'other-reset-token-ccccccccccccccccccccccc', userId: 'u1', expiresAt: new Date(now.getTime() + HOUR) });
+    await store.insert({ token: 'kept-reset-token-ddddddddddddddddddddddddd', userId: 'u3', expiresAt: new Date(now.getTime() + HOUR) });
+    const { rows } = await db.pool.query<{ token_hash: string }>('SELECT token_hash FROM test_hashed_tokens ORDER BY token_hash');
+    expect(JSON.stringify(rows)).not.toMatch(/reset-token/);
+    expect(rows.map((row) => row.token_hash)).toContain(hashToken('valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa'));
+    expect(hashToken('x')).toMatch(/^[0-9a-f]{64}$/);
+
+    expect((await store.find('expired-reset-token-bbbbbbbbbbbbbbbbbbbbb'))?.userId).toBe('u2');
+    expect(await store.findValid('expired-reset-token-bbbbbbbbbbbbbbbbbbbbb', now)).toBeNull();
+    expect(await store.find('unknown-reset-token')).toBeNull();
+    expect((await store.findValid('valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa', now))?.userId).toBe('u1');
+    expect(await store.consume('expired-reset-token-bbbbbbbbbbbbbbbbbbbbb', now)).toBeNull();
+    expect((await store.consume('valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa', now))?.userId).toBe('u1');
+    expect(await store.consume('valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa', now)).toBeNull();
+    expect(await store.deleteExpired(now)).toBe(1);
+    expect(await store.deleteForUser('u1')).toBe(1);
+    expect((await store.find('kept-reset-token-ddddddddddddddddddddddddd'))?.userId).toBe('u3');
+    expect(() => db.hashedTokens('tokens; DROP TABLE failed_jobs')).toThrow(/not a plain lower-case table name/);
   });
 });
 

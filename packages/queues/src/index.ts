@@ -19,6 +19,7 @@ export {
   QUEUE_NAMES,
   JOB_TYPES,
   SCHEDULED_JOB_TYPES,
+  TOKEN_STORES,
   RATE_LIMITED_QUEUES,
   limiterFor,
   queueLimiter,
@@ -41,11 +42,14 @@ export {
   type Registry,
 } from './registry';
 export { SLACK_SEVERITIES } from './jobs/slack/alert';
-export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UserId } from './schemas/common';
+export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UrlToken, UserId } from './schemas/common';
 export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-options';
 
 // Producing.
-export { enqueue, enqueueEmailVerify, enqueueEmailWelcome, enqueueSlackAlert, enqueueValidateCv, enqueueOptimizeProfilePicture, getQueue, closeQueues, defaultQueueClient } from './producers';
+export { enqueue, producer, getQueue, closeQueues, defaultQueueClient } from './producers';
+// enqueueEmailVerify, … : one per platform job type, written by scripts/gen-catalog.mjs.
+export * from './named-producers';
+export { enqueueFilesValidateCv as enqueueValidateCv, enqueueFilesOptimizeProfilePicture as enqueueOptimizeProfilePicture } from './named-producers';
 export { QueueClient, createQueueClient, type QueueClientOptions, type EnqueueResult } from './client';
 export { buildJobId, jobIdOf, MAX_JOB_KEY_LENGTH, type JobKeySource } from './job-id';
 export { validatePayload, parsePayload, jobDefinitionOrThrow } from './validation';

@@ -31,14 +31,12 @@ export function enqueue<T extends PlatformJobType>(type: T, payload: Payload<T>,
   return defaultQueueClient().enqueue<JobType>(type, payload as never, options as never);
 }
 
-/** A producer bound to one job type: `producer('email/verify')(payload)`. */
-const producer =
+/**
+ * A producer bound to one job type: `producer('email/verify')(payload)`. The named producers
+ * (`enqueueEmailVerify`, …: one per platform job type) are written by scripts/gen-catalog.mjs in
+ * named-producers.ts.
+ */
+export const producer =
   <T extends PlatformJobType>(type: T) =>
   (payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> =>
     enqueue(type, payload, options);
-
-export const enqueueEmailVerify = producer('email/verify');
-export const enqueueEmailWelcome = producer('email/welcome');
-export const enqueueSlackAlert = producer('slack/alert');
-export const enqueueValidateCv = producer('files/validate-cv');
-export const enqueueOptimizeProfilePicture = producer('files/optimize-profile-picture');

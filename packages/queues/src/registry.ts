@@ -78,6 +78,9 @@ export function jobOptions(queue: QueueName, job: string): JobsOptions {
 /** The longest attempt timeout of any job type: what a graceful stop may have to wait for. */
 export const LONGEST_JOB_TIMEOUT_MS = Math.max(...JOB_TYPES.map(({ queue, job }) => jobTimeoutMs(queue, job)));
 
+/** The hashed token tables the job types declare (`tokenStore`): cleaned when expired, erased per user. */
+export const TOKEN_STORES: readonly string[] = [...new Set(JOB_TYPES.flatMap(({ definition }) => (definition.tokenStore ? [definition.tokenStore] : [])))];
+
 /** The job types a cron creates, with their schedule. */
 export const SCHEDULED_JOB_TYPES = JOB_TYPES.filter((entry) => entry.definition.schedule !== undefined);
 

@@ -31,7 +31,7 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
   if (!options.yes) {
     if (!io.stdin.isTTY) throw new UsageError('erase: asks for confirmation on a terminal; pass --yes to erase without asking');
     const rl = createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream });
-    const answer = await rl.question("Erase this user's jobs (every queue and state), failed_jobs rows, verification tokens and newsletter addresses? [y/N] ");
+    const answer = await rl.question("Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ");
     rl.close();
     if (!/^y(es)?$/i.test(answer.trim())) {
       println(io, 'nothing erased');
@@ -44,7 +44,7 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
     const perQueue = Object.entries(counts.jobsByQueue).map(([queue, count]) => `${queue} ${count}`).join(', ');
     println(
       io,
-      `removed ${counts.jobs} job(s) (${perQueue}), ${counts.failedJobs} failed_jobs row(s), ${counts.tokens} verification token(s); ` +
+      `removed ${counts.jobs} job(s) (${perQueue}), ${counts.failedJobs} failed_jobs row(s), ${counts.tokens} token(s); ` +
         `blanked ${counts.newsletterRecipients} newsletter recipient row(s), ${counts.newsletterOptOuts} opt-out address(es); ` +
         `removed ${counts.sentMails} sent_mails record(s)`,
     );

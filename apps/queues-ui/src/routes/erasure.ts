@@ -45,7 +45,7 @@ export async function erasureRoutes(app: FastifyInstance, { client, db }: { clie
     '/api/erasure',
     {
       schema: {
-        summary: "Erase one user's data: their jobs in every queue and state, failed_jobs rows, verification tokens and newsletter addresses",
+        summary: "Erase one user's data: their jobs in every queue and state, failed_jobs rows, tokens and newsletter addresses",
         description:
           'Jobs are matched on the payload’s userId. A job running at that moment cannot be removed: it is counted in jobsStillRunning; call again once it finished. ' +
           'Needs DATABASE_URL in queues-ui’s environment, else 503 ERASURE_UNAVAILABLE and nothing is erased. Logged with the counts only.',

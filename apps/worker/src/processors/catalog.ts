@@ -1,6 +1,7 @@
 // Written by scripts/gen-catalog.mjs (run by npm run build and npm run typecheck) from the files
 // beside it: do not edit.
 import type { ProcessorMap } from './types';
+import emailPasswordReset from './email/password-reset';
 import emailVerify from './email/verify';
 import emailWelcome from './email/welcome';
 import filesOptimizeProfilePicture from './files/optimize-profile-picture';
@@ -16,7 +17,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 
 /** The processor of every job type: `satisfies` makes a missing (or extra) one a compile error. */
 export const processors = {
-  'email': { 'verify': emailVerify, 'welcome': emailWelcome },
+  'email': { 'password-reset': emailPasswordReset, 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
   'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
   'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },

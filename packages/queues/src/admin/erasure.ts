@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Queue } from 'bullmq';
 import type { QueueClient } from '../client';
-import { JOB_TYPES, QUEUE_NAMES, type QueueName } from '../registry';
+import { JOB_TYPES, QUEUE_NAMES, TOKEN_STORES, type QueueName } from '../registry';
 import { optOutAddressDigests } from './opt-out-digest';
 
 /** Keys per SCAN step, and jobs read at once. */
@@ -23,6 +23,8 @@ export const ErasureUserId = Type.String({
 export interface ErasureStores {
   failedJobs: { deleteForUser(userId: string): Promise<number> };
   tokens: { deleteForUser(userId: string): Promise<number> };
+  /** The hashed token tables of {@link TOKEN_STORES}. */
+  hashedTokens(table: string): { deleteForUser(userId: string): Promise<number> };
   newsletter: {
     eraseUser(userId: string, options?: { addressDigest?: (email: string) => string }): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
   };
@@ -44,7 +46,7 @@ export interface UserDataErasure {
   jobsStillRunning: number;
   /** `failed_jobs` rows whose payload's `userId` is the user's. */
   failedJobs: number;
-  /** Verification tokens of the user. */
+  /** Tokens of the user: verification tokens and those of every job type's `tokenStore`. */
   tokens: number;
   /** Newsletter recipient rows whose address and first name were blanked (one per campaign). */
   newsletterRecipients: number;
@@ -55,7 +57,8 @@ export interface UserDataErasure {
 }
 
 /**
- * Erases one user's data: their `failed_jobs` rows, their verification tokens, the address and
+ * Erases one user's data: their `failed_jobs` rows, their tokens (verification tokens and every
+ * job type's `tokenStore`), the address and
  * name of their newsletter rows, the `sent_mails` records of their mails, and every job whose payload's `userId` is theirs, in every queue
  * and state. The one operation behind
  * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
@@ -66,7 +69,8 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   // The archive and the tokens first: a job cannot come back from them, and a second call erases
   // what a concurrent enqueue added meanwhile.
   const failedJobs = await db.failedJobs.deleteForUser(userId);
-  const tokens = await db.tokens.deleteForUser(userId);
+  let tokens = await db.tokens.deleteForUser(userId);
+  for (const table of TOKEN_STORES) tokens += await db.hashedTokens(table).deleteForUser(userId);
   // A keyed digest of each opted-out address keeps it blocked; without a keyring the address goes, the user id stays.
   const keyring = client.config.keyring;
   const newsletter = await db.newsletter.eraseUser(userId, keyring ? { addressDigest: (email) => optOutAddressDigests(keyring, email)[0]! } : {});

@@ -1,6 +1,7 @@
 // Written by scripts/gen-catalog.mjs (run by npm run build and npm run typecheck) from the files
 // beside it: do not edit.
 import emailQueue from './email/queue';
+import emailPasswordReset from './email/password-reset';
 import emailVerify from './email/verify';
 import emailWelcome from './email/welcome';
 import filesQueue from './files/queue';
@@ -20,7 +21,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 
 /** Every queue and its job types. */
 export const catalog = {
-  'email': { ...emailQueue, jobs: { 'verify': emailVerify, 'welcome': emailWelcome } },
+  'email': { ...emailQueue, jobs: { 'password-reset': emailPasswordReset, 'verify': emailVerify, 'welcome': emailWelcome } },
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
   'maintenance': { ...maintenanceQueue, jobs: { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
   'newsletter': { ...newsletterQueue, jobs: { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend } },

@@ -67,6 +67,12 @@ export interface JobDefinition<S extends TObject = TObject> {
    * match on it.
    */
   personal?: ReadonlyArray<keyof Static<S> & string>;
+  /**
+   * The PostgreSQL table of the tokens this job type's mails carry, stored hashed (`@ceres/db`'s
+   * `db.hashedTokens(table)`; its migration creates the table). Derived from it: the hourly
+   * `maintenance/clean-verification-tokens` deletes its expired rows, erasure deletes the user's.
+   */
+  tokenStore?: string;
 }
 
 /** A queue's settings; the file `jobs/<queue>/queue.ts` exports it as default. */

@@ -40,6 +40,13 @@ export const UserId = JobKey(128, { description: 'The platform user id; also the
 export const FirstName = SingleLine(1, 100, { description: "The user's first name, as shown in the mail" });
 
 /**
+ * A token the platform issued and a mail carries in its link: URL-safe characters only, between
+ * `minLength` and 256 of them. `description` says which store holds it.
+ */
+export const UrlToken = (minLength: number, description: string) =>
+  Type.String({ minLength, maxLength: 256, pattern: '^[A-Za-z0-9_-]+$', description });
+
+/**
  * A path relative to the uploads folder: no leading `/`, no backslashes, no control characters,
  * and, as the key of the job id, no `:` and not blank (see {@link JOB_KEY_PATTERN}).
  */

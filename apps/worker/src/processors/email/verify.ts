@@ -2,7 +2,7 @@ import type { Db } from '@ceres/db';
 import type { Clock } from '../../deps/clock';
 import type { Mailer } from '../../deps/mailer';
 import { sendOnce } from '../../mail/send-once';
-import { verifyEmail } from '../../mail/templates';
+import { verifyEmail } from './verify.template';
 import type { Processor } from '../types';
 
 export type VerifyResult = { sent: true; messageId: string } | { skipped: 'token-expired' | 'token-unknown' };

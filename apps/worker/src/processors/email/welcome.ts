@@ -1,7 +1,7 @@
 import type { Db } from '@ceres/db';
 import type { Mailer } from '../../deps/mailer';
 import { sendOnce } from '../../mail/send-once';
-import { welcomeEmail } from '../../mail/templates';
+import { welcomeEmail } from './welcome.template';
 import type { Processor } from '../types';
 
 export interface WelcomeDeps {

@@ -4,7 +4,7 @@ import type { Queue } from 'bullmq';
 import type { WorkerConfig } from '../../config';
 import type { Clock } from '../../deps/clock';
 import type { Mailer } from '../../deps/mailer';
-import { escapeHtml } from '../../mail/templates';
+import { escapeHtml } from '../../mail/layout';
 import { redactEmails } from '../../redact';
 import { escapeSlack, unescapeSlack } from '../../slack-escape';
 import type { Processor } from '../types';

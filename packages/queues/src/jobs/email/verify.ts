@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { defineJob } from '../define';
-import { Email, FirstName, UserId } from '../../schemas/common';
+import { Email, FirstName, UrlToken, UserId } from '../../schemas/common';
 
 export default defineJob({
   description: 'Send the account verification mail',
@@ -10,12 +10,7 @@ export default defineJob({
       email: Email,
       firstName: FirstName,
       // 6-character codes are common verification tokens.
-      token: Type.String({
-        minLength: 6,
-        maxLength: 256,
-        pattern: '^[A-Za-z0-9_-]+$',
-        description: 'The verification token (6 to 256 URL-safe characters), stored in verification_tokens',
-      }),
+      token: UrlToken(6, 'The verification token (6 to 256 URL-safe characters), stored in verification_tokens'),
     },
     { additionalProperties: false, $id: 'EmailVerifyPayload' },
   ),
