@@ -15,7 +15,8 @@ import {
   useTestBed,
 } from './helpers/harness';
 
-const bed = useTestBed();
+// Servers of its own: a test stops PostgreSQL while jobs die.
+const bed = useTestBed({ ownServers: true });
 
 /** Alerts seen by the Slack stand-in that name this job id. */
 const alertsFor = (jobId: string) =>

@@ -18,7 +18,8 @@ import {
   useTestBed,
 } from './helpers/harness';
 
-const bed = useTestBed();
+// Servers of its own: its tests stop and restart Redis.
+const bed = useTestBed({ ownServers: true });
 
 const requestsFor = (text: string) => bed.peers.slack.requests.filter((r) => (r.body as { text?: string }).text?.includes(text));
 
