@@ -191,6 +191,30 @@ export async function stopWorker(worker: WorkerProcess): Promise<void> {
   await worker.exited;
 }
 
+/**
+ * Waits until `queue` has nothing left to run: no job waiting, active or prioritized, nor delayed
+ * unless `delayed: false` (a digest due in a minute). What a test asserts once this holds cannot
+ * change any more through this queue: the wait that replaces "sleep, then check nothing else came".
+ */
+export async function waitForIdle(queue: Queue, { delayed = true, timeoutMs = 15_000 }: { delayed?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  const states = ['waiting', 'active', 'prioritized', 'waiting-children', ...(delayed ? ['delayed' as const] : [])] as const;
+  await waitFor(
+    async () => {
+      const counts = await queue.getJobCounts(...states);
+      return Object.values(counts).every((count) => count === 0);
+    },
+    { timeoutMs, intervalMs: 50, what: `queue ${queue.name} to be idle` },
+  );
+}
+
+/** Waits until one of `children` has logged `msg` for `jobId` (and `extra` fields, if given). */
+export async function waitForLog(children: WorkerProcess[], msg: string, jobId: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+  return waitFor(() => children.flatMap((child) => child.logs).find((line) => line.msg === msg && line.jobId === jobId), {
+    timeoutMs,
+    what: `a "${msg}" log line for ${jobId}`,
+  });
+}
+
 /** Waits until the job is in `state`, then reads it (so its return value or reason is there). */
 export async function waitForState(queue: Queue, jobId: string, state: 'completed' | 'failed', timeoutMs = 15_000): Promise<Job> {
   return waitFor(
