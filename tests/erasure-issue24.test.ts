@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRedisConnection, eraseUserData } from '@ceres/queues';
 import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '@ceres/testing';
 import { createWorkerApp } from '../apps/worker/src/app';
 import { createLogger } from '../apps/worker/src/deps/logger';
 import { processors } from '../apps/worker/src/processors';
@@ -48,8 +49,11 @@ describe('erasure (issue 24)', () => {
       prefix: queue.opts.prefix,
       concurrency: 5,
     });
+    let moved = 0;
+    worker.on('completed', () => void moved++);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The consumer is at work before the erasure starts.
+      await waitFor(() => moved >= 100, { what: 'the consumer to complete 100 jobs' });
       const counts = await eraseUserData({ client: producer, db: bed.db, log }, target);
       expect(await queue.getJobCountByTypes('prioritized')).toBeGreaterThan(0);
       await worker.close();

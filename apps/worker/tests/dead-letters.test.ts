@@ -338,6 +338,14 @@ describe('an alert storm', () => {
     const next = await queues.store.readDeadLetterDigest('email', minute + 1);
     expect(next, 'the storm fit in one minute').toBeUndefined();
     expect(figures?.count).toBe(500);
+    // The digest is due at the end of its minute plus a grace of 3 s (so that it reads every figure,
+    // all in by now): promoted rather than waited for.
+    const digestJobs = (await queues.getQueue('slack').getDelayed()).filter((job) => job.name === 'dead-letter-digest');
+    expect(digestJobs).toHaveLength(1);
+    const dueAt = digestJobs[0]!.timestamp + digestJobs[0]!.delay;
+    expect(dueAt).toBeGreaterThanOrEqual((minute + 1) * 60_000);
+    expect(dueAt).toBeLessThanOrEqual((minute + 1) * 60_000 + 4_000);
+    await digestJobs[0]!.promote();
 
     const digests = () => bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('failed for good in the last minute'));
     await waitFor(() => digests().length >= 1, { timeoutMs: 90_000, intervalMs: 250, what: 'the digest' });
