@@ -46,6 +46,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Vitest's default on 2 cores is one file at a time; the integration files mostly wait (on
+    // servers, child processes, timers), so three at once keep both cores busy. `--maxWorkers=N` overrides.
+    maxWorkers: 3,
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT } },
       {

@@ -15,6 +15,8 @@ const log = { info: () => {} };
 describe('erasure (issue 24)', () => {
   it('item 16: erases the sent_mails records whose job id names the user, and only theirs', async () => {
     const producer = bed.producer(workerEnv(bed.peers));
+    // Connected first: a producer's connection queues no command (enableOfflineQueue off).
+    await producer.ready();
     const at = new Date(Date.UTC(2026, 11, 1));
     const target = 'sent-16';
     for (const jobId of [`email:verify:${target}`, `email:welcome:${target}`, `newsletter:send:0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b.${target}`, `email:welcome:${target}x`, `email:welcome:x${target}`]) {

@@ -43,8 +43,9 @@ describe('findFixedWaits', () => {
       'await setTimeout(500);',
       'await new Promise((r) => setTimeout(r, 3e3));',
       'await new Promise((resolve) => setTimeout(resolve, Math.max(0, 20_000 - elapsed)));',
+      'await page.waitForTimeout(1_000);',
     ].join('\n');
-    expect(findFixedWaits(source).map(({ line }) => line)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(findFixedWaits(source).map(({ line }) => line)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   it('leaves short sleeps, deadlines and timeouts alone', () => {

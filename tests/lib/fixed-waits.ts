@@ -6,7 +6,7 @@ const valueOf = (literal: string) => Number(literal.replace(/_/g, ''));
 
 /**
  * The fixed waits of `source`: `setTimeout(resolve, N)` (a callback that only resolves a promise),
- * `setTimeout(N)` (timers/promises), `sleep(N)` and `delay(N)` with a literal of at least
+ * `setTimeout(N)` (timers/promises), `sleep(N)`, `delay(N)` and `page.waitForTimeout(N)` with a literal of at least
  * {@link MAX_FIXED_WAIT_MS}, or a computed duration that starts from one (`Math.max(0, 20_000 - …)`).
  * A `setTimeout` whose callback does something else (a deadline that rejects, a kill) is no wait.
  */
@@ -15,8 +15,8 @@ export function findFixedWaits(source: string): Array<{ line: number; text: stri
   const patterns = [
     // setTimeout(resolve, N) / setTimeout(r, …N…) inside a Promise
     new RegExp(String.raw`setTimeout\(\s*(?:resolve|res|r|done|next)\s*,\s*([^;\n]*)`, 'g'),
-    // setTimeout(N) from node:timers/promises, sleep(N), delay(N), wait(N)
-    new RegExp(String.raw`\b(?:setTimeout|sleep|delay|wait|setTimeoutPromise)\(\s*(${number}[^;\n]*)`, 'g'),
+    // setTimeout(N) from node:timers/promises, sleep(N), delay(N), wait(N), page.waitForTimeout(N)
+    new RegExp(String.raw`\b(?:setTimeout|sleep|delay|wait|setTimeoutPromise|waitForTimeout)\(\s*(${number}[^;\n]*)`, 'g'),
   ];
   const found: Array<{ line: number; text: string }> = [];
   source.split('\n').forEach((text, index) => {

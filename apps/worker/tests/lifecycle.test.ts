@@ -38,7 +38,7 @@ describe('graceful stop', () => {
     );
     await waitFor(() => requestsFor('in-flight').length === 3, { what: 'three jobs in flight' });
     worker.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(() => worker.logs.some((entry) => entry.msg === 'stopping: waiting for active jobs to finish'), { what: 'the signal handled' });
     const late = await queues.enqueue('slack/alert', { text: 'after the signal', dedupeKey: 'sigterm-late' });
 
     const { code, signal } = await worker.exited;
