@@ -1,7 +1,34 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+const ALL = ['packages/*/tests/**/*.test.ts', 'apps/*/tests/**/*.test.ts', 'tests/**/*.test.ts'];
+
+/**
+ * The `unit` project: files that start nothing (no server, no child process, no listening socket),
+ * run by `npm run test:unit`. Everything else is `integration`, which shares one Redis and one
+ * PostgreSQL per run (tests/setup/global-servers.ts).
+ */
+const UNIT = [
+  'apps/api/tests/body-validator.test.ts',
+  'apps/api/tests/boundaries.test.ts',
+  'apps/queues-ui/tests/config.test.ts',
+  'apps/worker/tests/runner-pipeline.test.ts',
+  'apps/worker/tests/unsubscribe-secret.test.ts',
+  'packages/app-kit/tests/auth-failures.test.ts',
+  'packages/app-kit/tests/env.test.ts',
+  'packages/app-kit/tests/newsletter.test.ts',
+  'packages/http/tests/http.test.ts',
+  'packages/queues/tests/config.test.ts',
+  'packages/queues/tests/job-id.test.ts',
+  'packages/queues/tests/rate-limit.test.ts',
+  'packages/queues/tests/reserved-keys.test.ts',
+  'packages/queues/tests/retry.test.ts',
+  'packages/queues/tests/schemas.test.ts',
+  'tests/local-encryption-key.test.ts',
+  'tests/no-fixed-waits.test.ts',
+];
 
 export default defineConfig({
   resolve: {
@@ -16,9 +43,23 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/tests/**/*.test.ts', 'apps/*/tests/**/*.test.ts', 'tests/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Vitest's default on 2 cores is one file at a time; the integration files mostly wait (on
+    // servers, child processes, timers), so three at once keep both cores busy. `--maxWorkers=N` overrides.
+    maxWorkers: 3,
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ALL,
+          exclude: [...configDefaults.exclude, ...UNIT],
+          globalSetup: ['tests/setup/global-servers.ts'],
+        },
+      },
+    ],
   },
 });

@@ -75,7 +75,7 @@ async function countAllJobs(queues: QueueClient): Promise<number> {
 // ── crash: SIGKILL the worker at random moments ────────────────────────────────────────────────
 async function crash(): Promise<void> {
   const scenario = 'crash';
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   const env = workerEnv(peers);
   const queues = producerFor(env);
   const workers: WorkerProcess[] = [];
@@ -158,7 +158,7 @@ async function crash(): Promise<void> {
 // ── Redis restart with AOF on ─────────────────────────────────────────────────────────────────
 async function redisRestart(): Promise<void> {
   const scenario = 'redis-restart';
-  const peers = await startPeers({ redisAppendOnly: true });
+  const peers = await startPeers({ ownServers: true, redisAppendOnly: true });
   const env = workerEnv(peers);
   const api = await spawnApi(env);
   const worker = spawnWorker(env);
@@ -241,7 +241,7 @@ async function redisRestart(): Promise<void> {
 // ── graceful stop: SIGTERM with 50 jobs active ─────────────────────────────────────────────────
 async function gracefulStop(): Promise<void> {
   const scenario = 'graceful-stop';
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   const env = workerEnv(peers);
   const queues = producerFor(env);
   // The slack queue's concurrency is 10 per process: five processes hold 50 jobs at once.
@@ -291,7 +291,7 @@ function maybeValid(route: string, body: unknown): boolean {
 
 async function badInput(): Promise<void> {
   const scenario = 'bad-input';
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   const env = workerEnv(peers);
   const api = await spawnApi(env);
   const queues = producerFor(env);
@@ -369,7 +369,7 @@ async function badInput(): Promise<void> {
 
 // ── dead letters and cron with three worker instances ──────────────────────────────────────────
 async function threeInstances(): Promise<void> {
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   peers.smtp.setRules([{ match: /^dead-/, code: 550, message: 'no such mailbox' }]);
   // debug: the per-job lines; one alert per dead job (no digest, no Slack rate) so each is told apart.
   const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'debug', DEAD_LETTER_DIGEST_AFTER: '1000', SLACK_RATE_PER_SECOND: '1000' });
@@ -426,7 +426,7 @@ async function threeInstances(): Promise<void> {
  */
 async function failover(): Promise<void> {
   const scenario = 'failover';
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   try {
     const runs: Array<{ name: string; replicas: number; mode: 'failover' | 'kill'; extra: Record<string, string> }> = [
       { name: 'SENTINEL FAILOVER, 1 replica, WAIT 1', replicas: 1, mode: 'failover', extra: { REDIS_WAIT_REPLICAS: '1' } },
@@ -463,7 +463,7 @@ async function fileBombs(): Promise<void> {
   const { mkdir, writeFile, mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const path = await import('node:path');
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   const uploads = await mkdtemp(path.join(tmpdir(), 'ceres-reliability-uploads-'));
   const env = workerEnv(peers, { UPLOADS_DIR: uploads });
   const queues = producerFor(env);
@@ -524,7 +524,7 @@ async function fileBombs(): Promise<void> {
 // ── PostgreSQL down while jobs die ──────────────────────────────────────────────────────────────
 async function postgresOutage(): Promise<void> {
   const scenario = 'postgres-outage';
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   peers.smtp.setRules([{ match: /^pgdown-/, code: 550, message: 'no such mailbox' }]);
   // The periodic reconciliation pushed out: the retries of the recording must do it.
   // One alert per dead job (no digest), so each is told apart.
@@ -575,7 +575,7 @@ async function postgresOutage(): Promise<void> {
 // ── Redis at maxmemory (noeviction) ─────────────────────────────────────────────────────────────
 async function redisOom(): Promise<void> {
   const scenario = 'redis-oom';
-  const peers = await startPeers();
+  const peers = await startPeers({ ownServers: true });
   const env = workerEnv(peers);
   // Debug: the level at which a 503 is logged, so the check below sees every line there is.
   const api = await spawnApi(env, 'debug');

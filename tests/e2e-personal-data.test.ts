@@ -1,19 +1,20 @@
 import { decryptPayload } from '@ceres/queues';
-import { freePort, startRedisServer, startSmtpSink, waitFor, type RedisServer, type SmtpSink } from '@ceres/testing';
+import { freePort, sharedRedis, startSmtpSink, waitFor, type RedisPeer, type SmtpSink } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The worker's own mailer: its error text is what the job's failedReason carries.
 import { createMailer } from '../apps/worker/src/deps/mailer';
 import { CHROMIUM_PATH, hasChromium, launchChromium } from '../apps/queues-ui/tests/helpers/chromium';
 import { AUTH, startStack, startWorker, type Stack } from '../apps/queues-ui/tests/helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let smtp: SmtpSink;
 let stack: Stack;
 let baseUrl: string;
 
 beforeAll(async () => {
   if (!hasChromium()) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y --no-install-recommends chromium`);
-  [redis, smtp] = await Promise.all([startRedisServer(), startSmtpSink()]);
+  redis = sharedRedis();
+  smtp = await startSmtpSink();
   stack = await startStack(redis);
   const port = await freePort();
   await stack.app.listen({ host: '127.0.0.1', port });
@@ -23,7 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   await smtp?.close();
-  await redis?.close();
 });
 
 const ADDRESS = 'juan.reject@example.com';

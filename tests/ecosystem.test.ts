@@ -5,24 +5,24 @@ import { fileURLToPath } from 'node:url';
 import {
   freePort,
   makeTempDir,
-  startPostgresServer,
-  startRedisServer,
+  sharedPostgres,
+  sharedRedis,
   testEncryptionKey,
   waitFor,
-  type PostgresServer,
-  type RedisServer,
+  type PostgresPeer,
+  type RedisPeer,
 } from '@ceres/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 // The real ecosystem file under a real PM2 (its own PM2_HOME, so a developer's PM2 is untouched),
-// running the built apps against the harness's Redis and PostgreSQL on free ports.
+// running the built apps against the run's shared Redis and PostgreSQL.
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pm2Bin = join(root, 'node_modules', '.bin', 'pm2');
 const API_TOKEN = 'ecosystem-test-token-0123456789';
 const UI_PASS = 'ecosystem-test-password';
 
-let redis: RedisServer;
-let postgres: PostgresServer;
+let redis: RedisPeer;
+let postgres: PostgresPeer;
 let home: Awaited<ReturnType<typeof makeTempDir>>;
 let env: Record<string, string>;
 let api: string;
@@ -38,7 +38,9 @@ beforeAll(async () => {
   for (const built of ['apps/api/dist/main.js', 'apps/worker/dist/main.js', 'apps/queues-ui/dist/main.js', 'packages/db/dist/cli.js']) {
     if (!existsSync(join(root, built))) throw new Error(`${built} is missing: run npm run build (npm test does)`);
   }
-  [redis, postgres, home] = await Promise.all([startRedisServer(), startPostgresServer(), makeTempDir('pm2')]);
+  // The run's Redis under a prefix of its own; an empty database, which the migrate CLI fills.
+  redis = sharedRedis();
+  [postgres, home] = await Promise.all([sharedPostgres({ migrated: false }), makeTempDir('pm2')]);
   const [apiPort, uiPort] = [await freePort(), await freePort()];
   api = `http://127.0.0.1:${apiPort}`;
   ui = `http://127.0.0.1:${uiPort}`;
@@ -46,6 +48,7 @@ beforeAll(async () => {
     PM2_HOME: join(home.path, 'pm2'),
     PM2_LOG_DIR: join(home.path, 'log'),
     REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
     DATABASE_URL: postgres.url,
     UNSUBSCRIBE_SECRET: 'ecosystem-unsubscribe-secret-0123',
     API_PORT: String(apiPort),
@@ -68,7 +71,7 @@ afterAll(async () => {
     spawnSync(pm2Bin, ['delete', 'all'], { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 });
     spawnSync(pm2Bin, ['kill'], { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 });
   }
-  await Promise.allSettled([redis?.close(), postgres?.close()]);
+  await postgres?.close();
   await home?.remove();
 }, 120_000);
 

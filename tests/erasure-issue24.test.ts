@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createRedisConnection, eraseUserData } from '@ceres/queues';
 import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '@ceres/testing';
 import { createWorkerApp } from '../apps/worker/src/app';
 import { createLogger } from '../apps/worker/src/deps/logger';
 import { processors } from '../apps/worker/src/processors';
@@ -14,6 +15,8 @@ const log = { info: () => {} };
 describe('erasure (issue 24)', () => {
   it('item 16: erases the sent_mails records whose job id names the user, and only theirs', async () => {
     const producer = bed.producer(workerEnv(bed.peers));
+    // Connected first: a producer's connection queues no command (enableOfflineQueue off).
+    await producer.ready();
     const at = new Date(Date.UTC(2026, 11, 1));
     const target = 'sent-16';
     for (const jobId of [`email:verify:${target}`, `email:welcome:${target}`, `newsletter:send:0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b.${target}`, `email:welcome:${target}x`, `email:welcome:x${target}`]) {
@@ -48,8 +51,11 @@ describe('erasure (issue 24)', () => {
       prefix: queue.opts.prefix,
       concurrency: 5,
     });
+    let moved = 0;
+    worker.on('completed', () => void moved++);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The consumer is at work before the erasure starts.
+      await waitFor(() => moved >= 100, { what: 'the consumer to complete 100 jobs' });
       const counts = await eraseUserData({ client: producer, db: bed.db, log }, target);
       expect(await queue.getJobCountByTypes('prioritized')).toBeGreaterThan(0);
       await worker.close();

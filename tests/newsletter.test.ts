@@ -8,7 +8,7 @@ import { buildApp } from '../apps/api/src/app';
 import { loadApiConfig } from '../apps/api/src/config';
 import { createLogger } from '../apps/worker/src/deps/logger';
 import { fanOut } from '../apps/worker/src/processors/newsletter/fan-out';
-import { spawnWorker, startPeers, stopWorker, workerEnv, type Peers, type WorkerProcess } from '../apps/worker/tests/helpers/harness';
+import { spawnWorker, startPeers, stopWorker, waitForIdle, workerEnv, type Peers, type WorkerProcess } from '../apps/worker/tests/helpers/harness';
 
 const RATE = 100;
 const TOKEN = 'newsletter-test-token-0123456789';
@@ -121,7 +121,9 @@ describe('a 2,000-recipient campaign at NEWSLETTER_RATE_PER_SECOND=100 with thre
 
     // Exactly one summary, across three workers, with the figures.
     await waitFor(() => summaries(id).length >= 1, { timeoutMs: 10_000, what: 'the campaign summary' });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // No send left to finish the campaign again, and every alert enqueued has been posted.
+    await waitForIdle(apiQueues.getQueue('newsletter'));
+    await waitForIdle(apiQueues.getQueue('slack'));
     expect(summaries(id)).toHaveLength(1);
     expect(JSON.stringify(summaries(id)[0]!.body)).toMatch(/is done: 2,000 recipients, 2,000 sent, 0 failed, 0 unsubscribed/);
   });
@@ -157,8 +159,8 @@ describe('cancel', () => {
     const cancelAt = Date.now();
     expect(await call('POST', `/campaigns/${id}/cancel`)).toEqual({ campaignId: id, state: 'cancelled' });
     const figures = await finished(id, 'cancelled');
-    // Nothing arrives any more: wait two windows, then count.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Nothing arrives any more once no send is left to run: then count.
+    await waitForIdle(apiQueues.getQueue('newsletter'));
     const mails = arrivals('cancel');
     const late = mails.filter((mail) => mail.at > cancelAt).length;
     expect(late).toBeLessThanOrEqual(RATE);
@@ -172,7 +174,7 @@ describe('cancel', () => {
     // The cancel removed the waiting sends: the queue is free for the next campaign at once.
     await waitFor(async () => (await apiQueues.getQueue('newsletter').getJobCounts('prioritized', 'wait')).prioritized === 0, { what: 'no send left waiting' });
     await waitFor(() => summaries(id).length >= 1, { timeoutMs: 10_000, what: 'the summary' });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await waitForIdle(apiQueues.getQueue('slack'));
     expect(summaries(id)).toHaveLength(1);
     expect(JSON.stringify(summaries(id)[0]!.body)).toMatch(/was cancelled/);
   });

@@ -72,7 +72,8 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
   };
   const clients = Array.from({ length: 4 }, client);
   try {
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Under load before the switch: 100 jobs acknowledged.
+    await waitFor(() => acknowledged.length >= 100, { timeoutMs: 15_000, what: '100 jobs acknowledged before the switch' });
     const switchStarted = Date.now();
     const oldMaster = await group.masterPort();
     if (mode === 'failover') await group.failover();
@@ -105,7 +106,9 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     );
     const workerBackAfterMs = Date.now() - switchedAt;
     await prober.close();
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 8_000 - workerBackAfterMs)));
+    // The load goes on after the worker is back: 200 more jobs acknowledged.
+    const ackedWhenBack = acknowledged.length;
+    await waitFor(() => acknowledged.length >= ackedWhenBack + 200, { timeoutMs: 30_000, what: '200 jobs acknowledged after the worker is back' });
     // With WAIT, keep the load until a replica is back and a little longer.
     const replicaBackAfterMs = await replicaBack;
     if (replicaBackAfterMs !== undefined) await waitFor(() => Date.now() - switchedAt > replicaBackAfterMs + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), { timeoutMs: 30_000 });

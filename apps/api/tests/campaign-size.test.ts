@@ -1,22 +1,21 @@
-import { migrate } from '@ceres/db';
-import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '@ceres/testing';
+import { sharedPostgres, sharedRedis, type PostgresPeer, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startApi, type TestApi } from './helpers';
 
 // Issue 24 item 12, against a real PostgreSQL and Redis.
-let redis: RedisServer;
-let postgres: PostgresServer;
+let redis: RedisPeer;
+let postgres: PostgresPeer;
 let api: TestApi;
 
 beforeAll(async () => {
-  [redis, postgres] = await Promise.all([startRedisServer(), startPostgresServer()]);
-  await migrate(postgres.url);
+  redis = sharedRedis();
+  postgres = await sharedPostgres();
   api = await startApi(redis, { DATABASE_URL: postgres.url });
 }, 60_000);
 
 afterAll(async () => {
   await api?.close();
-  await Promise.allSettled([redis?.close(), postgres?.close()]);
+  await postgres?.close();
 });
 
 const create = (body: Record<string, unknown>) => api.app.inject({ method: 'POST', url: '/campaigns', headers: auth(), payload: body });

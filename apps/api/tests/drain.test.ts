@@ -1,21 +1,19 @@
 import { Agent, request } from 'node:http';
-import type { RedisServer } from '@ceres/testing';
-import { startRedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startApi, verify, type TestApi } from './helpers';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let api: TestApi;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   api = await startApi(redis);
   await api.app.listen({ host: '127.0.0.1', port: 0 });
 });
 
 afterAll(async () => {
   await api.close();
-  await redis.close();
 });
 
 /** POSTs a verify job on `agent`'s kept-alive connection; resolves with the status and Connection header. */

@@ -1,5 +1,5 @@
 import { schemaIssues, validatePayload } from '@ceres/queues';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@ceres/http';
@@ -8,17 +8,16 @@ import { splitOptions } from '../src/enqueue/body';
 import { BatchEnvelope } from '../src/schemas/jobs';
 import { startApi, TOKEN, type TestApi, validPayloads } from './helpers';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let api: TestApi;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   api = await startApi(redis, { LOG_LEVEL: 'fatal' });
 });
 
 afterAll(async () => {
   await api?.close();
-  await redis?.close();
 });
 
 const TYPES = PLATFORM_JOB_TYPES.map((type) => `${type.queue}/${type.job}`);

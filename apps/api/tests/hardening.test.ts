@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@ceres/queues';
+import { waitFor } from '@ceres/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { auth, REQUIRED_ENV, startApi, TOKEN, useTestApi } from './helpers';
@@ -84,9 +85,13 @@ describe('failed authentication per client address', () => {
     const api = await startApi(ctx.redis, { API_AUTH_FAILURE_LIMIT: '2', API_AUTH_FAILURE_WINDOW_MS: '1000' });
     try {
       const once = () => api.app.inject({ method: 'GET', url: '/jobs/email/x', headers: auth('wrong-token-0123456789abcdef') });
+      const windowFrom = Date.now();
       expect([(await once()).statusCode, (await once()).statusCode, (await once()).statusCode]).toEqual([401, 401, 429]);
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
-      expect((await once()).statusCode).toBe(401);
+      const limitedAt = Date.now();
+      // Refused (429) until the window of 1 s is over, then judged again (401).
+      await waitFor(async () => (await once()).statusCode === 401, { timeoutMs: 5_000, intervalMs: 50, what: 'the window to end' });
+      expect(Date.now() - windowFrom).toBeGreaterThanOrEqual(1_000);
+      expect(Date.now() - limitedAt).toBeLessThan(2_000);
     } finally {
       await api.close();
     }

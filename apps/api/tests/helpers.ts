@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createDb, type Db } from '@ceres/db';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
 import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
-import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
+import { sharedRedis, TEST_ENCRYPTION_KEYS, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll } from 'vitest';
 import type { RouteOptions } from 'fastify';
 import { buildApp } from '../src/app';
@@ -33,7 +33,7 @@ export interface TestApi {
 }
 
 /** The API on a fresh REDIS_PREFIX of `redis`, so its queues start empty. */
-export async function startApi(redis: RedisServer, env: Record<string, string> = {}): Promise<TestApi> {
+export async function startApi(redis: Pick<RedisPeer, 'url'>, env: Record<string, string> = {}): Promise<TestApi> {
   const config = loadApiConfig({
     REDIS_URL: redis.url,
     REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
@@ -93,18 +93,17 @@ export const validPayloads: Record<string, Record<string, unknown>> = Object.fro
 );
 
 /**
- * Starts a real Redis and the API on it before the file's tests and stops both after them.
- * Read `ctx.api` and `ctx.redis` inside tests (they are set once the hooks have run).
+ * Starts the API on the run's shared Redis (a prefix of its own) before the file's tests and
+ * stops it after them. Read `ctx.api` and `ctx.redis` inside tests (set once the hooks have run).
  */
-export function useTestApi(env: Record<string, string> = {}): { api: TestApi; redis: RedisServer } {
-  const ctx = {} as { api: TestApi; redis: RedisServer };
+export function useTestApi(env: Record<string, string> = {}): { api: TestApi; redis: RedisPeer } {
+  const ctx = {} as { api: TestApi; redis: RedisPeer };
   beforeAll(async () => {
-    ctx.redis = await startRedisServer();
+    ctx.redis = sharedRedis();
     ctx.api = await startApi(ctx.redis, env);
   });
   afterAll(async () => {
     await ctx.api?.close();
-    await ctx.redis?.close();
   });
   return ctx;
 }

@@ -3,22 +3,21 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadQueuesConfig, QueueClient } from '@ceres/queues';
-import { freePort, startRedisServer, TEST_ENCRYPTION_KEYS, waitFor, type RedisServer } from '@ceres/testing';
+import { freePort, sharedRedis, TEST_ENCRYPTION_KEYS, waitFor, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REQUIRED_ENV, TOKEN } from './helpers';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-let redis: RedisServer;
+let redis: RedisPeer;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
 });
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  await redis?.close();
 });
 
 /** Runs src/main.ts as PM2 would: its own process with an IPC channel. */

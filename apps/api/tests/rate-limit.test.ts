@@ -1,18 +1,17 @@
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, OTHER_TOKEN, startApi, type TestApi } from './helpers';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let api: TestApi;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   api = await startApi(redis, { API_RATE_LIMIT_MAX: '3' });
 });
 
 afterAll(async () => {
   await api?.close();
-  await redis?.close();
 });
 
 const alert = (headers: Record<string, string>, n: number) =>

@@ -1,24 +1,23 @@
 import { signUnsubscribeToken } from '@ceres/app-kit';
-import { migrate } from '@ceres/db';
-import { startPostgresServer, startRedisServer, type PostgresServer, type RedisServer } from '@ceres/testing';
+import { sharedPostgres, sharedRedis, type PostgresPeer, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { auth, REQUIRED_ENV, startApi, TOKEN, UNSUBSCRIBE_SECRET, type TestApi } from './helpers';
 
 // Issue 24: the public unsubscribe route, against a real PostgreSQL and Redis.
-let redis: RedisServer;
-let postgres: PostgresServer;
+let redis: RedisPeer;
+let postgres: PostgresPeer;
 let api: TestApi;
 
 beforeAll(async () => {
-  [redis, postgres] = await Promise.all([startRedisServer(), startPostgresServer()]);
-  await migrate(postgres.url);
+  redis = sharedRedis();
+  postgres = await sharedPostgres();
   api = await startApi(redis, { DATABASE_URL: postgres.url });
 }, 60_000);
 
 afterAll(async () => {
   await api?.close();
-  await Promise.allSettled([redis?.close(), postgres?.close()]);
+  await postgres?.close();
 });
 
 async function campaignWith(userIds: string[]): Promise<string> {

@@ -93,7 +93,8 @@ describe('erase <user-id>', () => {
     // No Redis key is named after them any more (job hashes are named by the job id), but for the
     // dead-letter alert, which names the dead job's id (docs/personal-data.md: not erased, kept 1 h).
     const admin = createRedisConnection(producer.config, 'worker');
-    const left = await admin.keys(`*${target}*`);
+    // (Its own prefix: the run's Redis is shared with other test files.)
+    const left = await admin.keys(`${producer.config.redisPrefix}*${target}*`);
     admin.disconnect();
     expect(left).toEqual([expect.stringMatching(new RegExp(`queue:slack:slack:alert:dead-email-email_verify_${target}-\\d+-`))]);
     // Everybody else's data is all there.

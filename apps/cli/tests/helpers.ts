@@ -2,18 +2,18 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { createDb, migrate, type Db } from '@ceres/db';
+import { createDb, type Db } from '@ceres/db';
 import { loadQueuesConfig, QueueClient } from '@ceres/queues';
 import {
   makeTempDir,
+  sharedPostgres,
+  sharedRedis,
   startHttpReceiver,
-  startPostgresServer,
-  startRedisServer,
   startSmtpSink,
   TEST_ENCRYPTION_KEYS,
   type HttpReceiver,
-  type PostgresServer,
-  type RedisServer,
+  type PostgresPeer,
+  type RedisPeer,
   type SmtpSink,
 } from '@ceres/testing';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
@@ -23,8 +23,8 @@ import { run } from '../src/program';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface Peers {
-  redis: RedisServer;
-  postgres: PostgresServer;
+  redis: RedisPeer;
+  postgres: PostgresPeer;
   smtp: SmtpSink;
   slack: HttpReceiver;
 }
@@ -39,21 +39,14 @@ export interface Bed {
   producer(): QueueClient;
 }
 
-/** Real Redis, PostgreSQL (migrated), SMTP sink and Slack stand-in for one test file. */
+/** The run's Redis (a prefix per test) and PostgreSQL (a migrated database of its own), an SMTP sink and Slack stand-in for one test file. */
 export function useBed(): Bed {
   const bed = {} as Bed;
   const producers: QueueClient[] = [];
   let removeDir: () => Promise<void> = async () => {};
   beforeAll(async () => {
-    const [redis, postgres, smtp, slack, dir] = await Promise.all([
-      startRedisServer(),
-      startPostgresServer(),
-      startSmtpSink(),
-      startHttpReceiver(),
-      makeTempDir('cli'),
-    ]);
-    await migrate(postgres.url);
-    bed.peers = { redis, postgres, smtp, slack };
+    const [postgres, smtp, slack, dir] = await Promise.all([sharedPostgres(), startSmtpSink(), startHttpReceiver(), makeTempDir('cli')]);
+    bed.peers = { redis: sharedRedis(), postgres, smtp, slack };
     bed.db = createDb(postgres.url);
     bed.cwd = dir.path;
     removeDir = () => dir.remove();
@@ -76,7 +69,7 @@ export function useBed(): Bed {
   });
   afterAll(async () => {
     await bed.db?.close();
-    await Promise.allSettled([bed.peers?.redis.close(), bed.peers?.postgres.close(), bed.peers?.smtp.close(), bed.peers?.slack.close()]);
+    await Promise.allSettled([bed.peers?.postgres.close(), bed.peers?.smtp.close(), bed.peers?.slack.close()]);
     await removeDir();
   });
   return bed;

@@ -1,4 +1,5 @@
 import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gate, GOOD_AUTH, startStack, startWorker, type Stack, type TestWorker } from './helpers/stack';
 
@@ -6,6 +7,7 @@ let redis: RedisServer;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
+  // A Redis of its own: the pause test looks for the worker's blocked connection in CLIENT LIST.
   redis = await startRedisServer();
 });
 
@@ -178,8 +180,15 @@ describe('pause and resume', () => {
     const paused = await api(s, 'POST', '/api/queues/slack/pause');
     expect(paused).toEqual({ status: 200, body: { success: true, queue: 'slack', paused: true } });
     const held = await slack.add('alert', { text: 'while paused' });
-    // Give the running worker ample occasion to (wrongly) take it.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The running worker has had its occasion to (wrongly) take it: the add is in the paused list and
+    // the worker is blocked waiting for work again, with no job handed to it.
+    await waitFor(async () => (await slack.getJobState(held.id!)) === 'waiting', { what: 'the held job waiting' });
+    const admin = new Redis(redis.url);
+    try {
+      await waitFor(async () => String(await admin.client('LIST')).includes('cmd=bzpopmin'), { what: 'the worker blocked waiting for work' });
+    } finally {
+      admin.disconnect();
+    }
     expect(w.processed).toEqual([first.id]);
     expect(await slack.getJobState(held.id!)).not.toBe('completed');
     expect((await api(s, 'GET', '/api/queues/slack/stats')).body.stats).toMatchObject({ waiting: 1, active: 0, completed: 1 });

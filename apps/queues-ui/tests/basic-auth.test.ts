@@ -1,14 +1,14 @@
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import type { HTTPMethods, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUTH, basic, GOOD_AUTH, startStack, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 const routes: Array<{ method: string; url: string; isPublic: boolean }> = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   // Every route, Bull Board's and @fastify/static's included, as Fastify registers it.
   stack = await startStack(redis, {
     // The table sends hundreds of wrong credentials from one address on purpose; the failure
@@ -25,7 +25,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 /** A concrete URL for a route pattern: every parameter and wildcard gets a plausible value. */

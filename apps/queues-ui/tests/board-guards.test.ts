@@ -2,22 +2,21 @@
 // fields in clear (item 21); obliterating the maintenance queue removed its crons until a worker
 // restarted (item 22). Real Redis, Bull Board's own API as the page calls it.
 import { registry, type JobDefinition } from '@ceres/queues';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis);
 });
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 /** Every value stored under this stack's prefix, as one text (hashes, lists, sets and strings). */

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort, startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { freePort, sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH, hasChromium, launchChromium } from './helpers/chromium';
 import { AUTH, startStack, startWorker, type Stack } from './helpers/stack';
@@ -8,7 +8,7 @@ import { AUTH, startStack, startWorker, type Stack } from './helpers/stack';
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 const SCREENSHOT = `${ARTIFACTS}queues-ui-retry.png`;
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 let baseUrl: string;
 
@@ -17,7 +17,7 @@ beforeAll(async () => {
     // .ci/run and `npm test` install it (scripts/ensure-system-deps.mjs); say so instead of skipping.
     throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y --no-install-recommends chromium`);
   }
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis);
   const port = await freePort();
   await stack.app.listen({ host: '127.0.0.1', port });
@@ -26,7 +26,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 describe('Bull Board in a real browser', () => {

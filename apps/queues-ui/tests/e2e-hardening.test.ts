@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { freePort, startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { freePort, sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH, hasChromium, launchChromium } from './helpers/chromium';
 import { AUTH, startStack, startWorker, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 let boardUrl: string;
 let attacker: Server;
@@ -32,7 +32,7 @@ function attackPage(target: string): string {
 
 beforeAll(async () => {
   if (!hasChromium()) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y --no-install-recommends chromium`);
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis);
   const port = await freePort();
   await stack.app.listen({ host: '127.0.0.1', port });
@@ -48,7 +48,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => attacker?.close(resolve));
   await stack?.close();
-  await redis?.close();
 });
 
 /** A failed email job, for retry attempts to act on. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort, startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { freePort, sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH, hasChromium, launchChromium } from './helpers/chromium';
@@ -22,13 +22,13 @@ function documentedNginx(upstreamPort: number): { http: string; server: string }
   return { http, server };
 }
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 let nginx: Nginx;
 
 beforeAll(async () => {
   if (!hasChromium()) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y --no-install-recommends chromium`);
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis, { publicBasePath: '/ops' });
   const port = await freePort();
   await stack.app.listen({ host: '127.0.0.1', port });
@@ -38,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await nginx?.close();
   await stack?.close();
-  await redis?.close();
 });
 
 describe('Bull Board through the documented nginx under /ops', () => {

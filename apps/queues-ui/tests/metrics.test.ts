@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, startWorker, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 
 const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { stdio: 'ignore' }).status === 0;
@@ -22,7 +22,7 @@ function promtoolCheck(text: string): Promise<{ code: number | null; output: str
 }
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis);
   // BullMQ counts completed/failed only for workers started with the `metrics` option (the helper sets it).
   const email = stack.client.getQueue('email');
@@ -44,7 +44,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 async function scrape(): Promise<string> {

@@ -1,20 +1,19 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { QUEUE_NAMES } from '@ceres/queues';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis);
 });
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 type Media = { 'application/json': { schema: unknown; example?: unknown } };

@@ -1,20 +1,19 @@
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { UnrecoverableError } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config';
 import { GOOD_AUTH, startStack, startWorker, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis);
 });
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 describe('personal data in the admin API', () => {

@@ -1,18 +1,17 @@
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, type Stack } from './helpers/stack';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let stack: Stack;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   stack = await startStack(redis, { publicBasePath: '/ops' });
 });
 
 afterAll(async () => {
   await stack?.close();
-  await redis?.close();
 });
 
 describe('behind a reverse proxy that strips /ops (QUEUES_UI_BASE_PATH=/ops)', () => {

@@ -8,7 +8,8 @@ import { createLogger } from '../src/deps/logger';
 import { configFor, useTestBed, waitForState, workerEnv } from './helpers/harness';
 
 // Issue 24 item 8, against real Redis and PostgreSQL (stopped and started again).
-const bed = useTestBed();
+// Servers of its own: a test stops PostgreSQL.
+const bed = useTestBed({ ownServers: true });
 
 describe('a dead letter retried from memory', () => {
   it('item 8: is not archived again once the user was erased in the meantime', async () => {

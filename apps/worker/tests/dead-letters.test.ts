@@ -10,12 +10,15 @@ import {
   configFor,
   promoteUntilFinished,
   spawnWorker,
+  waitForIdle,
+  waitForLog,
   waitForState,
   workerEnv,
   useTestBed,
 } from './helpers/harness';
 
-const bed = useTestBed();
+// Servers of its own: a test stops PostgreSQL while jobs die.
+const bed = useTestBed({ ownServers: true });
 
 /** Alerts seen by the Slack stand-in that name this job id. */
 const alertsFor = (jobId: string) =>
@@ -37,8 +40,10 @@ describe('a job that always fails', () => {
     expect(bed.peers.smtp.refused.filter((r) => r.to === 'busy@example.com')).toHaveLength(6);
 
     await waitFor(() => alertsFor(jobId).length >= 1, { timeoutMs: 15_000, what: 'the dead-letter alert' });
-    // Time for any duplicate to show up: every process has had its chance to record it.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Any duplicate would be in by now: the process that ran the last attempt has recorded it (the
+    // alert is enqueued before the row), and every alert enqueued has been posted.
+    await waitForLog(bed.children, 'job failed for good', jobId);
+    await waitForIdle(queues.getQueue('slack'));
     const rows = await bed.db.failedJobs.list({ queue: 'email', jobId });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ jobName: 'welcome', attemptsMade: 6 });
@@ -65,7 +70,9 @@ describe('a failing Slack webhook', () => {
     expect(job.attemptsMade).toBe(6);
     expect(job.failedReason).toMatch(/HTTP 500/);
     await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'slack', jobId })).length === 1, { what: 'the archived slack job' });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Nothing more can come: the dead letter is recorded and the slack queue has nothing left to run.
+    await waitForLog(bed.children, 'job failed for good', jobId);
+    await waitForIdle(queues.getQueue('slack'));
     expect(bed.peers.slack.requests).toHaveLength(6);
     expect(bed.peers.slack.requests.every((r) => (r.body as { text: string }).text.includes('disk almost full'))).toBe(true);
     expect(await queues.getQueue('slack').count()).toBe(0);
@@ -93,14 +100,16 @@ describe('startup reconciliation', () => {
     await connection.quit();
     expect(await bed.db.failedJobs.list({ queue: 'email', jobId })).toHaveLength(0);
 
-    const logger = createLogger('silent');
     for (let run = 0; run < 2; run++) {
       // Two apps at once, twice: concurrent and repeated reconciliations.
-      const apps = [createWorkerApp({ config, logger }), createWorkerApp({ config, logger })];
+      const captures = [capturedLogger(), capturedLogger()];
+      const apps = captures.map(({ logger }) => createWorkerApp({ config, logger }));
       await Promise.all(apps.map((app) => app.started));
       await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId })).length === 1, { what: 'the reconciled row' });
       await waitFor(() => alertsFor(jobId).length >= 1, { what: 'the reconciled alert' });
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Both reconciliations are over and every alert they enqueued has been posted.
+      await waitFor(() => captures.every(({ lines }) => lines.some((line) => line.msg === 'dead letters reconciled')), { what: 'both reconciliations' });
+      await waitForIdle(queues.getQueue('slack'));
       await Promise.all(apps.map((app) => app.stop()));
     }
     expect(await bed.db.failedJobs.list({ queue: 'email', jobId })).toHaveLength(1);
@@ -150,7 +159,8 @@ describe('a payload PostgreSQL cannot store', () => {
     const [row] = await bed.db.failedJobs.list({ queue: 'email', jobId });
     expect(row!.payload).toMatchObject({ firstName: 'Ana\ufffd' });
     await waitFor(() => alertsFor(jobId).length >= 1, { what: 'the alert' });
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await waitForLog(bed.children, 'job failed for good', jobId);
+    await waitForIdle(queues.getQueue('slack'));
     expect(alertsFor(jobId)).toHaveLength(1);
     expect(bed.peers.smtp.messages).toHaveLength(0);
   }, 40_000);
@@ -187,13 +197,13 @@ describe('PostgreSQL down while jobs die', () => {
   it('10 dead jobs while it is stopped for 20 s: 10 rows and 10 alerts within a minute, no restart', async () => {
     // The periodic reconciliation is pushed out of the way: the retries must do it.
     // One alert per job (no digest) to tell each one was recorded.
-    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000', DEAD_LETTER_DIGEST_AFTER: '20' });
+    // Debug logs: each failed retry of a recording is a line, what the outage waits on.
+    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '600000', DEAD_LETTER_DIGEST_AFTER: '20', LOG_LEVEL: 'debug' });
     bed.peers.smtp.setRules([{ match: /^gone-/, code: 550 }]);
     const worker = bed.children[bed.children.push(spawnWorker(env)) - 1]!;
     await worker.ready;
     const pid = worker.child.pid;
     const queues = bed.producer(env);
-    const stoppedAt = Date.now();
     await bed.peers.postgres.stop();
     let ids: string[] = [];
     try {
@@ -203,7 +213,10 @@ describe('PostgreSQL down while jobs die', () => {
         ),
       );
       for (const id of ids) await waitForState(queues.getQueue('email'), id, 'failed', 15_000);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 20_000 - (Date.now() - stoppedAt))));
+      // The outage lasts until every recording has failed 4 retries (1 + 2 + 5 + 10 s): each is at
+      // its longest backoff, 10 s, when PostgreSQL comes back.
+      const retries = (id: string) => worker.logs.filter((line) => line.msg === 'dead letter still not recorded; retrying' && line.jobId === id).length;
+      await waitFor(() => ids.every((id) => retries(id) >= 4), { timeoutMs: 40_000, intervalMs: 250, what: '4 failed retries of each recording' });
     } finally {
       await bed.peers.postgres.start();
     }
@@ -216,7 +229,9 @@ describe('PostgreSQL down while jobs die', () => {
       { timeoutMs: 60_000, intervalMs: 250, what: '10 rows and 10 alerts' },
     );
     expect(Date.now() - restartedAt).toBeLessThan(60_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Every recording is done (the alert is enqueued before the row) and every alert posted.
+    for (const id of ids) await waitForLog([worker], 'job failed for good', id);
+    await waitForIdle(queues.getQueue('slack'));
     for (const id of ids) expect(alertsFor(id), id).toHaveLength(1);
     expect(worker.child.pid).toBe(pid);
     expect(worker.child.exitCode).toBeNull();
@@ -271,7 +286,10 @@ describe('periodic reconciliation', () => {
     const before = captures.map(({ lines }) => lines.length);
     await bed.db.pool.query("DELETE FROM failed_jobs WHERE job_id LIKE 'email:welcome:lost-%'");
     await waitFor(async () => (await count()) === 250, { timeoutMs: 10_000, what: 'the periodic reconciliation' });
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // A later tick found nothing: the run that archived them is over, and one running alongside it
+    // would have logged by then.
+    const quietAfter = quiet();
+    await waitFor(() => quiet() > quietAfter, { intervalMs: 5, what: 'a quiet tick after the archive' });
     const periodic = captures.flatMap(({ lines }, index) => lines.slice(before[index]).filter((line) => isPeriodic(line) && line.recorded !== 0));
     // One instance took the tick and archived all 250; the other never ran it at the same time.
     expect(periodic).toEqual([expect.objectContaining({ queue: 'email', recorded: 250, failed: 0 })]);
@@ -320,10 +338,20 @@ describe('an alert storm', () => {
     const next = await queues.store.readDeadLetterDigest('email', minute + 1);
     expect(next, 'the storm fit in one minute').toBeUndefined();
     expect(figures?.count).toBe(500);
+    // The digest is due at the end of its minute plus a grace of 3 s (so that it reads every figure,
+    // all in by now): promoted rather than waited for.
+    const digestJobs = (await queues.getQueue('slack').getDelayed()).filter((job) => job.name === 'dead-letter-digest');
+    expect(digestJobs).toHaveLength(1);
+    const dueAt = digestJobs[0]!.timestamp + digestJobs[0]!.delay;
+    expect(dueAt).toBeGreaterThanOrEqual((minute + 1) * 60_000);
+    expect(dueAt).toBeLessThanOrEqual((minute + 1) * 60_000 + 4_000);
+    await digestJobs[0]!.promote();
 
     const digests = () => bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('failed for good in the last minute'));
     await waitFor(() => digests().length >= 1, { timeoutMs: 90_000, intervalMs: 250, what: 'the digest' });
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // The 500 rows are in, so every alert and digest has been enqueued (before its row); once the
+    // slack queue has nothing left, delayed included, nothing more will be posted.
+    await waitForIdle(queues.getQueue('slack'));
     const stormPosts = bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('storm-'));
     const singles = stormPosts.filter((r) => (r.body as { text: string }).text.includes('Job failed for good'));
     expect(singles).toHaveLength(5);

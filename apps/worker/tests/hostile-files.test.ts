@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir } from '@ceres/testing';
+import { makeTempDir, waitFor } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { makeFlateBombPdf, makePageTreeBomb, makeZipBombDocx } from './files/hostile';
 import { spawnWorker, useTestBed, waitForState, workerEnv } from './helpers/harness';
@@ -33,7 +33,10 @@ describe('hostile files in the running worker', () => {
         Object.keys(bombs).map((fileKey, index) => queues.enqueue('files/validate-cv', { userId: `u${index + 1}`, fileKey })),
       );
       // While the bombs are being inspected.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await waitFor(
+        async () => (await Promise.all(jobs.map(({ jobId }) => queues.getQueue('files').getJobState(jobId)))).includes('active'),
+        { what: 'an inspection under way' },
+      );
       const mailSent = Date.now();
       await queues.enqueue('email/verify', { userId: 'mail-user', email: 'mail-user@example.com', firstName: 'Mia', token });
       await bed.peers.smtp.waitForMessages(1, 2_000);

@@ -36,8 +36,8 @@ describe('account mails while a worker is SIGKILLed', () => {
       const queues = bed.producer(env);
       const total = 500;
       // Enqueued over about 4 s, as a platform's requests come, while the kills happen.
+      const added: Array<{ jobId: string }> = [];
       const enqueueing = (async () => {
-        const added: Array<{ jobId: string }> = [];
         for (let n = 0; n < total; n++) {
           added.push(await queues.enqueue('email/welcome', { userId: `kill-${n}`, email: `kill-${n}@example.com`, firstName: 'K' }));
           if (n % 10 === 9) await sleep(80);
@@ -45,7 +45,8 @@ describe('account mails while a worker is SIGKILLed', () => {
         return added;
       })();
       for (let kill = 0; kill < 3; kill++) {
-        await sleep(700);
+        // Spread over the enqueueing: a kill after each further 100 jobs.
+        await waitFor(() => added.length >= (kill + 1) * 100, { timeoutMs: 30_000, intervalMs: 10, what: `${(kill + 1) * 100} jobs enqueued` });
         victim.child.kill('SIGKILL');
         await victim.exited;
         victim = spawnWorker(env);
@@ -94,12 +95,16 @@ describe('account mails while a worker is SIGKILLed', () => {
         'email/welcome',
         Array.from({ length: total }, (_, n) => ({ userId: `slow-record-${n}`, email: `slow-record-${n}@example.com`, firstName: 'S' })),
       );
-      await sleep(1_500);
+      // A mail has gone out and its record is held (the wait of an INSERT into sent_mails): then the
+      // kill, with whatever the victim has in that window.
+      const held = async () =>
+        Number((await holder.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()`)).rows[0].n);
+      await waitFor(async () => (await held()) >= 1, { timeoutMs: 15_000, what: 'a sent mail whose record is held' });
       victim.child.kill('SIGKILL');
       await victim.exited;
       // The killed worker's writes never reach PostgreSQL (nor, here, the live worker's: those
       // fail and its jobs complete with a warning, as when PostgreSQL refuses a record).
-      await holder.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+      await holder.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()`);
       await holder.query('COMMIT');
       const email = queues.getQueue('email');
       await waitFor(async () => (await email.getJobCounts('completed')).completed === total, { timeoutMs: 30_000, intervalMs: 250, what: 'every job completed' });

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createWorkerApp } from '../src/app';
 import { EventEmitter } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import type { QueueName } from '@ceres/queues';
 import { StallWatchdog, type WatchedRunner } from '../src/stall-watchdog';
 import type { RunnerEvents } from '../src/runner/job-runner';
@@ -18,7 +19,8 @@ import {
   useTestBed,
 } from './helpers/harness';
 
-const bed = useTestBed();
+// Servers of its own: its tests stop and restart Redis.
+const bed = useTestBed({ ownServers: true });
 
 const requestsFor = (text: string) => bed.peers.slack.requests.filter((r) => (r.body as { text?: string }).text?.includes(text));
 
@@ -36,7 +38,7 @@ describe('graceful stop', () => {
     );
     await waitFor(() => requestsFor('in-flight').length === 3, { what: 'three jobs in flight' });
     worker.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(() => worker.logs.some((entry) => entry.msg === 'stopping: waiting for active jobs to finish'), { what: 'the signal handled' });
     const late = await queues.enqueue('slack/alert', { text: 'after the signal', dedupeKey: 'sigterm-late' });
 
     const { code, signal } = await worker.exited;
@@ -49,8 +51,30 @@ describe('graceful stop', () => {
   }, 40_000);
 });
 
+/**
+ * While Redis is stopped, a listener on its port that counts the connections made to it and resets
+ * each at once: the reconnect attempts, refused as a stopped server would.
+ */
+async function countReconnects(port: number): Promise<{ count(): number; close(): Promise<void> }> {
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    count++;
+    socket.on('error', () => {});
+    socket.resetAndDestroy();
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+  return {
+    count: () => count,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 describe('stop while Redis is unreachable', () => {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   const linesOf = (logs: Array<Record<string, unknown>>, msg: string) => logs.filter((line) => String(line.msg).startsWith(msg));
 
   it('an outage is logged once when it starts and once when it ends, not per queue per reconnect attempt', async () => {
@@ -60,8 +84,14 @@ describe('stop while Redis is unreachable', () => {
     await worker.ready;
     await bed.peers.redis.stop();
     try {
-      // Reconnect attempts back off from 100 ms to 2 s: several per queue in 4 s.
-      await sleep(4_000);
+      // Reconnect attempts back off from 100 ms to 2 s: several per queue (the old wait, 4 s, saw
+      // dozens); 30 of them, refused, before Redis comes back.
+      const attempts = await countReconnects(bed.peers.redis.port);
+      try {
+        await waitFor(() => attempts.count() >= 30, { timeoutMs: 15_000, what: '30 reconnect attempts' });
+      } finally {
+        await attempts.close();
+      }
     } finally {
       await bed.peers.redis.start();
     }
@@ -82,7 +112,7 @@ describe('stop while Redis is unreachable', () => {
     await worker.ready;
     await bed.peers.redis.stop();
     try {
-      await sleep(1_000);
+      await waitFor(() => linesOf(worker.logs, 'redis connection lost').length > 0, { what: 'the outage noticed' });
       const signalledAt = Date.now();
       worker.child.kill('SIGTERM');
       const { code } = await withTimeout(worker.exited, 5_000, 'the worker to exit');
@@ -136,7 +166,7 @@ describe('stop while Redis is unreachable', () => {
     await bed.peers.redis.stop();
     try {
       worker.child.kill('SIGTERM');
-      await sleep(500);
+      await waitFor(() => linesOf(worker.logs, 'stopping: waiting for active jobs to finish').length > 0, { what: 'the first signal handled' });
       const signalledAt = Date.now();
       worker.child.kill('SIGTERM');
       const { code } = await withTimeout(worker.exited, 5_000, 'the worker to exit');
@@ -176,7 +206,8 @@ describe('crash', () => {
 describe('Redis restart', () => {
   it('a running worker reconnects by itself and processes jobs enqueued afterwards', async () => {
     const env = workerEnv(bed.peers);
-    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
+    const lines: Array<Record<string, unknown>> = [];
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) });
     bed.apps.push(app);
     await app.started;
     const before = bed.producer(env);
@@ -184,7 +215,7 @@ describe('Redis restart', () => {
     await waitForState(before.getQueue('slack'), first.jobId, 'completed');
 
     await bed.peers.redis.stop();
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await waitFor(() => lines.some((line) => String(line.msg).startsWith('redis connection lost')), { what: 'the worker to notice' });
     await bed.peers.redis.start();
 
     const after = bed.producer(env);
@@ -351,13 +382,15 @@ describe('the stall check', () => {
     await files.add('validate-cv', { userId: 'u', fileKey: 'a.pdf' });
     const maintenance = queues.getQueue('maintenance');
     await maintenance.add('daily-report', {});
+    // Each look asks its runner for a free slot first: 5 asks, 4 looks over.
+    const looks = { email: 0, files: 0, maintenance: 0 };
     const watchdogs = [
-      new StallWatchdog(runnerOf(['email'], () => true, calls), { ...base, queue: () => email }),
-      new StallWatchdog(runnerOf(['files'], () => true, calls), { ...base, queue: () => files }),
-      new StallWatchdog(runnerOf(['maintenance'], () => false, calls), { ...base, queue: () => maintenance }),
+      new StallWatchdog(runnerOf(['email'], () => (looks.email++, true), calls), { ...base, queue: () => email }),
+      new StallWatchdog(runnerOf(['files'], () => (looks.files++, true), calls), { ...base, queue: () => files }),
+      new StallWatchdog(runnerOf(['maintenance'], () => (looks.maintenance++, false), calls), { ...base, queue: () => maintenance }),
     ].map((watchdog) => watchdog.start());
     for (const watchdog of watchdogs) watchdog.on('gaveUp', (queue) => void calls.push(queue));
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await waitFor(() => Object.values(looks).every((count) => count >= 5), { what: '4 looks of each watchdog' });
     watchdogs.forEach((watchdog) => watchdog.stop());
     await files.resume();
     expect(calls).toEqual([]);

@@ -119,14 +119,18 @@ describe('maintenance schedulers', () => {
     const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
     bed.children.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Ticks run, by whichever process: 3 before the restart, 3 more after it.
+    const ticksRun = () =>
+      [...bed.children].flatMap((w) => w.logs).filter((entry) => entry.msg === 'job completed' && entry.queue === 'maintenance').length;
+    await waitFor(() => ticksRun() >= 3, { what: '3 ticks' });
     // Restart one instance in the middle: it upserts the unchanged schedule again.
     workers[1]!.child.kill('SIGTERM');
     expect((await workers[1]!.exited).code).toBe(0);
     const restarted = spawnWorker(env);
     bed.children.push(restarted);
     await restarted.ready;
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const ranBefore = ticksRun();
+    await waitFor(() => ticksRun() >= ranBefore + 3, { what: '3 ticks after the restart' });
     await Promise.all([workers[0]!, workers[2]!, restarted].map(async (w) => {
       w.child.kill('SIGTERM');
       await w.exited;

@@ -8,7 +8,8 @@ import { createWorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
 import { configFor, useTestBed, waitForState, workerEnv } from './helpers/harness';
 
-const bed = useTestBed();
+// Servers of its own: dumpRedis reads every key of the database, looking for personal data anywhere.
+const bed = useTestBed({ ownServers: true });
 const HOUR = 3_600_000;
 
 /** Every value of every key in the Redis database, as one text. */

@@ -10,7 +10,6 @@ import { startSlowSmtp, type SlowSmtp } from './helpers/slow-smtp';
 // A relay slower than the attempt's deadline (the issue's: RCPT answered after 12 s, DATA after
 // 22 s, against 30 s), scaled down: the deadline is 1 s here (timeoutFor), the relay's delays below.
 const bed = useTestBed();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let relay: SlowSmtp | undefined;
 afterEach(async () => {
   await relay?.close();
@@ -33,8 +32,8 @@ describe('an SMTP relay slower than the attempt deadline', () => {
     // Promoted at once: the retry runs while the first transaction still waits for its answer.
     const job = await promoteUntilFinished(queues.getQueue('email'), jobId, 15_000);
     expect(await job.getState()).toBe('completed');
-    // Every transaction the attempts started has had time to end.
-    await sleep(3_000);
+    // Every transaction the attempts started has ended (answered or left): none can deliver more.
+    await waitFor(() => relay!.inFlight() === 0, { what: 'the transactions to end' });
     expect(relay.received.filter((to) => to === 'slow-relay@example.com')).toHaveLength(1);
   }, 30_000);
 
@@ -45,7 +44,9 @@ describe('an SMTP relay slower than the attempt deadline', () => {
     await waitFor(async () => ((await queues.getQueue('email').getJob(jobId))?.attemptsMade ?? 0) >= 1, { timeoutMs: 5_000, what: 'the first attempt to time out' });
     await waitFor(() => relay!.closed.length >= 1, { timeoutMs: 1_000, what: 'the relay to see the connection closed' });
     expect(relay.closed[0]).toEqual({ rcptAnswered: false });
-    await sleep(3_000);
+    // The relay has answered that RCPT TO late, on the connection the client left, and no
+    // transaction is under way: had the client stayed, its DATA would have followed the answer.
+    await waitFor(() => relay!.rcptAnswers() >= 1 && relay!.inFlight() === 0, { what: 'the late RCPT answer' });
     expect(relay.received).toEqual([]);
   }, 30_000);
 
@@ -60,7 +61,7 @@ describe('an SMTP relay slower than the attempt deadline', () => {
     await fanOut({ data: { campaignId: id }, updateProgress: async () => {} } as never, { db: bed.db, queues: app.deps.queues as QueueClient }, ctx);
     const job = await promoteUntilFinished(app.deps.queues.getQueue('newsletter'), `newsletter:send:${id}.slow-news`, 15_000);
     expect(await job.getState()).toBe('completed');
-    await sleep(3_000);
+    await waitFor(() => relay!.inFlight() === 0, { what: 'the transactions to end' });
     expect(relay.received.filter((to) => to === 'slow-news@example.com')).toHaveLength(1);
     expect(await bed.db.newsletter.figures(id)).toMatchObject({ sent: 1, pending: 0, failed: 0 });
   }, 30_000);

@@ -4,7 +4,7 @@ import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { isThrottlingMailError } from '../src/deps/mailer';
 import { retryAfter, SLACK_DEFAULT_RETRY_AFTER_MS, SLACK_MAX_RETRY_AFTER_MS } from '../src/deps/slack';
-import { spawnWorker, waitForState, workerEnv, useTestBed } from './helpers/harness';
+import { spawnWorker, waitForIdle, waitForState, workerEnv, useTestBed } from './helpers/harness';
 
 const bed = useTestBed();
 
@@ -174,7 +174,8 @@ describe('a Slack webhook slower than SLACK_TIMEOUT_MS', () => {
     const { jobId } = await queues.enqueue('slack/alert', { text: 'slow webhook', dedupeKey: 'slow-webhook' });
     const job = await waitForState(queues.getQueue('slack'), jobId, 'completed', 15_000);
     expect(job.returnvalue).toEqual({ delivered: 'unconfirmed' });
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // The job is over and the queue has nothing left to run: no further post can come.
+    await waitForIdle(queues.getQueue('slack'));
     expect(bed.peers.slack.requests).toHaveLength(1);
     expect(bed.children[0]!.logs.some((line) => String(line.msg).startsWith('slack webhook did not answer in time'))).toBe(true);
   }, 30_000);

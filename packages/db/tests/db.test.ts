@@ -1,17 +1,17 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { makeTempDir, startPostgresServer, type PostgresServer } from '@ceres/testing';
+import { makeTempDir, sharedPostgres, type PostgresPeer } from '@ceres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, databaseUrlFromEnv, hashToken, migrate, readMigrations, type Db } from '../src';
 
 const run = promisify(execFile);
-let server: PostgresServer;
+let server: PostgresPeer;
 let db: Db;
 
 beforeAll(async () => {
-  server = await startPostgresServer();
-  await migrate(server.url);
+  // A copy of the run's migrated template database.
+  server = await sharedPostgres();
   db = createDb(server.url);
 }, 60_000);
 

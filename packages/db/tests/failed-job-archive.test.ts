@@ -1,14 +1,14 @@
-import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import { sharedPostgres, type PostgresPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, createFailedJobArchive, migrate, type Db, type FailedJobArchive } from '../src';
+import { createDb, createFailedJobArchive, type Db, type FailedJobArchive } from '../src';
 
-let server: PostgresServer;
+let server: PostgresPeer;
 let db: Db;
 let archive: FailedJobArchive;
 
 beforeAll(async () => {
-  server = await startPostgresServer();
-  await migrate(server.url);
+  // A copy of the run's migrated template database.
+  server = await sharedPostgres();
   db = createDb(server.url);
   archive = createFailedJobArchive(db.pool);
 }, 60_000);

@@ -1,4 +1,4 @@
-import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import { sharedPostgres, type PostgresPeer } from '@ceres/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cp } from 'node:fs/promises';
@@ -6,12 +6,12 @@ import { makeTempDir } from '@ceres/testing';
 import { createDb, migrate, MIGRATIONS_DIR, type Db } from '../src';
 
 // Issue 24: opt-outs and erasure of the newsletter tables, against a real PostgreSQL.
-let server: PostgresServer;
+let server: PostgresPeer;
 let db: Db;
 
 beforeAll(async () => {
-  server = await startPostgresServer();
-  await migrate(server.url);
+  // A copy of the run's migrated template database.
+  server = await sharedPostgres();
   db = createDb(server.url);
 }, 60_000);
 
@@ -70,7 +70,7 @@ describe('newsletter opt-outs (issue 24)', () => {
       await blocker.query('BEGIN');
       await blocker.query("INSERT INTO newsletter_unsubscribes (email, user_id) VALUES ('racer@example.com', 'racer')");
       const waiting = async (count: number) => {
-        const { rows } = await blocker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+        const { rows } = await blocker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
         return rows[0]!.n >= count;
       };
       const unsubscribed = db.newsletter.unsubscribe(id, 'racer');

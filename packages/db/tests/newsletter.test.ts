@@ -1,14 +1,14 @@
-import { startPostgresServer, type PostgresServer } from '@ceres/testing';
+import { sharedPostgres, type PostgresPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, migrate, type Db } from '../src';
+import { createDb, type Db } from '../src';
 
-let server: PostgresServer;
+let server: PostgresPeer;
 let db: Db;
 let others: Db[];
 
 beforeAll(async () => {
-  server = await startPostgresServer();
-  await migrate(server.url);
+  // A copy of the run's migrated template database.
+  server = await sharedPostgres();
   db = createDb(server.url);
   // Separate pools, as separate worker processes would have.
   others = [createDb(server.url), createDb(server.url), createDb(server.url)];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, testEncryptionKey, type RedisServer } from '@ceres/testing';
+import { sharedRedis, testEncryptionKey, type RedisPeer } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
   createQueueClient,
@@ -150,12 +150,9 @@ describe('field encryption', () => {
 });
 
 describe('duplicates of encrypted payloads (pending-or-same-payload)', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterAll(async () => {
-    await redis?.close();
+  let redis: RedisPeer;
+  beforeAll(() => {
+    redis = sharedRedis();
   });
 
   it('the same payload (any key order) is a duplicate after the job finished, across a key rotation; a new token replaces it', async () => {

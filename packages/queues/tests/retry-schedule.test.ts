@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
+import { sharedRedis, TEST_ENCRYPTION_KEYS, type RedisPeer } from '@ceres/testing';
 import { Worker, type Job } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createQueueClient, createRedisConnection, loadQueuesConfig, workerSettings } from '../src';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
 });
 
 afterAll(async () => {
-  await redis.close();
 });
 
 it('retries a failing job after ~1 s and then ~5 s through the strategy registered on the Worker', async () => {

@@ -26,6 +26,23 @@ afterAll(async () => {
   await group?.close();
 });
 
+/** Logins the sentinel refused so far: the counts of the `auth` entries of its ACL LOG. */
+async function refusedLogins(): Promise<number> {
+  const sentinel = admin(group.sentinelPorts[0]!, { username: USER, password: PASSWORD });
+  try {
+    const entries = (await sentinel.call('ACL', 'LOG', '128')) as unknown[][];
+    let refused = 0;
+    for (const entry of entries) {
+      const fields = new Map<string, unknown>();
+      for (let i = 0; i < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+      if (fields.get('reason') === 'auth') refused += Number(fields.get('count'));
+    }
+    return refused;
+  } finally {
+    sentinel.disconnect();
+  }
+}
+
 /** The sentinel's clients named `ceres-switch-watch`: the user each logged in as and its subscriptions. */
 async function watchClients(): Promise<Array<{ user: string; sub: number }>> {
   const sentinel = admin(group.sentinelPorts[0]!, { username: USER, password: PASSWORD });
@@ -68,8 +85,11 @@ it('reports a sentinel it cannot watch (wrong password) once, with the error, an
   client.on('error', () => {});
   try {
     await waitFor(() => events.some((event) => !event.watching), { timeoutMs: 5000, what: 'the watch error' }).catch(() => undefined);
-    // Retries go on every 2 s; the same failure is reported once, not per attempt.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // Retries go on (every 2 s at most); the same failure is reported once, not per attempt. The
+    // sentinel counts the refused logins, the watcher's and the producer's connection's (both retry
+    // on the same backoff): 6 more span several retries of the watcher.
+    const refused = await refusedLogins();
+    await waitFor(async () => (await refusedLogins()) >= refused + 6, { timeoutMs: 15_000, intervalMs: 100, what: 'more refused logins' });
     expect(events).toEqual([{ sentinel: `127.0.0.1:${group.sentinelPorts[0]}`, watching: false, error: expect.stringMatching(/WRONGPASS|invalid username-password/i) }]);
     expect(sentinelWatching(config.sentinel!)).toBe(false);
   } finally {

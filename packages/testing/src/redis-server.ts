@@ -15,6 +15,8 @@ export interface RedisServer {
   port: number;
   /** `redis://127.0.0.1:<port>` — no database path, so apps fall back to DB 5. */
   url: string;
+  /** The `REDIS_PREFIX` of {@link env}: `ceres:` (the server is this file's alone). */
+  prefix: string;
   /** Environment for the apps: `REDIS_URL` and a `REDIS_PREFIX` unique to this server. */
   env: Record<string, string>;
   /** Stops Redis (SHUTDOWN, keeping the AOF when on). */
@@ -81,6 +83,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    prefix: 'ceres:',
     env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_PREFIX: 'ceres:' },
     stop,
     start,

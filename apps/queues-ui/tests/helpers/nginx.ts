@@ -84,8 +84,10 @@ ${server}
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGQUIT');
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        // A graceful stop gets 5 s, then SIGKILL.
+        const deadline = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(deadline);
       }
       await dir.remove();
     },

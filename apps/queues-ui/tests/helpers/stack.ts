@@ -7,7 +7,7 @@ import {
   type QueueName,
   type QueuesConfig,
 } from '@ceres/queues';
-import { TEST_ENCRYPTION_KEYS, type RedisServer } from '@ceres/testing';
+import { TEST_ENCRYPTION_KEYS, type RedisPeer } from '@ceres/testing';
 import { MetricsTime, Worker, type Job } from 'bullmq';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../../src/app';
@@ -18,7 +18,7 @@ export const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${use
 export const GOOD_AUTH = { authorization: basic(AUTH.user, AUTH.pass) };
 
 /** Queues of their own for each test: a fresh REDIS_PREFIX on the file's Redis. */
-export function freshConfig(redis: RedisServer): QueuesConfig {
+export function freshConfig(redis: Pick<RedisPeer, 'url'>): QueuesConfig {
   return loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
 }
 
@@ -31,7 +31,7 @@ export interface Stack {
 
 /** The app over a fresh prefix, ready for `inject` (listening only when `listen` is set). */
 export async function startStack(
-  redis: RedisServer,
+  redis: Pick<RedisPeer, 'url'>,
   options: {
     onRoute?: (route: RouteOptions) => void;
     publicBasePath?: string;

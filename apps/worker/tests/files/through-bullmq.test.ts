@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueClient, createRedisConnection, loadQueuesConfig, registry, workerSettings, type QueueClient } from '@ceres/queues';
-import { startRedisServer, waitFor, type RedisServer } from '@ceres/testing';
+import { sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,14 +12,14 @@ import { attemptContext, fileSandbox, makeUploads, type Uploads } from './helper
 
 // The processors in a real BullMQ worker with the registry's job options: a final failure
 // must not walk the retry schedule, and an invalid CV must complete, not fail.
-let redis: RedisServer;
+let redis: RedisPeer;
 let uploads: Uploads;
 let client: QueueClient;
 let workerConnection: Redis;
 let worker: Worker;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   uploads = await makeUploads();
   const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
   client = createQueueClient({ config });
@@ -41,7 +41,6 @@ afterAll(async () => {
   await worker?.close();
   workerConnection?.disconnect();
   await client?.close();
-  await redis?.close();
   await uploads?.remove();
 });
 

@@ -5,13 +5,17 @@ import { createDb, migrate, type Db } from '@ceres/db';
 import { loadQueuesConfig, QueueClient, type QueuesConfig } from '@ceres/queues';
 import { withTimeout } from '@ceres/app-kit';
 import {
+  sharedPostgres,
+  sharedRedis,
   startHttpReceiver,
   startPostgresServer,
   startRedisServer,
   startSmtpSink,
   waitFor,
   type HttpReceiver,
+  type PostgresPeer,
   type PostgresServer,
+  type RedisPeer,
   type RedisServer,
   type SmtpSink,
   TEST_ENCRYPTION_KEYS,
@@ -23,30 +27,60 @@ import { loadWorkerConfig, type WorkerConfig } from '../../src/config';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
-/** Real Redis, PostgreSQL (migrated), SMTP sink and Slack stand-in, for one test file. */
+/**
+ * Redis, PostgreSQL (migrated), SMTP sink and Slack stand-in, for one test file: by default its
+ * share of the run's Redis (a key prefix) and PostgreSQL (a database of its own).
+ */
 export interface Peers {
-  redis: RedisServer;
-  postgres: PostgresServer;
+  redis: RedisPeer;
+  postgres: PostgresPeer;
   smtp: SmtpSink;
   slack: HttpReceiver;
   close(): Promise<void>;
 }
 
-export async function startPeers(options: { redisAppendOnly?: boolean } = {}): Promise<Peers> {
-  const [redis, postgres, smtp, slack] = await Promise.all([
-    startRedisServer({ appendOnly: options.redisAppendOnly }),
-    startPostgresServer(),
-    startSmtpSink(),
-    startHttpReceiver(),
-  ]);
-  await migrate(postgres.url);
+/** Peers with a Redis and a PostgreSQL of the file's own, for tests that stop or kill them. */
+export interface OwnPeers extends Peers {
+  redis: RedisServer;
+  postgres: PostgresServer;
+}
+
+export interface PeerOptions {
+  /** Start a Redis and a PostgreSQL for this file alone (tests that stop, restart or kill them). */
+  ownServers?: boolean;
+  /** With `ownServers`: Redis with its append-only file, for tests that restart it. */
+  redisAppendOnly?: boolean;
+}
+
+export async function startPeers(options: PeerOptions & { ownServers: true }): Promise<OwnPeers>;
+export async function startPeers(options?: PeerOptions): Promise<Peers>;
+export async function startPeers(options: PeerOptions = {}): Promise<Peers> {
+  if (options.ownServers) {
+    const [redis, postgres, smtp, slack] = await Promise.all([
+      startRedisServer({ appendOnly: options.redisAppendOnly }),
+      startPostgresServer(),
+      startSmtpSink(),
+      startHttpReceiver(),
+    ]);
+    await migrate(postgres.url);
+    return {
+      redis,
+      postgres,
+      smtp,
+      slack,
+      close: async () => {
+        await Promise.allSettled([redis.close(), postgres.close(), smtp.close(), slack.close()]);
+      },
+    };
+  }
+  const [postgres, smtp, slack] = await Promise.all([sharedPostgres(), startSmtpSink(), startHttpReceiver()]);
   return {
-    redis,
+    redis: sharedRedis(),
     postgres,
     smtp,
     slack,
     close: async () => {
-      await Promise.allSettled([redis.close(), postgres.close(), smtp.close(), slack.close()]);
+      await Promise.allSettled([postgres.close(), smtp.close(), slack.close()]);
     },
   };
 }
@@ -157,6 +191,30 @@ export async function stopWorker(worker: WorkerProcess): Promise<void> {
   await worker.exited;
 }
 
+/**
+ * Waits until `queue` has nothing left to run: no job waiting, active or prioritized, nor delayed
+ * unless `delayed: false` (a digest due in a minute). What a test asserts once this holds cannot
+ * change any more through this queue: the wait that replaces "sleep, then check nothing else came".
+ */
+export async function waitForIdle(queue: Queue, { delayed = true, timeoutMs = 15_000 }: { delayed?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  const states = ['waiting', 'active', 'prioritized', 'waiting-children', ...(delayed ? ['delayed' as const] : [])] as const;
+  await waitFor(
+    async () => {
+      const counts = await queue.getJobCounts(...states);
+      return Object.values(counts).every((count) => count === 0);
+    },
+    { timeoutMs, intervalMs: 50, what: `queue ${queue.name} to be idle` },
+  );
+}
+
+/** Waits until one of `children` has logged `msg` for `jobId` (and `extra` fields, if given). */
+export async function waitForLog(children: WorkerProcess[], msg: string, jobId: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+  return waitFor(() => children.flatMap((child) => child.logs).find((line) => line.msg === msg && line.jobId === jobId), {
+    timeoutMs,
+    what: `a "${msg}" log line for ${jobId}`,
+  });
+}
+
 /** Waits until the job is in `state`, then reads it (so its return value or reason is there). */
 export async function waitForState(queue: Queue, jobId: string, state: 'completed' | 'failed', timeoutMs = 15_000): Promise<Job> {
   return waitFor(
@@ -166,8 +224,8 @@ export async function waitForState(queue: Queue, jobId: string, state: 'complete
 }
 
 /** A test file's peers and everything its tests start, cleaned up after each test and at the end. */
-export interface TestBed {
-  peers: Peers;
+export interface TestBed<P extends Peers = Peers> {
+  peers: P;
   db: Db;
   producers: QueueClient[];
   children: WorkerProcess[];
@@ -181,7 +239,9 @@ export interface TestBed {
  * each test stops the worker processes, apps and producers it registered and puts the peers back
  * to their defaults; stops everything after the last test. Read `bed.peers` inside tests.
  */
-export function useTestBed(): TestBed {
+export function useTestBed(options: PeerOptions & { ownServers: true }): TestBed<OwnPeers>;
+export function useTestBed(options?: PeerOptions): TestBed;
+export function useTestBed(options: PeerOptions = {}): TestBed<Peers> {
   const bed = {
     producers: [],
     children: [],
@@ -193,7 +253,7 @@ export function useTestBed(): TestBed {
     },
   } as unknown as TestBed;
   beforeAll(async () => {
-    bed.peers = await startPeers();
+    bed.peers = await startPeers(options);
     bed.db = createDb(bed.peers.postgres.url);
   }, 60_000);
   afterEach(async () => {

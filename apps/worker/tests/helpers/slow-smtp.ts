@@ -8,6 +8,10 @@ export interface SlowSmtp {
   received: string[];
   /** Sessions the client closed, with whether the server had answered RCPT TO by then. */
   closed: Array<{ rcptAnswered: boolean }>;
+  /** RCPT TO answers sent so far (late ones included, on a session the client has left). */
+  rcptAnswers(): number;
+  /** Transactions started (MAIL FROM) and not over yet: no DATA answer sent, session still open. */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
@@ -15,14 +19,21 @@ export async function startSlowSmtp(delays: { rcptMs: number; dataMs: number }):
   const received: string[] = [];
   const closed: SlowSmtp['closed'] = [];
   const answered = new Set<string>();
+  const transactions = new Set<string>();
+  let rcptAnswers = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     closeTimeout: 500,
+    onMailFrom(_address, session, callback) {
+      transactions.add(session.id);
+      callback();
+    },
     onRcptTo(_address, session, callback) {
       setTimeout(() => {
         answered.add(session.id);
+        rcptAnswers++;
         callback();
       }, delays.rcptMs);
     },
@@ -32,11 +43,15 @@ export async function startSlowSmtp(delays: { rcptMs: number; dataMs: number }):
         // A relay that got the whole message may deliver it even if the client leaves before
         // the answer: the worst case, so the test counts it as delivered here.
         received.push(...session.envelope.rcptTo.map((rcpt) => rcpt.address));
-        setTimeout(() => callback(), delays.dataMs);
+        setTimeout(() => {
+          callback();
+          transactions.delete(session.id);
+        }, delays.dataMs);
       });
     },
     onClose(session) {
       closed.push({ rcptAnswered: answered.has(session.id) });
+      transactions.delete(session.id);
     },
   });
   server.on('error', () => {});
@@ -46,6 +61,8 @@ export async function startSlowSmtp(delays: { rcptMs: number; dataMs: number }):
     url: `smtp://127.0.0.1:${port}`,
     received,
     closed,
+    rcptAnswers: () => rcptAnswers,
+    inFlight: () => transactions.size,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -2,20 +2,20 @@
 // against the installed BullMQ through its public API. When an upgrade changes the layout, this
 // file fails before any duplicate is misjudged.
 import { randomUUID } from 'node:crypto';
-import { startRedisServer, type RedisServer } from '@ceres/testing';
+import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { FlowProducer, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, decideAndAdd, defineLayoutScripts, nextDelayedAt, prepareDecideAndAdd, releaseClaims, Verdict } from '../../src/writer/bullmq-layout';
 
-let redis: RedisServer;
+let redis: RedisPeer;
 let connection: Redis;
 let queue: Queue;
 let worker: Worker;
 const prefix = `c${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
+  redis = sharedRedis();
   connection = new Redis(redis.url, { maxRetriesPerRequest: null });
   defineLayoutScripts(connection);
   queue = new Queue('contract', { connection, prefix });
@@ -26,7 +26,6 @@ afterAll(async () => {
   await worker.close();
   await queue.close();
   connection.disconnect();
-  await redis.close();
 });
 
 /** Takes the next job with a lock, as a worker does. */
