@@ -25,6 +25,27 @@ const boundaries = (app, files, extra = {}) => ({
 });
 const appFiles = (app, folder = '**') => [`apps/${app}/${folder}/*.{ts,mts,js,mjs}`];
 
+
+/**
+ * The repository's conventions (issue 25), as rules of a local plugin so they stack with any other
+ * block's `no-restricted-syntax`: each rule reports the AST selectors it lists.
+ * apps/api/tests/conventions.test.ts proves each one bites.
+ */
+const restrict = (description, selectors) => ({
+  meta: { type: 'problem', docs: { description }, schema: [] },
+  create: (context) => Object.fromEntries(selectors.map(([selector, message]) => [selector, (node) => context.report({ node, message })])),
+});
+const conventions = {
+  rules: {
+    'one-invalid-body': restrict('INVALID_BODY is built by invalidBody() of @ceres/http only', [
+      [
+        "NewExpression[callee.name='HttpError'][arguments.0.value='INVALID_BODY']",
+        "build a 400 on the body with invalidBody() of @ceres/http, the one way it is built",
+      ],
+    ]),
+  },
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -76,4 +97,18 @@ export default tseslint.config(
   }),
   boundaries('worker', appFiles('worker')),
   boundaries('queues-ui', appFiles('queues-ui')),
+  // The conventions (issue 25): one way to build each thing. Its own block and plugin, so it
+  // merges with the tooling's.
+  {
+    files: ['apps/*/src/**/*.{ts,mts}', 'packages/*/src/**/*.{ts,mts}'],
+    plugins: { ceres: conventions },
+    rules: {
+      'ceres/one-invalid-body': 'error',
+    },
+  },
+  {
+    // Where the conventions are defined.
+    files: ['packages/http/src/errors.ts'],
+    rules: { 'ceres/one-invalid-body': 'off' },
+  },
 );

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { parse as secureJsonParse } from 'secure-json-parse';
-import { HttpError } from './errors';
+import { invalidBody } from './errors';
 
 const refused = {
-  empty: () => new HttpError('INVALID_BODY', 'the body is empty; send a JSON object'),
-  syntax: () => new HttpError('INVALID_BODY', 'the body is not valid JSON'),
-  poisoned: () => new HttpError('INVALID_BODY', 'the body contains a forbidden "__proto__" or "constructor.prototype" key'),
+  empty: () => invalidBody('the body is empty; send a JSON object'),
+  syntax: () => invalidBody('the body is not valid JSON'),
+  poisoned: () => invalidBody('the body contains a forbidden "__proto__" or "constructor.prototype" key'),
 };
 
 /**
