@@ -43,6 +43,16 @@ const conventions = {
         "build a 400 on the body with invalidBody() of @ceres/http, the one way it is built",
       ],
     ]),
+    'error-bodies-through-http': restrict('every error body is an HttpError answered by @ceres/http', [
+      [
+        "CallExpression[callee.property.name='send'] > ObjectExpression > Property[key.name='code']",
+        'answer an error with sendError(reply, new HttpError(code, message)) of @ceres/http, never a literal body',
+      ],
+      [
+        "CallExpression[callee.property.name='send'] > MemberExpression[property.name='body']",
+        "answer an HttpError with sendError(reply, error) of @ceres/http: it sets the status from the error's code",
+      ],
+    ]),
   },
 };
 
@@ -104,11 +114,12 @@ export default tseslint.config(
     plugins: { ceres: conventions },
     rules: {
       'ceres/one-invalid-body': 'error',
+      'ceres/error-bodies-through-http': 'error',
     },
   },
   {
     // Where the conventions are defined.
     files: ['packages/http/src/errors.ts'],
-    rules: { 'ceres/one-invalid-body': 'off' },
+    rules: { 'ceres/one-invalid-body': 'off', 'ceres/error-bodies-through-http': 'off' },
   },
 );

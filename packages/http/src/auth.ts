@@ -2,7 +2,7 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import { AuthFailureLimiter } from '@ceres/app-kit';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { HttpError } from './errors';
+import { HttpError, sendError } from './errors';
 
 /** One-shot SHA-256 (no Hash object): this runs on every request. */
 const digest = (value: string) => Buffer.from(hash('sha256', value), 'hex');
@@ -39,7 +39,7 @@ function guard(failures: AuthFailureOptions, check: (request: FastifyRequest) =>
   // their own (Bull Board's) would turn a thrown 401 into a 500. Callback style: this runs on every
   // request, and an async hook costs a promise each time.
   const answer = (reply: FastifyReply, error: HttpError) => {
-    reply.code(error.statusCode).send(error.body);
+    sendError(reply, error);
   };
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     if (request.routeOptions.config?.public === true) return done();

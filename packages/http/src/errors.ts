@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 
 /** The stable `code` of every error either app answers, with its status; clients switch on codes, never on messages. */
 export const ERROR_CODES = {
@@ -96,6 +97,15 @@ export function invalidBody(message: string, found?: readonly FieldIssue[] | { i
 
 /** `<what>: <each issue's message>; …`, the message of a 400 listing its issues. */
 export const issuesMessage = (what: string, issues: readonly FieldIssue[]): string => `${what}: ${issues.map((issue) => issue.message).join('; ')}`;
+
+/**
+ * Answers `error` from a hook or a handler that replies itself (rather than throwing to the error
+ * handler): its status from its code, its body in the one error shape. Returns the reply, which an
+ * async hook returns.
+ */
+export function sendError(reply: FastifyReply, error: HttpError): FastifyReply {
+  return reply.code(error.statusCode).send(error.body);
+}
 
 /** A 400 naming its field: `INVALID_BODY` for body fields, `INVALID_REQUEST` for the path and query. */
 export function badRequest(part: 'body' | 'request', field: string, message: string): HttpError {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from '../errors';
+import { HttpError, sendError } from '../errors';
 import { assertDecimalQuery, MAX_POSITION } from '../admin/paging';
 
 /** Bull Board's page sizes go up to a few hundred; more in one page would be a slow Redis call. */
@@ -19,7 +19,7 @@ export function installBoardPagingGuard(app: FastifyInstance, boardPrefix: strin
     } catch (error) {
       // Bull Board's routes have an error handler of their own: answer here, in this app's shape.
       if (!(error instanceof HttpError)) throw error;
-      return reply.code(error.statusCode).send(error.body);
+      return sendError(reply, error);
     }
   });
 }

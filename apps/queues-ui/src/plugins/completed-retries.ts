@@ -1,6 +1,7 @@
 import type { QueueName } from '@ceres/queues';
 import type { FastifyInstance } from 'fastify';
 import type { QueueAdmin } from '../admin/queue-admin';
+import { HttpError, sendError } from '../errors';
 
 /** Queues whose completed jobs must not run again: re-running a sent mail sends it again. */
 export const NO_COMPLETED_RETRIES: ReadonlySet<QueueName> = new Set<QueueName>(['email']);
@@ -22,9 +23,6 @@ export function installCompletedRetryGuard(app: FastifyInstance, admin: QueueAdm
     const completed =
       url === retryAll ? params.queueStatus === 'completed' : (await admin.queue(params.queueName!).getJobState(params.jobId!)) === 'completed';
     if (!completed) return;
-    return reply.code(403).send({
-      code: 'COMPLETED_RETRY_DISABLED',
-      message: `completed ${params.queueName} jobs are not retried: running one again sends its mail again`,
-    });
+    return sendError(reply, new HttpError('COMPLETED_RETRY_DISABLED', `completed ${params.queueName} jobs are not retried: running one again sends its mail again`));
   });
 }

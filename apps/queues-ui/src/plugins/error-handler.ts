@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { queueUnavailable } from '../errors';
+import { queueUnavailable, sendError } from '../errors';
 
 /**
  * Answers 503 at once for routes that need Redis while the connection is down, instead of letting
@@ -11,7 +11,6 @@ export function installRedisGate(app: FastifyInstance, isRedisReady: () => boole
     if (isRedisReady()) return;
     const path = request.url.split('?')[0]!;
     if (!prefixes.some((prefix) => path.startsWith(prefix))) return;
-    const unavailable = queueUnavailable();
-    return reply.code(unavailable.statusCode).send(unavailable.body);
+    return sendError(reply, queueUnavailable());
   });
 }

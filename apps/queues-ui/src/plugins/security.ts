@@ -1,5 +1,6 @@
 import helmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, sendError } from '../errors';
 
 /**
  * The page's policy: everything from this app only. Bull Board's markup and React set inline
@@ -78,9 +79,6 @@ export function installCrossSiteGuard(app: FastifyInstance): void {
     if (!UNSAFE_METHODS.has(request.method)) return;
     if (isSameOriginRequest(request)) return;
     request.log.warn({ method: request.method, url: request.url.split('?')[0], site: request.headers['sec-fetch-site'] }, 'refused a cross-site request');
-    return reply.code(403).send({
-      code: 'CROSS_SITE_REQUEST',
-      message: 'state-changing requests must come from this app’s own pages (Sec-Fetch-Site / Origin)',
-    });
+    return sendError(reply, new HttpError('CROSS_SITE_REQUEST', 'state-changing requests must come from this app’s own pages (Sec-Fetch-Site / Origin)'));
   });
 }
