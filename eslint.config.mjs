@@ -53,6 +53,16 @@ const conventions = {
         "answer an HttpError with sendError(reply, error) of @ceres/http: it sets the status from the error's code",
       ],
     ]),
+    'one-plugin-style': restrict('every plugin is definePlugin() of @ceres/http: named, with its dependencies', [
+      [
+        "ImportDeclaration[source.value='fastify-plugin']",
+        'write plugins with definePlugin() of @ceres/http (a named fastify-plugin plugin declaring its dependencies)',
+      ],
+      [
+        "ExportNamedDeclaration > FunctionDeclaration[async=false][params.0.typeAnnotation.typeAnnotation.typeName.name='FastifyInstance']",
+        'no addX(app)/installX(app): make it a plugin with definePlugin() of @ceres/http, declaring what must be registered before it',
+      ],
+    ]),
   },
 };
 
@@ -115,10 +125,15 @@ export default tseslint.config(
     rules: {
       'ceres/one-invalid-body': 'error',
       'ceres/error-bodies-through-http': 'error',
+      'ceres/one-plugin-style': 'error',
     },
   },
   {
     // Where the conventions are defined.
+    files: ['packages/http/src/plugin.ts'],
+    rules: { 'ceres/one-plugin-style': 'off' },
+  },
+  {
     files: ['packages/http/src/errors.ts'],
     rules: { 'ceres/one-invalid-body': 'off', 'ceres/error-bodies-through-http': 'off' },
   },

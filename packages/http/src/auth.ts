@@ -1,7 +1,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { AuthFailureLimiter } from '@ceres/app-kit';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import fp from 'fastify-plugin';
+import { definePlugin } from './plugin';
 import { HttpError, sendError } from './errors';
 
 /** One-shot SHA-256 (no Hash object): this runs on every request. */
@@ -90,7 +90,8 @@ export interface BearerAuthOptions {
  * `config.public` excepted). Every configured token is compared on every request, so the time
  * does not tell which one matched.
  */
-export const bearerAuthPlugin = fp<BearerAuthOptions>(
+export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
+  { name: '@ceres/http/bearer-auth', dependencies: [] },
   async (scope, { enabled, tokens, failures }) => {
     scope.decorateRequest('apiClient', '');
     if (!enabled) {
@@ -113,7 +114,6 @@ export const bearerAuthPlugin = fp<BearerAuthOptions>(
       guard(failures, check, () => new HttpError('UNAUTHORIZED', 'missing or invalid bearer token: send "Authorization: Bearer <token>"')),
     );
   },
-  { name: '@ceres/http/bearer-auth', fastify: '5.x' },
 );
 
 export interface BasicAuthOptions {
@@ -129,7 +129,8 @@ export interface BasicAuthOptions {
  * URLs (routes with `config.public` excepted). The user and the password are both compared, always,
  * so a wrong user costs the same time as a wrong password.
  */
-export const basicAuthPlugin = fp<BasicAuthOptions>(
+export const basicAuthPlugin = definePlugin<BasicAuthOptions>(
+  { name: '@ceres/http/basic-auth', dependencies: [] },
   async (app, { user, pass, realm, failures }) => {
     const expectedUser = secretDigest(user);
     const expectedPass = secretDigest(pass);
@@ -150,5 +151,4 @@ export const basicAuthPlugin = fp<BasicAuthOptions>(
       }),
     );
   },
-  { name: '@ceres/http/basic-auth', fastify: '5.x' },
 );

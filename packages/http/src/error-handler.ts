@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
+import { definePlugin } from './plugin';
 import { HttpError, queueUnavailable, sendError, type ErrorBody, type ErrorCode } from './errors';
 
 /** Seconds a client should wait before retrying after a 503; Redis reconnects within about 2 s. */
@@ -71,7 +71,8 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
  * One error handler and one 404 for the whole app: JSON `{ code, message, field?, … }` with a
  * stable code, never a stack trace; only the unexpected is logged.
  */
-export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
+export const errorHandlerPlugin = definePlugin<ErrorHandlerOptions>(
+  { name: '@ceres/http/error-handler', dependencies: [] },
   async (app: FastifyInstance, options) => {
     app.setErrorHandler(createErrorHandler(options));
     app.setNotFoundHandler((request, reply) => {
@@ -86,5 +87,4 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
       return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${path.slice(0, 200)}${hint}`));
     });
   },
-  { name: '@ceres/http/error-handler', fastify: '5.x' },
 );

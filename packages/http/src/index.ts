@@ -4,4 +4,5 @@ export { badRequest, ERROR_CODES, ErrorBody, errorResponses, HttpError, invalidB
 export { Health, healthPlugin, type HealthOptions } from './health';
 export { jsonBodyPlugin } from './json-body';
 export { openApiPlugin, toOpenApi30, type OpenApiOptions } from './openapi';
+export { definePlugin, pluginMeta, type PluginMeta } from './plugin';
 export { typeboxValidatorCompiler } from './validator';
