@@ -1,6 +1,6 @@
 export * from './db';
 export * from './migrate';
-export { databaseUrlFromEnv, DatabaseUrlError } from './database-url';
+export { databaseUrlFromEnv, DatabaseUrlError, databaseUrlSetting } from './database-url';
 export { createFailedJobArchive, type ArchivedFailure, type ArchiveFilter, type FailedJobArchive } from './failed-job-archive';
 export {
   CAMPAIGN_STATES,
