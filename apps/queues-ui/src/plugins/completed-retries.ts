@@ -1,15 +1,13 @@
-import type { QueueName } from '@ceres/queues';
+import { NO_COMPLETED_RETRIES, type QueueName } from '@ceres/queues';
 import { definePlugin } from '@ceres/http';
 import type { QueueAdmin } from '../admin/queue-admin';
 import { HttpError, sendError } from '../errors';
 
-/** Queues whose completed jobs must not run again: re-running a sent mail sends it again. */
-export const NO_COMPLETED_RETRIES: ReadonlySet<QueueName> = new Set<QueueName>(['email']);
-
 /**
  * Bull Board only hides its "Retry" buttons for completed jobs (`allowCompletedRetries: false`);
- * its API still retries them. This refuses those calls for {@link NO_COMPLETED_RETRIES}: "Retry
- * all" on the Completed tab, and ↻ on a job that is completed.
+ * its API still retries them. This refuses those calls for the queues that declare
+ * `retryCompleted: false` (`NO_COMPLETED_RETRIES`): "Retry all" on the Completed tab, and ↻ on a
+ * job that is completed.
  */
 export const completedRetryGuardPlugin = definePlugin<{ admin: QueueAdmin; boardPrefix: string }>(
   { name: '@ceres/queues-ui/completed-retry-guard', dependencies: ['@ceres/queues-ui/redis-gate'] },
