@@ -63,6 +63,38 @@ const conventions = {
         'no addX(app)/installX(app): make it a plugin with definePlugin() of @ceres/http, declaring what must be registered before it',
       ],
     ]),
+    'settings-through-schema': restrict("every setting is declared in an env schema and read through app-kit's parseEnv", [
+      [
+        "ImportDeclaration[source.value=/^(node:)?util$/] > ImportSpecifier[imported.name='parseEnv'][local.name='parseEnv']",
+        "Node's parseEnv reads a .env file: import it under another name (parseEnvFile); parseEnv is app-kit's, which checks variables against a schema",
+      ],
+      [
+        "MemberExpression[object.type='MemberExpression'][object.property.name='env'][property.name=/^(?!PATH$|TMPDIR$)[A-Z][A-Z0-9_]*$/]",
+        "declare the variable in the app's env schema (app-kit's parseEnv) and read it from the app's config, not from the environment",
+      ],
+    ]),
+    'database-url-setting': restrict('DATABASE_URL is read by databaseUrlSetting() of @ceres/db', [
+      [
+        "ImportSpecifier[imported.name='databaseUrlFromEnv']",
+        'read DATABASE_URL with databaseUrlSetting() of @ceres/db: a bad one is the ConfigError naming it, as for every other variable',
+      ],
+    ]),
+    'queue-policy-in-definitions': restrict('queue-level policy is declared in jobs/<queue>/queue.ts, not hard-coded in an app', [
+      [
+        "VariableDeclarator[id.typeAnnotation.typeAnnotation.typeName.name='QueueName'][init.type='Literal']",
+        'declare the policy on the queue (jobs/<queue>/queue.ts of @ceres/queues) and use what @ceres/queues derives from it',
+      ],
+      [
+        "NewExpression[callee.name='Set'][typeArguments.params.0.typeName.name='QueueName'] > ArrayExpression > Literal",
+        'declare the policy on the queue (jobs/<queue>/queue.ts of @ceres/queues) and use what @ceres/queues derives from it',
+      ],
+    ]),
+    'one-lifecycle': restrict("the apps' signals, drain, grace and exit codes are runService() of @ceres/app-kit", [
+      [
+        "CallExpression[callee.object.name='process'][callee.property.name=/^(on|once|addListener|prependListener)$/][arguments.0.value=/^SIG/]",
+        "handle signals with runService() of @ceres/app-kit (the one lifecycle: signals, drain, grace, exit codes); say only what differs",
+      ],
+    ]),
   },
 };
 
@@ -126,7 +158,12 @@ export default tseslint.config(
       'ceres/one-invalid-body': 'error',
       'ceres/error-bodies-through-http': 'error',
       'ceres/one-plugin-style': 'error',
+      'ceres/settings-through-schema': 'error',
     },
+  },
+  {
+    files: ['apps/{api,worker,queues-ui}/src/**/*.{ts,mts}'],
+    rules: { 'ceres/database-url-setting': 'error', 'ceres/queue-policy-in-definitions': 'error', 'ceres/one-lifecycle': 'error' },
   },
   {
     // Where the conventions are defined.

@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as http from '@ceres/http';
+import { ALERT_QUEUE, NO_COMPLETED_RETRIES, QUEUE_NAMES, registry, type QueueDefinition } from '@ceres/queues';
 import { basicAuthPlugin, definePlugin, pluginMeta } from '@ceres/http';
 import { ESLint } from 'eslint';
 import Fastify from 'fastify';
@@ -29,6 +30,17 @@ describe('the conventions rules bite', () => {
       'apps/queues-ui/src/plugins/example.ts',
       "import type { FastifyInstance } from 'fastify';\nexport function installThing(app: FastifyInstance): void {\n  app.addHook('onRequest', async () => {});\n}\n",
     ],
+    ['ceres/settings-through-schema', 'apps/cli/src/example.ts', "import { parseEnv } from 'node:util';\nexport const env = parseEnv('A=1');\n"],
+    ['ceres/settings-through-schema', 'apps/cli/src/example.ts', "export const level = (ctx: { env: Record<string, string> }) => ctx.env.LOG_LEVEL ?? 'info';\n"],
+    ['ceres/database-url-setting', 'apps/worker/src/example.ts', "import { databaseUrlFromEnv } from '@ceres/db';\nexport const url = databaseUrlFromEnv();\n"],
+    ['ceres/queue-policy-in-definitions', 'apps/worker/src/example.ts', "import type { QueueName } from '@ceres/queues';\nexport const ALERTS: QueueName = 'slack';\n"],
+    [
+      'ceres/queue-policy-in-definitions',
+      'apps/queues-ui/src/example.ts',
+      "import type { QueueName } from '@ceres/queues';\nexport const NO_RETRY: ReadonlySet<QueueName> = new Set<QueueName>(['email']);\n",
+    ],
+    ['ceres/one-lifecycle', 'apps/api/src/main.ts', "process.on('SIGTERM', () => process.exit(0));\n"],
+    ['ceres/one-lifecycle', 'apps/queues-ui/src/main.ts', "process.once('SIGINT', () => process.exit(0));\n"],
   ])('%s refuses, in %s: %s', async (rule, file, source) => {
     expect(await broken(source, file)).toContain(rule);
   });
@@ -95,5 +107,18 @@ describe('one plugin style', () => {
     right.register(guard);
     await expect(right.ready()).resolves.toBeDefined();
     await right.close();
+  });
+});
+
+describe('queue-level policy is declared on the queues', () => {
+  it('exactly one queue carries the alerts, and it has the alert job type', () => {
+    const carriers = QUEUE_NAMES.filter((queue) => (registry[queue] as QueueDefinition).carriesAlerts);
+    expect(carriers).toEqual([ALERT_QUEUE]);
+    expect(Object.keys(registry[ALERT_QUEUE].jobs)).toContain('alert');
+  });
+
+  it('the queues whose completed jobs must not run again are those whose queue.ts says so (email: a re-run re-sends its mail)', () => {
+    expect([...NO_COMPLETED_RETRIES]).toEqual(QUEUE_NAMES.filter((queue) => (registry[queue] as QueueDefinition).retryCompleted === false));
+    expect(NO_COMPLETED_RETRIES.has('email')).toBe(true);
   });
 });
