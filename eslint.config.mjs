@@ -25,11 +25,10 @@ const boundaries = (app, files, extra = {}) => ({
 });
 const appFiles = (app, folder = '**') => [`apps/${app}/${folder}/*.{ts,mts,js,mjs}`];
 
-
 /**
  * The repository's conventions (issue 25), as rules of a local plugin so they stack with any other
  * block's `no-restricted-syntax`: each rule reports the AST selectors it lists.
- * apps/api/tests/conventions.test.ts proves each one bites.
+ * tests/conventions.test.ts proves each one bites.
  */
 const restrict = (description, selectors) => ({
   meta: { type: 'problem', docs: { description }, schema: [] },
