@@ -87,7 +87,11 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   return app;
 }
 
-/** Logs an outage once when it starts and once when it ends, instead of on every refused request. */
+/**
+ * Logs an outage once when it starts and once when it ends, instead of on every refused request.
+ * Subscribed when the app is built rather than in a plugin: main.ts connects before the plugins
+ * load (at listen), and an outage that starts then is logged too.
+ */
 function watchRedis(app: FastifyInstance, queues: QueueClient): void {
   let up = true;
   const onReady = () => {

@@ -22,6 +22,8 @@ await runService({
       // Drain first (see plugins/drain.ts); app.close() then stops accepting connections and
       // resolves once in-flight requests are answered. No grace of its own: PM2's kill_timeout.
       async stop() {
+        // A signal during startup: the plugins (drain's among them) load first.
+        await app.ready();
         await app.drain(config.shutdownDrainMs);
         await app.close();
         await Promise.allSettled([queues.close(), db.close()]);
