@@ -4,10 +4,10 @@ import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/que
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ApiConfig } from './config';
 import { queuesErrorToHttp } from './enqueue/errors';
-import { addDrain } from './plugins/drain';
-import { addRateLimit } from './plugins/rate-limit';
-import { addSecurityHeaders } from './plugins/security-headers';
-import { addDocs } from './plugins/swagger';
+import { drainPlugin } from './plugins/drain';
+import { rateLimitPlugin } from './plugins/rate-limit';
+import { securityHeadersPlugin } from './plugins/security-headers';
+import { docsPlugin } from './plugins/swagger';
 import { pingRedis } from './redis-health';
 import { batchRoutes } from './routes/batch';
 import { campaignRoutes } from './routes/campaigns';
@@ -37,7 +37,7 @@ const ERRORS: ErrorHandlerOptions = {
   notFoundHint: 'the routes are listed at GET /docs',
 };
 
-export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): FastifyInstance & { drain: (maxMs: number) => Promise<void> } {
+export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): FastifyInstance {
   const app = Fastify({
     logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}) },
     // Per-request log lines would cost more than the enqueue itself; errors are logged by the handler.
@@ -64,11 +64,10 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   watchRedis(app, queues);
   const stopSentinelLog = logSentinelWatch(app.log);
   app.addHook('onClose', async () => stopSentinelLog());
-  const { drain } = addDrain(app);
-  closeDrainedConnections(app);
+  app.register(drainPlugin);
 
-  addSecurityHeaders(app);
-  addDocs(app);
+  app.register(securityHeadersPlugin);
+  app.register(docsPlugin);
   app.register(healthPlugin, {
     redisUp: () => pingRedis(queues),
     sentinelWatching: () => (queues.config.sentinel ? (sentinelWatching(queues.config.sentinel) ?? false) : undefined),
@@ -79,31 +78,20 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
     scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures });
-    addRateLimit(scope, config.rateLimitMax);
+    scope.register(rateLimitPlugin, { max: config.rateLimitMax });
     scope.register(jobRoutes, { queues });
     scope.register(batchRoutes, { queues });
     scope.register(jobStatusRoutes, { queues });
     scope.register(campaignRoutes, { db, queues });
   });
-  return Object.assign(app, { drain });
+  return app;
 }
 
 /**
- * Fastify closes idle keep-alive connections once, when close() starts. A connection whose request
- * was in flight then goes idle after its response and would hold close() open for the keep-alive
- * timeout (5 s + 1 s); sweeping idle connections until the server is closed ends it at once.
+ * Logs an outage once when it starts and once when it ends, instead of on every refused request.
+ * Subscribed when the app is built rather than in a plugin: main.ts connects before the plugins
+ * load (at listen), and an outage that starts then is logged too.
  */
-function closeDrainedConnections(app: FastifyInstance): void {
-  let sweeper: NodeJS.Timeout | undefined;
-  app.addHook('preClose', async () => {
-    sweeper = setInterval(() => app.server.closeIdleConnections(), 25);
-  });
-  app.addHook('onClose', async () => {
-    clearInterval(sweeper);
-  });
-}
-
-/** Logs an outage once when it starts and once when it ends, instead of on every refused request. */
 function watchRedis(app: FastifyInstance, queues: QueueClient): void {
   let up = true;
   const onReady = () => {

@@ -1,6 +1,6 @@
 import { loadQueuesConfig, missingKeyringError } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, parseSecretList, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
-import { databaseUrlFromEnv } from '@ceres/db';
+import { databaseUrlSetting } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
 
 /** Shortest token accepted: a guessable token is no token (see `secretWeakness` for the whole rule). */
@@ -45,12 +45,7 @@ export const ApiEnv = Type.Object({
  * including when no token is set and authentication was not turned off explicitly.
  */
 export function loadApiConfig(env: Record<string, string | undefined> = process.env) {
-  let databaseUrl: string;
-  try {
-    databaseUrl = databaseUrlFromEnv(env);
-  } catch (error) {
-    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
-  }
+  const databaseUrl = databaseUrlSetting(env);
   const parsed = parseEnv(ApiEnv, env);
   const unsubscribeSecrets = parseSecretList('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
   const queues = loadQueuesConfig(env);

@@ -1,7 +1,7 @@
 import { createDb, createFailedJobArchive, databaseUrlFromEnv, DatabaseUrlError, type Db, type FailedJobArchive } from '@ceres/db';
 import { ConfigError, loadQueuesConfig, QueueAdmin, QueueClient, UnknownQueueError, type QueuesConfig } from '@ceres/queues';
 import { CliError, UnreachableError, UsageError } from './errors';
-import type { Env } from './env';
+import { loadCliConfig, type CliConfig, type Env } from './env';
 
 /** `host:port/db` of a URL, never its user or password. */
 export function whereIs(url: string, defaultPort: number, defaultDb: string): string {
@@ -23,6 +23,16 @@ function isPgUnreachable(error: unknown): boolean {
   return /timeout expired|Connection terminated|connect ECONNREFUSED/i.test(err?.message ?? '');
 }
 
+/** Settings read by `load`: a bad variable (a `ConfigError`) is a usage error, exit 2. */
+export function settings<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(`invalid configuration: ${error.message}`);
+    throw error;
+  }
+}
+
 /**
  * What a command connects to, opened on first use: Redis through the same `QueueClient` and
  * `QueueAdmin` as the apps, PostgreSQL through `@ceres/db`. Unreachable servers become
@@ -35,13 +45,13 @@ export class CliContext {
 
   constructor(readonly env: Env) {}
 
+  /** The CLI's own settings (`CliEnv`); a bad variable is a {@link UsageError}. */
+  config(): CliConfig {
+    return settings(() => loadCliConfig(this.env));
+  }
+
   queuesConfig(): QueuesConfig {
-    try {
-      return loadQueuesConfig(this.env);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new UsageError(`invalid configuration: ${error.message}`);
-      throw error;
-    }
+    return settings(() => loadQueuesConfig(this.env));
   }
 
   redisLocation(): string {

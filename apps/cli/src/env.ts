@@ -1,8 +1,31 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEnv } from 'node:util';
+// Node's .env reader, not app-kit's parseEnv (which checks variables against a schema).
+import { parseEnv as parseEnvFile } from 'node:util';
+import { EnvLogLevel, parseEnv } from '@ceres/app-kit';
+import { Type } from '@sinclair/typebox';
 
 export type Env = Record<string, string | undefined>;
+
+/**
+ * Every variable the CLI reads itself, as the apps declare theirs (app-kit's `parseEnv` over a
+ * TypeBox schema, a bad one a `ConfigError` naming it): besides these, the queues' (`QueuesEnv`),
+ * and for `work` the worker's (`WorkerEnv`).
+ */
+export const CliEnv = Type.Object({
+  DATABASE_URL: Type.Optional(
+    Type.String({ minLength: 1, description: 'PostgreSQL, for the commands that read it (failed, replay, erase, work), e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
+  ),
+  LOG_LEVEL: EnvLogLevel,
+});
+
+/** The CLI's own settings, read from {@link CliEnv}; throws a `ConfigError` naming the bad variable. */
+export function loadCliConfig(env: Env) {
+  const parsed = parseEnv(CliEnv, env);
+  return { logLevel: parsed.LOG_LEVEL };
+}
+
+export type CliConfig = ReturnType<typeof loadCliConfig>;
 
 /**
  * The environment the apps get from `npm start`: `.env`, then `var/stack.env` (the URLs of the
@@ -16,5 +39,5 @@ export function loadCliEnv(cwd: string = process.cwd(), shell: NodeJS.ProcessEnv
 }
 
 function readEnvFile(path: string): Env {
-  return existsSync(path) ? parseEnv(readFileSync(path, 'utf8')) : {};
+  return existsSync(path) ? parseEnvFile(readFileSync(path, 'utf8')) : {};
 }

@@ -5,11 +5,11 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOpt
 import { QueueAdmin } from './admin/queue-admin';
 import { BOARD_PREFIX, createBoard } from './board';
 import { QueueMetrics } from './metrics/queue-metrics';
-import { installBoardGuards } from './plugins/board-guards';
-import { installBoardPagingGuard } from './plugins/board-paging';
-import { installCompletedRetryGuard } from './plugins/completed-retries';
-import { installRedisGate } from './plugins/error-handler';
-import { installCrossSiteGuard, installLocalOnlyPage, installSecurityHeaders } from './plugins/security';
+import { boardGuardsPlugin } from './plugins/board-guards';
+import { boardPagingGuardPlugin } from './plugins/board-paging';
+import { completedRetryGuardPlugin } from './plugins/completed-retries';
+import { redisGatePlugin } from './plugins/error-handler';
+import { crossSiteGuardPlugin, localOnlyPagePlugin, securityHeadersPlugin } from './plugins/security';
 import { erasureRoutes, type ErasureDb } from './routes/erasure';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
@@ -44,16 +44,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const timeoutMs = deps.redisTimeoutMs ?? 1000;
 
   app.setValidatorCompiler(typeboxValidatorCompiler);
-  // Order matters: security headers go on every answer; credentials are checked before anything
-  // else is revealed, Redis state included; then where a state change comes from.
-  installSecurityHeaders(app);
+  // Hooks run in the order they are added: security headers go on every answer; credentials are
+  // checked before anything else is revealed, Redis state included; then where a state change
+  // comes from. Each plugin declares what must come before it, and Fastify checks it.
+  app.register(securityHeadersPlugin);
   app.register(basicAuthPlugin, { ...deps.auth, realm: 'ceres-queues', failures: deps.authFailures ?? AUTH_FAILURE_DEFAULTS });
-  installCrossSiteGuard(app);
-  installRedisGate(app, isRedisReady, ['/api/', `${BOARD_PREFIX}/api/`]);
-  installCompletedRetryGuard(app, admin, BOARD_PREFIX);
-  installBoardPagingGuard(app, BOARD_PREFIX);
-  installBoardGuards(app, BOARD_PREFIX);
-  installLocalOnlyPage(app);
+  app.register(crossSiteGuardPlugin);
+  app.register(redisGatePlugin, { isRedisReady, prefixes: ['/api/', `${BOARD_PREFIX}/api/`] });
+  app.register(completedRetryGuardPlugin, { admin, boardPrefix: BOARD_PREFIX });
+  app.register(boardPagingGuardPlugin, { boardPrefix: BOARD_PREFIX });
+  app.register(boardGuardsPlugin, { boardPrefix: BOARD_PREFIX });
+  app.register(localOnlyPagePlugin);
   app.register(errorHandlerPlugin, { isOutage: (error) => deps.client.isOutage(error) });
   app.register(openApiPlugin, {
     title: 'Ceres queues admin API',

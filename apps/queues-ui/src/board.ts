@@ -2,10 +2,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { errorResponse } from '@ceres/http';
-import { registry, type QueueName } from '@ceres/queues';
+import { NO_COMPLETED_RETRIES, registry, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { maskJobData, maskReturnValue } from './board-formatters';
-import { NO_COMPLETED_RETRIES } from './plugins/completed-retries';
 
 /** What a Bull Board error handler returns (its status is a union of HTTP codes). */
 type BoardAnswer = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;

@@ -1,4 +1,4 @@
-import { databaseUrlFromEnv } from '@ceres/db';
+import { databaseUrlSetting } from '@ceres/db';
 import { loadQueuesConfig } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
@@ -45,18 +45,9 @@ export function loadConfig(env: Env = process.env) {
     publicBasePath: (parsed.QUEUES_UI_BASE_PATH ?? '').replace(/\/$/, ''),
     logLevel: parsed.LOG_LEVEL,
     queues: loadQueuesConfig(env),
-    databaseUrl: parsed.DATABASE_URL === undefined ? undefined : checkedDatabaseUrl(env),
+    databaseUrl: parsed.DATABASE_URL === undefined ? undefined : databaseUrlSetting(env),
   };
 }
 
 /** queues-ui's settings, as {@link loadConfig} reads them from {@link QueuesUiEnv}. */
 export type QueuesUiConfig = ReturnType<typeof loadConfig>;
-
-/** `DATABASE_URL` checked as the worker checks it (named, no password echoed). */
-function checkedDatabaseUrl(env: Env): string {
-  try {
-    return databaseUrlFromEnv(env);
-  } catch (error) {
-    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
-  }
-}

@@ -8,7 +8,7 @@ import {
   type QueueName,
 } from '@ceres/queues';
 import { ConfigError, parseSecretList, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
-import { databaseUrlFromEnv } from '@ceres/db';
+import { databaseUrlSetting } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
 /**
@@ -72,12 +72,7 @@ export const WorkerEnv = Type.Object({
 
 /** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
 export function loadWorkerConfig(env: Record<string, string | undefined> = process.env) {
-  let databaseUrl: string;
-  try {
-    databaseUrl = databaseUrlFromEnv(env);
-  } catch (error) {
-    throw new ConfigError('DATABASE_URL', (error as Error).message.replace(/^DATABASE_URL:? /, ''));
-  }
+  const databaseUrl = databaseUrlSetting(env);
   const parsed = parseEnv(WorkerEnv, env);
   if (parsed.SMTP_URL) checkUrl('SMTP_URL', parsed.SMTP_URL, ['smtp:', 'smtps:'], 'smtp://user:pass@host:587');
   checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');

@@ -1,14 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Db, FailedJobRow } from '@ceres/db';
-import type { QueueClient, QueueName } from '@ceres/queues';
+import { ALERT_QUEUE, type QueueClient, type QueueName } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { digestBucket, digestReason } from './dead-letter-digest';
 import { errorSummary, redactEmails } from './redact';
 import { escapeSlack } from './slack-escape';
-
-/** Jobs of this queue never raise an alert when they fail: the alert would be another slack job. */
-const ALERT_QUEUE: QueueName = 'slack';
 
 export interface DeadLettersOptions {
   db: Pick<Db, 'failedJobs'>;
@@ -137,6 +134,7 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
     }
     // Alert first, archive second: a crash in between leaves the job unarchived, so the next
     // reconciliation retries both, and the deterministic alert id keeps it one alert.
+    // A failed alert raises no alert: it would be another job of the same queue.
     if (job.queueName !== ALERT_QUEUE) await alert(job, jobId);
     return (await db.failedJobs.archive(archiveRow(job))) ? 'archived' : 'already-archived';
   };

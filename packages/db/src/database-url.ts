@@ -1,3 +1,5 @@
+import { ConfigError } from '@ceres/app-kit';
+
 /** A `DATABASE_URL` problem; the message names the variable. */
 export class DatabaseUrlError extends Error {
   override name = 'DatabaseUrlError';
@@ -23,4 +25,18 @@ export function databaseUrlFromEnv(env: Record<string, string | undefined> = pro
     throw new DatabaseUrlError('DATABASE_URL must name a database in its path, e.g. postgres://host:5432/ceres');
   }
   return raw;
+}
+
+/**
+ * `DATABASE_URL` as the apps read their settings: checked by {@link databaseUrlFromEnv}, a problem
+ * thrown as the {@link ConfigError} naming it (`DATABASE_URL: is not set …`), like any other bad
+ * variable. The one place the apps turn the one into the other.
+ */
+export function databaseUrlSetting(env: Record<string, string | undefined> = process.env): string {
+  try {
+    return databaseUrlFromEnv(env);
+  } catch (error) {
+    if (!(error instanceof DatabaseUrlError)) throw error;
+    throw new ConfigError('DATABASE_URL', error.message.replace(/^DATABASE_URL:? /, ''));
+  }
 }

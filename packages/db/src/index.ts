@@ -1,7 +1,7 @@
 export * from './db';
 export * from './migrate';
 export { createHashedTokenStore, hashToken, type HashedToken, type HashedTokenStore } from './hashed-tokens';
-export { databaseUrlFromEnv, DatabaseUrlError } from './database-url';
+export { databaseUrlFromEnv, DatabaseUrlError, databaseUrlSetting } from './database-url';
 export { createFailedJobArchive, type ArchivedFailure, type ArchiveFilter, type FailedJobArchive } from './failed-job-archive';
 export {
   CAMPAIGN_STATES,

@@ -1,8 +1,8 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { AuthFailureLimiter } from '@ceres/app-kit';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import fp from 'fastify-plugin';
-import { HttpError } from './errors';
+import { definePlugin } from './plugin';
+import { HttpError, sendError } from './errors';
 
 /** One-shot SHA-256 (no Hash object): this runs on every request. */
 const digest = (value: string) => Buffer.from(hash('sha256', value), 'hex');
@@ -39,7 +39,7 @@ function guard(failures: AuthFailureOptions, check: (request: FastifyRequest) =>
   // their own (Bull Board's) would turn a thrown 401 into a 500. Callback style: this runs on every
   // request, and an async hook costs a promise each time.
   const answer = (reply: FastifyReply, error: HttpError) => {
-    reply.code(error.statusCode).send(error.body);
+    sendError(reply, error);
   };
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     if (request.routeOptions.config?.public === true) return done();
@@ -90,7 +90,8 @@ export interface BearerAuthOptions {
  * `config.public` excepted). Every configured token is compared on every request, so the time
  * does not tell which one matched.
  */
-export const bearerAuthPlugin = fp<BearerAuthOptions>(
+export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
+  { name: '@ceres/http/bearer-auth', dependencies: [] },
   async (scope, { enabled, tokens, failures }) => {
     scope.decorateRequest('apiClient', '');
     if (!enabled) {
@@ -113,7 +114,6 @@ export const bearerAuthPlugin = fp<BearerAuthOptions>(
       guard(failures, check, () => new HttpError('UNAUTHORIZED', 'missing or invalid bearer token: send "Authorization: Bearer <token>"')),
     );
   },
-  { name: '@ceres/http/bearer-auth', fastify: '5.x' },
 );
 
 export interface BasicAuthOptions {
@@ -129,7 +129,8 @@ export interface BasicAuthOptions {
  * URLs (routes with `config.public` excepted). The user and the password are both compared, always,
  * so a wrong user costs the same time as a wrong password.
  */
-export const basicAuthPlugin = fp<BasicAuthOptions>(
+export const basicAuthPlugin = definePlugin<BasicAuthOptions>(
+  { name: '@ceres/http/basic-auth', dependencies: [] },
   async (app, { user, pass, realm, failures }) => {
     const expectedUser = secretDigest(user);
     const expectedPass = secretDigest(pass);
@@ -150,5 +151,4 @@ export const basicAuthPlugin = fp<BasicAuthOptions>(
       }),
     );
   },
-  { name: '@ceres/http/basic-auth', fastify: '5.x' },
 );

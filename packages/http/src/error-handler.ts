@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
-import { HttpError, queueUnavailable, type ErrorBody, type ErrorCode } from './errors';
+import { definePlugin } from './plugin';
+import { HttpError, queueUnavailable, sendError, type ErrorBody, type ErrorCode } from './errors';
 
 /** Seconds a client should wait before retrying after a 503; Redis reconnects within about 2 s. */
 export const RETRY_AFTER_SECONDS = '2';
@@ -72,7 +72,8 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
  * One error handler and one 404 for the whole app: JSON `{ code, message, field?, … }` with a
  * stable code, never a stack trace; only the unexpected is logged.
  */
-export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
+export const errorHandlerPlugin = definePlugin<ErrorHandlerOptions>(
+  { name: '@ceres/http/error-handler', dependencies: [] },
   async (app: FastifyInstance, options) => {
     app.setErrorHandler(createErrorHandler(options));
     app.setNotFoundHandler((request, reply) => {
@@ -80,14 +81,11 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
       // The path exists with other methods (TRACE on a route, say): 405 naming them, not "no route".
       const allowed = ROUTE_METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
       if (allowed.length > 0) {
-        return reply
-          .code(405)
-          .header('allow', allowed.join(', '))
-          .send({ code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${path.slice(0, 200)}; allowed: ${allowed.join(', ')}` });
+        reply.header('allow', allowed.join(', '));
+        return sendError(reply, new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path.slice(0, 200)}; allowed: ${allowed.join(', ')}`));
       }
       const hint = options.notFoundHint ? `; ${options.notFoundHint}` : '';
-      return reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}${hint}` });
+      return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${path.slice(0, 200)}${hint}`));
     });
   },
-  { name: '@ceres/http/error-handler', fastify: '5.x' },
 );

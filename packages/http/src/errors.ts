@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 
 /** The stable `code` of every error either app answers, with its status; clients switch on codes, never on messages. */
 export const ERROR_CODES = {
@@ -80,9 +81,36 @@ export class HttpError extends Error {
   }
 }
 
+/** The rejected items of a batch, each by its position, with its bad fields. */
+export type ItemIssues = NonNullable<ErrorBody['items']>;
+
+/**
+ * The one `INVALID_BODY` (400): the message, then what was wrong, if known: the bad fields (the
+ * first also as `field`), or the rejected items of a batch (the first one's first field as
+ * `field`). Every app builds its 400s on the body through this (an ESLint rule keeps it so).
+ */
+export function invalidBody(message: string, found?: readonly FieldIssue[] | { items: ItemIssues }): HttpError {
+  if (found === undefined) return new HttpError('INVALID_BODY', message);
+  if ('items' in found) return new HttpError('INVALID_BODY', message, { field: found.items[0]?.issues[0]?.field, items: found.items });
+  return new HttpError('INVALID_BODY', message, { field: found[0]?.field, issues: [...found] });
+}
+
+/** `<what>: <each issue's message>; …`, the message of a 400 listing its issues. */
+export const issuesMessage = (what: string, issues: readonly FieldIssue[]): string => `${what}: ${issues.map((issue) => issue.message).join('; ')}`;
+
+/**
+ * Answers `error` from a hook or a handler that replies itself (rather than throwing to the error
+ * handler): its status from its code, its body in the one error shape. Returns the reply, which an
+ * async hook returns.
+ */
+export function sendError(reply: FastifyReply, error: HttpError): FastifyReply {
+  return reply.code(error.statusCode).send(error.body);
+}
+
 /** A 400 naming its field: `INVALID_BODY` for body fields, `INVALID_REQUEST` for the path and query. */
 export function badRequest(part: 'body' | 'request', field: string, message: string): HttpError {
-  return new HttpError(part === 'body' ? 'INVALID_BODY' : 'INVALID_REQUEST', message, { field, issues: [{ field, message }] });
+  const issues = [{ field, message }];
+  return part === 'body' ? invalidBody(message, issues) : new HttpError('INVALID_REQUEST', message, { field, issues });
 }
 
 /** Redis cannot be reached or answered too late. */

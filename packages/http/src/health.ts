@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import fp from 'fastify-plugin';
+import { definePlugin } from './plugin';
 
 /** The one health body: both apps depend on Redis and nothing else at request time. */
 export const Health = Type.Object({
@@ -33,7 +33,8 @@ export interface HealthOptions {
 }
 
 /** `GET /health` (no auth): `200 { status: 'ok', redis: 'up' }`, else `503 { status: 'unavailable', redis: 'down' }`. */
-export const healthPlugin = fp<HealthOptions>(
+export const healthPlugin = definePlugin<HealthOptions>(
+  { name: '@ceres/http/health', dependencies: [] },
   async (app, { redisUp, sentinelWatching, summary }) => {
     app.get(
       '/health',
@@ -50,5 +51,4 @@ export const healthPlugin = fp<HealthOptions>(
       },
     );
   },
-  { name: '@ceres/http/health', fastify: '5.x' },
 );

@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import { parse as secureJsonParse } from 'secure-json-parse';
-import { HttpError } from './errors';
+import { invalidBody } from './errors';
+import { definePlugin } from './plugin';
 
 const refused = {
-  empty: () => new HttpError('INVALID_BODY', 'the body is empty; send a JSON object'),
-  syntax: () => new HttpError('INVALID_BODY', 'the body is not valid JSON'),
-  poisoned: () => new HttpError('INVALID_BODY', 'the body contains a forbidden "__proto__" or "constructor.prototype" key'),
+  empty: () => invalidBody('the body is empty; send a JSON object'),
+  syntax: () => invalidBody('the body is not valid JSON'),
+  poisoned: () => invalidBody('the body contains a forbidden "__proto__" or "constructor.prototype" key'),
 };
 
 /**
@@ -14,8 +13,9 @@ const refused = {
  * valid JSON but carries a `__proto__` or `constructor.prototype` key (refused, as Fastify does, by
  * secure-json-parse). This one says which of the two it is.
  */
-export const jsonBodyPlugin = fp(
-  async (app: FastifyInstance) => {
+export const jsonBodyPlugin = definePlugin(
+  { name: '@ceres/http/json-body', dependencies: [] },
+  async (app) => {
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
       const text = body as string;
@@ -27,5 +27,4 @@ export const jsonBodyPlugin = fp(
       }
     });
   },
-  { name: '@ceres/http/json-body', fastify: '5.x' },
 );

@@ -1,5 +1,5 @@
 import swagger from '@fastify/swagger';
-import fp from 'fastify-plugin';
+import { definePlugin } from './plugin';
 
 /**
  * Rewrites JSON Schema that OpenAPI 3.0 does not know into its 3.0 form, in place: TypeBox writes
@@ -54,7 +54,8 @@ export interface OpenApiOptions {
  * The OpenAPI 3.0.3 document of the routes registered after it, from their schemas
  * (@fastify/swagger): the same request, response and error schemas that validate and serialise.
  */
-export const openApiPlugin = fp<OpenApiOptions>(
+export const openApiPlugin = definePlugin<OpenApiOptions>(
+  { name: '@ceres/http/openapi', dependencies: [] },
   async (app, { title, description, securitySchemes, hidePrefixes = [] }) => {
     await app.register(swagger, {
       openapi: {
@@ -70,5 +71,4 @@ export const openApiPlugin = fp<OpenApiOptions>(
       transformObject: (document) => toOpenApi30('openapiObject' in document ? document.openapiObject : document.swaggerObject),
     });
   },
-  { name: '@ceres/http/openapi', fastify: '5.x' },
 );

@@ -2,7 +2,7 @@ import { schemaIssues } from '@ceres/app-kit';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
-import { HttpError } from './errors';
+import { HttpError, invalidBody, issuesMessage } from './errors';
 
 /**
  * The one validation path of route schemas (params, querystring, body): the route's TypeBox schema
@@ -18,12 +18,8 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     if (!body) value = fromText(schema, value);
     const issues = schemaIssues(schema, value);
     if (issues.length === 0) return { value };
-    return {
-      error: new HttpError(body ? 'INVALID_BODY' : 'INVALID_REQUEST', `invalid ${part}: ${issues.map((issue) => issue.message).join('; ')}`, {
-        field: issues[0]!.field,
-        issues,
-      }),
-    };
+    const message = issuesMessage(`invalid ${part}`, issues);
+    return { error: body ? invalidBody(message, issues) : new HttpError('INVALID_REQUEST', message, { field: issues[0]!.field, issues }) };
   };
 };
 

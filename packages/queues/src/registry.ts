@@ -90,6 +90,18 @@ export const RATE_LIMITED_QUEUES: ReadonlyArray<{ queue: QueueName; rateLimit: Q
   return rateLimit ? [{ queue, rateLimit }] : [];
 });
 
+/** The queue the alerts go to (`carriesAlerts` in its queue.ts): its failed jobs raise no alert. */
+export const ALERT_QUEUE: QueueName = (() => {
+  const carriers = QUEUE_NAMES.filter((queue) => (registry[queue] as QueueDefinition).carriesAlerts === true);
+  if (carriers.length !== 1) throw new Error(`exactly one queue.ts must declare carriesAlerts: true; found ${carriers.length} (${carriers.join(', ')})`);
+  return carriers[0]!;
+})();
+
+/** The queues whose completed jobs must not run again (`retryCompleted: false` in their queue.ts). */
+export const NO_COMPLETED_RETRIES: ReadonlySet<QueueName> = new Set(
+  QUEUE_NAMES.filter((queue) => (registry[queue] as QueueDefinition).retryCompleted === false),
+);
+
 /**
  * BullMQ's limiter for a rate in jobs per second: `max` jobs per `duration` ms. A rate below 1/s
  * becomes one job per longer window, a fractional one above 1/s is kept over a 10 s window.

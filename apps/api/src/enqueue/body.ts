@@ -1,4 +1,4 @@
-import { HttpError } from '@ceres/http';
+import { invalidBody, issuesMessage, type HttpError } from '@ceres/http';
 import { schemaIssues, type EnqueueOptions } from '@ceres/queues';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifySchemaCompiler } from 'fastify';
@@ -32,9 +32,7 @@ export function bodyBySchema<S>(explain: (body: unknown) => HttpError | undefine
       const issues = schemaIssues(schema as unknown as TSchema, data);
       if (issues.length === 0) return { value: data };
       // The published schema refused what the producers would take: still a 400, in its words.
-      const error =
-        explain(data) ??
-        new HttpError('INVALID_BODY', `invalid body: ${issues.map((issue) => issue.message).join('; ')}`, { field: issues[0]!.field, issues });
+      const error = explain(data) ?? invalidBody(issuesMessage('invalid body', issues), issues);
       return { error };
     };
 }

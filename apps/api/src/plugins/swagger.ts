@@ -1,20 +1,19 @@
-import { openApiPlugin } from '@ceres/http';
+import { definePlugin, openApiPlugin } from '@ceres/http';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
 
 /**
  * OpenAPI from the route schemas (@ceres/http's openApiPlugin, as queues-ui's): the UI at
- * `GET /docs`, the document at `GET /docs/json`. Public. Call before any route is added: the
+ * `GET /docs`, the document at `GET /docs/json`. Public. Register before any route is added: the
  * document lists the routes registered after it.
  */
-export function addDocs(app: FastifyInstance): void {
-  app.register(openApiPlugin, {
+export const docsPlugin = definePlugin({ name: '@ceres/api/docs', dependencies: [] }, async (app) => {
+  await app.register(openApiPlugin, {
     title: 'Ceres jobs API',
     description:
       'Enqueue background jobs and read their status. GET /health, GET /docs and POST /unsubscribe (its signed token is the credential) need no bearer token; every other route needs a bearer token.',
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
   });
-  app.register(swaggerUi, {
+  await app.register(swaggerUi, {
     routePrefix: '/docs',
     // swagger-ui's own policy (hashes of its inline scripts), but never framed, styles and fonts
     // from this host only (the UI sets inline styles, which its style hashes do not cover), and
@@ -27,4 +26,4 @@ export function addDocs(app: FastifyInstance): void {
         .replace(/font-src [^;]*;/, "font-src 'self' data:;")
         .replace(/\s*upgrade-insecure-requests;?/, ''),
   });
-}
+});

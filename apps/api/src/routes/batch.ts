@@ -1,6 +1,6 @@
 import { schemaIssues, type QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
-import { errorResponses, HttpError } from '@ceres/http';
+import { errorResponses, invalidBody, issuesMessage } from '@ceres/http';
 import { bodyBySchema, producerError, splitOptions } from '../enqueue/body';
 import { PLATFORM_JOB_TYPES, unknownJobType } from '../enqueue/platform-job-types';
 import { BatchAccepted, BatchEnvelope, batchBodySchema, MAX_BATCH_ITEMS } from '../schemas/jobs';
@@ -13,12 +13,7 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
       {
         validatorCompiler: bodyBySchema((body) => {
           const issues = schemaIssues(BatchEnvelope, body);
-          if (issues.length > 0) {
-            return new HttpError('INVALID_BODY', `invalid ${queue}/${job} batch: ${issues.map((issue) => issue.message).join('; ')}`, {
-              field: issues[0]!.field,
-              issues,
-            });
-          }
+          if (issues.length > 0) return invalidBody(issuesMessage(`invalid ${queue}/${job} batch`, issues), issues);
           const { payload, options } = splitOptions(body);
           return producerError(() => queues.checkBulk(type, (payload as { items: unknown[] }).items, options));
         }),

@@ -1,5 +1,4 @@
 import { createInterface } from 'node:readline/promises';
-import { LOG_LEVELS, type LogLevel } from '@ceres/app-kit';
 import { eraseUserData, ErasureUserId, schemaIssues } from '@ceres/queues';
 import pino from 'pino';
 import type { CliContext } from '../context';
@@ -12,9 +11,7 @@ import type { Json } from './queues';
  * operator keeps, like queues-ui's for `POST /api/erasure`. Stdout stays the answer.
  */
 function erasureLog(ctx: CliContext, io: Io) {
-  const level = (ctx.env.LOG_LEVEL ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(level)) throw new UsageError(`invalid configuration: LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  return pino({ level, base: { app: 'ceres-cli', pid: process.pid } }, io.stderr);
+  return pino({ level: ctx.config().logLevel, base: { app: 'ceres-cli', pid: process.pid } }, io.stderr);
 }
 
 /**

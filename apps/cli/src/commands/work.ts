@@ -1,8 +1,8 @@
-import { ConfigError, type QueueName } from '@ceres/queues';
+import type { QueueName } from '@ceres/queues';
 import type { PartialProcessorMap, WorkerConfig } from '@ceres/worker';
 import { WaitingError, type Job } from 'bullmq';
 import { UsageError } from '../errors';
-import type { CliContext } from '../context';
+import { settings, type CliContext } from '../context';
 import type { Io } from '../output';
 
 export interface WorkOptions {
@@ -55,13 +55,7 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   const limit = options.once ? 1 : options.maxJobs;
   // Loaded here: the worker's dependencies (sharp, nodemailer, …) would slow every other command's start.
   const { createLogger, createWorkerApp, loadWorkerConfig, processors } = await import('@ceres/worker');
-  let config: WorkerConfig;
-  try {
-    config = loadWorkerConfig(ctx.env);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new UsageError(`invalid configuration: ${error.message}`);
-    throw error;
-  }
+  const config: WorkerConfig = settings(() => loadWorkerConfig(ctx.env));
   // A cron run against a server that is down ends at once with exit 3 instead of waiting for it.
   const admin = await ctx.admin();
   await ctx.database();

@@ -1,6 +1,6 @@
 import { HttpError } from '@ceres/http';
 
-export { badRequest, HttpError, queueUnavailable } from '@ceres/http';
+export { badRequest, HttpError, queueUnavailable, sendError } from '@ceres/http';
 
 export const unknownQueue = (queue: string, known: readonly string[]) =>
   new HttpError('UNKNOWN_QUEUE', `unknown queue "${queue.slice(0, 100)}"; known queues: ${known.join(', ')}`, { known: [...known] });

@@ -1,6 +1,7 @@
 import { registry, type JobDefinition, type QueueName } from '@ceres/queues';
-import type { FastifyInstance } from 'fastify';
+import { definePlugin } from '@ceres/http';
 import { queuePersonalFields } from '../board-formatters';
+import { HttpError, sendError } from '../errors';
 
 /** Queues holding the platform's crons: obliterating one removes its job schedulers. */
 export const CRON_QUEUES: ReadonlySet<QueueName> = new Set(
@@ -15,30 +16,39 @@ export const CRON_QUEUES: ReadonlySet<QueueName> = new Set(
  * - "Obliterate" of a queue holding crons: it removes the job schedulers with the jobs, and only a
  *   worker restart brings them back; the crons would silently stop.
  */
-export function installBoardGuards(app: FastifyInstance, boardPrefix: string): void {
-  const add = `${boardPrefix}/api/queues/:queueName/add`;
-  const obliterate = `${boardPrefix}/api/queues/:queueName/obliterate`;
-  app.addHook('preHandler', async (request, reply) => {
-    const url = request.routeOptions.url;
-    if (url !== add && url !== obliterate) return;
-    const queue = (request.params as { queueName?: string }).queueName as QueueName;
-    if (!(queue in registry)) return;
-    if (url === obliterate) {
-      if (!CRON_QUEUES.has(queue)) return;
-      return reply.code(403).send({
-        code: 'OBLITERATE_DISABLED',
-        message: `the ${queue} queue holds the platform's cron job schedulers: obliterating it would remove them and the crons would stop until a worker restarts; clean or empty its jobs instead`,
-      });
-    }
-    const { name, data } = (request.body ?? {}) as { name?: unknown; data?: unknown };
-    const definition = typeof name === 'string' ? (registry[queue].jobs as Record<string, JobDefinition | undefined>)[name] : undefined;
-    const declared = definition?.personal ?? [];
-    const personal = queuePersonalFields(queue);
-    const inData = data !== null && typeof data === 'object' ? Object.keys(data).filter((field) => personal.has(field)) : [];
-    if (declared.length === 0 && inData.length === 0) return;
-    return reply.code(403).send({
-      code: 'ADD_JOB_DISABLED',
-      message: `${queue}/${String(name).slice(0, 100)} jobs carry personal fields (${[...new Set([...declared, ...inData])].join(', ')}) that are stored encrypted: add them through the API or the producers, which encrypt them, not from Bull Board`,
+export const boardGuardsPlugin = definePlugin<{ boardPrefix: string }>(
+  { name: '@ceres/queues-ui/board-guards', dependencies: ['@ceres/queues-ui/redis-gate'] },
+  async (app, { boardPrefix }) => {
+    const add = `${boardPrefix}/api/queues/:queueName/add`;
+    const obliterate = `${boardPrefix}/api/queues/:queueName/obliterate`;
+    app.addHook('preHandler', async (request, reply) => {
+      const url = request.routeOptions.url;
+      if (url !== add && url !== obliterate) return;
+      const queue = (request.params as { queueName?: string }).queueName as QueueName;
+      if (!(queue in registry)) return;
+      if (url === obliterate) {
+        if (!CRON_QUEUES.has(queue)) return;
+        return sendError(
+          reply,
+          new HttpError(
+            'OBLITERATE_DISABLED',
+            `the ${queue} queue holds the platform's cron job schedulers: obliterating it would remove them and the crons would stop until a worker restarts; clean or empty its jobs instead`,
+          ),
+        );
+      }
+      const { name, data } = (request.body ?? {}) as { name?: unknown; data?: unknown };
+      const definition = typeof name === 'string' ? (registry[queue].jobs as Record<string, JobDefinition | undefined>)[name] : undefined;
+      const declared = definition?.personal ?? [];
+      const personal = queuePersonalFields(queue);
+      const inData = data !== null && typeof data === 'object' ? Object.keys(data).filter((field) => personal.has(field)) : [];
+      if (declared.length === 0 && inData.length === 0) return;
+      return sendError(
+        reply,
+        new HttpError(
+          'ADD_JOB_DISABLED',
+          `${queue}/${String(name).slice(0, 100)} jobs carry personal fields (${[...new Set([...declared, ...inData])].join(', ')}) that are stored encrypted: add them through the API or the producers, which encrypt them, not from Bull Board`,
+        ),
+      );
     });
-  });
-}
+  },
+);

@@ -1,5 +1,7 @@
 import helmet from '@fastify/helmet';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { definePlugin } from '@ceres/http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, sendError } from '../errors';
 
 /**
  * The page's policy: everything from this app only. Bull Board's markup and React set inline
@@ -22,10 +24,11 @@ export const BOARD_CSP_DIRECTIVES = {
 
 /**
  * Security headers (@fastify/helmet) on every response, `Cache-Control: no-store` on everything
- * but the static assets (which @fastify/static serves with its own validators).
+ * but the static assets (which @fastify/static serves with its own validators). First of all, so
+ * every answer carries them, a refusal included.
  */
-export function installSecurityHeaders(app: FastifyInstance): void {
-  app.register(helmet, {
+export const securityHeadersPlugin = definePlugin({ name: '@ceres/queues-ui/security-headers', dependencies: [] }, async (app) => {
+  await app.register(helmet, {
     contentSecurityPolicy: { useDefaults: false, directives: BOARD_CSP_DIRECTIVES },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
@@ -33,18 +36,18 @@ export function installSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
   });
-}
+});
 
 /** Bull Board's page links IBM Plex from Google Fonts; the page falls back to system fonts (its CSS lists them). */
 const THIRD_PARTY_FONTS = /<link\b[^>]*\bhref="https:\/\/fonts\.(?:googleapis|gstatic)\.com\/[^"]*"[^>]*>\s*/g;
 
 /** Strips the third-party font link from the board's HTML, so the page loads nothing from another host. */
-export function installLocalOnlyPage(app: FastifyInstance): void {
+export const localOnlyPagePlugin = definePlugin({ name: '@ceres/queues-ui/local-only-page', dependencies: ['@ceres/queues-ui/security-headers'] }, async (app) => {
   app.addHook('onSend', async (_request, reply, payload) => {
     if (typeof payload !== 'string' || !String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
     return payload.replace(THIRD_PARTY_FONTS, '');
   });
-}
+});
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -70,17 +73,18 @@ export function isSameOriginRequest(request: FastifyRequest): boolean {
 /**
  * Refuses cross-site POST/PUT/PATCH/DELETE on every route, Bull Board's own API included (403),
  * and any body that is not JSON (415): an HTML form can post `text/plain`, urlencoded or multipart,
- * but not `application/json` without CORS, which this app never grants.
+ * but not `application/json` without CORS, which this app never grants. After the credentials are
+ * checked (and the security headers set).
  */
-export function installCrossSiteGuard(app: FastifyInstance): void {
-  app.removeContentTypeParser('text/plain');
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!UNSAFE_METHODS.has(request.method)) return;
-    if (isSameOriginRequest(request)) return;
-    request.log.warn({ method: request.method, url: request.url.split('?')[0], site: request.headers['sec-fetch-site'] }, 'refused a cross-site request');
-    return reply.code(403).send({
-      code: 'CROSS_SITE_REQUEST',
-      message: 'state-changing requests must come from this app’s own pages (Sec-Fetch-Site / Origin)',
+export const crossSiteGuardPlugin = definePlugin(
+  { name: '@ceres/queues-ui/cross-site-guard', dependencies: ['@ceres/queues-ui/security-headers', '@ceres/http/basic-auth'] },
+  async (app) => {
+    app.removeContentTypeParser('text/plain');
+    app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!UNSAFE_METHODS.has(request.method)) return;
+      if (isSameOriginRequest(request)) return;
+      request.log.warn({ method: request.method, url: request.url.split('?')[0], site: request.headers['sec-fetch-site'] }, 'refused a cross-site request');
+      return sendError(reply, new HttpError('CROSS_SITE_REQUEST', 'state-changing requests must come from this app’s own pages (Sec-Fetch-Site / Origin)'));
     });
-  });
-}
+  },
+);

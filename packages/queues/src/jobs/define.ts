@@ -92,6 +92,17 @@ export interface QueueDefinition {
    * worker's variable `env`.
    */
   rateLimit?: QueueRateLimit;
+  /**
+   * The queue the platform's alerts go to (the worker's dead-letter alerts): a failed job of it
+   * raises no alert, which would be another job of the same queue. Exactly one queue says so.
+   */
+  carriesAlerts?: true;
+  /**
+   * Whether a completed job may be run again (Bull Board's Retry on the Completed tab, and its
+   * API): `false` where running one again repeats its effect, e.g. sends its mail again.
+   * @defaultValue true
+   */
+  retryCompleted?: boolean;
 }
 
 /** The worker's variable for a queue's rate, in jobs started per second. */

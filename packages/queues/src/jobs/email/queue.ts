@@ -7,5 +7,7 @@ export default defineQueue({
   concurrency: 5,
   timeoutMs: 30_000,
   rateLimit: { env: 'EMAIL_RATE_PER_SECOND', description: "The mail provider's quota for account mails; unset: no limit" },
+  // Running a completed mail job again sends its mail again.
+  retryCompleted: false,
   defaultJobOptions: { ...onRetrySchedule, removeOnComplete: { age: HOUR_S }, removeOnFail: { age: DAY_S } },
 });

@@ -12,6 +12,7 @@ export default defineQueue({
   timeoutMs: 30_000,
   // Slack's incoming webhooks allow about one message per second.
   rateLimit: { env: 'SLACK_RATE_PER_SECOND', perSecond: 1, description: "The webhook's rate" },
+  carriesAlerts: true,
   defaultJobOptions: {
     ...onRetrySchedule,
     removeOnComplete: { age: HOUR_S },
