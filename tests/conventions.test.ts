@@ -5,17 +5,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as http from '@ceres/http';
 import { ALERT_QUEUE, NO_COMPLETED_RETRIES, QUEUE_NAMES, registry, type QueueDefinition } from '@ceres/queues';
 import { basicAuthPlugin, definePlugin, pluginMeta } from '@ceres/http';
-import { ESLint } from 'eslint';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { lintSnippet } from './support/lint-snippet';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const eslint = new ESLint({ cwd: ROOT });
 
 /** The `ceres/*` rules a snippet breaks, linted as if it were `filePath`. */
 async function broken(source: string, filePath: string): Promise<string[]> {
-  const [result] = await eslint.lintText(source, { filePath: `${ROOT}/${filePath}` });
-  return result!.messages.filter((message) => message.ruleId?.startsWith('ceres/')).map((message) => message.ruleId!);
+  return (await lintSnippet(source, filePath)).filter((message) => message.ruleId?.startsWith('ceres/')).map((message) => message.ruleId!);
 }
 
 describe('the conventions rules bite', () => {

@@ -1,30 +1,13 @@
-import { fileURLToPath } from 'node:url';
-import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
+import { lintFiles, lintSnippet } from '../../../tests/support/lint-snippet';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 /**
  * The boundaries are ESLint rules (eslint.config.mjs, `npm run lint`). This proves the rules bite:
  * each snippet is linted as if it were a file of the app, with the repository's own config.
  */
-const eslint = new ESLint({
-  cwd: ROOT,
-  // The snippets are not files of the TypeScript project: lint them without type information
-  // (the boundaries are syntax rules; the type-aware ones are off for these runs).
-  overrideConfig: {
-    files: ['**/*.ts'],
-    languageOptions: { parserOptions: { project: false } },
-    rules: {
-      '@typescript-eslint/no-floating-promises': 'off',
-      '@typescript-eslint/no-misused-promises': 'off',
-      '@typescript-eslint/await-thenable': 'off',
-    },
-  },
-});
 async function boundaryErrors(source: string, filePath: string): Promise<string[]> {
-  const [result] = await eslint.lintText(source, { filePath: `${ROOT}/${filePath}` });
-  return result!.messages
+  return (await lintSnippet(source, filePath))
     .filter((message) => message.ruleId === 'no-restricted-imports' || message.ruleId === 'no-restricted-syntax')
     .map((message) => message.message);
 }
@@ -72,7 +55,7 @@ describe('the API only enqueues, and the apps never import each other', () => {
   });
 
   it('finds nothing to refuse in the repository as it is', async () => {
-    const results = await eslint.lintFiles(['apps/*/src/**/*.ts']);
+    const results = await lintFiles(['apps/*/src/**/*.ts']);
     const offenders = results.flatMap((result) =>
       result.messages
         .filter((message) => message.ruleId === 'no-restricted-imports' || message.ruleId === 'no-restricted-syntax')
