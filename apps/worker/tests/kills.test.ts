@@ -97,14 +97,16 @@ describe('account mails while a worker is SIGKILLed', () => {
       );
       // A mail has gone out and its record is held (the wait of an INSERT into sent_mails): then the
       // kill, with whatever the victim has in that window.
-      const held = async () =>
-        Number((await holder.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()`)).rows[0].n);
+      // pg_locks, not pg_stat_activity: the holder is inside its transaction, where PostgreSQL serves
+      // pg_stat_activity from the snapshot of its first read (a wait that began later is not in it).
+      const waitingWrites = `SELECT pid FROM pg_locks WHERE relation = 'sent_mails'::regclass AND NOT granted`;
+      const held = async () => (await holder.query(waitingWrites)).rowCount ?? 0;
       await waitFor(async () => (await held()) >= 1, { timeoutMs: 15_000, what: 'a sent mail whose record is held' });
       victim.child.kill('SIGKILL');
       await victim.exited;
       // The killed worker's writes never reach PostgreSQL (nor, here, the live worker's: those
       // fail and its jobs complete with a warning, as when PostgreSQL refuses a record).
-      await holder.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()`);
+      await holder.query(`SELECT pg_terminate_backend(pid) FROM (${waitingWrites}) AS waiting`);
       await holder.query('COMMIT');
       const email = queues.getQueue('email');
       await waitFor(async () => (await email.getJobCounts('completed')).completed === total, { timeoutMs: 30_000, intervalMs: 250, what: 'every job completed' });
