@@ -50,7 +50,7 @@ const conventions = {
     'one-invalid-body': restrict('INVALID_BODY is built by invalidBody() of @ceres/http only', [
       [
         "NewExpression[callee.name='HttpError'][arguments.0.value='INVALID_BODY']",
-        "build a 400 on the body with invalidBody() of @ceres/http, the one way it is built",
+        'build a 400 on the body with invalidBody() of @ceres/http, the one way it is built',
       ],
     ]),
     'error-bodies-through-http': restrict('every error body is an HttpError answered by @ceres/http', [
@@ -102,7 +102,7 @@ const conventions = {
     'one-lifecycle': restrict("the apps' signals, drain, grace and exit codes are runService() of @ceres/app-kit", [
       [
         "CallExpression[callee.object.name='process'][callee.property.name=/^(on|once|addListener|prependListener)$/][arguments.0.value=/^SIG/]",
-        "handle signals with runService() of @ceres/app-kit (the one lifecycle: signals, drain, grace, exit codes); say only what differs",
+        'handle signals with runService() of @ceres/app-kit (the one lifecycle: signals, drain, grace, exit codes); say only what differs',
       ],
     ]),
   },
@@ -154,10 +154,11 @@ export default tseslint.config(
   boundaries('api', appFiles('api')),
   // The API's own code (its tests may start Workers to process what they enqueue).
   boundaries('api', appFiles('api', 'src/**'), {
-    paths: [
-      { name: 'bullmq', importNames: ['Worker'], message: BULLMQ_WORKER },
+    paths: [{ name: 'bullmq', importNames: ['Worker'], message: BULLMQ_WORKER }],
+    patterns: [
+      { group: ['bullmq/*'], message: BULLMQ_WORKER },
+      { group: ['**/processors', '**/processors/**'], message: BULLMQ_WORKER },
     ],
-    patterns: [{ group: ['bullmq/*'], message: BULLMQ_WORKER }, { group: ['**/processors', '**/processors/**'], message: BULLMQ_WORKER }],
     rules: {
       // What no-restricted-imports cannot see: require() and import() of bullmq.
       'no-restricted-syntax': [

@@ -23,7 +23,9 @@ function measure(label: string, keys: string) {
   start = process.cpuUsage();
   for (const data of sealed) openPayload(keyring, 'email/verify', DEFINITION, data);
   const openUs = cpuUs(start) / N;
-  console.log(`${label}: producer ${sealUs.toFixed(1)} µs/job (seal 3 fields in one cipher + digests), worker ${openUs.toFixed(1)} µs/job (open them)`);
+  console.log(
+    `${label}: producer ${sealUs.toFixed(1)} µs/job (seal 3 fields in one cipher + digests), worker ${openUs.toFixed(1)} µs/job (open them)`,
+  );
 }
 
 measure('one key', testEncryptionKey('v1'));

@@ -136,11 +136,19 @@ try {
   const queue = queues.getQueue('newsletter');
   t = performance.now();
   await call('POST', `/campaigns/${id}/start`);
-  await waitFor(async () => (await queue.getJobState(`newsletter:fan-out:${id}`)) === 'completed', { timeoutMs: 3_600_000, intervalMs: 50, what: 'the fan-out' });
+  await waitFor(async () => (await queue.getJobState(`newsletter:fan-out:${id}`)) === 'completed', {
+    timeoutMs: 3_600_000,
+    intervalMs: 50,
+    what: 'the fan-out',
+  });
   const fanOutSeconds = (performance.now() - t) / 1000;
   log(`fanned out in ${round(fanOutSeconds, 2)} s`);
 
-  await waitFor(async () => (await call('GET', `/campaigns/${id}`)).state === 'done', { timeoutMs: 3_600_000, intervalMs: 500, what: 'the campaign to be done' });
+  await waitFor(async () => (await call('GET', `/campaigns/${id}`)).state === 'done', {
+    timeoutMs: 3_600_000,
+    intervalMs: 500,
+    what: 'the campaign to be done',
+  });
   const totalSeconds = (performance.now() - t) / 1000;
   sampling = false;
   await sampler;
@@ -167,9 +175,18 @@ try {
     figures,
   };
   const seconds = Math.round((Date.now() - started) / 1000);
-  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, redis: /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] };
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    node: process.version,
+    redis: /redis_version:(\S+)/.exec(await admin.info('server'))?.[1],
+  };
   console.log(`\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}; ${seconds} s`);
-  console.table(Object.entries(results).filter(([name]) => name !== 'figures').map(([measure, value]) => ({ measure, value })));
+  console.table(
+    Object.entries(results)
+      .filter(([name]) => name !== 'figures')
+      .map(([measure, value]) => ({ measure, value })),
+  );
   const file = `bench/results/newsletter-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`;
   await writeFile(`${ROOT}${file}`, JSON.stringify({ startedAt: new Date(started).toISOString(), seconds, machine, results }, null, 2));
   console.log(`results: ${file}`);

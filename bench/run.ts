@@ -101,7 +101,13 @@ const redisPid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]
 const cpuPerUnit: Record<string, Record<Side, Record<string, number[]>>> = {};
 let profiled = 0;
 /** Runs one measured round, recording each process's CPU time per unit (and, with BENCH_PROFILE, a CPU profile of `server`). */
-async function measureCpu<T>(pairId: string, side: Side, server: Child | undefined, fn: () => Promise<T>, units: (result: T) => number): Promise<T> {
+async function measureCpu<T>(
+  pairId: string,
+  side: Side,
+  server: Child | undefined,
+  fn: () => Promise<T>,
+  units: (result: T) => number,
+): Promise<T> {
   const serverPid = server?.process.pid;
   const pids: Record<string, number> = { redis: redisPid, ...(serverPid ? { server: serverPid } : {}) };
   const before = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await cpuMs(pid)] as const)));
@@ -109,27 +115,37 @@ async function measureCpu<T>(pairId: string, side: Side, server: Child | undefin
   const result = server ? await profileRound(server, `pair${pairId}-${side}-${++profiled}`, fn) : await fn();
   const selfUsage = process.cpuUsage(self);
   const n = units(result);
-  const perUnit: Record<string, number> = { 'bench process': ((selfUsage.user + selfUsage.system) / n) };
-  for (const [name, pid] of Object.entries(pids)) perUnit[name] = ((await cpuMs(pid)) - before[name]!) * 1000 / n;
-  const bySide = ((cpuPerUnit[pairId] ??= { ours: {}, raw: {} })[side]);
+  const perUnit: Record<string, number> = { 'bench process': (selfUsage.user + selfUsage.system) / n };
+  for (const [name, pid] of Object.entries(pids)) perUnit[name] = (((await cpuMs(pid)) - before[name]!) * 1000) / n;
+  const bySide = (cpuPerUnit[pairId] ??= { ours: {}, raw: {} })[side];
   for (const [name, value] of Object.entries(perUnit)) (bySide[name] ??= []).push(value);
   return result;
 }
 let httpRequests = 0;
-const httpPair: Pair = { id: '1', name: 'HTTP enqueue, autocannon -c 50', metric: 'req/s', better: 'higher', target: 1.0, ours: [], raw: [] };
+const httpPair: Pair = {
+  id: '1',
+  name: 'HTTP enqueue, autocannon -c 50',
+  metric: 'req/s',
+  better: 'higher',
+  target: 1.0,
+  ours: [],
+  raw: [],
+};
 await alternate(httpPair, async (side, warmup) => {
   await flush();
-  const run = () => autocannon({
-    url: `${servers[side].url}/jobs/email/verify`,
-    method: 'POST',
-    connections: 50,
-    duration: warmup ? 3 : HTTP_SECONDS,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-    // A fresh user id per request: every request creates a job on both sides (no duplicates).
-    requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(verifyPayload(`h${httpRequests++}`)) }) }],
-  });
+  const run = () =>
+    autocannon({
+      url: `${servers[side].url}/jobs/email/verify`,
+      method: 'POST',
+      connections: 50,
+      duration: warmup ? 3 : HTTP_SECONDS,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      // A fresh user id per request: every request creates a job on both sides (no duplicates).
+      requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(verifyPayload(`h${httpRequests++}`)) }) }],
+    });
   const result = warmup ? await run() : await measureCpu('1', side, servers[side].child, run, (r) => r['2xx']);
-  if (result['2xx'] === 0 || result.non2xx > 0 || result.errors > 0) throw new Error(`${side}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  if (result['2xx'] === 0 || result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${side}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   if (!warmup) p99[side].push(result.latency.p99);
   return result['2xx'] / result.duration;
 });
@@ -152,7 +168,13 @@ await alternate(batchPair, async (side, warmup) => {
   const total = warmup ? 5_000 : BATCH_JOBS;
   const tag = `b${batchRound++}`;
   const t0 = performance.now();
-  await measureCpu('2', side, side === 'ours' ? servers.ours.child : undefined, () => enqueueBatchRound(side, total, tag), () => total);
+  await measureCpu(
+    '2',
+    side,
+    side === 'ours' ? servers.ours.child : undefined,
+    () => enqueueBatchRound(side, total, tag),
+    () => total,
+  );
   const seconds = (performance.now() - t0) / 1000;
   const counted = await admin.llen(`${side === 'ours' ? ourBullPrefix : rawPrefix}:email:wait`);
   if (counted !== total) throw new Error(`${side}: ${counted} jobs waiting, expected ${total}`);
@@ -226,7 +248,13 @@ await alternate(workerPair, async (side, warmup) => {
   // the measurement starts with all of them there.
   await queue.pause();
   for (let i = 0; i < count; i += 1000) {
-    await queue.addBulk(Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({ name: 'verify', data: side === 'ours' ? storedVerifyPayload(`${tag}-${i + k}`) : verifyPayload(`${tag}-${i + k}`), opts: emailJobOptions })));
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({
+        name: 'verify',
+        data: side === 'ours' ? storedVerifyPayload(`${tag}-${i + k}`) : verifyPayload(`${tag}-${i + k}`),
+        opts: emailJobOptions,
+      })),
+    );
   }
   const child = spawnTs('bench/children/worker.ts', workerEnv(side, 'throughput', count));
   const ready = await child.next<{ rssMiB: number }>('ready');
@@ -246,10 +274,27 @@ await alternate(workerPair, async (side, warmup) => {
   if (completed !== count) throw new Error(`${side}: ${completed} completed, expected ${count}`);
   return (count / done.ms) * 1000;
 });
-pairs.push({ id: '6', name: 'worker RSS after pair 3 (ours: 4 queues; raw: 1 worker)', metric: 'MiB', better: 'lower', target: 1.15, ours: rss.ours, raw: rss.raw, notes: [`RSS when ready, before any job: ours ${round(median(idleRss.ours), 1)} MiB, raw ${round(median(idleRss.raw), 1)} MiB`] });
+pairs.push({
+  id: '6',
+  name: 'worker RSS after pair 3 (ours: 4 queues; raw: 1 worker)',
+  metric: 'MiB',
+  better: 'lower',
+  target: 1.15,
+  ours: rss.ours,
+  raw: rss.raw,
+  notes: [`RSS when ready, before any job: ours ${round(median(idleRss.ours), 1)} MiB, raw ${round(median(idleRss.raw), 1)} MiB`],
+});
 
 const latency: Record<Side, { p50: number[]; p99: number[] }> = { ours: { p50: [], p99: [] }, raw: { p50: [], p99: [] } };
-const latencyPair: Pair = { id: '4', name: `enqueue → processor start, ${LATENCY_JOBS} jobs 1 ms apart, p99`, metric: 'ms', better: 'lower', target: 1.1, ours: [], raw: [] };
+const latencyPair: Pair = {
+  id: '4',
+  name: `enqueue → processor start, ${LATENCY_JOBS} jobs 1 ms apart, p99`,
+  metric: 'ms',
+  better: 'lower',
+  target: 1.1,
+  ours: [],
+  raw: [],
+};
 await alternate(latencyPair, async (side, warmup) => {
   await flush();
   const count = warmup ? 200 : LATENCY_JOBS;
@@ -271,7 +316,14 @@ await alternate(latencyPair, async (side, warmup) => {
   if (!warmup) latency[side].p50.push(round(percentile(latencies, 50), 2));
   return round(percentile(latencies, 99), 2);
 });
-pairs.push({ id: '4b', name: 'enqueue → processor start, p50', metric: 'ms', better: 'lower', ours: latency.ours.p50, raw: latency.raw.p50 });
+pairs.push({
+  id: '4b',
+  name: 'enqueue → processor start, p50',
+  metric: 'ms',
+  better: 'lower',
+  ours: latency.ours.p50,
+  raw: latency.raw.p50,
+});
 
 // ── pair 5: e-mail, pooled transport vs one connection per mail ──────────────────────────────
 const sink = await startSmtpSink();
@@ -287,7 +339,12 @@ const mailPair: Pair = {
 await alternate(mailPair, async (side, warmup) => {
   const count = warmup ? 200 : MAILS;
   sink.messages.length = 0;
-  const child = spawnTs('bench/children/mailer.ts', { BENCH_SIDE: side === 'ours' ? 'pooled' : 'single', BENCH_COUNT: String(count), BENCH_IN_FLIGHT: '10', SMTP_URL: sink.url });
+  const child = spawnTs('bench/children/mailer.ts', {
+    BENCH_SIDE: side === 'ours' ? 'pooled' : 'single',
+    BENCH_COUNT: String(count),
+    BENCH_IN_FLIGHT: '10',
+    SMTP_URL: sink.url,
+  });
   const { ms } = await child.next<{ ms: number }>('done');
   await child.kill();
   await sleep(100);
@@ -318,7 +375,9 @@ const rows = pairs
     return { ...pair, oursMedian: round(ours), rawMedian: round(raw), ratio: round(ratio, 3), met };
   });
 const seconds = Math.round((Date.now() - started) / 1000);
-console.log(`\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.redis.split(' ').slice(0, 3).join(' ')}; ${ROUNDS} rounds per side, medians; ${seconds} s\n`);
+console.log(
+  `\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.redis.split(' ').slice(0, 3).join(' ')}; ${ROUNDS} rounds per side, medians; ${seconds} s\n`,
+);
 const table = rows.map((row) => ({
   pair: row.id,
   what: row.name,
@@ -332,7 +391,12 @@ console.table(table);
 for (const row of rows) for (const note of row.notes ?? []) console.log(`pair ${row.id}: ${note}`);
 const cpuTable = Object.entries(cpuPerUnit).flatMap(([pairId, sides]) =>
   (['ours', 'raw'] as const).flatMap((side) =>
-    Object.entries(sides[side]).map(([process, values]) => ({ pair: pairId, side, process, 'CPU µs per unit (median)': round(median(values), 1) })),
+    Object.entries(sides[side]).map(([process, values]) => ({
+      pair: pairId,
+      side,
+      process,
+      'CPU µs per unit (median)': round(median(values), 1),
+    })),
   ),
 );
 if (cpuTable.length > 0) {
@@ -341,6 +405,13 @@ if (cpuTable.length > 0) {
 }
 await mkdir(`${ROOT}bench/results`, { recursive: true });
 const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-await writeFile(`${ROOT}${file}`, JSON.stringify({ startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, pairs: rows, cpuPerUnit: cpuTable }, null, 2));
+await writeFile(
+  `${ROOT}${file}`,
+  JSON.stringify(
+    { startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, pairs: rows, cpuPerUnit: cpuTable },
+    null,
+    2,
+  ),
+);
 console.log(`\nresults: ${file}`);
 process.exit(0);

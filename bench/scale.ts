@@ -82,9 +82,24 @@ async function ok(response: Promise<Response>): Promise<Response> {
 {
   const prefix = 'scale:';
   const [apiPort, uiPort] = [await freePort(), await freePort()];
-  const api = spawnDeployed('ceres-api', { ...env(prefix), API_PORT: String(apiPort), API_TOKENS: TOKEN, API_RATE_LIMIT_MAX: '1000000000' });
+  const api = spawnDeployed('ceres-api', {
+    ...env(prefix),
+    API_PORT: String(apiPort),
+    API_TOKENS: TOKEN,
+    API_RATE_LIMIT_MAX: '1000000000',
+  });
   const ui = spawnDeployed('ceres-queues-ui', { ...env(prefix), QUEUES_UI_PORT: String(uiPort), QUEUES_UI_PASS: UI_PASS });
-  await Promise.all([api.next('ready'), waitFor(() => fetch(`http://127.0.0.1:${uiPort}/health`).then((r) => r.ok, () => false), { timeoutMs: 30_000 })]);
+  await Promise.all([
+    api.next('ready'),
+    waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${uiPort}/health`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      { timeoutMs: 30_000 },
+    ),
+  ]);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   const apiAuth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -105,17 +120,26 @@ async function ok(response: Promise<Response>): Promise<Response> {
     const seconds = (performance.now() - t) / 1000;
     const added = batches * 1000;
     enqueued += added;
-    record({ measure: 'enqueue (batch endpoint, 1000/request, 4 in flight)', backlog: enqueued, 'jobs/s': Math.round(added / seconds), 'bytes per waiting job': Math.round(((await memory()) - before) / added) });
+    record({
+      measure: 'enqueue (batch endpoint, 1000/request, 4 in flight)',
+      backlog: enqueued,
+      'jobs/s': Math.round(added / seconds),
+      'bytes per waiting job': Math.round(((await memory()) - before) / added),
+    });
     const single = { method: 'POST', headers: apiAuth };
     let n = 0;
     record({
       measure: 'latency with the backlog in place (ms, p50 / p99 over 100 calls)',
       backlog: enqueued,
       '/health': await latency(100, () => ok(fetch(`${apiUrl}/health`))),
-      'single enqueue': await latency(100, () => ok(fetch(`${apiUrl}/jobs/email/verify`, { ...single, body: JSON.stringify(verifyPayload(`one-${enqueued}-${n++}`)) }))),
+      'single enqueue': await latency(100, () =>
+        ok(fetch(`${apiUrl}/jobs/email/verify`, { ...single, body: JSON.stringify(verifyPayload(`one-${enqueued}-${n++}`)) })),
+      ),
       '/metrics': await latency(100, () => ok(fetch(`${uiUrl}/metrics`, { headers: uiAuth }))),
       'admin stats': await latency(100, () => ok(fetch(`${uiUrl}/api/queues/stats`, { headers: uiAuth }))),
-      'Bull Board queue list': await latency(20, () => ok(fetch(`${uiUrl}/ui/api/queues?activeQueue=email&status=waiting&page=1&jobsPerPage=10`, { headers: uiAuth }))),
+      'Bull Board queue list': await latency(20, () =>
+        ok(fetch(`${uiUrl}/ui/api/queues?activeQueue=email&status=waiting&page=1&jobsPerPage=10`, { headers: uiAuth })),
+      ),
     });
   }
   await Promise.all([api.kill('SIGTERM'), ui.kill('SIGTERM')]);
@@ -130,7 +154,10 @@ for (const processes of [1, 2, 4]) {
   const queue = client.getQueue('email');
   await queue.pause();
   for (let i = 0; i < DRAIN; i += 1000) {
-    await client.enqueueBulk('email/verify', Array.from({ length: Math.min(1000, DRAIN - i) }, (_, j) => verifyPayload(`d${i + j}`)));
+    await client.enqueueBulk(
+      'email/verify',
+      Array.from({ length: Math.min(1000, DRAIN - i) }, (_, j) => verifyPayload(`d${i + j}`)),
+    );
   }
   const workers: Child[] = Array.from({ length: processes }, () =>
     spawnTs('bench/children/worker.ts', { ...env(prefix), BENCH_SIDE: 'ours', BENCH_TASK: 'throughput', BENCH_COUNT: String(DRAIN * 10) }),
@@ -138,9 +165,19 @@ for (const processes of [1, 2, 4]) {
   await Promise.all(workers.map((worker) => worker.next('ready')));
   const t = performance.now();
   await queue.resume();
-  await waitFor(async () => (await queue.getJobCountByTypes('completed')) >= DRAIN, { timeoutMs: 600_000, intervalMs: 100, what: 'the drain' });
+  await waitFor(async () => (await queue.getJobCountByTypes('completed')) >= DRAIN, {
+    timeoutMs: 600_000,
+    intervalMs: 100,
+    what: 'the drain',
+  });
   const seconds = (performance.now() - t) / 1000;
-  record({ measure: 'drain (no-op processors through the runner, concurrency 50 each)', jobs: DRAIN, processes, 'jobs/s': Math.round(DRAIN / seconds), 'jobs/s per process': Math.round(DRAIN / seconds / processes) });
+  record({
+    measure: 'drain (no-op processors through the runner, concurrency 50 each)',
+    jobs: DRAIN,
+    processes,
+    'jobs/s': Math.round(DRAIN / seconds),
+    'jobs/s per process': Math.round(DRAIN / seconds / processes),
+  });
   await Promise.all(workers.map((worker) => worker.kill('SIGTERM')));
   if (processes === 1) reportClient = client;
   else await client.close();
@@ -150,8 +187,18 @@ for (const processes of [1, 2, 4]) {
 {
   const db = createDb(postgres.url);
   const t = performance.now();
-  const report = await buildDailyReport({ db, queues: reportClient!, mailer: undefined as never, clock: { now: () => new Date() }, config: { timeZone: 'UTC', reportEmailTo: undefined } });
-  record({ measure: 'daily report (build)', 'completed in the day': report.queues.find((q) => q.queue === 'email')?.completed, ms: Math.round(performance.now() - t) });
+  const report = await buildDailyReport({
+    db,
+    queues: reportClient!,
+    mailer: undefined as never,
+    clock: { now: () => new Date() },
+    config: { timeZone: 'UTC', reportEmailTo: undefined },
+  });
+  record({
+    measure: 'daily report (build)',
+    'completed in the day': report.queues.find((q) => q.queue === 'email')?.completed,
+    ms: Math.round(performance.now() - t),
+  });
   await reportClient!.close();
   await db.close();
 }
@@ -162,10 +209,26 @@ for (const processes of [1, 2, 4]) {
   const client = createQueueClient({ config: loadQueuesConfig(env(prefix)) });
   const slack = client.getQueue('slack');
   for (let i = 0; i < FAILED; i += 1000) {
-    await slack.addBulk(Array.from({ length: Math.min(1000, FAILED - i) }, (_, j) => ({ name: 'alert', data: { text: `f${i + j}` }, opts: { attempts: 1 } })));
+    await slack.addBulk(
+      Array.from({ length: Math.min(1000, FAILED - i) }, (_, j) => ({ name: 'alert', data: { text: `f${i + j}` }, opts: { attempts: 1 } })),
+    );
   }
-  const failer = new Worker('slack', async () => { throw new UnrecoverableError('for the bench'); }, { connection: { host: '127.0.0.1', port: redis.port, db: 5, maxRetriesPerRequest: null }, prefix: client.config.bullPrefix, concurrency: 200 });
-  await waitFor(async () => (await slack.getJobCountByTypes('failed')) >= FAILED, { timeoutMs: 600_000, intervalMs: 200, what: 'the failures' });
+  const failer = new Worker(
+    'slack',
+    async () => {
+      throw new UnrecoverableError('for the bench');
+    },
+    {
+      connection: { host: '127.0.0.1', port: redis.port, db: 5, maxRetriesPerRequest: null },
+      prefix: client.config.bullPrefix,
+      concurrency: 200,
+    },
+  );
+  await waitFor(async () => (await slack.getJobCountByTypes('failed')) >= FAILED, {
+    timeoutMs: 600_000,
+    intervalMs: 200,
+    what: 'the failures',
+  });
   await failer.close();
 
   /** Runs `operation` while single enqueues go on beside it; the enqueues' p99 is the stall it causes. */
@@ -188,7 +251,11 @@ for (const processes of [1, 2, 4]) {
     stop = true;
     await probing;
     await probe.close();
-    return { ms, 'enqueue p99 meanwhile (ms)': round(percentile(times, 99), 2), 'enqueue max meanwhile (ms)': round(Math.max(...times), 2) };
+    return {
+      ms,
+      'enqueue p99 meanwhile (ms)': round(percentile(times, 99), 2),
+      'enqueue max meanwhile (ms)': round(Math.max(...times), 2),
+    };
   };
   const db = createDb(postgres.url);
   // The deployed worker with the failures in place: ready does not wait for the reconciliation,
@@ -196,30 +263,80 @@ for (const processes of [1, 2, 4]) {
   // Ready is when it takes jobs: a job waiting before the start completes.
   const { jobId } = await client.enqueue('slack/alert', { text: 'first after start' });
   const startedAt = performance.now();
-  const worker = spawnDeployed('ceres-worker', { ...env(prefix), OUTBOX_DIR: `${os.tmpdir()}/scale-outbox`, DEAD_LETTER_RECONCILE_INTERVAL_MS: '3600000' });
-  await waitFor(async () => (await slack.getJobState(jobId)) === 'completed', { timeoutMs: 120_000, intervalMs: 20, what: 'the worker to take a job' });
-  record({ measure: 'worker start to taking jobs (deployed build, failed jobs in place)', jobs: FAILED, ms: Math.round(performance.now() - startedAt) });
+  const worker = spawnDeployed('ceres-worker', {
+    ...env(prefix),
+    OUTBOX_DIR: `${os.tmpdir()}/scale-outbox`,
+    DEAD_LETTER_RECONCILE_INTERVAL_MS: '3600000',
+  });
+  await waitFor(async () => (await slack.getJobState(jobId)) === 'completed', {
+    timeoutMs: 120_000,
+    intervalMs: 20,
+    what: 'the worker to take a job',
+  });
+  record({
+    measure: 'worker start to taking jobs (deployed build, failed jobs in place)',
+    jobs: FAILED,
+    ms: Math.round(performance.now() - startedAt),
+  });
   await worker.kill();
   await truncateFailedJobs();
   const deadLetters = createDeadLetters({ db, queues: client, logger: pino({ level: 'silent' }) });
-  record({ measure: 'reconciliation of failed jobs (worker start)', jobs: FAILED, ...(await withProbe(() => deadLetters.reconcile(['slack']))) });
+  record({
+    measure: 'reconciliation of failed jobs (worker start)',
+    jobs: FAILED,
+    ...(await withProbe(() => deadLetters.reconcile(['slack']))),
+  });
   const queueAdmin = new QueueAdmin(client);
-  record({ measure: 'retry all failed (the admin API: job.retry with attempts reset, by pages)', jobs: FAILED, ...(await withProbe(() => queueAdmin.retryFailed('slack'))) });
+  record({
+    measure: 'retry all failed (the admin API: job.retry with attempts reset, by pages)',
+    jobs: FAILED,
+    ...(await withProbe(() => queueAdmin.retryFailed('slack'))),
+  });
   // The retried jobs wait (no worker): fail them again for the clean.
-  const failer2 = new Worker('slack', async () => { throw new UnrecoverableError('again'); }, { connection: { host: '127.0.0.1', port: redis.port, db: 5, maxRetriesPerRequest: null }, prefix: client.config.bullPrefix, concurrency: 200 });
-  await waitFor(async () => (await slack.getJobCountByTypes('failed')) >= FAILED, { timeoutMs: 600_000, intervalMs: 200, what: 'the failures again' });
+  const failer2 = new Worker(
+    'slack',
+    async () => {
+      throw new UnrecoverableError('again');
+    },
+    {
+      connection: { host: '127.0.0.1', port: redis.port, db: 5, maxRetriesPerRequest: null },
+      prefix: client.config.bullPrefix,
+      concurrency: 200,
+    },
+  );
+  await waitFor(async () => (await slack.getJobCountByTypes('failed')) >= FAILED, {
+    timeoutMs: 600_000,
+    intervalMs: 200,
+    what: 'the failures again',
+  });
   await failer2.close();
-  record({ measure: 'clean failed (the admin API, grace 0)', jobs: FAILED, ...(await withProbe(() => queueAdmin.clean('slack', 'failed', 0))) });
+  record({
+    measure: 'clean failed (the admin API, grace 0)',
+    jobs: FAILED,
+    ...(await withProbe(() => queueAdmin.clean('slack', 'failed', 0))),
+  });
   await db.close();
   await client.close();
 }
 
 const seconds = Math.round((Date.now() - started) / 1000);
-const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, redis: /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] };
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  node: process.version,
+  redis: /redis_version:(\S+)/.exec(await admin.info('server'))?.[1],
+};
 console.log(`\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}; ${seconds} s`);
 console.table(results);
 const file = `bench/results/scale-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`;
-await writeFile(`${ROOT}${file}`, JSON.stringify({ startedAt: new Date(started).toISOString(), seconds, machine, sizes: SIZES, drain: DRAIN, failed: FAILED, results }, null, 2));
+await writeFile(
+  `${ROOT}${file}`,
+  JSON.stringify(
+    { startedAt: new Date(started).toISOString(), seconds, machine, sizes: SIZES, drain: DRAIN, failed: FAILED, results },
+    null,
+    2,
+  ),
+);
 console.log(`results: ${file}`);
 admin.disconnect();
 await redis.close();

@@ -19,7 +19,9 @@ import {
 } from '../apps/worker/tests/helpers/harness';
 
 const QUICK = process.argv.includes('--quick');
-const N = QUICK ? { crashJobs: 1_000, kills: 2, badRequests: 1_000, deadJobs: 10 } : { crashJobs: 10_000, kills: 5, badRequests: 10_000, deadJobs: 30 };
+const N = QUICK
+  ? { crashJobs: 1_000, kills: 2, badRequests: 1_000, deadJobs: 10 }
+  : { crashJobs: 10_000, kills: 5, badRequests: 10_000, deadJobs: 30 };
 const violations: string[] = [];
 const figures: Record<string, Record<string, unknown>> = {};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -35,7 +37,15 @@ async function spawnApi(env: Record<string, string>, logLevel = 'warn') {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, ...env, API_PORT: String(port), API_TOKENS: TOKEN, API_RATE_LIMIT_MAX: '100000000', LOG_LEVEL: logLevel, TSX_TSCONFIG_PATH: 'bench/tsconfig.json' },
+    env: {
+      ...process.env,
+      ...env,
+      API_PORT: String(port),
+      API_TOKENS: TOKEN,
+      API_RATE_LIMIT_MAX: '100000000',
+      LOG_LEVEL: logLevel,
+      TSX_TSCONFIG_PATH: 'bench/tsconfig.json',
+    },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -89,9 +99,17 @@ async function crash(): Promise<void> {
       [n],
     );
     await db.end();
-    const payload = (i: number) => ({ userId: `user-${i}`, email: `user${i}@example.com`, firstName: 'Ana', token: `crash-token-${i}-0123456789` });
+    const payload = (i: number) => ({
+      userId: `user-${i}`,
+      email: `user${i}@example.com`,
+      firstName: 'Ana',
+      token: `crash-token-${i}-0123456789`,
+    });
     for (let i = 1; i <= n; i += 1000) {
-      await queues.enqueueBulk('email/verify', Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => payload(i + k)));
+      await queues.enqueueBulk(
+        'email/verify',
+        Array.from({ length: Math.min(1000, n - i + 1) }, (_, k) => payload(i + k)),
+      );
     }
     const queue = queues.getQueue('email');
     const completed = async () => (await queue.getJobCounts('completed')).completed ?? 0;
@@ -111,7 +129,11 @@ async function crash(): Promise<void> {
       workers.push(worker);
       await worker.ready;
     }
-    await waitFor(async () => (await completed()) + ((await queue.getJobCounts('failed')).failed ?? 0) >= n, { timeoutMs: 300_000, intervalMs: 200, what: 'every job finished' });
+    await waitFor(async () => (await completed()) + ((await queue.getJobCounts('failed')).failed ?? 0) >= n, {
+      timeoutMs: 300_000,
+      intervalMs: 200,
+      what: 'every job finished',
+    });
     const seconds = (Date.now() - started) / 1000;
     const counts = await queue.getJobCounts();
     const jobs = await queue.getCompleted(0, -1);
@@ -143,11 +165,19 @@ async function crash(): Promise<void> {
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
     check(scenario, counts.completed === n, `all ${n} jobs completed (got ${counts.completed}, failed ${counts.failed})`);
     check(scenario, mailsPerJob.size === n, `every job id sent its mail (${mailsPerJob.size}/${n})`);
-    check(scenario, doubled.every((id) => ranTwiceSet.has(id)), 'a job id mailed twice only when that job ran twice (killed mid-way)');
+    check(
+      scenario,
+      doubled.every((id) => ranTwiceSet.has(id)),
+      'a job id mailed twice only when that job ran twice (killed mid-way)',
+    );
     // A re-run finds the sent-mail record and does not mail again; only a kill between the SMTP
     // server's acceptance and that record (one INSERT) leaves a second mail: at most one per
     // mail in flight at each kill.
-    check(scenario, doubled.length <= N.kills * 5, `at most kills × email concurrency job ids mailed twice (${doubled.length} ≤ ${N.kills * 5})`);
+    check(
+      scenario,
+      doubled.length <= N.kills * 5,
+      `at most kills × email concurrency job ids mailed twice (${doubled.length} ≤ ${N.kills * 5})`,
+    );
   } finally {
     await Promise.all(workers.map(stopWorker));
     await queues.close();
@@ -178,7 +208,9 @@ async function redisRestart(): Promise<void> {
       while (!stop) {
         const n = i++;
         const t0 = performance.now();
-        const response = await post(`${api.url}/jobs/slack/alert`, { text: `restart ${n}`, dedupeKey: `restart-${n}` }).catch(() => undefined);
+        const response = await post(`${api.url}/jobs/slack/alert`, { text: `restart ${n}`, dedupeKey: `restart-${n}` }).catch(
+          () => undefined,
+        );
         const ms = performance.now() - t0;
         const status = response?.status ?? 0;
         if (response) await response.arrayBuffer();
@@ -202,15 +234,34 @@ async function redisRestart(): Promise<void> {
     down = false;
     await peers.redis.start();
     restartedAt = Date.now();
-    const completedAtRestart = (await queues.getQueue('slack').getJobCounts('completed').catch(() => ({ completed: 0 }))).completed ?? 0;
-    await waitFor(async () => ((await queues.getQueue('slack').getJobCounts('completed').catch(() => ({ completed: 0 }))).completed ?? 0) > completedAtRestart, { timeoutMs: 60_000, what: 'the worker to complete a job after the restart' });
+    const completedAtRestart =
+      (
+        await queues
+          .getQueue('slack')
+          .getJobCounts('completed')
+          .catch(() => ({ completed: 0 }))
+      ).completed ?? 0;
+    await waitFor(
+      async () =>
+        ((
+          await queues
+            .getQueue('slack')
+            .getJobCounts('completed')
+            .catch(() => ({ completed: 0 }))
+        ).completed ?? 0) > completedAtRestart,
+      { timeoutMs: 60_000, what: 'the worker to complete a job after the restart' },
+    );
     const workerBackMs = Date.now() - restartedAt;
     await waitFor(() => apiBackAt > 0, { timeoutMs: 60_000, what: 'the API to accept again' });
     await sleep(1_000);
     stop = true;
     await loops;
     const queue = queues.getQueue('slack');
-    await waitFor(async () => ((await queue.getJobCounts('completed')).completed ?? 0) >= accepted.length, { timeoutMs: 120_000, intervalMs: 200, what: 'every accepted job completed' });
+    await waitFor(async () => ((await queue.getJobCounts('completed')).completed ?? 0) >= accepted.length, {
+      timeoutMs: 120_000,
+      intervalMs: 200,
+      what: 'every accepted job completed',
+    });
     const states = await Promise.all(accepted.map((id) => queue.getJobState(id)));
     const lost = states.filter((state) => state === 'unknown').length;
     const maxDownMs = Math.max(...downAnswers);
@@ -226,8 +277,16 @@ async function redisRestart(): Promise<void> {
     };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
     check(scenario, lost === 0, `0 accepted jobs lost (${lost} of ${accepted.length})`);
-    check(scenario, states.every((s) => s === 'completed'), 'every accepted job completed after the restart');
-    check(scenario, downAnswers.length > 0 && [...downStatuses.keys()].every((s) => s === 503), 'while Redis was down every enqueue was answered 503');
+    check(
+      scenario,
+      states.every((s) => s === 'completed'),
+      'every accepted job completed after the restart',
+    );
+    check(
+      scenario,
+      downAnswers.length > 0 && [...downStatuses.keys()].every((s) => s === 503),
+      'while Redis was down every enqueue was answered 503',
+    );
     check(scenario, maxDownMs < 1_000, `503 answered quickly (slowest ${Math.round(maxDownMs)} ms < 1000 ms)`);
     check(scenario, apiBackAt - restartedAt < 10_000 && workerBackMs < 10_000, 'API and worker recovered by themselves within 10 s');
   } finally {
@@ -249,7 +308,12 @@ async function gracefulStop(): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.ready));
     peers.slack.setDelay(2_000);
-    const ids = (await queues.enqueueBulk('slack/alert', Array.from({ length: 50 }, (_, i) => ({ text: `graceful ${i}`, dedupeKey: `graceful-${i}` })))).map((r) => r.jobId);
+    const ids = (
+      await queues.enqueueBulk(
+        'slack/alert',
+        Array.from({ length: 50 }, (_, i) => ({ text: `graceful ${i}`, dedupeKey: `graceful-${i}` })),
+      )
+    ).map((r) => r.jobId);
     await waitFor(() => peers.slack.requests.length >= 50, { timeoutMs: 20_000, what: '50 jobs active' });
     const queue = queues.getQueue('slack');
     const active = (await queue.getJobCounts('active')).active;
@@ -264,7 +328,11 @@ async function gracefulStop(): Promise<void> {
     check(scenario, active === 50, `50 jobs active when SIGTERM arrived (${active})`);
     check(scenario, completed === 50, `all 50 completed (${completed})`);
     check(scenario, stalled === 0, `none stalled (${stalled})`);
-    check(scenario, exits.every((e) => e.code === 0), 'every worker exited 0');
+    check(
+      scenario,
+      exits.every((e) => e.code === 0),
+      'every worker exited 0',
+    );
   } finally {
     await Promise.all(workers.map(stopWorker));
     await queues.close();
@@ -299,24 +367,63 @@ async function badInput(): Promise<void> {
     const routes = Object.keys(VALID);
     const requestArb = fc.oneof(
       // A valid payload with one field replaced by anything (or added), or removed.
-      fc.record({ route: fc.constantFrom(...routes), field: fc.oneof(fc.constantFrom('userId', 'email', 'firstName', 'token', 'text', 'dedupeKey', 'fileKey', 'severity', 'delay', 'priority', '__proto__', 'constructor'), fc.string()), value: fc.oneof(fc.anything(), fc.constant(undefined), fc.string({ maxLength: 2000 })) })
+      fc
+        .record({
+          route: fc.constantFrom(...routes),
+          field: fc.oneof(
+            fc.constantFrom(
+              'userId',
+              'email',
+              'firstName',
+              'token',
+              'text',
+              'dedupeKey',
+              'fileKey',
+              'severity',
+              'delay',
+              'priority',
+              '__proto__',
+              'constructor',
+            ),
+            fc.string(),
+          ),
+          value: fc.oneof(fc.anything(), fc.constant(undefined), fc.string({ maxLength: 2000 })),
+        })
         .map(({ route, field, value }) => {
           const body: Record<string, unknown> = { ...VALID[route] };
           if (value === undefined) delete body[field];
           else Object.defineProperty(body, field, { value, enumerable: true, configurable: true, writable: true });
           return { path: `/jobs/${route}`, route, body: JSON.stringify(body) as string, contentType: 'application/json' };
         }),
-      fc.record({ route: fc.constantFrom(...routes), body: fc.anything() }).map(({ route, body }) => ({ path: `/jobs/${route}`, route, body: JSON.stringify(body) ?? 'null', contentType: 'application/json' })),
+      fc.record({ route: fc.constantFrom(...routes), body: fc.anything() }).map(({ route, body }) => ({
+        path: `/jobs/${route}`,
+        route,
+        body: JSON.stringify(body) ?? 'null',
+        contentType: 'application/json',
+      })),
       // Not JSON at all, or another content type.
-      fc.record({ route: fc.constantFrom(...routes), body: fc.string({ maxLength: 500 }), contentType: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data') }).map((r) => ({ ...r, path: `/jobs/${r.route}` })),
+      fc
+        .record({
+          route: fc.constantFrom(...routes),
+          body: fc.string({ maxLength: 500 }),
+          contentType: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data'),
+        })
+        .map((r) => ({ ...r, path: `/jobs/${r.route}` })),
       // A batch with one bad item among valid ones.
       fc.record({ route: fc.constantFrom(...routes), bad: fc.anything(), at: fc.nat(20) }).map(({ route, bad, at }) => {
-        const items: unknown[] = Array.from({ length: 21 }, (_, i) => ({ ...VALID[route], userId: `b-${i}`, dedupeKey: `b-${i}`, fileKey: `cv/b-${i}.pdf` }));
+        const items: unknown[] = Array.from({ length: 21 }, (_, i) => ({
+          ...VALID[route],
+          userId: `b-${i}`,
+          dedupeKey: `b-${i}`,
+          fileKey: `cv/b-${i}.pdf`,
+        }));
         items[at] = bad;
         return { path: `/jobs/${route}/batch`, route, body: JSON.stringify({ items }), contentType: 'application/json', batchBad: bad };
       }),
       // Unknown job types and garbage paths.
-      fc.record({ path: fc.string({ maxLength: 80 }).map((s) => `/jobs/${encodeURIComponent(s)}/${s.length}`), body: fc.json() }).map(({ path, body }) => ({ path, route: '', body, contentType: 'application/json' })),
+      fc
+        .record({ path: fc.string({ maxLength: 80 }).map((s) => `/jobs/${encodeURIComponent(s)}/${s.length}`), body: fc.json() })
+        .map(({ path, body }) => ({ path, route: '', body, contentType: 'application/json' })),
     );
     const samples = fc.sample(requestArb, { numRuns: N.badRequests * 2 });
     const requests = samples
@@ -353,7 +460,15 @@ async function badInput(): Promise<void> {
     const rssAfter = await rssMiB(api.child.pid!);
     const fiveXx = [...statuses].filter(([s]) => s >= 500).reduce((a, [, c]) => a + c, 0);
     const jobs = await countAllJobs(queues);
-    figures[scenario] = { requests: requests.length, seconds, statuses: Object.fromEntries([...statuses].sort()), fiveXx, jobsEnqueued: jobs, rssBeforeMiB: Math.round(rssBefore), rssAfterMiB: Math.round(rssAfter) };
+    figures[scenario] = {
+      requests: requests.length,
+      seconds,
+      statuses: Object.fromEntries([...statuses].sort()),
+      fiveXx,
+      jobsEnqueued: jobs,
+      rssBeforeMiB: Math.round(rssBefore),
+      rssAfterMiB: Math.round(rssAfter),
+    };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
     check(scenario, requests.length === N.badRequests, `${N.badRequests} malformed requests generated (${requests.length})`);
     check(scenario, fiveXx === 0, `0 answers 5xx (${fiveXx})`);
@@ -372,17 +487,28 @@ async function threeInstances(): Promise<void> {
   const peers = await startPeers({ ownServers: true });
   peers.smtp.setRules([{ match: /^dead-/, code: 550, message: 'no such mailbox' }]);
   // debug: the per-job lines; one alert per dead job (no digest, no Slack rate) so each is told apart.
-  const env = workerEnv(peers, { CLEAN_TOKENS_CRON: '* * * * * *', LOG_LEVEL: 'debug', DEAD_LETTER_DIGEST_AFTER: '1000', SLACK_RATE_PER_SECOND: '1000' });
+  const env = workerEnv(peers, {
+    CLEAN_TOKENS_CRON: '* * * * * *',
+    LOG_LEVEL: 'debug',
+    DEAD_LETTER_DIGEST_AFTER: '1000',
+    SLACK_RATE_PER_SECOND: '1000',
+  });
   const queues = producerFor(env);
   const workers = Array.from({ length: 3 }, () => spawnWorker(env));
   try {
     await Promise.all(workers.map((w) => w.ready));
     const cronStarted = Date.now();
     let scenario = 'dead-letters';
-    const results = await queues.enqueueBulk('email/welcome', Array.from({ length: N.deadJobs }, (_, i) => ({ userId: `dead-${i}-x`, email: `dead-${i}@example.com`, firstName: 'Ana' })));
+    const results = await queues.enqueueBulk(
+      'email/welcome',
+      Array.from({ length: N.deadJobs }, (_, i) => ({ userId: `dead-${i}-x`, email: `dead-${i}@example.com`, firstName: 'Ana' })),
+    );
     const ids = results.map((r) => r.jobId);
     const email = queues.getQueue('email');
-    await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, { timeoutMs: 30_000, what: 'every job dead' });
+    await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, {
+      timeoutMs: 30_000,
+      what: 'every job dead',
+    });
     const db = new pg.Client({ connectionString: peers.postgres.url });
     await db.connect();
     const rowsFor = async () => (await db.query<{ job_id: string }>('SELECT job_id FROM failed_jobs WHERE queue = $1', ['email'])).rows;
@@ -393,10 +519,19 @@ async function threeInstances(): Promise<void> {
     const alerts = (id: string) => peers.slack.requests.filter((r) => String((r.body as { text?: string }).text).includes(id)).length;
     const rowsPerJob = ids.map((id) => rows.filter((row) => row.job_id === id).length);
     const alertsPerJob = ids.map(alerts);
-    figures[scenario] = { instances: 3, deadJobs: ids.length, failedJobsRows: rows.length, slackAlerts: alertsPerJob.reduce((a, b) => a + b, 0) };
+    figures[scenario] = {
+      instances: 3,
+      deadJobs: ids.length,
+      failedJobsRows: rows.length,
+      slackAlerts: alertsPerJob.reduce((a, b) => a + b, 0),
+    };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
     check(scenario, rowsPerJob.every((c) => c === 1) && rows.length === ids.length, 'exactly one failed_jobs row per dead job');
-    check(scenario, alertsPerJob.every((c) => c === 1), 'exactly one Slack alert per dead job');
+    check(
+      scenario,
+      alertsPerJob.every((c) => c === 1),
+      'exactly one Slack alert per dead job',
+    );
     await db.end();
 
     scenario = 'cron';
@@ -406,9 +541,18 @@ async function threeInstances(): Promise<void> {
     const maintenance = queues.getQueue('maintenance');
     const completed = (await maintenance.getCompleted(0, -1)).filter((job) => job.name === 'clean-verification-tokens');
     const ticks = completed.map((job) => Number(String(job.id).split(':').pop())).sort((a, b) => a - b);
-    const runs = workers.flatMap((w) => w.logs).filter((e) => e.msg === 'job completed' && e.queue === 'maintenance').map((e) => String(e.jobId));
+    const runs = workers
+      .flatMap((w) => w.logs)
+      .filter((e) => e.msg === 'job completed' && e.queue === 'maintenance')
+      .map((e) => String(e.jobId));
     const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!);
-    figures[scenario] = { instances: 3, ticks: ticks.length, runs: runs.length, distinctTicks: new Set(ticks).size, gapsMs: [...new Set(gaps)] };
+    figures[scenario] = {
+      instances: 3,
+      ticks: ticks.length,
+      runs: runs.length,
+      distinctTicks: new Set(ticks).size,
+      gapsMs: [...new Set(gaps)],
+    };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
     check(scenario, ticks.length >= 4, `the per-second schedule ticked (${ticks.length} ticks)`);
     check(scenario, new Set(ticks).size === ticks.length && gaps.every((g) => g === 1000), 'one job per tick, none skipped or doubled');
@@ -432,7 +576,9 @@ async function failover(): Promise<void> {
       { name: 'SENTINEL FAILOVER, 1 replica, WAIT 1', replicas: 1, mode: 'failover', extra: { REDIS_WAIT_REPLICAS: '1' } },
       { name: 'SIGKILL master, 2 replicas, WAIT 1', replicas: 2, mode: 'kill', extra: { REDIS_WAIT_REPLICAS: '1' } },
       { name: 'SIGKILL master, 1 replica, no WAIT', replicas: 1, mode: 'kill', extra: {} },
-      ...(QUICK ? [] : [{ name: 'SENTINEL FAILOVER, 2 replicas, WAIT 1', replicas: 2, mode: 'failover' as const, extra: { REDIS_WAIT_REPLICAS: '1' } }]),
+      ...(QUICK
+        ? []
+        : [{ name: 'SENTINEL FAILOVER, 2 replicas, WAIT 1', replicas: 2, mode: 'failover' as const, extra: { REDIS_WAIT_REPLICAS: '1' } }]),
     ];
     for (const { name, replicas, mode, extra } of runs) {
       const group = await startRedisSentinelGroup({ replicas, sentinels: 3 });
@@ -442,11 +588,18 @@ async function failover(): Promise<void> {
         (figures[scenario] ??= {})[name] = summary;
         say(`${scenario}: ${name}: ${JSON.stringify(summary)}`);
         check(scenario, run.workerBackAfterMs < 10_000, `${name}: the worker completes jobs again within 10 s of the promotion`);
-        if (run.replicaBackAfterMs === undefined) check(scenario, (run.refusedUntil ?? 0) < 10_000, `${name}: the API accepts again within 10 s of the promotion`);
-        else check(scenario, (run.refusedUntil ?? 0) < run.replicaBackAfterMs + 2_000, `${name}: the API accepts again within 2 s of a replica being in sync`);
+        if (run.replicaBackAfterMs === undefined)
+          check(scenario, (run.refusedUntil ?? 0) < 10_000, `${name}: the API accepts again within 10 s of the promotion`);
+        else
+          check(
+            scenario,
+            (run.refusedUntil ?? 0) < run.replicaBackAfterMs + 2_000,
+            `${name}: the API accepts again within 2 s of a replica being in sync`,
+          );
         // Reported, not a guarantee: with fewer replicas to wait for than replicas, a manual
         // failover can lose acknowledged writes (docs/reliability.md).
-        if (extra.REDIS_WAIT_REPLICAS === String(replicas)) check(scenario, run.lost.length === 0 && run.notCompleted.length === 0, `${name}: no acknowledged job lost, every one completed`);
+        if (extra.REDIS_WAIT_REPLICAS === String(replicas))
+          check(scenario, run.lost.length === 0 && run.notCompleted.length === 0, `${name}: no acknowledged job lost, every one completed`);
       } finally {
         await group.close();
       }
@@ -482,18 +635,37 @@ async function fileBombs(): Promise<void> {
     const pid = worker.child.pid!;
     const db = new pg.Client({ connectionString: peers.postgres.url });
     await db.connect();
-    await db.query(`INSERT INTO verification_tokens (token, user_id, expires_at) SELECT 'bomb-token-' || i || '-0123456789', 'bomb-user-' || i, now() + interval '1 day' FROM generate_series(1, 20) AS i`);
+    await db.query(
+      `INSERT INTO verification_tokens (token, user_id, expires_at) SELECT 'bomb-token-' || i || '-0123456789', 'bomb-user-' || i, now() + interval '1 day' FROM generate_series(1, 20) AS i`,
+    );
     await db.end();
     let peakRss = await rssMiB(pid);
-    const sampler = setInterval(() => void rssMiB(pid).then((mib) => (peakRss = Math.max(peakRss, mib)), () => {}), 100);
+    const sampler = setInterval(
+      () =>
+        void rssMiB(pid).then(
+          (mib) => (peakRss = Math.max(peakRss, mib)),
+          () => {},
+        ),
+      100,
+    );
     const started = Date.now();
-    const jobs = await Promise.all(Object.keys(bombs).map(async (fileKey, i) => ({ fileKey, jobId: (await queues.enqueue('files/validate-cv', { userId: `bomb-${i}`, fileKey })).jobId })));
+    const jobs = await Promise.all(
+      Object.keys(bombs).map(async (fileKey, i) => ({
+        fileKey,
+        jobId: (await queues.enqueue('files/validate-cv', { userId: `bomb-${i}`, fileKey })).jobId,
+      })),
+    );
     // 20 verify mails, one every 250 ms, while the bombs are inspected.
     const mailLatencies: number[] = [];
     for (let i = 1; i <= 20; i++) {
       const sentAt = Date.now();
       const before = peers.smtp.messages.length;
-      await queues.enqueue('email/verify', { userId: `bomb-user-${i}`, email: `bomb${i}@example.com`, firstName: 'Ana', token: `bomb-token-${i}-0123456789` });
+      await queues.enqueue('email/verify', {
+        userId: `bomb-user-${i}`,
+        email: `bomb${i}@example.com`,
+        firstName: 'Ana',
+        token: `bomb-token-${i}-0123456789`,
+      });
       await waitFor(() => peers.smtp.messages.length > before, { timeoutMs: 10_000, intervalMs: 5, what: `verify mail ${i}` });
       mailLatencies.push(Date.now() - sentAt);
       await sleep(250);
@@ -501,17 +673,50 @@ async function fileBombs(): Promise<void> {
     const files = queues.getQueue('files');
     const outcomes = [];
     for (const { fileKey, jobId } of jobs) {
-      const job = await waitFor(async () => ((await files.getJobState(jobId)) === 'failed' ? files.getJob(jobId) : undefined), { timeoutMs: 60_000, what: `${fileKey} to fail` });
-      outcomes.push({ fileKey, bytes: bombs[fileKey]!.length, failedAfterMs: job!.finishedOn! - started, attempts: job!.attemptsMade, reason: job!.failedReason });
+      const job = await waitFor(async () => ((await files.getJobState(jobId)) === 'failed' ? files.getJob(jobId) : undefined), {
+        timeoutMs: 60_000,
+        what: `${fileKey} to fail`,
+      });
+      outcomes.push({
+        fileKey,
+        bytes: bombs[fileKey]!.length,
+        failedAfterMs: job!.finishedOn! - started,
+        attempts: job!.attemptsMade,
+        reason: job!.failedReason,
+      });
     }
     clearInterval(sampler);
     const alive = worker.child.exitCode === null && worker.child.signalCode === null && worker.child.pid === pid;
-    figures[scenario] = { bombs: outcomes, verifyMails: mailLatencies.length, slowestMailMs: Math.max(...mailLatencies), workerPeakRssMiB: Math.round(peakRss), workerKeptPid: alive };
+    figures[scenario] = {
+      bombs: outcomes,
+      verifyMails: mailLatencies.length,
+      slowestMailMs: Math.max(...mailLatencies),
+      workerPeakRssMiB: Math.round(peakRss),
+      workerKeptPid: alive,
+    };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
-    check(scenario, outcomes.every((o) => o.failedAfterMs < 15_000), 'each bomb failed its job in under 15 s');
-    check(scenario, outcomes.every((o) => o.attempts === 1), 'each bomb failed at once, no retries');
-    check(scenario, /PDF page tree too deep/.test(outcomes[0]!.reason) && /PDF expands beyond/.test(outcomes[1]!.reason) && /DOCX expands beyond/.test(outcomes[2]!.reason), 'each reason says what the file is');
-    check(scenario, Math.max(...mailLatencies) < 2_000, `every verify mail arrived in under 2 s (slowest ${Math.max(...mailLatencies)} ms)`);
+    check(
+      scenario,
+      outcomes.every((o) => o.failedAfterMs < 15_000),
+      'each bomb failed its job in under 15 s',
+    );
+    check(
+      scenario,
+      outcomes.every((o) => o.attempts === 1),
+      'each bomb failed at once, no retries',
+    );
+    check(
+      scenario,
+      /PDF page tree too deep/.test(outcomes[0]!.reason) &&
+        /PDF expands beyond/.test(outcomes[1]!.reason) &&
+        /DOCX expands beyond/.test(outcomes[2]!.reason),
+      'each reason says what the file is',
+    );
+    check(
+      scenario,
+      Math.max(...mailLatencies) < 2_000,
+      `every verify mail arrived in under 2 s (slowest ${Math.max(...mailLatencies)} ms)`,
+    );
     check(scenario, alive, 'the worker kept its pid and kept running');
   } finally {
     await stopWorker(worker);
@@ -536,10 +741,19 @@ async function postgresOutage(): Promise<void> {
     const pid = worker.child.pid;
     const stoppedAt = Date.now();
     await peers.postgres.stop();
-    const ids = (await queues.enqueueBulk('email/welcome', Array.from({ length: 10 }, (_, i) => ({ userId: `pgdown-${i}-x`, email: `pgdown-${i}@example.com`, firstName: 'Ana' })))).map((r) => r.jobId);
+    const ids = (
+      await queues.enqueueBulk(
+        'email/welcome',
+        Array.from({ length: 10 }, (_, i) => ({ userId: `pgdown-${i}-x`, email: `pgdown-${i}@example.com`, firstName: 'Ana' })),
+      )
+    ).map((r) => r.jobId);
     const email = queues.getQueue('email');
-    await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, { timeoutMs: 30_000, what: 'every job dead' });
-    const alerts = (id: string) => peers.slack.requests.filter((r) => String((r.body as { text?: string }).text).includes(`\`${id}\``)).length;
+    await waitFor(async () => ((await email.getJobCounts('failed')).failed ?? 0) >= ids.length, {
+      timeoutMs: 30_000,
+      what: 'every job dead',
+    });
+    const alerts = (id: string) =>
+      peers.slack.requests.filter((r) => String((r.body as { text?: string }).text).includes(`\`${id}\``)).length;
     const alertsWhileDown = ids.filter((id) => alerts(id) > 0).length;
     await sleep(Math.max(0, 20_000 - (Date.now() - stoppedAt)));
     await peers.postgres.start();
@@ -547,7 +761,11 @@ async function postgresOutage(): Promise<void> {
     const db = new pg.Client({ connectionString: peers.postgres.url });
     await db.connect();
     const rowsFor = async () => (await db.query<{ job_id: string }>('SELECT job_id FROM failed_jobs WHERE queue = $1', ['email'])).rows;
-    await waitFor(async () => (await rowsFor()).length >= ids.length && ids.every((id) => alerts(id) > 0), { timeoutMs: 90_000, intervalMs: 100, what: '10 rows and 10 alerts' });
+    await waitFor(async () => (await rowsFor()).length >= ids.length && ids.every((id) => alerts(id) > 0), {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+      what: '10 rows and 10 alerts',
+    });
     const recoveredSeconds = (Date.now() - restartedAt) / 1000;
     await sleep(3_000);
     const rows = await rowsFor();
@@ -561,8 +779,16 @@ async function postgresOutage(): Promise<void> {
       archivedSecondsAfterStart: recoveredSeconds,
     };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
-    check(scenario, ids.every((id) => rows.filter((row) => row.job_id === id).length === 1), 'exactly one failed_jobs row per dead job');
-    check(scenario, ids.every((id) => alerts(id) === 1), 'exactly one Slack alert per dead job');
+    check(
+      scenario,
+      ids.every((id) => rows.filter((row) => row.job_id === id).length === 1),
+      'exactly one failed_jobs row per dead job',
+    );
+    check(
+      scenario,
+      ids.every((id) => alerts(id) === 1),
+      'exactly one Slack alert per dead job',
+    );
     check(scenario, recoveredSeconds < 60, `archived within a minute of PostgreSQL's return (${recoveredSeconds} s)`);
     check(scenario, worker.child.pid === pid && worker.child.exitCode === null, 'without restarting the worker');
   } finally {
@@ -605,9 +831,21 @@ async function redisOom(): Promise<void> {
     await sleep(500);
     const output = api.output();
     const leaked = output.split('\n').filter((line) => /oom-secret-|oom-person-/.test(line)).length;
-    figures[scenario] = { requests: n, answers: Object.fromEntries(statuses), withRetryAfter, slowestMs: Math.round(slowest), afterFreeing: afterStatus, logLines: output.split('\n').filter(Boolean).length, logLinesWithPayload: leaked };
+    figures[scenario] = {
+      requests: n,
+      answers: Object.fromEntries(statuses),
+      withRetryAfter,
+      slowestMs: Math.round(slowest),
+      afterFreeing: afterStatus,
+      logLines: output.split('\n').filter(Boolean).length,
+      logLinesWithPayload: leaked,
+    };
     say(`${scenario}: ${JSON.stringify(figures[scenario])}`);
-    check(scenario, statuses.get(503) === n && withRetryAfter === n, `every enqueue at maxmemory answered 503 QUEUE_UNAVAILABLE with Retry-After (${statuses.get(503) ?? 0}/${n})`);
+    check(
+      scenario,
+      statuses.get(503) === n && withRetryAfter === n,
+      `every enqueue at maxmemory answered 503 QUEUE_UNAVAILABLE with Retry-After (${statuses.get(503) ?? 0}/${n})`,
+    );
     check(scenario, leaked === 0, 'no log line holds the token or the address');
     check(scenario, afterStatus === 202, 'accepted again once memory is freed');
   } finally {

@@ -30,10 +30,7 @@ const token = randomBytes(24).toString('base64url');
 const { default: pg } = await import('pg');
 const db = new pg.Client({ connectionString: env.DATABASE_URL });
 await db.connect();
-await db.query(
-  "INSERT INTO verification_tokens (token, user_id, expires_at) VALUES ($1, $2, now() + interval '1 day')",
-  [token, userId],
-);
+await db.query("INSERT INTO verification_tokens (token, user_id, expires_at) VALUES ($1, $2, now() + interval '1 day')", [token, userId]);
 await db.end();
 
 // Two small uploads for the file jobs.
@@ -47,7 +44,9 @@ const page = pdf.addPage();
 page.drawText('Curriculum vitae (demo)', { x: 50, y: 750, font: await pdf.embedFont(StandardFonts.Helvetica) });
 writeFileSync(join(uploads, cvKey), await pdf.save());
 const { default: sharp } = await import('sharp');
-await sharp({ create: { width: 800, height: 600, channels: 3, background: '#3a7bd5' } }).png().toFile(join(uploads, pictureKey));
+await sharp({ create: { width: 800, height: 600, channels: 3, background: '#3a7bd5' } })
+  .png()
+  .toFile(join(uploads, pictureKey));
 
 const jobs = [
   ['email/verify', { userId, email: `${userId}@example.com`, firstName: 'Demo', token }],

@@ -17,7 +17,8 @@ import { pathToFileURL } from 'node:url';
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const JOBS_DIR = join(ROOT, 'packages/queues/src/jobs');
 export const PROCESSORS_DIR = join(ROOT, 'apps/worker/src/processors');
-const HEADER = '// Written by scripts/gen-catalog.mjs (run by npm run build and npm run typecheck) from the files\n// beside it: do not edit.\n';
+const HEADER =
+  '// Written by scripts/gen-catalog.mjs (run by npm run build and npm run typecheck) from the files\n// beside it: do not edit.\n';
 
 export const NAMED_PRODUCERS_FILE = join(ROOT, 'packages/queues/src/named-producers.ts');
 
@@ -62,7 +63,8 @@ export function jobsCatalog(queues) {
 export function enqueuedBy(dir, queue, job) {
   const text = readFileSync(join(dir, queue, `${job}.ts`), 'utf8');
   const found = [...text.matchAll(/\benqueuedBy:\s*'(platform|worker)'/g)].map((match) => match[1]);
-  if (found.length !== 1) throw new Error(`${queue}/${job}.ts: expected one enqueuedBy: 'platform' or 'worker' literal, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`${queue}/${job}.ts: expected one enqueuedBy: 'platform' or 'worker' literal, found ${found.length}`);
   return found[0];
 }
 

@@ -53,7 +53,12 @@ async function start() {
   }
   if (!env.REDIS_URL) local.REDIS_URL = await startLocalRedis();
   if (!env.DATABASE_URL) local.DATABASE_URL = await startLocalPostgres();
-  writeFileSync(STACK_ENV_FILE, Object.entries(local).map(([k, v]) => `${k}=${v}\n`).join(''));
+  writeFileSync(
+    STACK_ENV_FILE,
+    Object.entries(local)
+      .map(([k, v]) => `${k}=${v}\n`)
+      .join(''),
+  );
   Object.assign(env, local);
 
   buildIfNeeded();
@@ -110,7 +115,10 @@ function ensureEnvFile() {
     const current = readFileSync(ENV_FILE, 'utf8');
     const missing = laterSecrets().filter((name) => !new RegExp(`^\\s*${name}=\\S`, 'm').test(current));
     if (missing.length > 0) {
-      appendFileSync(ENV_FILE, `${current.endsWith('\n') ? '' : '\n'}# Added by npm start on ${new Date().toISOString()}.\n${missing.map((name) => `${name}=${secret()}\n`).join('')}`);
+      appendFileSync(
+        ENV_FILE,
+        `${current.endsWith('\n') ? '' : '\n'}# Added by npm start on ${new Date().toISOString()}.\n${missing.map((name) => `${name}=${secret()}\n`).join('')}`,
+      );
       console.log(`== added ${missing.join(', ')} to ${ENV_FILE}`);
     }
     return false;
@@ -144,9 +152,27 @@ async function startLocalRedis() {
   mkdirSync(dir, { recursive: true });
   if (!pm2Knows('ceres-redis')) {
     run(pm2Bin, [
-      'start', 'redis-server', '--name', 'ceres-redis', '--interpreter', 'none', '--',
-      '--port', String(LOCAL_REDIS_PORT), '--bind', '127.0.0.1', '--dir', dir,
-      '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', '', '--logfile', '',
+      'start',
+      'redis-server',
+      '--name',
+      'ceres-redis',
+      '--interpreter',
+      'none',
+      '--',
+      '--port',
+      String(LOCAL_REDIS_PORT),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--logfile',
+      '',
     ]);
   }
   await waitForPort(LOCAL_REDIS_PORT, 'ceres-redis');

@@ -50,9 +50,11 @@ describe('the job catalog', () => {
     }
   });
 
-  it('exports one named producer per platform job type, and none for the worker\'s', () => {
+  it("exports one named producer per platform job type, and none for the worker's", () => {
     const exported = Object.keys(queues).filter((name) => /^enqueue[A-Z]/.test(name));
-    const platform = JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ queue, job }) => producerName(queue, job) as string);
+    const platform = JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(
+      ({ queue, job }) => producerName(queue, job) as string,
+    );
     expect(platform).toContain('enqueueEmailVerify');
     // The names before they were derived, kept for the callers that use them.
     expect(exported.sort()).toEqual([...platform, 'enqueueOptimizeProfilePicture', 'enqueueValidateCv'].sort());
@@ -71,7 +73,9 @@ describe('a job type without a processor', () => {
     writeFileSync(file, processorsCatalog(queues));
     writeFileSync(tsconfig, JSON.stringify({ extends: './tsconfig.base.json', files: [file] }));
     try {
-      const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig, '--noEmit'], { encoding: 'utf8' });
+      const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig, '--noEmit'], {
+        encoding: 'utf8',
+      });
       return { status: tsc.status, output: tsc.stdout + tsc.stderr };
     } finally {
       rmSync(file, { force: true });
@@ -91,7 +95,13 @@ describe('a job type without a processor', () => {
 describe('docs/queues.md', () => {
   const docs = readFileSync(join(ROOT, 'docs/queues.md'), 'utf8');
   const duration = (seconds: number) =>
-    seconds % 86_400 === 0 && seconds >= 86_400 * 2 ? `${seconds / 86_400} d` : seconds % 3_600 === 0 ? `${seconds / 3_600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`;
+    seconds % 86_400 === 0 && seconds >= 86_400 * 2
+      ? `${seconds / 86_400} d`
+      : seconds % 3_600 === 0
+        ? `${seconds / 3_600} h`
+        : seconds % 60 === 0
+          ? `${seconds / 60} min`
+          : `${seconds} s`;
   const age = (keep: unknown) => duration((keep as { age: number }).age);
 
   it.each(QUEUE_NAMES)('lists queue %s as its definition says', (queue) => {
@@ -103,11 +113,18 @@ describe('docs/queues.md', () => {
   });
 
   it.each(JOB_TYPES.map((entry) => [entry.type, entry] as const))('lists job type %s as its definition says', (type, { definition }) => {
-    const fields = Object.keys(definition.schema.properties).map((name) => (definition.schema.required?.includes(name) ? name : `${name}?`));
+    const fields = Object.keys(definition.schema.properties).map((name) =>
+      definition.schema.required?.includes(name) ? name : `${name}?`,
+    );
     const payload = fields.length === 0 ? '`{}`' : `\`{ ${fields.join(', ')} }\``;
     const key = definition.keyFields ? definition.keyFields.join('>.<') : definition.keyField;
     const optionalKey = definition.keyField !== undefined && !definition.schema.required?.includes(definition.keyField);
-    const jobId = key === undefined ? (definition.schedule ? "BullMQ's (one per cron tick)" : "BullMQ's") : `\`${type.replace('/', ':')}:<${key}>\`${optionalKey ? ", or BullMQ's own without one" : ''}`;
+    const jobId =
+      key === undefined
+        ? definition.schedule
+          ? "BullMQ's (one per cron tick)"
+          : "BullMQ's"
+        : `\`${type.replace('/', ':')}:<${key}>\`${optionalKey ? ", or BullMQ's own without one" : ''}`;
     const by = definition.schedule ? `worker (\`${definition.schedule.env}\`, \`${definition.schedule.pattern}\`)` : definition.enqueuedBy;
     const options = definition.options.length === 0 ? '—' : definition.options.join(', ');
     expect(docs).toContain(`| \`${type}\` | ${payload} | ${jobId} | \`${definition.duplicates}\` | ${by} | ${options} |`);
@@ -120,17 +137,25 @@ describe('the other docs that list job types', () => {
   it.each(JOB_TYPES.filter(({ definition }) => queues.personalFields(definition).length > 0).map((entry) => [entry.type, entry] as const))(
     'personal-data.md lists %s with its personal fields',
     (type, { definition }) => {
-      expect(read('personal-data.md')).toContain(`| \`${type}\` | ${queues.personalFields(definition).map((field) => `\`${field}\``).join(', ')} |`);
+      expect(read('personal-data.md')).toContain(
+        `| \`${type}\` | ${queues
+          .personalFields(definition)
+          .map((field) => `\`${field}\``)
+          .join(', ')} |`,
+      );
     },
   );
 
-  it.each(JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ type }) => type))('api.md names %s among the job types', (type) => {
-    const list = /^The job types: ([^.]*)\./m.exec(read('api.md').replace(/(?<!\n)\n(?!\n)/g, ' '))?.[1];
-    expect(list).toContain(`\`${type}\``);
-  });
+  it.each(JOB_TYPES.filter(({ definition }) => definition.enqueuedBy === 'platform').map(({ type }) => type))(
+    'api.md names %s among the job types',
+    (type) => {
+      const list = /^The job types: ([^.]*)\./m.exec(read('api.md').replace(/(?<!\n)\n(?!\n)/g, ' '))?.[1];
+      expect(list).toContain(`\`${type}\``);
+    },
+  );
 });
 
-describe('the bench\'s and tests\' no-op processors', () => {
+describe("the bench's and tests' no-op processors", () => {
   it('cover every job type of the queue they replace, so the runner still consumes it', () => {
     const noop = async () => undefined;
     const replaced = replaceQueueProcessors('email', noop);

@@ -18,20 +18,56 @@ async function broken(source: string, filePath: string): Promise<string[]> {
 
 describe('the conventions rules bite', () => {
   it.each([
-    ['ceres/one-invalid-body', 'apps/api/src/example.ts', "import { HttpError } from '@ceres/http';\nexport const e = new HttpError('INVALID_BODY', 'bad');\n"],
-    ['ceres/error-bodies-through-http', 'apps/queues-ui/src/plugins/example.ts', "export const f = (reply: any) => reply.code(403).send({ code: 'ADD_JOB_DISABLED', message: 'no' });\n"],
-    ['ceres/error-bodies-through-http', 'apps/queues-ui/src/plugins/example.ts', 'export const f = (reply: any, error: any) => reply.code(error.statusCode).send(error.body);\n'],
-    ['ceres/error-bodies-through-http', 'packages/http/src/example.ts', "export const f = (reply: any) => reply.code(404).send({ code: 'NOT_FOUND', message: 'no route' });\n"],
-    ['ceres/one-plugin-style', 'apps/api/src/plugins/example.ts', "import fp from 'fastify-plugin';\nexport const p = fp(async () => {}, { name: 'x' });\n"],
+    [
+      'ceres/one-invalid-body',
+      'apps/api/src/example.ts',
+      "import { HttpError } from '@ceres/http';\nexport const e = new HttpError('INVALID_BODY', 'bad');\n",
+    ],
+    [
+      'ceres/error-bodies-through-http',
+      'apps/queues-ui/src/plugins/example.ts',
+      "export const f = (reply: any) => reply.code(403).send({ code: 'ADD_JOB_DISABLED', message: 'no' });\n",
+    ],
+    [
+      'ceres/error-bodies-through-http',
+      'apps/queues-ui/src/plugins/example.ts',
+      'export const f = (reply: any, error: any) => reply.code(error.statusCode).send(error.body);\n',
+    ],
+    [
+      'ceres/error-bodies-through-http',
+      'packages/http/src/example.ts',
+      "export const f = (reply: any) => reply.code(404).send({ code: 'NOT_FOUND', message: 'no route' });\n",
+    ],
+    [
+      'ceres/one-plugin-style',
+      'apps/api/src/plugins/example.ts',
+      "import fp from 'fastify-plugin';\nexport const p = fp(async () => {}, { name: 'x' });\n",
+    ],
     [
       'ceres/one-plugin-style',
       'apps/queues-ui/src/plugins/example.ts',
       "import type { FastifyInstance } from 'fastify';\nexport function installThing(app: FastifyInstance): void {\n  app.addHook('onRequest', async () => {});\n}\n",
     ],
-    ['ceres/settings-through-schema', 'apps/cli/src/example.ts', "import { parseEnv } from 'node:util';\nexport const env = parseEnv('A=1');\n"],
-    ['ceres/settings-through-schema', 'apps/cli/src/example.ts', "export const level = (ctx: { env: Record<string, string> }) => ctx.env.LOG_LEVEL ?? 'info';\n"],
-    ['ceres/database-url-setting', 'apps/worker/src/example.ts', "import { databaseUrlFromEnv } from '@ceres/db';\nexport const url = databaseUrlFromEnv();\n"],
-    ['ceres/queue-policy-in-definitions', 'apps/worker/src/example.ts', "import type { QueueName } from '@ceres/queues';\nexport const ALERTS: QueueName = 'slack';\n"],
+    [
+      'ceres/settings-through-schema',
+      'apps/cli/src/example.ts',
+      "import { parseEnv } from 'node:util';\nexport const env = parseEnv('A=1');\n",
+    ],
+    [
+      'ceres/settings-through-schema',
+      'apps/cli/src/example.ts',
+      "export const level = (ctx: { env: Record<string, string> }) => ctx.env.LOG_LEVEL ?? 'info';\n",
+    ],
+    [
+      'ceres/database-url-setting',
+      'apps/worker/src/example.ts',
+      "import { databaseUrlFromEnv } from '@ceres/db';\nexport const url = databaseUrlFromEnv();\n",
+    ],
+    [
+      'ceres/queue-policy-in-definitions',
+      'apps/worker/src/example.ts',
+      "import type { QueueName } from '@ceres/queues';\nexport const ALERTS: QueueName = 'slack';\n",
+    ],
     [
       'ceres/queue-policy-in-definitions',
       'apps/queues-ui/src/example.ts',
@@ -81,7 +117,7 @@ describe('one plugin style', () => {
     }
   });
 
-  it("every plugin of @ceres/http is one, named @ceres/http/…", () => {
+  it('every plugin of @ceres/http is one, named @ceres/http/…', () => {
     const plugins = Object.entries(http).filter(([name]) => name.endsWith('Plugin') && name !== 'definePlugin');
     expect(plugins.length).toBeGreaterThanOrEqual(6);
     for (const [name, plugin] of plugins) {

@@ -36,13 +36,22 @@ describe('personal data in Bull Board (real Chromium)', () => {
     const mailer = createMailer({ smtpUrl: `${smtp.url}?pool=false`, outboxDir: 'unused', from: 'Ceres <no-reply@ceres.example>' });
     const email = stack.client.getQueue('email');
     const worker = startWorker(stack.config, 'email', async (job) => {
-      const data = decryptPayload(stack.config.keyring, 'email/verify', ['email', 'firstName', 'token'], job.data) as { email: string; token: string };
+      const data = decryptPayload(stack.config.keyring, 'email/verify', ['email', 'firstName', 'token'], job.data) as {
+        email: string;
+        token: string;
+      };
       await mailer.send({ to: data.email, subject: 'Confirm', text: `token=${data.token}`, html: '<p>x</p>' });
     });
     const { jobId } = await stack.client.enqueue('email/verify', { userId: 'ui-user', email: ADDRESS, firstName: NAME, token: TOKEN });
     // A job written before encryption (plaintext fields): masked all the same.
-    const old = await email.add('welcome', { userId: 'old-user', email: 'maria.old@example.org', firstName: 'Mariaoldname' }, { attempts: 1, jobId: 'email:welcome:old-user' });
-    await waitFor(async () => (await email.getJobState(jobId)) === 'failed' && (await email.getJobState(old.id!)) === 'failed', { what: 'the jobs to fail' });
+    const old = await email.add(
+      'welcome',
+      { userId: 'old-user', email: 'maria.old@example.org', firstName: 'Mariaoldname' },
+      { attempts: 1, jobId: 'email:welcome:old-user' },
+    );
+    await waitFor(async () => (await email.getJobState(jobId)) === 'failed' && (await email.getJobState(old.id!)) === 'failed', {
+      what: 'the jobs to fail',
+    });
     await worker.close();
     mailer.close();
     const failed = (await email.getJob(jobId))!;
@@ -56,14 +65,22 @@ describe('personal data in Bull Board (real Chromium)', () => {
       const seen: string[] = [];
       // Everything Bull Board's API hands the page, whichever tab shows it.
       page.on('response', (response) => {
-        if (response.url().includes('/ui/api/')) void response.text().then((text) => seen.push(text), () => {});
+        if (response.url().includes('/ui/api/'))
+          void response.text().then(
+            (text) => seen.push(text),
+            () => {},
+          );
       });
       for (const [id, secrets] of [
         [jobId, [ADDRESS, TOKEN, NAME]],
         [old.id!, ['maria.old@example.org', 'Mariaoldname']],
       ] as const) {
         await page.goto(`${baseUrl}/ui/queue/email/${encodeURIComponent(id)}?status=failed`);
-        await page.getByRole('tab', { name: 'Data' }).or(page.getByText('Data', { exact: true })).first().click();
+        await page
+          .getByRole('tab', { name: 'Data' })
+          .or(page.getByText('Data', { exact: true }))
+          .first()
+          .click();
         const main = page.locator('main');
         await main.getByText('userId').first().waitFor();
         const dataText = await main.innerText();
@@ -74,8 +91,15 @@ describe('personal data in Bull Board (real Chromium)', () => {
           expect(dataText).toContain('m***@example.org');
           expect(dataText).toContain('[hidden]');
         }
-        await page.getByRole('tab', { name: 'Error' }).or(page.getByText('Error', { exact: true })).first().click();
-        await main.getByText(/SMTP 550|permanent|Error/).first().waitFor();
+        await page
+          .getByRole('tab', { name: 'Error' })
+          .or(page.getByText('Error', { exact: true }))
+          .first()
+          .click();
+        await main
+          .getByText(/SMTP 550|permanent|Error/)
+          .first()
+          .waitFor();
         const errorText = await main.innerText();
         for (const secret of secrets) {
           expect(dataText, `Data tab of ${id}`).not.toContain(secret);

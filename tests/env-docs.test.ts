@@ -20,7 +20,13 @@ const PM2_ONLY: Record<string, string> = { API_INSTANCES: '2', WORKER_KILL_TIMEO
 
 type Variables = Map<string, { default: unknown }>;
 const variablesOf = (...schemas: TObject[]): Variables =>
-  new Map(schemas.flatMap((schema) => Object.entries(schema.properties).map(([name, property]) => [name, { default: (property as { default?: unknown }).default }] as const)));
+  new Map(
+    schemas.flatMap((schema) =>
+      Object.entries(schema.properties).map(
+        ([name, property]) => [name, { default: (property as { default?: unknown }).default }] as const,
+      ),
+    ),
+  );
 
 const QUEUES = variablesOf(QueuesEnv);
 const API = variablesOf(ApiEnv);
@@ -72,7 +78,8 @@ describe('the environment docs match the env schemas', () => {
     const files = page === 'docs/worker.md' ? [read(page), read('docs/files.md')] : [read(page)];
     const rows = files.flatMap(tableRows);
     const listed = new Set(rows.map((row) => row.variable));
-    for (const variables of schemas) for (const variable of variables.keys()) expect(listed, `${page} lacks ${variable}`).toContain(variable);
+    for (const variables of schemas)
+      for (const variable of variables.keys()) expect(listed, `${page} lacks ${variable}`).toContain(variable);
     for (const { variable, cell } of rows) {
       expect(ALL.has(variable) || variable in PM2_ONLY, `${page} documents ${variable}, which no app reads`).toBe(true);
       checkDefault(variable, cell, page);
@@ -94,7 +101,8 @@ describe('the environment docs match the env schemas', () => {
     for (const [variable, { value, commented }] of named) {
       const expected = ALL.get(variable)?.default ?? PM2_ONLY[variable];
       // A commented-out line reads "this is the default"; booleans show the other choice.
-      if (commented && expected !== undefined && typeof expected !== 'boolean') expect(value, `.env.example: ${variable}`).toBe(shown(expected));
+      if (commented && expected !== undefined && typeof expected !== 'boolean')
+        expect(value, `.env.example: ${variable}`).toBe(shown(expected));
     }
   });
 });

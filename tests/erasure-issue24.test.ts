@@ -19,7 +19,13 @@ describe('erasure (issue 24)', () => {
     await producer.ready();
     const at = new Date(Date.UTC(2026, 11, 1));
     const target = 'sent-16';
-    for (const jobId of [`email:verify:${target}`, `email:welcome:${target}`, `newsletter:send:0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b.${target}`, `email:welcome:${target}x`, `email:welcome:x${target}`]) {
+    for (const jobId of [
+      `email:verify:${target}`,
+      `email:welcome:${target}`,
+      `newsletter:send:0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b.${target}`,
+      `email:welcome:${target}x`,
+      `email:welcome:x${target}`,
+    ]) {
       await bed.db.sentMails.record({ queue: jobId.split(':')[0]!, jobId, jobCreatedAt: at, messageId: '<m@ceres>' });
     }
     const counts = await eraseUserData({ client: producer, db: bed.db, log }, target);
@@ -44,7 +50,8 @@ describe('erasure (issue 24)', () => {
       payloads.push({ campaignId: randomUUID(), userId: `other-${i}` });
       if (i % 10 === 5) payloads.push({ campaignId: randomUUID(), userId: target });
     }
-    for (let i = 0; i < payloads.length; i += 500) await producer.enqueueBulk('newsletter/send', payloads.slice(i, i + 500), { priority: 1 });
+    for (let i = 0; i < payloads.length; i += 500)
+      await producer.enqueueBulk('newsletter/send', payloads.slice(i, i + 500), { priority: 1 });
     // A consumer that keeps jobs moving between states during the whole erasure.
     const worker = new Worker('newsletter', async () => new Promise((resolve) => setTimeout(resolve, 2)), {
       connection: createRedisConnection(producer.config, 'worker'),
@@ -59,7 +66,9 @@ describe('erasure (issue 24)', () => {
       const counts = await eraseUserData({ client: producer, db: bed.db, log }, target);
       expect(await queue.getJobCountByTypes('prioritized')).toBeGreaterThan(0);
       await worker.close();
-      const left = (await queue.getJobs(['waiting', 'delayed', 'prioritized', 'completed', 'failed', 'active'], 0, -1)).filter((job) => job?.data?.userId === target);
+      const left = (await queue.getJobs(['waiting', 'delayed', 'prioritized', 'completed', 'failed', 'active'], 0, -1)).filter(
+        (job) => job?.data?.userId === target,
+      );
       expect(counts.jobsByQueue.newsletter + counts.jobsStillRunning).toBe(600);
       expect(left.length).toBeLessThanOrEqual(counts.jobsStillRunning);
     } finally {
@@ -85,7 +94,12 @@ describe('erasure (issue 24)', () => {
     const next = await store.createCampaign({ subject: 'S', text: 'T', html: null });
     await store.addRecipients(next, [{ userId: 'dig-15-again', email: 'DICT.word@example.com', firstName: 'D' }]);
     await store.start(next);
-    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), processors: { newsletter: processors.newsletter }, schedulers: false });
+    const app = createWorkerApp({
+      config: configFor(env),
+      logger: createLogger('silent'),
+      processors: { newsletter: processors.newsletter },
+      schedulers: false,
+    });
     bed.apps.push(app);
     await app.started;
     const { jobId } = await producer.enqueue('newsletter/send', { campaignId: next, userId: 'dig-15-again' });

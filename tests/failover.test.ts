@@ -30,7 +30,9 @@ function withGroup(replicas: number): () => RedisSentinelGroup {
 }
 
 const report = (name: string, run: FailoverRun) =>
-  console.log(`failover figures (${name}): ${JSON.stringify({ ...run, acknowledged: run.acknowledged.length, lost: run.lost.length, notCompleted: run.notCompleted.length })}`);
+  console.log(
+    `failover figures (${name}): ${JSON.stringify({ ...run, acknowledged: run.acknowledged.length, lost: run.lost.length, notCompleted: run.notCompleted.length })}`,
+  );
 
 describe('SENTINEL FAILOVER, one replica, REDIS_WAIT_REPLICAS=1', () => {
   const group = withGroup(1);

@@ -25,7 +25,11 @@ describe('npm start and JOBS_ENCRYPTION_KEYS', () => {
     const old = 'API_TOKENS=abc\nQUEUES_UI_PASS=def';
     const updated = withEncryptionKey(old, {}) as string;
     expect(updated.startsWith(`${old}\n`)).toBe(true);
-    expect(parseEnv(updated)).toMatchObject({ API_TOKENS: 'abc', QUEUES_UI_PASS: 'def', JOBS_ENCRYPTION_KEYS: expect.stringMatching(/^v1:/) });
+    expect(parseEnv(updated)).toMatchObject({
+      API_TOKENS: 'abc',
+      QUEUES_UI_PASS: 'def',
+      JOBS_ENCRYPTION_KEYS: expect.stringMatching(/^v1:/),
+    });
   });
 
   it('never touches an existing key, in the file or in the shell', () => {

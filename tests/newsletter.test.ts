@@ -8,7 +8,15 @@ import { buildApp } from '../apps/api/src/app';
 import { loadApiConfig } from '../apps/api/src/config';
 import { createLogger } from '../apps/worker/src/deps/logger';
 import { fanOut } from '../apps/worker/src/processors/newsletter/fan-out';
-import { spawnWorker, startPeers, stopWorker, waitForIdle, workerEnv, type Peers, type WorkerProcess } from '../apps/worker/tests/helpers/harness';
+import {
+  spawnWorker,
+  startPeers,
+  stopWorker,
+  waitForIdle,
+  workerEnv,
+  type Peers,
+  type WorkerProcess,
+} from '../apps/worker/tests/helpers/harness';
 
 const RATE = 100;
 const TOKEN = 'newsletter-test-token-0123456789';
@@ -26,7 +34,9 @@ beforeAll(async () => {
     NEWSLETTER_RATE_PER_SECOND: String(RATE),
     // The throttling test's pause: SMTP names none, the default is 30 s.
     SMTP_THROTTLE_PAUSE_MS: '1000',
-    UNSUBSCRIBE_URL: 'https://api.ceres.example/unsubscribe', UNSUBSCRIBE_MAILTO: 'unsubscribe@ceres.example' });
+    UNSUBSCRIBE_URL: 'https://api.ceres.example/unsubscribe',
+    UNSUBSCRIBE_MAILTO: 'unsubscribe@ceres.example',
+  });
   workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
   const config = loadApiConfig({ ...env, API_TOKENS: TOKEN, LOG_LEVEL: 'silent', API_RATE_LIMIT_MAX: '1000000' });
   apiQueues = new QueueClient({ config: config.queues, onWarning: () => {} });
@@ -46,16 +56,30 @@ afterAll(async () => {
 
 const headers = { authorization: `Bearer ${TOKEN}` };
 async function call(method: 'GET' | 'POST', url: string, payload?: unknown) {
-  const response = await api.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
+  const response = await api.inject({
+    method,
+    url,
+    headers,
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
   if (response.statusCode >= 300) throw new Error(`${method} ${url}: ${response.statusCode} ${response.body}`);
   return response.json() as Record<string, unknown>;
 }
 
 /** A campaign of `count` recipients `<label>-<i>@example.com`, added 1,000 per call; not started. */
 async function campaign(label: string, count: number, content: Record<string, string> = {}): Promise<string> {
-  const { campaignId } = await call('POST', '/campaigns', { subject: `${label} for {{firstName}}`, text: 'Hola {{firstName}}. Baja: {{unsubscribeUrl}}', ...content });
-  const all = Array.from({ length: count }, (_, i) => ({ userId: `${label}-${i}`, email: `${label}-${i}@example.com`, firstName: `Name ${i}` }));
-  for (let i = 0; i < all.length; i += 1000) await call('POST', `/campaigns/${campaignId}/recipients`, { recipients: all.slice(i, i + 1000) });
+  const { campaignId } = await call('POST', '/campaigns', {
+    subject: `${label} for {{firstName}}`,
+    text: 'Hola {{firstName}}. Baja: {{unsubscribeUrl}}',
+    ...content,
+  });
+  const all = Array.from({ length: count }, (_, i) => ({
+    userId: `${label}-${i}`,
+    email: `${label}-${i}@example.com`,
+    firstName: `Name ${i}`,
+  }));
+  for (let i = 0; i < all.length; i += 1000)
+    await call('POST', `/campaigns/${campaignId}/recipients`, { recipients: all.slice(i, i + 1000) });
   return campaignId as string;
 }
 
@@ -75,8 +99,7 @@ const finished = (id: string, state = 'done') =>
     intervalMs: 200,
     what: `campaign ${id} to be ${state}`,
   });
-const summaries = (id: string) =>
-  peers.slack.requests.filter((request) => JSON.stringify(request.body).includes(id));
+const summaries = (id: string) => peers.slack.requests.filter((request) => JSON.stringify(request.body).includes(id));
 
 /** The largest number of timestamps within any 1-s window [t, t + 1000). */
 function largestSlidingSecond(times: number[]): number {
@@ -90,65 +113,85 @@ function largestSlidingSecond(times: number[]): number {
 }
 
 describe('a 2,000-recipient campaign at NEWSLETTER_RATE_PER_SECOND=100 with three workers', () => {
-  it('delivers each mail once, at most 100/s on average and 200 in any second, and a verify mail still goes out within 2 s', { timeout: 120_000 }, async () => {
-    const id = await campaign('big', 2000);
-    await call('POST', `/campaigns/${id}/start`);
+  it(
+    'delivers each mail once, at most 100/s on average and 200 in any second, and a verify mail still goes out within 2 s',
+    { timeout: 120_000 },
+    async () => {
+      const id = await campaign('big', 2000);
+      await call('POST', `/campaigns/${id}/start`);
 
-    // Mid-campaign, an account mail: its own queue, so the campaign's backlog does not delay it.
-    await waitFor(() => arrivals('big').length >= 500, { timeoutMs: 30_000, what: '500 campaign mails' });
-    await db.tokens.insert({ token: 'mid-campaign-token', userId: 'verify-user', expiresAt: new Date(Date.now() + 3_600_000) });
-    const enqueuedAt = Date.now();
-    await apiQueues.enqueue('email/verify', { userId: 'verify-user', email: 'verify-user@example.com', firstName: 'Vera', token: 'mid-campaign-token' });
-    const verifyArrival = await waitFor(() => peers.smtp.recipients.findIndex((to) => to[0] === 'verify-user@example.com') + 1, { timeoutMs: 5_000, what: 'the verify mail' });
-    const verifyLatency = peers.smtp.receivedAt[verifyArrival - 1]! - enqueuedAt;
-    expect(verifyLatency).toBeLessThan(2_000);
-    expect(arrivals('big').length, 'the verify mail went out while the campaign was still sending').toBeLessThan(2000);
+      // Mid-campaign, an account mail: its own queue, so the campaign's backlog does not delay it.
+      await waitFor(() => arrivals('big').length >= 500, { timeoutMs: 30_000, what: '500 campaign mails' });
+      await db.tokens.insert({ token: 'mid-campaign-token', userId: 'verify-user', expiresAt: new Date(Date.now() + 3_600_000) });
+      const enqueuedAt = Date.now();
+      await apiQueues.enqueue('email/verify', {
+        userId: 'verify-user',
+        email: 'verify-user@example.com',
+        firstName: 'Vera',
+        token: 'mid-campaign-token',
+      });
+      const verifyArrival = await waitFor(() => peers.smtp.recipients.findIndex((to) => to[0] === 'verify-user@example.com') + 1, {
+        timeoutMs: 5_000,
+        what: 'the verify mail',
+      });
+      const verifyLatency = peers.smtp.receivedAt[verifyArrival - 1]! - enqueuedAt;
+      expect(verifyLatency).toBeLessThan(2_000);
+      expect(arrivals('big').length, 'the verify mail went out while the campaign was still sending').toBeLessThan(2000);
 
-    const figures = await finished(id);
-    expect(figures).toMatchObject({ state: 'done', total: 2000, sent: 2000, failed: 0, pending: 0, unsubscribed: 0, cancelled: 0 });
-    const mails = arrivals('big');
-    expect(mails).toHaveLength(2000);
-    expect(new Set(mails.map((mail) => mail.to)).size).toBe(2000);
+      const figures = await finished(id);
+      expect(figures).toMatchObject({ state: 'done', total: 2000, sent: 2000, failed: 0, pending: 0, unsubscribed: 0, cancelled: 0 });
+      const mails = arrivals('big');
+      expect(mails).toHaveLength(2000);
+      expect(new Set(mails.map((mail) => mail.to)).size).toBe(2000);
 
-    const times = mails.map((mail) => mail.at).sort((a, b) => a - b);
-    const spanS = (times.at(-1)! - times[0]!) / 1000;
-    // 2,000 mails take at least 20 windows of 1 s; the span from the first mail to the last covers
-    // 19 of them plus the last. The 1 % allows for the SMTP round trip of the first mail vs the last.
-    const average = mails.length / (spanS + 1);
-    console.info(`newsletter at ${RATE}/s: ${mails.length} mails in ${spanS.toFixed(2)} s, average ${average.toFixed(1)}/s, largest sliding second ${largestSlidingSecond(times)}, verify mail ${verifyLatency} ms`);
-    expect(average).toBeLessThanOrEqual(RATE * 1.01);
-    expect(largestSlidingSecond(times)).toBeLessThanOrEqual(2 * RATE);
+      const times = mails.map((mail) => mail.at).sort((a, b) => a - b);
+      const spanS = (times.at(-1)! - times[0]!) / 1000;
+      // 2,000 mails take at least 20 windows of 1 s; the span from the first mail to the last covers
+      // 19 of them plus the last. The 1 % allows for the SMTP round trip of the first mail vs the last.
+      const average = mails.length / (spanS + 1);
+      console.info(
+        `newsletter at ${RATE}/s: ${mails.length} mails in ${spanS.toFixed(2)} s, average ${average.toFixed(1)}/s, largest sliding second ${largestSlidingSecond(times)}, verify mail ${verifyLatency} ms`,
+      );
+      expect(average).toBeLessThanOrEqual(RATE * 1.01);
+      expect(largestSlidingSecond(times)).toBeLessThanOrEqual(2 * RATE);
 
-    // Exactly one summary, across three workers, with the figures.
-    await waitFor(() => summaries(id).length >= 1, { timeoutMs: 10_000, what: 'the campaign summary' });
-    // No send left to finish the campaign again, and every alert enqueued has been posted.
-    await waitForIdle(apiQueues.getQueue('newsletter'));
-    await waitForIdle(apiQueues.getQueue('slack'));
-    expect(summaries(id)).toHaveLength(1);
-    expect(JSON.stringify(summaries(id)[0]!.body)).toMatch(/is done: 2,000 recipients, 2,000 sent, 0 failed, 0 unsubscribed/);
-  });
+      // Exactly one summary, across three workers, with the figures.
+      await waitFor(() => summaries(id).length >= 1, { timeoutMs: 10_000, what: 'the campaign summary' });
+      // No send left to finish the campaign again, and every alert enqueued has been posted.
+      await waitForIdle(apiQueues.getQueue('newsletter'));
+      await waitForIdle(apiQueues.getQueue('slack'));
+      expect(summaries(id)).toHaveLength(1);
+      expect(JSON.stringify(summaries(id)[0]!.body)).toMatch(/is done: 2,000 recipients, 2,000 sent, 0 failed, 0 unsubscribed/);
+    },
+  );
 });
 
 describe('the SMTP server throttles mid-campaign', () => {
-  it('answers 421 for 5 s: no dead letter, every mail delivered once, no attempt used by the throttling', { timeout: 120_000 }, async () => {
-    const id = await campaign('throttled', 600);
-    await call('POST', `/campaigns/${id}/start`);
-    await waitFor(() => arrivals('throttled').length >= 100, { timeoutMs: 30_000, what: '100 mails' });
-    const from = Date.now();
-    peers.smtp.throttle({ code: 421, message: '4.7.0 Too many messages, slow down', forMs: 5_000 });
-    const figures = await finished(id);
-    expect(figures).toMatchObject({ state: 'done', total: 600, sent: 600, failed: 0, pending: 0 });
-    const mails = arrivals('throttled');
-    expect(mails).toHaveLength(600);
-    expect(new Set(mails.map((mail) => mail.to)).size).toBe(600);
-    // The throttle happened, and nothing arrived in its window.
-    expect(peers.smtp.throttled.filter((refusal) => refusal.at >= from).length).toBeGreaterThan(0);
-    expect(mails.filter((mail) => mail.at > from + 200 && mail.at < from + 5_000)).toEqual([]);
-    expect(await db.failedJobs.list({ queue: 'newsletter' })).toEqual([]);
-    const sends = apiQueues.getQueue('newsletter');
-    const attempts = await Promise.all(mails.map(async ({ to }) => (await sends.getJob(`newsletter:send:${id}.${to.split('@')[0]}`))?.attemptsMade));
-    expect(new Set(attempts)).toEqual(new Set([1]));
-  });
+  it(
+    'answers 421 for 5 s: no dead letter, every mail delivered once, no attempt used by the throttling',
+    { timeout: 120_000 },
+    async () => {
+      const id = await campaign('throttled', 600);
+      await call('POST', `/campaigns/${id}/start`);
+      await waitFor(() => arrivals('throttled').length >= 100, { timeoutMs: 30_000, what: '100 mails' });
+      const from = Date.now();
+      peers.smtp.throttle({ code: 421, message: '4.7.0 Too many messages, slow down', forMs: 5_000 });
+      const figures = await finished(id);
+      expect(figures).toMatchObject({ state: 'done', total: 600, sent: 600, failed: 0, pending: 0 });
+      const mails = arrivals('throttled');
+      expect(mails).toHaveLength(600);
+      expect(new Set(mails.map((mail) => mail.to)).size).toBe(600);
+      // The throttle happened, and nothing arrived in its window.
+      expect(peers.smtp.throttled.filter((refusal) => refusal.at >= from).length).toBeGreaterThan(0);
+      expect(mails.filter((mail) => mail.at > from + 200 && mail.at < from + 5_000)).toEqual([]);
+      expect(await db.failedJobs.list({ queue: 'newsletter' })).toEqual([]);
+      const sends = apiQueues.getQueue('newsletter');
+      const attempts = await Promise.all(
+        mails.map(async ({ to }) => (await sends.getJob(`newsletter:send:${id}.${to.split('@')[0]}`))?.attemptsMade),
+      );
+      expect(new Set(attempts)).toEqual(new Set([1]));
+    },
+  );
 });
 
 describe('cancel', () => {
@@ -172,7 +215,9 @@ describe('cancel', () => {
     expect((after.sent as number) + (after.cancelled as number)).toBe(2000);
     expect(figures.state).toBe('cancelled');
     // The cancel removed the waiting sends: the queue is free for the next campaign at once.
-    await waitFor(async () => (await apiQueues.getQueue('newsletter').getJobCounts('prioritized', 'wait')).prioritized === 0, { what: 'no send left waiting' });
+    await waitFor(async () => (await apiQueues.getQueue('newsletter').getJobCounts('prioritized', 'wait')).prioritized === 0, {
+      what: 'no send left waiting',
+    });
     await waitFor(() => summaries(id).length >= 1, { timeoutMs: 10_000, what: 'the summary' });
     await waitForIdle(apiQueues.getQueue('slack'));
     expect(summaries(id)).toHaveLength(1);
@@ -181,13 +226,19 @@ describe('cancel', () => {
 });
 
 describe('unsubscribe', () => {
-  const header = (mail: ReceivedMail, name: string) => mail.parsed.headerLines.find((line) => line.key === name)?.line.replace(/^[^:]+:\s*/, '').replace(/\r?\n\s+/g, ' ');
+  const header = (mail: ReceivedMail, name: string) =>
+    mail.parsed.headerLines
+      .find((line) => line.key === name)
+      ?.line.replace(/^[^:]+:\s*/, '')
+      .replace(/\r?\n\s+/g, ' ');
 
   it('through the one-click URL of a received mail; a second campaign skips that user', { timeout: 60_000 }, async () => {
     const first = await campaign('unsub', 3);
     await call('POST', `/campaigns/${first}/start`);
     await finished(first);
-    const mail = await waitFor(() => peers.smtp.messages.find((message) => message.envelope.to[0] === 'unsub-1@example.com'), { what: 'the mail' });
+    const mail = await waitFor(() => peers.smtp.messages.find((message) => message.envelope.to[0] === 'unsub-1@example.com'), {
+      what: 'the mail',
+    });
     expect(header(mail, 'list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     const listUnsubscribe = header(mail, 'list-unsubscribe')!;
     const [https, mailto] = [...listUnsubscribe.matchAll(/<([^>]+)>/g)].map((match) => match[1]!);
@@ -225,9 +276,13 @@ describe('templates', () => {
     await call('POST', `/campaigns/${campaignId}/recipients`, { recipients: [{ userId: 'tpl-1', email: 'tpl-1@example.com', firstName }] });
     await call('POST', `/campaigns/${campaignId}/start`);
     await finished(campaignId as string);
-    const mail = await waitFor(() => peers.smtp.messages.find((message) => message.envelope.to[0] === 'tpl-1@example.com'), { what: 'the mail' });
+    const mail = await waitFor(() => peers.smtp.messages.find((message) => message.envelope.to[0] === 'tpl-1@example.com'), {
+      what: 'the mail',
+    });
     expect(mail.parsed.subject).toBe(`Hola ${firstName}`);
-    expect(mail.parsed.text).toMatch(/^Hola <script>alert\(1\)<\/script> & "Ana" \{\{unsubscribeUrl\}\}, https:\/\/api\.ceres\.example\/unsubscribe\?t=/);
+    expect(mail.parsed.text).toMatch(
+      /^Hola <script>alert\(1\)<\/script> & "Ana" \{\{unsubscribeUrl\}\}, https:\/\/api\.ceres\.example\/unsubscribe\?t=/,
+    );
     const html = String(mail.parsed.html);
     expect(html).toContain('<p>Hola &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Ana&quot; {{unsubscribeUrl}}</p>');
     expect(html).not.toContain('<script>');
@@ -241,7 +296,11 @@ describe('a fan-out interrupted and run again', () => {
     const id = await campaign('refan', 1500);
     // Started in PostgreSQL only; the first fan-out runs here and dies after its second page.
     expect(await db.newsletter.start(id)).toMatchObject({ changed: true });
-    const worker = new QueueClient({ config: loadApiConfig({ ...env, API_TOKENS: TOKEN }).queues, allowReservedKeys: true, onWarning: () => {} });
+    const worker = new QueueClient({
+      config: loadApiConfig({ ...env, API_TOKENS: TOKEN }).queues,
+      allowReservedKeys: true,
+      onWarning: () => {},
+    });
     try {
       let pages = 0;
       const interrupted = {

@@ -12,7 +12,15 @@ import { readdir } from 'node:fs/promises';
 import { migrate } from '@ceres/db';
 import { jobOptions, loadQueuesConfig, QueueClient, registry } from '@ceres/queues';
 import { connectionOf } from '../packages/queues/src/client';
-import { makeTempDir, startPostgresServer, startRedisServer, testEncryptionKey, waitFor, type PostgresServer, type RedisServer } from '@ceres/testing';
+import {
+  makeTempDir,
+  startPostgresServer,
+  startRedisServer,
+  testEncryptionKey,
+  waitFor,
+  type PostgresServer,
+  type RedisServer,
+} from '@ceres/testing';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,14 +97,18 @@ beforeAll(async () => {
   [redis, postgres, outbox] = await Promise.all([startRedisServer(), startPostgresServer(), makeTempDir('budget-outbox')]);
   await migrate(postgres.url);
   meter = new Meter(new Redis(redis.url, { db: DB, maxRetriesPerRequest: null }));
-  producer = new QueueClient({ config: loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: PREFIX, JOBS_ENCRYPTION_KEYS: KEYS }), onWarning: () => {} });
+  producer = new QueueClient({
+    config: loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: PREFIX, JOBS_ENCRYPTION_KEYS: KEYS }),
+    onWarning: () => {},
+  });
   rawConnection = new Redis(redis.url, { db: DB, maxRetriesPerRequest: null });
   rawQueue = new Queue('email', { connection: rawConnection, prefix: RAW_PREFIX });
   await Promise.all([producer.ready(), rawQueue.waitUntilReady()]);
   // Each Queue writes its meta once, some time after it is ready: before any count, not during one.
   const ours = producer.getQueue('email');
   await ours.waitUntilReady();
-  for (const queue of [ours, rawQueue]) await waitFor(async () => (await meter.redis.exists(queue.toKey('meta'))) === 1, { what: `${queue.toKey('meta')}` });
+  for (const queue of [ours, rawQueue])
+    await waitFor(async () => (await meter.redis.exists(queue.toKey('meta'))) === 1, { what: `${queue.toKey('meta')}` });
 }, 60_000);
 
 afterAll(async () => {
@@ -109,21 +121,37 @@ afterAll(async () => {
 describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
   it('one enqueue of a new id', async () => {
     const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueue('email/welcome', payload(id))));
-    const raw = await measureEnqueue(rawConnection, async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })));
+    const raw = await measureEnqueue(
+      rawConnection,
+      async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })),
+    );
     expectWithinBudget('newId', ours, raw);
   });
 
   it('one duplicate (the same id again)', async () => {
-    const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueue('email/welcome', payload(id))), { repeat: true });
-    const raw = await measureEnqueue(rawConnection, async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })), { repeat: true });
+    const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueue('email/welcome', payload(id))), {
+      repeat: true,
+    });
+    const raw = await measureEnqueue(
+      rawConnection,
+      async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })),
+      { repeat: true },
+    );
     expectWithinBudget('duplicate', ours, raw);
   });
 
   it('one batch of 100', async () => {
     const ids = (id: string) => Array.from({ length: 100 }, (_, n) => `${id}-${n}`);
-    const ours = await measureEnqueue(connectionOf(producer), async (id) => void (await producer.enqueueBulk('email/welcome', ids(id).map(payload))));
-    const raw = await measureEnqueue(rawConnection, async (id) =>
-      void (await rawQueue.addBulk(ids(id).map((one) => ({ name: 'welcome', data: payload(one), opts: { ...WELCOME_OPTIONS, jobId: jobId(one) } })))),
+    const ours = await measureEnqueue(
+      connectionOf(producer),
+      async (id) => void (await producer.enqueueBulk('email/welcome', ids(id).map(payload))),
+    );
+    const raw = await measureEnqueue(
+      rawConnection,
+      async (id) =>
+        void (await rawQueue.addBulk(
+          ids(id).map((one) => ({ name: 'welcome', data: payload(one), opts: { ...WELCOME_OPTIONS, jobId: jobId(one) } })),
+        )),
     );
     expectWithinBudget('batch100', ours, raw);
   });
@@ -151,7 +179,11 @@ const jobId = (id: string) => `email:welcome:${id}`;
  * `operation` counted until its connection is idle. `repeat`: the measured id is enqueued once,
  * unmeasured, before.
  */
-async function measureEnqueue(connection: Redis, operation: (id: string) => Promise<void>, options: { repeat?: boolean } = {}): Promise<Counts> {
+async function measureEnqueue(
+  connection: Redis,
+  operation: (id: string) => Promise<void>,
+  options: { repeat?: boolean } = {},
+): Promise<Counts> {
   await meter.flush();
   await operation(`warm-${randomUUID()}`);
   const id = `u-${randomUUID()}`;
@@ -390,7 +422,8 @@ class Meter {
 
 // --- The assertion ---------------------------------------------------------------------------
 
-const total = (counts: Counts | Record<string, number>) => [...(counts instanceof Map ? counts.values() : Object.values(counts))].reduce((sum, n) => sum + n, 0);
+const total = (counts: Counts | Record<string, number>) =>
+  [...(counts instanceof Map ? counts.values() : Object.values(counts))].reduce((sum, n) => sum + n, 0);
 
 const breakdown = (counts: Counts | Record<string, number>, signed = false) =>
   [...(counts instanceof Map ? counts : Object.entries(counts))]
@@ -419,7 +452,10 @@ function expectWithinBudget(scenario: Scenario, ours: Counts, raw: Counts): void
     `  not in ALLOWANCE: ${breakdown(unexplained, true)}`,
   ].join('\n');
   if (process.env.REDIS_BUDGET_REPORT) console.log(report);
-  expect.soft(total(ours), `over budget: a Redis command was added per job; remove it or add it to ALLOWANCE.${scenario} with its reason\n${report}\n`).toBeLessThanOrEqual(
-    total(raw) + total(allowance),
-  );
+  expect
+    .soft(
+      total(ours),
+      `over budget: a Redis command was added per job; remove it or add it to ALLOWANCE.${scenario} with its reason\n${report}\n`,
+    )
+    .toBeLessThanOrEqual(total(raw) + total(allowance));
 }

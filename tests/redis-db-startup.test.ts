@@ -17,7 +17,11 @@ afterAll(async () => {
 /** Runs an app's src/main.ts until it exits (at most 20 s); returns its exit code and output. */
 function run(main: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', main], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', main], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -31,9 +35,27 @@ function run(main: string, env: Record<string, string>): Promise<{ code: number 
 
 // The api and the worker need a keyring before they look at Redis; queues-ui needs none.
 const APPS: Array<[string, string, Record<string, string>]> = [
-  ['api', 'apps/api/src/main.ts', { API_TOKENS: 'test-token-0123456789abcdef', API_PORT: '0', DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }],
+  [
+    'api',
+    'apps/api/src/main.ts',
+    {
+      API_TOKENS: 'test-token-0123456789abcdef',
+      API_PORT: '0',
+      DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres',
+      UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123',
+      JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    },
+  ],
   ['queues-ui', 'apps/queues-ui/src/main.ts', { QUEUES_UI_PASS: 'ui-pass-0123456789abcdef', QUEUES_UI_PORT: '1' }],
-  ['worker', 'apps/worker/src/main.ts', { DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres', UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS }],
+  [
+    'worker',
+    'apps/worker/src/main.ts',
+    {
+      DATABASE_URL: 'postgres://ceres@127.0.0.1:1/ceres',
+      UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret-0123',
+      JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    },
+  ],
 ];
 
 describe('REDIS_URL with a database the server does not have', () => {

@@ -78,14 +78,25 @@ describe('erasing a user', () => {
     // target also opted out of another.
     const store = bed.db.newsletter;
     const sending = await store.createCampaign({ subject: 'Hola {{firstName}}', text: 'Baja: {{unsubscribeUrl}}', html: null });
-    await store.addRecipients(sending, [target, other].map((userId) => ({ userId, email: `${userId}@example.com`, firstName: `First ${userId}` })));
+    await store.addRecipients(
+      sending,
+      [target, other].map((userId) => ({ userId, email: `${userId}@example.com`, firstName: `First ${userId}` })),
+    );
     await store.start(sending);
     await store.recordOutcome(sending, other, 'sent', { messageId: '<m@ceres>' });
     const draft = await store.createCampaign({ subject: 'Otra', text: 'Baja: {{unsubscribeUrl}}', html: null });
-    await store.addRecipients(draft, [target, other].map((userId) => ({ userId, email: `${userId}@example.com`, firstName: `First ${userId}` })));
+    await store.addRecipients(
+      draft,
+      [target, other].map((userId) => ({ userId, email: `${userId}@example.com`, firstName: `First ${userId}` })),
+    );
     expect(await store.unsubscribe(draft, target)).toBe('recorded');
     // A completed job of each, through the real worker (the email queue only: the verify mail goes out).
-    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), processors: { email: processors.email }, schedulers: false });
+    const app = createWorkerApp({
+      config: configFor(env),
+      logger: createLogger('silent'),
+      processors: { email: processors.email },
+      schedulers: false,
+    });
     bed.apps.push(app);
     await app.started;
     const email = producer.getQueue('email');
@@ -102,7 +113,10 @@ describe('erasing a user', () => {
     });
     await ui.ready();
     try {
-      const headers = { authorization: `Basic ${Buffer.from('ops:correct horse battery staple').toString('base64')}`, 'content-type': 'application/json' };
+      const headers = {
+        authorization: `Basic ${Buffer.from('ops:correct horse battery staple').toString('base64')}`,
+        'content-type': 'application/json',
+      };
       const answer = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
       expect(answer.statusCode, answer.body).toBe(200);
       expect(answer.json()).toEqual({
@@ -123,7 +137,10 @@ describe('erasing a user', () => {
         'SELECT user_id, email, first_name, status FROM newsletter_recipients WHERE campaign_id = ANY($1) ORDER BY campaign_id, user_id',
         [[sending, draft]],
       );
-      expect(rows.filter((r) => r.user_id === target).map((r) => [r.email, r.first_name])).toEqual([['', ''], ['', '']]);
+      expect(rows.filter((r) => r.user_id === target).map((r) => [r.email, r.first_name])).toEqual([
+        ['', ''],
+        ['', ''],
+      ]);
       expect(rows.filter((r) => r.user_id === other).map((r) => r.email)).toEqual([`${other}@example.com`, `${other}@example.com`]);
       expect((await store.sendContext(sending, target))?.status).toBe('cancelled');
       expect((await store.sendContext(draft, target))?.unsubscribed).toBe(true);
@@ -150,7 +167,14 @@ describe('erasing a user', () => {
       expect(await bed.db.tokens.find(`${other}-token-bbbbbb`)).not.toBeNull();
       // Erasing again finds nothing.
       const again = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: target } });
-      expect(again.json()).toMatchObject({ jobs: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 0 });
+      expect(again.json()).toMatchObject({
+        jobs: 0,
+        failedJobs: 0,
+        tokens: 0,
+        newsletterRecipients: 0,
+        newsletterOptOuts: 0,
+        sentMails: 0,
+      });
 
       const logs = lines.join('');
       expect(logs).toContain('user data erased');
@@ -165,7 +189,10 @@ describe('erasing a user', () => {
 
     const withoutDb = buildApp({ client: producer, auth: { user: 'ops', pass: 'correct horse battery staple' } });
     try {
-      const headers = { authorization: `Basic ${Buffer.from('ops:correct horse battery staple').toString('base64')}`, 'content-type': 'application/json' };
+      const headers = {
+        authorization: `Basic ${Buffer.from('ops:correct horse battery staple').toString('base64')}`,
+        'content-type': 'application/json',
+      };
       const refused = await withoutDb.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: other } });
       expect(refused.statusCode).toBe(503);
       expect(refused.json()).toMatchObject({ code: 'ERASURE_UNAVAILABLE' });

@@ -12,7 +12,7 @@ it('refuses a floating promise, a promise where a callback returns void, and an 
   const source = [
     'async function save(): Promise<void> {}',
     'save();',
-    "[1, 2].forEach(async () => { await save(); });",
+    '[1, 2].forEach(async () => { await save(); });',
     'export async function run(): Promise<number> { return await 42; }',
     '',
   ].join('\n');
@@ -20,6 +20,10 @@ it('refuses a floating promise, a promise where a callback returns void, and an 
   const [result] = await eslint.lintText(source, { filePath: `${ROOT}packages/http/src/validator.ts` });
   const rules = result!.messages.map((message) => message.ruleId);
   expect(rules).toEqual(
-    expect.arrayContaining(['@typescript-eslint/no-floating-promises', '@typescript-eslint/no-misused-promises', '@typescript-eslint/await-thenable']),
+    expect.arrayContaining([
+      '@typescript-eslint/no-floating-promises',
+      '@typescript-eslint/no-misused-promises',
+      '@typescript-eslint/await-thenable',
+    ]),
   );
 }, 120_000);

@@ -22,4 +22,11 @@ app.post('/jobs/email/verify/batch', async (request, reply) => {
 await queue.waitUntilReady();
 await app.listen({ host: '127.0.0.1', port: Number(process.env.API_PORT) });
 process.send?.('ready');
-process.on('SIGTERM', () => void app.close().then(() => queue.close()).then(() => process.exit(0)));
+process.on(
+  'SIGTERM',
+  () =>
+    void app
+      .close()
+      .then(() => queue.close())
+      .then(() => process.exit(0)),
+);

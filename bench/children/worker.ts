@@ -42,7 +42,11 @@ let worker: Worker;
 let close: () => Promise<unknown>;
 if (mode === 'ours') {
   // A database URL nothing connects to: the no-op jobs never fail, so no dead letter is written.
-  const config = loadWorkerConfig({ UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123', ...process.env, DATABASE_URL: 'postgres://bench:bench@127.0.0.1:9/bench' });
+  const config = loadWorkerConfig({
+    UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
+    ...process.env,
+    DATABASE_URL: 'postgres://bench:bench@127.0.0.1:9/bench',
+  });
   const logger = createLogger(config.logLevel);
   const deps = buildDeps(config, logger);
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });

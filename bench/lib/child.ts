@@ -39,7 +39,12 @@ const ecosystem = createRequire(import.meta.url)('../../ecosystem.config.js') as
   apps: Array<{ name: string; script: string; node_args?: string[]; env_production?: Record<string, string> }>;
 };
 
-function spawnNode(nodeArgs: string[], script: string, env: Record<string, string>, options: { stdout?: 'ignore' | 'inherit' } = {}): Child {
+function spawnNode(
+  nodeArgs: string[],
+  script: string,
+  env: Record<string, string>,
+  options: { stdout?: 'ignore' | 'inherit' } = {},
+): Child {
   // BENCH_PROFILE: every child runs under lib/profiled.ts, which profiles on request (see profileRound).
   const profiling = Boolean(process.env.BENCH_PROFILE);
   const tsx = profiling || script.endsWith('.ts') ? ['--import', 'tsx'] : [];
@@ -58,7 +63,10 @@ function spawnNode(nodeArgs: string[], script: string, env: Record<string, strin
     process: child,
     next<T>(type: string, timeoutMs = 120_000) {
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for "${type}" from ${script}\n${errors}`)), timeoutMs);
+        const timer = setTimeout(
+          () => done(new Error(`timed out after ${timeoutMs} ms waiting for "${type}" from ${script}\n${errors}`)),
+          timeoutMs,
+        );
         const onMessage = (message: unknown) => {
           const m = message as { type?: unknown } | string;
           if (m === type || (typeof m === 'object' && m !== null && m.type === type)) done(undefined, m as T);

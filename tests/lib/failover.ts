@@ -34,8 +34,20 @@ export interface FailoverRun {
 }
 
 /** Runs the load, switches the master after 1 s, keeps the load 8 s more, then checks every acknowledged job. */
-export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: 'failover' | 'kill', extra: Record<string, string>): Promise<FailoverRun> {
-  const env = { ...workerEnv(peers), REDIS_URL: 'redis://127.0.0.1:1', ...group.env, REDIS_PREFIX: `f${Date.now() % 100000}:`, SLACK_WEBHOOK_URL: '', ...extra };
+export async function underLoad(
+  peers: Peers,
+  group: RedisSentinelGroup,
+  mode: 'failover' | 'kill',
+  extra: Record<string, string>,
+): Promise<FailoverRun> {
+  const env = {
+    ...workerEnv(peers),
+    REDIS_URL: 'redis://127.0.0.1:1',
+    ...group.env,
+    REDIS_PREFIX: `f${Date.now() % 100000}:`,
+    SLACK_WEBHOOK_URL: '',
+    ...extra,
+  };
   delete (env as Record<string, string>).SLACK_WEBHOOK_URL;
   const worker = createWorkerApp({ config: configFor(env), logger: createLogger('silent') });
   const config = loadApiConfig({ ...env, API_TOKENS: TOKEN, LOG_LEVEL: 'silent', API_RATE_LIMIT_MAX: '1000000' });
@@ -61,12 +73,10 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
       if (response.statusCode === 202) {
         acknowledged.push(response.json().jobId as string);
         lastAckAt = Date.now();
-      }
-      else if (response.statusCode === 503) {
+      } else if (response.statusCode === 503) {
         refusedAt.push(Date.now());
         if (process.env.FAILOVER_DEBUG) console.log(Date.now() - switchedAt, response.json().message);
-      }
-      else throw new Error(`unexpected ${response.statusCode}: ${response.body}`);
+      } else throw new Error(`unexpected ${response.statusCode}: ${response.body}`);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   };
@@ -79,15 +89,28 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     if (mode === 'failover') await group.failover();
     else {
       await group.nodes.find((node) => node.port === oldMaster)!.kill();
-      await waitFor(async () => (await group.masterPort().catch(() => oldMaster)) !== oldMaster, { timeoutMs: 20_000, intervalMs: 50, what: 'the sentinels to promote a replica' });
+      await waitFor(async () => (await group.masterPort().catch(() => oldMaster)) !== oldMaster, {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        what: 'the sentinels to promote a replica',
+      });
     }
     switchedAt = Date.now();
     const promotedAfterMs = switchedAt - switchStarted;
     const newMaster = new Redis({ port: await group.masterPort(), host: '127.0.0.1', maxRetriesPerRequest: 1 });
     newMaster.on('error', () => {});
-    const replicaBack = (extra.REDIS_WAIT_REPLICAS ? waitFor(async () => /slave\d+:[^\r\n]*state=online/.test(await newMaster.info('replication')), { timeoutMs: 30_000, intervalMs: 50, what: 'a replica of the new master in sync' })
-      .then(() => Date.now() - switchedAt, () => undefined) : Promise.resolve(undefined))
-      .finally(() => newMaster.disconnect());
+    const replicaBack = (
+      extra.REDIS_WAIT_REPLICAS
+        ? waitFor(async () => /slave\d+:[^\r\n]*state=online/.test(await newMaster.info('replication')), {
+            timeoutMs: 30_000,
+            intervalMs: 50,
+            what: 'a replica of the new master in sync',
+          }).then(
+            () => Date.now() - switchedAt,
+            () => undefined,
+          )
+        : Promise.resolve(undefined)
+    ).finally(() => newMaster.disconnect());
     // Jobs enqueued after the switch, a new one every 500 ms: when does the worker complete one
     // again? (One written in the switch's last moments may be lost, so not a single probe.)
     // Probes go through a client without WAIT: what is measured here is the worker.
@@ -97,7 +120,9 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     let probeNumber = 0;
     await waitFor(
       async () => {
-        const probe = await prober.enqueue('slack/alert', { text: 'probe', dedupeKey: `probe-${mode}-${probeNumber++}` }).catch(() => undefined);
+        const probe = await prober
+          .enqueue('slack/alert', { text: 'probe', dedupeKey: `probe-${mode}-${probeNumber++}` })
+          .catch(() => undefined);
         if (probe) probes.push(probe.jobId);
         const states = await Promise.all(probes.map((id) => slackQueue.getJobState(id).catch(() => undefined)));
         return states.includes('completed');
@@ -108,17 +133,24 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     await prober.close();
     // The load goes on after the worker is back: 200 more jobs acknowledged.
     const ackedWhenBack = acknowledged.length;
-    await waitFor(() => acknowledged.length >= ackedWhenBack + 200, { timeoutMs: 30_000, what: '200 jobs acknowledged after the worker is back' });
+    await waitFor(() => acknowledged.length >= ackedWhenBack + 200, {
+      timeoutMs: 30_000,
+      what: '200 jobs acknowledged after the worker is back',
+    });
     // With WAIT, keep the load until a replica is back and a little longer.
     const replicaBackAfterMs = await replicaBack;
-    if (replicaBackAfterMs !== undefined) await waitFor(() => Date.now() - switchedAt > replicaBackAfterMs + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), { timeoutMs: 30_000 });
+    if (replicaBackAfterMs !== undefined)
+      await waitFor(() => Date.now() - switchedAt > replicaBackAfterMs + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), {
+        timeoutMs: 30_000,
+      });
     stop = true;
     await Promise.all(clients);
     const slack = queues.getQueue('slack');
     // Every acknowledged job completes, or is gone (lost). A job whose completion the switch cut
     // off is taken over by the stalled check (lock 2 s, check every 1 s) and completes later.
     // A read the switch interrupts ("Connection is closed") is asked again, not taken as an answer.
-    const stateOf = async () => Promise.all(acknowledged.map(async (id) => [id, await slack.getJobState(id).catch(() => 'unread')] as const));
+    const stateOf = async () =>
+      Promise.all(acknowledged.map(async (id) => [id, await slack.getJobState(id).catch(() => 'unread')] as const));
     let states = await stateOf();
     const deadline = Date.now() + 30_000;
     while (states.some(([, state]) => state !== 'completed' && state !== 'unknown') && Date.now() < deadline) {
@@ -146,4 +178,3 @@ export async function underLoad(peers: Peers, group: RedisSentinelGroup, mode: '
     await worker.stop(true);
   }
 }
-

@@ -1,4 +1,12 @@
-import { bearerAuthPlugin, createErrorHandler, errorHandlerPlugin, healthPlugin, jsonBodyPlugin, typeboxValidatorCompiler, type ErrorHandlerOptions } from '@ceres/http';
+import {
+  bearerAuthPlugin,
+  createErrorHandler,
+  errorHandlerPlugin,
+  healthPlugin,
+  jsonBodyPlugin,
+  typeboxValidatorCompiler,
+  type ErrorHandlerOptions,
+} from '@ceres/http';
 import type { Db } from '@ceres/db';
 import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';

@@ -1,5 +1,15 @@
 import { loadQueuesConfig, missingKeyringError } from '@ceres/queues';
-import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, parseSecretList, ConfigError, EnvBoolean, envFlag, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
+import {
+  assertStrongSecret,
+  AUTH_FAILURE_DEFAULTS,
+  parseSecretList,
+  ConfigError,
+  EnvBoolean,
+  envFlag,
+  EnvLogLevel,
+  MIN_SECRET_LENGTH,
+  parseEnv,
+} from '@ceres/app-kit';
 import { databaseUrlSetting } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
 
@@ -14,7 +24,9 @@ export const ApiEnv = Type.Object({
   API_HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'Interface to listen on' }),
   API_PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'Port' }),
   API_TOKENS: Type.Optional(
-    Type.String({ description: `Comma-separated bearer tokens, each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones; required unless API_AUTH=off` }),
+    Type.String({
+      description: `Comma-separated bearer tokens, each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones; required unless API_AUTH=off`,
+    }),
   ),
   API_AUTH: EnvBoolean({ default: true, description: '`off` (or `false`/`no`) runs without authentication, warned at every start' }),
   API_RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1, description: 'Requests per token per minute, per process' }),
@@ -23,16 +35,32 @@ export const ApiEnv = Type.Object({
     minimum: 1,
     description: 'POST /unsubscribe requests per link (per client address for a malformed one) per minute, per process',
   }),
-  API_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 64 * 1_048_576, description: 'Largest request body; larger ones get 413' }),
-  API_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1, description: 'Wrong tokens per client address and window, then 429' }),
-  API_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000, description: 'That window, from the first failure' }),
+  API_BODY_LIMIT_BYTES: Type.Integer({
+    default: 1_048_576,
+    minimum: 1024,
+    maximum: 64 * 1_048_576,
+    description: 'Largest request body; larger ones get 413',
+  }),
+  API_AUTH_FAILURE_LIMIT: Type.Integer({
+    default: AUTH_FAILURE_DEFAULTS.max,
+    minimum: 1,
+    description: 'Wrong tokens per client address and window, then 429',
+  }),
+  API_AUTH_FAILURE_WINDOW_MS: Type.Integer({
+    default: AUTH_FAILURE_DEFAULTS.windowMs,
+    minimum: 1000,
+    description: 'That window, from the first failure',
+  }),
   API_SHUTDOWN_DRAIN_MS: Type.Integer({
     default: 2_000,
     minimum: 0,
     maximum: 60_000,
     description: 'On stop, how long to keep serving with Connection: close before closing; below PM2 kill_timeout',
   }),
-  DATABASE_URL: Type.String({ minLength: 1, description: 'PostgreSQL (the newsletter campaigns), e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
+  DATABASE_URL: Type.String({
+    minLength: 1,
+    description: 'PostgreSQL (the newsletter campaigns), e.g. postgres://user:pass@127.0.0.1:5432/ceres',
+  }),
   UNSUBSCRIBE_SECRET: Type.String({
     minLength: 1,
     description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): comma-separated, newest first, any accepted; each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,

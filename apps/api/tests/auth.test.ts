@@ -68,10 +68,13 @@ describe('authentication', () => {
   });
 
   it('leaves /health, /docs and the one-click /unsubscribe (its signed token is the proof) open', async () => {
-    expect([...new Set(ctx.api.routes.filter((route) => (route.config as { public?: boolean } | undefined)?.public === true).map((route) => route.url))].sort()).toEqual([
-      '/health',
-      '/unsubscribe',
-    ]);
+    expect(
+      [
+        ...new Set(
+          ctx.api.routes.filter((route) => (route.config as { public?: boolean } | undefined)?.public === true).map((route) => route.url),
+        ),
+      ].sort(),
+    ).toEqual(['/health', '/unsubscribe']);
     expect((await ctx.api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
     expect((await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
   });
@@ -168,6 +171,8 @@ describe('loadApiConfig', () => {
     expect(() => loadApiConfig({ ...base, DATABASE_URL: 'mysql://x/y' })).toThrow(/^DATABASE_URL: /);
     expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
     expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'short' })).toThrow(/^UNSUBSCRIBE_SECRET: the value is shorter than 16/);
-    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(/^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/);
+    expect(() => loadApiConfig({ ...base, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(
+      /^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/,
+    );
   });
 });

@@ -23,7 +23,10 @@ describe('POST /jobs/:queue/:job/batch', () => {
 
   it('applies delay to every item of the batch', async () => {
     const response = await batch('/jobs/files/validate-cv/batch', {
-      items: [{ userId: 'u', fileKey: 'd/1.pdf' }, { userId: 'u', fileKey: 'd/2.pdf' }],
+      items: [
+        { userId: 'u', fileKey: 'd/1.pdf' },
+        { userId: 'u', fileKey: 'd/2.pdf' },
+      ],
       delay: 60_000,
     });
     expect(response.statusCode).toBe(202);

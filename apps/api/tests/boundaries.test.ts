@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lintFiles, lintSnippet } from '../../../tests/support/lint-snippet';
 
-
 /**
  * The boundaries are ESLint rules (eslint.config.mjs, `npm run lint`). This proves the rules bite:
  * each snippet is linted as if it were a file of the app, with the repository's own config.
@@ -31,7 +30,8 @@ describe('the API only enqueues, and the apps never import each other', () => {
   });
 
   it('allows what producers use', async () => {
-    const source = "import { Queue, type Job } from 'bullmq';\nimport { QueueClient } from '@ceres/queues';\nexport { Queue, QueueClient };\nexport type { Job };\n";
+    const source =
+      "import { Queue, type Job } from 'bullmq';\nimport { QueueClient } from '@ceres/queues';\nexport { Queue, QueueClient };\nexport type { Job };\n";
     expect(await boundaryErrors(source, 'apps/api/src/example.ts')).toEqual([]);
   });
 
@@ -51,7 +51,12 @@ describe('the API only enqueues, and the apps never import each other', () => {
   });
 
   it("lets the CLI import the worker's package entry only (its work command runs the worker)", async () => {
-    expect(await boundaryErrors("const { createWorkerApp } = await import('@ceres/worker');\nimport type { WorkerConfig } from '@ceres/worker';\nexport type { WorkerConfig };\nexport { createWorkerApp };\n", 'apps/cli/src/example.ts')).toEqual([]);
+    expect(
+      await boundaryErrors(
+        "const { createWorkerApp } = await import('@ceres/worker');\nimport type { WorkerConfig } from '@ceres/worker';\nexport type { WorkerConfig };\nexport { createWorkerApp };\n",
+        'apps/cli/src/example.ts',
+      ),
+    ).toEqual([]);
   });
 
   it('finds nothing to refuse in the repository as it is', async () => {

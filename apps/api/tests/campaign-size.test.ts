@@ -36,7 +36,11 @@ describe('POST /campaigns bounds the rendered mail (issue 24)', () => {
   });
 
   it('item 12: a long template with a few placeholders is accepted', async () => {
-    const response = await create({ subject: 'Hola {{firstName}}', text: `${'x'.repeat(90_000)} {{unsubscribeUrl}}`, html: `<p>${'y'.repeat(400_000)}</p><a href="{{unsubscribeUrl}}">baja</a> {{firstName}}` });
+    const response = await create({
+      subject: 'Hola {{firstName}}',
+      text: `${'x'.repeat(90_000)} {{unsubscribeUrl}}`,
+      html: `<p>${'y'.repeat(400_000)}</p><a href="{{unsubscribeUrl}}">baja</a> {{firstName}}`,
+    });
     expect(response.statusCode, response.body.slice(0, 300)).toBe(201);
   });
 });

@@ -24,7 +24,9 @@ const post = (url: string, payload?: unknown, headers: Record<string, string> = 
   api.app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
 const get = (url: string) => api.app.inject({ method: 'GET', url, headers: auth() });
 
-async function createCampaign(body: Record<string, unknown> = { subject: 'Hola {{firstName}}', text: 'Texto {{unsubscribeUrl}}' }): Promise<string> {
+async function createCampaign(
+  body: Record<string, unknown> = { subject: 'Hola {{firstName}}', text: 'Texto {{unsubscribeUrl}}' },
+): Promise<string> {
   const response = await post('/campaigns', body);
   expect(response.statusCode, response.body).toBe(201);
   return response.json().campaignId as string;
@@ -39,7 +41,16 @@ describe('POST /campaigns', () => {
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     const status = await get(`/campaigns/${id}`);
     expect(status.statusCode).toBe(200);
-    expect(status.json()).toEqual({ campaignId: id, state: 'draft', total: 0, sent: 0, failed: 0, pending: 0, unsubscribed: 0, cancelled: 0 });
+    expect(status.json()).toEqual({
+      campaignId: id,
+      state: 'draft',
+      total: 0,
+      sent: 0,
+      failed: 0,
+      pending: 0,
+      unsubscribed: 0,
+      cancelled: 0,
+    });
   });
 
   it.each([
@@ -168,7 +179,10 @@ describe('POST /unsubscribe', () => {
   it.each([
     ['missing', ''],
     ['garbage', '?t=hello'],
-    ['signed with another secret', `?t=${signUnsubscribeToken('another-secret-0123456789', { campaignId: '0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b', userId: 'u-1' })}`],
+    [
+      'signed with another secret',
+      `?t=${signUnsubscribeToken('another-secret-0123456789', { campaignId: '0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b', userId: 'u-1' })}`,
+    ],
   ])('refuses a %s token with 400 naming t', async (_label, query) => {
     const response = await api.app.inject({ method: 'POST', url: `/unsubscribe${query}` });
     expect(response.statusCode).toBe(400);

@@ -39,10 +39,19 @@ const CHAR = fc.oneof(
   fc.constantFrom(':', '/', '.', '-', '_', ' ', '\u00a0', '\u2028', '\ufeff', 'é', 'ñ', '€', '😀', '\t'),
 );
 const looseString = (maxLength: number) =>
-  fc.tuple(fc.constantFrom('', '', '', 'dead-', 'daily-report-', ' ', ':', '/'), fc.string({ unit: CHAR, maxLength: Math.min(maxLength, 40) })).map(([a, b]) => a + b);
+  fc
+    .tuple(
+      fc.constantFrom('', '', '', 'dead-', 'daily-report-', ' ', ':', '/'),
+      fc.string({ unit: CHAR, maxLength: Math.min(maxLength, 40) }),
+    )
+    .map(([a, b]) => a + b);
 
 /** Address parts around RFC 5321's limits (64 for the local part, 63 per label), to probe `format: email` alone. */
-const around = (limit: number) => fc.oneof(fc.stringMatching(/^[a-z0-9]{1,8}$/), fc.integer({ min: limit - 2, max: limit + 3 }).map((n) => 'x'.repeat(n)));
+const around = (limit: number) =>
+  fc.oneof(
+    fc.stringMatching(/^[a-z0-9]{1,8}$/),
+    fc.integer({ min: limit - 2, max: limit + 3 }).map((n) => 'x'.repeat(n)),
+  );
 const emailLike = fc
   .tuple(around(64), fc.array(around(63), { minLength: 0, maxLength: 2 }), fc.stringMatching(/^[a-z]{2,6}$/))
   .map(([local, labels, tld]) => `${local}@${[...labels, tld].join('.')}`);
@@ -128,9 +137,18 @@ describe('the API against its published OpenAPI document', () => {
 
   it('answers job status in the declared shape', async () => {
     const operation = document.paths['/jobs/{queue}/{jobId}']!.get!;
-    const accepted = await ctx.api.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: { userId: 'status-1', email: 'a@example.com', firstName: 'A', token: 'abcdef' } });
+    const accepted = await ctx.api.app.inject({
+      method: 'POST',
+      url: '/jobs/email/verify',
+      headers: auth(),
+      payload: { userId: 'status-1', email: 'a@example.com', firstName: 'A', token: 'abcdef' },
+    });
     expect(accepted.statusCode).toBe(202);
-    const status = await ctx.api.app.inject({ method: 'GET', url: `/jobs/email/${encodeURIComponent(accepted.json().jobId)}`, headers: auth() });
+    const status = await ctx.api.app.inject({
+      method: 'GET',
+      url: `/jobs/email/${encodeURIComponent(accepted.json().jobId)}`,
+      headers: auth(),
+    });
     expect(status.statusCode).toBe(200);
     expect(schemaValid(responseSchema(operation, 200)!, status.json()), status.body).toBe(true);
     expect(status.json()).toMatchObject({ failedReason: null, timestamps: { processedAt: null, finishedAt: null } });

@@ -13,7 +13,8 @@ describe('GET /docs', () => {
   it('serves the Swagger UI without a token', async () => {
     const response = await ctx.api.app.inject({ method: 'GET', url: '/docs' });
     expect(response.statusCode).toBeLessThan(400);
-    const page = response.statusCode === 200 ? response : await ctx.api.app.inject({ method: 'GET', url: String(response.headers.location) });
+    const page =
+      response.statusCode === 200 ? response : await ctx.api.app.inject({ method: 'GET', url: String(response.headers.location) });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);
   });

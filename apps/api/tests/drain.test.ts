@@ -21,7 +21,14 @@ function post(agent: Agent, port: number, userId: string): Promise<{ status: num
   const body = JSON.stringify(verify(userId));
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/jobs/email/verify', method: 'POST', agent, headers: { ...auth(), 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/jobs/email/verify',
+        method: 'POST',
+        agent,
+        headers: { ...auth(), 'content-type': 'application/json' },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));

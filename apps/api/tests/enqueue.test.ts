@@ -16,7 +16,9 @@ describe('POST /jobs/:queue/:job', () => {
   it('offers exactly the job types the platform enqueues', () => {
     expect(PLATFORM_JOB_TYPES.map((type) => `${type.queue}/${type.job}`)).toEqual(KNOWN);
     // The catalog as the definitions have it: the mails, the files jobs and alerts, not the worker's own.
-    expect(KNOWN).toEqual(expect.arrayContaining(['email/verify', 'email/welcome', 'files/optimize-profile-picture', 'files/validate-cv', 'slack/alert']));
+    expect(KNOWN).toEqual(
+      expect.arrayContaining(['email/verify', 'email/welcome', 'files/optimize-profile-picture', 'files/validate-cv', 'slack/alert']),
+    );
     expect(WORKER_ONLY).toEqual(expect.arrayContaining(['maintenance/daily-report', 'newsletter/send', 'slack/dead-letter-digest']));
     expect(KNOWN.length + WORKER_ONLY.length).toBe(JOB_TYPES.length);
   });
@@ -46,9 +48,17 @@ describe('POST /jobs/:queue/:job', () => {
   ])('400 for %s (PostgreSQL could not archive it), nothing enqueued', async (_what, type, body, field) => {
     const [queue] = type.split('/') as ['email' | 'slack'];
     const before = await ctx.api.queues.getQueue(queue).count();
-    const response = await ctx.api.app.inject({ method: 'POST', url: `/jobs/${type}`, headers: { ...auth(), 'content-type': 'application/json' }, payload: body });
+    const response = await ctx.api.app.inject({
+      method: 'POST',
+      url: `/jobs/${type}`,
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: body,
+    });
     expect(response.statusCode).toBe(400);
-    expect(response.json()).toMatchObject({ code: 'INVALID_BODY', issues: [{ field, message: expect.stringMatching(/NUL character or a lone UTF-16 surrogate/) }] });
+    expect(response.json()).toMatchObject({
+      code: 'INVALID_BODY',
+      issues: [{ field, message: expect.stringMatching(/NUL character or a lone UTF-16 surrogate/) }],
+    });
     expect(await ctx.api.queues.getQueue(queue).count()).toBe(before);
   });
 
@@ -58,7 +68,11 @@ describe('POST /jobs/:queue/:job', () => {
     const jobId = delayed.json().jobId as string;
     expect(await ctx.api.queues.getQueue('email').getJobState(jobId)).toBe('delayed');
     const stored = (await ctx.api.queues.getQueue('email').getJob(jobId))?.data;
-    expect(decryptJobPayload(ctx.api.config.queues.keyring, 'email/welcome', stored)).toEqual({ userId: 'delayed-1', email: 'a@example.com', firstName: 'A' });
+    expect(decryptJobPayload(ctx.api.config.queues.keyring, 'email/welcome', stored)).toEqual({
+      userId: 'delayed-1',
+      email: 'a@example.com',
+      firstName: 'A',
+    });
 
     const urgent = await post('/jobs/files/validate-cv', { userId: 'u', fileKey: 'cv/urgent.pdf', priority: 1 });
     expect(urgent.statusCode).toBe(202);
@@ -107,10 +121,19 @@ describe('POST /jobs/:queue/:job', () => {
     for (const payload of ['[1,2]', '"text"', 'null', '42']) {
       const response = await post('/jobs/email/verify', payload, json);
       expect(response.statusCode, payload).toBe(400);
-      expect(response.json(), payload).toMatchObject({ code: 'INVALID_BODY', issues: [{ field: '', message: 'payload must be an object' }] });
+      expect(response.json(), payload).toMatchObject({
+        code: 'INVALID_BODY',
+        issues: [{ field: '', message: 'payload must be an object' }],
+      });
     }
-    expect((await post('/jobs/email/verify', '', json)).json()).toMatchObject({ code: 'INVALID_BODY', message: 'the body is empty; send a JSON object' });
-    expect((await post('/jobs/email/verify', '{"userId":', json)).json()).toEqual({ code: 'INVALID_BODY', message: 'the body is not valid JSON' });
+    expect((await post('/jobs/email/verify', '', json)).json()).toMatchObject({
+      code: 'INVALID_BODY',
+      message: 'the body is empty; send a JSON object',
+    });
+    expect((await post('/jobs/email/verify', '{"userId":', json)).json()).toEqual({
+      code: 'INVALID_BODY',
+      message: 'the body is not valid JSON',
+    });
     const poisoned = await post('/jobs/email/verify', '{"__proto__":{"admin":true}}', json);
     expect(poisoned.statusCode).toBe(400);
     expect(poisoned.json().code).toBe('INVALID_BODY');
@@ -154,7 +177,9 @@ describe('POST /jobs/:queue/:job', () => {
 
   it('turns 50 concurrent requests for one key into one job and one non-duplicate', async () => {
     const before = await ctx.api.countJobs();
-    const responses = await Promise.all(Array.from({ length: 50 }, () => post('/jobs/files/optimize-profile-picture', { userId: 'u', fileKey: 'race.png' })));
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => post('/jobs/files/optimize-profile-picture', { userId: 'u', fileKey: 'race.png' })),
+    );
     expect(responses.map((response) => response.statusCode)).toEqual(Array(50).fill(202));
     const bodies = responses.map((response) => response.json() as { jobId: string; duplicate: boolean });
     expect(new Set(bodies.map((body) => body.jobId))).toEqual(new Set(['files:optimize-profile-picture:race.png']));
@@ -178,7 +203,12 @@ describe('body limit', () => {
         code: 'PAYLOAD_TOO_LARGE',
         message: 'the request body is larger than 2048 bytes (API_BODY_LIMIT_BYTES)',
       });
-      const fits = await small.app.inject({ method: 'POST', url: '/jobs/slack/alert', headers: auth(), payload: { text: 'x'.repeat(1500) } });
+      const fits = await small.app.inject({
+        method: 'POST',
+        url: '/jobs/slack/alert',
+        headers: auth(),
+        payload: { text: 'x'.repeat(1500) },
+      });
       expect(fits.statusCode).toBe(202);
       expect(await small.countJobs()).toBe(1);
     } finally {
@@ -206,15 +236,29 @@ describe('e-mail addresses', () => {
     [`${'a'.repeat(64)}@example.com`, true],
   ];
 
-  it.each(addresses)('%s: accepted %s by the route (else 400 naming email) and by the pattern the OpenAPI document publishes', async (address, valid) => {
-    const doc = (await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
-      paths: Record<string, { post: { requestBody: { content: Record<string, { schema: { properties: Record<string, { pattern?: string; format?: string }> } }> } } }>;
-    };
-    const published = doc.paths['/jobs/email/welcome']!.post.requestBody.content['application/json']!.schema.properties.email!;
-    expect(published.format).toBe('email');
-    expect(new RegExp(published.pattern!).test(address)).toBe(valid);
-    const response = await post('/jobs/email/welcome', { userId: `addr-${addresses.findIndex(([a]) => a === address)}`, email: address, firstName: 'A' });
-    expect(response.statusCode).toBe(valid ? 202 : 400);
-    if (!valid) expect(response.json()).toMatchObject({ code: 'INVALID_BODY', field: 'email' });
-  });
+  it.each(addresses)(
+    '%s: accepted %s by the route (else 400 naming email) and by the pattern the OpenAPI document publishes',
+    async (address, valid) => {
+      const doc = (await ctx.api.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+        paths: Record<
+          string,
+          {
+            post: {
+              requestBody: { content: Record<string, { schema: { properties: Record<string, { pattern?: string; format?: string }> } }> };
+            };
+          }
+        >;
+      };
+      const published = doc.paths['/jobs/email/welcome']!.post.requestBody.content['application/json']!.schema.properties.email!;
+      expect(published.format).toBe('email');
+      expect(new RegExp(published.pattern!).test(address)).toBe(valid);
+      const response = await post('/jobs/email/welcome', {
+        userId: `addr-${addresses.findIndex(([a]) => a === address)}`,
+        email: address,
+        firstName: 'A',
+      });
+      expect(response.statusCode).toBe(valid ? 202 : 400);
+      if (!valid) expect(response.json()).toMatchObject({ code: 'INVALID_BODY', field: 'email' });
+    },
+  );
 });

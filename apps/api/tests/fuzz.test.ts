@@ -24,11 +24,12 @@ const TYPES = PLATFORM_JOB_TYPES.map((type) => `${type.queue}/${type.job}`);
 
 /** True when some route could enqueue this body: such samples are skipped, the fuzz only sends bad ones. */
 function enqueueable(body: unknown): boolean {
-  const valid = (payload: unknown) => TYPES.some((type) => {
-    const [queue, job] = type.split('/') as [string, string];
-    const { payload: rest } = splitOptions(payload);
-    return validatePayload(queue, job, rest).length === 0;
-  });
+  const valid = (payload: unknown) =>
+    TYPES.some((type) => {
+      const [queue, job] = type.split('/') as [string, string];
+      const { payload: rest } = splitOptions(payload);
+      return validatePayload(queue, job, rest).length === 0;
+    });
   if (valid(body)) return true;
   if (schemaIssues(BatchEnvelope, body).length === 0) {
     const items = (body as { items: unknown[] }).items;
@@ -68,11 +69,28 @@ const brokenPayload = fc
 
 const body = fc.oneof(
   { weight: 4, arbitrary: brokenPayload.map((payload) => JSON.stringify(payload)) },
-  { weight: 2, arbitrary: fc.array(fc.oneof(brokenPayload, fc.constantFrom(...Object.values(validPayloads))), { maxLength: 5 }).map((items) => JSON.stringify({ items })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(fc.oneof(brokenPayload, fc.constantFrom(...Object.values(validPayloads))), { maxLength: 5 })
+      .map((items) => JSON.stringify({ items })),
+  },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)) },
   { weight: 1, arbitrary: fc.object({ maxDepth: 2 }).map((value) => JSON.stringify(value)) },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
-  { weight: 1, arbitrary: fc.constantFrom('', '{', '{"items":[', '{"__proto__":{"a":1}}', '{"constructor":{"prototype":{"a":1}}}', 'null', '[]', '\u0000') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      '{',
+      '{"items":[',
+      '{"__proto__":{"a":1}}',
+      '{"constructor":{"prototype":{"a":1}}}',
+      'null',
+      '[]',
+      '\u0000',
+    ),
+  },
 );
 
 const knownPaths = TYPES.flatMap((type) => [`/jobs/${type}`, `/jobs/${type}/batch`]);
@@ -95,7 +113,16 @@ const headers = fc.record(
   {
     'content-type': fc.oneof(
       { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') },
-      fc.constantFrom('application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', ''),
+      fc.constantFrom(
+        'application/json',
+        'application/json; charset=utf-8',
+        'APPLICATION/JSON',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/jsonx',
+        '',
+      ),
       printable(60),
     ),
     authorization: fc.oneof(

@@ -9,7 +9,12 @@ import { auth, REQUIRED_ENV, startApi, TOKEN, useTestApi } from './helpers';
 const ctx = useTestApi();
 
 const wrong = (n: number, remoteAddress = '127.0.0.1') =>
-  ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(`wrong-token-${n}-0123456789abcdef`), remoteAddress });
+  ctx.api.app.inject({
+    method: 'GET',
+    url: '/jobs/email/email:verify:u1',
+    headers: auth(`wrong-token-${n}-0123456789abcdef`),
+    remoteAddress,
+  });
 
 describe('security headers', () => {
   it('are on every kind of response: JSON, 401, 404, /health and /docs', async () => {
@@ -22,7 +27,10 @@ describe('security headers', () => {
     };
     // /docs may redirect to its page; the page is what a browser renders.
     if (responses.docs.statusCode === 302) {
-      responses.docs = await ctx.api.app.inject({ method: 'GET', url: `/docs/${String(responses.docs.headers.location).replace(/^(\.\/|\/docs\/)/, '')}` });
+      responses.docs = await ctx.api.app.inject({
+        method: 'GET',
+        url: `/docs/${String(responses.docs.headers.location).replace(/^(\.\/|\/docs\/)/, '')}`,
+      });
     }
     expect(responses.accepted.statusCode).toBe(202);
     expect(responses.docs.statusCode).toBe(200);
@@ -42,7 +50,9 @@ describe('security headers', () => {
     expect(docsPolicy).toContain("font-src 'self' data:;");
     expect(docsPolicy).not.toContain('https:');
     // The policy docs/api.md prints.
-    expect(responses.accepted.headers['content-security-policy']).toBe("default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'");
+    expect(responses.accepted.headers['content-security-policy']).toBe(
+      "default-src 'none';base-uri 'none';form-action 'none';frame-ancestors 'none'",
+    );
     const asset = await ctx.api.app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' });
     expect(asset.statusCode).toBe(200);
     expect(asset.headers['cache-control']).not.toBe('no-store');
@@ -64,11 +74,21 @@ describe('failed authentication per client address', () => {
     const retryAfter = Number(last!.headers['retry-after']);
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(900);
-    const right = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(), remoteAddress: '198.51.100.7' });
+    const right = await ctx.api.app.inject({
+      method: 'GET',
+      url: '/jobs/email/email:verify:u1',
+      headers: auth(),
+      remoteAddress: '198.51.100.7',
+    });
     expect(right.statusCode).toBe(429);
     // Another address is not affected.
     expect((await wrong(0, '198.51.100.8')).statusCode).toBe(401);
-    const other = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(), remoteAddress: '198.51.100.8' });
+    const other = await ctx.api.app.inject({
+      method: 'GET',
+      url: '/jobs/email/email:verify:u1',
+      headers: auth(),
+      remoteAddress: '198.51.100.8',
+    });
     expect(other.statusCode).toBe(404);
   });
 
@@ -77,7 +97,12 @@ describe('failed authentication per client address', () => {
       const response = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/x', remoteAddress: '198.51.100.9' });
       expect(response.statusCode).toBe(401);
     }
-    const right = await ctx.api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:u1', headers: auth(), remoteAddress: '198.51.100.9' });
+    const right = await ctx.api.app.inject({
+      method: 'GET',
+      url: '/jobs/email/email:verify:u1',
+      headers: auth(),
+      remoteAddress: '198.51.100.9',
+    });
     expect(right.statusCode).toBe(404);
   });
 
@@ -148,8 +173,24 @@ describe('GET /jobs/:queue/:jobId reads only jobs the API enqueues', () => {
 
   it('answers 404, never 500, for BullMQ’s own keys', async () => {
     // Make sure the keys exist: a job added and a metrics counter written.
-    await ctx.api.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: { userId: 'meta-u', email: 'a@example.com', firstName: 'A', token: 'abcdefghijklmnop1234' } });
-    for (const id of ['meta', 'id', 'events', 'stalled-check', 'wait', 'repeat:daily-report', 'metrics:completed', 'metrics:completed:data', '0', '01']) {
+    await ctx.api.app.inject({
+      method: 'POST',
+      url: '/jobs/email/verify',
+      headers: auth(),
+      payload: { userId: 'meta-u', email: 'a@example.com', firstName: 'A', token: 'abcdefghijklmnop1234' },
+    });
+    for (const id of [
+      'meta',
+      'id',
+      'events',
+      'stalled-check',
+      'wait',
+      'repeat:daily-report',
+      'metrics:completed',
+      'metrics:completed:data',
+      '0',
+      '01',
+    ]) {
       for (const queue of ['email', 'slack', 'files', 'maintenance']) {
         const response = await status(queue, id);
         expect(response.statusCode, `${queue}/${id}`).toBe(404);
@@ -191,7 +232,13 @@ describe('a method the route does not have', () => {
       const req = httpRequest({ host: '127.0.0.1', port: server.port, method, path, headers }, (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            allow: res.headers.allow,
+            body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+          }),
+        );
       });
       req.on('error', reject);
       req.end();

@@ -9,7 +9,12 @@ const status = (queue: string, jobId: string, headers = auth()) =>
   ctx.api.app.inject({ method: 'GET', url: `/jobs/${queue}/${encodeURIComponent(jobId)}`, headers });
 
 const enqueue = async (fileKey: string) => {
-  const response = await ctx.api.app.inject({ method: 'POST', url: '/jobs/files/validate-cv', headers: auth(), payload: { userId: 'u1', fileKey } });
+  const response = await ctx.api.app.inject({
+    method: 'POST',
+    url: '/jobs/files/validate-cv',
+    headers: auth(),
+    payload: { userId: 'u1', fileKey },
+  });
   expect(response.statusCode).toBe(202);
   return response.json().jobId as string;
 };
@@ -44,21 +49,30 @@ describe('GET /jobs/:queue/:jobId', () => {
         await job.updateProgress(100);
         return { pages: 3 };
       },
-      { connection: { host: '127.0.0.1', port: ctx.redis.port, db: ctx.api.config.queues.redisDb }, prefix: ctx.api.config.queues.bullPrefix },
+      {
+        connection: { host: '127.0.0.1', port: ctx.redis.port, db: ctx.api.config.queues.redisDb },
+        prefix: ctx.api.config.queues.bullPrefix,
+      },
     );
     try {
       const good = await enqueue('cv/good.pdf');
       const broken = await enqueue('cv/broken.pdf');
-      const done = await waitFor(async () => {
-        const body = (await status('files', good)).json();
-        return body.state === 'completed' && body;
-      }, { what: 'the job to complete' });
+      const done = await waitFor(
+        async () => {
+          const body = (await status('files', good)).json();
+          return body.state === 'completed' && body;
+        },
+        { what: 'the job to complete' },
+      );
       expect(done).toMatchObject({ state: 'completed', progress: 100, attemptsMade: 1, returnValue: { pages: 3 }, failedReason: null });
       expect(done.timestamps.finishedAt).toBeGreaterThanOrEqual(done.timestamps.processedAt);
-      const failed = await waitFor(async () => {
-        const body = (await status('files', broken)).json();
-        return body.state === 'failed' && body;
-      }, { what: 'the job to fail' });
+      const failed = await waitFor(
+        async () => {
+          const body = (await status('files', broken)).json();
+          return body.state === 'failed' && body;
+        },
+        { what: 'the job to fail' },
+      );
       expect(failed).toMatchObject({ state: 'failed', failedReason: 'not a PDF', attemptsMade: 1 });
     } finally {
       await worker.close();

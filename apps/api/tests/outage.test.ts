@@ -51,7 +51,8 @@ describe('GET /health and Redis outages', () => {
       const requests = {
         health: () => health(),
         enqueue: () => api.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('during') }),
-        batch: () => api.app.inject({ method: 'POST', url: '/jobs/email/verify/batch', headers: auth(), payload: { items: [verify('during-b')] } }),
+        batch: () =>
+          api.app.inject({ method: 'POST', url: '/jobs/email/verify/batch', headers: auth(), payload: { items: [verify('during-b')] } }),
         status: () => api.app.inject({ method: 'GET', url: '/jobs/email/email:verify:before', headers: auth() }),
       };
       for (const [name, request] of Object.entries(requests)) {
@@ -100,14 +101,18 @@ describe('GET /health and Redis outages', () => {
       // From here Redis holds every client's commands for 1.5 s; the sockets stay open. The email
       // queue is first used during the hang, so its BullMQ set-up fails too and must be redone.
       await onServer((admin) => admin.call('CLIENT', 'PAUSE', '1500', 'ALL'));
-      const enqueue = await timed(() => hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('hung') }));
+      const enqueue = await timed(() =>
+        hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('hung') }),
+      );
       expect(enqueue.response.statusCode).toBe(503);
       expect(enqueue.ms).toBeLessThan(1000);
       const status = await hungApi.app.inject({ method: 'GET', url: '/jobs/email/email:verify:before', headers: auth() });
       expect(status.statusCode).toBe(503);
       expect(status.json()).toMatchObject({ code: 'QUEUE_UNAVAILABLE' });
       await waitFor(
-        async () => (await hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('after-hang') })).statusCode === 202,
+        async () =>
+          (await hungApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('after-hang') }))
+            .statusCode === 202,
         { what: 'an enqueue to be accepted after the pause', timeoutMs: 5000 },
       );
     } finally {
@@ -123,7 +128,9 @@ describe('Redis out of memory (maxmemory reached, noeviction)', () => {
     const payload = { ...verify('oom-user'), email: 'oom-person@example.com', token };
     try {
       // Warm up the queue so the refusal comes from the add itself.
-      expect((await oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('oom-warm') })).statusCode).toBe(202);
+      expect(
+        (await oomApi.app.inject({ method: 'POST', url: '/jobs/email/verify', headers: auth(), payload: verify('oom-warm') })).statusCode,
+      ).toBe(202);
       await onServer((admin) => admin.call('CONFIG', 'SET', 'maxmemory', '1'));
       try {
         for (const request of [

@@ -36,7 +36,9 @@ describe('rate limit per token', () => {
   it('keeps /health out of the limit, and refuses unauthenticated requests before they count', async () => {
     for (let n = 0; n < 10; n++) expect((await api.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
     for (let n = 0; n < 10; n++) {
-      expect((await api.app.inject({ method: 'GET', url: '/jobs/email/x', headers: auth('no-such-token-000000000') })).statusCode).toBe(401);
+      expect((await api.app.inject({ method: 'GET', url: '/jobs/email/x', headers: auth('no-such-token-000000000') })).statusCode).toBe(
+        401,
+      );
     }
   });
 

@@ -26,7 +26,10 @@ const envFor = (user: string) => ({ ...group.env, REDIS_SENTINEL_USERNAME: user,
 it('GET /health says the API watches the sentinel, and the log says so once', async () => {
   const api = await startApi(group.nodes[0]!, envFor('ceres-api'));
   try {
-    await waitFor(async () => (await api.app.inject({ method: 'GET', url: '/health' })).json().sentinel === 'watching', { timeoutMs: 5000, what: 'watching' }).catch(() => undefined);
+    await waitFor(async () => (await api.app.inject({ method: 'GET', url: '/health' })).json().sentinel === 'watching', {
+      timeoutMs: 5000,
+      what: 'watching',
+    }).catch(() => undefined);
     const health = await api.app.inject({ method: 'GET', url: '/health' });
     expect(health.statusCode).toBe(200);
     expect(health.json()).toEqual({ status: 'ok', redis: 'up', sentinel: 'watching' });
@@ -41,13 +44,18 @@ it('GET /health says the API watches the sentinel, and the log says so once', as
 it('GET /health says the API does not watch a sentinel that refuses the subscription, and the error is logged once', async () => {
   const api = await startApi(group.nodes[0]!, envFor('ceres-nosub'));
   try {
-    await waitFor(async () => (await api.app.inject({ method: 'GET', url: '/health' })).json().sentinel === 'not-watching', { timeoutMs: 5000, what: 'not watching' }).catch(() => undefined);
+    await waitFor(async () => (await api.app.inject({ method: 'GET', url: '/health' })).json().sentinel === 'not-watching', {
+      timeoutMs: 5000,
+      what: 'not watching',
+    }).catch(() => undefined);
     // Redis itself is reachable (the user may ask for the master): the API still enqueues.
     const health = await api.app.inject({ method: 'GET', url: '/health' });
     expect(health.statusCode).toBe(200);
     expect(health.json()).toEqual({ status: 'ok', redis: 'up', sentinel: 'not-watching' });
     const errors = api.logs.filter((line) => String(line.msg).startsWith('not hearing failovers from this sentinel'));
-    expect(errors).toEqual([expect.objectContaining({ level: 50, sentinel: `127.0.0.1:${group.sentinelPorts[0]}`, error: expect.stringMatching(/NOPERM/) })]);
+    expect(errors).toEqual([
+      expect.objectContaining({ level: 50, sentinel: `127.0.0.1:${group.sentinelPorts[0]}`, error: expect.stringMatching(/NOPERM/) }),
+    ]);
   } finally {
     await api.close();
   }

@@ -21,9 +21,19 @@ afterAll(async () => {
 });
 
 async function campaignWith(userIds: string[]): Promise<string> {
-  const created = await api.app.inject({ method: 'POST', url: '/campaigns', headers: auth(), payload: { subject: 'S', text: 'T {{unsubscribeUrl}}' } });
+  const created = await api.app.inject({
+    method: 'POST',
+    url: '/campaigns',
+    headers: auth(),
+    payload: { subject: 'S', text: 'T {{unsubscribeUrl}}' },
+  });
   const id = created.json().campaignId as string;
-  await api.app.inject({ method: 'POST', url: `/campaigns/${id}/recipients`, headers: auth(), payload: { recipients: userIds.map((userId) => ({ userId, email: `${userId}@example.com`, firstName: 'U' })) } });
+  await api.app.inject({
+    method: 'POST',
+    url: `/campaigns/${id}/recipients`,
+    headers: auth(),
+    payload: { recipients: userIds.map((userId) => ({ userId, email: `${userId}@example.com`, firstName: 'U' })) },
+  });
   return id;
 }
 
@@ -67,8 +77,13 @@ describe('UNSUBSCRIBE_SECRET rotation (issue 24)', () => {
       await rotated.close();
     }
     // Each entry must be strong; the error names the variable and the entry, never the secret.
-    expect(() => loadApiConfig({ ...REQUIRED_ENV, API_TOKENS: TOKEN, JOBS_ENCRYPTION_KEYS: 'v1:' + Buffer.alloc(32, 7).toString('base64'), UNSUBSCRIBE_SECRET: `${NEW_SECRET},aaaaaaaaaaaaaaaaaaaa` })).toThrow(
-      /^UNSUBSCRIBE_SECRET: secret #2 /,
-    );
+    expect(() =>
+      loadApiConfig({
+        ...REQUIRED_ENV,
+        API_TOKENS: TOKEN,
+        JOBS_ENCRYPTION_KEYS: 'v1:' + Buffer.alloc(32, 7).toString('base64'),
+        UNSUBSCRIBE_SECRET: `${NEW_SECRET},aaaaaaaaaaaaaaaaaaaa`,
+      }),
+    ).toThrow(/^UNSUBSCRIBE_SECRET: secret #2 /);
   });
 });

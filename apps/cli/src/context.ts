@@ -15,7 +15,19 @@ export function whereIs(url: string, defaultPort: number, defaultDb: string): st
 }
 
 /** PostgreSQL error codes (and Node's) that mean the server is not there or not taking us. */
-const PG_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', '57P01', '57P03', '3D000', '28P01', '28000']);
+const PG_UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EAI_AGAIN',
+  '57P01',
+  '57P03',
+  '3D000',
+  '28P01',
+  '28000',
+]);
 
 function isPgUnreachable(error: unknown): boolean {
   const err = error as { code?: string; message?: string };
@@ -63,7 +75,12 @@ export class CliContext {
   async queues(): Promise<QueueClient> {
     if (!this.client) {
       // Replays from the archive re-enqueue the worker's own jobs (dead-letter alerts) under their ids.
-      this.client = new QueueClient({ config: this.queuesConfig(), connectionName: 'ceres-cli', allowReservedKeys: true, onWarning: () => {} });
+      this.client = new QueueClient({
+        config: this.queuesConfig(),
+        connectionName: 'ceres-cli',
+        allowReservedKeys: true,
+        onWarning: () => {},
+      });
     }
     try {
       await this.client.ready();
@@ -78,8 +95,10 @@ export class CliContext {
     this.adminInstance ??= new QueueAdmin(client, {
       errors: {
         unknownQueue: (name, known) => new UsageError(`queue: unknown queue "${name}"; known queues: ${known.join(', ')}`),
-        unknownScheduler: (id, known) => new UsageError(`id: unknown job scheduler "${id}"${known.length ? `; known: ${known.join(', ')}` : ''}`),
-        ambiguousScheduler: (id, queues) => new UsageError(`id: job scheduler "${id}" exists in several queues (${queues.join(', ')}); add --queue <name>`),
+        unknownScheduler: (id, known) =>
+          new UsageError(`id: unknown job scheduler "${id}"${known.length ? `; known: ${known.join(', ')}` : ''}`),
+        ambiguousScheduler: (id, queues) =>
+          new UsageError(`id: job scheduler "${id}" exists in several queues (${queues.join(', ')}); add --queue <name>`),
       },
     });
     return this.adminInstance;

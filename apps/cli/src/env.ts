@@ -14,7 +14,11 @@ export type Env = Record<string, string | undefined>;
  */
 export const CliEnv = Type.Object({
   DATABASE_URL: Type.Optional(
-    Type.String({ minLength: 1, description: 'PostgreSQL, for the commands that read it (failed, replay, erase, work), e.g. postgres://user:pass@127.0.0.1:5432/ceres' }),
+    Type.String({
+      minLength: 1,
+      description:
+        'PostgreSQL, for the commands that read it (failed, replay, erase, work), e.g. postgres://user:pass@127.0.0.1:5432/ceres',
+    }),
   ),
   LOG_LEVEL: EnvLogLevel,
 });

@@ -63,14 +63,18 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
 
   program
     .command('retry')
-    .description('move a failed job (or every failed job of the queue) back to waiting with its attempts reset: the whole retry schedule again')
+    .description(
+      'move a failed job (or every failed job of the queue) back to waiting with its attempts reset: the whole retry schedule again',
+    )
     .addArgument(queueArg())
     .argument('[id]', 'job id')
     .option('--all', 'every failed job of the queue')
     .addOption(json())
     .action((queue, id, options) => act(() => queues.retry(ctx, io, queue, id, options))());
 
-  const failedCmd = program.command('failed').description('the failed_jobs archive in PostgreSQL (dead letters, kept after Redis removed them)');
+  const failedCmd = program
+    .command('failed')
+    .description('the failed_jobs archive in PostgreSQL (dead letters, kept after Redis removed them)');
   failedCmd
     .command('list')
     .description('archived final failures, newest first (personal data masked)')
@@ -114,7 +118,9 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .description('remove finished jobs of one state that finished more than --grace ms ago')
     .addArgument(queueArg())
     .addArgument(new Argument('<state>', 'finished state').choices(CLEANABLE_STATES))
-    .addOption(new Option('--grace <ms>', 'only jobs finished at least this long ago').argParser(wholeNumber(0, Number.MAX_SAFE_INTEGER)).default(0))
+    .addOption(
+      new Option('--grace <ms>', 'only jobs finished at least this long ago').argParser(wholeNumber(0, Number.MAX_SAFE_INTEGER)).default(0),
+    )
     .addOption(new Option('--limit <n>', 'at most this many jobs').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
     .addOption(json())
     .action((queue, state, options) => act(() => queues.clean(ctx, io, queue, state, options))());
@@ -129,7 +135,9 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
 
   program
     .command('erase')
-    .description("erase one user's data: their jobs in every queue and state, failed_jobs rows and tokens (the admin API's POST /api/erasure). Asks first unless --yes")
+    .description(
+      "erase one user's data: their jobs in every queue and state, failed_jobs rows and tokens (the admin API's POST /api/erasure). Asks first unless --yes",
+    )
     .argument('<user-id>', 'the platform user id, as in the job payloads (userId)')
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())

@@ -1,5 +1,13 @@
 import type { ArchivedFailure, Db, FailedJobArchive } from '@ceres/db';
-import { decryptJobPayload, findJobDefinition, isQueueName, PayloadDecryptionError, PayloadValidationError, type JobType, type QueueClient } from '@ceres/queues';
+import {
+  decryptJobPayload,
+  findJobDefinition,
+  isQueueName,
+  PayloadDecryptionError,
+  PayloadValidationError,
+  type JobType,
+  type QueueClient,
+} from '@ceres/queues';
 
 export type ReplayOutcome =
   /** Back in its queue: `how` says whether Redis still held the failed job (retried there) or it was enqueued anew. */
@@ -53,7 +61,10 @@ async function replayClaimed(row: ArchivedFailure, { db }: { db: Db }, client: Q
       if (existing.finishedOn !== row.failedAt.getTime()) {
         // A later failure of the same id: replacing it is only safe once it is archived too.
         const archived = await db.failedJobs.has({ queue: row.queue, jobId: row.jobId, failedAt: new Date(existing.finishedOn!) });
-        if (!archived) return notReplayed(`Redis holds a later failure of job ${row.jobId} that is not archived yet; retry that one with \`ceres-jobs retry ${row.queue} ${row.jobId}\``);
+        if (!archived)
+          return notReplayed(
+            `Redis holds a later failure of job ${row.jobId} that is not archived yet; retry that one with \`ceres-jobs retry ${row.queue} ${row.jobId}\``,
+          );
         await queue.remove(row.jobId);
       } else {
         await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
@@ -77,7 +88,10 @@ async function replayClaimed(row: ArchivedFailure, { db }: { db: Db }, client: Q
     if (result.duplicate) return notReplayed(`job ${result.jobId} is kept in Redis and counts as the same job (its duplicate window)`);
     return { id: row.id, outcome: 'replayed', how: 'enqueued', jobId: result.jobId };
   } catch (error) {
-    if (error instanceof PayloadValidationError) return notReplayed(`the archived payload no longer matches the job type's schema (${error.issues.map((issue) => issue.field).join(', ')})`);
+    if (error instanceof PayloadValidationError)
+      return notReplayed(
+        `the archived payload no longer matches the job type's schema (${error.issues.map((issue) => issue.field).join(', ')})`,
+      );
     throw error;
   }
 }

@@ -40,12 +40,24 @@ describe('stats', () => {
 
     const { queues } = await cliJson<{ queues: Record<string, Record<string, unknown>> }>(bed.env, ['stats']);
     expect(Object.keys(queues).sort()).toEqual(['email', 'files', 'maintenance', 'newsletter', 'slack']);
-    expect(queues.email).toEqual({ name: 'email', waiting: 2, active: 0, delayed: 1, prioritized: 1, failed: 0, completed: 0, total: 4, paused: false });
+    expect(queues.email).toEqual({
+      name: 'email',
+      waiting: 2,
+      active: 0,
+      delayed: 1,
+      prioritized: 1,
+      failed: 0,
+      completed: 0,
+      total: 4,
+      paused: false,
+    });
     expect(queues.slack).toMatchObject({ name: 'slack', waiting: 0, paused: true });
 
     const text = await cli(bed.env, ['stats']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*paused/);
+    expect(text.stdout).toMatch(
+      /queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*paused/,
+    );
     expect(text.stdout).toMatch(/email\s*│\s*2\s*│\s*0\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*0\s*│\s*no/);
     expect(text.stdout).toMatch(/slack\s*│.*│\s*yes/);
   });
@@ -57,15 +69,37 @@ describe('jobs and job', () => {
     await producer.enqueue('email/welcome', person('u1'));
     await producer.enqueue('email/welcome', person('u2'));
 
-    const listed = await cliJson<{ queue: string; state: string; total: number; jobs: Array<Record<string, unknown>> }>(bed.env, ['jobs', 'email', '--state', 'waiting', '--limit', '1']);
+    const listed = await cliJson<{ queue: string; state: string; total: number; jobs: Array<Record<string, unknown>> }>(bed.env, [
+      'jobs',
+      'email',
+      '--state',
+      'waiting',
+      '--limit',
+      '1',
+    ]);
     expect(listed).toMatchObject({ queue: 'email', state: 'waiting', total: 2 });
     expect(listed.jobs).toHaveLength(1);
-    expect(listed.jobs[0]).toMatchObject({ id: 'email:welcome:u2', name: 'welcome', state: 'waiting', attemptsMade: 0, data: { userId: 'u2', email: '[masked]', firstName: '[masked]' } });
+    expect(listed.jobs[0]).toMatchObject({
+      id: 'email:welcome:u2',
+      name: 'welcome',
+      state: 'waiting',
+      attemptsMade: 0,
+      data: { userId: 'u2', email: '[masked]', firstName: '[masked]' },
+    });
 
     const shown = await cliJson<{ job: Record<string, unknown> }>(bed.env, ['job', 'email', 'email:welcome:u1']);
-    expect(shown.job).toMatchObject({ id: 'email:welcome:u1', state: 'waiting', data: { userId: 'u1', email: '[masked]', firstName: '[masked]' } });
+    expect(shown.job).toMatchObject({
+      id: 'email:welcome:u1',
+      state: 'waiting',
+      data: { userId: 'u1', email: '[masked]', firstName: '[masked]' },
+    });
 
-    for (const args of [['jobs', 'email'], ['jobs', 'email', '--json'], ['job', 'email', 'email:welcome:u1'], ['job', 'email', 'email:welcome:u1', '--json']]) {
+    for (const args of [
+      ['jobs', 'email'],
+      ['jobs', 'email', '--json'],
+      ['job', 'email', 'email:welcome:u1'],
+      ['job', 'email', 'email:welcome:u1', '--json'],
+    ]) {
       const result = await cli(bed.env, args);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('u1');
@@ -95,15 +129,25 @@ describe('retry', () => {
     await failJobs('email', 3);
     const email = producer.getQueue('email');
 
-    expect(await cliJson(bed.env, ['retry', 'email', 'email:welcome:u1'])).toEqual({ queue: 'email', id: 'email:welcome:u1', retried: true });
+    expect(await cliJson(bed.env, ['retry', 'email', 'email:welcome:u1'])).toEqual({
+      queue: 'email',
+      id: 'email:welcome:u1',
+      retried: true,
+    });
     const job = await email.getJob('email:welcome:u1');
     expect(await job!.getState()).toBe('waiting');
     expect(job!.attemptsMade).toBe(0);
 
     const again = await cli(bed.env, ['retry', 'email', 'email:welcome:u1']);
-    expect(again).toMatchObject({ code: 1, stderr: 'ceres-jobs: job "email:welcome:u1" of email is waiting, not failed: nothing retried\n' });
+    expect(again).toMatchObject({
+      code: 1,
+      stderr: 'ceres-jobs: job "email:welcome:u1" of email is waiting, not failed: nothing retried\n',
+    });
     expect((await cli(bed.env, ['retry', 'email', 'email:welcome:nobody'])).code).toBe(1);
-    expect(await cli(bed.env, ['retry', 'email'])).toMatchObject({ code: 2, stderr: 'ceres-jobs: retry: give either a job <id> or --all\n' });
+    expect(await cli(bed.env, ['retry', 'email'])).toMatchObject({
+      code: 2,
+      stderr: 'ceres-jobs: retry: give either a job <id> or --all\n',
+    });
 
     expect(await cliJson(bed.env, ['retry', 'email', '--all'])).toEqual({ queue: 'email', retried: 2 });
     expect(await email.getFailedCount()).toBe(0);
@@ -125,7 +169,12 @@ describe('pause, resume, clean, drain', () => {
     await producer.enqueue('email/welcome', person('u1'));
     await producer.enqueue('email/welcome', person('u2'));
     await failJobs('email', 2);
-    expect(await cliJson(bed.env, ['clean', 'email', 'failed', '--grace', '3600000'])).toEqual({ queue: 'email', state: 'failed', gracePeriod: 3600000, removed: 0 });
+    expect(await cliJson(bed.env, ['clean', 'email', 'failed', '--grace', '3600000'])).toEqual({
+      queue: 'email',
+      state: 'failed',
+      gracePeriod: 3600000,
+      removed: 0,
+    });
     expect(await cliJson(bed.env, ['clean', 'email', 'completed'])).toMatchObject({ removed: 0 });
     expect(await cliJson(bed.env, ['clean', 'email', 'failed'])).toEqual({ queue: 'email', state: 'failed', gracePeriod: 0, removed: 2 });
     expect(await producer.getQueue('email').getFailedCount()).toBe(0);
@@ -140,7 +189,10 @@ describe('pause, resume, clean, drain', () => {
     const email = producer.getQueue('email');
 
     const noTerminal = await cli(bed.env, ['drain', 'email']);
-    expect(noTerminal).toMatchObject({ code: 2, stderr: 'ceres-jobs: drain: asks for confirmation on a terminal; pass --yes to drain without asking\n' });
+    expect(noTerminal).toMatchObject({
+      code: 2,
+      stderr: 'ceres-jobs: drain: asks for confirmation on a terminal; pass --yes to drain without asking\n',
+    });
     const declined = await cli(bed.env, ['drain', 'email'], { stdinTty: true, input: 'n\n' });
     expect(declined.code).toBe(1);
     expect(declined.stdout).toContain('Remove the 2 waiting job(s) of email? [y/N]');
@@ -161,13 +213,29 @@ describe('pause, resume, clean, drain', () => {
 describe('schedulers', () => {
   it('lists the job schedulers and runs one now', async () => {
     const maintenance = bed.producer().getQueue('maintenance');
-    await maintenance.upsertJobScheduler('clean-verification-tokens', { pattern: '0 * * * *', tz: 'Europe/Madrid' }, { name: 'clean-verification-tokens', data: {} });
+    await maintenance.upsertJobScheduler(
+      'clean-verification-tokens',
+      { pattern: '0 * * * *', tz: 'Europe/Madrid' },
+      { name: 'clean-verification-tokens', data: {} },
+    );
 
     const { schedulers } = await cliJson<{ schedulers: Array<Record<string, unknown>> }>(bed.env, ['schedulers']);
     expect(schedulers).toEqual([
-      { id: 'clean-verification-tokens', queue: 'maintenance', name: 'clean-verification-tokens', pattern: '0 * * * *', every: null, tz: 'Europe/Madrid', next: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/) },
+      {
+        id: 'clean-verification-tokens',
+        queue: 'maintenance',
+        name: 'clean-verification-tokens',
+        pattern: '0 * * * *',
+        every: null,
+        tz: 'Europe/Madrid',
+        next: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/),
+      },
     ]);
-    const ran = await cliJson<{ scheduler: string; queue: string; jobId: string }>(bed.env, ['schedulers', 'run', 'clean-verification-tokens']);
+    const ran = await cliJson<{ scheduler: string; queue: string; jobId: string }>(bed.env, [
+      'schedulers',
+      'run',
+      'clean-verification-tokens',
+    ]);
     expect(ran).toMatchObject({ scheduler: 'clean-verification-tokens', queue: 'maintenance' });
     expect(await (await maintenance.getJob(ran.jobId))!.getState()).toBe('waiting');
 
@@ -198,11 +266,34 @@ describe('usage errors name the argument or the variable, exit 2', () => {
     expect(badRedis.stderr).toMatch(/^ceres-jobs: invalid configuration: REDIS_URL/);
     const { DATABASE_URL: _, ...noDb } = bed.env;
     const noDatabase = await cli(noDb, ['failed', 'list']);
-    expect(noDatabase).toMatchObject({ code: 2, stderr: 'ceres-jobs: invalid configuration: DATABASE_URL is not set (expected postgres://user:pass@host:5432/dbname)\n' });
+    expect(noDatabase).toMatchObject({
+      code: 2,
+      stderr: 'ceres-jobs: invalid configuration: DATABASE_URL is not set (expected postgres://user:pass@host:5432/dbname)\n',
+    });
   });
 
   it('--help works on every command and exits 0', async () => {
-    for (const command of [[], ['stats'], ['jobs'], ['job'], ['retry'], ['failed'], ['failed', 'list'], ['failed', 'retry'], ['failed', 'forget'], ['failed', 'flush'], ['pause'], ['resume'], ['clean'], ['drain'], ['schedulers'], ['schedulers', 'run'], ['erase'], ['work'], ['monitor']]) {
+    for (const command of [
+      [],
+      ['stats'],
+      ['jobs'],
+      ['job'],
+      ['retry'],
+      ['failed'],
+      ['failed', 'list'],
+      ['failed', 'retry'],
+      ['failed', 'forget'],
+      ['failed', 'flush'],
+      ['pause'],
+      ['resume'],
+      ['clean'],
+      ['drain'],
+      ['schedulers'],
+      ['schedulers', 'run'],
+      ['erase'],
+      ['work'],
+      ['monitor'],
+    ]) {
       const result = await cli(bed.env, [...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);
       expect(result.stdout, command.join(' ')).toMatch(/^Usage: ceres-jobs/);
@@ -216,7 +307,10 @@ describe('settings', () => {
     try {
       await bed.producer().enqueue('email/welcome', person('u1'));
       // .env names a Redis that is not there; var/stack.env (as `npm start` writes it) the real one.
-      writeFileSync(join(dir.path, '.env'), `REDIS_URL=redis://127.0.0.1:1\nREDIS_PREFIX=${bed.env.REDIS_PREFIX}\nDATABASE_URL=postgres://x@127.0.0.1:1/x\n`);
+      writeFileSync(
+        join(dir.path, '.env'),
+        `REDIS_URL=redis://127.0.0.1:1\nREDIS_PREFIX=${bed.env.REDIS_PREFIX}\nDATABASE_URL=postgres://x@127.0.0.1:1/x\n`,
+      );
       mkdirSync(join(dir.path, 'var'));
       writeFileSync(join(dir.path, 'var', 'stack.env'), `REDIS_URL=${bed.peers.redis.url}\n`);
       const shell = { PATH: process.env.PATH ?? '' };
@@ -228,7 +322,10 @@ describe('settings', () => {
       expect(shellWins).toMatchObject({ code: 3, stderr: 'ceres-jobs: Redis is unreachable at 127.0.0.1:2/5\n' });
       const emptyIsUnset = await spawnCli({ ...shell, REDIS_URL: '' }, ['stats', '--json'], dir.path);
       expect(emptyIsUnset.code, emptyIsUnset.stderr).toBe(0);
-      expect(await spawnCli(shell, ['failed', 'list'], dir.path)).toMatchObject({ code: 3, stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/x (ECONNREFUSED)\n' });
+      expect(await spawnCli(shell, ['failed', 'list'], dir.path)).toMatchObject({
+        code: 3,
+        stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/x (ECONNREFUSED)\n',
+      });
     } finally {
       await dir.remove();
     }
@@ -242,9 +339,20 @@ describe('servers unreachable: exit 3 with a line naming which (the built bin)',
     expect((await spawnCli(env, ['stats', '--json'], bed.cwd)).code).toBe(0);
     await redis.stop();
     try {
-      for (const args of [['stats'], ['stats', '--json'], ['jobs', 'email'], ['retry', 'email', '--all'], ['monitor', '--once'], ['work', '--once']]) {
+      for (const args of [
+        ['stats'],
+        ['stats', '--json'],
+        ['jobs', 'email'],
+        ['retry', 'email', '--all'],
+        ['monitor', '--once'],
+        ['work', '--once'],
+      ]) {
         const result = await spawnCli(env, args, bed.cwd);
-        expect(result, args.join(' ')).toMatchObject({ code: 3, stdout: '', stderr: `ceres-jobs: Redis is unreachable at 127.0.0.1:${redis.port}/5\n` });
+        expect(result, args.join(' ')).toMatchObject({
+          code: 3,
+          stdout: '',
+          stderr: `ceres-jobs: Redis is unreachable at 127.0.0.1:${redis.port}/5\n`,
+        });
       }
     } finally {
       await redis.close();
@@ -253,9 +361,17 @@ describe('servers unreachable: exit 3 with a line naming which (the built bin)',
 
   it('PostgreSQL not there', async () => {
     const env = { ...bed.env, DATABASE_URL: 'postgres://ceres:secret-pass@127.0.0.1:1/ceres' };
-    for (const args of [['failed', 'list'], ['failed', 'retry', '--all'], ['failed', 'flush']]) {
+    for (const args of [
+      ['failed', 'list'],
+      ['failed', 'retry', '--all'],
+      ['failed', 'flush'],
+    ]) {
       const result = await spawnCli(env, args, bed.cwd);
-      expect(result, args.join(' ')).toMatchObject({ code: 3, stdout: '', stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n' });
+      expect(result, args.join(' ')).toMatchObject({
+        code: 3,
+        stdout: '',
+        stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
+      });
       expect(result.stderr).not.toContain('secret-pass');
     }
   });

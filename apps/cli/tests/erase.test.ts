@@ -20,9 +20,13 @@ async function jobsOf(producer: QueueClient, userId: string): Promise<string[]> 
 }
 
 const tokensOf = async (userId: string) =>
-  (await bed.db.pool.query<{ token: string }>('SELECT token FROM verification_tokens WHERE user_id = $1 ORDER BY token', [userId])).rows.map((row) => row.token);
+  (
+    await bed.db.pool.query<{ token: string }>('SELECT token FROM verification_tokens WHERE user_id = $1 ORDER BY token', [userId])
+  ).rows.map((row) => row.token);
 const rowsOf = async (userId: string) =>
-  (await bed.db.pool.query<{ job_id: string }>("SELECT job_id FROM failed_jobs WHERE payload->>'userId' = $1 ORDER BY job_id", [userId])).rows.map((row) => row.job_id);
+  (
+    await bed.db.pool.query<{ job_id: string }>("SELECT job_id FROM failed_jobs WHERE payload->>'userId' = $1 ORDER BY job_id", [userId])
+  ).rows.map((row) => row.job_id);
 
 /**
  * A user with data everywhere erasure looks: a verify job dead-lettered (failed in Redis and its
@@ -31,7 +35,8 @@ const rowsOf = async (userId: string) =>
  */
 async function userWithData(producer: QueueClient, env: Record<string, string>, userId: string) {
   const email = `${userId}@example.com`;
-  for (const suffix of ['a', 'b']) await bed.db.tokens.insert({ token: `${userId}-token-${suffix}-123456`, userId, expiresAt: new Date(Date.now() + HOUR) });
+  for (const suffix of ['a', 'b'])
+    await bed.db.tokens.insert({ token: `${userId}-token-${suffix}-123456`, userId, expiresAt: new Date(Date.now() + HOUR) });
   bed.peers.smtp.setRules([{ match: email, code: 550 }]);
   await producer.enqueue('email/verify', { userId, email, firstName: 'Rosario', token: `${userId}-token-a-123456` });
   expect((await cli(env, ['work', '--stop-when-empty', '--queue', 'email'])).code).toBe(0);
@@ -51,7 +56,12 @@ async function userWithData(producer: QueueClient, env: Record<string, string>, 
   });
 }
 
-const EVERYTHING = ['email/verify:failed', 'email/welcome:completed', 'files/optimize-profile-picture:delayed', 'files/validate-cv:waiting'];
+const EVERYTHING = [
+  'email/verify:failed',
+  'email/welcome:completed',
+  'files/optimize-profile-picture:delayed',
+  'files/validate-cv:waiting',
+];
 
 describe('erase <user-id>', () => {
   it("removes exactly the user's jobs (every queue and state), failed_jobs rows and tokens, nobody else's; prints the counts and logs them without the data", async () => {
@@ -69,10 +79,16 @@ describe('erase <user-id>', () => {
     expect(alerts).toBe(2);
 
     // Not on a terminal and no --yes; declined on a terminal: nothing erased.
-    expect(await cli(env, ['erase', target])).toEqual({ code: 2, stdout: '', stderr: 'ceres-jobs: erase: asks for confirmation on a terminal; pass --yes to erase without asking\n' });
+    expect(await cli(env, ['erase', target])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'ceres-jobs: erase: asks for confirmation on a terminal; pass --yes to erase without asking\n',
+    });
     const declined = await cli(env, ['erase', target], { stdinTty: true, input: 'n\n' });
     expect(declined.code).toBe(1);
-    expect(declined.stdout).toContain("Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ");
+    expect(declined.stdout).toContain(
+      "Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ",
+    );
     expect(declined.stdout).toMatch(/nothing erased\n$/);
     expect(await jobsOf(producer, target)).toEqual(EVERYTHING);
     expect(await tokensOf(target)).toHaveLength(2);
@@ -80,12 +96,25 @@ describe('erase <user-id>', () => {
     const erased = await cli(env, ['erase', target, '--yes', '--json']);
     expect(erased.code, erased.stderr).toBe(0);
     // sentMails 2: the welcome mail's record, and the verify mail's, written before its send was refused (550).
-    const counts = { jobs: 4, jobsByQueue: { email: 2, files: 2, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 0, failedJobs: 2, tokens: 2, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 2 };
+    const counts = {
+      jobs: 4,
+      jobsByQueue: { email: 2, files: 2, maintenance: 0, newsletter: 0, slack: 0 },
+      jobsStillRunning: 0,
+      failedJobs: 2,
+      tokens: 2,
+      newsletterRecipients: 0,
+      newsletterOptOuts: 0,
+      sentMails: 2,
+    };
     expect(JSON.parse(erased.stdout)).toEqual(counts);
     // One log line on stderr, the counts only.
-    const lines = erased.stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = erased.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toEqual([expect.objectContaining({ level: 30, app: 'ceres-cli', msg: 'user data erased', ...counts })]);
-    for (const output of [erased.stdout, erased.stderr, declined.stdout]) expect(output).not.toMatch(/erase-me|@example\.com|Rosario|token-/);
+    for (const output of [erased.stdout, erased.stderr, declined.stdout])
+      expect(output).not.toMatch(/erase-me|@example\.com|Rosario|token-/);
 
     expect(await jobsOf(producer, target)).toEqual([]);
     expect(await rowsOf(target)).toEqual([]);
@@ -105,10 +134,24 @@ describe('erase <user-id>', () => {
 
     // The text form; and erasing again finds nothing and still succeeds.
     const text = await cli(bed.env, ['erase', other, '--yes']);
-    expect(text).toEqual({ code: 0, stdout: 'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 token(s); blanked 0 newsletter recipient row(s), 0 opt-out address(es); removed 2 sent_mails record(s)\n', stderr: '' });
+    expect(text).toEqual({
+      code: 0,
+      stdout:
+        'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 token(s); blanked 0 newsletter recipient row(s), 0 opt-out address(es); removed 2 sent_mails record(s)\n',
+      stderr: '',
+    });
     expect(await jobsOf(producer, other)).toEqual([]);
     const again = await cli(env, ['erase', target, '--yes', '--json']);
-    expect(JSON.parse(again.stdout)).toEqual({ jobs: 0, jobsByQueue: { email: 0, files: 0, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 0, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 0 });
+    expect(JSON.parse(again.stdout)).toEqual({
+      jobs: 0,
+      jobsByQueue: { email: 0, files: 0, maintenance: 0, newsletter: 0, slack: 0 },
+      jobsStillRunning: 0,
+      failedJobs: 0,
+      tokens: 0,
+      newsletterRecipients: 0,
+      newsletterOptOuts: 0,
+      sentMails: 0,
+    });
     expect(again.code).toBe(0);
   }, 90_000);
 
@@ -134,12 +177,25 @@ describe('erase <user-id>', () => {
       await waitFor(() => started, { what: 'the file job to run' });
       const busy = await cli(bed.env, ['erase', userId, '--yes', '--json']);
       expect(busy.code).toBe(1);
-      expect(JSON.parse(busy.stdout)).toEqual({ jobs: 1, jobsByQueue: { email: 0, files: 1, maintenance: 0, newsletter: 0, slack: 0 }, jobsStillRunning: 1, failedJobs: 0, tokens: 0, newsletterRecipients: 0, newsletterOptOuts: 0, sentMails: 0 });
-      expect(busy.stderr).toBe('ceres-jobs: 1 job(s) of this user are running and could not be removed; run erase again once they finished\n');
+      expect(JSON.parse(busy.stdout)).toEqual({
+        jobs: 1,
+        jobsByQueue: { email: 0, files: 1, maintenance: 0, newsletter: 0, slack: 0 },
+        jobsStillRunning: 1,
+        failedJobs: 0,
+        tokens: 0,
+        newsletterRecipients: 0,
+        newsletterOptOuts: 0,
+        sentMails: 0,
+      });
+      expect(busy.stderr).toBe(
+        'ceres-jobs: 1 job(s) of this user are running and could not be removed; run erase again once they finished\n',
+      );
       expect(await jobsOf(producer, userId)).toEqual(['files/validate-cv:active']);
 
       release();
-      await waitFor(async () => (await jobsOf(producer, userId))[0] === 'files/validate-cv:completed', { what: 'the file job to complete' });
+      await waitFor(async () => (await jobsOf(producer, userId))[0] === 'files/validate-cv:completed', {
+        what: 'the file job to complete',
+      });
       expect(await cliJson(bed.env, ['erase', userId, '--yes'])).toMatchObject({ jobs: 1, jobsStillRunning: 0 });
       expect(await jobsOf(producer, userId)).toEqual([]);
     } finally {
@@ -167,12 +223,27 @@ describe('erase <user-id>', () => {
       stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
     });
     // PostgreSQL is reached first, then Redis: a Redis that is not there leaves the tokens too.
-    expect(await cli({ ...bed.env, REDIS_URL: 'redis://127.0.0.1:1' }, ['erase', userId, '--yes'])).toEqual({ code: 3, stdout: '', stderr: 'ceres-jobs: Redis is unreachable at 127.0.0.1:1/5\n' });
-    expect(await cli(bed.env, ['erase', '', '--yes'])).toEqual({ code: 2, stdout: '', stderr: 'ceres-jobs: user-id: the user id must be at least 1 characters long\n' });
-    expect((await cli(bed.env, ['erase', 'a\nb', '--yes'])).stderr).toMatch(/^ceres-jobs: user-id: the user id contains characters that are not allowed/);
-    expect((await cli(bed.env, ['erase', 'x'.repeat(129), '--yes'])).stderr).toBe('ceres-jobs: user-id: the user id must be at most 128 characters long\n');
+    expect(await cli({ ...bed.env, REDIS_URL: 'redis://127.0.0.1:1' }, ['erase', userId, '--yes'])).toEqual({
+      code: 3,
+      stdout: '',
+      stderr: 'ceres-jobs: Redis is unreachable at 127.0.0.1:1/5\n',
+    });
+    expect(await cli(bed.env, ['erase', '', '--yes'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'ceres-jobs: user-id: the user id must be at least 1 characters long\n',
+    });
+    expect((await cli(bed.env, ['erase', 'a\nb', '--yes'])).stderr).toMatch(
+      /^ceres-jobs: user-id: the user id contains characters that are not allowed/,
+    );
+    expect((await cli(bed.env, ['erase', 'x'.repeat(129), '--yes'])).stderr).toBe(
+      'ceres-jobs: user-id: the user id must be at most 128 characters long\n',
+    );
     expect((await cli(bed.env, ['erase'])).code).toBe(2);
-    expect(await cli({ ...bed.env, LOG_LEVEL: 'loud' }, ['erase', userId, '--yes'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^ceres-jobs: invalid configuration: LOG_LEVEL/) });
+    expect(await cli({ ...bed.env, LOG_LEVEL: 'loud' }, ['erase', userId, '--yes'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^ceres-jobs: invalid configuration: LOG_LEVEL/),
+    });
 
     expect(await jobsOf(producer, userId)).toEqual(['files/validate-cv:waiting']);
     expect(await tokensOf(userId)).toEqual([`${userId}-token-123456`]);

@@ -78,7 +78,10 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
     bed.peers.smtp.setRules([]);
 
     const [{ id }] = (await cliJson<Failures>(bed.env, ['failed', 'list', '--queue', 'email'])).failures as [{ id: number }];
-    expect(await cliJson(bed.env, ['failed', 'retry', String(id)])).toEqual({ replayed: 1, results: [{ id, outcome: 'replayed', how: 'retried-in-redis', jobId }] });
+    expect(await cliJson(bed.env, ['failed', 'retry', String(id)])).toEqual({
+      replayed: 1,
+      results: [{ id, outcome: 'replayed', how: 'retried-in-redis', jobId }],
+    });
     const job = await email.getJob(jobId);
     expect(await job!.getState()).toBe('waiting');
     expect(job!.attemptsMade).toBe(0);
@@ -110,10 +113,18 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
     expect(await producer.getQueue('email').getWaitingCount()).toBe(3);
     expect(await producer.getQueue('slack').getWaitingCount()).toBe(0);
 
-    const rest = await cliJson<{ replayed: number; results: Array<Record<string, unknown>> }>(bed.env, ['failed', 'retry', '--all', '--queue', 'slack']);
+    const rest = await cliJson<{ replayed: number; results: Array<Record<string, unknown>> }>(bed.env, [
+      'failed',
+      'retry',
+      '--all',
+      '--queue',
+      'slack',
+    ]);
     expect(rest.results).toEqual([{ id: expect.any(Number), outcome: 'replayed', how: 'enqueued', jobId: 'slack:alert:disk' }]);
     const text = await cli(bed.env, ['failed', 'retry', '--all']);
-    expect(text.stdout).toMatch(/#\d+: not retried: job email:welcome:a3 is waiting in Redis already\n0 of 1 archived failure\(s\) retried\n$/);
+    expect(text.stdout).toMatch(
+      /#\d+: not retried: job email:welcome:a3 is waiting in Redis already\n0 of 1 archived failure\(s\) retried\n$/,
+    );
     expect(text.stdout).not.toContain('@example.com');
   });
 
@@ -125,13 +136,24 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
       return { userId, email: seal('email', `${userId}@example.com`), firstName: seal('firstName', 'Rosa') };
     };
     const archive = (userId: string) =>
-      bed.db.failedJobs.archive({ queue: 'email', jobName: 'welcome', jobId: `email:welcome:${userId}`, payload: sealed(userId), error: 'x', attemptsMade: 6, failedAt: new Date() });
+      bed.db.failedJobs.archive({
+        queue: 'email',
+        jobName: 'welcome',
+        jobId: `email:welcome:${userId}`,
+        payload: sealed(userId),
+        error: 'x',
+        attemptsMade: 6,
+        failedAt: new Date(),
+      });
     await archive('k1');
     await archive('k2');
     const [second, first] = (await cliJson<Failures>(bed.env, ['failed', 'list'])).failures.map((row) => row.id);
 
     const withOld = { ...bed.env, JOBS_ENCRYPTION_KEYS: `${bed.env.JOBS_ENCRYPTION_KEYS},${old}` };
-    expect(await cliJson(withOld, ['failed', 'retry', String(first)])).toEqual({ replayed: 1, results: [{ id: first, outcome: 'replayed', how: 'enqueued', jobId: 'email:welcome:k1' }] });
+    expect(await cliJson(withOld, ['failed', 'retry', String(first)])).toEqual({
+      replayed: 1,
+      results: [{ id: first, outcome: 'replayed', how: 'enqueued', jobId: 'email:welcome:k1' }],
+    });
     const stored = (await bed.producer().getQueue('email').getJob('email:welcome:k1'))!.data as Record<string, string>;
     expect(stored.$sealed).toMatch(/^enc:test1:email,firstName:/);
     expect(stored.email).toBeUndefined();
@@ -140,14 +162,19 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
 
     const refused = await cli(bed.env, ['failed', 'retry', String(second)]);
     expect(refused.code).toBe(1);
-    expect(refused.stdout).toBe(`#${second}: not retried: cannot decrypt the archived payload: email: encrypted with key "v0", which JOBS_ENCRYPTION_KEYS does not list (listed: test1)\n`);
+    expect(refused.stdout).toBe(
+      `#${second}: not retried: cannot decrypt the archived payload: email: encrypted with key "v0", which JOBS_ENCRYPTION_KEYS does not list (listed: test1)\n`,
+    );
     expect(await bed.producer().getQueue('email').getJob('email:welcome:k2')).toBeUndefined();
     const [row] = (await cliJson<Failures>(bed.env, ['failed', 'list'])).failures.filter((each) => each.id === second);
     expect(row).toMatchObject({ retriedAt: null, payload: { userId: 'k2', email: '[masked]', firstName: '[masked]' } });
   }, 60_000);
 
   it('an unknown id says so with exit 1; a bad id is a usage error', async () => {
-    expect(await cli(bed.env, ['failed', 'retry', '999999'])).toMatchObject({ code: 1, stdout: '#999999: no archived failure with this id\n' });
+    expect(await cli(bed.env, ['failed', 'retry', '999999'])).toMatchObject({
+      code: 1,
+      stdout: '#999999: no archived failure with this id\n',
+    });
     expect((await cli(bed.env, ['failed', 'retry'])).code).toBe(2);
     expect((await cli(bed.env, ['failed', 'retry', '1', '--all'])).code).toBe(2);
   });
@@ -156,7 +183,15 @@ describe('failed retry: replaying from the PostgreSQL archive', () => {
 describe('failed list, forget, flush', () => {
   it('filters by queue and time, forgets one row, flushes before a date or all', async () => {
     const archive = (queue: string, jobId: string, at: string) =>
-      bed.db.failedJobs.archive({ queue, jobName: 'welcome', jobId, payload: { userId: jobId }, error: `refused ${jobId}@example.com`, attemptsMade: 6, failedAt: new Date(at) });
+      bed.db.failedJobs.archive({
+        queue,
+        jobName: 'welcome',
+        jobId,
+        payload: { userId: jobId },
+        error: `refused ${jobId}@example.com`,
+        attemptsMade: 6,
+        failedAt: new Date(at),
+      });
     await archive('email', 'old', '2026-01-01T00:00:00Z');
     await archive('email', 'recent', new Date(Date.now() - 3_600_000).toISOString());
     await archive('files', 'other', new Date(Date.now() - 60_000).toISOString());
@@ -164,17 +199,31 @@ describe('failed list, forget, flush', () => {
     const all = (await cliJson<Failures>(bed.env, ['failed', 'list'])).failures;
     expect(all.map((row) => row.jobId)).toEqual(['other', 'recent', 'old']);
     expect(all[0]!.error).toBe('refused [email]');
-    expect((await cliJson<Failures>(bed.env, ['failed', 'list', '--queue', 'email'])).failures.map((row) => row.jobId)).toEqual(['recent', 'old']);
-    expect((await cliJson<Failures>(bed.env, ['failed', 'list', '--since', '2h'])).failures.map((row) => row.jobId)).toEqual(['other', 'recent']);
-    expect((await cliJson<Failures>(bed.env, ['failed', 'list', '--since', '2026-06-01', '--limit', '1'])).failures.map((row) => row.jobId)).toEqual(['other']);
+    expect((await cliJson<Failures>(bed.env, ['failed', 'list', '--queue', 'email'])).failures.map((row) => row.jobId)).toEqual([
+      'recent',
+      'old',
+    ]);
+    expect((await cliJson<Failures>(bed.env, ['failed', 'list', '--since', '2h'])).failures.map((row) => row.jobId)).toEqual([
+      'other',
+      'recent',
+    ]);
+    expect(
+      (await cliJson<Failures>(bed.env, ['failed', 'list', '--since', '2026-06-01', '--limit', '1'])).failures.map((row) => row.jobId),
+    ).toEqual(['other']);
     const table = await cli(bed.env, ['failed', 'list']);
     expect(table.stdout).toMatch(/│\s*email\s*│\s*welcome\s*│\s*recent\s*│/);
 
     const other = all[0]!.id;
     expect(await cliJson(bed.env, ['failed', 'forget', String(other)])).toEqual({ id: other, forgotten: true });
-    expect(await cli(bed.env, ['failed', 'forget', String(other)])).toMatchObject({ code: 1, stderr: `ceres-jobs: no archived failure #${other}\n` });
+    expect(await cli(bed.env, ['failed', 'forget', String(other)])).toMatchObject({
+      code: 1,
+      stderr: `ceres-jobs: no archived failure #${other}\n`,
+    });
 
-    expect(await cliJson(bed.env, ['failed', 'flush', '--before', '2026-06-01T00:00:00Z'])).toEqual({ removed: 1, before: '2026-06-01T00:00:00.000Z' });
+    expect(await cliJson(bed.env, ['failed', 'flush', '--before', '2026-06-01T00:00:00Z'])).toEqual({
+      removed: 1,
+      before: '2026-06-01T00:00:00.000Z',
+    });
     expect((await cliJson<Failures>(bed.env, ['failed', 'list'])).failures.map((row) => row.jobId)).toEqual(['recent']);
     expect(await cliJson(bed.env, ['failed', 'flush'])).toEqual({ removed: 1, before: null });
     expect(await cli(bed.env, ['failed', 'list'])).toMatchObject({ code: 0, stdout: 'no archived failures\n' });

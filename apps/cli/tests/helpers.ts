@@ -102,7 +102,11 @@ export interface CliResult {
 }
 
 /** Runs the CLI in this process, with its output captured (`stdinTty` pretends a terminal). */
-export async function cli(env: Record<string, string>, args: string[], options: { input?: string; stdinTty?: boolean } = {}): Promise<CliResult> {
+export async function cli(
+  env: Record<string, string>,
+  args: string[],
+  options: { input?: string; stdinTty?: boolean } = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };

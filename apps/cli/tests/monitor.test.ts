@@ -26,21 +26,35 @@ async function startMonitor(env: Record<string, string>, width: number, height: 
   const exitFile = join(bed.cwd, `${socket}.exit`);
   const script = join(bed.cwd, `${socket}.sh`);
   const exports = Object.entries(env).map(([name, value]) => `export ${name}='${value.replace(/'/g, `'\\''`)}'`);
-  writeFileSync(script, [...exports, `cd '${bed.cwd}'`, `node '${ROOT}apps/cli/bin/ceres-jobs.js' monitor`, `echo $? > '${exitFile}'`, 'sleep 5', ''].join('\n'));
+  writeFileSync(
+    script,
+    [...exports, `cd '${bed.cwd}'`, `node '${ROOT}apps/cli/bin/ceres-jobs.js' monitor`, `echo $? > '${exitFile}'`, 'sleep 5', ''].join(
+      '\n',
+    ),
+  );
   await run('tmux', ['-L', socket, '-f', '/dev/null', 'new-session', '-d', '-x', String(width), '-y', String(height), 'sh', script]);
   const screen = async () => (await run('tmux', ['-L', socket, 'capture-pane', '-p'])).stdout;
   return {
     screen,
-    until: (check: (text: string) => boolean, what: string) => waitFor(async () => ((await screen().then(check)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100, what }),
+    until: (check: (text: string) => boolean, what: string) =>
+      waitFor(async () => ((await screen().then(check)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100, what }),
     press: (key: string) => run('tmux', ['-L', socket, 'send-keys', key]),
-    exitCode: () => waitFor(() => (existsSync(exitFile) && readFileSync(exitFile, 'utf8').trim()) || undefined, { timeoutMs: 10_000, what: 'the monitor to exit' }),
+    exitCode: () =>
+      waitFor(() => (existsSync(exitFile) && readFileSync(exitFile, 'utf8').trim()) || undefined, {
+        timeoutMs: 10_000,
+        what: 'the monitor to exit',
+      }),
   };
 }
 
 /** The numbers of a queue's row in the wide table. */
 function row(screen: string, queue: string): string[] | undefined {
   const line = screen.split('\n').find((text) => new RegExp(`│\\s*${queue}\\s*│`).test(text));
-  return line?.split('│').map((cell) => cell.trim()).filter(Boolean).slice(1);
+  return line
+    ?.split('│')
+    .map((cell) => cell.trim())
+    .filter(Boolean)
+    .slice(1);
 }
 
 describe('monitor in a real terminal', () => {
@@ -51,8 +65,12 @@ describe('monitor in a real terminal', () => {
 
     await monitor.until((text) => row(text, 'email')?.[0] === '2', 'the email row with 2 waiting');
     const first = await monitor.screen();
-    expect(first).toMatch(new RegExp(`ceres-jobs monitor\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+Redis 127\\.0\\.0\\.1:${bed.peers.redis.port}/5`));
-    expect(first).toMatch(/queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*done\/min\s*│\s*failed\/min\s*│\s*oldest waiting\s*│\s*workers\s*│\s*paused/);
+    expect(first).toMatch(
+      new RegExp(`ceres-jobs monitor\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+Redis 127\\.0\\.0\\.1:${bed.peers.redis.port}/5`),
+    );
+    expect(first).toMatch(
+      /queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*done\/min\s*│\s*failed\/min\s*│\s*oldest waiting\s*│\s*workers\s*│\s*paused/,
+    );
     for (const queue of ['email', 'slack', 'maintenance', 'files']) expect(row(first, queue), queue).toHaveLength(11);
     expect(row(first, 'email')![8]).toMatch(/^\d+s$/); // the oldest waiting job's age
     expect(row(first, 'email')![9]).toBe('0'); // workers
@@ -71,7 +89,11 @@ describe('monitor in a real terminal', () => {
     // A worker running in the foreground shows as connected; SIGTERM stops it gracefully with 0.
     // (First the frame without the worker that just exited, so '1' below is the new one.)
     await monitor.until((text) => row(text, 'email')?.[9] === '0', 'no worker connected');
-    const worker = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'email'], { cwd: bed.cwd, env: bed.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const worker = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'email'], {
+      cwd: bed.cwd,
+      env: bed.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const stderr: string[] = [];
     worker.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
     const exited = new Promise<string>((resolve) => worker.once('exit', (code, signal) => resolve(`${code} ${signal}`)));

@@ -10,7 +10,10 @@ const welcome = (n: number) => ({ userId: `w${n}`, email: `w${n}@example.com`, f
 
 async function enqueueWelcomes(count: number) {
   const producer = bed.producer();
-  await producer.enqueueBulk('email/welcome', Array.from({ length: count }, (_, n) => welcome(n)));
+  await producer.enqueueBulk(
+    'email/welcome',
+    Array.from({ length: count }, (_, n) => welcome(n)),
+  );
   return producer.getQueue('email');
 }
 
@@ -23,7 +26,9 @@ describe('work', () => {
     expect(await email.getCompletedCount()).toBe(20);
     expect(await email.getJobCountByTypes('waiting', 'active', 'delayed', 'failed')).toBe(0);
     expect(bed.peers.smtp.messages).toHaveLength(20);
-    expect(new Set(bed.peers.smtp.messages.map((mail) => mail.envelope.to[0]))).toEqual(new Set(Array.from({ length: 20 }, (_, n) => `w${n}@example.com`)));
+    expect(new Set(bed.peers.smtp.messages.map((mail) => mail.envelope.to[0]))).toEqual(
+      new Set(Array.from({ length: 20 }, (_, n) => `w${n}@example.com`)),
+    );
   }, 60_000);
 
   it('--once processes exactly one job of several waiting (the queue runs 5 at once) and leaves the rest untouched', async () => {
@@ -92,7 +97,11 @@ describe('work', () => {
     const producer = bed.producer();
     const slack = producer.getQueue('slack');
     const start = () => {
-      const child = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'slack'], { cwd: bed.cwd, env, stdio: 'ignore' });
+      const child = spawn(process.execPath, [`${ROOT}apps/cli/bin/ceres-jobs.js`, 'work', '--queue', 'slack'], {
+        cwd: bed.cwd,
+        env,
+        stdio: 'ignore',
+      });
       return { child, exited: new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`${code} ${signal}`))) };
     };
 

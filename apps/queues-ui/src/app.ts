@@ -78,6 +78,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({ queues, isRedisReady, timeoutMs }),
   });
-  app.register(createBoard({ queues, publicBasePath: deps.publicBasePath, isOutage: (error) => deps.client.isOutage(error), log: app.log }), { prefix: BOARD_PREFIX });
+  app.register(
+    createBoard({ queues, publicBasePath: deps.publicBasePath, isOutage: (error) => deps.client.isOutage(error), log: app.log }),
+    { prefix: BOARD_PREFIX },
+  );
   return app;
 }

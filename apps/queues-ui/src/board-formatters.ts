@@ -1,5 +1,15 @@
 import { maskEmail, maskEmails } from '@ceres/app-kit';
-import { DIGEST_FIELD, encryptedVersion, isEncrypted, personalFields, registry, SEALED_FIELD, sealedFieldNames, type JobDefinition, type QueueName } from '@ceres/queues';
+import {
+  DIGEST_FIELD,
+  encryptedVersion,
+  isEncrypted,
+  personalFields,
+  registry,
+  SEALED_FIELD,
+  sealedFieldNames,
+  type JobDefinition,
+  type QueueName,
+} from '@ceres/queues';
 
 /*
  * What Bull Board shows of a job's data and return value. The app holds no decryption key (it

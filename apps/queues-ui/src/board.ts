@@ -34,25 +34,23 @@ export function createBoard({ queues, publicBasePath = '', isOutage, log }: Boar
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(`${publicBasePath}${BOARD_PREFIX}`);
   createBullBoard({
-    queues: queues.map(
-      ({ name, queue }) => {
-        const options = {
-          readOnlyMode: false,
-          allowRetries: true,
-          // Hides "Retry" on completed jobs where a re-run re-sends a mail (the server refuses it
-          // too, see completed-retries.ts). Read by Bull Board 9's BaseAdapter, missing from its typings.
-          allowCompletedRetries: !NO_COMPLETED_RETRIES.has(name),
-          description: Object.values(registry[name].jobs)
-            .map((job) => job.description)
-            .join(' · '),
-        };
-        const adapter = new BullMQAdapter(queue, options);
-        // Personal fields masked on every tab (see board-formatters.ts).
-        adapter.setFormatter('data', maskJobData(name));
-        adapter.setFormatter('returnValue', maskReturnValue);
-        return adapter;
-      },
-    ),
+    queues: queues.map(({ name, queue }) => {
+      const options = {
+        readOnlyMode: false,
+        allowRetries: true,
+        // Hides "Retry" on completed jobs where a re-run re-sends a mail (the server refuses it
+        // too, see completed-retries.ts). Read by Bull Board 9's BaseAdapter, missing from its typings.
+        allowCompletedRetries: !NO_COMPLETED_RETRIES.has(name),
+        description: Object.values(registry[name].jobs)
+          .map((job) => job.description)
+          .join(' · '),
+      };
+      const adapter = new BullMQAdapter(queue, options);
+      // Personal fields masked on every tab (see board-formatters.ts).
+      adapter.setFormatter('data', maskJobData(name));
+      adapter.setFormatter('returnValue', maskReturnValue);
+      return adapter;
+    }),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Ceres queues' } },
   });

@@ -3,22 +3,44 @@ import { loadQueuesConfig } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
-
 /**
  * Every variable queues-ui reads besides the queues' (`QueuesEnv`), with its default: defaults live
  * here only; the docs' tables and `.env.example` are checked against it (tests/env-docs.test.ts).
  */
 export const QueuesUiEnv = Type.Object({
-  QUEUES_UI_HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'Interface to listen on (never beyond the machine by default)' }),
+  QUEUES_UI_HOST: Type.String({
+    default: '127.0.0.1',
+    minLength: 1,
+    description: 'Interface to listen on (never beyond the machine by default)',
+  }),
   QUEUES_UI_PORT: Type.Integer({ default: 3050, minimum: 1, maximum: 65535, description: 'Port' }),
   // Basic auth cannot carry a user name with a colon: the first colon ends the user.
   QUEUES_UI_USER: Type.String({ default: 'admin', minLength: 1, pattern: '^[^:\\r\\n]+$', description: 'Basic-auth user' }),
-  QUEUES_UI_PASS: Type.String({ minLength: 1, description: 'Basic-auth password, required: at least 16 characters with at least 6 distinct ones' }),
-  QUEUES_UI_AUTH_FAILURE_LIMIT: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.max, minimum: 1, description: 'Wrong credentials per client address and window, then 429' }),
-  QUEUES_UI_AUTH_FAILURE_WINDOW_MS: Type.Integer({ default: AUTH_FAILURE_DEFAULTS.windowMs, minimum: 1000, description: 'That window, from the first failure' }),
-  DATABASE_URL: Type.Optional(Type.String({ minLength: 1, description: 'PostgreSQL, only for POST /api/erasure (failed_jobs rows, verification tokens); unset: that route answers 503' })),
+  QUEUES_UI_PASS: Type.String({
+    minLength: 1,
+    description: 'Basic-auth password, required: at least 16 characters with at least 6 distinct ones',
+  }),
+  QUEUES_UI_AUTH_FAILURE_LIMIT: Type.Integer({
+    default: AUTH_FAILURE_DEFAULTS.max,
+    minimum: 1,
+    description: 'Wrong credentials per client address and window, then 429',
+  }),
+  QUEUES_UI_AUTH_FAILURE_WINDOW_MS: Type.Integer({
+    default: AUTH_FAILURE_DEFAULTS.windowMs,
+    minimum: 1000,
+    description: 'That window, from the first failure',
+  }),
+  DATABASE_URL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'PostgreSQL, only for POST /api/erasure (failed_jobs rows, verification tokens); unset: that route answers 503',
+    }),
+  ),
   QUEUES_UI_BASE_PATH: Type.Optional(
-    Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+/?$', description: 'Public path prefix when a reverse proxy serves the app under a sub-path and strips it, e.g. /ops' }),
+    Type.String({
+      pattern: '^(/[A-Za-z0-9._~-]+)+/?$',
+      description: 'Public path prefix when a reverse proxy serves the app under a sub-path and strips it, e.g. /ops',
+    }),
   ),
   LOG_LEVEL: EnvLogLevel,
 });

@@ -23,7 +23,9 @@ await runService({
       logger: { level: config.logLevel, name: 'ceres-queues-ui' },
       erasureDb: db,
     });
-    client.onConnectionChange((state) => (state === 'up' ? app.log.info('Redis connected') : app.log.warn('Redis connection closed; reconnecting')));
+    client.onConnectionChange((state) =>
+      state === 'up' ? app.log.info('Redis connected') : app.log.warn('Redis connection closed; reconnecting'),
+    );
     return {
       log: app.log,
       stopping: 'shutting down',
@@ -43,7 +45,9 @@ await runService({
           if (error instanceof ConfigError) throw error;
         });
         await app.listen({ host: config.host, port: config.port });
-        app.log.info(`Bull Board at http://${config.host}:${config.port}${BOARD_PREFIX} (public path ${config.publicBasePath}${BOARD_PREFIX})`);
+        app.log.info(
+          `Bull Board at http://${config.host}:${config.port}${BOARD_PREFIX} (public path ${config.publicBasePath}${BOARD_PREFIX})`,
+        );
         // PM2 (wait_ready) starts counting the app as online from here.
         process.send?.('ready');
       },

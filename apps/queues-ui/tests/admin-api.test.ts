@@ -32,7 +32,12 @@ function worker(...args: Parameters<typeof startWorker>): TestWorker {
 }
 
 async function api(s: Stack, method: 'GET' | 'POST', url: string, payload?: unknown) {
-  const response = await s.app.inject({ method, url, headers: GOOD_AUTH, ...(payload === undefined ? {} : { payload: payload as object }) });
+  const response = await s.app.inject({
+    method,
+    url,
+    headers: GOOD_AUTH,
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
   return { status: response.statusCode, body: response.json() as Record<string, any> };
 }
 
@@ -49,10 +54,13 @@ async function finishJobs(s: Stack, queue: 'email' | 'slack', completed: number,
   const w = worker(s.config, queue, byOutcome(Promise.resolve()));
   for (let i = 0; i < completed; i++) await q.add('job', { outcome: 'ok', i });
   for (let i = 0; i < failed; i++) await q.add('job', { outcome: 'fail', i }, { attempts: 1 });
-  await waitFor(async () => {
-    const counts = await q.getJobCounts('completed', 'failed');
-    return counts.completed === completed && counts.failed === failed;
-  }, { what: `${completed} completed and ${failed} failed jobs` });
+  await waitFor(
+    async () => {
+      const counts = await q.getJobCounts('completed', 'failed');
+      return counts.completed === completed && counts.failed === failed;
+    },
+    { what: `${completed} completed and ${failed} failed jobs` },
+  );
   await w.close();
 }
 
@@ -164,7 +172,9 @@ describe('GET /api/queues/:queue/jobs', () => {
     }
     const bad = await api(s, 'GET', '/api/queues/email/jobs?state=exploded');
     expect(bad.body.message).toBe('invalid querystring: state must be one of waiting, active, completed, failed, delayed, prioritized');
-    expect(bad.body.issues).toEqual([{ field: 'state', message: 'state must be one of waiting, active, completed, failed, delayed, prioritized' }]);
+    expect(bad.body.issues).toEqual([
+      { field: 'state', message: 'state must be one of waiting, active, completed, failed, delayed, prioritized' },
+    ]);
     expect(Object.keys(bad.body).sort()).toEqual(['code', 'field', 'issues', 'message']);
   });
 });
@@ -185,7 +195,9 @@ describe('pause and resume', () => {
     await waitFor(async () => (await slack.getJobState(held.id!)) === 'waiting', { what: 'the held job waiting' });
     const admin = new Redis(redis.url);
     try {
-      await waitFor(async () => String(await admin.client('LIST')).includes('cmd=bzpopmin'), { what: 'the worker blocked waiting for work' });
+      await waitFor(async () => String(await admin.client('LIST')).includes('cmd=bzpopmin'), {
+        what: 'the worker blocked waiting for work',
+      });
     } finally {
       admin.disconnect();
     }
@@ -236,7 +248,10 @@ describe('POST /api/queues/:queue/clean/:state', () => {
       const response = await api(s, 'POST', url, payload);
       expect(response.status, `${url} ${JSON.stringify(payload)}`).toBe(400);
       // The path's state is a request field, the rest are body fields.
-      expect(response.body, `${url} ${JSON.stringify(payload)}`).toMatchObject({ code: field === 'state' ? 'INVALID_REQUEST' : 'INVALID_BODY', field });
+      expect(response.body, `${url} ${JSON.stringify(payload)}`).toMatchObject({
+        code: field === 'state' ? 'INVALID_REQUEST' : 'INVALID_BODY',
+        field,
+      });
     }
     const noBody = await s.app.inject({ method: 'POST', url: '/api/queues/email/clean/failed', headers: GOOD_AUTH });
     expect(noBody.statusCode).toBe(400);

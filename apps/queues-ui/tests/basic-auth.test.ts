@@ -59,10 +59,12 @@ describe('basic auth on every route but /health', () => {
       expect(urls, expected).toContain(expected);
     }
     // Only /health (GET and its automatic HEAD) is public.
-    expect(routes.filter((route) => route.isPublic).map((route) => `${route.method} ${route.url}`).sort()).toEqual([
-      'GET /health',
-      'HEAD /health',
-    ]);
+    expect(
+      routes
+        .filter((route) => route.isPublic)
+        .map((route) => `${route.method} ${route.url}`)
+        .sort(),
+    ).toEqual(['GET /health', 'HEAD /health']);
     expect(routes.length).toBeGreaterThan(40);
   });
 

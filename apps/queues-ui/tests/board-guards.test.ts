@@ -40,7 +40,12 @@ async function everythingStored(): Promise<string> {
 }
 
 const board = (method: 'PUT' | 'POST', url: string, payload?: object) =>
-  stack.app.inject({ method, url: `/ui/api/queues/${url}`, headers: { ...GOOD_AUTH, 'content-type': 'application/json' }, payload: payload ?? {} });
+  stack.app.inject({
+    method,
+    url: `/ui/api/queues/${url}`,
+    headers: { ...GOOD_AUTH, 'content-type': 'application/json' },
+    payload: payload ?? {},
+  });
 
 describe('Bull Board "Add job"', () => {
   it.each([
@@ -71,7 +76,8 @@ describe('Bull Board "Obliterate"', () => {
   it('is refused for the maintenance queue, whose cron schedulers it would remove; they stay', async () => {
     expect(crons.length).toBe(3);
     const maintenance = stack.client.getQueue('maintenance');
-    for (const [name, definition] of crons) await maintenance.upsertJobScheduler(name, { pattern: definition.schedule!.pattern, tz: 'UTC' }, { name, data: {} });
+    for (const [name, definition] of crons)
+      await maintenance.upsertJobScheduler(name, { pattern: definition.schedule!.pattern, tz: 'UTC' }, { name, data: {} });
     expect(await maintenance.getJobSchedulersCount()).toBe(3);
     // Bull Board 9 obliterates only a paused queue.
     expect((await board('PUT', 'maintenance/pause')).statusCode).toBe(200);

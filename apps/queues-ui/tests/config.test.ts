@@ -12,7 +12,14 @@ describe('loadConfig', () => {
       authFailures: { max: 20, windowMs: 900_000 },
       publicBasePath: '',
       logLevel: 'info',
-      queues: { redisUrl: 'redis://127.0.0.1:6379', redisDb: 5, redisPrefix: 'ceres:', bullPrefix: 'ceres:queue', commandTimeoutMs: 5000, waitReplicas: 0 },
+      queues: {
+        redisUrl: 'redis://127.0.0.1:6379',
+        redisDb: 5,
+        redisPrefix: 'ceres:',
+        bullPrefix: 'ceres:queue',
+        commandTimeoutMs: 5000,
+        waitReplicas: 0,
+      },
     });
   });
 

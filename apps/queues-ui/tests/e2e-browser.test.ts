@@ -62,7 +62,12 @@ describe('Bull Board in a real browser', () => {
       for (let i = 0; i < (await actions.count()); i++) {
         await actions.nth(i).hover();
         const tooltip = page.getByText('Retry', { exact: true });
-        if (await tooltip.waitFor({ timeout: 1500 }).then(() => true, () => false)) {
+        if (
+          await tooltip.waitFor({ timeout: 1500 }).then(
+            () => true,
+            () => false,
+          )
+        ) {
           retry = actions.nth(i);
           break;
         }

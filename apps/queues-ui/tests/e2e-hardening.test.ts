@@ -87,7 +87,12 @@ describe('a page on another site, after the operator logged in to Bull Board', (
       const record = (request: IncomingMessage, response: ServerResponse) => {
         response.once('finish', () => {
           if (request.headers.referer?.startsWith(attackerUrl) || request.headers.origin === new URL(attackerUrl).origin) {
-            answers.push({ method: request.method!, url: request.url!, status: response.statusCode, site: request.headers['sec-fetch-site'] as string | undefined });
+            answers.push({
+              method: request.method!,
+              url: request.url!,
+              status: response.statusCode,
+              site: request.headers['sec-fetch-site'] as string | undefined,
+            });
           }
         });
       };
@@ -117,7 +122,9 @@ describe('a page on another site, after the operator logged in to Bull Board', (
       // The board itself: Pause from the queue's menu, then retry the failed job.
       await board.bringToFront();
       await board.goto(`${boardUrl}/ui/queue/email?status=failed`);
-      const paused = board.waitForResponse((response) => response.request().method() === 'PUT' && response.url().endsWith('/ui/api/queues/email/pause'));
+      const paused = board.waitForResponse(
+        (response) => response.request().method() === 'PUT' && response.url().endsWith('/ui/api/queues/email/pause'),
+      );
       await queueAction(board, /^Pause$/);
       expect((await paused).status()).toBe(200);
       expect(await email.isPaused()).toBe(true);
@@ -128,14 +135,24 @@ describe('a page on another site, after the operator logged in to Bull Board', (
       let retry;
       for (let i = 0; i < (await actions.count()); i++) {
         await actions.nth(i).hover();
-        if (await board.getByText('Retry', { exact: true }).waitFor({ timeout: 1500 }).then(() => true, () => false)) {
+        if (
+          await board
+            .getByText('Retry', { exact: true })
+            .waitFor({ timeout: 1500 })
+            .then(
+              () => true,
+              () => false,
+            )
+        ) {
           retry = actions.nth(i);
           break;
         }
       }
       expect(retry, 'a job action with the tooltip "Retry"').toBeDefined();
       await retry!.click();
-      const retried = board.waitForResponse((response) => response.request().method() === 'PUT' && response.url().endsWith(`/ui/api/queues/email/${job.id}/retry`));
+      const retried = board.waitForResponse(
+        (response) => response.request().method() === 'PUT' && response.url().endsWith(`/ui/api/queues/email/${job.id}/retry`),
+      );
       await board.getByRole('alertdialog').getByRole('button', { name: 'Confirm' }).click();
       expect((await retried).status()).toBe(204);
       expect(await email.getJobState(job.id!)).not.toBe('failed');

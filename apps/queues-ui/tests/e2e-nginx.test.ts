@@ -73,7 +73,15 @@ describe('Bull Board through the documented nginx under /ops', () => {
       let retry;
       for (let i = 0; i < (await actions.count()); i++) {
         await actions.nth(i).hover();
-        if (await page.getByText('Retry', { exact: true }).waitFor({ timeout: 1500 }).then(() => true, () => false)) {
+        if (
+          await page
+            .getByText('Retry', { exact: true })
+            .waitFor({ timeout: 1500 })
+            .then(
+              () => true,
+              () => false,
+            )
+        ) {
           retry = actions.nth(i);
           break;
         }
@@ -81,7 +89,10 @@ describe('Bull Board through the documented nginx under /ops', () => {
       expect(retry, 'a job action with the tooltip "Retry"').toBeDefined();
       await retry!.click();
       const retried = page.waitForResponse(
-        (response) => response.request().method() === 'PUT' && response.url().startsWith(`${nginx.url}/ops/ui/api/queues/files/`) && response.url().endsWith('/retry'),
+        (response) =>
+          response.request().method() === 'PUT' &&
+          response.url().startsWith(`${nginx.url}/ops/ui/api/queues/files/`) &&
+          response.url().endsWith('/retry'),
       );
       await page.getByRole('alertdialog').getByRole('button', { name: 'Confirm' }).click();
       const answer = await retried;

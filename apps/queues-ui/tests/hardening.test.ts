@@ -27,7 +27,12 @@ afterAll(async () => {
 });
 
 const inject = (method: HTTPMethods, url: string, headers: Record<string, string> = {}, payload?: string | object) =>
-  stack.app.inject({ method, url, headers: { ...GOOD_AUTH, host: '127.0.0.1:3050', ...headers }, ...(payload === undefined ? {} : { payload }) });
+  stack.app.inject({
+    method,
+    url,
+    headers: { ...GOOD_AUTH, host: '127.0.0.1:3050', ...headers },
+    ...(payload === undefined ? {} : { payload }),
+  });
 
 describe('security headers', () => {
   it('are on the page, its assets, its API, the admin API, /metrics, /health and errors', async () => {
@@ -128,7 +133,12 @@ describe('failed logins per client address', () => {
     const statuses: number[] = [];
     let last;
     for (let n = 0; n < 50; n++) {
-      last = await stack.app.inject({ method: 'GET', url: '/ui', headers: { authorization: basic(AUTH.user, `guess ${n}`) }, remoteAddress: '198.51.100.7' });
+      last = await stack.app.inject({
+        method: 'GET',
+        url: '/ui',
+        headers: { authorization: basic(AUTH.user, `guess ${n}`) },
+        remoteAddress: '198.51.100.7',
+      });
       statuses.push(last.statusCode);
     }
     expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
@@ -138,7 +148,12 @@ describe('failed logins per client address', () => {
     expect(Number(last!.headers['retry-after'])).toBeLessThanOrEqual(900);
     const right = await stack.app.inject({ method: 'GET', url: '/api/queues/stats', headers: GOOD_AUTH, remoteAddress: '198.51.100.7' });
     expect(right.statusCode).toBe(429);
-    const elsewhere = await stack.app.inject({ method: 'GET', url: '/api/queues/stats', headers: GOOD_AUTH, remoteAddress: '198.51.100.8' });
+    const elsewhere = await stack.app.inject({
+      method: 'GET',
+      url: '/api/queues/stats',
+      headers: GOOD_AUTH,
+      remoteAddress: '198.51.100.8',
+    });
     expect(elsewhere.statusCode).toBe(200);
     // /health stays open.
     expect((await stack.app.inject({ method: 'GET', url: '/health', remoteAddress: '198.51.100.7' })).statusCode).toBe(200);
@@ -156,7 +171,8 @@ describe('failed logins per client address', () => {
     expect(config.authFailures).toEqual({ max: 2, windowMs: 1000 });
     const small = await startStack(redis, { authFailures: config.authFailures });
     cleanups.push(small.close);
-    const once = async () => (await small.app.inject({ method: 'GET', url: '/ui', headers: { authorization: basic(AUTH.user, 'nope') } })).statusCode;
+    const once = async () =>
+      (await small.app.inject({ method: 'GET', url: '/ui', headers: { authorization: basic(AUTH.user, 'nope') } })).statusCode;
     const windowFrom = Date.now();
     expect([await once(), await once(), await once()]).toEqual([401, 401, 429]);
     const limitedAt = Date.now();
@@ -219,14 +235,20 @@ describe('paging', () => {
     expect(response.statusCode).toBe(200);
   });
 
-  it.each(['start=1e20', 'end=1e20', 'start=100000000000000000000', 'start=1e400', 'start=-1', 'start=abc', 'start=1.5', 'start=9007199254740993'])(
-    'answers 400 naming the field, never 500, for %s',
-    async (query) => {
-      const response = await inject('GET', `/api/queues/email/jobs?state=failed&${query}`);
-      expect(response.statusCode).toBe(400);
-      expect(response.json()).toMatchObject({ code: 'INVALID_REQUEST', field: query.split('=')[0] });
-    },
-  );
+  it.each([
+    'start=1e20',
+    'end=1e20',
+    'start=100000000000000000000',
+    'start=1e400',
+    'start=-1',
+    'start=abc',
+    'start=1.5',
+    'start=9007199254740993',
+  ])('answers 400 naming the field, never 500, for %s', async (query) => {
+    const response = await inject('GET', `/api/queues/email/jobs?state=failed&${query}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'INVALID_REQUEST', field: query.split('=')[0] });
+  });
 });
 
 describe('retries', () => {
@@ -242,9 +264,12 @@ describe('retries', () => {
 
     const response = await inject('POST', '/api/queues/email/retry');
     expect(response.json()).toMatchObject({ retried: 1 });
-    await waitFor(async () => worker.processed.filter((id) => id === job.id).length === 4 && (await email.getJobState(job.id!)) === 'failed', {
-      what: 'the second round of attempts',
-    });
+    await waitFor(
+      async () => worker.processed.filter((id) => id === job.id).length === 4 && (await email.getJobState(job.id!)) === 'failed',
+      {
+        what: 'the second round of attempts',
+      },
+    );
     // Two more attempts, the whole schedule, not one: 2 (not 3) attempts on the record.
     expect((await email.getJob(job.id!))!.attemptsMade).toBe(2);
   });
@@ -259,9 +284,12 @@ describe('retries', () => {
     await waitFor(async () => (await email.getJobState(job.id!)) === 'failed', { what: 'the first failure' });
     const retried = await inject('PUT', `/ui/api/queues/email/${job.id}/retry`, { 'sec-fetch-site': 'same-origin' });
     expect(retried.statusCode).toBe(204);
-    await waitFor(async () => worker.processed.filter((id) => id === job.id).length === 3 && (await email.getJobState(job.id!)) === 'failed', {
-      what: 'the one extra attempt',
-    });
+    await waitFor(
+      async () => worker.processed.filter((id) => id === job.id).length === 3 && (await email.getJobState(job.id!)) === 'failed',
+      {
+        what: 'the one extra attempt',
+      },
+    );
     expect((await email.getJob(job.id!))!.attemptsMade).toBe(3);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(worker.processed.filter((id) => id === job.id)).toHaveLength(3);
@@ -287,7 +315,9 @@ describe('retries', () => {
     const all = await inject('PUT', '/ui/api/queues/email/retry/completed', { 'sec-fetch-site': 'same-origin' });
     expect(all.statusCode).toBe(403);
     expect(all.json()).toMatchObject({ code: 'COMPLETED_RETRY_DISABLED' });
-    const one = await inject('PUT', `/ui/api/queues/email/${encodeURIComponent(completed!.id!)}/retry`, { 'sec-fetch-site': 'same-origin' });
+    const one = await inject('PUT', `/ui/api/queues/email/${encodeURIComponent(completed!.id!)}/retry`, {
+      'sec-fetch-site': 'same-origin',
+    });
     expect(one.statusCode).toBe(403);
     expect(await email.getJobState(completed!.id!)).toBe('completed');
 

@@ -65,7 +65,12 @@ describe('GET /health and Redis outages', () => {
 describe('Bull Board’s API while Redis is frozen (SIGSTOP)', () => {
   it('answers 503 QUEUE_UNAVAILABLE in the one error shape, and 200 again once Redis runs', async () => {
     const frozen = await startRedisServer();
-    const config = loadQueuesConfig({ REDIS_URL: frozen.url, REDIS_PREFIX: 'freeze:', REDIS_COMMAND_TIMEOUT_MS: '300', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+    const config = loadQueuesConfig({
+      REDIS_URL: frozen.url,
+      REDIS_PREFIX: 'freeze:',
+      REDIS_COMMAND_TIMEOUT_MS: '300',
+      JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    });
     const client = new QueueClient({ config, connectionName: 'queues-ui-freeze-test', onWarning: () => {} });
     await client.ready();
     const app = buildApp({ client, auth: AUTH });

@@ -33,10 +33,13 @@ beforeAll(async () => {
   await email.add('verify', { outcome: 'ok' });
   await email.add('verify', { outcome: 'ok' });
   await email.add('verify', { outcome: 'fail' }, { attempts: 1 });
-  await waitFor(async () => {
-    const counts = await email.getJobCounts('completed', 'failed');
-    return counts.completed === 2 && counts.failed === 1;
-  }, { what: 'two completed and one failed job' });
+  await waitFor(
+    async () => {
+      const counts = await email.getJobCounts('completed', 'failed');
+      return counts.completed === 2 && counts.failed === 1;
+    },
+    { what: 'two completed and one failed job' },
+  );
   await worker.close();
   await stack.client.getQueue('files').add('validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' }, { delay: 60_000 });
   await stack.client.getQueue('slack').pause();

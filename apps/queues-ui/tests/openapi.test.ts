@@ -60,11 +60,18 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
       }
     }
     const jobs = document.paths['/api/queues/{queue}/jobs']!.get!;
-    expect(jobs.parameters!.map((parameter) => `${parameter.in}:${parameter.name}`).sort()).toEqual(['path:queue', 'query:end', 'query:start', 'query:state']);
+    expect(jobs.parameters!.map((parameter) => `${parameter.in}:${parameter.name}`).sort()).toEqual([
+      'path:queue',
+      'query:end',
+      'query:start',
+      'query:state',
+    ]);
   });
 
   it('documents POST /api/erasure with examples that are what the route answers, and its errors', async () => {
-    const document = (await stack.app.inject({ method: 'GET', url: '/api/openapi.json', headers: GOOD_AUTH })).json() as { paths: Record<string, Record<string, Operation>> };
+    const document = (await stack.app.inject({ method: 'GET', url: '/api/openapi.json', headers: GOOD_AUTH })).json() as {
+      paths: Record<string, Record<string, Operation>>;
+    };
     const erasure = document.paths['/api/erasure']!.post!;
     expect(Object.keys(document.paths['/api/erasure']!)).toEqual(['post']);
     expect(erasure.tags).toEqual(['personal data']);

@@ -52,7 +52,17 @@ function claimReconcileTick(deps: WorkerDeps, config: WorkerConfig, queue: Queue
   return deps.queues.store.takeReconcileTick(queue, config.deadLetterReconcileIntervalMs, String(process.pid));
 }
 
-export function createWorkerApp({ config, logger, deps: overrides, processors = defaultProcessors, timeoutFor, onStall, schedulers = true, queues, maxConcurrency }: WorkerAppOptions): WorkerApp {
+export function createWorkerApp({
+  config,
+  logger,
+  deps: overrides,
+  processors = defaultProcessors,
+  timeoutFor,
+  onStall,
+  schedulers = true,
+  queues,
+  maxConcurrency,
+}: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
   if (!config.smtpUrl) logger.info({ outboxDir: config.outboxDir }, 'SMTP_URL is not set: mails are written as .eml files to the outbox');
@@ -79,7 +89,12 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
     try {
       if (!schedulesDone) {
         for (const queue of new Set(schedules.map((schedule) => schedule.queue))) {
-          await upsertJobSchedulers(deps.queues.getQueue(queue), config.timeZone, logger, schedules.filter((schedule) => schedule.queue === queue));
+          await upsertJobSchedulers(
+            deps.queues.getQueue(queue),
+            config.timeZone,
+            logger,
+            schedules.filter((schedule) => schedule.queue === queue),
+          );
         }
         schedulesDone = true;
       }
@@ -142,7 +157,10 @@ export function createWorkerApp({ config, logger, deps: overrides, processors = 
         abandon: () => runner.abandon(),
       });
       if (left.length > 0) {
-        logger.error({ jobs: left }, 'stopped with jobs left to the stalled-job check: redis is unreachable, their outcome is not recorded and their locks expire');
+        logger.error(
+          { jobs: left },
+          'stopped with jobs left to the stalled-job check: redis is unreachable, their outcome is not recorded and their locks expire',
+        );
       }
       // The producer's connection has no offline queue: with Redis down its quit fails at once.
       await closeDeps(deps);

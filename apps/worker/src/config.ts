@@ -1,12 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
-import {
-  loadQueuesConfig,
-  missingKeyringError,
-  RATE_LIMITED_QUEUES,
-  SCHEDULED_JOB_TYPES,
-  type QueueName,
-} from '@ceres/queues';
+import { loadQueuesConfig, missingKeyringError, RATE_LIMITED_QUEUES, SCHEDULED_JOB_TYPES, type QueueName } from '@ceres/queues';
 import { ConfigError, parseSecretList, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
 import { databaseUrlSetting } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
@@ -15,7 +9,8 @@ import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
  * Checked by {@link checkUrl} after parsing, for a message that says what is expected. At most 2,000
  * characters: the unsubscribe link's length bounds the newsletters' size (MAX_PLACEHOLDER_VALUE_CHARS).
  */
-const Url = (description: string, options: { default?: string } = {}) => Type.String({ minLength: 1, maxLength: 2_000, description, ...options });
+const Url = (description: string, options: { default?: string } = {}) =>
+  Type.String({ minLength: 1, maxLength: 2_000, description, ...options });
 
 /** One variable per cron job type, named by its definition file and defaulting to its pattern. */
 const SCHEDULE_ENV = Object.fromEntries(
@@ -28,8 +23,15 @@ const SCHEDULE_ENV = Object.fromEntries(
 /** One variable per rate-limited queue, named by its queue.ts; unset without a default: no limit. */
 const RATE_ENV = Object.fromEntries(
   RATE_LIMITED_QUEUES.map(({ queue, rateLimit }) => {
-    const rate = Type.Number({ minimum: 0.01, maximum: 100_000, description: `${rateLimit.description} (jobs of ${queue} started per second, across all workers)` });
-    return [rateLimit.env, rateLimit.perSecond === undefined ? Type.Optional(rate) : Type.Number({ ...rate, default: rateLimit.perSecond })];
+    const rate = Type.Number({
+      minimum: 0.01,
+      maximum: 100_000,
+      description: `${rateLimit.description} (jobs of ${queue} started per second, across all workers)`,
+    });
+    return [
+      rateLimit.env,
+      rateLimit.perSecond === undefined ? Type.Optional(rate) : Type.Number({ ...rate, default: rateLimit.perSecond }),
+    ];
   }),
 );
 
@@ -52,22 +54,51 @@ export const WorkerEnv = Type.Object({
   }),
   UNSUBSCRIBE_URL: Type.Optional(Url("Public URL of the API's POST /unsubscribe, https in production; unset: APP_URL + /unsubscribe")),
   UNSUBSCRIBE_MAILTO: Type.Optional(
-    Type.String({ format: 'email', description: "The List-Unsubscribe mailto address (the token is the subject); unset: MAIL_FROM's address" }),
+    Type.String({
+      format: 'email',
+      description: "The List-Unsubscribe mailto address (the token is the subject); unset: MAIL_FROM's address",
+    }),
   ),
-  SMTP_THROTTLE_PAUSE_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 900_000, description: 'How long the mail queues pause after an SMTP throttling answer (421, 450/451 4.7.x)' }),
+  SMTP_THROTTLE_PAUSE_MS: Type.Integer({
+    default: 30_000,
+    minimum: 100,
+    maximum: 900_000,
+    description: 'How long the mail queues pause after an SMTP throttling answer (421, 450/451 4.7.x)',
+  }),
   SLACK_WEBHOOK_URL: Type.Optional(Url('Slack incoming webhook; unset: alerts are logged at warn level')),
   SLACK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 60_000, description: 'Timeout of one webhook call' }),
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
-  FILES_SANDBOX_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, description: 'Wall-clock limit of one file inspection in its child process' }),
-  DEAD_LETTER_DIGEST_AFTER: Type.Integer({ default: 5, minimum: 0, maximum: 10_000, description: 'Dead letters of one queue per minute alerted one by one; beyond that, one digest per queue and minute' }),
-  DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({ default: 60_000, minimum: 1_000, description: 'How often one instance per queue reconciles the failed sets with failed_jobs' }),
+  FILES_SANDBOX_TIMEOUT_MS: Type.Integer({
+    default: 10_000,
+    minimum: 100,
+    description: 'Wall-clock limit of one file inspection in its child process',
+  }),
+  DEAD_LETTER_DIGEST_AFTER: Type.Integer({
+    default: 5,
+    minimum: 0,
+    maximum: 10_000,
+    description: 'Dead letters of one queue per minute alerted one by one; beyond that, one digest per queue and minute',
+  }),
+  DEAD_LETTER_RECONCILE_INTERVAL_MS: Type.Integer({
+    default: 60_000,
+    minimum: 1_000,
+    description: 'How often one instance per queue reconciles the failed sets with failed_jobs',
+  }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
   FAILED_JOBS_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'Days a failed_jobs row is kept' }),
-  WORKER_STALL_CHECK_MS: Type.Integer({ default: 30_000, minimum: 500, description: 'How long a queue may take no job while jobs wait before its worker is rebuilt' }),
-  WORKER_ACTIVITY_LOG_MS: Type.Integer({ default: 60_000, minimum: 100, description: 'How often each queue logs its activity line at info' }),
+  WORKER_STALL_CHECK_MS: Type.Integer({
+    default: 30_000,
+    minimum: 500,
+    description: 'How long a queue may take no job while jobs wait before its worker is rebuilt',
+  }),
+  WORKER_ACTIVITY_LOG_MS: Type.Integer({
+    default: 60_000,
+    minimum: 100,
+    description: 'How often each queue logs its activity line at info',
+  }),
 });
 
 /** Reads and checks the environment; throws a `ConfigError` naming the first bad variable. */
@@ -78,14 +109,19 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   checkUrl('APP_URL', parsed.APP_URL, ['http:', 'https:'], 'https://ceres.example');
   // Newest first: the worker signs with the first; the API still accepts links signed with the others.
   const [unsubscribeSecret] = parseSecretList('UNSUBSCRIBE_SECRET', parsed.UNSUBSCRIBE_SECRET);
-  if (parsed.UNSUBSCRIBE_URL) checkUrl('UNSUBSCRIBE_URL', parsed.UNSUBSCRIBE_URL, ['http:', 'https:'], 'https://api.ceres.example/unsubscribe');
+  if (parsed.UNSUBSCRIBE_URL)
+    checkUrl('UNSUBSCRIBE_URL', parsed.UNSUBSCRIBE_URL, ['http:', 'https:'], 'https://api.ceres.example/unsubscribe');
   const unsubscribeUrl = parsed.UNSUBSCRIBE_URL ?? `${parsed.APP_URL.replace(/\/+$/, '')}/unsubscribe`;
   // As the links write it (percent-encoded): the bound POST /campaigns checks templates against.
   if (new URL(unsubscribeUrl).href.length > 2_000) {
-    throw new ConfigError(parsed.UNSUBSCRIBE_URL ? 'UNSUBSCRIBE_URL' : 'APP_URL', 'the unsubscribe URL is longer than 2,000 characters once percent-encoded');
+    throw new ConfigError(
+      parsed.UNSUBSCRIBE_URL ? 'UNSUBSCRIBE_URL' : 'APP_URL',
+      'the unsubscribe URL is longer than 2,000 characters once percent-encoded',
+    );
   }
   const fromAddress = /<([^<>]+)>\s*$/.exec(parsed.MAIL_FROM)?.[1] ?? parsed.MAIL_FROM.trim();
-  if (parsed.SLACK_WEBHOOK_URL) checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
+  if (parsed.SLACK_WEBHOOK_URL)
+    checkUrl('SLACK_WEBHOOK_URL', parsed.SLACK_WEBHOOK_URL, ['http:', 'https:'], 'https://hooks.slack.com/services/…');
   const schedules = SCHEDULED_JOB_TYPES.map(({ queue, job, definition }) => {
     const variable = definition.schedule!.env;
     const pattern = (parsed as unknown as Record<string, string>)[variable]!;

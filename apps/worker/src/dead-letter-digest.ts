@@ -21,7 +21,9 @@ export function parseDigestBucket(bucket: string): { queue: string; minute: numb
 
 /** The reason as the digest shows it: without e-mail addresses, bounded. */
 export function digestReason(failedReason: string | undefined): string {
-  return redactEmails(failedReason || 'unknown reason').replace(/\s+/g, ' ').slice(0, REASON_LENGTH);
+  return redactEmails(failedReason || 'unknown reason')
+    .replace(/\s+/g, ' ')
+    .slice(0, REASON_LENGTH);
 }
 
 const figure = (n: number) => n.toLocaleString('en-US');

@@ -98,7 +98,14 @@ function archiveRow(job: Job): FailedJobRow {
   };
 }
 
-export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 2_000, 5_000, 10_000], digestAfter = 5, onDeadLetter }: DeadLettersOptions): DeadLetters {
+export function createDeadLetters({
+  db,
+  queues,
+  logger,
+  retryDelaysMs = [1_000, 2_000, 5_000, 10_000],
+  digestAfter = 5,
+  onDeadLetter,
+}: DeadLettersOptions): DeadLetters {
   /**
    * One alert per dead letter while its queue had at most `digestAfter` in the minute; beyond,
    * the minute's digest (enqueued by every dead letter past the threshold: the deterministic id
@@ -114,7 +121,11 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
       });
       return;
     }
-    await queues.enqueue('slack/dead-letter-digest', { bucket: digestBucket(job.queueName, minute) }, { delay: Math.max((minute + 1) * 60_000 + DIGEST_GRACE_MS - Date.now(), 0) });
+    await queues.enqueue(
+      'slack/dead-letter-digest',
+      { bucket: digestBucket(job.queueName, minute) },
+      { delay: Math.max((minute + 1) * 60_000 + DIGEST_GRACE_MS - Date.now(), 0) },
+    );
   };
 
   const record = async (job: Job, known?: { archived: false }): Promise<RecordOutcome> => {
@@ -158,7 +169,10 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
       if (outcome.status === 'fulfilled') ready.push(job);
       else {
         result.failed++;
-        logger.error({ queue: name, job: job.name, jobId: job.id, err: errorSummary(outcome.reason) }, 'could not record a dead letter during reconciliation');
+        logger.error(
+          { queue: name, job: job.name, jobId: job.id, err: errorSummary(outcome.reason) },
+          'could not record a dead letter during reconciliation',
+        );
       }
     });
     try {
@@ -169,7 +183,10 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
           if ((await record(job, { archived: false })) === 'archived') result.recorded++;
         } catch (error) {
           result.failed++;
-          logger.error({ queue: name, job: job.name, jobId: job.id, err: errorSummary(error) }, 'could not record a dead letter during reconciliation');
+          logger.error(
+            { queue: name, job: job.name, jobId: job.id, err: errorSummary(error) },
+            'could not record a dead letter during reconciliation',
+          );
         }
       }
     }
@@ -205,8 +222,16 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
       void recordIfStillThere(job).then(
         (outcome) => {
           pending.delete(key);
-          if (outcome === 'gone') logger.info({ queue: job.queueName, job: job.name, jobId: job.id }, 'dead letter removed from its queue meanwhile (erased?); not recorded');
-          else logger.warn({ queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 }, 'job failed for good');
+          if (outcome === 'gone')
+            logger.info(
+              { queue: job.queueName, job: job.name, jobId: job.id },
+              'dead letter removed from its queue meanwhile (erased?); not recorded',
+            );
+          else
+            logger.warn(
+              { queue: job.queueName, job: job.name, jobId: job.id, attempts: job.attemptsMade, outcome, retries: attempt + 1 },
+              'job failed for good',
+            );
         },
         (error) => {
           logger.debug({ queue: job.queueName, jobId: job.id, err: errorSummary(error) }, 'dead letter still not recorded; retrying');
@@ -237,7 +262,10 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
         const outcome = await record(job);
         log.warn({ err: errorSummary(error), attempts: job.attemptsMade, outcome }, 'job failed for good');
       } catch (recordError) {
-        log.error({ err: errorSummary(error), recordErr: errorSummary(recordError) }, 'job failed for good; could not record the dead letter, retrying');
+        log.error(
+          { err: errorSummary(error), recordErr: errorSummary(recordError) },
+          'job failed for good; could not record the dead letter, retrying',
+        );
         retry(`${job.queueName}\n${job.id}\n${job.finishedOn}`, job, 0);
       }
     },
@@ -252,7 +280,11 @@ export function createDeadLetters({ db, queues, logger, retryDelaysMs = [1_000, 
             name,
             jobs.map((job) => ({ jobId: String(job.id), failedAt: new Date(job.finishedOn!) })),
           );
-          await recordPage(name, jobs.filter((_, index) => !archived.has(index)), result);
+          await recordPage(
+            name,
+            jobs.filter((_, index) => !archived.has(index)),
+            result,
+          );
           if (page.length < RECONCILE_PAGE) break;
         }
       }

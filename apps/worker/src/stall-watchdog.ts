@@ -100,7 +100,10 @@ export class StallWatchdog extends EventEmitter<StallWatchdogEvents> {
         const strike = (this.strikes.get(queue)?.count ?? 0) + 1;
         this.strikes.set(queue, { count: strike, at: Date.now() });
         if (strike === 1) {
-          logger.error({ queue, idleMs, waiting: counts.waiting, prioritized: counts.prioritized }, 'worker stalled: jobs wait but none was taken; rebuilding the worker');
+          logger.error(
+            { queue, idleMs, waiting: counts.waiting, prioritized: counts.prioritized },
+            'worker stalled: jobs wait but none was taken; rebuilding the worker',
+          );
           await this.runner.rebuild(queue);
         } else {
           logger.fatal({ queue, idleMs }, 'worker still stalled after a rebuild; exiting so the supervisor restarts the process');

@@ -64,7 +64,11 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
     runner.queues,
     (queue) => deps.queues.getQueue(queue).getRateLimitTtl(queueLimiter(config.rates[queue]).max),
     ({ queue, ms }) => runner.hold(queue, ms),
-    (error) => logger.warn({ err: errorSummary(error) }, 'back-pressure subscription: could not read or subscribe; pauses of other processes may be missed until it reconnects'),
+    (error) =>
+      logger.warn(
+        { err: errorSummary(error) },
+        'back-pressure subscription: could not read or subscribe; pauses of other processes may be missed until it reconnects',
+      ),
   );
   let closing: Promise<void> | undefined;
   return {

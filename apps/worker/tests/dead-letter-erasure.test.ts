@@ -19,10 +19,16 @@ describe('a dead letter retried from memory', () => {
     const { jobId } = await producer.enqueue('email/welcome', { userId: 'dl-8', email: 'dl-8@example.com', firstName: 'D' });
     // A final failure, as the worker sees it (its `failed` event with the job).
     let failed: Job | undefined;
-    const worker = new Worker('email', async () => { throw new UnrecoverableError('550 for good'); }, {
-      connection: createRedisConnection(producer.config, 'worker'),
-      prefix: queue.opts.prefix,
-    });
+    const worker = new Worker(
+      'email',
+      async () => {
+        throw new UnrecoverableError('550 for good');
+      },
+      {
+        connection: createRedisConnection(producer.config, 'worker'),
+        prefix: queue.opts.prefix,
+      },
+    );
     worker.on('failed', (job) => (failed = job));
     await waitForState(queue, jobId, 'failed');
     await waitFor(async () => failed?.finishedOn, { what: 'the failed event' });

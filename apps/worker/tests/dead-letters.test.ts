@@ -21,8 +21,7 @@ import {
 const bed = useTestBed({ ownServers: true });
 
 /** Alerts seen by the Slack stand-in that name this job id. */
-const alertsFor = (jobId: string) =>
-  bed.peers.slack.requests.filter((request) => JSON.stringify(request.body).includes(jobId));
+const alertsFor = (jobId: string) => bed.peers.slack.requests.filter((request) => JSON.stringify(request.body).includes(jobId));
 
 describe('a job that always fails', () => {
   it('ends after 6 attempts with one failed_jobs row and one alert, with three worker processes', async () => {
@@ -108,7 +107,9 @@ describe('startup reconciliation', () => {
       await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId })).length === 1, { what: 'the reconciled row' });
       await waitFor(() => alertsFor(jobId).length >= 1, { what: 'the reconciled alert' });
       // Both reconciliations are over and every alert they enqueued has been posted.
-      await waitFor(() => captures.every(({ lines }) => lines.some((line) => line.msg === 'dead letters reconciled')), { what: 'both reconciliations' });
+      await waitFor(() => captures.every(({ lines }) => lines.some((line) => line.msg === 'dead letters reconciled')), {
+        what: 'both reconciliations',
+      });
       await waitForIdle(queues.getQueue('slack'));
       await Promise.all(apps.map((app) => app.stop()));
     }
@@ -172,7 +173,9 @@ describe('a payload PostgreSQL cannot store', () => {
     const normal = { jobId: '' };
     await failUnrecorded(queues, 'email', async () => {
       // NUL and a lone surrogate, as a payload from elsewhere may hold them.
-      await queues.getQueue('email').add('welcome', { userId: 'p2', email: 'p2@example.com', firstName: 'x\u0000\udc00' }, { jobId: poisonId });
+      await queues
+        .getQueue('email')
+        .add('welcome', { userId: 'p2', email: 'p2@example.com', firstName: 'x\u0000\udc00' }, { jobId: poisonId });
       await waitForState(queues.getQueue('email'), poisonId, 'failed');
     });
     await failUnrecorded(queues, 'slack', async () => {
@@ -208,15 +211,22 @@ describe('PostgreSQL down while jobs die', () => {
     let ids: string[] = [];
     try {
       ids = await Promise.all(
-        Array.from({ length: 10 }, async (_, n) =>
-          (await queues.enqueue('email/welcome', { userId: `gone-${n}`, email: `gone-${n}@example.com`, firstName: 'G' })).jobId,
+        Array.from(
+          { length: 10 },
+          async (_, n) =>
+            (await queues.enqueue('email/welcome', { userId: `gone-${n}`, email: `gone-${n}@example.com`, firstName: 'G' })).jobId,
         ),
       );
       for (const id of ids) await waitForState(queues.getQueue('email'), id, 'failed', 15_000);
       // The outage lasts until every recording has failed 4 retries (1 + 2 + 5 + 10 s): each is at
       // its longest backoff, 10 s, when PostgreSQL comes back.
-      const retries = (id: string) => worker.logs.filter((line) => line.msg === 'dead letter still not recorded; retrying' && line.jobId === id).length;
-      await waitFor(() => ids.every((id) => retries(id) >= 4), { timeoutMs: 40_000, intervalMs: 250, what: '4 failed retries of each recording' });
+      const retries = (id: string) =>
+        worker.logs.filter((line) => line.msg === 'dead letter still not recorded; retrying' && line.jobId === id).length;
+      await waitFor(() => ids.every((id) => retries(id) >= 4), {
+        timeoutMs: 40_000,
+        intervalMs: 250,
+        what: '4 failed retries of each recording',
+      });
     } finally {
       await bed.peers.postgres.start();
     }
@@ -241,7 +251,11 @@ describe('PostgreSQL down while jobs die', () => {
 describe('periodic reconciliation', () => {
   it('re-archives lost rows within an interval, one instance per tick, one archive query per page of jobs', async () => {
     // One alert per job (no digest), posted faster than Slack's real rate, to tell each one once.
-    const env = workerEnv(bed.peers, { DEAD_LETTER_RECONCILE_INTERVAL_MS: '2000', DEAD_LETTER_DIGEST_AFTER: '1000', SLACK_RATE_PER_SECOND: '200' });
+    const env = workerEnv(bed.peers, {
+      DEAD_LETTER_RECONCILE_INTERVAL_MS: '2000',
+      DEAD_LETTER_DIGEST_AFTER: '1000',
+      SLACK_RATE_PER_SECOND: '200',
+    });
     const queues = bed.producer(env);
     const ids: string[] = [];
     await failUnrecorded(queues, 'email', async () => {
@@ -268,9 +282,15 @@ describe('periodic reconciliation', () => {
     const apps = captures.map(({ logger }) => createWorkerApp({ config, logger, schedulers: false, deps: { db: counted(bed.db) } }));
     bed.apps.push(...apps);
     await Promise.all(apps.map((app) => app.started));
-    const count = async () => Number((await bed.db.pool.query("SELECT count(*) AS n FROM failed_jobs WHERE queue = 'email' AND job_id LIKE 'email:welcome:lost-%'")).rows[0].n);
+    const count = async () =>
+      Number(
+        (await bed.db.pool.query("SELECT count(*) AS n FROM failed_jobs WHERE queue = 'email' AND job_id LIKE 'email:welcome:lost-%'"))
+          .rows[0].n,
+      );
     await waitFor(async () => (await count()) === 250, { timeoutMs: 20_000, what: 'the startup reconciliation' });
-    await waitFor(() => captures.every(({ lines }) => lines.some((line) => line.msg === 'dead letters reconciled')), { what: 'both startups' });
+    await waitFor(() => captures.every(({ lines }) => lines.some((line) => line.msg === 'dead letters reconciled')), {
+      what: 'both startups',
+    });
     // Two instances, two pages each at startup (plus those of periodic runs): the archive check is
     // one query per page of 200 (250 jobs: 200 + 50), never one per job.
     expect(calls.has).toBe(0);
@@ -280,7 +300,8 @@ describe('periodic reconciliation', () => {
     // Lose the rows right after a periodic run of the email queue that found nothing to do: the
     // next run is an interval away, so none is in flight.
     const isPeriodic = (line: Record<string, unknown>) => line.msg === 'dead letters reconciled (periodic)' && line.queue === 'email';
-    const quiet = () => captures.reduce((sum, { lines }) => sum + lines.filter((line) => isPeriodic(line) && line.recorded === 0).length, 0);
+    const quiet = () =>
+      captures.reduce((sum, { lines }) => sum + lines.filter((line) => isPeriodic(line) && line.recorded === 0).length, 0);
     const quietBefore = quiet();
     await waitFor(() => quiet() > quietBefore, { intervalMs: 5, what: 'a quiet tick' });
     const before = captures.map(({ lines }) => lines.length);
@@ -290,7 +311,9 @@ describe('periodic reconciliation', () => {
     // would have logged by then.
     const quietAfter = quiet();
     await waitFor(() => quiet() > quietAfter, { intervalMs: 5, what: 'a quiet tick after the archive' });
-    const periodic = captures.flatMap(({ lines }, index) => lines.slice(before[index]).filter((line) => isPeriodic(line) && line.recorded !== 0));
+    const periodic = captures.flatMap(({ lines }, index) =>
+      lines.slice(before[index]).filter((line) => isPeriodic(line) && line.recorded !== 0),
+    );
     // One instance took the tick and archived all 250; the other never ran it at the same time.
     expect(periodic).toEqual([expect.objectContaining({ queue: 'email', recorded: 250, failed: 0 })]);
     expect(calls.has).toBe(0);
@@ -325,7 +348,11 @@ describe('an alert storm', () => {
     // A pool of its own: an earlier test's app closed bed.db's when it stopped.
     const db = createDb(bed.peers.postgres.url);
     try {
-      const count = async () => Number((await db.pool.query("SELECT count(*) AS n FROM failed_jobs WHERE queue = 'email' AND job_id LIKE 'email:welcome:storm-%'")).rows[0].n);
+      const count = async () =>
+        Number(
+          (await db.pool.query("SELECT count(*) AS n FROM failed_jobs WHERE queue = 'email' AND job_id LIKE 'email:welcome:storm-%'"))
+            .rows[0].n,
+        );
       await waitFor(async () => (await count()) === 500, { timeoutMs: 20_000, what: '500 failed_jobs rows' });
     } finally {
       await db.close();
@@ -347,7 +374,8 @@ describe('an alert storm', () => {
     expect(dueAt).toBeLessThanOrEqual((minute + 1) * 60_000 + 4_000);
     await digestJobs[0]!.promote();
 
-    const digests = () => bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('failed for good in the last minute'));
+    const digests = () =>
+      bed.peers.slack.requests.filter((r) => (r.body as { text: string }).text.includes('failed for good in the last minute'));
     await waitFor(() => digests().length >= 1, { timeoutMs: 90_000, intervalMs: 250, what: 'the digest' });
     // The 500 rows are in, so every alert and digest has been enqueued (before its row); once the
     // slack queue has nothing left, delayed included, nothing more will be posted.

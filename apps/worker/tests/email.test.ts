@@ -70,7 +70,8 @@ describe('email/verify', () => {
     ['token-unknown', undefined],
   ] as const)('completes as skipped (%s) and sends nothing', async (reason, expiresIn) => {
     const value = token(reason);
-    if (expiresIn !== undefined) await db.tokens.insert({ token: value, userId: `user-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
+    if (expiresIn !== undefined)
+      await db.tokens.insert({ token: value, userId: `user-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
     const { jobId } = await producer().enqueue('email/verify', {
       userId: `user-${reason}`,
       email: 'bob@example.com',
@@ -88,7 +89,15 @@ describe('email/verify', () => {
     const value = token('other');
     await db.tokens.insert({ token: value, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
     const result = await verify(
-      { id: '1', name: 'verify', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value }, updateProgress: async () => {} },
+      {
+        id: '1',
+        name: 'verify',
+        queueName: 'email',
+        attemptsMade: 0,
+        timestamp: Date.now(),
+        data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value },
+        updateProgress: async () => {},
+      },
       { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
       { logger, signal: new AbortController().signal },
     );
@@ -100,7 +109,15 @@ describe('email/verify', () => {
     const value = token('clock');
     const expiresAt = new Date(Date.now() + HOUR);
     await db.tokens.insert({ token: value, userId: 'u-clock', expiresAt });
-    const job = { id: '2', name: 'verify', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value }, updateProgress: async () => {} };
+    const job = {
+      id: '2',
+      name: 'verify',
+      queueName: 'email',
+      attemptsMade: 0,
+      timestamp: Date.now(),
+      data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value },
+      updateProgress: async () => {},
+    };
     const deps = { mailer: app.deps.mailer, db, appUrl: 'https://x.example' };
     const ctx = { logger, signal: new AbortController().signal };
     expect(await verify(job, { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({ skipped: 'token-expired' });
@@ -130,7 +147,9 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
     // Stored encrypted: decrypted with the producer's keyring, it is the new token.
     expect(job.data.token).toBeUndefined();
     expect(job.data.$sealed).toMatch(/^enc:/);
-    expect((decryptPayload(producer().config.keyring, 'email/verify', ['email', 'firstName', 'token'], job.data) as { token: string }).token).toBe(second);
+    expect(
+      (decryptPayload(producer().config.keyring, 'email/verify', ['email', 'firstName', 'token'], job.data) as { token: string }).token,
+    ).toBe(second);
     // Nothing more was sent for the duplicate: a later mail is the third one.
     await producer().enqueue('email/welcome', { userId: 'resend-barrier', email: 'rosa@example.com', firstName: 'Rosa' });
     const after = await peers.smtp.waitForMessages(3);
@@ -138,12 +157,23 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
   });
 
   it('while the first job is still pending, a new token is a duplicate and the pending job keeps its token', async () => {
-    const pending = await producer().enqueue('email/verify', { userId: 'pending', email: 'p@example.com', firstName: 'P', token: token('a') }, { delay: 60_000 });
-    const again = await producer().enqueue('email/verify', { userId: 'pending', email: 'p@example.com', firstName: 'P', token: 'other-token' });
+    const pending = await producer().enqueue(
+      'email/verify',
+      { userId: 'pending', email: 'p@example.com', firstName: 'P', token: token('a') },
+      { delay: 60_000 },
+    );
+    const again = await producer().enqueue('email/verify', {
+      userId: 'pending',
+      email: 'p@example.com',
+      firstName: 'P',
+      token: 'other-token',
+    });
     expect(again).toEqual({ jobId: pending.jobId, duplicate: true });
     const stored = await producer().getQueue('email').getJob(pending.jobId);
     expect(await stored!.getState()).toBe('delayed');
-    expect((decryptPayload(producer().config.keyring, 'email/verify', ['email', 'firstName', 'token'], stored!.data) as { token: string }).token).not.toBe('other-token');
+    expect(
+      (decryptPayload(producer().config.keyring, 'email/verify', ['email', 'firstName', 'token'], stored!.data) as { token: string }).token,
+    ).not.toBe('other-token');
     await stored!.remove();
   });
 });
@@ -152,12 +182,22 @@ describe('a mail already accepted by the SMTP server', () => {
   it('is not sent again by a re-run of the same job (same id and creation time); a later job with that id sends', async () => {
     const value = token('once');
     await db.tokens.insert({ token: value, userId: 'u-once', expiresAt: new Date(Date.now() + HOUR) });
-    const job = { id: 'email:verify:u-once', name: 'verify', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'u-once', email: 'once@example.com', firstName: 'O', token: value }, updateProgress: async () => {} };
+    const job = {
+      id: 'email:verify:u-once',
+      name: 'verify',
+      queueName: 'email',
+      attemptsMade: 0,
+      timestamp: Date.now(),
+      data: { userId: 'u-once', email: 'once@example.com', firstName: 'O', token: value },
+      updateProgress: async () => {},
+    };
     const deps = { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
     const ctx = { logger, signal: new AbortController().signal };
     const first = await verify(job, deps, ctx);
     expect(first).toMatchObject({ sent: true });
-    expect(await db.sentMails.find({ queue: 'email', jobId: job.id, jobCreatedAt: new Date(job.timestamp) })).toBe((first as { messageId: string }).messageId);
+    expect(await db.sentMails.find({ queue: 'email', jobId: job.id, jobCreatedAt: new Date(job.timestamp) })).toBe(
+      (first as { messageId: string }).messageId,
+    );
     // The stalled check runs it again (the worker died before BullMQ recorded completion).
     expect(await verify({ ...job, attemptsMade: 1 }, deps, ctx)).toEqual(first);
     await peers.smtp.waitForMessages(1);
@@ -173,9 +213,23 @@ describe('a mail already accepted by the SMTP server', () => {
   it('is still sent when PostgreSQL cannot be asked: the record narrows duplicates, it never blocks a welcome mail', async () => {
     const closed = createDb(peers.postgres.url.replace(/:(\d+)\//, ':1/'));
     const { welcome } = await import('../src/processors/email/welcome');
-    const job = { id: 'email:welcome:u-nodb', name: 'welcome', queueName: 'email', attemptsMade: 0, timestamp: Date.now(), data: { userId: 'u-nodb', email: 'nodb@example.com', firstName: 'N' }, updateProgress: async () => {} };
+    const job = {
+      id: 'email:welcome:u-nodb',
+      name: 'welcome',
+      queueName: 'email',
+      attemptsMade: 0,
+      timestamp: Date.now(),
+      data: { userId: 'u-nodb', email: 'nodb@example.com', firstName: 'N' },
+      updateProgress: async () => {},
+    };
     try {
-      expect(await welcome(job, { mailer: app.deps.mailer, db: closed, appUrl: 'https://x.example' }, { logger, signal: new AbortController().signal })).toMatchObject({ sent: true });
+      expect(
+        await welcome(
+          job,
+          { mailer: app.deps.mailer, db: closed, appUrl: 'https://x.example' },
+          { logger, signal: new AbortController().signal },
+        ),
+      ).toMatchObject({ sent: true });
     } finally {
       await closed.close();
     }
@@ -265,8 +319,12 @@ describe('config', () => {
 
   it('refuses a missing, short or guessable UNSUBSCRIBE_SECRET, naming it and never echoing it', () => {
     expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
-    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'hunter2' })).toThrow(/^UNSUBSCRIBE_SECRET: the value is shorter than 16 characters; use a random secret/);
-    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(/^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/);
+    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'hunter2' })).toThrow(
+      /^UNSUBSCRIBE_SECRET: the value is shorter than 16 characters; use a random secret/,
+    );
+    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(
+      /^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/,
+    );
     expect(() => configFor({ ...env, UNSUBSCRIBE_URL: 'ftp://x' })).toThrow(/^UNSUBSCRIBE_URL/);
     expect(() => configFor({ ...env, UNSUBSCRIBE_MAILTO: 'nope' })).toThrow(/^UNSUBSCRIBE_MAILTO/);
   });
@@ -276,7 +334,9 @@ describe('config', () => {
       url: 'https://ceres.example/unsubscribe',
       mailto: 'news@ceres.example',
     });
-    expect(configFor({ ...env, UNSUBSCRIBE_URL: 'https://api.ceres.example/u', UNSUBSCRIBE_MAILTO: 'u@ceres.example' }).unsubscribe).toMatchObject({
+    expect(
+      configFor({ ...env, UNSUBSCRIBE_URL: 'https://api.ceres.example/u', UNSUBSCRIBE_MAILTO: 'u@ceres.example' }).unsubscribe,
+    ).toMatchObject({
       url: 'https://api.ceres.example/u',
       mailto: 'u@ceres.example',
     });
@@ -284,4 +344,3 @@ describe('config', () => {
     expect(() => configFor({ ...env, NEWSLETTER_RATE_PER_SECOND: 'fast' })).toThrow(/^NEWSLETTER_RATE_PER_SECOND/);
   });
 });
-

@@ -46,7 +46,11 @@ describe('account mails while a worker is SIGKILLed', () => {
       })();
       for (let kill = 0; kill < 3; kill++) {
         // Spread over the enqueueing: a kill after each further 100 jobs.
-        await waitFor(() => added.length >= (kill + 1) * 100, { timeoutMs: 30_000, intervalMs: 10, what: `${(kill + 1) * 100} jobs enqueued` });
+        await waitFor(() => added.length >= (kill + 1) * 100, {
+          timeoutMs: 30_000,
+          intervalMs: 10,
+          what: `${(kill + 1) * 100} jobs enqueued`,
+        });
         victim.child.kill('SIGKILL');
         await victim.exited;
         victim = spawnWorker(env);
@@ -55,16 +59,28 @@ describe('account mails while a worker is SIGKILLed', () => {
       }
       const results = await enqueueing;
       const email = queues.getQueue('email');
-      await waitFor(async () => (await email.getJobCounts('completed')).completed === total, { timeoutMs: 60_000, intervalMs: 250, what: 'every job completed' });
+      await waitFor(async () => (await email.getJobCounts('completed')).completed === total, {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        what: 'every job completed',
+      });
       const counts = await mailsPerAddress(outbox.path);
       const twice = [...counts].filter(([, count]) => count > 1);
       const jobs = (await Promise.all(results.map(({ jobId }) => email.getJob(jobId)))) as Job[];
       const byAddress = new Map(jobs.map((job) => [`kill-${job.data.userId.slice(5)}@example.com`, job]));
       console.info(
-        `mails ${[...counts.values()].reduce((a, b) => a + b, 0)}, twice: ${JSON.stringify(twice.map(([to]) => {
-          const job = byAddress.get(to);
-          return { to, stalledCounter: job?.stalledCounter, attemptsMade: job?.attemptsMade, attemptsStarted: job?.attemptsStarted, rv: job?.returnvalue };
-        }))}`,
+        `mails ${[...counts.values()].reduce((a, b) => a + b, 0)}, twice: ${JSON.stringify(
+          twice.map(([to]) => {
+            const job = byAddress.get(to);
+            return {
+              to,
+              stalledCounter: job?.stalledCounter,
+              attemptsMade: job?.attemptsMade,
+              attemptsStarted: job?.attemptsStarted,
+              rv: job?.returnvalue,
+            };
+          }),
+        )}`,
       );
       expect(counts.size).toBe(total);
       expect(twice).toEqual([]);
@@ -109,7 +125,11 @@ describe('account mails while a worker is SIGKILLed', () => {
       await holder.query(`SELECT pg_terminate_backend(pid) FROM (${waitingWrites}) AS waiting`);
       await holder.query('COMMIT');
       const email = queues.getQueue('email');
-      await waitFor(async () => (await email.getJobCounts('completed')).completed === total, { timeoutMs: 30_000, intervalMs: 250, what: 'every job completed' });
+      await waitFor(async () => (await email.getJobCounts('completed')).completed === total, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: 'every job completed',
+      });
       const counts = await mailsPerAddress(outbox.path);
       expect(counts.size).toBe(total);
       expect([...counts].filter(([, count]) => count > 1)).toEqual([]);
@@ -123,7 +143,15 @@ describe('account mails while a worker is SIGKILLed', () => {
 describe('a re-run that finds the record of a send in progress', () => {
   const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
   const jobOf = (userId: string, run: { attemptsMade: number; stalledCounter: number }, timestamp: number) =>
-    ({ id: `email:welcome:${userId}`, name: 'welcome', queueName: 'email', timestamp, data: { userId, email: `${userId}@example.com`, firstName: 'R' }, updateProgress: async () => {}, ...run }) as never;
+    ({
+      id: `email:welcome:${userId}`,
+      name: 'welcome',
+      queueName: 'email',
+      timestamp,
+      data: { userId, email: `${userId}@example.com`, firstName: 'R' },
+      updateProgress: async () => {},
+      ...run,
+    }) as never;
 
   it('outbox: the killed run wrote the file → not again; it did not → written now under the same Message-ID', async () => {
     const outbox = await makeTempDir('outbox-rerun');
@@ -132,7 +160,11 @@ describe('a re-run that finds the record of a send in progress', () => {
       const deps = { mailer, db: bed.db, appUrl: 'https://x.example' };
       // The run of attempt 0 wrote its mail and died before settling the record.
       const wrote = jobOf('rerun-wrote', { attemptsMade: 0, stalledCounter: 0 }, Date.now());
-      const key = { queue: 'email', jobId: 'email:welcome:rerun-wrote', jobCreatedAt: new Date((wrote as { timestamp: number }).timestamp) };
+      const key = {
+        queue: 'email',
+        jobId: 'email:welcome:rerun-wrote',
+        jobCreatedAt: new Date((wrote as { timestamp: number }).timestamp),
+      };
       const messageId = mailer.newMessageId();
       await bed.db.sentMails.intend({ ...key, messageId, run: { attempt: 0, stalled: 0 } });
       await mailer.send({ to: 'rerun-wrote@example.com', subject: 'W', text: 'w', messageId });
@@ -141,11 +173,20 @@ describe('a re-run that finds the record of a send in progress', () => {
       expect(await bed.db.sentMails.find(key)).toBe(messageId);
       // The run of attempt 0 died before writing it.
       const lost = jobOf('rerun-lost', { attemptsMade: 0, stalledCounter: 0 }, Date.now());
-      const lostKey = { queue: 'email', jobId: 'email:welcome:rerun-lost', jobCreatedAt: new Date((lost as { timestamp: number }).timestamp) };
+      const lostKey = {
+        queue: 'email',
+        jobId: 'email:welcome:rerun-lost',
+        jobCreatedAt: new Date((lost as { timestamp: number }).timestamp),
+      };
       const lostId = mailer.newMessageId();
       await bed.db.sentMails.intend({ ...lostKey, messageId: lostId, run: { attempt: 0, stalled: 0 } });
       expect(await welcome({ ...(lost as object), stalledCounter: 1 } as never, deps, ctx)).toEqual({ sent: true, messageId: lostId });
-      expect(await mailsPerAddress(outbox.path)).toEqual(new Map([['rerun-wrote@example.com', 1], ['rerun-lost@example.com', 1]]));
+      expect(await mailsPerAddress(outbox.path)).toEqual(
+        new Map([
+          ['rerun-wrote@example.com', 1],
+          ['rerun-lost@example.com', 1],
+        ]),
+      );
     } finally {
       mailer.close();
       await outbox.remove();
@@ -163,10 +204,19 @@ describe('a re-run that finds the record of a send in progress', () => {
       ];
       for (const { userId, rerun, mails } of cases) {
         const timestamp = Date.now();
-        await bed.db.sentMails.intend({ queue: 'email', jobId: `email:welcome:${userId}`, jobCreatedAt: new Date(timestamp), messageId: mailer.newMessageId(), run: { attempt: 0, stalled: 0 } });
+        await bed.db.sentMails.intend({
+          queue: 'email',
+          jobId: `email:welcome:${userId}`,
+          jobCreatedAt: new Date(timestamp),
+          messageId: mailer.newMessageId(),
+          run: { attempt: 0, stalled: 0 },
+        });
         await welcome(jobOf(userId, rerun, timestamp), deps, ctx);
         await sleep(200);
-        expect({ userId, mails: bed.peers.smtp.messages.filter((mail) => mail.envelope.to.includes(`${userId}@example.com`)).length }).toEqual({ userId, mails });
+        expect({
+          userId,
+          mails: bed.peers.smtp.messages.filter((mail) => mail.envelope.to.includes(`${userId}@example.com`)).length,
+        }).toEqual({ userId, mails });
       }
     } finally {
       mailer.close();

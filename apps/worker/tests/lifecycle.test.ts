@@ -10,14 +10,7 @@ import { StallWatchdog, type WatchedRunner } from '../src/stall-watchdog';
 import type { RunnerEvents } from '../src/runner/job-runner';
 import { processors } from '../src/processors';
 import { createLogger } from '../src/deps/logger';
-import {
-  configFor,
-  promoteUntilFinished,
-  spawnWorker,
-  waitForState,
-  workerEnv,
-  useTestBed,
-} from './helpers/harness';
+import { configFor, promoteUntilFinished, spawnWorker, waitForState, workerEnv, useTestBed } from './helpers/harness';
 
 // Servers of its own: its tests stop and restart Redis.
 const bed = useTestBed({ ownServers: true });
@@ -38,7 +31,9 @@ describe('graceful stop', () => {
     );
     await waitFor(() => requestsFor('in-flight').length === 3, { what: 'three jobs in flight' });
     worker.child.kill('SIGTERM');
-    await waitFor(() => worker.logs.some((entry) => entry.msg === 'stopping: waiting for active jobs to finish'), { what: 'the signal handled' });
+    await waitFor(() => worker.logs.some((entry) => entry.msg === 'stopping: waiting for active jobs to finish'), {
+      what: 'the signal handled',
+    });
     const late = await queues.enqueue('slack/alert', { text: 'after the signal', dedupeKey: 'sigterm-late' });
 
     const { code, signal } = await worker.exited;
@@ -95,7 +90,10 @@ describe('stop while Redis is unreachable', () => {
     } finally {
       await bed.peers.redis.start();
     }
-    await waitFor(() => linesOf(worker.logs, 'redis is reachable again').length > 0, { timeoutMs: 10_000, what: 'the end of the outage logged' });
+    await waitFor(() => linesOf(worker.logs, 'redis is reachable again').length > 0, {
+      timeoutMs: 10_000,
+      what: 'the end of the outage logged',
+    });
     expect(linesOf(worker.logs, 'redis connection lost')).toHaveLength(1);
     expect(linesOf(worker.logs, 'redis is reachable again')).toHaveLength(1);
     expect(linesOf(worker.logs, 'worker error')).toEqual([]);
@@ -166,7 +164,9 @@ describe('stop while Redis is unreachable', () => {
     await bed.peers.redis.stop();
     try {
       worker.child.kill('SIGTERM');
-      await waitFor(() => linesOf(worker.logs, 'stopping: waiting for active jobs to finish').length > 0, { what: 'the first signal handled' });
+      await waitFor(() => linesOf(worker.logs, 'stopping: waiting for active jobs to finish').length > 0, {
+        what: 'the first signal handled',
+      });
       const signalledAt = Date.now();
       worker.child.kill('SIGTERM');
       const { code } = await withTimeout(worker.exited, 5_000, 'the worker to exit');
@@ -207,7 +207,10 @@ describe('Redis restart', () => {
   it('a running worker reconnects by itself and processes jobs enqueued afterwards', async () => {
     const env = workerEnv(bed.peers);
     const lines: Array<Record<string, unknown>> = [];
-    const app = createWorkerApp({ config: configFor(env), logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) });
+    const app = createWorkerApp({
+      config: configFor(env),
+      logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }),
+    });
     bed.apps.push(app);
     await app.started;
     const before = bed.producer(env);
@@ -309,10 +312,16 @@ describe('a worker that stops taking jobs', () => {
     bed.apps.push(app);
     await app.started;
     const queues = bed.producer(env);
-    await waitForState(queues.getQueue('slack'), (await queues.enqueue('slack/alert', { text: 'before', dedupeKey: 'kill-before' })).jobId, 'completed');
+    await waitForState(
+      queues.getQueue('slack'),
+      (await queues.enqueue('slack/alert', { text: 'before', dedupeKey: 'kill-before' })).jobId,
+      'completed',
+    );
     const admin = new Redis(`${bed.peers.redis.url}/5`);
     try {
-      const clients = String(await admin.client('LIST')).split('\n').filter((line) => line.includes('cmd=bzpopmin'));
+      const clients = String(await admin.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes('cmd=bzpopmin'));
       expect(clients.length).toBeGreaterThan(0);
       for (const line of clients) await admin.client('KILL', 'ID', /id=(\d+)/.exec(line)![1]!);
     } finally {
@@ -338,15 +347,20 @@ describe('a worker that stops taking jobs', () => {
     const { jobId } = await queues.enqueue('slack/alert', { text: 'stalled', dedupeKey: 'stalled-1' });
     await waitForState(queues.getQueue('slack'), jobId, 'completed', 10_000);
     expect(app.runner.workers.get('slack')).not.toBe(original);
-    expect(lines.some((line) => line.msg === 'worker stalled: jobs wait but none was taken; rebuilding the worker' && line.queue === 'slack')).toBe(true);
+    expect(
+      lines.some((line) => line.msg === 'worker stalled: jobs wait but none was taken; rebuilding the worker' && line.queue === 'slack'),
+    ).toBe(true);
     expect(stalled).toEqual([]);
-
   });
 });
 
 /** A runner that never started a job: what the watchdog sees of a silently stalled one; rebuilds are recorded. */
 function runnerOf(queues: QueueName[], freeSlot: () => boolean, calls: string[]): WatchedRunner {
-  return Object.assign(new EventEmitter<RunnerEvents>(), { queues, hasFreeSlot: freeSlot, rebuild: async (queue: QueueName) => void calls.push(`restart ${queue}`) });
+  return Object.assign(new EventEmitter<RunnerEvents>(), {
+    queues,
+    hasFreeSlot: freeSlot,
+    rebuild: async (queue: QueueName) => void calls.push(`restart ${queue}`),
+  });
 }
 
 describe('the stall check', () => {
@@ -356,12 +370,15 @@ describe('the stall check', () => {
     const slack = queues.getQueue('slack');
     await slack.add('alert', { text: 'nobody takes me' });
     const calls: string[] = [];
-    const watchdog = new StallWatchdog(runnerOf(['slack'], () => true, calls), {
-      intervalMs: 200,
-      logger: createLogger('silent'),
-      limiterMax: () => 1,
-      queue: () => slack,
-    }).start();
+    const watchdog = new StallWatchdog(
+      runnerOf(['slack'], () => true, calls),
+      {
+        intervalMs: 200,
+        logger: createLogger('silent'),
+        limiterMax: () => 1,
+        queue: () => slack,
+      },
+    ).start();
     watchdog.on('gaveUp', (queue) => void calls.push(`give up ${queue}`));
     try {
       await waitFor(() => calls.length >= 2, { timeoutMs: 5_000, what: 'two looks' });
@@ -385,9 +402,18 @@ describe('the stall check', () => {
     // Each look asks its runner for a free slot first: 5 asks, 4 looks over.
     const looks = { email: 0, files: 0, maintenance: 0 };
     const watchdogs = [
-      new StallWatchdog(runnerOf(['email'], () => (looks.email++, true), calls), { ...base, queue: () => email }),
-      new StallWatchdog(runnerOf(['files'], () => (looks.files++, true), calls), { ...base, queue: () => files }),
-      new StallWatchdog(runnerOf(['maintenance'], () => (looks.maintenance++, false), calls), { ...base, queue: () => maintenance }),
+      new StallWatchdog(
+        runnerOf(['email'], () => (looks.email++, true), calls),
+        { ...base, queue: () => email },
+      ),
+      new StallWatchdog(
+        runnerOf(['files'], () => (looks.files++, true), calls),
+        { ...base, queue: () => files },
+      ),
+      new StallWatchdog(
+        runnerOf(['maintenance'], () => (looks.maintenance++, false), calls),
+        { ...base, queue: () => maintenance },
+      ),
     ].map((watchdog) => watchdog.start());
     for (const watchdog of watchdogs) watchdog.on('gaveUp', (queue) => void calls.push(queue));
     await waitFor(() => Object.values(looks).every((count) => count >= 5), { what: '4 looks of each watchdog' });
@@ -427,7 +453,9 @@ describe('the stall check', () => {
     await waitFor(() => requestsFor('limited').length === 4, { timeoutMs: 15_000, what: 'the four alerts' });
     const [mail] = await bed.peers.smtp.waitForMessages(1, 10_000);
     expect(mail!.receivedAt - pausedAt).toBeGreaterThanOrEqual(2_500);
-    expect(lines.filter((line) => String(line.msg).startsWith('worker stalled') || String(line.msg).startsWith('worker still stalled'))).toEqual([]);
+    expect(
+      lines.filter((line) => String(line.msg).startsWith('worker stalled') || String(line.msg).startsWith('worker still stalled')),
+    ).toEqual([]);
     expect(stalled).toEqual([]);
   }, 30_000);
 });

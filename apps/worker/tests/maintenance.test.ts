@@ -4,13 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
 import { upsertJobSchedulers } from '../src/schedulers/job-schedulers';
-import {
-  configFor,
-  spawnWorker,
-  waitForState,
-  workerEnv,
-  useTestBed,
-} from './helpers/harness';
+import { configFor, spawnWorker, waitForState, workerEnv, useTestBed } from './helpers/harness';
 
 const bed = useTestBed();
 const logger = createLogger('silent');
@@ -39,7 +33,11 @@ describe('clean-verification-tokens', () => {
     const queue = bed.producer(env).getQueue('maintenance');
     const added = await queue.add('clean-verification-tokens', {});
     const job = await waitForState(queue, added.id!, 'completed');
-    expect(job.returnvalue).toEqual({ deleted: 2, hashedTokensDeleted: Object.fromEntries(TOKEN_STORES.map((table) => [table, 0])), sentMailsDeleted: 0 });
+    expect(job.returnvalue).toEqual({
+      deleted: 2,
+      hashedTokensDeleted: Object.fromEntries(TOKEN_STORES.map((table) => [table, 0])),
+      sentMailsDeleted: 0,
+    });
     expect(await bed.db.tokens.find(tokens.expiredLongAgo)).toBeNull();
     expect(await bed.db.tokens.find(tokens.expiredJustNow)).toBeNull();
     expect(await bed.db.tokens.find(tokens.valid)).not.toBeNull();
@@ -98,10 +96,14 @@ describe('maintenance schedulers', () => {
     const env = workerEnv(bed.peers);
     const queue = bed.producer(env).getQueue('maintenance');
     const schedules = [{ job: 'daily-report', pattern: '0 9 * * *' }] as const;
-    expect(await upsertJobSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: true }]);
+    expect(await upsertJobSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([
+      { job: 'daily-report', changed: true },
+    ]);
     const first = await queue.getJobScheduler('daily-report');
     const delayedBefore = (await queue.getDelayed()).map((job) => job.id);
-    expect(await upsertJobSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([{ job: 'daily-report', changed: false }]);
+    expect(await upsertJobSchedulers(queue, 'America/Argentina/Cordoba', logger, schedules)).toEqual([
+      { job: 'daily-report', changed: false },
+    ]);
     expect(await queue.getJobScheduler('daily-report')).toEqual(first);
     expect((await queue.getDelayed()).map((job) => job.id)).toEqual(delayedBefore);
     expect(delayedBefore).toHaveLength(1);
@@ -131,10 +133,12 @@ describe('maintenance schedulers', () => {
     await restarted.ready;
     const ranBefore = ticksRun();
     await waitFor(() => ticksRun() >= ranBefore + 3, { what: '3 ticks after the restart' });
-    await Promise.all([workers[0]!, workers[2]!, restarted].map(async (w) => {
-      w.child.kill('SIGTERM');
-      await w.exited;
-    }));
+    await Promise.all(
+      [workers[0]!, workers[2]!, restarted].map(async (w) => {
+        w.child.kill('SIGTERM');
+        await w.exited;
+      }),
+    );
 
     const queue = bed.producer(env).getQueue('maintenance');
     const completed = (await queue.getCompleted(0, -1)).filter((job) => job.name === 'clean-verification-tokens');

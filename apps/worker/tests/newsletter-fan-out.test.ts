@@ -34,7 +34,8 @@ async function started(count: number): Promise<string> {
   return id;
 }
 
-const sendsOf = async (id: string) => (await queues.getQueue('newsletter').getJobs(['prioritized', 'wait'])).filter((job) => job.data.campaignId === id);
+const sendsOf = async (id: string) =>
+  (await queues.getQueue('newsletter').getJobs(['prioritized', 'wait'])).filter((job) => job.data.campaignId === id);
 
 describe('newsletter/fan-out', () => {
   it('adds one prioritized send per recipient with its deterministic id; run again, it adds none', async () => {
@@ -75,10 +76,12 @@ describe('newsletter/fan-out', () => {
     expect(await finish(jobOf({ campaignId: id }), { db, queues }, ctx)).toEqual({ announced: false });
   });
 
-  it('the platform cannot take a summary\'s dedupe key first', async () => {
+  it("the platform cannot take a summary's dedupe key first", async () => {
     const platform = new QueueClient({ config: queues.config, onWarning: () => {} });
     try {
-      await expect(platform.enqueue('slack/alert', { text: 'x', dedupeKey: 'newsletter-0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b' })).rejects.toThrow(/dedupeKey must not start with "newsletter-"/);
+      await expect(
+        platform.enqueue('slack/alert', { text: 'x', dedupeKey: 'newsletter-0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b' }),
+      ).rejects.toThrow(/dedupeKey must not start with "newsletter-"/);
     } finally {
       await platform.close();
     }

@@ -28,7 +28,8 @@ describe('the outbox (SMTP_URL unset)', () => {
       for (const name of mails) {
         const content = await readFile(path.join(outbox.path, name));
         const parsed = await simpleParser(content);
-        if (content.length === 0 || !parsed.subject?.startsWith('mail ') || !String(parsed.html).endsWith('</p>')) broken.push(`${name} (${content.length} bytes)`);
+        if (content.length === 0 || !parsed.subject?.startsWith('mail ') || !String(parsed.html).endsWith('</p>'))
+          broken.push(`${name} (${content.length} bytes)`);
       }
       expect(broken).toEqual([]);
     } finally {

@@ -92,8 +92,14 @@ describe('email/password-reset', () => {
     ['token-unknown', undefined],
   ] as const)('completes as skipped (%s) and sends nothing', async (reason, expiresIn) => {
     const value = token(reason);
-    if (expiresIn !== undefined) await resets().insert({ token: value, userId: `reset-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
-    const { jobId } = await producer().enqueue('email/password-reset', { userId: `reset-${reason}`, email: 'bob@example.com', firstName: 'Bob', token: value });
+    if (expiresIn !== undefined)
+      await resets().insert({ token: value, userId: `reset-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
+    const { jobId } = await producer().enqueue('email/password-reset', {
+      userId: `reset-${reason}`,
+      email: 'bob@example.com',
+      firstName: 'Bob',
+      token: value,
+    });
     const job = await waitForState(producer().getQueue('email'), jobId, 'completed');
     expect(job.returnvalue).toEqual({ skipped: reason });
     expect(job.attemptsMade).toBe(1);
@@ -126,8 +132,12 @@ describe('email/password-reset', () => {
     const clocked = token('clock');
     const expiresAt = new Date(Date.now() + HOUR);
     await resets().insert({ token: clocked, userId: 'u-clock', expiresAt });
-    expect(await passwordReset(job('u-clock', clocked), { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({ skipped: 'token-expired' });
-    expect(await passwordReset(job('u-clock', clocked), { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } }, ctx)).toMatchObject({ sent: true });
+    expect(await passwordReset(job('u-clock', clocked), { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({
+      skipped: 'token-expired',
+    });
+    expect(
+      await passwordReset(job('u-clock', clocked), { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } }, ctx),
+    ).toMatchObject({ sent: true });
     await peers.smtp.waitForMessages(1);
   });
 });
@@ -149,7 +159,10 @@ describe('email/password-reset duplicates (window: pending-or-same-payload, as e
     const mails = await peers.smtp.waitForMessages(2);
     expect(mails.map((mail) => /token=([\w-]+)/.exec(String(mail.parsed.text))?.[1])).toEqual([first, second]);
     const job = await waitForState(producer().getQueue('email'), resent.jobId, 'completed');
-    expect((decryptPayload(producer().config.keyring, 'email/password-reset', ['email', 'firstName', 'token'], job.data) as { token: string }).token).toBe(second);
+    expect(
+      (decryptPayload(producer().config.keyring, 'email/password-reset', ['email', 'firstName', 'token'], job.data) as { token: string })
+        .token,
+    ).toBe(second);
     // Nothing more was sent for the duplicate: a later mail is the third one.
     await producer().enqueue('email/welcome', { userId: 'again-barrier', email: 'rosa@example.com', firstName: 'Rosa' });
     const after = await peers.smtp.waitForMessages(3);
@@ -158,12 +171,27 @@ describe('email/password-reset duplicates (window: pending-or-same-payload, as e
 
   it('while the first job is still pending, a new token is a duplicate and the pending job keeps its token', async () => {
     const kept = token('kept');
-    const pending = await producer().enqueue('email/password-reset', { userId: 'pending', email: 'p@example.com', firstName: 'P', token: kept }, { delay: 60_000 });
-    const again = await producer().enqueue('email/password-reset', { userId: 'pending', email: 'p@example.com', firstName: 'P', token: token('other') });
+    const pending = await producer().enqueue(
+      'email/password-reset',
+      { userId: 'pending', email: 'p@example.com', firstName: 'P', token: kept },
+      { delay: 60_000 },
+    );
+    const again = await producer().enqueue('email/password-reset', {
+      userId: 'pending',
+      email: 'p@example.com',
+      firstName: 'P',
+      token: token('other'),
+    });
     expect(again).toEqual({ jobId: pending.jobId, duplicate: true });
     const stored = await producer().getQueue('email').getJob(pending.jobId);
     expect(await stored!.getState()).toBe('delayed');
-    expect((decryptPayload(producer().config.keyring, 'email/password-reset', ['email', 'firstName', 'token'], stored!.data) as { token: string }).token).toBe(kept);
+    expect(
+      (
+        decryptPayload(producer().config.keyring, 'email/password-reset', ['email', 'firstName', 'token'], stored!.data) as {
+          token: string;
+        }
+      ).token,
+    ).toBe(kept);
     await stored!.remove();
   });
 });
@@ -182,7 +210,7 @@ describe('the password reset token store', () => {
     expect((await resets().find(valid))?.userId).toBe('clean');
   });
 
-  it('is covered by erasure: the user\'s reset tokens and password-reset jobs go, another user\'s stay', async () => {
+  it("is covered by erasure: the user's reset tokens and password-reset jobs go, another user's stay", async () => {
     const mine = [token('erase-a'), token('erase-b')];
     const theirs = token('erase-other');
     for (const value of mine) await resets().insert({ token: value, userId: 'erase-me', expiresAt: new Date(Date.now() + HOUR) });

@@ -75,7 +75,8 @@ describe('personal data at rest', () => {
       token: `tok${run}${randomBytes(9).toString('hex')}`,
     }));
     bed.peers.smtp.setRules([{ match: /^reject\./, code: 550 }]);
-    for (const person of people) await bed.db.tokens.insert({ token: person.token, userId: person.userId, expiresAt: new Date(Date.now() + HOUR) });
+    for (const person of people)
+      await bed.db.tokens.insert({ token: person.token, userId: person.userId, expiresAt: new Date(Date.now() + HOUR) });
 
     const { lines, logger } = logSink();
     const app = createWorkerApp({ config: configFor({ ...env, LOG_LEVEL: 'debug' }), logger });
@@ -83,7 +84,10 @@ describe('personal data at rest', () => {
     await app.started;
     const producer = bed.producer(env);
     await producer.enqueueBulk('email/verify', people);
-    await producer.enqueueBulk('email/welcome', people.map(({ userId, email, firstName }) => ({ userId, email, firstName })));
+    await producer.enqueueBulk(
+      'email/welcome',
+      people.map(({ userId, email, firstName }) => ({ userId, email, firstName })),
+    );
 
     const rejected = people.filter((person) => person.email.startsWith('reject.'));
     const delivered = people.filter((person) => !person.email.startsWith('reject.'));
@@ -128,7 +132,11 @@ describe('a sealed payload belongs to its job', () => {
     const env = workerEnv(bed.peers);
     const producer = bed.producer(env);
     // Alice's job is enqueued while no worker runs; its stored data is copied into a job for Mallory.
-    const alice = await producer.enqueue('email/welcome', { userId: 'copy-alice', email: 'alice@copy.example.com', firstName: 'Alice' }, { delay: 600_000 });
+    const alice = await producer.enqueue(
+      'email/welcome',
+      { userId: 'copy-alice', email: 'alice@copy.example.com', firstName: 'Alice' },
+      { delay: 600_000 },
+    );
     const queue = producer.getQueue('email');
     const stolen = (await queue.getJob(alice.jobId))!.data as Record<string, unknown>;
     expect(stolen.email).toBeUndefined();
@@ -213,9 +221,13 @@ describe('key rotation', () => {
     const { JOBS_ENCRYPTION_KEYS: _omitted, ...withoutKeys } = env;
     const client = new QueueClient({ config: loadQueuesConfig(withoutKeys), connectionName: 'test-no-keys' });
     bed.producers.push(client);
-    await expect(client.enqueue('email/welcome', { userId: 'no-keys', email: 'nk@example.com', firstName: 'N' })).rejects.toThrow(/^JOBS_ENCRYPTION_KEYS: is required/);
+    await expect(client.enqueue('email/welcome', { userId: 'no-keys', email: 'nk@example.com', firstName: 'N' })).rejects.toThrow(
+      /^JOBS_ENCRYPTION_KEYS: is required/,
+    );
     expect(await client.getQueue('email').getJob('email:welcome:no-keys')).toBeUndefined();
     expect(() => configFor(withoutKeys)).toThrow(/^JOBS_ENCRYPTION_KEYS: is required by the worker/);
-    expect(() => configFor({ ...env, JOBS_ENCRYPTION_KEYS: 'v1:short' })).toThrow(/^JOBS_ENCRYPTION_KEYS: key "v1" is 3 bytes; AES-256 needs 32/);
+    expect(() => configFor({ ...env, JOBS_ENCRYPTION_KEYS: 'v1:short' })).toThrow(
+      /^JOBS_ENCRYPTION_KEYS: key "v1" is 3 bytes; AES-256 needs 32/,
+    );
   });
 });

@@ -12,7 +12,8 @@ import { ThrottledError } from '../src/throttled-error';
 const welcome = findJobDefinition('email', 'welcome')!;
 const v1 = parseKeyring(testEncryptionKey('v1'));
 const plain = { userId: 'u1', email: 'ana@example.com', firstName: 'Ana' };
-const jobOf = (data: unknown, name = 'welcome') => ({ id: 'email:welcome:u1', name, queueName: 'email', data, attemptsMade: 0 }) as unknown as Job;
+const jobOf = (data: unknown, name = 'welcome') =>
+  ({ id: 'email:welcome:u1', name, queueName: 'email', data, attemptsMade: 0 }) as unknown as Job;
 const sealed = (keyring = v1) => sealPayload(keyring, 'email/welcome', welcome, plain, false).data;
 
 describe('openJob', () => {
@@ -79,7 +80,11 @@ describe('runWithDeadline', () => {
 describe('classifyFailure', () => {
   it('finds a throttling answer in the cause chain, bounding the pause', () => {
     const throttled = new ThrottledError(2_000, '421 try later');
-    expect(classifyFailure(new Error('send failed', { cause: throttled }))).toEqual({ kind: 'throttled', pauseMs: 2_000, cause: throttled });
+    expect(classifyFailure(new Error('send failed', { cause: throttled }))).toEqual({
+      kind: 'throttled',
+      pauseMs: 2_000,
+      cause: throttled,
+    });
     expect(classifyFailure(new ThrottledError(10 * MAX_PAUSE_MS, 'x'))).toMatchObject({ pauseMs: MAX_PAUSE_MS });
     expect(classifyFailure(new ThrottledError(0, 'x'))).toMatchObject({ pauseMs: 1 });
     expect(classifyFailure(new Error('550 no such user'))).toEqual({ kind: 'failed' });

@@ -17,14 +17,18 @@ describe('escapeSlack', () => {
   it('leaves no < or > and escapes &, so mentions and links stay text', () => {
     const escaped = escapeSlack(HOSTILE);
     expect(escaped).not.toMatch(/[<>]/);
-    expect(escaped).toBe(
-      'a &lt;!channel&gt; b &lt;!here&gt; c &lt;@U123ABC&gt; d &lt;https://evil.example|click&gt; e &amp; f',
-    );
+    expect(escaped).toBe('a &lt;!channel&gt; b &lt;!here&gt; c &lt;@U123ABC&gt; d &lt;https://evil.example|click&gt; e &amp; f');
     expect(unescapeSlack(escaped)).toBe(HOSTILE);
   });
 
   it('is applied to the job id, name and reason of a dead-letter alert', () => {
-    const text = deadLetterAlertText({ queueName: 'files', name: 'validate-cv', id: `files:validate-cv:${HOSTILE}`, attemptsMade: 1, failedReason: HOSTILE });
+    const text = deadLetterAlertText({
+      queueName: 'files',
+      name: 'validate-cv',
+      id: `files:validate-cv:${HOSTILE}`,
+      attemptsMade: 1,
+      failedReason: HOSTILE,
+    });
     expect(text).not.toMatch(/<[!@h]/);
     expect(text).toContain('&lt;!channel&gt;');
   });
@@ -70,7 +74,9 @@ describe('the keys the worker reserves', () => {
   it('are refused to an app producer (the daily report and dead-letter alert keys), with the field named', async () => {
     const queues = bed.producer(workerEnv(bed.peers));
     for (const dedupeKey of ['daily-report-2026-12-01', 'dead-email-x-1-abc']) {
-      const refused = await queues.enqueue('slack/alert', { text: 'forged', dedupeKey }, { delay: 60_000 }).catch((error: unknown) => error);
+      const refused = await queues
+        .enqueue('slack/alert', { text: 'forged', dedupeKey }, { delay: 60_000 })
+        .catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(PayloadValidationError);
       expect((refused as PayloadValidationError).issues).toEqual([expect.objectContaining({ field: 'dedupeKey' })]);
     }

@@ -41,7 +41,10 @@ describe('an SMTP relay slower than the attempt deadline', () => {
     relay = await startSlowSmtp({ rcptMs: 2_500, dataMs: 0 });
     const { queues } = await workerFor(relay.url);
     const { jobId } = await queues.enqueue('email/welcome', { userId: 'slow-rcpt', email: 'slow-rcpt@example.com', firstName: 'S' });
-    await waitFor(async () => ((await queues.getQueue('email').getJob(jobId))?.attemptsMade ?? 0) >= 1, { timeoutMs: 5_000, what: 'the first attempt to time out' });
+    await waitFor(async () => ((await queues.getQueue('email').getJob(jobId))?.attemptsMade ?? 0) >= 1, {
+      timeoutMs: 5_000,
+      what: 'the first attempt to time out',
+    });
     await waitFor(() => relay!.closed.length >= 1, { timeoutMs: 1_000, what: 'the relay to see the connection closed' });
     expect(relay.closed[0]).toEqual({ rcptAnswered: false });
     // The relay has answered that RCPT TO late, on the connection the client left, and no
@@ -58,7 +61,11 @@ describe('an SMTP relay slower than the attempt deadline', () => {
     await bed.db.newsletter.start(id);
     // The worker's own producer adds the send job, as the fan-out does.
     const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
-    await fanOut({ data: { campaignId: id }, updateProgress: async () => {} } as never, { db: bed.db, queues: app.deps.queues as QueueClient }, ctx);
+    await fanOut(
+      { data: { campaignId: id }, updateProgress: async () => {} } as never,
+      { db: bed.db, queues: app.deps.queues as QueueClient },
+      ctx,
+    );
     const job = await promoteUntilFinished(app.deps.queues.getQueue('newsletter'), `newsletter:send:${id}.slow-news`, 15_000);
     expect(await job.getState()).toBe('completed');
     await waitFor(() => relay!.inFlight() === 0, { what: 'the transactions to end' });

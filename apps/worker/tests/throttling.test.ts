@@ -88,21 +88,26 @@ describe('an SMTP server that throttles', () => {
     bed.peers.smtp.throttle({ code: 451, message: 'Local error in processing', forMs: 60_000 });
     const { jobId } = await queues.enqueue('email/welcome', { userId: 'plain-451', email: 'plain-451@example.com', firstName: 'P' });
     const email = queues.getQueue('email');
-    const job = await waitFor(async () => {
-      const current = await email.getJob(jobId);
-      return current && current.attemptsMade >= 1 ? current : undefined;
-    }, { timeoutMs: 15_000, what: 'the first failed attempt' });
+    const job = await waitFor(
+      async () => {
+        const current = await email.getJob(jobId);
+        return current && current.attemptsMade >= 1 ? current : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the first failed attempt' },
+    );
     expect(job.failedReason).toMatch(/transient SMTP 451/);
   }, 30_000);
 });
 
 describe('a deferral of one recipient', () => {
-  it('450 4.7.1 at RCPT TO is that mail\'s transient failure (an attempt used), not a pause of the whole queue', async () => {
+  it("450 4.7.1 at RCPT TO is that mail's transient failure (an attempt used), not a pause of the whole queue", async () => {
     // A long pause: had the queue paused, the other mails could not arrive within the wait below.
     const env = workerEnv(bed.peers, { SMTP_THROTTLE_PAUSE_MS: '20000' });
     await startWorkers(env, 1);
     const queues = bed.producer(env);
-    bed.peers.smtp.setRules([{ match: 'deferred@example.com', code: 450, message: '4.7.1 <deferred@example.com>: Recipient address rejected: try again later' }]);
+    bed.peers.smtp.setRules([
+      { match: 'deferred@example.com', code: 450, message: '4.7.1 <deferred@example.com>: Recipient address rejected: try again later' },
+    ]);
     const { jobId } = await queues.enqueue('email/welcome', { userId: 'deferred', email: 'deferred@example.com', firstName: 'D' });
     await waitFor(() => bed.peers.smtp.refused.length >= 1, { timeoutMs: 10_000, what: 'the deferral at RCPT TO' });
     const total = 20;
@@ -113,10 +118,13 @@ describe('a deferral of one recipient', () => {
     const mails = await bed.peers.smtp.waitForMessages(total, 8_000);
     expect(new Set(mails.map((mail) => mail.envelope.to[0])).size).toBe(total);
     const email = queues.getQueue('email');
-    const job = await waitFor(async () => {
-      const current = await email.getJob(jobId);
-      return current && current.attemptsMade >= 1 ? current : undefined;
-    }, { timeoutMs: 5_000, what: 'the deferred mail to use an attempt' });
+    const job = await waitFor(
+      async () => {
+        const current = await email.getJob(jobId);
+        return current && current.attemptsMade >= 1 ? current : undefined;
+      },
+      { timeoutMs: 5_000, what: 'the deferred mail to use an attempt' },
+    );
     expect(job.failedReason).toMatch(/^transient SMTP 450/);
     expect(job.failedReason).not.toContain('deferred@example.com');
     // No pause: the limiter key holds no pause (a pause sets it past the limit's max).
@@ -138,10 +146,13 @@ describe('a Slack webhook that answers 429', () => {
       'slack/alert',
       Array.from({ length: total }, (_, n) => ({ text: `storm ${n}`, dedupeKey: `storm-${n}` })),
     );
-    await waitFor(() => new Set(bed.peers.slack.requests.filter((r) => r.status === 200).map((r) => (r.body as { text: string }).text)).size === total, {
-      timeoutMs: 40_000,
-      what: 'every alert delivered',
-    });
+    await waitFor(
+      () => new Set(bed.peers.slack.requests.filter((r) => r.status === 200).map((r) => (r.body as { text: string }).text)).size === total,
+      {
+        timeoutMs: 40_000,
+        what: 'every alert delivered',
+      },
+    );
     const requests = bed.peers.slack.requests;
     const refused = requests.filter((r) => r.status === 429);
     expect(refused.length).toBeGreaterThan(0);
@@ -155,10 +166,13 @@ describe('a Slack webhook that answers 429', () => {
     expect(refused.length).toBeLessThanOrEqual(rate * 7);
     const slack = queues.getQueue('slack');
     // The webhook's 200 comes before the worker marks the job completed: wait for that first.
-    await waitFor(async () => (await Promise.all(results.map(({ jobId }) => slack.getJobState(jobId)))).every((state) => state === 'completed'), {
-      timeoutMs: 5_000,
-      what: 'every alert job completed',
-    });
+    await waitFor(
+      async () => (await Promise.all(results.map(({ jobId }) => slack.getJobState(jobId)))).every((state) => state === 'completed'),
+      {
+        timeoutMs: 5_000,
+        what: 'every alert job completed',
+      },
+    );
     const jobs = (await Promise.all(results.map(({ jobId }) => slack.getJob(jobId)))) as Job[];
     expect(jobs.map((job) => job.attemptsMade)).toEqual(jobs.map(() => 1));
     expect(await slack.getFailedCount()).toBe(0);
@@ -186,10 +200,13 @@ describe('a Slack webhook slower than SLACK_TIMEOUT_MS', () => {
     const queues = bed.producer(env);
     const { jobId } = await queues.enqueue('slack/alert', { text: 'unreachable', dedupeKey: 'unreachable' });
     const slack = queues.getQueue('slack');
-    const job = await waitFor(async () => {
-      const current = await slack.getJob(jobId);
-      return current && current.attemptsMade >= 1 ? current : undefined;
-    }, { timeoutMs: 15_000, what: 'a failed attempt' });
+    const job = await waitFor(
+      async () => {
+        const current = await slack.getJob(jobId);
+        return current && current.attemptsMade >= 1 ? current : undefined;
+      },
+      { timeoutMs: 15_000, what: 'a failed attempt' },
+    );
     expect(await job.getState()).toBe('delayed');
   }, 30_000);
 });
@@ -207,7 +224,9 @@ describe('what counts as throttling', () => {
   });
 
   it('SMTP: a 4.7.x answer to RCPT TO is about that recipient, not the relay; 421 is the relay whatever the command', () => {
-    expect(isThrottlingMailError({ responseCode: 450, response: '450 4.7.1 <a@example.com>: Recipient address rejected', command: 'RCPT TO' })).toBe(false);
+    expect(
+      isThrottlingMailError({ responseCode: 450, response: '450 4.7.1 <a@example.com>: Recipient address rejected', command: 'RCPT TO' }),
+    ).toBe(false);
     expect(isThrottlingMailError({ responseCode: 451, response: '451 4.7.1 Please try again later', command: 'RCPT TO' })).toBe(false);
     expect(isThrottlingMailError({ responseCode: 451, response: '451 4.7.1 Rate limit exceeded', command: 'MAIL FROM' })).toBe(true);
     expect(isThrottlingMailError({ responseCode: 421, response: '421 4.7.0 Too many connections', command: 'RCPT TO' })).toBe(true);

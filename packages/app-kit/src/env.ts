@@ -23,7 +23,8 @@ export function parseEnv<S extends TObject>(schema: S, env: Record<string, strin
   const [issue] = schemaIssues(schema, converted);
   if (issue) {
     const variable = issue.field.split('.')[0] || '(environment)';
-    const shown = typeof raw[variable] === 'string' && !/PASS|TOKEN|SECRET|KEY|URL/.test(variable) ? ` (got "${String(raw[variable])}")` : '';
+    const shown =
+      typeof raw[variable] === 'string' && !/PASS|TOKEN|SECRET|KEY|URL/.test(variable) ? ` (got "${String(raw[variable])}")` : '';
     throw new ConfigError(variable, `${issue.message.replace(new RegExp(`^${variable}:? `), '')}${shown}`);
   }
   return converted as Static<S>;

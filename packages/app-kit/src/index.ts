@@ -7,7 +7,13 @@ export { AUTH_FAILURE_DEFAULTS, AuthFailureLimiter, type AuthFailureLimitOptions
 export { assertStrongSecret, MIN_SECRET_DISTINCT_CHARS, MIN_SECRET_LENGTH, parseSecretList, secretWeakness } from './secret-strength';
 export { hasUnstorableText, storableString } from './storable-text';
 export { maskEmail, maskEmails } from './personal-data';
-export { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSignature, type ReadToken, type UnsubscribeSubject } from './unsubscribe-token';
+export {
+  readUnsubscribeToken,
+  signUnsubscribeToken,
+  unsubscribeSignature,
+  type ReadToken,
+  type UnsubscribeSubject,
+} from './unsubscribe-token';
 export {
   escapeHtml,
   MAX_PLACEHOLDER_VALUE_CHARS,

@@ -59,7 +59,10 @@ export async function runService(lifecycle: Lifecycle, proc: LifecycleProcess = 
   try {
     service = await lifecycle.start();
   } catch (error) {
-    const line = error instanceof ConfigError && lifecycle.configErrorLine ? lifecycle.configErrorLine(error.message) : `${lifecycle.name} failed to start: ${message(error)}`;
+    const line =
+      error instanceof ConfigError && lifecycle.configErrorLine
+        ? lifecycle.configErrorLine(error.message)
+        : `${lifecycle.name} failed to start: ${message(error)}`;
     console.error(line);
     proc.exit(1);
     return;

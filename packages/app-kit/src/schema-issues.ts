@@ -35,11 +35,14 @@ export function schemaIssues(schema: TSchema, value: unknown): FieldIssue[] {
     }
   }
   for (const field of unstorableTextFields(value)) {
-    if (!byField.has(field)) byField.set(field, { field, message: `${field === '' ? 'payload' : field} contains a NUL character or a lone UTF-16 surrogate, which cannot be stored` });
+    if (!byField.has(field))
+      byField.set(field, {
+        field,
+        message: `${field === '' ? 'payload' : field} contains a NUL character or a lone UTF-16 surrogate, which cannot be stored`,
+      });
   }
   return [...byField.values()];
 }
-
 
 /** The dotted paths of the strings in `value` (keys included) that PostgreSQL cannot store. */
 export function unstorableTextFields(value: unknown, path = '', found: string[] = [], depth = 0): string[] {

@@ -24,7 +24,8 @@ function fakeProcess() {
 
 function logger() {
   const lines: string[] = [];
-  const log = (level: string) => (fields: object, message: string) => lines.push(`${level} ${message}${'signal' in fields ? ` ${String(fields.signal)}` : ''}`);
+  const log = (level: string) => (fields: object, message: string) =>
+    lines.push(`${level} ${message}${'signal' in fields ? ` ${String(fields.signal)}` : ''}`);
   return { lines, log: { info: log('info'), warn: log('warn'), error: log('error') } };
 }
 
@@ -61,7 +62,10 @@ describe('runService, the one lifecycle of the apps', () => {
 
     const failing = fakeProcess();
     const second = logger();
-    await runService({ name: 'app', start: () => service({ log: second.log, stop: async () => Promise.reject(new Error('boom')) }) }, failing.proc);
+    await runService(
+      { name: 'app', start: () => service({ log: second.log, stop: async () => Promise.reject(new Error('boom')) }) },
+      failing.proc,
+    );
     failing.signal('SIGTERM');
     expect(await failing.exit).toBe(1);
     expect(second.lines).toEqual(['info stopping SIGTERM', 'error stop failed']);
@@ -70,7 +74,10 @@ describe('runService, the one lifecycle of the apps', () => {
   it('ignores a second signal unless the app aborts on it, then exits 1', async () => {
     const ignoring = fakeProcess();
     let finish: (code: 0) => void = () => {};
-    await runService({ name: 'app', start: () => service({ log: logger().log, stop: () => new Promise((resolve) => (finish = resolve)) }) }, ignoring.proc);
+    await runService(
+      { name: 'app', start: () => service({ log: logger().log, stop: () => new Promise((resolve) => (finish = resolve)) }) },
+      ignoring.proc,
+    );
     ignoring.signal('SIGTERM');
     ignoring.signal('SIGTERM');
     finish(0);
@@ -80,7 +87,10 @@ describe('runService, the one lifecycle of the apps', () => {
     const aborting = fakeProcess();
     const { lines, log } = logger();
     const abort = vi.fn(async () => {});
-    await runService({ name: 'app', start: () => service({ log, stop: () => new Promise(() => {}), abort: { message: 'aborting', run: abort } }) }, aborting.proc);
+    await runService(
+      { name: 'app', start: () => service({ log, stop: () => new Promise(() => {}), abort: { message: 'aborting', run: abort } }) },
+      aborting.proc,
+    );
     aborting.signal('SIGINT');
     aborting.signal('SIGTERM');
     expect(await aborting.exit).toBe(1);
@@ -112,8 +122,14 @@ describe('runService, the one lifecycle of the apps', () => {
     );
     expect(await config.exit).toBe(1);
     const serving = fakeProcess();
-    await runService({ name: 'app', start: () => service({ log: logger().log, serve: async () => Promise.reject(new Error('EADDRINUSE')) }) }, serving.proc);
+    await runService(
+      { name: 'app', start: () => service({ log: logger().log, serve: async () => Promise.reject(new Error('EADDRINUSE')) }) },
+      serving.proc,
+    );
     expect(await serving.exit).toBe(1);
-    expect(printed.mock.calls.map(([line]) => line)).toEqual(['app cannot start: APP_PORT: must be a number', 'app failed to start: EADDRINUSE']);
+    expect(printed.mock.calls.map(([line]) => line)).toEqual([
+      'app cannot start: APP_PORT: must be a number',
+      'app failed to start: EADDRINUSE',
+    ]);
   });
 });

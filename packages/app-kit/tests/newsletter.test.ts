@@ -5,14 +5,18 @@ const values = { firstName: '<b>Ana</b> & {{unsubscribeUrl}}', unsubscribeUrl: '
 
 describe('renderTemplate', () => {
   it('fills in the two placeholders once, escaping the values in HTML only', () => {
-    expect(renderTemplate('Hi {{firstName}}, {{ unsubscribeUrl }}', values, 'text')).toBe('Hi <b>Ana</b> & {{unsubscribeUrl}}, https://x.example/unsubscribe?t=a&b');
+    expect(renderTemplate('Hi {{firstName}}, {{ unsubscribeUrl }}', values, 'text')).toBe(
+      'Hi <b>Ana</b> & {{unsubscribeUrl}}, https://x.example/unsubscribe?t=a&b',
+    );
     expect(renderTemplate('<p>{{firstName}}</p><a href="{{unsubscribeUrl}}">x</a>', values, 'html')).toBe(
       '<p>&lt;b&gt;Ana&lt;/b&gt; &amp; {{unsubscribeUrl}}</p><a href="https://x.example/unsubscribe?t=a&amp;b">x</a>',
     );
   });
 
   it('never lets CR/LF into a header, whatever the template or the values hold', () => {
-    expect(renderTemplate('Hi {{firstName}}\r\nBcc: x@example.com', { ...values, firstName: 'A\r\nB' }, 'header')).toBe('Hi A B Bcc: x@example.com');
+    expect(renderTemplate('Hi {{firstName}}\r\nBcc: x@example.com', { ...values, firstName: 'A\r\nB' }, 'header')).toBe(
+      'Hi A B Bcc: x@example.com',
+    );
   });
 
   it('leaves anything else in braces alone, and lists it as unknown', () => {

@@ -173,18 +173,14 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       return rows[0] ? toToken(rows[0]) : null;
     },
     async findValid(token, now) {
-      const { rows } = await pool.query<TokenRecord>(
-        'SELECT * FROM verification_tokens WHERE token = $1 AND expires_at > $2',
-        [token, now],
-      );
+      const { rows } = await pool.query<TokenRecord>('SELECT * FROM verification_tokens WHERE token = $1 AND expires_at > $2', [
+        token,
+        now,
+      ]);
       return rows[0] ? toToken(rows[0]) : null;
     },
     async insert({ token, userId, expiresAt }) {
-      await pool.query('INSERT INTO verification_tokens (token, user_id, expires_at) VALUES ($1, $2, $3)', [
-        token,
-        userId,
-        expiresAt,
-      ]);
+      await pool.query('INSERT INTO verification_tokens (token, user_id, expires_at) VALUES ($1, $2, $3)', [token, userId, expiresAt]);
     },
     async deleteExpired(now) {
       const result = await pool.query('DELETE FROM verification_tokens WHERE expires_at <= $1', [now]);
@@ -235,10 +231,11 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       return result.rowCount ?? 0;
     },
     async has({ queue, jobId, failedAt }) {
-      const { rowCount } = await pool.query(
-        'SELECT 1 FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3',
-        [storableString(queue), storableString(jobId), failedAt],
-      );
+      const { rowCount } = await pool.query('SELECT 1 FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3', [
+        storableString(queue),
+        storableString(jobId),
+        failedAt,
+      ]);
       return (rowCount ?? 0) > 0;
     },
     async archivedAmong(queue, keys) {

@@ -59,14 +59,16 @@ export function createHashedTokenStore(pool: pg.Pool, table: string): HashedToke
       await pool.query(`INSERT INTO ${name} (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`, [hashToken(token), userId, expiresAt]);
     },
     async find(token) {
-      const { rows } = await pool.query<Row>(`SELECT user_id, expires_at, created_at FROM ${name} WHERE token_hash = $1`, [hashToken(token)]);
+      const { rows } = await pool.query<Row>(`SELECT user_id, expires_at, created_at FROM ${name} WHERE token_hash = $1`, [
+        hashToken(token),
+      ]);
       return rows[0] ? toToken(rows[0]) : null;
     },
     async findValid(token, now) {
-      const { rows } = await pool.query<Row>(`SELECT user_id, expires_at, created_at FROM ${name} WHERE token_hash = $1 AND expires_at > $2`, [
-        hashToken(token),
-        now,
-      ]);
+      const { rows } = await pool.query<Row>(
+        `SELECT user_id, expires_at, created_at FROM ${name} WHERE token_hash = $1 AND expires_at > $2`,
+        [hashToken(token), now],
+      );
       return rows[0] ? toToken(rows[0]) : null;
     },
     async consume(token, now) {

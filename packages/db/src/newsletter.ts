@@ -64,7 +64,10 @@ export interface NewsletterStore {
    * Adds recipients to a draft (a user already in the campaign, or twice in `recipients`, counts as
    * a duplicate). A start waits for an add in progress, so the fan-out sees every added row.
    */
-  addRecipients(id: string, recipients: readonly NewRecipient[]): Promise<{ state: CampaignState | null; added: number; duplicates: number }>;
+  addRecipients(
+    id: string,
+    recipients: readonly NewRecipient[],
+  ): Promise<{ state: CampaignState | null; added: number; duplicates: number }>;
   /** draft → sending. */
   start(id: string): Promise<Transition>;
   /**
@@ -83,7 +86,12 @@ export interface NewsletterStore {
    * Records an outcome. `sent` and `failed` replace `pending` or `cancelled` (a mail in flight at the
    * cancel did go out); the skips replace `pending` only. False when nothing changed.
    */
-  recordOutcome(id: string, userId: string, outcome: Exclude<RecipientStatus, 'pending'>, details?: { messageId?: string; error?: string }): Promise<boolean>;
+  recordOutcome(
+    id: string,
+    userId: string,
+    outcome: Exclude<RecipientStatus, 'pending'>,
+    details?: { messageId?: string; error?: string },
+  ): Promise<boolean>;
   /**
    * `pending` → `failed`, for a send job that died without deciding (a dead letter): false when the
    * recipient already had an outcome (a cancel, a mail that went out).
@@ -109,7 +117,10 @@ export interface NewsletterStore {
    * nothing of the address. Returns the counts and the campaigns still sending that the erasure may
    * have left with nobody pending (to be closed).
    */
-  eraseUser(userId: string, options?: { addressDigest?: (email: string) => string }): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
+  eraseUser(
+    userId: string,
+    options?: { addressDigest?: (email: string) => string },
+  ): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
 }
 
 type CampaignRow = {
@@ -248,7 +259,13 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       return rows.map((row) => row.user_id);
     },
     async sendContext(id, userId, erasedAddressDigests) {
-      const { rows } = await pool.query<{ state: CampaignState; email: string; first_name: string; status: RecipientStatus; unsubscribed: boolean }>(
+      const { rows } = await pool.query<{
+        state: CampaignState;
+        email: string;
+        first_name: string;
+        status: RecipientStatus;
+        unsubscribed: boolean;
+      }>(
         `SELECT c.state, r.email, r.first_name, r.status,
                 EXISTS (SELECT 1 FROM newsletter_unsubscribes u WHERE u.email = lower(r.email) OR u.user_id = r.user_id) AS unsubscribed
            FROM newsletter_recipients r JOIN newsletter_campaigns c ON c.id = r.campaign_id
@@ -260,9 +277,10 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       let unsubscribed = row.unsubscribed;
       if (!unsubscribed && erasedAddressDigests && row.email !== '') {
         // An erased user's opt-out of this address, kept as its keyed digest.
-        const erased = await pool.query('SELECT 1 FROM newsletter_unsubscribes WHERE email = ANY($1::text[]) AND erased_at IS NOT NULL LIMIT 1', [
-          erasedAddressDigests(row.email),
-        ]);
+        const erased = await pool.query(
+          'SELECT 1 FROM newsletter_unsubscribes WHERE email = ANY($1::text[]) AND erased_at IS NOT NULL LIMIT 1',
+          [erasedAddressDigests(row.email)],
+        );
         unsubscribed = (erased.rowCount ?? 0) > 0;
       }
       return { state: row.state, email: row.email, firstName: row.first_name, status: row.status, unsubscribed };
@@ -345,7 +363,10 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
         );
         // Each clear opt-out becomes its erased form (a keyed digest of the address, or the user id
         // alone): inserted, then the clear row deleted, so an erased form already there is kept once.
-        const clear = await client.query<{ email: string }>('SELECT email FROM newsletter_unsubscribes WHERE user_id = $1 AND erased_at IS NULL FOR UPDATE', [userId]);
+        const clear = await client.query<{ email: string }>(
+          'SELECT email FROM newsletter_unsubscribes WHERE user_id = $1 AND erased_at IS NULL FOR UPDATE',
+          [userId],
+        );
         for (const { email } of clear.rows) {
           await client.query(
             `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, unsubscribed_at, erased_at)

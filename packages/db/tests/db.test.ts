@@ -50,7 +50,9 @@ describe('migrations', () => {
     expect(results.flat()).toEqual((await readMigrations()).map((m) => m.version));
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const { rows } = await client.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')");
+    const { rows } = await client.query(
+      "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('verification_tokens', 'failed_jobs')",
+    );
     await client.end();
     expect(rows[0].n).toBe(2);
   });
@@ -68,7 +70,9 @@ describe('migrations', () => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       versions = (await client.query('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
-      tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a','b')")).rows.map((r) => r.table_name);
+      tables = (await client.query("SELECT table_name FROM information_schema.tables WHERE table_name IN ('a','b')")).rows.map(
+        (r) => r.table_name,
+      );
       await client.end();
     } finally {
       await dir.remove();
@@ -171,7 +175,15 @@ describe('failed jobs archive: what jsonb and text refuse', () => {
   it('tells which of a page of failures are archived in one query', async () => {
     const base = Date.UTC(2026, 0, 3);
     for (const n of [0, 2]) {
-      await db.failedJobs.archive({ queue: 'slack', jobName: 'alert', jobId: `page-${n}`, payload: {}, error: 'x', attemptsMade: 3, failedAt: new Date(base + n) });
+      await db.failedJobs.archive({
+        queue: 'slack',
+        jobName: 'alert',
+        jobId: `page-${n}`,
+        payload: {},
+        error: 'x',
+        attemptsMade: 3,
+        failedAt: new Date(base + n),
+      });
     }
     const keys = [0, 1, 2, 3].map((n) => ({ jobId: `page-${n}`, failedAt: new Date(base + n) }));
     expect([...(await db.failedJobs.archivedAmong('slack', keys))].sort()).toEqual([0, 2]);
@@ -236,12 +248,21 @@ describe('failed jobs archive', () => {
   it('archives a page of final failures in one statement: the new ones counted, the known ones left, unstorable text as U+FFFD', async () => {
     const failedAt = new Date(1_700_000_200_000);
     await db.failedJobs.archive(row('email:welcome:m0', failedAt));
-    const page = [row('email:welcome:m0', failedAt), row('email:welcome:m1', failedAt), { ...row('email:welcome:m2', failedAt), error: 'bad\u0000reason', stacktrace: null }];
+    const page = [
+      row('email:welcome:m0', failedAt),
+      row('email:welcome:m1', failedAt),
+      { ...row('email:welcome:m2', failedAt), error: 'bad\u0000reason', stacktrace: null },
+    ];
     expect(await db.failedJobs.archiveMany(page)).toBe(2);
     expect(await db.failedJobs.archiveMany(page)).toBe(0);
     expect(await db.failedJobs.archiveMany([])).toBe(0);
     const [m1] = await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:m1' });
-    expect(m1).toMatchObject({ jobName: 'welcome', attemptsMade: 6, payload: { userId: 'email:welcome:m1' }, stacktrace: 'Error: boom\n    at x' });
+    expect(m1).toMatchObject({
+      jobName: 'welcome',
+      attemptsMade: 6,
+      payload: { userId: 'email:welcome:m1' },
+      stacktrace: 'Error: boom\n    at x',
+    });
     expect(m1!.failedAt.getTime()).toBe(failedAt.getTime());
     const [m2] = await db.failedJobs.list({ queue: 'email', jobId: 'email:welcome:m2' });
     expect(m2).toMatchObject({ error: 'bad\ufffdreason', stacktrace: null });

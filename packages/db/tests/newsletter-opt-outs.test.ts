@@ -70,7 +70,9 @@ describe('newsletter opt-outs (issue 24)', () => {
       await blocker.query('BEGIN');
       await blocker.query("INSERT INTO newsletter_unsubscribes (email, user_id) VALUES ('racer@example.com', 'racer')");
       const waiting = async (count: number) => {
-        const { rows } = await blocker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+        const { rows } = await blocker.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        );
         return rows[0]!.n >= count;
       };
       const unsubscribed = db.newsletter.unsubscribe(id, 'racer');
@@ -97,7 +99,15 @@ describe('migration 008 (issue 24 item 15)', () => {
     const url = await server.createDatabase('legacy_opt_outs');
     const before = await makeTempDir('migrations-007');
     try {
-      for (const file of ['001_initial.sql', '002_failed_jobs_retried.sql', '003_sent_mails.sql', '004_personal_data.sql', '005_newsletter.sql', '006_opt_outs_per_user.sql', '007_opt_out_erased_at.sql']) {
+      for (const file of [
+        '001_initial.sql',
+        '002_failed_jobs_retried.sql',
+        '003_sent_mails.sql',
+        '004_personal_data.sql',
+        '005_newsletter.sql',
+        '006_opt_outs_per_user.sql',
+        '007_opt_out_erased_at.sql',
+      ]) {
         await cp(`${MIGRATIONS_DIR}/${file}`, `${before.path}/${file}`);
       }
       await migrate(url, { dir: before.path });
@@ -110,7 +120,9 @@ describe('migration 008 (issue 24 item 15)', () => {
           [hash(1), hash(2), hash(3)],
         );
         await migrate(url);
-        const { rows } = await client.query('SELECT email, user_id, erased_at IS NOT NULL AS erased FROM newsletter_unsubscribes ORDER BY user_id');
+        const { rows } = await client.query(
+          'SELECT email, user_id, erased_at IS NOT NULL AS erased FROM newsletter_unsubscribes ORDER BY user_id',
+        );
         expect(rows).toEqual([
           { email: 'erased-user:old-1', user_id: 'old-1', erased: true },
           { email: 'erased-user:old-2', user_id: 'old-2', erased: true },

@@ -20,7 +20,12 @@ afterAll(async () => {
 });
 
 const content = { subject: 'Hola {{firstName}}', text: 'Texto', html: null };
-const people = (count: number, prefix = 'u') => Array.from({ length: count }, (_, i) => ({ userId: `${prefix}-${String(i).padStart(4, '0')}`, email: `${prefix}${i}@Example.com`, firstName: `N${i}` }));
+const people = (count: number, prefix = 'u') =>
+  Array.from({ length: count }, (_, i) => ({
+    userId: `${prefix}-${String(i).padStart(4, '0')}`,
+    email: `${prefix}${i}@Example.com`,
+    firstName: `N${i}`,
+  }));
 
 describe('the newsletter store (migration 005)', () => {
   it('pages the pending recipients in user id order, skipping those with an outcome', async () => {
@@ -49,7 +54,9 @@ describe('the newsletter store (migration 005)', () => {
       expect(closed[0]).toMatchObject({ state: 'done', figures: { total: 12, sent: 11, failed: 1, pending: 0 } });
       await db.newsletter.markAnnounced(id);
       expect(await db.newsletter.closeIfDone(id)).toBeNull();
-      const { rows } = await db.pool.query('SELECT state, finished_at IS NOT NULL AS finished FROM newsletter_campaigns WHERE id = $1', [id]);
+      const { rows } = await db.pool.query('SELECT state, finished_at IS NOT NULL AS finished FROM newsletter_campaigns WHERE id = $1', [
+        id,
+      ]);
       expect(rows).toEqual([{ state: 'done', finished: true }]);
     }
   });
@@ -92,7 +99,11 @@ describe('the newsletter store (migration 005)', () => {
     expect(await db.newsletter.addRecipients(id, [...people(3), ...people(2)])).toEqual({ state: 'draft', added: 3, duplicates: 2 });
     await db.newsletter.start(id);
     expect(await db.newsletter.addRecipients(id, people(5))).toEqual({ state: 'sending', added: 0, duplicates: 0 });
-    expect(await db.newsletter.addRecipients('0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b', people(1))).toEqual({ state: null, added: 0, duplicates: 0 });
+    expect(await db.newsletter.addRecipients('0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b', people(1))).toEqual({
+      state: null,
+      added: 0,
+      duplicates: 0,
+    });
   });
 });
 

@@ -19,13 +19,21 @@ export interface ErrorHandlerOptions {
 /** Fastify's own request errors, by their code. */
 const FASTIFY_CODES: Record<string, { code: ErrorCode; message?: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'unsupported content type: send the body as application/json' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'unsupported content type: send the body as application/json',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'INVALID_REQUEST' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_BODY', message: 'the body is empty; send a JSON object' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_BODY', message: 'the body is not valid JSON' },
 };
 
-const STATUS_CODES: Record<number, ErrorCode> = { 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
+const STATUS_CODES: Record<number, ErrorCode> = {
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
 
 /** Maps any error to its status and body. Unknown errors become a generic 500. */
 export function errorResponse(error: unknown, options: ErrorHandlerOptions = {}): { statusCode: number; body: ErrorBody } {
@@ -82,7 +90,10 @@ export const errorHandlerPlugin = definePlugin<ErrorHandlerOptions>(
       const allowed = ROUTE_METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
       if (allowed.length > 0) {
         reply.header('allow', allowed.join(', '));
-        return sendError(reply, new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path.slice(0, 200)}; allowed: ${allowed.join(', ')}`));
+        return sendError(
+          reply,
+          new HttpError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path.slice(0, 200)}; allowed: ${allowed.join(', ')}`),
+        );
       }
       const hint = options.notFoundHint ? `; ${options.notFoundHint}` : '';
       return sendError(reply, new HttpError('NOT_FOUND', `no route ${request.method} ${path.slice(0, 200)}${hint}`));

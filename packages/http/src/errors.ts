@@ -96,7 +96,8 @@ export function invalidBody(message: string, found?: readonly FieldIssue[] | { i
 }
 
 /** `<what>: <each issue's message>; …`, the message of a 400 listing its issues. */
-export const issuesMessage = (what: string, issues: readonly FieldIssue[]): string => `${what}: ${issues.map((issue) => issue.message).join('; ')}`;
+export const issuesMessage = (what: string, issues: readonly FieldIssue[]): string =>
+  `${what}: ${issues.map((issue) => issue.message).join('; ')}`;
 
 /**
  * Answers `error` from a hook or a handler that replies itself (rather than throwing to the error

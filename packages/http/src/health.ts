@@ -40,7 +40,11 @@ export const healthPlugin = definePlugin<HealthOptions>(
       '/health',
       {
         config: { public: true },
-        schema: { summary: summary ?? 'Is the app able to reach Redis? (no auth)', tags: ['health'], response: { 200: Health, 503: Health } },
+        schema: {
+          summary: summary ?? 'Is the app able to reach Redis? (no auth)',
+          tags: ['health'],
+          response: { 200: Health, 503: Health },
+        },
       },
       async (_request, reply): Promise<Health> => {
         const watching = sentinelWatching?.();

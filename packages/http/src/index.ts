@@ -1,6 +1,29 @@
-export { basicAuthPlugin, bearerAuthPlugin, safeEqual, secretDigest, tokenMatcher, type AuthFailureOptions, type BasicAuthOptions, type BearerAuthOptions } from './auth';
+export {
+  basicAuthPlugin,
+  bearerAuthPlugin,
+  safeEqual,
+  secretDigest,
+  tokenMatcher,
+  type AuthFailureOptions,
+  type BasicAuthOptions,
+  type BearerAuthOptions,
+} from './auth';
 export { createErrorHandler, errorHandlerPlugin, errorResponse, RETRY_AFTER_SECONDS, type ErrorHandlerOptions } from './error-handler';
-export { badRequest, ERROR_CODES, ErrorBody, errorResponses, HttpError, invalidBody, issuesMessage, queueUnavailable, sendError, type ErrorCode, type ErrorDetails, type FieldIssue, type ItemIssues } from './errors';
+export {
+  badRequest,
+  ERROR_CODES,
+  ErrorBody,
+  errorResponses,
+  HttpError,
+  invalidBody,
+  issuesMessage,
+  queueUnavailable,
+  sendError,
+  type ErrorCode,
+  type ErrorDetails,
+  type FieldIssue,
+  type ItemIssues,
+} from './errors';
 export { Health, healthPlugin, type HealthOptions } from './health';
 export { jsonBodyPlugin } from './json-body';
 export { openApiPlugin, toOpenApi30, type OpenApiOptions } from './openapi';

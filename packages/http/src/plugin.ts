@@ -19,7 +19,10 @@ export interface PluginMeta {
  * on. `tests/conventions.test.ts` checks every exported plugin is one; ESLint refuses any other
  * import of `fastify-plugin` and the `addX(app)` style.
  */
-export function definePlugin<O extends FastifyPluginOptions = Record<never, never>>(meta: PluginMeta, plugin: FastifyPluginAsync<O>): FastifyPluginAsync<O> {
+export function definePlugin<O extends FastifyPluginOptions = Record<never, never>>(
+  meta: PluginMeta,
+  plugin: FastifyPluginAsync<O>,
+): FastifyPluginAsync<O> {
   return fp(plugin, { name: meta.name, fastify: '5.x', dependencies: [...meta.dependencies] });
 }
 

@@ -53,7 +53,11 @@ describe('safeEqual', () => {
 describe('the validator, the error handler and the JSON parser', () => {
   it('converts only plain decimal integers in the query, and names the field it refuses', async () => {
     const server = app();
-    server.get('/q', { schema: { querystring: Type.Object({ n: Type.Integer({ minimum: 0, default: 5 }) }, { additionalProperties: false }) } }, async (request) => request.query);
+    server.get(
+      '/q',
+      { schema: { querystring: Type.Object({ n: Type.Integer({ minimum: 0, default: 5 }) }, { additionalProperties: false }) } },
+      async (request) => request.query,
+    );
     expect((await server.inject('/q?n=7')).json()).toEqual({ n: 7 });
     expect((await server.inject('/q')).json()).toEqual({ n: 5 });
     for (const bad of ['1.5', '1e20', '0x10', 'abc', '-1']) {
@@ -87,7 +91,8 @@ describe('the validator, the error handler and the JSON parser', () => {
   it('tells a forbidden __proto__ key from broken JSON', async () => {
     const server = app();
     server.post('/b', async (request) => request.body);
-    const post = (payload: string) => server.inject({ method: 'POST', url: '/b', headers: { 'content-type': 'application/json' }, payload });
+    const post = (payload: string) =>
+      server.inject({ method: 'POST', url: '/b', headers: { 'content-type': 'application/json' }, payload });
     expect((await post('{"a":1}')).json()).toEqual({ a: 1 });
     expect((await post('{"a":')).json()).toEqual({ code: 'INVALID_BODY', message: 'the body is not valid JSON' });
     expect((await post('')).json()).toEqual({ code: 'INVALID_BODY', message: 'the body is empty; send a JSON object' });
@@ -108,7 +113,9 @@ describe('the auth plugins and /health', () => {
       scope.get('/private', async (request) => ({ client: request.apiClient }));
     });
     expect((await server.inject('/private')).json()).toMatchObject({ code: 'UNAUTHORIZED' });
-    expect((await server.inject({ url: '/private', headers: { authorization: 'Bearer token-one-0123456789' } })).json()).toEqual({ client: 'token:1' });
+    expect((await server.inject({ url: '/private', headers: { authorization: 'Bearer token-one-0123456789' } })).json()).toEqual({
+      client: 'token:1',
+    });
     for (let i = 0; i < failures.max; i++) await server.inject({ url: '/private', headers: { authorization: 'Bearer wrong' } });
     const throttled = await server.inject({ url: '/private', headers: { authorization: 'Bearer token-one-0123456789' } });
     expect([throttled.statusCode, throttled.json().code]).toEqual([429, 'RATE_LIMITED']);

@@ -70,4 +70,3 @@ function parseNotice(message: string): PauseNotice | undefined {
   }
   return undefined;
 }
-

@@ -61,7 +61,17 @@ export class CeresStore {
   async countDeadLetter(dead: { queue: string; jobId: string; reason: string }, now = Date.now()): Promise<DeadLetterCount> {
     const minute = Math.floor(now / 60_000);
     const keys = deadLetterDigestKeys(this.prefix, dead.queue, minute);
-    const rank = (await this.redis.eval(COUNT_SCRIPT, 3, ...keys, dead.jobId, dead.reason, RANKS_TTL_MS, STATS_TTL_MS, MAX_REASONS, OTHER_REASONS)) as number;
+    const rank = (await this.redis.eval(
+      COUNT_SCRIPT,
+      3,
+      ...keys,
+      dead.jobId,
+      dead.reason,
+      RANKS_TTL_MS,
+      STATS_TTL_MS,
+      MAX_REASONS,
+      OTHER_REASONS,
+    )) as number;
     return { minute, rank };
   }
 

@@ -38,9 +38,16 @@ export class QueueClient {
 
   constructor(options: QueueClientOptions = {}) {
     this.config = options.config ?? loadQueuesConfig();
-    this.link = new ProducerConnection(this.config, { connectionName: options.connectionName ?? 'ceres-producer', onWarning: options.onWarning });
+    this.link = new ProducerConnection(this.config, {
+      connectionName: options.connectionName ?? 'ceres-producer',
+      onWarning: options.onWarning,
+    });
     this.sealer = new PayloadSealer(this.config, options.allowReservedKeys === true);
-    this.writer = new JobWriter({ connection: this.link.redis, claimMs: this.config.commandTimeoutMs, waitReplicas: this.config.waitReplicas });
+    this.writer = new JobWriter({
+      connection: this.link.redis,
+      claimMs: this.config.commandTimeoutMs,
+      waitReplicas: this.config.waitReplicas,
+    });
     this.store = new CeresStore(this.link.redis, this.config.redisPrefix);
   }
 

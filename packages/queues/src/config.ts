@@ -28,13 +28,21 @@ export const QueuesEnv = Type.Object({
     description: 'A producer command (an add, a status read) waiting longer than this counts as a Redis outage (503)',
   }),
   REDIS_SENTINELS: Type.Optional(
-    Type.String({ description: 'host:port,… of Redis Sentinels: connections ask them for the master and follow a failover; REDIS_URL then gives only the DB and credentials' }),
+    Type.String({
+      description:
+        'host:port,… of Redis Sentinels: connections ask them for the master and follow a failover; REDIS_URL then gives only the DB and credentials',
+    }),
   ),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The master name the sentinels monitor (required with REDIS_SENTINELS)' })),
-  REDIS_SENTINEL_USERNAME: Type.Optional(Type.String({ minLength: 1, description: "The sentinels' ACL user (with REDIS_SENTINEL_PASSWORD); unset: the default user" })),
+  REDIS_SENTINEL_USERNAME: Type.Optional(
+    Type.String({ minLength: 1, description: "The sentinels' ACL user (with REDIS_SENTINEL_PASSWORD); unset: the default user" }),
+  ),
   REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ description: "The sentinels' own password" })),
   JOBS_ENCRYPTION_KEYS: Type.Optional(
-    Type.String({ description: 'Versioned keyring (v2:<base64>,v1:<base64>, newest first) for the personal fields of jobs; producers encrypt with the first key, the worker decrypts with any' }),
+    Type.String({
+      description:
+        'Versioned keyring (v2:<base64>,v1:<base64>, newest first) for the personal fields of jobs; producers encrypt with the first key, the worker decrypts with any',
+    }),
   ),
   REDIS_WAIT_REPLICAS: Type.Integer({
     default: 0,
@@ -102,7 +110,8 @@ function sentinelFrom(parsed: Static<typeof QueuesEnv>): {
   const list = parsed.REDIS_SENTINELS;
   const name = parsed.REDIS_SENTINEL_NAME;
   if (list === undefined) {
-    if (parsed.REDIS_SENTINEL_USERNAME !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_USERNAME is set (host:port,host:port,…)');
+    if (parsed.REDIS_SENTINEL_USERNAME !== undefined)
+      throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_USERNAME is set (host:port,host:port,…)');
     if (name !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_NAME is set (host:port,host:port,…)');
     return {};
   }
@@ -114,10 +123,12 @@ function sentinelFrom(parsed: Static<typeof QueuesEnv>): {
     }
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
   });
-  if (name === undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the master name the sentinels monitor');
+  if (name === undefined)
+    throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the master name the sentinels monitor');
   const password = parsed.REDIS_SENTINEL_PASSWORD;
   const username = parsed.REDIS_SENTINEL_USERNAME;
-  if (username !== undefined && password === undefined) throw new ConfigError('REDIS_SENTINEL_PASSWORD', 'is required with REDIS_SENTINEL_USERNAME: the password of that ACL user');
+  if (username !== undefined && password === undefined)
+    throw new ConfigError('REDIS_SENTINEL_PASSWORD', 'is required with REDIS_SENTINEL_USERNAME: the password of that ACL user');
   return { sentinel: { hosts, name, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) } };
 }
 

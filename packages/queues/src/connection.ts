@@ -34,11 +34,7 @@ export function redisOptions(config: QueuesConfig, role: ConnectionRole): RedisO
 }
 
 /** One factory for every Redis connection the apps open; each role gets its own connection. */
-export function createRedisConnection(
-  config: QueuesConfig,
-  role: ConnectionRole,
-  options: ConnectionOptions = {},
-): Redis {
+export function createRedisConnection(config: QueuesConfig, role: ConnectionRole, options: ConnectionOptions = {}): Redis {
   const common = { ...redisOptions(config, role), connectionName: options.connectionName };
   const client = config.sentinel
     ? followFailovers(new Redis({ ...common, ...credentials(config.redisUrl), ...sentinelOptions(config.sentinel) }), config.sentinel)
@@ -51,7 +47,10 @@ export function createRedisConnection(
     if (!(error instanceof ReplyError) || !/DB index is out of range|invalid DB index/i.test(error.message)) return;
     fatalErrors.set(
       client,
-      new ConfigError('REDIS_URL', `selects database ${config.redisDb}, which this Redis server does not have (its "databases" setting); nothing was written`),
+      new ConfigError(
+        'REDIS_URL',
+        `selects database ${config.redisDb}, which this Redis server does not have (its "databases" setting); nothing was written`,
+      ),
     );
     client.disconnect(false);
   });
@@ -153,9 +152,7 @@ export async function checkRedisServer(client: Redis): Promise<RedisServerReport
   if (maxmemoryPolicy === undefined) {
     problems.push('could not read maxmemory-policy (CONFIG GET refused); make sure it is "noeviction"');
   } else if (maxmemoryPolicy !== 'noeviction') {
-    problems.push(
-      `Redis maxmemory-policy is "${maxmemoryPolicy}": Redis may evict queue keys and lose jobs; set it to "noeviction"`,
-    );
+    problems.push(`Redis maxmemory-policy is "${maxmemoryPolicy}": Redis may evict queue keys and lose jobs; set it to "noeviction"`);
   }
   return { version, maxmemoryPolicy, problems };
 }

@@ -51,7 +51,10 @@ export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-op
 export { enqueue, producer, getQueue, closeQueues, defaultQueueClient } from './producers';
 // enqueueEmailVerify, … : one per platform job type, written by scripts/gen-catalog.mjs.
 export * from './named-producers';
-export { enqueueFilesValidateCv as enqueueValidateCv, enqueueFilesOptimizeProfilePicture as enqueueOptimizeProfilePicture } from './named-producers';
+export {
+  enqueueFilesValidateCv as enqueueValidateCv,
+  enqueueFilesOptimizeProfilePicture as enqueueOptimizeProfilePicture,
+} from './named-producers';
 export { QueueClient, createQueueClient, type QueueClientOptions, type EnqueueResult } from './client';
 export { buildJobId, jobIdOf, MAX_JOB_KEY_LENGTH, type JobKeySource } from './job-id';
 export { validatePayload, parsePayload, jobDefinitionOrThrow } from './validation';
@@ -70,7 +73,15 @@ export { ConfigError, schemaIssues } from '@ceres/app-kit';
 // Connecting and consuming (the worker, the ops surface).
 export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from './config';
 export { logSentinelWatch, onSentinelWatch, sentinelWatching, type SentinelWatchEvent, type SentinelWatchLog } from './sentinel-switch';
-export { assertRedisDatabase, createRedisConnection, checkRedisServer, MIN_REDIS_VERSION, type ConnectionOptions, type ConnectionRole, type RedisServerReport } from './connection';
+export {
+  assertRedisDatabase,
+  createRedisConnection,
+  checkRedisServer,
+  MIN_REDIS_VERSION,
+  type ConnectionOptions,
+  type ConnectionRole,
+  type RedisServerReport,
+} from './connection';
 export { RETRY_DELAYS_MS, SCHEDULE_ATTEMPTS, RETRY_BACKOFF_TYPE, retryDelay, backoffStrategy } from './retry';
 export { workerSettings } from './worker-settings';
 
@@ -96,7 +107,14 @@ export { optOutAddressDigests } from './admin/opt-out-digest';
 export { decryptJobPayload } from './crypto/open';
 
 // Personal fields encrypted at rest (JOBS_ENCRYPTION_KEYS).
-export { parseKeyring, keyringFromEnv, missingKeyringError, ENCRYPTION_KEYS_VARIABLE, type Keyring, type EncryptionKey } from './crypto/keyring';
+export {
+  parseKeyring,
+  keyringFromEnv,
+  missingKeyringError,
+  ENCRYPTION_KEYS_VARIABLE,
+  type Keyring,
+  type EncryptionKey,
+} from './crypto/keyring';
 export {
   decryptPayload,
   openPayload,

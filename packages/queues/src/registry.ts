@@ -1,7 +1,13 @@
 import type { Static } from '@sinclair/typebox';
 import type { JobsOptions } from 'bullmq';
 import { catalog } from './jobs/catalog';
-import { DEFAULT_JOB_TIMEOUT_MS, type EnqueueOptionName, type JobDefinition, type QueueDefinition, type QueueRateLimit } from './jobs/define';
+import {
+  DEFAULT_JOB_TIMEOUT_MS,
+  type EnqueueOptionName,
+  type JobDefinition,
+  type QueueDefinition,
+  type QueueRateLimit,
+} from './jobs/define';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 
 /**
@@ -17,13 +23,15 @@ export type JobName<Q extends QueueName> = keyof Registry[Q]['jobs'] & string;
 export type JobType = { [Q in QueueName]: `${Q}/${JobName<Q>}` }[QueueName];
 export type QueueOf<T extends JobType> = T extends `${infer Q}/${string}` ? Q & QueueName : never;
 export type JobOf<T extends JobType> = T extends `${QueueOf<T>}/${infer J}` ? J & JobName<QueueOf<T>> : never;
-export type PayloadOf<Q extends QueueName, J extends JobName<Q>> = Registry[Q]['jobs'][J] extends JobDefinition<infer S>
-  ? Static<S>
-  : never;
+export type PayloadOf<Q extends QueueName, J extends JobName<Q>> =
+  Registry[Q]['jobs'][J] extends JobDefinition<infer S> ? Static<S> : never;
 /** The payload of a job type, e.g. `Payload<'email/verify'>`. */
 export type Payload<T extends JobType> = PayloadOf<QueueOf<T>, JobOf<T>>;
 /** The per-call options `queue/job` accepts. */
-export type OptionsOf<T extends JobType> = Pick<EnqueueOptions, Registry[QueueOf<T>]['jobs'][JobOf<T>] extends { options: ReadonlyArray<infer O> } ? O & EnqueueOptionName : never>;
+export type OptionsOf<T extends JobType> = Pick<
+  EnqueueOptions,
+  Registry[QueueOf<T>]['jobs'][JobOf<T>] extends { options: ReadonlyArray<infer O> } ? O & EnqueueOptionName : never
+>;
 /** The job types whose definition lets app code and the HTTP API enqueue them. */
 export type PlatformJobType = {
   [T in JobType]: Registry[QueueOf<T>]['jobs'][JobOf<T>] extends { enqueuedBy: 'platform' } ? T : never;
@@ -79,7 +87,9 @@ export function jobOptions(queue: QueueName, job: string): JobsOptions {
 export const LONGEST_JOB_TIMEOUT_MS = Math.max(...JOB_TYPES.map(({ queue, job }) => jobTimeoutMs(queue, job)));
 
 /** The hashed token tables the job types declare (`tokenStore`): cleaned when expired, erased per user. */
-export const TOKEN_STORES: readonly string[] = [...new Set(JOB_TYPES.flatMap(({ definition }) => (definition.tokenStore ? [definition.tokenStore] : [])))];
+export const TOKEN_STORES: readonly string[] = [
+  ...new Set(JOB_TYPES.flatMap(({ definition }) => (definition.tokenStore ? [definition.tokenStore] : []))),
+];
 
 /** The job types a cron creates, with their schedule. */
 export const SCHEDULED_JOB_TYPES = JOB_TYPES.filter((entry) => entry.definition.schedule !== undefined);
@@ -93,7 +103,8 @@ export const RATE_LIMITED_QUEUES: ReadonlyArray<{ queue: QueueName; rateLimit: Q
 /** The queue the alerts go to (`carriesAlerts` in its queue.ts): its failed jobs raise no alert. */
 export const ALERT_QUEUE: QueueName = (() => {
   const carriers = QUEUE_NAMES.filter((queue) => (registry[queue] as QueueDefinition).carriesAlerts === true);
-  if (carriers.length !== 1) throw new Error(`exactly one queue.ts must declare carriesAlerts: true; found ${carriers.length} (${carriers.join(', ')})`);
+  if (carriers.length !== 1)
+    throw new Error(`exactly one queue.ts must declare carriesAlerts: true; found ${carriers.length} (${carriers.join(', ')})`);
   return carriers[0]!;
 })();
 

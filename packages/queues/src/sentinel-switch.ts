@@ -70,7 +70,11 @@ class SwitchWatcher {
     const previous = this.states.get(address);
     if (previous && previous.watching === state.watching) return;
     this.states.set(address, state);
-    const event: SentinelWatchEvent = { sentinel: address, watching: state.watching, ...(state.error === undefined ? {} : { error: state.error }) };
+    const event: SentinelWatchEvent = {
+      sentinel: address,
+      watching: state.watching,
+      ...(state.error === undefined ? {} : { error: state.error }),
+    };
     for (const listener of listeners) listener(event);
   }
 
@@ -131,7 +135,8 @@ const listeners = new Set<(event: SentinelWatchEvent) => void>();
 export function onSentinelWatch(listener: (event: SentinelWatchEvent) => void): () => void {
   listeners.add(listener);
   for (const watcher of watchers.values()) {
-    for (const [sentinel, state] of watcher.states) listener({ sentinel, watching: state.watching, ...(state.error === undefined ? {} : { error: state.error }) });
+    for (const [sentinel, state] of watcher.states)
+      listener({ sentinel, watching: state.watching, ...(state.error === undefined ? {} : { error: state.error }) });
   }
   return () => listeners.delete(listener);
 }
@@ -146,7 +151,12 @@ export function sentinelWatching(sentinel: SentinelConfig): boolean | undefined 
 
 /** One watcher per sentinel set and login (held in memory only, never logged). */
 const watcherKey = (sentinel: SentinelConfig) =>
-  JSON.stringify([sentinel.name, sentinel.hosts.map(({ host, port }) => `${host}:${port}`), sentinel.username ?? null, sentinel.password ?? null]);
+  JSON.stringify([
+    sentinel.name,
+    sentinel.hosts.map(({ host, port }) => `${host}:${port}`),
+    sentinel.username ?? null,
+    sentinel.password ?? null,
+  ]);
 
 /**
  * Makes `client`, and every connection duplicated from it (BullMQ duplicates a worker's connection

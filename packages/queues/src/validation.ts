@@ -7,7 +7,11 @@ import { findJobDefinition, JOB_TYPES } from './registry';
 export function jobDefinitionOrThrow(queue: string, job: string) {
   const definition = findJobDefinition(queue, job);
   if (!definition) {
-    throw new UnknownJobTypeError(queue, job, JOB_TYPES.map((type) => `${type.queue}/${type.job}`));
+    throw new UnknownJobTypeError(
+      queue,
+      job,
+      JOB_TYPES.map((type) => `${type.queue}/${type.job}`),
+    );
   }
   return definition;
 }

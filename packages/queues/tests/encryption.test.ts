@@ -100,15 +100,27 @@ describe('field encryption', () => {
   });
 
   it('decrypts a stored payload, drops the digest, and passes a plaintext value (an older job) through', () => {
-    const stored = { userId: 'u1', email: encryptField(ring, 'email/welcome', 'email', 'a@example.com'), firstName: 'Ana', [DIGEST_FIELD]: 'v1:x' };
-    expect(decryptPayload(ring, 'email/welcome', ['email', 'firstName'], stored)).toEqual({ userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
-    expect(() => decryptPayload(undefined, 'email/welcome', ['email'], stored)).toThrow(/^email: is encrypted but JOBS_ENCRYPTION_KEYS is not set/);
+    const stored = {
+      userId: 'u1',
+      email: encryptField(ring, 'email/welcome', 'email', 'a@example.com'),
+      firstName: 'Ana',
+      [DIGEST_FIELD]: 'v1:x',
+    };
+    expect(decryptPayload(ring, 'email/welcome', ['email', 'firstName'], stored)).toEqual({
+      userId: 'u1',
+      email: 'a@example.com',
+      firstName: 'Ana',
+    });
+    expect(() => decryptPayload(undefined, 'email/welcome', ['email'], stored)).toThrow(
+      /^email: is encrypted but JOBS_ENCRYPTION_KEYS is not set/,
+    );
   });
 
   it('seals all personal fields of a job in one value, opened whole; a value copied into another job, job type or field list does not open', () => {
     const welcome = findJobDefinition('email', 'welcome')!;
     const verify = findJobDefinition('email', 'verify')!;
-    const sealed = sealPayload(ring, 'email/welcome', welcome, { userId: 'u1', email: 'a@example.com', firstName: 'Ana' }, false).data as Record<string, string>;
+    const sealed = sealPayload(ring, 'email/welcome', welcome, { userId: 'u1', email: 'a@example.com', firstName: 'Ana' }, false)
+      .data as Record<string, string>;
     expect(Object.keys(sealed).sort()).toEqual(['$sealed', 'userId']);
     expect(sealed.$sealed).toMatch(/^enc:v1:email,firstName:[\w-]+$/);
     expect(sealedFieldNames(sealed.$sealed!)).toEqual(['email', 'firstName']);
@@ -116,7 +128,9 @@ describe('field encryption', () => {
     // Another user's job (the identity is in the authenticated data), another job type, an edited field list.
     expect(() => openPayload(ring, 'email/welcome', welcome, { ...sealed, userId: 'u2' })).toThrow(/does not open with key "v1"/);
     expect(() => openPayload(ring, 'email/verify', verify, sealed)).toThrow(PayloadDecryptionError);
-    expect(() => openPayload(ring, 'email/welcome', welcome, { ...sealed, $sealed: sealed.$sealed!.replace('email,firstName', 'firstName,email') })).toThrow(/does not open/);
+    expect(() =>
+      openPayload(ring, 'email/welcome', welcome, { ...sealed, $sealed: sealed.$sealed!.replace('email,firstName', 'firstName,email') }),
+    ).toThrow(/does not open/);
     // A key this process does not list: a retryable kind, named.
     const other = parseKeyring(testEncryptionKey('v9'));
     const error = (() => {
@@ -128,12 +142,18 @@ describe('field encryption', () => {
     })();
     expect(error?.kind).toBe('unknown-key');
     expect(error?.message).toBe('$sealed: encrypted with key "v1", which JOBS_ENCRYPTION_KEYS does not list (listed: v9)');
-    expect(() => openPayload(undefined, 'email/welcome', welcome, sealed)).toThrow(/^\$sealed: is encrypted but JOBS_ENCRYPTION_KEYS is not set/);
+    expect(() => openPayload(undefined, 'email/welcome', welcome, sealed)).toThrow(
+      /^\$sealed: is encrypted but JOBS_ENCRYPTION_KEYS is not set/,
+    );
   });
 
   it('opens the older format too (each field its own enc: value)', () => {
     const welcome = findJobDefinition('email', 'welcome')!;
-    const stored = { userId: 'u1', email: encryptField(ring, 'email/welcome', 'email', 'a@example.com'), firstName: encryptField(ring, 'email/welcome', 'firstName', 'Ana') };
+    const stored = {
+      userId: 'u1',
+      email: encryptField(ring, 'email/welcome', 'email', 'a@example.com'),
+      firstName: encryptField(ring, 'email/welcome', 'firstName', 'Ana'),
+    };
     expect(openPayload(ring, 'email/welcome', welcome, stored)).toEqual({ userId: 'u1', email: 'a@example.com', firstName: 'Ana' });
   });
 
@@ -163,9 +183,13 @@ describe('duplicates of encrypted payloads (pending-or-same-payload)', () => {
     const after = createQueueClient({ config: config(`${testEncryptionKey('v2')},${v1}`) });
     const connection = createRedisConnection(config(v1), 'worker');
     // Fails every job at once: the window compares only finished jobs.
-    const worker = new Worker('email', async () => {
-      throw new UnrecoverableError('finish');
-    }, { connection, prefix: config(v1).bullPrefix });
+    const worker = new Worker(
+      'email',
+      async () => {
+        throw new UnrecoverableError('finish');
+      },
+      { connection, prefix: config(v1).bullPrefix },
+    );
     try {
       const payload = { userId: 'dup-1', email: 'dup@example.com', firstName: 'Dup', token: 'token-one-123' };
       expect(await before.enqueue('email/verify', payload)).toEqual({ jobId: 'email:verify:dup-1', duplicate: false });
@@ -182,7 +206,10 @@ describe('duplicates of encrypted payloads (pending-or-same-payload)', () => {
       // Written under v1, compared under "v2,v1": still the same payload.
       expect(await after.enqueue('email/verify', payload)).toEqual({ jobId: 'email:verify:dup-1', duplicate: true });
       expect(await after.enqueueBulk('email/verify', [payload])).toEqual([{ jobId: 'email:verify:dup-1', duplicate: true }]);
-      expect(await after.enqueue('email/verify', { ...payload, token: 'token-two-456' })).toEqual({ jobId: 'email:verify:dup-1', duplicate: false });
+      expect(await after.enqueue('email/verify', { ...payload, token: 'token-two-456' })).toEqual({
+        jobId: 'email:verify:dup-1',
+        duplicate: false,
+      });
     } finally {
       await worker.close();
       await connection.quit();

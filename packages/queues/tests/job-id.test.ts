@@ -43,7 +43,10 @@ describe('jobIdOf', () => {
       }
       throw new Error('no error');
     };
-    expect(attempt({ campaignId: 'a.b', userId: 'c' })).toMatchObject({ field: 'campaignId', message: expect.stringMatching(/^campaignId: must not contain "\."/) });
+    expect(attempt({ campaignId: 'a.b', userId: 'c' })).toMatchObject({
+      field: 'campaignId',
+      message: expect.stringMatching(/^campaignId: must not contain "\."/),
+    });
     expect(attempt({ campaignId, userId: 'x:y' })).toMatchObject({ field: 'userId' });
     expect(attempt({ campaignId, userId: '' })).toMatchObject({ field: 'userId' });
     expect(attempt({ userId: 'u' })).toMatchObject({ field: 'campaignId' });

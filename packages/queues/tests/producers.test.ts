@@ -41,7 +41,11 @@ afterAll(async () => {
 
 /** A client with a prefix of its own, so each test starts from empty queues. */
 async function freshClient(): Promise<QueueClient> {
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+  const config = loadQueuesConfig({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  });
   const client = createQueueClient({ config });
   clients.push(client);
   return client;
@@ -97,9 +101,7 @@ describe('producers against a real Redis', () => {
     expect(await client.getQueue('email').getJobState(jobId)).toBe('delayed');
     const urgent = await client.enqueue('files/validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' }, { priority: 1 });
     expect(await client.getQueue('files').getJobState(urgent.jobId)).toBe('prioritized');
-    await expect(client.enqueue('slack/alert', { text: 'x' }, { priority: 1 } as never)).rejects.toThrow(
-      /priority is not accepted/,
-    );
+    await expect(client.enqueue('slack/alert', { text: 'x' }, { priority: 1 } as never)).rejects.toThrow(/priority is not accepted/);
     await expect(client.enqueue('email/verify', verify('neg'), { delay: -5 })).rejects.toThrow(PayloadValidationError);
   });
 
@@ -113,13 +115,13 @@ describe('producers against a real Redis', () => {
 
   it('enqueues nothing for an invalid payload or an unusable key', async () => {
     const client = await freshClient();
-    await expect(client.enqueue('email/verify', { ...verify(), email: 'nope' })).rejects.toBeInstanceOf(
-      PayloadValidationError,
-    );
+    await expect(client.enqueue('email/verify', { ...verify(), email: 'nope' })).rejects.toBeInstanceOf(PayloadValidationError);
     // The schema states the key rule (no ":"), so the payload check refuses it, naming the field.
     const colon = await client.enqueue('email/verify', verify('user:1')).catch((error: unknown) => error);
     expect(colon).toBeInstanceOf(PayloadValidationError);
-    expect((colon as PayloadValidationError).issues).toEqual([{ field: 'userId', message: expect.stringMatching(/^userId must not contain ":"/) }]);
+    expect((colon as PayloadValidationError).issues).toEqual([
+      { field: 'userId', message: expect.stringMatching(/^userId must not contain ":"/) },
+    ]);
     expect(await inspect.keys(`${client.config.bullPrefix}:*`)).toEqual([]);
     expect(await client.getQueue('email').count()).toBe(0);
   });
@@ -162,7 +164,12 @@ describe('producers against a real Redis', () => {
   });
 
   it('answers QueueUnavailableError when Redis hangs past REDIS_COMMAND_TIMEOUT_MS, and works once it answers again', async () => {
-    const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, REDIS_COMMAND_TIMEOUT_MS: '200', JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+    const config = loadQueuesConfig({
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
+      REDIS_COMMAND_TIMEOUT_MS: '200',
+      JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    });
     const client = createQueueClient({ config });
     clients.push(client);
     await client.enqueue('email/verify', verify('before'));
@@ -198,7 +205,9 @@ describe('module-level producers', () => {
     process.env.REDIS_URL = redis.url;
     process.env.JOBS_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS;
     delete process.env.REDIS_PREFIX;
-    await getQueue('email').obliterate({ force: true }).catch(() => {});
+    await getQueue('email')
+      .obliterate({ force: true })
+      .catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 50));
     const result = await enqueueEmailVerify(verify('module-user'));
     expect(result).toEqual({ jobId: 'email:verify:module-user', duplicate: false });
@@ -210,7 +219,9 @@ describe('module-level producers', () => {
     const job = await getQueue('email').getJob('email:verify:module-user');
     expect(job?.data.firstName).toBeUndefined();
     expect(job?.data.$sealed).toMatch(/^enc:test1:email,firstName,token:/);
-    expect((decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', job?.data) as { firstName: string }).firstName).toBe('Juan');
+    expect((decryptJobPayload(parseKeyring(TEST_ENCRYPTION_KEYS), 'email/verify', job?.data) as { firstName: string }).firstName).toBe(
+      'Juan',
+    );
     await closeQueues();
   });
 
@@ -218,7 +229,9 @@ describe('module-level producers', () => {
     process.env.REDIS_URL = redis.url;
     process.env.JOBS_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS;
     delete process.env.REDIS_PREFIX;
-    await getQueue('email').obliterate({ force: true }).catch(() => {});
+    await getQueue('email')
+      .obliterate({ force: true })
+      .catch(() => {});
     // ../shared/reference/queues-and-workers.es.md, "Encolar Jobs (Productores)":
     const result = await enqueueEmailVerify({
       userId: 'user-123',

@@ -30,7 +30,10 @@ describe('a REDIS_URL database the server does not have', () => {
       const config = loadQueuesConfig({ REDIS_URL: `${redis.url}/${db}`, REDIS_PREFIX: `db${db}:` });
       const client = new QueueClient({ config, onWarning: () => {} });
       try {
-        const error = await client.ready().then(() => undefined, (caught: unknown) => caught);
+        const error = await client.ready().then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
         expect(error).toBeInstanceOf(ConfigError);
         expect((error as ConfigError).variable).toBe('REDIS_URL');
         expect((error as Error).message).toMatch(new RegExp(`^REDIS_URL: .*database ${db}`));
@@ -44,7 +47,10 @@ describe('a REDIS_URL database the server does not have', () => {
   }
 
   it('a database the server has still works', async () => {
-    const client = new QueueClient({ config: loadQueuesConfig({ REDIS_URL: `${redis.url}/15`, REDIS_PREFIX: 'db15:' }), onWarning: () => {} });
+    const client = new QueueClient({
+      config: loadQueuesConfig({ REDIS_URL: `${redis.url}/15`, REDIS_PREFIX: 'db15:' }),
+      onWarning: () => {},
+    });
     try {
       await client.ready();
       await client.enqueue('slack/alert', { text: 'lands in DB 15', dedupeKey: 'db-15' });

@@ -10,11 +10,14 @@ beforeAll(async () => {
   redis = sharedRedis();
 });
 
-afterAll(async () => {
-});
+afterAll(async () => {});
 
 it('retries a failing job after ~1 s and then ~5 s through the strategy registered on the Worker', async () => {
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+  const config = loadQueuesConfig({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  });
   const client = createQueueClient({ config });
   const startedAt: number[] = [];
   const worker = new Worker(

@@ -26,18 +26,26 @@ it('after a SIGKILL of the master, every connection is on the new master again a
     ...group.env,
     REDIS_SENTINELS: proxies.map((proxy) => `127.0.0.1:${proxy.port}`).join(','),
   });
-  const clients: Redis[] = Array.from({ length: 30 }, (_, i) => createRedisConnection(config, i % 2 ? 'producer' : 'worker', { onWarning: () => {} }));
+  const clients: Redis[] = Array.from({ length: 30 }, (_, i) =>
+    createRedisConnection(config, i % 2 ? 'producer' : 'worker', { onWarning: () => {} }),
+  );
   // A duplicate (BullMQ's blocking connection of a worker) follows too.
   clients.push(clients[0]!.duplicate().on('error', () => {}));
   try {
     await waitFor(() => clients.every((client) => client.status === 'ready'), { timeoutMs: 20_000, what: 'every connection ready' });
     const oldMaster = await group.masterPort();
     await group.nodes.find((node) => node.port === oldMaster)!.kill();
-    await waitFor(async () => (await group.masterPort().catch(() => oldMaster)) !== oldMaster, { timeoutMs: 20_000, intervalMs: 50, what: 'the promotion' });
+    await waitFor(async () => (await group.masterPort().catch(() => oldMaster)) !== oldMaster, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+      what: 'the promotion',
+    });
     const newMaster = await group.masterPort();
     const portOf = async (client: Redis) => Number(/tcp_port:(\d+)/.exec(await client.info('server'))?.[1]);
     await waitFor(
-      async () => clients.every((client) => client.status === 'ready') && (await Promise.all(clients.map(portOf))).every((port) => port === newMaster),
+      async () =>
+        clients.every((client) => client.status === 'ready') &&
+        (await Promise.all(clients.map(portOf))).every((port) => port === newMaster),
       { timeoutMs: 20_000, intervalMs: 250, what: 'every connection on the new master' },
     ).catch(() => undefined);
     const statuses = clients.map((client) => client.status);

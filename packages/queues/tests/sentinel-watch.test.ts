@@ -65,7 +65,10 @@ it('logs in to ACL sentinels with REDIS_SENTINEL_USERNAME, subscribes to +switch
   client.on('error', () => {});
   try {
     await waitFor(() => client.status === 'ready', { timeoutMs: 5000, what: 'the connection through the ACL sentinel' });
-    await waitFor(async () => (await watchClients()).some((watcher) => watcher.sub === 1), { timeoutMs: 5000, what: 'the +switch-master subscription' }).catch(() => undefined);
+    await waitFor(async () => (await watchClients()).some((watcher) => watcher.sub === 1), {
+      timeoutMs: 5000,
+      what: 'the +switch-master subscription',
+    }).catch(() => undefined);
     expect(await watchClients()).toEqual([{ user: USER, sub: 1 }]);
     expect(sentinelWatching(config.sentinel!)).toBe(true);
     expect(events).toContainEqual({ sentinel: `127.0.0.1:${group.sentinelPorts[0]}`, watching: true });
@@ -90,7 +93,13 @@ it('reports a sentinel it cannot watch (wrong password) once, with the error, an
     // on the same backoff): 6 more span several retries of the watcher.
     const refused = await refusedLogins();
     await waitFor(async () => (await refusedLogins()) >= refused + 6, { timeoutMs: 15_000, intervalMs: 100, what: 'more refused logins' });
-    expect(events).toEqual([{ sentinel: `127.0.0.1:${group.sentinelPorts[0]}`, watching: false, error: expect.stringMatching(/WRONGPASS|invalid username-password/i) }]);
+    expect(events).toEqual([
+      {
+        sentinel: `127.0.0.1:${group.sentinelPorts[0]}`,
+        watching: false,
+        error: expect.stringMatching(/WRONGPASS|invalid username-password/i),
+      },
+    ]);
     expect(sentinelWatching(config.sentinel!)).toBe(false);
   } finally {
     stop();

@@ -78,13 +78,20 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
 
   const port = await freePort();
   const [cmd, args] = command('postgres', [
-    '-D', dataDir,
-    '-p', String(port),
-    '-k', dir.path,
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dir.path,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
   ]);
   let child: ChildProcess;
   let exited: Promise<void>;

@@ -41,15 +41,18 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
   for (let i = 0; i < replicas; i++) {
     nodes.push(await startRedisServer({ args: [...fastSync, '--replicaof', '127.0.0.1', String(master.port)] }));
   }
-  await waitFor(async () => {
-    const admin = quiet(new Redis(master.url, { lazyConnect: true, maxRetriesPerRequest: 1 }));
-    try {
-      const info = await admin.info('replication');
-      return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= replicas && !/state=(wait_bgsave|send_bulk)/.test(info);
-    } finally {
-      admin.disconnect();
-    }
-  }, { what: 'the replicas to sync' });
+  await waitFor(
+    async () => {
+      const admin = quiet(new Redis(master.url, { lazyConnect: true, maxRetriesPerRequest: 1 }));
+      try {
+        const info = await admin.info('replication');
+        return Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0) >= replicas && !/state=(wait_bgsave|send_bulk)/.test(info);
+      } finally {
+        admin.disconnect();
+      }
+    },
+    { what: 'the replicas to sync' },
+  );
 
   const dir = await makeTempDir('sentinel');
   const children: ChildProcess[] = [];
@@ -81,22 +84,28 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
       sentinel.disconnect();
     }
   };
-  const masterPort = () => ask(async (sentinel) => Number(((await sentinel.call('SENTINEL', 'get-master-addr-by-name', name)) as string[])[1]));
-  await waitFor(async () => {
-    const counts = await Promise.all(
-      sentinelPorts.map(async (port) => {
-        const sentinel = quiet(new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }));
-        try {
-          const [info] = (await sentinel.call('SENTINEL', 'masters')) as string[][];
-          const fields = Object.fromEntries((info ?? []).flatMap((value, index, all) => (index % 2 === 0 ? [[value, all[index + 1]]] : [])));
-          return Number(fields['num-other-sentinels'] ?? -1) === sentinels - 1 && Number(fields['num-slaves'] ?? 0) >= replicas;
-        } finally {
-          sentinel.disconnect();
-        }
-      }),
-    );
-    return counts.every(Boolean);
-  }, { timeoutMs: 20_000, what: 'the sentinels to see each other and the replicas' });
+  const masterPort = () =>
+    ask(async (sentinel) => Number(((await sentinel.call('SENTINEL', 'get-master-addr-by-name', name)) as string[])[1]));
+  await waitFor(
+    async () => {
+      const counts = await Promise.all(
+        sentinelPorts.map(async (port) => {
+          const sentinel = quiet(new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 }));
+          try {
+            const [info] = (await sentinel.call('SENTINEL', 'masters')) as string[][];
+            const fields = Object.fromEntries(
+              (info ?? []).flatMap((value, index, all) => (index % 2 === 0 ? [[value, all[index + 1]]] : [])),
+            );
+            return Number(fields['num-other-sentinels'] ?? -1) === sentinels - 1 && Number(fields['num-slaves'] ?? 0) >= replicas;
+          } finally {
+            sentinel.disconnect();
+          }
+        }),
+      );
+      return counts.every(Boolean);
+    },
+    { timeoutMs: 20_000, what: 'the sentinels to see each other and the replicas' },
+  );
 
   return {
     name,
@@ -107,10 +116,13 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
     async failover() {
       const before = await masterPort();
       await ask((sentinel) => sentinel.call('SENTINEL', 'failover', name));
-      return waitFor(async () => {
-        const now = await masterPort();
-        return now !== before ? now : undefined;
-      }, { timeoutMs: 20_000, what: 'the sentinels to name a new master' });
+      return waitFor(
+        async () => {
+          const now = await masterPort();
+          return now !== before ? now : undefined;
+        },
+        { timeoutMs: 20_000, what: 'the sentinels to name a new master' },
+      );
     },
     async close() {
       await Promise.all(

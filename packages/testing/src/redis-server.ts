@@ -39,15 +39,24 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let child: ChildProcess | undefined;
 
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir.path,
-    '--save', '',
-    '--appendonly', options.appendOnly ? 'yes' : 'no',
-    '--appendfsync', 'always',
-    '--maxmemory-policy', 'noeviction',
-    '--daemonize', 'no',
-    '--logfile', '',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir.path,
+    '--save',
+    '',
+    '--appendonly',
+    options.appendOnly ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+    '--maxmemory-policy',
+    'noeviction',
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
     ...(options.args ?? []),
   ];
 
@@ -57,9 +66,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     const spawnError = new Promise<never>((_, reject) => {
-      child!.once('error', (error) =>
-        reject(new Error(`could not start redis-server (is it installed and on PATH?): ${error.message}`)),
-      );
+      child!.once('error', (error) => reject(new Error(`could not start redis-server (is it installed and on PATH?): ${error.message}`)));
     });
     await Promise.race([
       spawnError,

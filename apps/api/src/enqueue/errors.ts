@@ -1,5 +1,11 @@
 import { HttpError, invalidBody } from '@ceres/http';
-import { BatchValidationError, InvalidJobKeyError, PayloadValidationError, QueueUnavailableError, UnknownJobTypeError } from '@ceres/queues';
+import {
+  BatchValidationError,
+  InvalidJobKeyError,
+  PayloadValidationError,
+  QueueUnavailableError,
+  UnknownJobTypeError,
+} from '@ceres/queues';
 
 /** The producers' errors in the one error shape; their messages are the producers' own. */
 export function queuesErrorToHttp(error: unknown): HttpError | undefined {

@@ -52,10 +52,18 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     },
     async (request, reply) => {
       const { subject, text, html } = request.body;
-      for (const [field, template] of [['subject', subject], ['text', text], ['html', html]] as const) {
+      for (const [field, template] of [
+        ['subject', subject],
+        ['text', text],
+        ['html', html],
+      ] as const) {
         const unknown = template === undefined ? [] : unknownPlaceholders(template);
         if (unknown.length > 0) {
-          throw badRequest('body', field, `${field}: unknown placeholder ${unknown[0]!.slice(0, 60)}; only {{firstName}} and {{unsubscribeUrl}} are filled in`);
+          throw badRequest(
+            'body',
+            field,
+            `${field}: unknown placeholder ${unknown[0]!.slice(0, 60)}; only {{firstName}} and {{unsubscribeUrl}} are filled in`,
+          );
         }
         // Each placeholder may grow the mail by its longest value: 500,000 {{unsubscribeUrl}} rendered 15 MB per mail.
         const bound = template === undefined ? 0 : renderedLengthBound(template, field === 'subject' ? 'header' : field);
@@ -80,7 +88,8 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     {
       schema: {
         summary: 'Add recipients to a draft campaign',
-        description: 'Up to 1,000 per call. A user is in a campaign once: one already in it, or repeated in the call, counts as a duplicate.',
+        description:
+          'Up to 1,000 per call. A user is in a campaign once: one already in it, or repeated in the call, counts as a duplicate.',
         tags,
         security,
         params: CampaignParams,
@@ -127,7 +136,8 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     {
       schema: {
         summary: 'Cancel a campaign',
-        description: 'No mail of the campaign is sent after this (one that is being handed to the mail server at this instant may still go out). Cancelling a cancelled campaign is accepted again.',
+        description:
+          'No mail of the campaign is sent after this (one that is being handed to the mail server at this instant may still go out). Cancelling a cancelled campaign is accepted again.',
         tags,
         security,
         params: CampaignParams,
@@ -138,7 +148,8 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
       const { id } = request.params;
       const transition = await withDatabase(() => store.cancel(id));
       if (!transition.found) throw notFound(id);
-      if (!transition.changed && transition.before !== 'cancelled') throw conflict(id, transition.before, 'a finished campaign cannot be cancelled');
+      if (!transition.changed && transition.before !== 'cancelled')
+        throw conflict(id, transition.before, 'a finished campaign cannot be cancelled');
       if (transition.changed && transition.before === 'sending') {
         // The send jobs would skip anyway, but each would still take a slot of the queue's rate.
         await queues.ready();

@@ -36,7 +36,10 @@ export const unsubscribeRoutes: FastifyPluginAsync<UnsubscribeRouteOptions> = as
     },
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
     errorResponseBuilder: (_request, context) =>
-      new HttpError('RATE_LIMITED', `rate limit of ${context.max} requests per minute for this unsubscribe link exceeded; retry in ${context.after}`),
+      new HttpError(
+        'RATE_LIMITED',
+        `rate limit of ${context.max} requests per minute for this unsubscribe link exceeded; retry in ${context.after}`,
+      ),
   });
   app.addContentTypeParser(FORM_TYPES, { parseAs: 'string' }, (_request, _body, done) => done(null, {}));
   const invalid = () => badRequest('request', 't', 't: not a valid unsubscribe token (use the link of the mail as it is)');

@@ -29,7 +29,9 @@ export const CampaignBody = Type.Object(
   },
 );
 
-export const CampaignCreated = Type.Object({ campaignId: Type.String({ description: 'The new campaign, in state draft', examples: [EXAMPLE_ID] }) });
+export const CampaignCreated = Type.Object({
+  campaignId: Type.String({ description: 'The new campaign, in state draft', examples: [EXAMPLE_ID] }),
+});
 
 export const CampaignParams = Type.Object({
   id: Type.String({ ...CampaignId, description: 'The campaign id returned by POST /campaigns', examples: [EXAMPLE_ID] }),
@@ -63,14 +65,20 @@ export const RecipientsAccepted = Type.Object({
 
 export const CampaignAccepted = Type.Object({
   campaignId: Type.String(),
-  state: Type.Union(CAMPAIGN_STATES.map((state) => Type.Literal(state)), { description: 'The state after the request' }),
+  state: Type.Union(
+    CAMPAIGN_STATES.map((state) => Type.Literal(state)),
+    { description: 'The state after the request' },
+  ),
 });
 
 export const CampaignStatus = Type.Object({
   campaignId: Type.String(),
-  state: Type.Union(CAMPAIGN_STATES.map((state) => Type.Literal(state)), {
-    description: 'draft (recipients may be added), sending, done (every recipient has an outcome) or cancelled',
-  }),
+  state: Type.Union(
+    CAMPAIGN_STATES.map((state) => Type.Literal(state)),
+    {
+      description: 'draft (recipients may be added), sending, done (every recipient has an outcome) or cancelled',
+    },
+  ),
   total: Type.Integer({ description: 'Recipients in the campaign' }),
   sent: Type.Integer(),
   failed: Type.Integer({ description: 'Refused by the mail server, or out of attempts' }),

@@ -15,7 +15,10 @@ function payloadProperties(queue: string, job: string, definition: JobDefinition
   if (!key || !definition.reservedKeyPrefixes?.length || !properties[key]) return properties;
   // The producers refuse the worker's reserved key prefixes: the published schema says so too.
   const escaped = definition.reservedKeyPrefixes.map((prefix) => prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  const reserved = { pattern: `^(?:${escaped.join('|')})`, description: `reserved for the worker: ${definition.reservedKeyPrefixes.join(', ')}` };
+  const reserved = {
+    pattern: `^(?:${escaped.join('|')})`,
+    description: `reserved for the worker: ${definition.reservedKeyPrefixes.join(', ')}`,
+  };
   return { ...properties, [key]: { ...properties[key], not: reserved } };
 }
 

@@ -28,7 +28,9 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
   if (!options.yes) {
     if (!io.stdin.isTTY) throw new UsageError('erase: asks for confirmation on a terminal; pass --yes to erase without asking');
     const rl = createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream });
-    const answer = await rl.question("Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ");
+    const answer = await rl.question(
+      "Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ",
+    );
     rl.close();
     if (!/^y(es)?$/i.test(answer.trim())) {
       println(io, 'nothing erased');
@@ -38,7 +40,9 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
   const counts = await eraseUserData({ client, db, log }, userId);
   if (options.json) printJson(io, counts);
   else {
-    const perQueue = Object.entries(counts.jobsByQueue).map(([queue, count]) => `${queue} ${count}`).join(', ');
+    const perQueue = Object.entries(counts.jobsByQueue)
+      .map(([queue, count]) => `${queue} ${count}`)
+      .join(', ');
     println(
       io,
       `removed ${counts.jobs} job(s) (${perQueue}), ${counts.failedJobs} failed_jobs row(s), ${counts.tokens} token(s); ` +
@@ -48,7 +52,9 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
   }
   if (counts.jobsStillRunning > 0) {
     // Everything else is gone; the running jobs are removed by calling again once they finished.
-    throw new CliError(`${counts.jobsStillRunning} job(s) of this user are running and could not be removed; run erase again once they finished`);
+    throw new CliError(
+      `${counts.jobsStillRunning} job(s) of this user are running and could not be removed; run erase again once they finished`,
+    );
   }
   return 0;
 }

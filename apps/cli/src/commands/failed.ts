@@ -36,7 +36,16 @@ export async function list(ctx: CliContext, io: Io, options: Json & { queue?: st
     io,
     table(
       ['id', 'queue', 'job', 'job id', 'attempts', 'failed at', 'retried at', 'error'],
-      rows.map((row) => [row.id, row.queue, row.jobName, row.jobId, row.attemptsMade, row.failedAt, row.retriedAt ?? '-', row.error.slice(0, 60)]),
+      rows.map((row) => [
+        row.id,
+        row.queue,
+        row.jobName,
+        row.jobId,
+        row.attemptsMade,
+        row.failedAt,
+        row.retriedAt ?? '-',
+        row.error.slice(0, 60),
+      ]),
       [0, 4],
     ),
   );
@@ -56,7 +65,12 @@ function describe(result: ReplayOutcome): string {
   }
 }
 
-export async function retry(ctx: CliContext, io: Io, id: number | undefined, options: Json & { all?: boolean; queue?: string }): Promise<number> {
+export async function retry(
+  ctx: CliContext,
+  io: Io,
+  id: number | undefined,
+  options: Json & { all?: boolean; queue?: string },
+): Promise<number> {
   if ((id === undefined) === !options.all) throw new UsageError('failed retry: give either an <archive-id> or --all');
   if (id !== undefined && options.queue) throw new UsageError('failed retry: --queue goes with --all only');
   const archive = await ctx.archive();

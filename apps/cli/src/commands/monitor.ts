@@ -89,8 +89,34 @@ export function render(frame: Frame, columns: number, options: { live: boolean; 
   if (columns >= WIDE_COLUMNS) {
     lines.push(
       table(
-        ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'done/min', 'failed/min', 'oldest waiting', 'workers', 'paused'],
-        frame.queues.map((q) => [q.name, q.waiting, q.active, q.delayed, q.prioritized, q.failed, q.completed, rate(q.completedPerMinute), rate(q.failedPerMinute), oldest(q.oldestWaitingMs), q.workers, q.paused ? 'yes' : 'no']),
+        [
+          'queue',
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+          'failed',
+          'completed',
+          'done/min',
+          'failed/min',
+          'oldest waiting',
+          'workers',
+          'paused',
+        ],
+        frame.queues.map((q) => [
+          q.name,
+          q.waiting,
+          q.active,
+          q.delayed,
+          q.prioritized,
+          q.failed,
+          q.completed,
+          rate(q.completedPerMinute),
+          rate(q.failedPerMinute),
+          oldest(q.oldestWaitingMs),
+          q.workers,
+          q.paused ? 'yes' : 'no',
+        ]),
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       ),
     );

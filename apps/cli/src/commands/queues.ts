@@ -40,7 +40,16 @@ export async function stats(ctx: CliContext, io: Io, options: Json): Promise<num
     io,
     table(
       ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused'],
-      Object.values(queues).map((q) => [q.name, q.waiting, q.active, q.delayed, q.prioritized, q.failed, q.completed, q.paused ? 'yes' : 'no']),
+      Object.values(queues).map((q) => [
+        q.name,
+        q.waiting,
+        q.active,
+        q.delayed,
+        q.prioritized,
+        q.failed,
+        q.completed,
+        q.paused ? 'yes' : 'no',
+      ]),
       [1, 2, 3, 4, 5, 6],
     ),
   );
@@ -63,7 +72,14 @@ export async function jobs(ctx: CliContext, io: Io, queue: string, options: Json
     io,
     table(
       ['id', 'name', 'attempts', 'added', 'finished', 'reason'],
-      shown.map((job) => [job.id ?? '', job.name, job.attemptsMade, job.addedAt ?? '', job.finishedAt ?? '', (job.failedReason ?? '').slice(0, 60)]),
+      shown.map((job) => [
+        job.id ?? '',
+        job.name,
+        job.attemptsMade,
+        job.addedAt ?? '',
+        job.finishedAt ?? '',
+        (job.failedReason ?? '').slice(0, 60),
+      ]),
       [2],
     ),
   );
@@ -87,7 +103,13 @@ export async function job(ctx: CliContext, io: Io, queue: string, id: string, op
   return 0;
 }
 
-export async function retry(ctx: CliContext, io: Io, queue: string, id: string | undefined, options: Json & { all?: boolean }): Promise<number> {
+export async function retry(
+  ctx: CliContext,
+  io: Io,
+  queue: string,
+  id: string | undefined,
+  options: Json & { all?: boolean },
+): Promise<number> {
   if ((id === undefined) === !options.all) throw new UsageError('retry: give either a job <id> or --all');
   const admin = await ctx.admin();
   if (options.all) {
@@ -117,7 +139,13 @@ export async function pauseOrResume(ctx: CliContext, io: Io, queue: string, paus
   return 0;
 }
 
-export async function clean(ctx: CliContext, io: Io, queue: string, state: CleanableState, options: Json & { grace: number; limit?: number }): Promise<number> {
+export async function clean(
+  ctx: CliContext,
+  io: Io,
+  queue: string,
+  state: CleanableState,
+  options: Json & { grace: number; limit?: number },
+): Promise<number> {
   const admin = await ctx.admin();
   const removed = await admin.clean(queue, state, options.grace, options.limit);
   if (options.json) printJson(io, { queue, state, gracePeriod: options.grace, removed });
@@ -155,7 +183,13 @@ export async function schedulers(ctx: CliContext, io: Io, options: Json): Promis
     println(io, 'no job schedulers (a worker upserts them when it starts)');
     return 0;
   }
-  println(io, table(['id', 'queue', 'pattern', 'tz', 'next'], list.map((s) => [s.id, s.queue, s.pattern ?? `every ${s.every} ms`, s.tz ?? '', s.next ?? ''])));
+  println(
+    io,
+    table(
+      ['id', 'queue', 'pattern', 'tz', 'next'],
+      list.map((s) => [s.id, s.queue, s.pattern ?? `every ${s.every} ms`, s.tz ?? '', s.next ?? '']),
+    ),
+  );
   return 0;
 }
 

@@ -51,7 +51,8 @@ function budgeted(map: PartialProcessorMap, limit: number | undefined, events: {
  * dead letters) in the foreground, optionally stopping after some jobs or once nothing is left.
  */
 export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promise<number> {
-  if (options.once && options.maxJobs !== undefined) throw new UsageError('work: --once and --max-jobs exclude each other (--once is --max-jobs 1)');
+  if (options.once && options.maxJobs !== undefined)
+    throw new UsageError('work: --once and --max-jobs exclude each other (--once is --max-jobs 1)');
   const limit = options.once ? 1 : options.maxJobs;
   // Loaded here: the worker's dependencies (sharp, nodemailer, …) would slow every other command's start.
   const { createLogger, createWorkerApp, loadWorkerConfig, processors } = await import('@ceres/worker');

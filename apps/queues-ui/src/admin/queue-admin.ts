@@ -4,7 +4,15 @@ import { maskJobData } from '../board-formatters';
 import { ambiguousScheduler, unknownQueue, unknownScheduler } from '../errors';
 
 // The admin logic lives in @ceres/queues (the CLI uses it too); here its errors become HTTP errors.
-export { CLEANABLE_STATES, JOB_STATES, type CleanableState, type JobState, type JobView, type QueueStats, type SchedulerView } from '@ceres/queues';
+export {
+  CLEANABLE_STATES,
+  JOB_STATES,
+  type CleanableState,
+  type JobState,
+  type JobView,
+  type QueueStats,
+  type SchedulerView,
+} from '@ceres/queues';
 
 export class QueueAdmin extends SharedQueueAdmin {
   constructor(client: QueueClient) {

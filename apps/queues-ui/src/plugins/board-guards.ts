@@ -5,7 +5,9 @@ import { HttpError, sendError } from '../errors';
 
 /** Queues holding the platform's crons: obliterating one removes its job schedulers. */
 export const CRON_QUEUES: ReadonlySet<QueueName> = new Set(
-  (Object.keys(registry) as QueueName[]).filter((queue) => Object.values(registry[queue].jobs as Record<string, JobDefinition>).some((job) => job.schedule)),
+  (Object.keys(registry) as QueueName[]).filter((queue) =>
+    Object.values(registry[queue].jobs as Record<string, JobDefinition>).some((job) => job.schedule),
+  ),
 );
 
 /**

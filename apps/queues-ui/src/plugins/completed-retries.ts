@@ -21,9 +21,17 @@ export const completedRetryGuardPlugin = definePlugin<{ admin: QueueAdmin; board
       const params = request.params as { queueName?: string; jobId?: string; queueStatus?: string };
       if (!NO_COMPLETED_RETRIES.has(params.queueName as QueueName)) return;
       const completed =
-        url === retryAll ? params.queueStatus === 'completed' : (await admin.queue(params.queueName!).getJobState(params.jobId!)) === 'completed';
+        url === retryAll
+          ? params.queueStatus === 'completed'
+          : (await admin.queue(params.queueName!).getJobState(params.jobId!)) === 'completed';
       if (!completed) return;
-      return sendError(reply, new HttpError('COMPLETED_RETRY_DISABLED', `completed ${params.queueName} jobs are not retried: running one again sends its mail again`));
+      return sendError(
+        reply,
+        new HttpError(
+          'COMPLETED_RETRY_DISABLED',
+          `completed ${params.queueName} jobs are not retried: running one again sends its mail again`,
+        ),
+      );
     });
   },
 );

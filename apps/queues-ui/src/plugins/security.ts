@@ -42,12 +42,15 @@ export const securityHeadersPlugin = definePlugin({ name: '@ceres/queues-ui/secu
 const THIRD_PARTY_FONTS = /<link\b[^>]*\bhref="https:\/\/fonts\.(?:googleapis|gstatic)\.com\/[^"]*"[^>]*>\s*/g;
 
 /** Strips the third-party font link from the board's HTML, so the page loads nothing from another host. */
-export const localOnlyPagePlugin = definePlugin({ name: '@ceres/queues-ui/local-only-page', dependencies: ['@ceres/queues-ui/security-headers'] }, async (app) => {
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (typeof payload !== 'string' || !String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
-    return payload.replace(THIRD_PARTY_FONTS, '');
-  });
-});
+export const localOnlyPagePlugin = definePlugin(
+  { name: '@ceres/queues-ui/local-only-page', dependencies: ['@ceres/queues-ui/security-headers'] },
+  async (app) => {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      if (typeof payload !== 'string' || !String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
+      return payload.replace(THIRD_PARTY_FONTS, '');
+    });
+  },
+);
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -83,8 +86,14 @@ export const crossSiteGuardPlugin = definePlugin(
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       if (!UNSAFE_METHODS.has(request.method)) return;
       if (isSameOriginRequest(request)) return;
-      request.log.warn({ method: request.method, url: request.url.split('?')[0], site: request.headers['sec-fetch-site'] }, 'refused a cross-site request');
-      return sendError(reply, new HttpError('CROSS_SITE_REQUEST', 'state-changing requests must come from this app’s own pages (Sec-Fetch-Site / Origin)'));
+      request.log.warn(
+        { method: request.method, url: request.url.split('?')[0], site: request.headers['sec-fetch-site'] },
+        'refused a cross-site request',
+      );
+      return sendError(
+        reply,
+        new HttpError('CROSS_SITE_REQUEST', 'state-changing requests must come from this app’s own pages (Sec-Fetch-Site / Origin)'),
+      );
     });
   },
 );

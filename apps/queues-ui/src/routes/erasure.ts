@@ -21,19 +21,34 @@ const Erased = Type.Object(
     failedJobs: Count('failed_jobs rows removed'),
     tokens: Count('Verification tokens removed'),
     newsletterRecipients: Count('Newsletter recipient rows whose address and first name were blanked'),
-    newsletterOptOuts: Count('Newsletter opt-outs kept by user id, their address replaced by its keyed digest (dropped without JOBS_ENCRYPTION_KEYS)'),
+    newsletterOptOuts: Count(
+      'Newsletter opt-outs kept by user id, their address replaced by its keyed digest (dropped without JOBS_ENCRYPTION_KEYS)',
+    ),
     sentMails: Count('sent_mails records of the user’s mails removed (their job ids contain the user id)'),
   },
   {
     description: 'How many of each were removed',
-    examples: [{ success: true, jobs: 4, jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 }, jobsStillRunning: 0, failedJobs: 1, tokens: 2, newsletterRecipients: 1, newsletterOptOuts: 0, sentMails: 1 }],
+    examples: [
+      {
+        success: true,
+        jobs: 4,
+        jobsByQueue: { email: 2, slack: 0, maintenance: 0, newsletter: 0, files: 2 },
+        jobsStillRunning: 0,
+        failedJobs: 1,
+        tokens: 2,
+        newsletterRecipients: 1,
+        newsletterOptOuts: 0,
+        sentMails: 1,
+      },
+    ],
   },
 );
 
 const UNAVAILABLE = 'DATABASE_URL is not set for queues-ui: failed_jobs rows and tokens cannot be erased, so nothing was erased';
 
 /** The error schema with this route's own examples (the document shows what a client gets). */
-const errorWith = (description: string, examples: Array<Static<typeof ErrorBody>>) => Type.Object(ErrorBody.properties, { description, examples });
+const errorWith = (description: string, examples: Array<Static<typeof ErrorBody>>) =>
+  Type.Object(ErrorBody.properties, { description, examples });
 
 /**
  * `POST /api/erasure { userId }`: erases one user's data (`eraseUserData`, the operation the CLI's
@@ -55,11 +70,17 @@ export async function erasureRoutes(app: FastifyInstance, { client, db }: { clie
         response: {
           200: Erased,
           400: errorWith('The body is not `{ "userId": "…" }` (INVALID_BODY)', [
-            { code: 'INVALID_BODY', message: 'invalid body: userId must be at least 1 characters long', field: 'userId', issues: [{ field: 'userId', message: 'userId must be at least 1 characters long' }] },
+            {
+              code: 'INVALID_BODY',
+              message: 'invalid body: userId must be at least 1 characters long',
+              field: 'userId',
+              issues: [{ field: 'userId', message: 'userId must be at least 1 characters long' }],
+            },
           ]),
-          503: errorWith('No DATABASE_URL (ERASURE_UNAVAILABLE: nothing was erased), or Redis unavailable (QUEUE_UNAVAILABLE: call again, an erasure can be repeated)', [
-            { code: 'ERASURE_UNAVAILABLE', message: UNAVAILABLE },
-          ]),
+          503: errorWith(
+            'No DATABASE_URL (ERASURE_UNAVAILABLE: nothing was erased), or Redis unavailable (QUEUE_UNAVAILABLE: call again, an erasure can be repeated)',
+            [{ code: 'ERASURE_UNAVAILABLE', message: UNAVAILABLE }],
+          ),
           ...errorResponses,
         },
       },

@@ -3,8 +3,12 @@ import type { QueueMetrics } from '../metrics/queue-metrics';
 
 /** `GET /metrics`: Prometheus text format; answers 200 with `ceres_queue_redis_up 0` while Redis is down. */
 export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics: QueueMetrics }) {
-  app.get('/metrics', { schema: { summary: 'Prometheus text format, read from Redis at each scrape', tags: ['metrics'], security: [{ basic: [] }] } }, async (_request, reply) => {
-    const body = await metrics.render();
-    return reply.type(metrics.contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus text format, read from Redis at each scrape', tags: ['metrics'], security: [{ basic: [] }] } },
+    async (_request, reply) => {
+      const body = await metrics.render();
+      return reply.type(metrics.contentType).send(body);
+    },
+  );
 }

@@ -16,7 +16,12 @@ const JobsQuery = Type.Object(
   {
     state: literals(JOB_STATES),
     start: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 0, description: 'First position, newest first' }),
-    end: Type.Integer({ minimum: 0, maximum: MAX_POSITION, default: 49, description: `Last position (inclusive); at most ${MAX_PAGE} jobs per page` }),
+    end: Type.Integer({
+      minimum: 0,
+      maximum: MAX_POSITION,
+      default: 49,
+      description: `Last position (inclusive); at most ${MAX_PAGE} jobs per page`,
+    }),
   },
   { additionalProperties: false },
 );
@@ -70,7 +75,10 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
         summary: 'Job counts of every queue',
         tags,
         security,
-        response: { 200: Type.Object({ success: Type.Literal(true), timestamp: Type.String(), queues: Type.Record(Type.String(), Stats) }), ...errorResponses },
+        response: {
+          200: Type.Object({ success: Type.Literal(true), timestamp: Type.String(), queues: Type.Record(Type.String(), Stats) }),
+          ...errorResponses,
+        },
       },
     },
     async () => ({ success: true, timestamp: new Date().toISOString(), queues: await admin.allStats() }),
@@ -136,10 +144,14 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
     },
   );
 
-  app.post<{ Params: Static<typeof QueueParams> }>('/api/queues/:queue/resume', { schema: pauseSchema('Resume a paused queue') }, async (request) => {
-    await admin.resume(request.params.queue);
-    return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
-  });
+  app.post<{ Params: Static<typeof QueueParams> }>(
+    '/api/queues/:queue/resume',
+    { schema: pauseSchema('Resume a paused queue') },
+    async (request) => {
+      await admin.resume(request.params.queue);
+      return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
+    },
+  );
 
   app.post<{ Params: Static<typeof CleanParams>; Body: Static<typeof CleanBody> }>(
     '/api/queues/:queue/clean/:state',
@@ -152,7 +164,13 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
         params: CleanParams,
         body: CleanBody,
         response: {
-          200: Type.Object({ success: Type.Literal(true), queue: Type.String(), state: literals(CLEANABLE_STATES), gracePeriod: Type.Integer(), removed: Type.Integer() }),
+          200: Type.Object({
+            success: Type.Literal(true),
+            queue: Type.String(),
+            state: literals(CLEANABLE_STATES),
+            gracePeriod: Type.Integer(),
+            removed: Type.Integer(),
+          }),
           ...errorResponses,
         },
       },

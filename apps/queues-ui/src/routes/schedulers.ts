@@ -3,7 +3,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { QueueAdmin } from '../admin/queue-admin';
 
-const RunQuery = Type.Object({ queue: Type.Optional(Type.String({ minLength: 1, description: 'Which queue, when several hold the id' })) }, { additionalProperties: false });
+const RunQuery = Type.Object(
+  { queue: Type.Optional(Type.String({ minLength: 1, description: 'Which queue, when several hold the id' })) },
+  { additionalProperties: false },
+);
 const RunParams = Type.Object({ id: Type.String({ description: 'The job scheduler id', examples: ['daily-report'] }) });
 
 const Scheduler = Type.Object({

@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  createRedisConnection,
-  loadQueuesConfig,
-  QueueClient,
-  workerSettings,
-  type QueueName,
-  type QueuesConfig,
-} from '@ceres/queues';
+import { createRedisConnection, loadQueuesConfig, QueueClient, workerSettings, type QueueName, type QueuesConfig } from '@ceres/queues';
 import { TEST_ENCRYPTION_KEYS, type RedisPeer } from '@ceres/testing';
 import { MetricsTime, Worker, type Job } from 'bullmq';
 import type { FastifyInstance, RouteOptions } from 'fastify';
@@ -19,7 +12,11 @@ export const GOOD_AUTH = { authorization: basic(AUTH.user, AUTH.pass) };
 
 /** Queues of their own for each test: a fresh REDIS_PREFIX on the file's Redis. */
 export function freshConfig(redis: Pick<RedisPeer, 'url'>): QueuesConfig {
-  return loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+  return loadQueuesConfig({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:`,
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  });
 }
 
 export interface Stack {

@@ -54,7 +54,8 @@ export function sandboxCaps(limits: Partial<FileLimits>): SandboxCaps {
 /** From the sources (tsx) the child is the .ts beside the parsers; in dist it is its own entry. */
 function childEntry(): { path: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) return { path: fileURLToPath(new URL('../files/sandbox-child.ts', import.meta.url)), execArgv: ['--import', 'tsx'] };
+  if (here.endsWith('.ts'))
+    return { path: fileURLToPath(new URL('../files/sandbox-child.ts', import.meta.url)), execArgv: ['--import', 'tsx'] };
   return { path: fileURLToPath(new URL('./sandbox-child.js', import.meta.url)), execArgv: [] };
 }
 
@@ -100,7 +101,10 @@ export function createFileSandbox(options: FileSandboxOptions): FileSandbox {
       let settled = false;
       let killedFor: 'time' | 'memory' | undefined;
       let wallClock: NodeJS.Timeout | undefined;
-      const startup = setTimeout(() => finish(new Error(`the file sandbox did not start within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
+      const startup = setTimeout(
+        () => finish(new Error(`the file sandbox did not start within ${STARTUP_TIMEOUT_MS} ms`)),
+        STARTUP_TIMEOUT_MS,
+      );
       const poll = setInterval(() => {
         void residentBytes(child.pid).then((bytes) => {
           if (!settled && bytes !== undefined && bytes > memoryBytes) kill('memory');
@@ -140,7 +144,9 @@ export function createFileSandbox(options: FileSandboxOptions): FileSandbox {
         if (killedFor === 'time') {
           finish(new HostileFileError(`the ${what} took longer than ${timeoutMs} ms to inspect; the file is refused`));
         } else if (killedFor === 'memory' || /heap out of memory|Reached heap limit/.test(stderr)) {
-          finish(new HostileFileError(`the ${what} expands beyond ${formatBytes(memoryBytes)} of memory while inspected; the file is refused`));
+          finish(
+            new HostileFileError(`the ${what} expands beyond ${formatBytes(memoryBytes)} of memory while inspected; the file is refused`),
+          );
         } else {
           // Killed from outside (the machine's OOM killer, an operator): retryable.
           finish(new Error(`the file sandbox exited before answering (${exitSignal ?? `code ${code}`})`));
@@ -158,7 +164,11 @@ export function createFileSandbox(options: FileSandboxOptions): FileSandbox {
     async profileWebp(fileKey, input, limits, signal) {
       const caps = sandboxCaps(limits);
       const task: SandboxTask = { kind: 'picture', fileKey, input, maxPixels: limits.pictureMaxPixels };
-      const result = (await run(task, 'picture', cap(caps.pictureMemoryBytes), signal)) as { data: Uint8Array; width: number; height: number };
+      const result = (await run(task, 'picture', cap(caps.pictureMemoryBytes), signal)) as {
+        data: Uint8Array;
+        width: number;
+        height: number;
+      };
       return { ...result, data: Buffer.from(result.data.buffer, result.data.byteOffset, result.data.byteLength) };
     },
   };

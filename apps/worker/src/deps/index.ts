@@ -33,12 +33,20 @@ export interface WorkerDeps {
 
 export function buildDeps(config: WorkerConfig, logger: Logger, overrides: Partial<WorkerDeps> = {}): WorkerDeps {
   return {
-    mailer: overrides.mailer ?? createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom, throttlePauseMs: config.smtpThrottlePauseMs }),
+    mailer:
+      overrides.mailer ??
+      createMailer({
+        smtpUrl: config.smtpUrl,
+        outboxDir: config.outboxDir,
+        from: config.mailFrom,
+        throttlePauseMs: config.smtpThrottlePauseMs,
+      }),
     slack: overrides.slack ?? createSlack({ webhookUrl: config.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger }),
     // Every newsletter send reads and writes PostgreSQL: as many connections as it runs at once.
     db: overrides.db ?? createDb(config.databaseUrl, { applicationName: 'ceres-worker', maxConnections: 10 }),
     clock: overrides.clock ?? systemClock,
-    queues: overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer', allowReservedKeys: true }),
+    queues:
+      overrides.queues ?? new QueueClient({ config: config.queues, connectionName: 'ceres-worker-producer', allowReservedKeys: true }),
     fileStore: overrides.fileStore ?? createFileStore(config.uploadsDir),
     fileSandbox: overrides.fileSandbox ?? createFileSandbox({ timeoutMs: config.fileSandboxTimeoutMs }),
     limits: overrides.limits ?? config.fileLimits,

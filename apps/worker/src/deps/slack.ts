@@ -66,12 +66,17 @@ export function createSlack(options: SlackOptions): Slack {
         // No answer within SLACK_TIMEOUT_MS after the whole request went out: Slack may well have
         // posted it (a slow webhook). Posting again would show it twice, or six times over the
         // retry schedule; the alert is logged instead so it is not lost.
-        logger.warn({ slack: message.text, timeoutMs }, 'slack webhook did not answer in time after the request was sent; not posted again (it may show in Slack)');
+        logger.warn(
+          { slack: message.text, timeoutMs },
+          'slack webhook did not answer in time after the request was sent; not posted again (it may show in Slack)',
+        );
         return { delivered: 'unconfirmed' };
       }
       if (status === 429) {
         const retryAfterMs = retryAfter(retryAfterHeader, Date.now());
-        throw new ThrottledError(retryAfterMs, `Slack webhook answered HTTP 429; pausing ${retryAfterMs} ms`, { cause: new SlackHttpError(429) });
+        throw new ThrottledError(retryAfterMs, `Slack webhook answered HTTP 429; pausing ${retryAfterMs} ms`, {
+          cause: new SlackHttpError(429),
+        });
       }
       if (status < 200 || status >= 300) throw new SlackHttpError(status);
       return { delivered: 'webhook' };

@@ -28,7 +28,12 @@ export async function judgeCvContent(bytes: Uint8Array, limits: CvContentLimits)
   switch (sniffed.kind) {
     case 'pdf': {
       const pdf = await inspectPdf(bytes, limits.maxPages, limits.maxExpandedBytes);
-      return { valid: pdf.problems.length === 0, type: 'pdf', ...(pdf.pages === undefined ? {} : { pages: pdf.pages }), problems: pdf.problems };
+      return {
+        valid: pdf.problems.length === 0,
+        type: 'pdf',
+        ...(pdf.pages === undefined ? {} : { pages: pdf.pages }),
+        problems: pdf.problems,
+      };
     }
     case 'docx':
     case 'zip': {

@@ -43,8 +43,16 @@ export const FILES_ENV = {
   UPLOADS_DIR: Type.String({ default: 'var/uploads', minLength: 1, description: 'Folder the file keys are relative to' }),
   CV_MAX_BYTES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.cvMaxBytes, description: 'Largest CV' }),
   CV_MAX_PAGES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.cvMaxPages, description: 'Most pages of a CV' }),
-  PROFILE_PICTURE_MAX_BYTES: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.pictureMaxBytes, description: 'Largest profile picture' }),
-  PROFILE_PICTURE_MAX_PIXELS: Type.Integer({ minimum: 1, default: DEFAULT_FILE_LIMITS.pictureMaxPixels, description: 'Most pixels of a profile picture' }),
+  PROFILE_PICTURE_MAX_BYTES: Type.Integer({
+    minimum: 1,
+    default: DEFAULT_FILE_LIMITS.pictureMaxBytes,
+    description: 'Largest profile picture',
+  }),
+  PROFILE_PICTURE_MAX_PIXELS: Type.Integer({
+    minimum: 1,
+    default: DEFAULT_FILE_LIMITS.pictureMaxPixels,
+    description: 'Most pixels of a profile picture',
+  }),
 };
 
 /** Maps the parsed {@link FILES_ENV} variables to {@link FileLimits}. */

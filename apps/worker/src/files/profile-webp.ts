@@ -29,11 +29,17 @@ export async function toProfileWebp(
     throw new UnprocessableImageError(fileKey, 'is not an image in a format that can be read');
   }
   if (!ACCEPTED_FORMATS.has(metadata.format)) {
-    throw new UnprocessableImageError(fileKey, `is ${metadata.format}, not an accepted image format (JPEG, PNG, WebP, GIF, HEIF/AVIF, TIFF)`);
+    throw new UnprocessableImageError(
+      fileKey,
+      `is ${metadata.format}, not an accepted image format (JPEG, PNG, WebP, GIF, HEIF/AVIF, TIFF)`,
+    );
   }
   const pixels = (metadata.width ?? 0) * (metadata.height ?? 0);
   if (pixels > maxPixels) {
-    throw new UnprocessableImageError(fileKey, `declares ${metadata.width}×${metadata.height} pixels, over the limit of ${maxPixels} pixels`);
+    throw new UnprocessableImageError(
+      fileKey,
+      `declares ${metadata.width}×${metadata.height} pixels, over the limit of ${maxPixels} pixels`,
+    );
   }
   const image = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
   try {

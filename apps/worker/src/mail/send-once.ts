@@ -57,7 +57,10 @@ export async function sendOnce(
         return { messageId: row.messageId, repeated: true };
       }
       if (delivered === undefined) {
-        ctx.logger.warn({ messageId: row.messageId }, 'mail outcome unknown (the run sending it died); sent again under the same Message-ID');
+        ctx.logger.warn(
+          { messageId: row.messageId },
+          'mail outcome unknown (the run sending it died); sent again under the same Message-ID',
+        );
       }
       // Not delivered (the outbox has no such file), or unknown (SMTP): sent now, under its Message-ID.
       messageId = row.messageId;
@@ -76,7 +79,10 @@ export async function sendOnce(
   } catch (error) {
     if (!(error instanceof MailOutcomeUnknownError)) throw error;
     // The relay may have it: recorded as sent, so that the retry does not mail it a second time.
-    ctx.logger.warn({ messageId: error.messageId }, 'mail outcome unknown (the deadline cut the SMTP transaction); recorded as sent, not sent again');
+    ctx.logger.warn(
+      { messageId: error.messageId },
+      'mail outcome unknown (the deadline cut the SMTP transaction); recorded as sent, not sent again',
+    );
     await settle(error.messageId);
     throw error;
   }

@@ -24,7 +24,11 @@ export async function announceIfDone(campaignId: string, deps: AnnounceDeps, ctx
   const parts = [`${n(figures.sent)} sent`, `${n(figures.failed)} failed`, `${n(figures.unsubscribed)} unsubscribed`];
   if (figures.cancelled > 0 || closed.state === 'cancelled') parts.push(`${n(figures.cancelled)} not sent (cancelled)`);
   const text = `Newsletter campaign "${escapeSlack(closed.subject)}" (\`${campaignId}\`) ${how}: ${n(figures.total)} recipients, ${parts.join(', ')}.`;
-  await deps.queues.enqueue('slack/alert', { text, severity: figures.failed > 0 ? 'warning' : 'info', dedupeKey: `newsletter-${campaignId}` });
+  await deps.queues.enqueue('slack/alert', {
+    text,
+    severity: figures.failed > 0 ? 'warning' : 'info',
+    dedupeKey: `newsletter-${campaignId}`,
+  });
   await deps.db.newsletter.markAnnounced(campaignId);
   ctx.logger.info({ campaignId, state: closed.state, ...figures }, 'newsletter campaign finished');
   return true;

@@ -1,5 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { createRedisConnection, findJobDefinition, jobTimeoutMs, limiterFor, QUEUE_NAMES, registry, workerSettings, type JobDefinition, type QueueName } from '@ceres/queues';
+import {
+  createRedisConnection,
+  findJobDefinition,
+  jobTimeoutMs,
+  limiterFor,
+  QUEUE_NAMES,
+  registry,
+  workerSettings,
+  type JobDefinition,
+  type QueueName,
+} from '@ceres/queues';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -64,7 +74,10 @@ interface JobTypeRoute {
 }
 
 /** The queues whose every job type has a processor; the others are not consumed at all. */
-export function consumableQueues(processors: PartialProcessorMap): { consumed: QueueName[]; skipped: Array<{ queue: QueueName; missing: string[] }> } {
+export function consumableQueues(processors: PartialProcessorMap): {
+  consumed: QueueName[];
+  skipped: Array<{ queue: QueueName; missing: string[] }>;
+} {
   const consumed: QueueName[] = [];
   const skipped: Array<{ queue: QueueName; missing: string[] }> = [];
   for (const queue of QUEUE_NAMES) {
@@ -233,12 +246,15 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   private armResume(queue: QueueName, slot: QueueSlot): void {
     clearTimeout(slot.holdTimer);
-    slot.holdTimer = setTimeout(() => {
-      if (this.closing || this.slots.get(queue) !== slot) return;
-      if (Date.now() < slot.heldUntil) return this.armResume(queue, slot);
-      slot.heldUntil = 0;
-      void slot.worker.resume();
-    }, Math.max(slot.heldUntil - Date.now(), 1));
+    slot.holdTimer = setTimeout(
+      () => {
+        if (this.closing || this.slots.get(queue) !== slot) return;
+        if (Date.now() < slot.heldUntil) return this.armResume(queue, slot);
+        slot.heldUntil = 0;
+        void slot.worker.resume();
+      },
+      Math.max(slot.heldUntil - Date.now(), 1),
+    );
     slot.holdTimer.unref();
   }
 
@@ -256,8 +272,10 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     } catch (error) {
       const issues = (error as { issues?: unknown }).issues;
       if (issues) attempt.log('warn', { issues }, 'invalid payload; failing without retry');
-      else if (error instanceof UnrecoverableError) attempt.log('warn', { err: errorSummary(error) }, 'payload does not decrypt; failing without retry');
-      else attempt.log('warn', { err: errorSummary(error) }, 'payload does not open with the keys this worker has; retried on the schedule');
+      else if (error instanceof UnrecoverableError)
+        attempt.log('warn', { err: errorSummary(error) }, 'payload does not decrypt; failing without retry');
+      else
+        attempt.log('warn', { err: errorSummary(error) }, 'payload does not open with the keys this worker has; retried on the schedule');
       throw error;
     }
     const slot = this.slots.get(queue);
@@ -287,7 +305,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         );
         if (paused) {
           this.hold(queue, failure.pauseMs);
-          attempt.log('warn', { durationMs, pauseMs: failure.pauseMs, err: errorSummary(failure.cause) }, 'peer throttled: queue paused, job back to wait (no attempt used)');
+          attempt.log(
+            'warn',
+            { durationMs, pauseMs: failure.pauseMs, err: errorSummary(failure.cause) },
+            'peer throttled: queue paused, job back to wait (no attempt used)',
+          );
           this.emit('attemptEnded', queue, 'throttled', durationMs);
           // BullMQ moves the job back to wait, without a failed event and with its attempts as they were.
           throw Worker.RateLimitError();

@@ -87,7 +87,11 @@ describe('FileStore', () => {
 
   it('writes beside the source under a new extension, leaving no temporary file', async () => {
     const written = await uploads.store.writeBeside('docs/cv.pdf', '.webp', Buffer.from('webp bytes'));
-    expect(written).toEqual({ key: 'docs/cv.webp', path: path.join(path.dirname(await uploads.store.resolve('docs/cv.pdf')), 'cv.webp'), size: 10 });
+    expect(written).toEqual({
+      key: 'docs/cv.webp',
+      path: path.join(path.dirname(await uploads.store.resolve('docs/cv.pdf')), 'cv.webp'),
+      size: 10,
+    });
     expect((await readFile(written.path)).toString()).toBe('webp bytes');
     await uploads.store.writeBeside('docs/cv.pdf', '.webp', Buffer.from('second'));
     expect((await readFile(written.path)).toString()).toBe('second');

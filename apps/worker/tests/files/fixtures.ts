@@ -75,7 +75,9 @@ export async function makeZip(): Promise<Buffer> {
 }
 
 export async function makePng(width = 64, height = 48): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 20, g: 160, b: 90 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 20, g: 160, b: 90 } } })
+    .png()
+    .toBuffer();
 }
 
 export const RED = { r: 255, g: 0, b: 0 };

@@ -92,7 +92,13 @@ describe('hostile files', () => {
 
   it('decodes pictures in the sandbox too: a pixel bomb is refused before decoding', async () => {
     // 20,000 × 20,000 declared in a PNG of a few bytes.
-    const bomb = declarePngSize(await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).png().toBuffer(), 20_000, 20_000);
+    const bomb = declarePngSize(
+      await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer(),
+      20_000,
+      20_000,
+    );
     const key = await uploads.put('avatars/user-1/bomb.png', bomb);
     const { job } = makeJob('optimize-profile-picture', { userId: 'user-1', fileKey: key });
     const started = Date.now();
@@ -122,10 +128,13 @@ describe('hostile files', () => {
     };
     const key = await uploads.put('cvs/user-1/nice-bomb.pdf', makeFlateBombPdf(3 * 1024));
     const running = failure(key, { limits: { cvMaxBytes: 64 * 1024 * 1024, cvMaxPages: 10 } });
-    const nice = await waitFor(async () => {
-      const values = await sandboxNice();
-      return values.length > 0 ? values : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 20, what: 'a sandbox child' });
+    const nice = await waitFor(
+      async () => {
+        const values = await sandboxNice();
+        return values.length > 0 ? values : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: 'a sandbox child' },
+    );
     expect(nice).toEqual([10]);
     await running;
   });

@@ -63,7 +63,7 @@ export function makePageTreeBomb(levels = 27): Buffer {
 export function zlibZeros(mib: number): Buffer {
   const { head, block, tail } = zeroBlocks();
   const adler = Buffer.alloc(4);
-  adler.writeUInt32BE((((mib * MIB) % 65521) << 16 | 1) >>> 0);
+  adler.writeUInt32BE(((((mib * MIB) % 65521) << 16) | 1) >>> 0);
   return Buffer.concat([Buffer.from([0x78, 0xda]), head, ...Array<Buffer>(mib - 1).fill(block), tail, adler]);
 }
 
@@ -118,9 +118,18 @@ export function makeZipBombDocx(mib = 2 * 1024 - 1): Buffer {
     const raw = Buffer.from(content, 'utf8');
     entries.push({ name, data: deflateRawSync(raw), size: raw.length, crc: crc32(raw) });
   };
-  add('[Content_Types].xml', `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`);
-  add('_rels/.rels', `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>`);
-  add('word/document.xml', `<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>CV</w:t></w:r></w:p></w:body></w:document>`);
+  add(
+    '[Content_Types].xml',
+    `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`,
+  );
+  add(
+    '_rels/.rels',
+    `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>`,
+  );
+  add(
+    'word/document.xml',
+    `<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>CV</w:t></w:r></w:p></w:body></w:document>`,
+  );
   // CRC-32 of the zeros is not needed by readers that skip the check; computed anyway so the
   // archive is valid: crc32 accepts a running value.
   let crc = 0;

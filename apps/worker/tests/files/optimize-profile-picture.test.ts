@@ -5,10 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnprocessableImageError, UnsafeFileKeyError } from '../../src/files/errors';
 import { DEFAULT_FILE_LIMITS } from '../../src/files/limits';
-import {
-  optimizeProfilePicture,
-  type OptimizeProfilePictureDeps,
-} from '../../src/processors/files/optimize-profile-picture';
+import { optimizeProfilePicture, type OptimizeProfilePictureDeps } from '../../src/processors/files/optimize-profile-picture';
 import { BLUE, makePdf, makePng, makeSidewaysJpeg, RED } from './fixtures';
 import { attemptContext, fileSandbox, makeJob, makeUploads, rejection, type Uploads } from './helpers';
 
@@ -110,7 +107,9 @@ describe('files/optimize-profile-picture', () => {
 
   it('refuses an image over the pixel limit before decoding it', async () => {
     // 8000 × 6000 of one colour: a small PNG that would decode to 144 MB.
-    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#fff' } }).png().toBuffer();
+    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
     const key = await uploads.put('avatars/user-4/bomb.png', bomb);
     const error = await rejection(optimize(key).run);
     expect(error).toBeInstanceOf(UnrecoverableError);

@@ -88,9 +88,7 @@ describe('file jobs through BullMQ', () => {
     expect(good.returnvalue).toEqual({ valid: true, type: 'pdf', pages: 2, problems: [] });
 
     const pictureKey = await uploads.put('avatars/u/big.png', await makePng(1024, 768));
-    const picture = await settled(
-      (await client.enqueue('files/optimize-profile-picture', { userId: 'u', fileKey: pictureKey })).jobId,
-    );
+    const picture = await settled((await client.enqueue('files/optimize-profile-picture', { userId: 'u', fileKey: pictureKey })).jobId);
     expect(picture.returnvalue).toMatchObject({ outputKey: 'avatars/u/big.webp', width: 512, height: 512 });
     expect(picture.progress).toBe(100);
   });

@@ -77,7 +77,11 @@ describe('files/validate-cv', () => {
     const pdf = await makePdf(1);
     const key = await uploads.put('cvs/user-1/big.pdf', pdf);
     const { result } = await check(key, { limits: { cvMaxBytes: pdf.length - 1, cvMaxPages: 10 } });
-    expect(result).toEqual({ valid: false, type: 'pdf', problems: [`the file is ${pdf.length} bytes, over the limit of ${pdf.length - 1} bytes`] });
+    expect(result).toEqual({
+      valid: false,
+      type: 'pdf',
+      problems: [`the file is ${pdf.length} bytes, over the limit of ${pdf.length - 1} bytes`],
+    });
     // Exactly at the limit is allowed.
     expect((await check(key, { limits: { cvMaxBytes: pdf.length, cvMaxPages: 10 } })).result.valid).toBe(true);
   });

@@ -196,7 +196,10 @@ export async function stopWorker(worker: WorkerProcess): Promise<void> {
  * unless `delayed: false` (a digest due in a minute). What a test asserts once this holds cannot
  * change any more through this queue: the wait that replaces "sleep, then check nothing else came".
  */
-export async function waitForIdle(queue: Queue, { delayed = true, timeoutMs = 15_000 }: { delayed?: boolean; timeoutMs?: number } = {}): Promise<void> {
+export async function waitForIdle(
+  queue: Queue,
+  { delayed = true, timeoutMs = 15_000 }: { delayed?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
   const states = ['waiting', 'active', 'prioritized', 'waiting-children', ...(delayed ? ['delayed' as const] : [])] as const;
   await waitFor(
     async () => {
@@ -208,7 +211,12 @@ export async function waitForIdle(queue: Queue, { delayed = true, timeoutMs = 15
 }
 
 /** Waits until one of `children` has logged `msg` for `jobId` (and `extra` fields, if given). */
-export async function waitForLog(children: WorkerProcess[], msg: string, jobId: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+export async function waitForLog(
+  children: WorkerProcess[],
+  msg: string,
+  jobId: string,
+  timeoutMs = 15_000,
+): Promise<Record<string, unknown>> {
   return waitFor(() => children.flatMap((child) => child.logs).find((line) => line.msg === msg && line.jobId === jobId), {
     timeoutMs,
     what: `a "${msg}" log line for ${jobId}`,
@@ -217,10 +225,10 @@ export async function waitForLog(children: WorkerProcess[], msg: string, jobId: 
 
 /** Waits until the job is in `state`, then reads it (so its return value or reason is there). */
 export async function waitForState(queue: Queue, jobId: string, state: 'completed' | 'failed', timeoutMs = 15_000): Promise<Job> {
-  return waitFor(
-    async () => ((await queue.getJobState(jobId)) === state ? queue.getJob(jobId) : undefined),
-    { timeoutMs, what: `job ${jobId} to be ${state}` },
-  );
+  return waitFor(async () => ((await queue.getJobState(jobId)) === state ? queue.getJob(jobId) : undefined), {
+    timeoutMs,
+    what: `job ${jobId} to be ${state}`,
+  });
 }
 
 /** A test file's peers and everything its tests start, cleaned up after each test and at the end. */

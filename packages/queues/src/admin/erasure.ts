@@ -26,7 +26,10 @@ export interface ErasureStores {
   /** The hashed token tables of {@link TOKEN_STORES}. */
   hashedTokens(table: string): { deleteForUser(userId: string): Promise<number> };
   newsletter: {
-    eraseUser(userId: string, options?: { addressDigest?: (email: string) => string }): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
+    eraseUser(
+      userId: string,
+      options?: { addressDigest?: (email: string) => string },
+    ): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
   };
   sentMails: { deleteMatching(jobIdPatterns: readonly string[]): Promise<number> };
 }
@@ -64,7 +67,10 @@ export interface UserDataErasure {
  * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
  * with the counts only: never the user id, which would tie the request to the person.
  */
-export async function eraseUserData(deps: { client: QueueClient; db: ErasureStores; log: ErasureLog }, userId: string): Promise<UserDataErasure> {
+export async function eraseUserData(
+  deps: { client: QueueClient; db: ErasureStores; log: ErasureLog },
+  userId: string,
+): Promise<UserDataErasure> {
   const { client, db, log } = deps;
   // The archive and the tokens first: a job cannot come back from them, and a second call erases
   // what a concurrent enqueue added meanwhile.
@@ -73,7 +79,10 @@ export async function eraseUserData(deps: { client: QueueClient; db: ErasureStor
   for (const table of TOKEN_STORES) tokens += await db.hashedTokens(table).deleteForUser(userId);
   // A keyed digest of each opted-out address keeps it blocked; without a keyring the address goes, the user id stays.
   const keyring = client.config.keyring;
-  const newsletter = await db.newsletter.eraseUser(userId, keyring ? { addressDigest: (email) => optOutAddressDigests(keyring, email)[0]! } : {});
+  const newsletter = await db.newsletter.eraseUser(
+    userId,
+    keyring ? { addressDigest: (email) => optOutAddressDigests(keyring, email)[0]! } : {},
+  );
   const sentMails = await db.sentMails.deleteMatching(userJobIdPatterns(userId));
   const jobs = await eraseUserJobs(client, userId);
   // Again once the jobs are gone: a dead letter archived meanwhile (a worker's retry of a recording

@@ -77,14 +77,20 @@ export interface QueueAdminErrors {
 /** A queue name the registry does not declare. */
 export class UnknownQueueError extends Error {
   override name = 'UnknownQueueError';
-  constructor(readonly queue: string, readonly known: readonly string[]) {
+  constructor(
+    readonly queue: string,
+    readonly known: readonly string[],
+  ) {
     super(`unknown queue "${queue}"; known queues: ${known.join(', ')}`);
   }
 }
 
 export class UnknownSchedulerError extends Error {
   override name = 'UnknownSchedulerError';
-  constructor(readonly id: string, readonly known: readonly string[]) {
+  constructor(
+    readonly id: string,
+    readonly known: readonly string[],
+  ) {
     super(`unknown job scheduler "${id}"${known.length > 0 ? `; known: ${known.join(', ')}` : ''}`);
   }
 }
@@ -92,7 +98,10 @@ export class UnknownSchedulerError extends Error {
 /** Two queues hold a scheduler with the same id; the caller must say which one. */
 export class AmbiguousSchedulerError extends Error {
   override name = 'AmbiguousSchedulerError';
-  constructor(readonly id: string, readonly queues: readonly string[]) {
+  constructor(
+    readonly id: string,
+    readonly queues: readonly string[],
+  ) {
     super(`job scheduler "${id}" exists in several queues (${queues.join(', ')}); name the queue`);
   }
 }
@@ -276,17 +285,15 @@ export class QueueAdmin {
     const perQueue = await Promise.all(
       this.names.map(async (name) => {
         const schedulers = await this.client.getQueue(name).getJobSchedulers(0, -1, true);
-        return schedulers.map(
-          (scheduler): SchedulerView => ({
-            id: scheduler.id ?? scheduler.key,
-            queue: name,
-            name: scheduler.name,
-            pattern: scheduler.pattern ?? null,
-            every: scheduler.every ?? null,
-            tz: scheduler.tz ?? null,
-            next: scheduler.next === undefined || scheduler.next === null ? null : new Date(Number(scheduler.next)).toISOString(),
-          }),
-        );
+        return schedulers.map((scheduler): SchedulerView => ({
+          id: scheduler.id ?? scheduler.key,
+          queue: name,
+          name: scheduler.name,
+          pattern: scheduler.pattern ?? null,
+          every: scheduler.every ?? null,
+          tz: scheduler.tz ?? null,
+          next: scheduler.next === undefined || scheduler.next === null ? null : new Date(Number(scheduler.next)).toISOString(),
+        }));
       }),
     );
     return perQueue.flat();
@@ -299,15 +306,19 @@ export class QueueAdmin {
   async runScheduler(id: string, queueName?: string): Promise<{ queue: QueueName; jobId: string }> {
     const candidates = queueName === undefined ? this.names : [this.queue(queueName).name as QueueName];
     const found = (
-      await Promise.all(
-        candidates.map(async (name) => ({ name, scheduler: await this.client.getQueue(name).getJobScheduler(id) })),
-      )
+      await Promise.all(candidates.map(async (name) => ({ name, scheduler: await this.client.getQueue(name).getJobScheduler(id) })))
     ).filter((entry) => entry.scheduler !== undefined && entry.scheduler !== null);
     if (found.length === 0) {
-      throw this.errors.unknownScheduler(id, (await this.schedulers()).map((scheduler) => `${scheduler.queue}/${scheduler.id}`));
+      throw this.errors.unknownScheduler(
+        id,
+        (await this.schedulers()).map((scheduler) => `${scheduler.queue}/${scheduler.id}`),
+      );
     }
     if (found.length > 1) {
-      throw this.errors.ambiguousScheduler(id, found.map((entry) => entry.name));
+      throw this.errors.ambiguousScheduler(
+        id,
+        found.map((entry) => entry.name),
+      );
     }
     const { name, scheduler } = found[0]!;
     const job = await this.client.getQueue(name).add(scheduler!.name, scheduler!.template?.data ?? {}, scheduler!.template?.opts ?? {});

@@ -118,13 +118,19 @@ export function personalFields(definition: JobDefinition): readonly string[] {
 
 /** Keys sorted, so a payload's digest does not depend on the order its fields were written in. */
 function canonical(payload: Record<string, unknown>): string {
-  return JSON.stringify(Object.keys(payload).sort().map((key) => [key, payload[key]]));
+  return JSON.stringify(
+    Object.keys(payload)
+      .sort()
+      .map((key) => [key, payload[key]]),
+  );
 }
 
 /** `version:digest` of the plaintext payload with every key of the ring, the current one first. */
 export function payloadDigests(keyring: Keyring, type: string, payload: Record<string, unknown>): string[] {
   const text = `${type}\n${canonical(payload)}`;
-  return [...keyring.byVersion.values()].map(({ version, digestKey }) => `${version}:${createHmac('sha256', digestKey).update(text).digest('base64url')}`);
+  return [...keyring.byVersion.values()].map(
+    ({ version, digestKey }) => `${version}:${createHmac('sha256', digestKey).update(text).digest('base64url')}`,
+  );
 }
 
 /** The values a job's identity is made of (its key fields'), bound into the sealed payload's authenticated data. */
@@ -140,7 +146,13 @@ const sealAad = (type: string, names: string, identity: string) => Buffer.from(`
  * together into {@link SEALED_FIELD} with the current key and, when `digest` is given,
  * {@link DIGEST_FIELD} set to it.
  */
-export function encryptPayload(keyring: Keyring, type: string, definition: JobDefinition, payload: Record<string, unknown>, digest?: string): Record<string, unknown> {
+export function encryptPayload(
+  keyring: Keyring,
+  type: string,
+  definition: JobDefinition,
+  payload: Record<string, unknown>,
+  digest?: string,
+): Record<string, unknown> {
   const stored: Record<string, unknown> = { ...payload };
   const names: string[] = [];
   const values: string[] = [];
@@ -170,7 +182,13 @@ export function sealedFieldNames(value: string): string[] {
   return parts.length === 4 && parts[2] !== '' ? parts[2]!.split(',') : [];
 }
 
-function openSealed(keyring: Keyring | undefined, type: string, definition: JobDefinition | undefined, plain: Record<string, unknown>, value: unknown): void {
+function openSealed(
+  keyring: Keyring | undefined,
+  type: string,
+  definition: JobDefinition | undefined,
+  plain: Record<string, unknown>,
+  value: unknown,
+): void {
   if (typeof value !== 'string' || !isEncrypted(value)) throw new PayloadDecryptionError(SEALED_FIELD, undefined, 'malformed sealed value');
   const version = encryptedVersion(value);
   if (version === undefined) throw new PayloadDecryptionError(SEALED_FIELD, undefined, 'malformed sealed value (no key version)');
@@ -189,10 +207,15 @@ function openSealed(keyring: Keyring | undefined, type: string, definition: JobD
     decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
     values = JSON.parse(decipher.update(raw.subarray(IV_BYTES + TAG_BYTES), undefined, 'utf8') + decipher.final('utf8'));
   } catch {
-    throw new PayloadDecryptionError(SEALED_FIELD, version, `does not open with key "${version}" (wrong key, another job's value, or altered)`);
+    throw new PayloadDecryptionError(
+      SEALED_FIELD,
+      version,
+      `does not open with key "${version}" (wrong key, another job's value, or altered)`,
+    );
   }
   const names = list.split(',');
-  if (!Array.isArray(values) || values.length !== names.length) throw new PayloadDecryptionError(SEALED_FIELD, version, 'malformed sealed value (field count)');
+  if (!Array.isArray(values) || values.length !== names.length)
+    throw new PayloadDecryptionError(SEALED_FIELD, version, 'malformed sealed value (field count)');
   names.forEach((name, index) => (plain[name] = values[index]));
 }
 
@@ -211,7 +234,13 @@ export function decryptPayload(keyring: Keyring | undefined, type: string, field
   return decryptFields(keyring, type, findJobDefinition(type.slice(0, slash), type.slice(slash + 1)), fields, stored);
 }
 
-function decryptFields(keyring: Keyring | undefined, type: string, definition: JobDefinition | undefined, fields: readonly string[], stored: unknown): unknown {
+function decryptFields(
+  keyring: Keyring | undefined,
+  type: string,
+  definition: JobDefinition | undefined,
+  fields: readonly string[],
+  stored: unknown,
+): unknown {
   if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return stored;
   const source = stored as Record<string, unknown>;
   const sealed = source[SEALED_FIELD];
@@ -225,7 +254,8 @@ function decryptFields(keyring: Keyring | undefined, type: string, definition: J
   for (const field of fields) {
     const value = plain[field];
     if (!isEncrypted(value)) continue;
-    if (!keyring) throw new PayloadDecryptionError(field, encryptedVersion(value), `is encrypted but ${ENCRYPTION_KEYS_VARIABLE} is not set`);
+    if (!keyring)
+      throw new PayloadDecryptionError(field, encryptedVersion(value), `is encrypted but ${ENCRYPTION_KEYS_VARIABLE} is not set`);
     plain[field] = decryptField(keyring, type, field, value);
   }
   return plain;

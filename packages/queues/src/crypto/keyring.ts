@@ -31,7 +31,8 @@ export function parseKeyring(raw: string, variable = ENCRYPTION_KEYS_VARIABLE): 
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
-  if (entries.length === 0) throw new ConfigError(variable, 'lists no key; expected "v1:<base64 of 32 random bytes>" (newest first, comma-separated)');
+  if (entries.length === 0)
+    throw new ConfigError(variable, 'lists no key; expected "v1:<base64 of 32 random bytes>" (newest first, comma-separated)');
   const byVersion = new Map<string, EncryptionKey>();
   const keys: EncryptionKey[] = [];
   entries.forEach((entry, index) => {
@@ -45,7 +46,10 @@ export function parseKeyring(raw: string, variable = ENCRYPTION_KEYS_VARIABLE): 
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) throw new ConfigError(variable, `key "${version}" is not base64`);
     const key = Buffer.from(encoded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
     if (key.length !== 32) {
-      throw new ConfigError(variable, `key "${version}" is ${key.length} bytes; AES-256 needs 32 (generate one with \`openssl rand -base64 32\`)`);
+      throw new ConfigError(
+        variable,
+        `key "${version}" is ${key.length} bytes; AES-256 needs 32 (generate one with \`openssl rand -base64 32\`)`,
+      );
     }
     const weakness = keyWeakness(key);
     if (weakness !== undefined) {

@@ -125,11 +125,9 @@ type JobInput<S extends TObject> = Omit<JobDefinition<S>, 'duplicates' | 'option
  * Declares a job type. The payload type is inferred from `schema`; who enqueues it and the options
  * it accepts keep their literal types, so producers accept exactly those.
  */
-export function defineJob<
-  const S extends TObject,
-  const E extends EnqueuedBy,
-  const O extends readonly EnqueueOptionName[] = readonly [],
->(definition: JobInput<S> & { enqueuedBy: E; options?: O }): JobDefinition<S> & { enqueuedBy: E; options: O } {
+export function defineJob<const S extends TObject, const E extends EnqueuedBy, const O extends readonly EnqueueOptionName[] = readonly []>(
+  definition: JobInput<S> & { enqueuedBy: E; options?: O },
+): JobDefinition<S> & { enqueuedBy: E; options: O } {
   return { duplicates: 'retention', options: [] as unknown as O, ...definition };
 }
 

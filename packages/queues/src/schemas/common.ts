@@ -18,7 +18,13 @@ const SINGLE_LINE = '^[^\\u0000-\\u001f\\u007f]*$';
 export const SingleLine = (minLength: number, maxLength: number, options: StringOptions = {}) =>
   Type.String({ minLength, maxLength, pattern: SINGLE_LINE, ...options });
 
-export const Email = Type.String({ format: 'email', pattern: EMAIL_PATTERN, minLength: 3, maxLength: 254, description: 'An email address' });
+export const Email = Type.String({
+  format: 'email',
+  pattern: EMAIL_PATTERN,
+  minLength: 3,
+  maxLength: 254,
+  description: 'An email address',
+});
 
 /**
  * A value that becomes the last part of a job id (`keyField`): single-line, no `:` (BullMQ takes ids
@@ -53,9 +59,11 @@ export const UrlToken = (minLength: number, description: string) =>
 export const FileKey = Type.String({
   minLength: 1,
   maxLength: 512,
-  pattern: '^(?:[^/\\\\:\\s\\u0000-\\u001f\\u007f]|[^\\S\\u0000-\\u001f\\u007f]+[^\\\\:\\s\\u0000-\\u001f\\u007f])[^\\\\:\\u0000-\\u001f\\u007f]*$',
+  pattern:
+    '^(?:[^/\\\\:\\s\\u0000-\\u001f\\u007f]|[^\\S\\u0000-\\u001f\\u007f]+[^\\\\:\\s\\u0000-\\u001f\\u007f])[^\\\\:\\u0000-\\u001f\\u007f]*$',
   description: 'Path of the file relative to UPLOADS_DIR',
-  'x-pattern-hint': 'must be a relative path (no leading "/", no "\\"), without ":" or control characters, and not blank: it is the key of the job id',
+  'x-pattern-hint':
+    'must be a relative path (no leading "/", no "\\"), without ":" or control characters, and not blank: it is the key of the job id',
 });
 
 export const Empty = Type.Object({}, { additionalProperties: false });

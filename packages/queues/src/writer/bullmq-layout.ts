@@ -116,7 +116,6 @@ return {0, bullmqAdd()}`;
 
 const decideAndAddCommand = (script: AddScript) => `ceresDecideAnd${script[0]!.toUpperCase()}${script.slice(1)}`;
 
-
 /** The decision's payload argument for an encrypted payload: its digests (JSON never starts with `#`). */
 export function digestsArgument(digests: readonly string[]): string {
   return `#digest:${digests.join(',')}`;
@@ -164,14 +163,26 @@ export function prepareDecideAndAdd(queue: Queue, name: string, data: unknown, o
   // BullMQ calls runCommand synchronously, before its first await.
   void (queue.backend as unknown as BackendWithTransactionAdd).addJobToTransaction(capture, json, job.id!);
   const script = captured?.name.slice(0, captured.name.indexOf(':')) as AddScript | undefined;
-  if (!captured || !script || !(script in BULLMQ_ADD_SCRIPTS)) throw new Error(`BullMQ added with an unexpected script (${captured?.name}): bullmq-layout.ts needs updating`);
+  if (!captured || !script || !(script in BULLMQ_ADD_SCRIPTS))
+    throw new Error(`BullMQ added with an unexpected script (${captured?.name}): bullmq-layout.ts needs updating`);
   const keyCount = BULLMQ_ADD_SCRIPTS[script].keys;
   const bullKeys = captured.args.slice(0, keyCount);
   const bullArgs = captured.args.slice(keyCount);
   const { jobId, window, data: compared } = decision;
   return {
     command: decideAndAddCommand(script),
-    args: [keyCount + 4, ...bullKeys, queue.toKey(jobId), queue.toKey('completed'), queue.toKey('failed'), claimKey(queue, jobId), ...bullArgs, jobId, window, compared],
+    args: [
+      keyCount + 4,
+      ...bullKeys,
+      queue.toKey(jobId),
+      queue.toKey('completed'),
+      queue.toKey('failed'),
+      claimKey(queue, jobId),
+      ...bullArgs,
+      jobId,
+      window,
+      compared,
+    ],
   };
 }
 
@@ -195,7 +206,8 @@ interface BackendWithTransactionAdd {
 }
 
 /** What one decide-and-add answered: added (BullMQ's answer: the id, or its negative error code), or a verdict. */
-export type DecideAndAddResult = { verdict: typeof Verdict.New; added: string | number } | { verdict: Exclude<Verdict, typeof Verdict.New> };
+export type DecideAndAddResult =
+  { verdict: typeof Verdict.New; added: string | number } | { verdict: Exclude<Verdict, typeof Verdict.New> };
 
 /**
  * Runs prepared calls in one round trip and one socket write (an ioredis pipeline, not a
@@ -203,7 +215,9 @@ export type DecideAndAddResult = { verdict: typeof Verdict.New; added: string | 
  * error of that call.
  */
 export async function decideAndAdd(connection: Redis, prepared: readonly PreparedAdd[]): Promise<Array<DecideAndAddResult | Error>> {
-  const pipeline = connection.pipeline() as unknown as Record<string, (...args: PreparedAdd['args']) => unknown> & { exec(): Promise<Array<[Error | null, unknown]>> };
+  const pipeline = connection.pipeline() as unknown as Record<string, (...args: PreparedAdd['args']) => unknown> & {
+    exec(): Promise<Array<[Error | null, unknown]>>;
+  };
   for (const { command, args } of prepared) pipeline[command]!(...args);
   const results = await pipeline.exec();
   return results.map(([error, answer]) => {
@@ -212,7 +226,6 @@ export async function decideAndAdd(connection: Redis, prepared: readonly Prepare
     return verdict === Verdict.New ? { verdict, added: added! } : ({ verdict } as DecideAndAddResult);
   });
 }
-
 
 /** One round trip: a verdict per enqueue, in order; New and Replace leave a claim taken with `token`. */
 export async function decide(connection: Redis, decisions: readonly Decision[], token: string, claimMs: number): Promise<Verdict[]> {

@@ -4,7 +4,19 @@ import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
 import { claimKey } from './ceres-keys';
-import { checkAddOptions, decide, decideAndAdd, defineLayoutScripts, digestsArgument, prepareDecideAndAdd, releaseClaims, Verdict, type DecideAndAddResult, type Decision, type PreparedAdd } from './bullmq-layout';
+import {
+  checkAddOptions,
+  decide,
+  decideAndAdd,
+  defineLayoutScripts,
+  digestsArgument,
+  prepareDecideAndAdd,
+  releaseClaims,
+  Verdict,
+  type DecideAndAddResult,
+  type Decision,
+  type PreparedAdd,
+} from './bullmq-layout';
 
 /** One job to add: what `Queue.add` takes, with the job type's options already merged in. */
 export interface JobToAdd {
@@ -109,7 +121,10 @@ export class JobWriter {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    decideAndAdd(this.connection, batch.map((entry) => entry.prepared)).then(
+    decideAndAdd(
+      this.connection,
+      batch.map((entry) => entry.prepared),
+    ).then(
       (answers) => answers.forEach((answer, position) => void this.settleOne(batch[position]!, answer)),
       (error: Error) => batch.forEach((entry) => entry.reject(error)),
     );
@@ -179,7 +194,11 @@ export class JobWriter {
   }
 
   /** The claim protocol for the ids `indexes` of `jobs`: decide and claim, remove a finished job, add, release. */
-  private async addClaimed(jobs: readonly JobToAdd[], indexes: readonly number[], results: Array<EnqueueResult | undefined>): Promise<void> {
+  private async addClaimed(
+    jobs: readonly JobToAdd[],
+    indexes: readonly number[],
+    results: Array<EnqueueResult | undefined>,
+  ): Promise<void> {
     const token = randomUUID();
     const claims: string[] = [];
     try {
@@ -189,7 +208,12 @@ export class JobWriter {
       const deadline = Date.now() + this.claimMs + 1_000;
       let retryMs = IN_FLIGHT_RETRY_MS;
       while (undecided.length > 0) {
-        const verdicts = await decide(this.connection, undecided.map((index) => decision(jobs[index]!)), token, this.claimMs);
+        const verdicts = await decide(
+          this.connection,
+          undecided.map((index) => decision(jobs[index]!)),
+          token,
+          this.claimMs,
+        );
         const inFlight: number[] = [];
         undecided.forEach((index, position) => {
           const verdict = verdicts[position];
@@ -212,7 +236,9 @@ export class JobWriter {
       await Promise.all(toRemove.map((index) => jobs[index]!.queue.remove(jobs[index]!.opts.jobId!)));
       if (toAdd.length > 0) {
         toAdd.sort((a, b) => a - b);
-        const added = await jobs[0]!.queue.addBulk(toAdd.map((index) => ({ name: jobs[index]!.name, data: jobs[index]!.data, opts: jobs[index]!.opts })));
+        const added = await jobs[0]!.queue.addBulk(
+          toAdd.map((index) => ({ name: jobs[index]!.name, data: jobs[index]!.data, opts: jobs[index]!.opts })),
+        );
         toAdd.forEach((index, position) => (results[index] = { jobId: added[position]!.id!, duplicate: false }));
       }
     } finally {
@@ -231,10 +257,12 @@ export class JobWriter {
         this.replication = undefined;
         // WAIT blocks this connection until then: short, and within the command timeout.
         const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
-        this.connection.wait(this.waitReplicas, timeoutMs).then(
-          (confirmed) => (confirmed >= this.waitReplicas ? resolve() : reject(new ReplicationError(this.waitReplicas, confirmed))),
-          reject,
-        );
+        this.connection
+          .wait(this.waitReplicas, timeoutMs)
+          .then(
+            (confirmed) => (confirmed >= this.waitReplicas ? resolve() : reject(new ReplicationError(this.waitReplicas, confirmed))),
+            reject,
+          );
       });
     });
     return this.replication;

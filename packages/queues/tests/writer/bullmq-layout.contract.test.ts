@@ -6,7 +6,15 @@ import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { FlowProducer, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, decideAndAdd, defineLayoutScripts, nextDelayedAt, prepareDecideAndAdd, releaseClaims, Verdict } from '../../src/writer/bullmq-layout';
+import {
+  decide,
+  decideAndAdd,
+  defineLayoutScripts,
+  nextDelayedAt,
+  prepareDecideAndAdd,
+  releaseClaims,
+  Verdict,
+} from '../../src/writer/bullmq-layout';
 
 let redis: RedisPeer;
 let connection: Redis;
@@ -58,11 +66,21 @@ describe("BullMQ's layout, as bullmq-layout.ts reads it", () => {
       const jobId = `pending-${state}`;
       if (state === 'waiting-children') {
         const flows = new FlowProducer({ connection, prefix });
-        await flows.add({ name: 'parent', queueName: 'contract', data: { n: 1 }, opts: { jobId }, children: [{ name: 'child', queueName: 'contract-children', data: {} }] });
+        await flows.add({
+          name: 'parent',
+          queueName: 'contract',
+          data: { n: 1 },
+          opts: { jobId },
+          children: [{ name: 'child', queueName: 'contract-children', data: {} }],
+        });
         await flows.close();
       } else {
         if (state === 'paused') await queue.pause();
-        await queue.add('a', { n: 1 }, { jobId, ...(state === 'delayed' ? { delay: 60_000 } : {}), ...(state === 'prioritized' ? { priority: 3 } : {}) });
+        await queue.add(
+          'a',
+          { n: 1 },
+          { jobId, ...(state === 'delayed' ? { delay: 60_000 } : {}), ...(state === 'prioritized' ? { priority: 3 } : {}) },
+        );
       }
       const held = state === 'active' ? await take(jobId) : undefined;
       const expected = state === 'paused' ? 'waiting' : state;
@@ -138,29 +156,53 @@ describe("BullMQ's layout, as bullmq-layout.ts reads it", () => {
     const opts = { attempts: 6, backoff: { type: 'custom' }, removeOnComplete: { age: 3600 }, ...extra };
     const data = { n: 7, s: 'é"x' };
     await queue.add('a', data, { ...opts, jobId: `by-add-${kind}` });
-    const prepared = prepareDecideAndAdd(queue, 'a', data, { ...opts, jobId: `by-script-${kind}` }, { queue, jobId: `by-script-${kind}`, window: 'retention', data: '' });
+    const prepared = prepareDecideAndAdd(
+      queue,
+      'a',
+      data,
+      { ...opts, jobId: `by-script-${kind}` },
+      { queue, jobId: `by-script-${kind}`, window: 'retention', data: '' },
+    );
     const [answer] = await decideAndAdd(connection, [prepared]);
     expect(answer).toEqual({ verdict: Verdict.New, added: `by-script-${kind}` });
     const [byAdd, byScript] = await Promise.all([`by-add-${kind}`, `by-script-${kind}`].map((id) => connection.hgetall(queue.toKey(id))));
     // The add time differs by a few ms; for a delayed job it is part of the stored delay's base too.
-    const comparable = (hash: Record<string, string>) => ({ ...hash, timestamp: 'T', opts: hash.opts!.replace(/by-(add|script)-/, 'by-?-') });
+    const comparable = (hash: Record<string, string>) => ({
+      ...hash,
+      timestamp: 'T',
+      opts: hash.opts!.replace(/by-(add|script)-/, 'by-?-'),
+    });
     expect(comparable(byScript!)).toEqual(comparable(byAdd!));
     expect(await queue.getJobState(`by-script-${kind}`)).toBe(await queue.getJobState(`by-add-${kind}`));
     // Again: the stored job is found, nothing is written.
-    const again = prepareDecideAndAdd(queue, 'a', data, { ...opts, jobId: `by-script-${kind}` }, { queue, jobId: `by-script-${kind}`, window: 'retention', data: '' });
+    const again = prepareDecideAndAdd(
+      queue,
+      'a',
+      data,
+      { ...opts, jobId: `by-script-${kind}` },
+      { queue, jobId: `by-script-${kind}`, window: 'retention', data: '' },
+    );
     expect(await decideAndAdd(connection, [again])).toEqual([{ verdict: Verdict.Duplicate }]);
     await Promise.all([queue.remove(`by-add-${kind}`), queue.remove(`by-script-${kind}`)]);
   });
 
   it('a claimed id (a finished job being replaced by another producer) is left alone: in flight, nothing added', async () => {
     await connection.set(queue.toKey('ceres-claim:claimed-1'), 'other', 'PX', 5_000);
-    const prepared = prepareDecideAndAdd(queue, 'a', { n: 1 }, { jobId: 'claimed-1' }, { queue, jobId: 'claimed-1', window: 'pending', data: '' });
+    const prepared = prepareDecideAndAdd(
+      queue,
+      'a',
+      { n: 1 },
+      { jobId: 'claimed-1' },
+      { queue, jobId: 'claimed-1', window: 'pending', data: '' },
+    );
     expect(await decideAndAdd(connection, [prepared])).toEqual([{ verdict: Verdict.InFlight }]);
     expect(await connection.exists(queue.toKey('claimed-1'))).toBe(0);
     await connection.del(queue.toKey('ceres-claim:claimed-1'));
   });
 
   it('refuses options BullMQ refuses before anything is sent', () => {
-    expect(() => prepareDecideAndAdd(queue, 'a', {}, { jobId: 'bad', priority: 1.5 }, { queue, jobId: 'bad', window: 'retention', data: '' })).toThrow(/priority should not be float/i);
+    expect(() =>
+      prepareDecideAndAdd(queue, 'a', {}, { jobId: 'bad', priority: 1.5 }, { queue, jobId: 'bad', window: 'retention', data: '' }),
+    ).toThrow(/priority should not be float/i);
   });
 });

@@ -23,7 +23,11 @@ beforeAll(async () => {
 beforeEach(async () => {
   await client?.close();
   // A fresh prefix per test: each starts from empty queues.
-  const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `w${randomUUID().slice(0, 8)}:`, JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS });
+  const config = loadQueuesConfig({
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: `w${randomUUID().slice(0, 8)}:`,
+    JOBS_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  });
   client = createQueueClient({ config });
   await client.ready();
   queue = client.getQueue('email');
@@ -38,7 +42,13 @@ afterAll(async () => {
 });
 
 const verify = (userId: string, token = 'abcdefghijklmnop1234') => ({ userId, email: 'ana@example.com', firstName: 'Ana', token });
-const job = (opts: JobToAdd['opts'], data: unknown = { n: 1 }, window: DuplicateWindow = 'retention'): JobToAdd => ({ queue, name: 'verify', data, opts, window });
+const job = (opts: JobToAdd['opts'], data: unknown = { n: 1 }, window: DuplicateWindow = 'retention'): JobToAdd => ({
+  queue,
+  name: 'verify',
+  data,
+  opts,
+  window,
+});
 
 /** How many times Redis ran `command` since the test's RESETSTAT. */
 async function calls(command: string): Promise<number> {
@@ -51,7 +61,11 @@ async function finish(jobId: string, outcome: 'completed' | 'failed'): Promise<v
   const stored = (await queue.getJob(jobId))!;
   const token = randomUUID();
   // The public way a job leaves the queue: taken with a lock, then moved to its final set.
-  const worker = new Worker(queue.name, null, { connection: admin.duplicate({ maxRetriesPerRequest: null }), prefix: queue.opts.prefix, autorun: false });
+  const worker = new Worker(queue.name, null, {
+    connection: admin.duplicate({ maxRetriesPerRequest: null }),
+    prefix: queue.opts.prefix,
+    autorun: false,
+  });
   const taken = await worker.getNextJob(token);
   expect(taken?.id).toBe(stored.id);
   if (outcome === 'completed') await taken!.moveToCompleted('done', token, false);
@@ -92,14 +106,18 @@ describe('JobWriter', () => {
   });
 
   it('adds none of a batch when BullMQ refuses one of its jobs', async () => {
-    await expect(writer.add([job({ jobId: 'email:verify:b1' }), job({ priority: 1.5 }), job({ jobId: 'email:verify:b2' })])).rejects.toThrow(/priority should not be float/i);
+    await expect(
+      writer.add([job({ jobId: 'email:verify:b1' }), job({ priority: 1.5 }), job({ jobId: 'email:verify:b2' })]),
+    ).rejects.toThrow(/priority should not be float/i);
     expect(await queue.count()).toBe(0);
     // Nothing stays claimed.
     expect(await admin.exists(claimKey(queue, 'email:verify:b1'), claimKey(queue, 'email:verify:b2'))).toBe(0);
   });
 
   it('tells duplicates within one batch and across batches', async () => {
-    expect(await writer.add([job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d2' })])).toEqual([
+    expect(
+      await writer.add([job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d1' }), job({ jobId: 'email:verify:d2' })]),
+    ).toEqual([
       { jobId: 'email:verify:d1', duplicate: false },
       { jobId: 'email:verify:d1', duplicate: true },
       { jobId: 'email:verify:d2', duplicate: false },
@@ -139,30 +157,39 @@ describe('JobWriter', () => {
       { window: 'retention', finished: 'failed', samePayload: false, duplicate: true },
     ];
 
-    it.each(['pending', 'pending-or-same-payload', 'retention'] as const)('%s: a duplicate while the job is waiting, whatever the payload', async (window) => {
-      const first = await writer.addOne(job({ jobId: 'email:verify:w' }, verify('w', 'token-1'), window));
-      const again = await writer.addOne(job({ jobId: 'email:verify:w' }, verify('w', 'token-2'), window));
-      const batch = await writer.add([job({ jobId: 'email:verify:w' }, verify('w', 'token-3'), window)]);
-      expect([first.duplicate, again.duplicate, batch[0]!.duplicate]).toEqual([false, true, true]);
-      expect((await queue.getJob('email:verify:w'))?.data.token).toBe('token-1');
-    });
+    it.each(['pending', 'pending-or-same-payload', 'retention'] as const)(
+      '%s: a duplicate while the job is waiting, whatever the payload',
+      async (window) => {
+        const first = await writer.addOne(job({ jobId: 'email:verify:w' }, verify('w', 'token-1'), window));
+        const again = await writer.addOne(job({ jobId: 'email:verify:w' }, verify('w', 'token-2'), window));
+        const batch = await writer.add([job({ jobId: 'email:verify:w' }, verify('w', 'token-3'), window)]);
+        expect([first.duplicate, again.duplicate, batch[0]!.duplicate]).toEqual([false, true, true]);
+        expect((await queue.getJob('email:verify:w'))?.data.token).toBe('token-1');
+      },
+    );
 
-    it.each(cases)('$window, finished $finished, same payload $samePayload → duplicate $duplicate', async ({ window, finished, samePayload, duplicate }) => {
-      for (const mode of ['soon', 'now'] as const) {
-        const id = `email:verify:${mode}`;
-        await writer.addOne(job({ jobId: id }, { userId: mode, token: 'first', n: [1, 2] }, window));
-        await finish(id, finished);
-        // The same payload with its keys in another order is still the same payload.
-        const next = samePayload ? { n: [1, 2], token: 'first', userId: mode } : { userId: mode, token: 'second', n: [1, 2] };
-        const result = mode === 'soon' ? await writer.addOne(job({ jobId: id }, next, window)) : (await writer.add([job({ jobId: id }, next, window)]))[0];
-        expect(result).toEqual({ jobId: id, duplicate });
-        const stored = await queue.getJob(id);
-        // A replacement keeps the deterministic id and waits to run; a duplicate left the finished job as it was.
-        expect(await stored!.getState()).toBe(duplicate ? finished : 'waiting');
-        expect(stored!.data).toEqual(duplicate ? { userId: mode, token: 'first', n: [1, 2] } : next);
-        await stored!.remove();
-      }
-    });
+    it.each(cases)(
+      '$window, finished $finished, same payload $samePayload → duplicate $duplicate',
+      async ({ window, finished, samePayload, duplicate }) => {
+        for (const mode of ['soon', 'now'] as const) {
+          const id = `email:verify:${mode}`;
+          await writer.addOne(job({ jobId: id }, { userId: mode, token: 'first', n: [1, 2] }, window));
+          await finish(id, finished);
+          // The same payload with its keys in another order is still the same payload.
+          const next = samePayload ? { n: [1, 2], token: 'first', userId: mode } : { userId: mode, token: 'second', n: [1, 2] };
+          const result =
+            mode === 'soon'
+              ? await writer.addOne(job({ jobId: id }, next, window))
+              : (await writer.add([job({ jobId: id }, next, window)]))[0];
+          expect(result).toEqual({ jobId: id, duplicate });
+          const stored = await queue.getJob(id);
+          // A replacement keeps the deterministic id and waits to run; a duplicate left the finished job as it was.
+          expect(await stored!.getState()).toBe(duplicate ? finished : 'waiting');
+          expect(stored!.data).toEqual(duplicate ? { userId: mode, token: 'first', n: [1, 2] } : next);
+          await stored!.remove();
+        }
+      },
+    );
   });
 
   it('50 concurrent identical enqueues from two producers make one job and exactly one duplicate: false', async () => {
@@ -170,7 +197,9 @@ describe('JobWriter', () => {
     await other.ready();
     try {
       const payload = verify('race');
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? client : other).enqueue('email/verify', payload)));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? client : other).enqueue('email/verify', payload)),
+      );
       expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
       expect(new Set(results.map((result) => result.jobId))).toEqual(new Set(['email:verify:race']));
       expect(await queue.count()).toBe(1);

@@ -13,7 +13,7 @@ export function verifyEmail(input: { firstName: string; link: string }): MailBod
       'Please confirm your email address by opening this link:',
       input.link,
       '',
-      "If you did not create a Ceres account, you can ignore this mail.",
+      'If you did not create a Ceres account, you can ignore this mail.',
     ].join('\n'),
     html: layout(
       subject,

@@ -30,7 +30,8 @@ export { PROFILE_PICTURE_SIZE } from '../../files/profile-webp';
  * same bytes would fail again (unsafe key, missing file, not an image, over a limit) fails at
  * once with UnrecoverableError.
  */
-export const optimizeProfilePicture: Processor<'files/optimize-profile-picture',
+export const optimizeProfilePicture: Processor<
+  'files/optimize-profile-picture',
   OptimizeProfilePictureResult,
   OptimizeProfilePictureDeps
 > = async (job, deps, ctx) => {

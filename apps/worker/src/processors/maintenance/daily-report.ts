@@ -113,11 +113,14 @@ export function formatReportText(report: DailyReport): string {
 }
 
 function formatReportHtml(report: DailyReport): string {
-  const cell = (value: string | number, align = 'right') => `<td style="padding: 2px 10px; text-align: ${align};">${escapeHtml(String(value))}</td>`;
+  const cell = (value: string | number, align = 'right') =>
+    `<td style="padding: 2px 10px; text-align: ${align};">${escapeHtml(String(value))}</td>`;
   const rows = report.queues
     .map((q) => `<tr>${cell(q.queue, 'left')}${cell(q.completed)}${cell(q.failed)}${cell(q.backlog)}</tr>`)
     .join('\n');
-  const reasons = report.topReasons.map((r) => `<li>${r.count}× ${escapeHtml(r.queue)}: ${escapeHtml(shortReason(r.reason))}</li>`).join('');
+  const reasons = report.topReasons
+    .map((r) => `<li>${r.count}× ${escapeHtml(r.queue)}: ${escapeHtml(shortReason(r.reason))}</li>`)
+    .join('');
   return `<!doctype html><html><body style="font-family: system-ui, sans-serif;">
 <h2>Ceres daily report</h2>
 <p>Last 24 h to ${escapeHtml(localTime(report.until, report.timeZone))} (${escapeHtml(report.timeZone)})</p>

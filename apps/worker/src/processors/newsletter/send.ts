@@ -10,8 +10,7 @@ import { MailOutcomeUnknownError } from '../../mail/unknown-outcome';
 import type { Processor } from '../types';
 
 export type SendResult =
-  | { sent: true; messageId: string }
-  | { skipped: 'unknown-recipient' | 'already-handled' | 'cancelled' | 'unsubscribed' | 'not-started' };
+  { sent: true; messageId: string } | { skipped: 'unknown-recipient' | 'already-handled' | 'cancelled' | 'unsubscribed' | 'not-started' };
 
 export interface SendDeps {
   mailer: Mailer;
@@ -76,7 +75,10 @@ export const send: Processor<'newsletter/send', SendResult, SendDeps> = async (j
   } catch (error) {
     if (error instanceof MailOutcomeUnknownError) {
       // The relay may have it: not pending any more, so that no re-run mails it a second time.
-      await store.recordOutcome(campaignId, userId, 'sent', { messageId: error.messageId, error: 'unconfirmed: the attempt deadline cut the SMTP transaction' });
+      await store.recordOutcome(campaignId, userId, 'sent', {
+        messageId: error.messageId,
+        error: 'unconfirmed: the attempt deadline cut the SMTP transaction',
+      });
       await announceIfDone(campaignId, deps, ctx);
       ctx.logger.warn({ campaignId, messageId: error.messageId }, 'newsletter mail outcome unknown; recorded as sent, not sent again');
       throw error;

@@ -16,7 +16,11 @@ export type DeadLetterDigestResult = { delivered: SlackDelivery; count: number }
  * Posts the digest of one queue's dead letters of one minute, read when it runs (just after the
  * minute ended, see dead-letters.ts), so it counts every one of them. Retried like an alert.
  */
-export const deadLetterDigest: Processor<'slack/dead-letter-digest', DeadLetterDigestResult, DeadLetterDigestDeps> = async (job, deps, ctx) => {
+export const deadLetterDigest: Processor<'slack/dead-letter-digest', DeadLetterDigestResult, DeadLetterDigestDeps> = async (
+  job,
+  deps,
+  ctx,
+) => {
   const { queue, minute } = parseDigestBucket(job.data.bucket);
   const figures = await deps.queues.store.readDeadLetterDigest(queue, minute);
   if (!figures) {

@@ -3,7 +3,7 @@ import { CampaignId } from '../../schemas/common';
 import { defineJob } from '../define';
 
 export default defineJob({
-  description: "Enqueue one newsletter/send job per pending recipient of a started campaign, in chunks",
+  description: 'Enqueue one newsletter/send job per pending recipient of a started campaign, in chunks',
   schema: Type.Object({ campaignId: CampaignId }, { additionalProperties: false, $id: 'NewsletterFanOutPayload' }),
   example: { campaignId: '0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b' },
   keyField: 'campaignId',
