@@ -131,5 +131,6 @@ describe('runService, the one lifecycle of the apps', () => {
       'app cannot start: APP_PORT: must be a number',
       'app failed to start: EADDRINUSE',
     ]);
+    printed.mockRestore();
   });
 });

@@ -24,6 +24,10 @@ let redis: RedisServer;
 let inspect: Redis;
 const clients: QueueClient[] = [];
 
+// The module-level producers read process.env: set by the tests below, restored for the files
+// that run after this one in the same process (the test projects do not isolate files).
+const savedEnv = { ...process.env };
+
 beforeAll(async () => {
   redis = await startRedisServer();
   inspect = new Redis(`${redis.url}/5`);
@@ -34,6 +38,10 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  for (const name of ['REDIS_URL', 'JOBS_ENCRYPTION_KEYS', 'REDIS_PREFIX']) {
+    if (savedEnv[name] === undefined) delete process.env[name];
+    else process.env[name] = savedEnv[name];
+  }
   await closeQueues();
   inspect.disconnect();
   await redis.close();
