@@ -52,7 +52,9 @@ describe('work', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('ceres-jobs work: 1 job(s) processed from email, slack');
     expect((await email.getCompletedCount()) + (await slack.getCompletedCount())).toBe(1);
-    expect((await email.getWaitingCount()) + (await slack.getWaitingCount())).toBe(5);
+    // Seen 4 under load: the message says where the sixth job was.
+    const counts = JSON.stringify({ email: await email.getJobCounts(), slack: await slack.getJobCounts() });
+    expect((await email.getWaitingCount()) + (await slack.getWaitingCount()), counts).toBe(5);
     expect(bed.peers.smtp.messages.length + bed.peers.slack.requests.length).toBe(1);
     for (const job of [...(await email.getWaiting()), ...(await slack.getWaiting())]) expect(job.attemptsMade).toBe(0);
     expect(await email.getJobCountByTypes('active', 'failed', 'delayed')).toBe(0);
