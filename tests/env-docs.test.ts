@@ -4,6 +4,7 @@ import { QueuesEnv } from '@ceres/queues';
 import type { TObject } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { ApiEnv } from '../apps/api/src/config';
+import { CliEnv } from '../apps/cli/src/env';
 import { QueuesUiEnv } from '../apps/queues-ui/src/config';
 import { WorkerEnv } from '../apps/worker/src/config';
 
@@ -32,7 +33,8 @@ const QUEUES = variablesOf(QueuesEnv);
 const API = variablesOf(ApiEnv);
 const UI = variablesOf(QueuesUiEnv);
 const WORKER = variablesOf(WorkerEnv);
-const ALL = new Map([...QUEUES, ...API, ...UI, ...WORKER]);
+const CLI = variablesOf(CliEnv);
+const ALL = new Map([...QUEUES, ...API, ...UI, ...WORKER, ...CLI]);
 
 /** How a default is written in the docs: booleans as on/off. */
 const shown = (value: unknown) => (value === true ? 'on' : value === false ? 'off' : String(value));
