@@ -16,7 +16,12 @@ it('refuses a floating promise, a promise where a callback returns void, and an 
     'export async function run(): Promise<number> { return await 42; }',
     '',
   ].join('\n');
-  const eslint = new ESLint({ cwd: ROOT });
+  // With CI=true typescript-eslint reads each file once from disk (its single-run mode), which
+  // would lint validator.ts as it is, not the snippet.
+  const eslint = new ESLint({
+    cwd: ROOT,
+    overrideConfig: { languageOptions: { parserOptions: { disallowAutomaticSingleRunInference: true } } },
+  });
   const [result] = await eslint.lintText(source, { filePath: `${ROOT}packages/http/src/validator.ts` });
   const rules = result!.messages.map((message) => message.ruleId);
   expect(rules).toEqual(
