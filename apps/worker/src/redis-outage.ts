@@ -2,6 +2,15 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorSummary } from './redact';
 
+/** Socket errors that mean the connection to Redis is gone (not a command's error). */
+const CONNECTION_LOSS_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const LOSS_RECHECK_MS = 1_000;
+
+export function isConnectionLoss(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONNECTION_LOSS_CODES.has(code);
+}
+
 /**
  * Whether the workers' Redis connections are down, from their own events. An outage is logged
  * once when it starts and once when it ends (as the API does), instead of a `worker error` line per
@@ -42,7 +51,14 @@ export class RedisOutage {
    * logged; returns whether it was.
    */
   absorb(error: unknown): boolean {
-    if (!this.down) return false;
+    if (!this.down) {
+      if (!isConnectionLoss(error)) return false;
+      // Redis went away and this socket's error came before any connection changed its status:
+      // the outage starts here. A blip that never takes a watched connection down ends it on the
+      // next look.
+      this.begin();
+      setTimeout(() => this.maybeEnd(), LOSS_RECHECK_MS).unref();
+    }
     this.begin();
     this.absorbed++;
     this.logger.debug({ err: errorSummary(error) }, 'worker error during the redis outage');
