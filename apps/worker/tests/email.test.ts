@@ -1,57 +1,32 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { createDb, type Db } from '@ceres/db';
+import { createDb } from '@ceres/db';
 import { decryptPayload } from '@ceres/queues';
 import { makeTempDir, waitFor } from '@ceres/testing';
 import { simpleParser } from 'mailparser';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createWorkerApp, type WorkerApp } from '../src/app';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/deps/logger';
 import { createMailer } from '../src/deps/mailer';
 import { verify } from '../src/processors/email/verify';
-import { configFor, startPeers, waitForState, workerEnv, type Peers } from './helpers/harness';
+import { configFor, useWorkerApp, waitForState } from './helpers/harness';
 
-let peers: Peers;
-let db: Db;
-let env: Record<string, string>;
-let app: WorkerApp;
-const producer = () => app.deps.queues;
+const bed = useWorkerApp();
+const producer = () => bed.app.deps.queues;
 const logger = createLogger('silent');
 const HOUR = 3_600_000;
-
-beforeAll(async () => {
-  peers = await startPeers();
-  db = createDb(peers.postgres.url);
-  env = workerEnv(peers);
-  app = createWorkerApp({ config: configFor(env), logger });
-  await app.started;
-}, 60_000);
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.close();
-  await peers?.close();
-});
-
-beforeEach(() => {
-  peers.smtp.messages.length = 0;
-  peers.smtp.refused.length = 0;
-  peers.smtp.setRules([]);
-  peers.slack.requests.length = 0;
-});
 
 const token = (label: string) => `${label}-${Math.random().toString(36).slice(2)}-token-value`;
 
 describe('email/verify', () => {
   it('mails a valid token: recipient, subject, link to APP_URL/verify, HTML-escaped name, text part', async () => {
     const value = token('valid');
-    await db.tokens.insert({ token: value, userId: 'user-1', expiresAt: new Date(Date.now() + HOUR) });
+    await bed.db.tokens.insert({ token: value, userId: 'user-1', expiresAt: new Date(Date.now() + HOUR) });
     const { jobId } = await producer().enqueue('email/verify', {
       userId: 'user-1',
       email: 'ana@example.com',
       firstName: '<script>alert(1)</script> Ana',
       token: value,
     });
-    const [mail] = await peers.smtp.waitForMessages(1);
+    const [mail] = await bed.peers.smtp.waitForMessages(1);
     expect(mail!.envelope.to).toEqual(['ana@example.com']);
     expect(mail!.parsed.subject).toBe('Confirm your email address');
     const link = `https://ceres.example/verify?token=${value}`;
@@ -71,7 +46,7 @@ describe('email/verify', () => {
   ] as const)('completes as skipped (%s) and sends nothing', async (reason, expiresIn) => {
     const value = token(reason);
     if (expiresIn !== undefined)
-      await db.tokens.insert({ token: value, userId: `user-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
+      await bed.db.tokens.insert({ token: value, userId: `user-${reason}`, expiresAt: new Date(Date.now() + expiresIn) });
     const { jobId } = await producer().enqueue('email/verify', {
       userId: `user-${reason}`,
       email: 'bob@example.com',
@@ -82,12 +57,12 @@ describe('email/verify', () => {
     expect(job.returnvalue).toEqual({ skipped: reason });
     // One attempt, completed: a skip is never retried.
     expect(job.attemptsMade).toBe(1);
-    expect(peers.smtp.messages).toHaveLength(0);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
   });
 
   it('treats a token of another user as unknown', async () => {
     const value = token('other');
-    await db.tokens.insert({ token: value, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
+    await bed.db.tokens.insert({ token: value, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
     const result = await verify(
       {
         id: '1',
@@ -98,17 +73,17 @@ describe('email/verify', () => {
         data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value },
         updateProgress: async () => {},
       },
-      { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
+      { mailer: bed.app.deps.mailer, db: bed.db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
       { logger, signal: new AbortController().signal },
     );
     expect(result).toEqual({ skipped: 'token-unknown' });
-    expect(peers.smtp.messages).toHaveLength(0);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
   });
 
   it('uses the injected clock: a token is expired exactly from its expires_at on', async () => {
     const value = token('clock');
     const expiresAt = new Date(Date.now() + HOUR);
-    await db.tokens.insert({ token: value, userId: 'u-clock', expiresAt });
+    await bed.db.tokens.insert({ token: value, userId: 'u-clock', expiresAt });
     const job = {
       id: '2',
       name: 'verify',
@@ -118,7 +93,7 @@ describe('email/verify', () => {
       data: { userId: 'u-clock', email: 'c@example.com', firstName: 'C', token: value },
       updateProgress: async () => {},
     };
-    const deps = { mailer: app.deps.mailer, db, appUrl: 'https://x.example' };
+    const deps = { mailer: bed.app.deps.mailer, db: bed.db, appUrl: 'https://x.example' };
     const ctx = { logger, signal: new AbortController().signal };
     expect(await verify(job, { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({ skipped: 'token-expired' });
     expect(await verify(job, { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } }, ctx)).toMatchObject({ sent: true });
@@ -129,7 +104,8 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
   it('a resend with a new token after the first mail is a second mail with the new token; the same token again sends nothing', async () => {
     const first = token('first');
     const second = token('second');
-    for (const value of [first, second]) await db.tokens.insert({ token: value, userId: 'resend', expiresAt: new Date(Date.now() + HOUR) });
+    for (const value of [first, second])
+      await bed.db.tokens.insert({ token: value, userId: 'resend', expiresAt: new Date(Date.now() + HOUR) });
     const payload = { userId: 'resend', email: 'rosa@example.com', firstName: 'Rosa' };
 
     const sent = await producer().enqueue('email/verify', { ...payload, token: first });
@@ -141,7 +117,7 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
     // "Resend verification" with a new token: the finished job is replaced under the same id.
     const resent = await producer().enqueue('email/verify', { ...payload, token: second });
     expect(resent).toEqual({ jobId: sent.jobId, duplicate: false });
-    const mails = await peers.smtp.waitForMessages(2);
+    const mails = await bed.peers.smtp.waitForMessages(2);
     expect(mails.map((mail) => /token=([\w-]+)/.exec(String(mail.parsed.text))?.[1])).toEqual([first, second]);
     const job = await waitForState(producer().getQueue('email'), resent.jobId, 'completed');
     // Stored encrypted: decrypted with the producer's keyring, it is the new token.
@@ -152,7 +128,7 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
     ).toBe(second);
     // Nothing more was sent for the duplicate: a later mail is the third one.
     await producer().enqueue('email/welcome', { userId: 'resend-barrier', email: 'rosa@example.com', firstName: 'Rosa' });
-    const after = await peers.smtp.waitForMessages(3);
+    const after = await bed.peers.smtp.waitForMessages(3);
     expect(after[2]!.parsed.subject).not.toBe('Confirm your email address');
   });
 
@@ -181,7 +157,7 @@ describe('email/verify duplicates (window: pending-or-same-payload)', () => {
 describe('a mail already accepted by the SMTP server', () => {
   it('is not sent again by a re-run of the same job (same id and creation time); a later job with that id sends', async () => {
     const value = token('once');
-    await db.tokens.insert({ token: value, userId: 'u-once', expiresAt: new Date(Date.now() + HOUR) });
+    await bed.db.tokens.insert({ token: value, userId: 'u-once', expiresAt: new Date(Date.now() + HOUR) });
     const job = {
       id: 'email:verify:u-once',
       name: 'verify',
@@ -191,27 +167,27 @@ describe('a mail already accepted by the SMTP server', () => {
       data: { userId: 'u-once', email: 'once@example.com', firstName: 'O', token: value },
       updateProgress: async () => {},
     };
-    const deps = { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
+    const deps = { mailer: bed.app.deps.mailer, db: bed.db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
     const ctx = { logger, signal: new AbortController().signal };
     const first = await verify(job, deps, ctx);
     expect(first).toMatchObject({ sent: true });
-    expect(await db.sentMails.find({ queue: 'email', jobId: job.id, jobCreatedAt: new Date(job.timestamp) })).toBe(
+    expect(await bed.db.sentMails.find({ queue: 'email', jobId: job.id, jobCreatedAt: new Date(job.timestamp) })).toBe(
       (first as { messageId: string }).messageId,
     );
     // The stalled check runs it again (the worker died before BullMQ recorded completion).
     expect(await verify({ ...job, attemptsMade: 1 }, deps, ctx)).toEqual(first);
-    await peers.smtp.waitForMessages(1);
+    await bed.peers.smtp.waitForMessages(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(peers.smtp.messages.filter((mail) => mail.envelope.to.includes('once@example.com'))).toHaveLength(1);
+    expect(bed.peers.smtp.messages.filter((mail) => mail.envelope.to.includes('once@example.com'))).toHaveLength(1);
 
     const later = await verify({ ...job, timestamp: job.timestamp + 1 }, deps, ctx);
     expect(later).toMatchObject({ sent: true });
     expect(later).not.toEqual(first);
-    await peers.smtp.waitForMessages(2);
+    await bed.peers.smtp.waitForMessages(2);
   });
 
   it('is still sent when PostgreSQL cannot be asked: the record narrows duplicates, it never blocks a welcome mail', async () => {
-    const closed = createDb(peers.postgres.url.replace(/:(\d+)\//, ':1/'));
+    const closed = createDb(bed.peers.postgres.url.replace(/:(\d+)\//, ':1/'));
     const { welcome } = await import('../src/processors/email/welcome');
     const job = {
       id: 'email:welcome:u-nodb',
@@ -226,21 +202,23 @@ describe('a mail already accepted by the SMTP server', () => {
       expect(
         await welcome(
           job,
-          { mailer: app.deps.mailer, db: closed, appUrl: 'https://x.example' },
+          { mailer: bed.app.deps.mailer, db: closed, appUrl: 'https://x.example' },
           { logger, signal: new AbortController().signal },
         ),
       ).toMatchObject({ sent: true });
     } finally {
       await closed.close();
     }
-    await waitFor(() => peers.smtp.messages.some((mail) => mail.envelope.to.includes('nodb@example.com')), { what: 'the welcome mail' });
+    await waitFor(() => bed.peers.smtp.messages.some((mail) => mail.envelope.to.includes('nodb@example.com')), {
+      what: 'the welcome mail',
+    });
   });
 });
 
 describe('email/welcome', () => {
   it('sends the welcome mail with both parts', async () => {
     await producer().enqueue('email/welcome', { userId: 'w-1', email: 'eve@example.com', firstName: 'Eve & "Co"' });
-    const [mail] = await peers.smtp.waitForMessages(1);
+    const [mail] = await bed.peers.smtp.waitForMessages(1);
     expect(mail!.envelope.to).toEqual(['eve@example.com']);
     expect(mail!.parsed.subject).toBe('Welcome to Ceres');
     expect(mail!.parsed.text).toContain('Hi Eve & "Co",');
@@ -249,21 +227,21 @@ describe('email/welcome', () => {
   });
 
   it('a permanently rejected address (5xx) fails at once, without retry, into the dead letters with one alert', async () => {
-    peers.smtp.setRules([{ match: /^bounce@/, code: 550 }]);
+    bed.peers.smtp.setRules([{ match: /^bounce@/, code: 550 }]);
     const { jobId } = await producer().enqueue('email/welcome', { userId: 'w-bounce', email: 'bounce@example.com', firstName: 'B' });
     const queue = producer().getQueue('email');
     await waitFor(async () => (await queue.getJobState(jobId)) === 'failed');
     const job = (await queue.getJob(jobId))!;
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/permanent SMTP 550/);
-    expect(peers.smtp.refused).toEqual([{ to: 'bounce@example.com', code: 550 }]);
+    expect(bed.peers.smtp.refused).toEqual([{ to: 'bounce@example.com', code: 550 }]);
     const rows = await waitFor(async () => {
-      const found = await db.failedJobs.list({ queue: 'email', jobId });
+      const found = await bed.db.failedJobs.list({ queue: 'email', jobId });
       return found.length > 0 ? found : undefined;
     });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ jobName: 'welcome', attemptsMade: 1, payload: { userId: 'w-bounce' } });
-    const [alert] = await peers.slack.waitForRequests(1);
+    const [alert] = await bed.peers.slack.waitForRequests(1);
     const text = (alert!.body as { text: string }).text;
     expect(text).toContain('*email*');
     expect(text).toContain('*welcome*');
@@ -280,8 +258,8 @@ describe('email/welcome', () => {
     const job = (await queue.getJob(added.id!))!;
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/email must be a valid email address/);
-    await waitFor(async () => (await db.failedJobs.list({ queue: 'email', jobId: added.id! })).length === 1);
-    expect(peers.smtp.messages).toHaveLength(0);
+    await waitFor(async () => (await bed.db.failedJobs.list({ queue: 'email', jobId: added.id! })).length === 1);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
   });
 });
 
@@ -289,7 +267,7 @@ describe('outbox mailer (no SMTP_URL)', () => {
   it('writes each mail as an .eml file instead of sending it', async () => {
     const dir = await makeTempDir('outbox');
     try {
-      const config = configFor({ ...env, SMTP_URL: '', OUTBOX_DIR: dir.path });
+      const config = configFor({ ...bed.env, SMTP_URL: '', OUTBOX_DIR: dir.path });
       expect(config.smtpUrl).toBeUndefined();
       const mailer = createMailer({ smtpUrl: config.smtpUrl, outboxDir: config.outboxDir, from: config.mailFrom });
       expect(mailer.description).toContain('outbox');
@@ -309,38 +287,38 @@ describe('outbox mailer (no SMTP_URL)', () => {
 
 describe('config', () => {
   it('names the missing or malformed variable', () => {
-    expect(() => configFor({ ...env, DATABASE_URL: '' })).toThrow(/DATABASE_URL/);
-    expect(() => configFor({ ...env, APP_URL: 'not a url' })).toThrow(/^APP_URL/);
-    expect(() => configFor({ ...env, TZ: 'Mars/Olympus' })).toThrow(/^TZ/);
-    expect(() => configFor({ ...env, SLACK_TIMEOUT_MS: 'soon' })).toThrow(/^SLACK_TIMEOUT_MS/);
-    expect(() => configFor({ ...env, SMTP_URL: 'http://mail' })).toThrow(/^SMTP_URL/);
-    expect(configFor({ ...env, APP_URL: '' }).appUrl).toBe('http://localhost:3000');
+    expect(() => configFor({ ...bed.env, DATABASE_URL: '' })).toThrow(/DATABASE_URL/);
+    expect(() => configFor({ ...bed.env, APP_URL: 'not a url' })).toThrow(/^APP_URL/);
+    expect(() => configFor({ ...bed.env, TZ: 'Mars/Olympus' })).toThrow(/^TZ/);
+    expect(() => configFor({ ...bed.env, SLACK_TIMEOUT_MS: 'soon' })).toThrow(/^SLACK_TIMEOUT_MS/);
+    expect(() => configFor({ ...bed.env, SMTP_URL: 'http://mail' })).toThrow(/^SMTP_URL/);
+    expect(configFor({ ...bed.env, APP_URL: '' }).appUrl).toBe('http://localhost:3000');
   });
 
   it('refuses a missing, short or guessable UNSUBSCRIBE_SECRET, naming it and never echoing it', () => {
-    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
-    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'hunter2' })).toThrow(
+    expect(() => configFor({ ...bed.env, UNSUBSCRIBE_SECRET: '' })).toThrow(/^UNSUBSCRIBE_SECRET/);
+    expect(() => configFor({ ...bed.env, UNSUBSCRIBE_SECRET: 'hunter2' })).toThrow(
       /^UNSUBSCRIBE_SECRET: the value is shorter than 16 characters; use a random secret/,
     );
-    expect(() => configFor({ ...env, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(
+    expect(() => configFor({ ...bed.env, UNSUBSCRIBE_SECRET: 'abababababababababab' })).toThrow(
       /^UNSUBSCRIBE_SECRET: the value has fewer than 6 distinct/,
     );
-    expect(() => configFor({ ...env, UNSUBSCRIBE_URL: 'ftp://x' })).toThrow(/^UNSUBSCRIBE_URL/);
-    expect(() => configFor({ ...env, UNSUBSCRIBE_MAILTO: 'nope' })).toThrow(/^UNSUBSCRIBE_MAILTO/);
+    expect(() => configFor({ ...bed.env, UNSUBSCRIBE_URL: 'ftp://x' })).toThrow(/^UNSUBSCRIBE_URL/);
+    expect(() => configFor({ ...bed.env, UNSUBSCRIBE_MAILTO: 'nope' })).toThrow(/^UNSUBSCRIBE_MAILTO/);
   });
 
   it('points the unsubscribe links at APP_URL and MAIL_FROM unless told otherwise', () => {
-    expect(configFor({ ...env, MAIL_FROM: 'Ceres <news@ceres.example>' }).unsubscribe).toMatchObject({
+    expect(configFor({ ...bed.env, MAIL_FROM: 'Ceres <news@ceres.example>' }).unsubscribe).toMatchObject({
       url: 'https://ceres.example/unsubscribe',
       mailto: 'news@ceres.example',
     });
     expect(
-      configFor({ ...env, UNSUBSCRIBE_URL: 'https://api.ceres.example/u', UNSUBSCRIBE_MAILTO: 'u@ceres.example' }).unsubscribe,
+      configFor({ ...bed.env, UNSUBSCRIBE_URL: 'https://api.ceres.example/u', UNSUBSCRIBE_MAILTO: 'u@ceres.example' }).unsubscribe,
     ).toMatchObject({
       url: 'https://api.ceres.example/u',
       mailto: 'u@ceres.example',
     });
-    expect(configFor({ ...env, NEWSLETTER_RATE_PER_SECOND: '' }).rates.newsletter).toBe(10);
-    expect(() => configFor({ ...env, NEWSLETTER_RATE_PER_SECOND: 'fast' })).toThrow(/^NEWSLETTER_RATE_PER_SECOND/);
+    expect(configFor({ ...bed.env, NEWSLETTER_RATE_PER_SECOND: '' }).rates.newsletter).toBe(10);
+    expect(() => configFor({ ...bed.env, NEWSLETTER_RATE_PER_SECOND: 'fast' })).toThrow(/^NEWSLETTER_RATE_PER_SECOND/);
   });
 });

@@ -1,40 +1,18 @@
 // email/password-reset against real Redis, PostgreSQL and an SMTP sink, as email.test.ts does for
 // email/verify: the mail and its link, the skips, the duplicate window, the hashed token store,
 // its hourly cleanup and erasure.
-import { createDb, hashToken, type Db } from '@ceres/db';
+import { hashToken } from '@ceres/db';
 import { decryptPayload, enqueueEmailPasswordReset, eraseUserData, findJobDefinition, TOKEN_STORES } from '@ceres/queues';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createWorkerApp, type WorkerApp } from '../src/app';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/deps/logger';
 import { passwordReset } from '../src/processors/email/password-reset';
-import { configFor, startPeers, waitForState, workerEnv, type Peers } from './helpers/harness';
+import { useWorkerApp, waitForState } from './helpers/harness';
 
-let peers: Peers;
-let db: Db;
-let app: WorkerApp;
-const producer = () => app.deps.queues;
+const bed = useWorkerApp();
+const producer = () => bed.app.deps.queues;
 const logger = createLogger('silent');
 const HOUR = 3_600_000;
-const resets = () => db.hashedTokens('password_reset_tokens');
-
-beforeAll(async () => {
-  peers = await startPeers();
-  db = createDb(peers.postgres.url);
-  app = createWorkerApp({ config: configFor(workerEnv(peers)), logger });
-  await app.started;
-}, 60_000);
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.close();
-  await peers?.close();
-});
-
-beforeEach(() => {
-  peers.smtp.messages.length = 0;
-  peers.smtp.refused.length = 0;
-  peers.smtp.setRules([]);
-});
+const resets = () => bed.db.hashedTokens('password_reset_tokens');
 
 /** A reset token as the platform would issue one (at least 32 URL-safe characters). */
 const token = (label: string) => `${label}-${Math.random().toString(36).slice(2)}-reset-token-value-0123456789`;
@@ -57,7 +35,7 @@ describe('email/password-reset', () => {
   it('mails a valid token: recipient, subject, link to APP_URL/reset-password, HTML-escaped name; the token is stored only hashed', async () => {
     const value = token('valid');
     await resets().insert({ token: value, userId: 'reset-1', expiresAt: new Date(Date.now() + HOUR) });
-    const { rows } = await db.pool.query('SELECT * FROM password_reset_tokens');
+    const { rows } = await bed.db.pool.query('SELECT * FROM password_reset_tokens');
     expect(JSON.stringify(rows)).not.toContain(value);
     expect(rows.map((row: { token_hash: string }) => row.token_hash)).toContain(hashToken(value));
 
@@ -68,7 +46,7 @@ describe('email/password-reset', () => {
       token: value,
     });
     expect(jobId).toBe('email:password-reset:reset-1');
-    const [mail] = await peers.smtp.waitForMessages(1);
+    const [mail] = await bed.peers.smtp.waitForMessages(1);
     expect(mail!.envelope.to).toEqual(['ana@example.com']);
     expect(mail!.parsed.subject).toBe('Reset your password');
     const link = `https://ceres.example/reset-password?token=${value}`;
@@ -103,7 +81,7 @@ describe('email/password-reset', () => {
     const job = await waitForState(producer().getQueue('email'), jobId, 'completed');
     expect(job.returnvalue).toEqual({ skipped: reason });
     expect(job.attemptsMade).toBe(1);
-    expect(peers.smtp.messages).toHaveLength(0);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
   });
 
   it('treats a token of another user, or one the platform consumed, as unknown; uses the injected clock', async () => {
@@ -117,7 +95,7 @@ describe('email/password-reset', () => {
       data: { userId, email: 'me@example.com', firstName: 'Me', token: value },
       updateProgress: async () => {},
     });
-    const deps = { mailer: app.deps.mailer, db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
+    const deps = { mailer: bed.app.deps.mailer, db: bed.db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
 
     const others = token('other');
     await resets().insert({ token: others, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
@@ -127,7 +105,7 @@ describe('email/password-reset', () => {
     await resets().insert({ token: used, userId: 'me', expiresAt: new Date(Date.now() + HOUR) });
     expect((await resets().consume(used, new Date()))?.userId).toBe('me');
     expect(await passwordReset(job('me', used), deps, ctx)).toEqual({ skipped: 'token-unknown' });
-    expect(peers.smtp.messages).toHaveLength(0);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
 
     const clocked = token('clock');
     const expiresAt = new Date(Date.now() + HOUR);
@@ -138,7 +116,7 @@ describe('email/password-reset', () => {
     expect(
       await passwordReset(job('u-clock', clocked), { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } }, ctx),
     ).toMatchObject({ sent: true });
-    await peers.smtp.waitForMessages(1);
+    await bed.peers.smtp.waitForMessages(1);
   });
 });
 
@@ -156,7 +134,7 @@ describe('email/password-reset duplicates (window: pending-or-same-payload, as e
 
     const resent = await producer().enqueue('email/password-reset', { ...payload, token: second });
     expect(resent).toEqual({ jobId: sent.jobId, duplicate: false });
-    const mails = await peers.smtp.waitForMessages(2);
+    const mails = await bed.peers.smtp.waitForMessages(2);
     expect(mails.map((mail) => /token=([\w-]+)/.exec(String(mail.parsed.text))?.[1])).toEqual([first, second]);
     const job = await waitForState(producer().getQueue('email'), resent.jobId, 'completed');
     expect(
@@ -165,7 +143,7 @@ describe('email/password-reset duplicates (window: pending-or-same-payload, as e
     ).toBe(second);
     // Nothing more was sent for the duplicate: a later mail is the third one.
     await producer().enqueue('email/welcome', { userId: 'again-barrier', email: 'rosa@example.com', firstName: 'Rosa' });
-    const after = await peers.smtp.waitForMessages(3);
+    const after = await bed.peers.smtp.waitForMessages(3);
     expect(after[2]!.parsed.subject).toBe('Welcome to Ceres');
   });
 
@@ -219,7 +197,7 @@ describe('the password reset token store', () => {
     const job = await producer().enqueue('email/password-reset', payload('erase-me', mine[0]!), { delay: 60_000 });
     const other = await producer().enqueue('email/password-reset', payload('keep-me', theirs), { delay: 60_000 });
 
-    const counts = await eraseUserData({ client: producer(), db, log: { info: () => {} } }, 'erase-me');
+    const counts = await eraseUserData({ client: producer(), db: bed.db, log: { info: () => {} } }, 'erase-me');
     expect(counts.tokens).toBe(2);
     expect(counts.jobsByQueue.email).toBe(1);
     for (const value of mine) expect(await resets().find(value)).toBeNull();

@@ -21,8 +21,9 @@ import {
   TEST_ENCRYPTION_KEYS,
 } from '@ceres/testing';
 import type { Job, Queue } from 'bullmq';
-import { afterAll, afterEach, beforeAll } from 'vitest';
-import type { WorkerApp } from '../../src/app';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { createWorkerApp, type WorkerApp } from '../../src/app';
+import { createLogger } from '../../src/deps/logger';
 import { loadWorkerConfig, type WorkerConfig } from '../../src/config';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -279,6 +280,40 @@ export function useTestBed(options: PeerOptions = {}): TestBed<Peers> {
   afterAll(async () => {
     await bed.db?.close();
     await bed.peers?.close();
+  });
+  return bed;
+}
+
+export interface WorkerAppBed {
+  peers: Peers;
+  db: Db;
+  env: Record<string, string>;
+  app: WorkerApp;
+}
+
+/**
+ * One worker app for the whole file (every queue, silent logs) on the file's peers, with a Db of
+ * the test's own; the SMTP sink and the Slack stand-in are emptied before each test.
+ */
+export function useWorkerApp(): WorkerAppBed {
+  const bed = {} as WorkerAppBed;
+  beforeAll(async () => {
+    bed.peers = await startPeers();
+    bed.db = createDb(bed.peers.postgres.url);
+    bed.env = workerEnv(bed.peers);
+    bed.app = createWorkerApp({ config: configFor(bed.env), logger: createLogger('silent') });
+    await bed.app.started;
+  }, 60_000);
+  afterAll(async () => {
+    await bed.app?.stop();
+    await bed.db?.close();
+    await bed.peers?.close();
+  });
+  beforeEach(() => {
+    bed.peers.smtp.messages.length = 0;
+    bed.peers.smtp.refused.length = 0;
+    bed.peers.smtp.setRules([]);
+    bed.peers.slack.requests.length = 0;
   });
   return bed;
 }
