@@ -54,9 +54,8 @@ export class RedisOutage {
     if (!this.down) {
       if (!isConnectionLoss(error)) return false;
       // Redis went away and this socket's error came before any connection changed its status:
-      // the outage starts here. A blip that never takes a watched connection down ends it on the
-      // next look.
-      this.begin();
+      // the outage starts here (below). A blip that never takes a watched connection down ends it
+      // on the next look.
       setTimeout(() => this.maybeEnd(), LOSS_RECHECK_MS).unref();
     }
     this.begin();
