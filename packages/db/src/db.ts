@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { createHashedTokenStore, type HashedTokenStore } from './hashed-tokens';
 import { createNewsletterStore, type NewsletterStore } from './newsletter';
+import { createApiTokenStore, createTenantStore, type ApiTokenStore, type TenantStore } from './tenants';
 import { storableJson, storableString } from './storable';
 
 // bigint (count(*), bigserial) comes back as a string by default; our counts fit a JS number.
@@ -131,6 +132,10 @@ export interface Db {
   sentMails: SentMailStore;
   /** Newsletter campaigns, recipients and opt-outs. */
   newsletter: NewsletterStore;
+  /** The tenants (municipalities) sharing the platform. */
+  tenants: TenantStore;
+  /** The API tokens of the tenants (keyed hashes). */
+  apiTokens: ApiTokenStore;
   /**
    * The hashed token store of table `table` (a job type's `tokenStore`, e.g. `password_reset_tokens`);
    * one per table, made on first use.
@@ -356,6 +361,8 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     failedJobs,
     sentMails,
     newsletter: createNewsletterStore(pool),
+    tenants: createTenantStore(pool),
+    apiTokens: createApiTokenStore(pool),
     hashedTokens(table) {
       let store = hashedTokenStores.get(table);
       if (!store) hashedTokenStores.set(table, (store = createHashedTokenStore(pool, table)));

@@ -16,3 +16,4 @@ export {
   type SendContext,
   type Transition,
 } from './newsletter';
+export * from './tenants';

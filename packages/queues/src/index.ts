@@ -134,3 +134,4 @@ export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './b
 // Ceres's own Redis keys, in one place.
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
 export { CeresStore, type DeadLetterCount, type DigestFigures } from './ceres-store';
+export { apiTokenHash, newApiToken, openTenantSecret, sameHash, sealTenantSecret, type TenantSecret } from './crypto/tenant-secrets';
