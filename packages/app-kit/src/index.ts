@@ -24,3 +24,4 @@ export {
   unknownPlaceholders,
   type TemplateValues,
 } from './newsletter-template';
+export * from './tenant';

@@ -1,9 +1,6 @@
 import type pg from 'pg';
 
-/** Lowercase letters, digits and `-`, 1 to 40 characters. */
-export const TENANT_ID = /^[a-z0-9-]{1,40}$/;
-/** The tenant a single-municipality install uses without knowing tenants exist; it always exists. */
-export const DEFAULT_TENANT = 'default';
+export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';
 
 /** A tenant as stored: its secrets sealed with the jobs keyring (`*Sealed`), never in clear. */
 export interface TenantRow {
