@@ -8,6 +8,7 @@ import { ProducerConnection } from './producer-connection';
 import { isQueueName, QUEUE_NAMES, registry, type JobType, type OptionsOf, type Payload, type QueueName } from './registry';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 import { PayloadSealer } from './sealer';
+import type { TenantOption } from './tenant';
 import { JobWriter, type EnqueueResult } from './writer/job-writer';
 
 export type { EnqueueResult } from './writer/job-writer';
@@ -105,7 +106,7 @@ export class QueueClient {
    * Throws `PayloadValidationError`, `InvalidJobKeyError`, `UnknownJobTypeError` (nothing
    * enqueued) or `QueueUnavailableError` (Redis down, nothing enqueued).
    */
-  async enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> {
+  async enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T> & TenantOption): Promise<EnqueueResult> {
     const [queue, job] = splitType(type);
     const sealed = this.sealer.seal(queue, job, this.sealer.check(queue, job, payload, options));
     await this.link.ready();
@@ -117,13 +118,13 @@ export class QueueClient {
    * Redis, or returns: the same checks, nothing enqueued. For callers that hold unchecked input
    * (the HTTP API's body validator).
    */
-  check(type: string, payload: unknown, options?: EnqueueOptions): void {
+  check(type: string, payload: unknown, options?: EnqueueOptions & TenantOption): void {
     const [queue, job] = splitType(type);
     this.sealer.check(queue, job, payload, options);
   }
 
   /** As {@link check}, for the payloads of one {@link enqueueBulk} call. */
-  checkBulk(type: string, payloads: readonly unknown[], options?: EnqueueOptions): void {
+  checkBulk(type: string, payloads: readonly unknown[], options?: EnqueueOptions & TenantOption): void {
     const [queue, job] = splitType(type);
     this.sealer.checkBulk(queue, job, payloads, options);
   }
@@ -133,7 +134,11 @@ export class QueueClient {
    * atomic). One invalid item rejects the batch ({@link BatchValidationError}, listing each bad
    * item): nothing is enqueued.
    */
-  async enqueueBulk<T extends JobType>(type: T, payloads: ReadonlyArray<Payload<T>>, options?: OptionsOf<T>): Promise<EnqueueResult[]> {
+  async enqueueBulk<T extends JobType>(
+    type: T,
+    payloads: ReadonlyArray<Payload<T>>,
+    options?: OptionsOf<T> & TenantOption,
+  ): Promise<EnqueueResult[]> {
     const [queue, job] = splitType(type);
     const checked = this.sealer.checkBulk(queue, job, payloads, options);
     if (checked.length === 0) return [];

@@ -135,3 +135,5 @@ export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './b
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
 export { CeresStore, type DeadLetterCount, type DigestFigures } from './ceres-store';
 export { apiTokenHash, newApiToken, openTenantSecret, sameHash, sealTenantSecret, type TenantSecret } from './crypto/tenant-secrets';
+export { scopedJobId, TENANT_FIELD, tenantOfData, unscopedJobId, type TenantOption } from './tenant';
+export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';

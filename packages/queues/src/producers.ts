@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { QueueClient, type EnqueueResult } from './client';
 import type { JobType, OptionsOf, Payload, PlatformJobType, QueueName } from './registry';
+import type { TenantOption } from './tenant';
 
 let defaultClient: QueueClient | undefined;
 
@@ -25,9 +26,14 @@ export async function closeQueues(): Promise<void> {
 /**
  * Validates and enqueues one job of a platform job type on the default client, e.g.
  * `enqueue('email/verify', { userId, email, firstName, token })`. The payload and the options are
- * typed from the job's definition file.
+ * typed from the job's definition file; `options.tenant` names the tenant (municipality) the job is
+ * for (`default` when absent).
  */
-export function enqueue<T extends PlatformJobType>(type: T, payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> {
+export function enqueue<T extends PlatformJobType>(
+  type: T,
+  payload: Payload<T>,
+  options?: OptionsOf<T> & TenantOption,
+): Promise<EnqueueResult> {
   return defaultQueueClient().enqueue<JobType>(type, payload as never, options as never);
 }
 
@@ -38,5 +44,5 @@ export function enqueue<T extends PlatformJobType>(type: T, payload: Payload<T>,
  */
 export const producer =
   <T extends PlatformJobType>(type: T) =>
-  (payload: Payload<T>, options?: OptionsOf<T>): Promise<EnqueueResult> =>
+  (payload: Payload<T>, options?: OptionsOf<T> & TenantOption): Promise<EnqueueResult> =>
     enqueue(type, payload, options);

@@ -1,4 +1,4 @@
-import { schemaIssues } from '@ceres/app-kit';
+import { DEFAULT_TENANT, schemaIssues, tenantIdProblem } from '@ceres/app-kit';
 import type { JobsOptions } from 'bullmq';
 import type { QueuesConfig } from './config';
 import { missingKeyringError } from './crypto/keyring';
@@ -11,6 +11,7 @@ import type { DuplicateWindow, JobDefinition } from './jobs/define';
 import { jobOptions, type QueueName } from './registry';
 import { reservedKeyIssue } from './reserved-keys';
 import { EnqueueOptions as EnqueueOptionsSchema, type EnqueueOptions } from './schemas/enqueue-options';
+import { scopedJobId, TENANT_FIELD, type TenantOption } from './tenant';
 import { jobDefinitionOrThrow } from './validation';
 
 /** A payload made ready for Redis: checked, its id derived, its personal fields sealed. */
@@ -20,6 +21,8 @@ export interface SealedJob {
   opts: JobsOptions;
   window: DuplicateWindow;
   digests?: readonly string[];
+  /** The tenant the job is for. */
+  tenant: string;
 }
 
 /**
@@ -34,7 +37,7 @@ export class PayloadSealer {
   ) {}
 
   /** Throws `PayloadValidationError`, `InvalidJobKeyError` or `UnknownJobTypeError` for a bad payload. */
-  check(queue: string, job: string, payload: unknown, options?: EnqueueOptions): Checked {
+  check(queue: string, job: string, payload: unknown, options?: EnqueueOptions & TenantOption): Checked {
     const checked = this.prepare(queue, job, payload, options);
     if (checked.issues.length > 0) throw new PayloadValidationError(queue, job, checked.issues);
     if (checked.keyError) throw checked.keyError;
@@ -42,7 +45,7 @@ export class PayloadSealer {
   }
 
   /** As {@link check} for each payload; one bad item throws a `BatchValidationError` listing every bad one. */
-  checkBulk(queue: string, job: string, payloads: readonly unknown[], options?: EnqueueOptions): Checked[] {
+  checkBulk(queue: string, job: string, payloads: readonly unknown[], options?: EnqueueOptions & TenantOption): Checked[] {
     const checked = payloads.map((payload) => this.prepare(queue, job, payload, options));
     const rejected: BatchItemIssues[] = [];
     checked.forEach((item, index) => {
@@ -56,20 +59,25 @@ export class PayloadSealer {
   /** The checked payload as it goes to Redis. Personal data never reaches Redis in plaintext: without a keyring, this throws. */
   seal(queue: string, job: string, item: Checked): SealedJob {
     const opts: JobsOptions = jobOptions(queue as QueueName, job);
-    if (item.jobId !== undefined) opts.jobId = item.jobId;
+    const { tenant } = item;
+    if (item.jobId !== undefined) opts.jobId = scopedJobId(tenant, item.jobId);
     if (item.options?.delay !== undefined) opts.delay = item.options.delay;
     if (item.options?.priority !== undefined) opts.priority = item.options.priority;
     const window = item.definition.duplicates;
-    if (personalFields(item.definition).length === 0) return { name: job, data: item.payload, opts, window };
+    if (personalFields(item.definition).length === 0) return { name: job, data: withTenant(item.payload, tenant), opts, window, tenant };
     if (!this.config.keyring) throw missingKeyringError(`producer of ${queue}/${job}`);
     const sealed = sealPayload(this.config.keyring, `${queue}/${job}`, item.definition, item.payload, window === 'pending-or-same-payload');
-    return { name: job, data: sealed.data, opts, window, digests: sealed.digests };
+    return { name: job, data: withTenant(sealed.data, tenant), opts, window, digests: sealed.digests, tenant };
   }
 
-  private prepare(queue: string, job: string, payload: unknown, options: EnqueueOptions | undefined): Checked {
+  private prepare(queue: string, job: string, payload: unknown, given: (EnqueueOptions & TenantOption) | undefined): Checked {
     const definition: JobDefinition = jobDefinitionOrThrow(queue, job);
     const issues = schemaIssues(definition.schema, payload);
+    const { tenant = DEFAULT_TENANT, ...rest } = given ?? {};
+    const options = given === undefined ? undefined : rest;
     if (options !== undefined) issues.push(...optionIssues(definition, options));
+    const tenantProblem = tenantIdProblem(tenant);
+    if (tenantProblem !== undefined) issues.push({ field: 'tenant', message: `tenant ${tenantProblem}` });
     let jobId: string | undefined;
     let keyError: InvalidJobKeyError | undefined;
     if (issues.length === 0) {
@@ -84,7 +92,7 @@ export class PayloadSealer {
       const reserved = reservedKeyIssue(definition, (payload as Record<string, unknown>)[definition.keyField!]);
       if (reserved) issues.push(reserved);
     }
-    return { payload, issues, jobId, keyError, options, definition };
+    return { payload, issues, jobId, keyError, options, definition, tenant };
   }
 }
 
@@ -96,6 +104,12 @@ export interface Checked {
   keyError?: InvalidJobKeyError;
   options?: EnqueueOptions;
   definition: JobDefinition;
+  tenant: string;
+}
+
+/** The stored data of a tenant's job: only another tenant than `default` is written into it. */
+function withTenant(data: unknown, tenant: string): unknown {
+  return tenant === DEFAULT_TENANT ? data : { ...(data as object), [TENANT_FIELD]: tenant };
 }
 
 function keyIssue(error: InvalidJobKeyError): FieldIssue {

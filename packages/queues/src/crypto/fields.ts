@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'node:crypto';
 import type { JobDefinition } from '../jobs/define';
 import { findJobDefinition } from '../registry';
+import { TENANT_FIELD } from '../tenant';
 import { ENCRYPTION_KEYS_VARIABLE, type Keyring } from './keyring';
 
 /**
@@ -244,9 +245,11 @@ function decryptFields(
   if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return stored;
   const source = stored as Record<string, unknown>;
   const sealed = source[SEALED_FIELD];
-  if (sealed === undefined && fields.length === 0 && !(DIGEST_FIELD in source)) return stored;
+  if (sealed === undefined && fields.length === 0 && !(DIGEST_FIELD in source) && !(TENANT_FIELD in source)) return stored;
   const plain: Record<string, unknown> = { ...source };
   delete plain[DIGEST_FIELD];
+  // The tenant is the job's, not the payload's (tenantOfData reads it from the stored data).
+  delete plain[TENANT_FIELD];
   if (sealed !== undefined) {
     delete plain[SEALED_FIELD];
     openSealed(keyring, type, definition, plain, sealed);

@@ -31,6 +31,8 @@ export interface JobToAdd {
    * the ring), compared with the stored job's instead of its data (ciphertexts never repeat).
    */
   digests?: readonly string[];
+  /** The tenant the job is for: its fair share of the queue (see bullmq-layout.ts). @defaultValue `default` */
+  tenant?: string;
 }
 
 export interface EnqueueResult {
