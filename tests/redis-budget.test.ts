@@ -42,6 +42,18 @@ const ALLOWANCE = {
   newId: {
     exists: 2, // in ours, before BullMQ's add runs (bullmq-layout.ts, verdictOf): is the id claimed by a producer replacing a finished job; is a job with this id stored (the duplicate windows need it)
   },
+  /**
+   * `QueueClient.enqueue` for a tenant (issue 26) vs `Queue.add` with that jobId and a priority: both
+   * run BullMQ's prioritized add; ours places the job at its tenant's fair position first (the
+   * queue's first tenant job, a warm-up of the same tenant, is waiting: a backlog).
+   */
+  newIdTenant: {
+    exists: 2, // as for newId: the claim check and the stored-job check
+    zrange: 1, // the fair position: the lowest waiting position (bullmq-layout.ts, FAIR_LUA)
+    zrevrangebyscore: 1, // the fair position: the highest waiting fair position (is the tenant's last one still waiting?)
+    hget: 1, // the fair position: the tenant's last one
+    hset: 1, // the fair position: recorded as the tenant's last one
+  },
   /** The same id enqueued again: ours answers from the decision alone, raw runs its whole add script. */
   duplicate: {
     exists: 1, // the decision's claim check (both sides then look for the stored job)
@@ -164,6 +176,19 @@ describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
     const raw = await measureProcessing(rawWorker());
     expectWithinBudget('processedWelcome', welcome, raw);
     expectWithinBudget('processedNoop', noop, raw);
+  });
+
+  // Last: the queue has fair shares from then on (the scenarios above measure a queue without tenants).
+  it('one enqueue of a new id for a tenant (fair shares)', async () => {
+    const ours = await measureEnqueue(
+      connectionOf(producer),
+      async (id) => void (await producer.enqueue('email/welcome', payload(id), { tenant: 'acme' })),
+    );
+    const raw = await measureEnqueue(
+      rawConnection,
+      async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: `acme@${jobId(id)}`, priority: 1 })),
+    );
+    expectWithinBudget('newIdTenant', ours, raw);
   });
 });
 

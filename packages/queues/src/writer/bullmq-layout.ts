@@ -2,7 +2,7 @@ import { Job, type JobsOptions, type Queue } from 'bullmq';
 import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
-import { claimKey } from './ceres-keys';
+import { claimKey, fairKey } from './ceres-keys';
 
 /*
  * The one place that reads BullMQ's Redis layout, which is not its public API: a job is the hash
@@ -98,18 +98,73 @@ const BULLMQ_ADD_SCRIPTS: Record<AddScript, RawScript> = {
 };
 const BULLMQ_ARGS = 3;
 
+/**
+ * Fair shares between tenants within a queue, in BullMQ's own prioritized set. A job of a queue
+ * with tenants gets, as its BullMQ priority, a fair position below FAIR_SPAN: a tenant with nothing
+ * waiting arrives at the head (an odd position, at most one below the lowest waiting), a tenant with
+ * a backlog takes the next even position after its last one. BullMQ takes the lowest position first
+ * (FIFO within one), so a newcomer waits only for the jobs already running, and tenants with
+ * backlogs take turns. A job with an explicit priority p goes after every fair one, at FAIR_SPAN + p,
+ * ordered by p as before (jobs without one went first before tenants too).
+ */
+export const FAIR_SPAN = 2 ** 20;
+/** BullMQ's highest priority. */
+const BULLMQ_MAX_PRIORITY = 2 ** 21 - 1;
+
+/** The BullMQ priority of a job with an explicit priority in a queue with fair shares. */
+export const explicitFairPriority = (priority: number): number => Math.min(FAIR_SPAN + priority, BULLMQ_MAX_PRIORITY);
+
 /*
- * KEYS: BullMQ's keys for its script, then the job hash, the completed and failed sets, the claim.
- * ARGV: BullMQ's three arguments, then the job id, the window and the payload (as for DECIDE).
+ * A fair position for `tenant` (see FAIR_SPAN), recorded in the queue's fair hash. The prioritized
+ * set's score is priority × 2^32 + a counter; 4503599627370496 is FAIR_SPAN × 2^32. A backlog longer
+ * than FAIR_SPAN / 2 positions saturates at FAIR_SPAN - 1 (FIFO there) until the queue catches up.
+ */
+const FAIR_LUA = `
+local function fairPriority(prioritizedKey, fairKey, tenant)
+  local low = redis.call('ZRANGE', prioritizedKey, 0, 0, 'WITHSCORES')[2]
+  local minP = low and math.floor(tonumber(low) / 4294967296)
+  if minP and minP >= ${FAIR_SPAN} then minP = nil end
+  local position = 1
+  if minP then position = minP - ((minP + 1) % 2) end
+  local last = tonumber(redis.call('HGET', fairKey, tenant))
+  if minP and last and last >= minP then
+    local high = redis.call('ZREVRANGEBYSCORE', prioritizedKey, '(4503599627370496', '-inf', 'LIMIT', 0, 1, 'WITHSCORES')[2]
+    if high and last <= math.floor(tonumber(high) / 4294967296) then position = last + 2 - (last % 2) end
+  end
+  if position > ${FAIR_SPAN - 1} then position = ${FAIR_SPAN - 1} end
+  redis.call('HSET', fairKey, tenant, position)
+  return position
+end
+`;
+
+/** Where BullMQ's prioritized add reads the job's options: the fair position replaces their priority there. */
+const PRIORITIZED_OPTS = 'local opts = cmsgpack.unpack(ARGV[3])';
+
+/*
+ * KEYS: BullMQ's keys for its script, then the job hash, the completed and failed sets, the claim,
+ * the queue's fair hash.
+ * ARGV: BullMQ's three arguments, then the job id, the window and the payload (as for DECIDE), then
+ * the tenant whose fair position the job takes ('' for none: its priority stays as given).
  * Answers {0, <BullMQ's answer>} when it added; {verdict} otherwise (nothing written).
  */
 function decideAndAddLua(script: AddScript): string {
   const { content, keys } = BULLMQ_ADD_SCRIPTS[script];
+  let body = content;
+  let fair = '';
+  if (script === 'addPrioritizedJob') {
+    if (!content.includes(PRIORITIZED_OPTS)) throw new Error('BullMQ changed its prioritized add script: bullmq-layout.ts needs updating');
+    body = content.replace(PRIORITIZED_OPTS, `${PRIORITIZED_OPTS}\nif ceresPosition then opts['priority'] = ceresPosition end`);
+    // BullMQ's KEYS[4] is its prioritized set.
+    fair = `${FAIR_LUA}
+if ARGV[${BULLMQ_ARGS + 4}] ~= '' then ceresPosition = fairPriority(KEYS[4], KEYS[${keys + 5}], ARGV[${BULLMQ_ARGS + 4}]) end`;
+  }
   return `${VERDICT_LUA}
 local verdict = verdictOf(KEYS[${keys + 1}], KEYS[${keys + 2}], KEYS[${keys + 3}], KEYS[${keys + 4}], ARGV[${BULLMQ_ARGS + 1}], ARGV[${BULLMQ_ARGS + 2}], ARGV[${BULLMQ_ARGS + 3}])
 if verdict ~= 0 then return {verdict} end
+local ceresPosition
+${fair}
 local function bullmqAdd()
-${content}
+${body}
 end
 return {0, bullmqAdd()}`;
 }
@@ -127,6 +182,8 @@ export interface Decision {
   window: DuplicateWindow;
   /** The payload as BullMQ will store it (`JSON.stringify`). */
   data: string;
+  /** The tenant whose fair position the job takes, or '' (see {@link FAIR_SPAN}). */
+  fairTenant?: string;
 }
 
 type Scripts = Record<typeof DECIDE, (...args: Array<string | number>) => Promise<unknown>>;
@@ -168,20 +225,22 @@ export function prepareDecideAndAdd(queue: Queue, name: string, data: unknown, o
   const keyCount = BULLMQ_ADD_SCRIPTS[script].keys;
   const bullKeys = captured.args.slice(0, keyCount);
   const bullArgs = captured.args.slice(keyCount);
-  const { jobId, window, data: compared } = decision;
+  const { jobId, window, data: compared, fairTenant = '' } = decision;
   return {
     command: decideAndAddCommand(script),
     args: [
-      keyCount + 4,
+      keyCount + 5,
       ...bullKeys,
       queue.toKey(jobId),
       queue.toKey('completed'),
       queue.toKey('failed'),
       claimKey(queue, jobId),
+      fairKey(queue),
       ...bullArgs,
       jobId,
       window,
       compared,
+      fairTenant,
     ],
   };
 }

@@ -11,6 +11,11 @@ export function claimKey(queue: Queue, jobId: string): string {
   return queue.toKey(`ceres-claim:${jobId}`);
 }
 
+/** A queue's fair shares: the last fair position given to each tenant (bullmq-layout.ts, FAIR_LUA). */
+export function fairKey(queue: Queue): string {
+  return queue.toKey('ceres-fair');
+}
+
 /** The dead-letter digest's three hashes of one queue and minute: ranks by job id, stats, reasons. */
 export function deadLetterDigestKeys(prefix: string, queue: string, minute: number): [ranks: string, stats: string, reasons: string] {
   const base = `${prefix}dead-letters:digest:${queue}:${minute}`;

@@ -3,13 +3,15 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
-import { claimKey } from './ceres-keys';
+import { DEFAULT_TENANT } from '@ceres/app-kit';
+import { claimKey, fairKey } from './ceres-keys';
 import {
   checkAddOptions,
   decide,
   decideAndAdd,
   defineLayoutScripts,
   digestsArgument,
+  explicitFairPriority,
   prepareDecideAndAdd,
   releaseClaims,
   Verdict,
@@ -57,6 +59,9 @@ export interface JobWriterOptions {
   waitReplicas?: number;
 }
 
+/** How often a producer looks again whether a queue it saw without tenants has some now. */
+const FAIR_MODE_RECHECK_MS = 5_000;
+
 /** First wait before asking again about an id another producer is adding; doubles up to 250 ms. */
 const IN_FLIGHT_RETRY_MS = 2;
 /** The single enqueues of one event-loop turn leave together, at the latest once this many wait. */
@@ -87,6 +92,8 @@ export class JobWriter {
   private replication: Promise<void> | undefined;
   private pending: PendingAdd[] = [];
   private flushScheduled = false;
+  /** Per queue: whether it has fair shares (another tenant than `default` enqueued), and when that was last asked. */
+  private readonly fairQueues = new Map<string, { fair: boolean; askedAt: number }>();
 
   constructor(options: JobWriterOptions) {
     this.connection = options.connection;
@@ -103,7 +110,7 @@ export class JobWriter {
     if (job.opts.jobId === undefined) return this.add([job]).then((results) => results[0]!);
     let prepared: PreparedAdd;
     try {
-      prepared = prepareDecideAndAdd(job.queue, job.name, job.data, job.opts, decision(job));
+      prepared = this.prepare(job);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -116,6 +123,49 @@ export class JobWriter {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /**
+   * The decide-and-add call of one job, with its fair share: in a queue with tenants, a job without
+   * an explicit priority or a delay takes its tenant's fair position, one with a priority goes after
+   * the fair ones (see FAIR_SPAN in bullmq-layout.ts). A queue only ever used by `default` stays as
+   * BullMQ has it (the wait list, FIFO), so a single-municipality install pays nothing for tenants.
+   */
+  private prepare(job: JobToAdd): PreparedAdd {
+    const tenant = job.tenant ?? DEFAULT_TENANT;
+    let opts = job.opts;
+    let fairTenant = '';
+    if (this.hasFairShares(job.queue, tenant)) {
+      if (opts.priority) opts = { ...opts, priority: explicitFairPriority(opts.priority) };
+      else if (!opts.delay) {
+        opts = { ...opts, priority: 1 };
+        fairTenant = tenant;
+      }
+    }
+    return prepareDecideAndAdd(job.queue, job.name, job.data, opts, { ...decision(job), fairTenant });
+  }
+
+  /**
+   * Whether `queue` has fair shares: from this job when its tenant is not `default`, else as last
+   * seen in Redis (looked up again in the background at most every FAIR_MODE_RECHECK_MS, never per
+   * job: the first `default` jobs after another producer's first tenant job may still go FIFO).
+   */
+  private hasFairShares(queue: JobToAdd['queue'], tenant: string): boolean {
+    const known = this.fairQueues.get(queue.name);
+    if (tenant !== DEFAULT_TENANT) {
+      if (!known?.fair) this.fairQueues.set(queue.name, { fair: true, askedAt: Date.now() });
+      return true;
+    }
+    if (known?.fair) return true;
+    const now = Date.now();
+    if (!known || now - known.askedAt >= FAIR_MODE_RECHECK_MS) {
+      this.fairQueues.set(queue.name, { fair: false, askedAt: now });
+      this.connection.exists(fairKey(queue)).then(
+        (exists) => exists === 1 && this.fairQueues.set(queue.name, { fair: true, askedAt: Date.now() }),
+        () => {}, // asked again after the next interval
+      );
+    }
+    return false;
   }
 
   private flush(): void {
@@ -167,10 +217,7 @@ export class JobWriter {
         withId.push(index);
       }
     });
-    const prepared = withId.map((index) => {
-      const job = jobs[index]!;
-      return prepareDecideAndAdd(job.queue, job.name, job.data, job.opts, decision(job));
-    });
+    const prepared = withId.map((index) => this.prepare(jobs[index]!));
     const noIdJobs = withoutId.map((index) => ({ name: jobs[index]!.name, data: jobs[index]!.data, opts: jobs[index]!.opts }));
     for (const { name, data, opts } of noIdJobs) checkAddOptions(jobs[0]!.queue, name, data, opts);
     const [answers, addedWithoutId] = await Promise.all([
