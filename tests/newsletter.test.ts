@@ -314,7 +314,7 @@ describe('a fan-out interrupted and run again', () => {
           }) as QueueClient['enqueueBulk'],
         },
       };
-      const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
+      const ctx = { logger: createLogger('silent'), signal: new AbortController().signal, tenant: 'default' };
       const job = { data: { campaignId: id }, updateProgress: async () => {} } as unknown as Parameters<typeof fanOut>[0];
       await expect(fanOut(job, interrupted, ctx)).rejects.toThrow('worker killed');
       await waitFor(() => arrivals('refan').length >= 100, { timeoutMs: 20_000, what: 'the first mails' });

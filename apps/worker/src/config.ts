@@ -94,6 +94,12 @@ export const WorkerEnv = Type.Object({
     minimum: 500,
     description: 'How long a queue may take no job while jobs wait before its worker is rebuilt',
   }),
+  WORKER_TENANTS_REFRESH_MS: Type.Integer({
+    default: 5_000,
+    minimum: 100,
+    maximum: 10_000,
+    description: 'How often the worker asks PostgreSQL whether a tenant changed (tenants update reaches it within this)',
+  }),
   WORKER_ACTIVITY_LOG_MS: Type.Integer({
     default: 60_000,
     minimum: 100,
@@ -176,6 +182,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     stalledIntervalMs: parsed.WORKER_STALLED_INTERVAL_MS,
     /** A worker that takes no job for this long while jobs wait is rebuilt, then the process exits (stall-watchdog.ts). */
     stallCheckMs: parsed.WORKER_STALL_CHECK_MS,
+    /** How often the tenants' settings are looked at again (tenants/directory.ts). */
+    tenantsRefreshMs: parsed.WORKER_TENANTS_REFRESH_MS,
     /** How often each queue's `queue activity` line is logged (when it did something). */
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
     /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. */

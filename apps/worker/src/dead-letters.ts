@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Db, FailedJobRow } from '@ceres/db';
-import { ALERT_QUEUE, type QueueClient, type QueueName } from '@ceres/queues';
+import { ALERT_QUEUE, tenantOfData, type QueueClient, type QueueName } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { digestBucket, digestReason } from './dead-letter-digest';
@@ -114,11 +114,12 @@ export function createDeadLetters({
   const alert = async (job: Job, jobId: string): Promise<void> => {
     const { minute, rank } = await queues.store.countDeadLetter({ queue: job.queueName, jobId, reason: digestReason(job.failedReason) });
     if (rank <= digestAfter) {
-      await queues.enqueue('slack/alert', {
-        text: deadLetterAlertText(job),
-        severity: 'error',
-        dedupeKey: deadLetterDedupeKey(job.queueName, jobId, job.finishedOn!),
-      });
+      // The tenant's dead letter goes to its own Slack webhook when it has one (the digest stays the platform's).
+      await queues.enqueue(
+        'slack/alert',
+        { text: deadLetterAlertText(job), severity: 'error', dedupeKey: deadLetterDedupeKey(job.queueName, jobId, job.finishedOn!) },
+        { tenant: tenantOfData(job.data) },
+      );
       return;
     }
     await queues.enqueue(

@@ -7,6 +7,9 @@ import type { RedisOutage } from './redis-outage';
 import { JobRunner, type RunnerOptions } from './runner/job-runner';
 import type { LeftJob } from './stop';
 import { StallWatchdog } from './stall-watchdog';
+import { TenantDelivery } from './tenants/delivery';
+import { TenantDirectory } from './tenants/directory';
+import { TenantGate } from './tenants/gate';
 
 export { consumableQueues, type RunnerOptions } from './runner/job-runner';
 
@@ -47,7 +50,14 @@ export interface Runner {
  */
 export function startWorkers({ deadLetters, onStall = () => {}, ...options }: StartWorkersOptions): Runner {
   const { config, deps, logger } = options;
-  const runner = new JobRunner(options);
+  const directory = new TenantDirectory({
+    store: deps.db.tenants,
+    keyring: config.queues.keyring,
+    logger,
+    refreshMs: config.tenantsRefreshMs,
+  });
+  const delivery = new TenantDelivery(deps, directory, logger);
+  const runner = new JobRunner({ ...options, tenancy: { gate: new TenantGate(directory, deps.queues.store), delivery } });
   const activity = new ActivityLog(logger, config.activityLogMs).watch(runner);
   const watchdog = new StallWatchdog(runner, {
     intervalMs: config.stallCheckMs,
@@ -57,7 +67,10 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
   });
   watchdog.on('gaveUp', onStall);
   runner.on('jobFailed', (job, error) => void deadLetters.onFailed(job, error));
-  runner.start();
+  // The tenants are read before the first job is taken (a failed read is logged; all then run as unconfigured).
+  const started = directory.start().then(() => {
+    if (!closing) runner.start();
+  });
   watchdog.start();
   const pauses = subscribeToPauses(
     config.queues,
@@ -77,16 +90,18 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
       return runner.workers;
     },
     jobs: runner,
-    ready: () => runner.ready(),
+    ready: () => started.then(() => runner.ready()),
     activeJobs: () => runner.activeJobs(),
     outage: runner.outage,
     abandon: () => runner.abandon(),
     close: (force = false) => {
       watchdog.stop();
       const closed = runner.close(force);
+      directory.stop();
       closing ??= closed.then(async () => {
         await pauses.close();
         activity.stop();
+        delivery.close();
       });
       return force ? closed.then(() => closing) : closing;
     },

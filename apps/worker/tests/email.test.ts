@@ -74,7 +74,7 @@ describe('email/verify', () => {
         updateProgress: async () => {},
       },
       { mailer: bed.app.deps.mailer, db: bed.db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
-      { logger, signal: new AbortController().signal },
+      { logger, signal: new AbortController().signal, tenant: 'default' },
     );
     expect(result).toEqual({ skipped: 'token-unknown' });
     expect(bed.peers.smtp.messages).toHaveLength(0);
@@ -94,7 +94,7 @@ describe('email/verify', () => {
       updateProgress: async () => {},
     };
     const deps = { mailer: bed.app.deps.mailer, db: bed.db, appUrl: 'https://x.example' };
-    const ctx = { logger, signal: new AbortController().signal };
+    const ctx = { logger, signal: new AbortController().signal, tenant: 'default' };
     expect(await verify(job, { ...deps, clock: { now: () => expiresAt } }, ctx)).toEqual({ skipped: 'token-expired' });
     expect(await verify(job, { ...deps, clock: { now: () => new Date(expiresAt.getTime() - 1) } }, ctx)).toMatchObject({ sent: true });
   });
@@ -168,7 +168,7 @@ describe('a mail already accepted by the SMTP server', () => {
       updateProgress: async () => {},
     };
     const deps = { mailer: bed.app.deps.mailer, db: bed.db, clock: { now: () => new Date() }, appUrl: 'https://x.example' };
-    const ctx = { logger, signal: new AbortController().signal };
+    const ctx = { logger, signal: new AbortController().signal, tenant: 'default' };
     const first = await verify(job, deps, ctx);
     expect(first).toMatchObject({ sent: true });
     expect(await bed.db.sentMails.find({ queue: 'email', jobId: job.id, jobCreatedAt: new Date(job.timestamp) })).toBe(
@@ -203,7 +203,7 @@ describe('a mail already accepted by the SMTP server', () => {
         await welcome(
           job,
           { mailer: bed.app.deps.mailer, db: closed, appUrl: 'https://x.example' },
-          { logger, signal: new AbortController().signal },
+          { logger, signal: new AbortController().signal, tenant: 'default' },
         ),
       ).toMatchObject({ sent: true });
     } finally {

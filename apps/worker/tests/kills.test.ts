@@ -151,7 +151,7 @@ describe('account mails while a worker is SIGKILLed', () => {
 });
 
 describe('a re-run that finds the record of a send in progress', () => {
-  const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
+  const ctx = { logger: createLogger('silent'), signal: new AbortController().signal, tenant: 'default' };
   const jobOf = (userId: string, run: { attemptsMade: number; stalledCounter: number }, timestamp: number) =>
     ({
       id: `email:welcome:${userId}`,

@@ -11,7 +11,7 @@ import { startPeers, workerEnv, type Peers } from './helpers/harness';
 let peers: Peers;
 let db: Db;
 let queues: QueueClient;
-const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
+const ctx = { logger: createLogger('silent'), signal: new AbortController().signal, tenant: 'default' };
 const jobOf = <T>(data: T) => ({ data, updateProgress: async () => {} }) as unknown as Parameters<typeof fanOut>[0] & { data: T };
 
 beforeAll(async () => {

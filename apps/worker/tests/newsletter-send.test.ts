@@ -13,7 +13,7 @@ import { startPeers, type Peers } from './helpers/harness';
 let peers: Peers;
 let db: Db;
 let mailer: Mailer;
-const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
+const ctx = { logger: createLogger('silent'), signal: new AbortController().signal, tenant: 'default' };
 const ATTEMPTS = jobOptions('newsletter', 'send').attempts!;
 const unsubscribe = {
   secret: 'test-unsubscribe-secret-0123456789',

@@ -85,7 +85,7 @@ describe('email/password-reset', () => {
   });
 
   it('treats a token of another user, or one the platform consumed, as unknown; uses the injected clock', async () => {
-    const ctx = { logger, signal: new AbortController().signal };
+    const ctx = { logger, signal: new AbortController().signal, tenant: 'default' };
     const job = (userId: string, value: string) => ({
       id: `email:password-reset:${userId}`,
       name: 'password-reset',

@@ -60,7 +60,7 @@ describe('an SMTP relay slower than the attempt deadline', () => {
     await bed.db.newsletter.addRecipients(id, [{ userId: 'slow-news', email: 'slow-news@example.com', firstName: 'N' }]);
     await bed.db.newsletter.start(id);
     // The worker's own producer adds the send job, as the fan-out does.
-    const ctx = { logger: createLogger('silent'), signal: new AbortController().signal };
+    const ctx = { logger: createLogger('silent'), signal: new AbortController().signal, tenant: 'default' };
     await fanOut(
       { data: { campaignId: id }, updateProgress: async () => {} } as never,
       { db: bed.db, queues: app.deps.queues as QueueClient },

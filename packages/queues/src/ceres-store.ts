@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
-import { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
+import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey } from './writer/ceres-keys';
 
 /** Where a dead letter's first recording falls, and its place among the minute's. */
 export interface DeadLetterCount {
@@ -42,17 +42,72 @@ redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return rank
 `;
 
+/*
+ * KEYS: the tenant's hold in the queue, its rate, the job's reserved start. ARGV: the rate's
+ * interval in ms, or '' for none. Answers how long the job must wait (ms; negative: the tenant is
+ * held, not its rate), 0 to run now. A job
+ * sent back by the rate reserves its start: back at that time, it runs without reserving another.
+ */
+const TENANT_GATE_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = redis.call('PTTL', KEYS[1])
+if held > 0 then return -held end
+if ARGV[1] == '' then return 0 end
+local reserved = tonumber(redis.call('GET', KEYS[3]))
+if reserved then
+  if reserved <= now + 5 then
+    redis.call('DEL', KEYS[3])
+    return 0
+  end
+  return reserved - now
+end
+local interval = tonumber(ARGV[1])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'))
+redis.call('SET', KEYS[2], slot + interval, 'PX', math.ceil(slot + interval - now) + 60000)
+if slot <= now then return 0 end
+redis.call('SET', KEYS[3], slot, 'PX', math.ceil(slot - now) + 3600000)
+return slot - now`;
+const TENANT_GATE = 'ceresTenantGate';
+
 /**
  * Ceres's own Redis state, each use a named operation (the keys are in writer/ceres-keys.ts):
  * the dead-letter digest's per-minute counts, shared by every worker process (beyond
  * `DEAD_LETTER_DIGEST_AFTER` dead letters in a minute one digest replaces the single alerts), the
- * once-across-instances reconciliation tick, a queue's next due delayed job, and its job ids.
+ * once-across-instances reconciliation tick, a queue's next due delayed job, its job ids, and the
+ * tenants' holds and rates in each queue.
  */
 export class CeresStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {}
+
+  /**
+   * How long a tenant's job must wait before it starts in `queue` (0: now; see TENANT_GATE_SCRIPT):
+   * held by its relay's back-pressure (`held`), or by its rate (`intervalMs` between two starts
+   * across every worker process; the job reserves its start).
+   */
+  async tenantWait(
+    queue: Pick<Queue, 'toKey'>,
+    tenant: string,
+    jobId: string,
+    intervalMs: number | undefined,
+  ): Promise<{ ms: number; held: boolean }> {
+    if (!(TENANT_GATE in this.redis)) this.redis.defineCommand(TENANT_GATE, { numberOfKeys: 3, lua: TENANT_GATE_SCRIPT });
+    const wait = await (this.redis as unknown as Record<typeof TENANT_GATE, (...args: string[]) => Promise<number>>)[TENANT_GATE](
+      tenantHoldKey(queue, tenant),
+      tenantRateKey(queue, tenant),
+      rateSlotKey(queue, jobId),
+      intervalMs === undefined ? '' : String(intervalMs),
+    );
+    return { ms: Math.abs(wait), held: wait < 0 };
+  }
+
+  /** Holds `tenant` in `queue` for `ms` in every worker process (its own relay throttled it). */
+  async holdTenant(queue: Pick<Queue, 'toKey'>, tenant: string, ms: number): Promise<void> {
+    await this.redis.set(tenantHoldKey(queue, tenant), '1', 'PX', ms);
+  }
 
   /**
    * Counts one dead letter in its queue's minute; idempotent per job id within the minute (the

@@ -24,11 +24,12 @@ export async function announceIfDone(campaignId: string, deps: AnnounceDeps, ctx
   const parts = [`${n(figures.sent)} sent`, `${n(figures.failed)} failed`, `${n(figures.unsubscribed)} unsubscribed`];
   if (figures.cancelled > 0 || closed.state === 'cancelled') parts.push(`${n(figures.cancelled)} not sent (cancelled)`);
   const text = `Newsletter campaign "${escapeSlack(closed.subject)}" (\`${campaignId}\`) ${how}: ${n(figures.total)} recipients, ${parts.join(', ')}.`;
-  await deps.queues.enqueue('slack/alert', {
-    text,
-    severity: figures.failed > 0 ? 'warning' : 'info',
-    dedupeKey: `newsletter-${campaignId}`,
-  });
+  // The tenant's own alert: to its Slack webhook when it has one.
+  await deps.queues.enqueue(
+    'slack/alert',
+    { text, severity: figures.failed > 0 ? 'warning' : 'info', dedupeKey: `newsletter-${campaignId}` },
+    { tenant: ctx.tenant },
+  );
   await deps.db.newsletter.markAnnounced(campaignId);
   ctx.logger.info({ campaignId, state: closed.state, ...figures }, 'newsletter campaign finished');
   return true;

@@ -1,3 +1,4 @@
+import { tenantOfData } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { redactEmails } from '../redact';
@@ -23,6 +24,6 @@ export function newsletterDeadLetterHook(deps: AnnounceDeps, logger: Logger): (j
     if (await deps.db.newsletter.failIfPending(campaignId, userId, reason)) {
       logger.warn({ campaignId, jobId: job.id }, 'newsletter send died without an outcome; recipient recorded failed');
     }
-    await announceIfDone(campaignId, deps, { logger, signal });
+    await announceIfDone(campaignId, deps, { logger, signal, tenant: tenantOfData(job.data) });
   };
 }

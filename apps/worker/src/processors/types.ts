@@ -16,6 +16,8 @@ export interface AttemptContext {
   readonly logger: Logger;
   /** Aborted when the attempt outlives its timeout or the worker is shutting down. */
   readonly signal: AbortSignal;
+  /** The tenant (municipality) the job is for: what it enqueues next is for the same tenant. */
+  readonly tenant: string;
 }
 
 /**

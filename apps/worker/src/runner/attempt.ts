@@ -1,3 +1,4 @@
+import { tenantOfData } from '@ceres/queues';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { TOP_LEVEL_REDACT_PATHS } from '../deps/logger';
@@ -44,6 +45,10 @@ export function attemptClass(logger: Logger): new (job: Job) => Attempt {
 
     get left(): LeftJob {
       return { queue: this.job.queueName, jobId: String(this.job.id) };
+    }
+
+    get tenant(): string {
+      return tenantOfData(this.job.data);
     }
 
     get logger(): Logger {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import {
   createRedisConnection,
+  tenantOfData,
   findJobDefinition,
   jobTimeoutMs,
   limiterFor,
@@ -10,7 +11,7 @@ import {
   type JobDefinition,
   type QueueName,
 } from '@ceres/queues';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config';
@@ -19,6 +20,8 @@ import type { AttemptContext, PartialProcessorMap, ProcessorJob } from '../proce
 import { errorSummary } from '../redact';
 import { RedisOutage } from '../redis-outage';
 import type { LeftJob } from '../stop';
+import type { TenantDelivery } from '../tenants/delivery';
+import type { TenantGate } from '../tenants/gate';
 import { attemptClass, type Attempt } from './attempt';
 import { classifyFailure, openJob, runWithDeadline, validateJob } from './pipeline';
 
@@ -37,6 +40,11 @@ export interface RunnerOptions {
   queues?: readonly QueueName[];
   /** At most this many jobs at once per queue, below the registry's concurrency (the CLI's `work --once`). */
   maxConcurrency?: number;
+  /**
+   * The tenants' shares (disabled, rates, their own relays' back-pressure) and delivery settings.
+   * @defaultValue none: every job runs with `deps`, as for one tenant
+   */
+  tenancy?: { gate: TenantGate; delivery: TenantDelivery };
 }
 
 /** What a runner tells its subscribers (the stall watchdog, the activity log, the dead letters). */
@@ -47,6 +55,8 @@ export interface RunnerEvents {
   attemptStarted: [queue: QueueName];
   /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling. */
   attemptEnded: [queue: QueueName, outcome: 'completed' | 'failed' | 'throttled', durationMs: number];
+  /** A job was put off without an attempt: its tenant is disabled, held by its relay, or at its rate. */
+  jobPutOff: [queue: QueueName, tenant: string, reason: 'disabled' | 'held' | 'rate', waitMs: number];
   /** BullMQ's `failed` of a job (any attempt, the last included): the dead letters decide. */
   jobFailed: [job: Job | undefined, error: Error];
 }
@@ -205,7 +215,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     });
     this.outage.watch(connection);
     const rate = config.rates[queue];
-    const worker = new Worker(queue, (job) => this.run(job), {
+    const worker = new Worker(queue, (job, token) => this.run(job, token), {
       ...workerSettings,
       connection,
       prefix: config.queues.bullPrefix,
@@ -259,9 +269,10 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   }
 
   /** The per-job pipeline: open → validate → run under a deadline → record the outcome. */
-  private async run(job: Job): Promise<unknown> {
+  private async run(job: Job, token: string | undefined): Promise<unknown> {
     const queue = job.queueName as QueueName;
-    const { config, deps } = this.options;
+    const { config, tenancy } = this.options;
+    let { deps } = this.options;
     const attempt = new this.Attempt(job);
     const { processor, definition, timeoutMs } = this.route(queue, job.name);
     if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
@@ -281,6 +292,17 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const slot = this.slots.get(queue);
     // A fetch already waiting when the pause came may still bring a job: back to wait, no attempt used.
     if (slot && slot.heldUntil > Date.now()) throw Worker.RateLimitError();
+    const tenant = tenantOfData(job.data);
+    if (tenancy && slot) {
+      const admission = await tenancy.gate.admit(slot.worker, tenant, job.id!);
+      if ('reason' in admission) {
+        await job.moveToDelayed(Date.now() + admission.wait, token);
+        attempt.log('debug', { tenant, reason: admission.reason, waitMs: admission.wait }, 'job put off: back when its tenant may run');
+        this.emit('jobPutOff', queue, tenant, admission.reason, admission.wait);
+        throw new DelayedError();
+      }
+      deps = tenancy.delivery.depsOf(tenant);
+    }
     if (slot) slot.active += 1;
     this.active.add(attempt);
     this.emit('attemptStarted', queue);
@@ -295,7 +317,26 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     } catch (error) {
       const durationMs = Date.now() - started;
       const failure = classifyFailure(error);
-      if (failure.kind === 'throttled') {
+      if (failure.kind === 'throttled' && tenancy && slot && tenancy.gate.hasOwnRelay(tenant)) {
+        // The tenant's own relay: hold that tenant alone, in every worker process.
+        const held = await tenancy.gate.hold(slot.worker, tenant, failure.pauseMs).then(
+          () => true,
+          (holdError: unknown) => {
+            attempt.log('warn', { holdErr: errorSummary(holdError) }, 'could not hold the throttled tenant');
+            return false;
+          },
+        );
+        if (held) {
+          await job.moveToDelayed(Date.now() + failure.pauseMs, token);
+          attempt.log(
+            'warn',
+            { durationMs, tenant, pauseMs: failure.pauseMs, err: errorSummary(failure.cause) },
+            "tenant's relay throttled: tenant held, job back when the hold ends (no attempt used)",
+          );
+          this.emit('attemptEnded', queue, 'throttled', durationMs);
+          throw new DelayedError();
+        }
+      } else if (failure.kind === 'throttled') {
         const paused = await deps.queues.pauseQueue(queue, failure.pauseMs).then(
           () => true,
           (pauseError: unknown) => {

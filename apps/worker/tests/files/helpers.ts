@@ -74,5 +74,5 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 /** An attempt's context for a processor called directly: a silent logger and a signal never aborted unless given. */
 export function attemptContext(signal: AbortSignal = new AbortController().signal): AttemptContext {
-  return { logger: silentLogger, signal };
+  return { logger: silentLogger, signal, tenant: 'default' };
 }

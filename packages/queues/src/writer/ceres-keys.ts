@@ -31,3 +31,18 @@ export function reconcileTickKey(prefix: string, queue: string, tick: number): s
 export function pauseChannel(prefix: string): string {
   return `${prefix}back-pressure`;
 }
+
+/** A tenant held in one queue by its own relay's back-pressure (a key with the pause's TTL). */
+export function tenantHoldKey(queue: Pick<Queue, 'toKey'>, tenant: string): string {
+  return queue.toKey(`ceres-tenant-hold:${tenant}`);
+}
+
+/** When a tenant's next job may start in one queue, by its rate (ms since the epoch, Redis clock). */
+export function tenantRateKey(queue: Pick<Queue, 'toKey'>, tenant: string): string {
+  return queue.toKey(`ceres-tenant-rate:${tenant}`);
+}
+
+/** The start a job delayed by its tenant's rate reserved (so that it does not reserve another when it is back). */
+export function rateSlotKey(queue: Pick<Queue, 'toKey'>, jobId: string): string {
+  return queue.toKey(`ceres-rate-slot:${jobId}`);
+}

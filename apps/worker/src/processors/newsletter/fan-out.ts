@@ -44,7 +44,7 @@ export const fanOut: Processor<'newsletter/fan-out', FanOutResult, FanOutDeps> =
     const added = await deps.queues.enqueueBulk(
       'newsletter/send',
       page.map((userId) => ({ campaignId, userId })),
-      { priority: SEND_PRIORITY },
+      { priority: SEND_PRIORITY, tenant: ctx.tenant },
     );
     for (const { duplicate } of added) result[duplicate ? 'duplicates' : 'enqueued'] += 1;
     after = page.at(-1)!;
