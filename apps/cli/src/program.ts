@@ -243,8 +243,8 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
       .command(disable ? 'disable' : 'enable')
       .description(
         disable
-          ? 'disable a tenant: its jobs wait, nothing is lost, until it is enabled again; "default" cannot be disabled (exit 1). Already disabled: unchanged'
-          : 'enable a disabled tenant: its waiting jobs run again',
+          ? 'disable a tenant (sets disabled_at): the worker leaves its jobs waiting, nothing is lost, until it is enabled again. "default" cannot be disabled (exit 1); disabling again keeps the first time'
+          : 'enable a disabled tenant (clears disabled_at): its waiting jobs run again',
       )
       .addArgument(idArg())
       .addOption(json())
