@@ -1,5 +1,15 @@
 import { createDb, createFailedJobArchive, databaseUrlFromEnv, DatabaseUrlError, type Db, type FailedJobArchive } from '@ceres/db';
-import { ConfigError, loadQueuesConfig, QueueAdmin, QueueClient, UnknownQueueError, type QueuesConfig } from '@ceres/queues';
+import {
+  ConfigError,
+  ENCRYPTION_KEYS_VARIABLE,
+  keyringFromEnv,
+  loadQueuesConfig,
+  QueueAdmin,
+  QueueClient,
+  UnknownQueueError,
+  type Keyring,
+  type QueuesConfig,
+} from '@ceres/queues';
 import { CliError, UnreachableError, UsageError } from './errors';
 import { loadCliConfig, type CliConfig, type Env } from './env';
 
@@ -102,6 +112,21 @@ export class CliContext {
       },
     });
     return this.adminInstance;
+  }
+
+  /** `JOBS_ENCRYPTION_KEYS`, parsed; undefined when unset. A bad one is a {@link UsageError} naming it. */
+  keyring(): Keyring | undefined {
+    return settings(() => keyringFromEnv(this.env));
+  }
+
+  /** The keyring, which `what` needs: unset is a {@link UsageError} (exit 2) naming the variable. */
+  requireKeyring(what: string): Keyring {
+    const keyring = this.keyring();
+    if (!keyring)
+      throw new UsageError(
+        `${ENCRYPTION_KEYS_VARIABLE} is not set: ${what}; set it to the worker's and the API's value (nothing was written)`,
+      );
+    return keyring;
   }
 
   databaseUrl(): string {

@@ -17,7 +17,7 @@ export const CliEnv = Type.Object({
     Type.String({
       minLength: 1,
       description:
-        'PostgreSQL, for the commands that read it (failed, replay, erase, work), e.g. postgres://user:pass@127.0.0.1:5432/ceres',
+        'PostgreSQL, for the commands that read it (failed, replay, erase, work, tenants, tokens), e.g. postgres://user:pass@127.0.0.1:5432/ceres',
     }),
   ),
   LOG_LEVEL: EnvLogLevel,

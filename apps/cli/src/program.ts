@@ -4,6 +4,8 @@ import { erase } from './commands/erase';
 import * as failed from './commands/failed';
 import { monitor } from './commands/monitor';
 import * as queues from './commands/queues';
+import * as tenants from './commands/tenants';
+import * as tokens from './commands/tokens';
 import { work } from './commands/work';
 import { CliContext } from './context';
 import { loadCliEnv, type Env } from './env';
@@ -11,6 +13,7 @@ import { CliError, EXIT } from './errors';
 import { maskText } from './mask';
 import type { Io } from './output';
 import { instant, wholeNumber } from './parse';
+import { CLEARABLE, clearable, label, mailFrom, ratePerSecond, tenantId } from './tenant-settings';
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 1 failed (nothing found, nothing done), 2 usage (bad arguments or variables),
@@ -172,6 +175,111 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .option('--once', 'print one frame and exit')
     .addOption(new Option('--json', 'with --once: print the frame as JSON'))
     .action((options) => act(() => monitor(ctx, io, options))());
+
+  const tenantsCmd = program
+    .command('tenants')
+    .description('the tenants (municipalities) sharing the platform, in PostgreSQL: their sender, SMTP relay, Slack webhook and rates')
+    .addHelpText('after', tenants.TENANT_JSON_HELP);
+  const idArg = () => new Argument('<id>', 'tenant id: 1-40 lowercase letters, digits or "-"').argParser(tenantId);
+  /** The settings of `add` (the name required there) and `update`. */
+  const settingOptions = (command: Command, nameRequired: boolean) =>
+    command
+      .addOption(new Option('--name <name>', "the tenant's name, 1-200 characters").argParser(label).makeOptionMandatory(nameRequired))
+      .addOption(
+        new Option('--mail-from <from>', 'the From of its mails: no-reply@city.example or "City <no-reply@city.example>"').argParser(
+          mailFrom,
+        ),
+      )
+      .addOption(
+        new Option('--smtp-url <url>', 'its SMTP relay, smtp: or smtps: with the credentials (stored sealed; needs JOBS_ENCRYPTION_KEYS)'),
+      )
+      .addOption(new Option('--slack-webhook-url <url>', 'its Slack incoming webhook, https: (stored sealed; needs JOBS_ENCRYPTION_KEYS)'))
+      .addOption(
+        new Option('--email-rate-per-second <n>', 'its e-mails per second, a positive number (0.5 allowed)').argParser(ratePerSecond),
+      )
+      .addOption(
+        new Option('--newsletter-rate-per-second <n>', 'its newsletter mails per second, a positive number').argParser(ratePerSecond),
+      );
+  tenantsCmd
+    .command('list')
+    .description('every tenant with its settings, secrets masked')
+    .addOption(json())
+    .addHelpText('after', '\n--json: { tenants: [tenant] }, by id.' + tenants.TENANT_JSON_HELP)
+    .action((options) => act(() => tenants.list(ctx, io, options))());
+  tenantsCmd
+    .command('show')
+    .description('one tenant with its settings, secrets masked; exit 1 when there is no such tenant')
+    .addArgument(idArg())
+    .addOption(json())
+    .addHelpText('after', '\n--json: { tenant }.' + tenants.TENANT_JSON_HELP)
+    .action((id, options) => act(() => tenants.showOne(ctx, io, id, options))());
+  settingOptions(
+    tenantsCmd
+      .command('add')
+      .description(
+        'add a tenant; exit 1 when the id exists. Unset settings use the platform defaults. The SMTP and webhook URLs are stored sealed with JOBS_ENCRYPTION_KEYS',
+      )
+      .addArgument(idArg()),
+    true,
+  )
+    .addOption(json())
+    .addHelpText('after', '\nPrints the tenant as `tenants show` does (--json: { tenant }).' + tenants.TENANT_JSON_HELP)
+    .action((id, options) => act(() => tenants.add(ctx, io, id, options))());
+  settingOptions(
+    tenantsCmd
+      .command('update')
+      .description(
+        'change the given settings of a tenant (default included), leave the others; --clear unsets one (back to the platform default). Exit 1 when there is no such tenant',
+      )
+      .addArgument(idArg()),
+    false,
+  )
+    .addOption(new Option('--clear <setting>', `unset a setting, repeatable: ${CLEARABLE.join(', ')}`).argParser(clearable))
+    .addOption(json())
+    .addHelpText('after', '\nPrints the tenant as `tenants show` does (--json: { tenant }).' + tenants.TENANT_JSON_HELP)
+    .action((id, options) => act(() => tenants.update(ctx, io, id, options))());
+  for (const disable of [true, false]) {
+    tenantsCmd
+      .command(disable ? 'disable' : 'enable')
+      .description(
+        disable
+          ? 'disable a tenant (sets disabled_at): the worker leaves its jobs waiting, nothing is lost, until it is enabled again. "default" cannot be disabled (exit 1); disabling again keeps the first time'
+          : 'enable a disabled tenant (clears disabled_at): its waiting jobs run again',
+      )
+      .addArgument(idArg())
+      .addOption(json())
+      .addHelpText('after', '\nPrints the tenant as `tenants show` does (--json: { tenant }).')
+      .action((id, options) => act(() => tenants.setDisabled(ctx, io, id, disable, options))());
+  }
+
+  const tokensCmd = program
+    .command('tokens')
+    .description("the tenants' API tokens: PostgreSQL keeps only a keyed hash (HMAC under JOBS_ENCRYPTION_KEYS)")
+    .addHelpText('after', tokens.TOKEN_JSON_HELP);
+  tokensCmd
+    .command('create')
+    .description(
+      'create an API token for a tenant and print it this once (it cannot be shown again); exit 1 when the tenant does not exist or is disabled. Needs JOBS_ENCRYPTION_KEYS',
+    )
+    .addOption(new Option('--tenant <id>', 'the tenant it authenticates as').argParser(tenantId).makeOptionMandatory())
+    .addOption(new Option('--name <label>', 'a label to recognise it by, 1-200 characters').argParser(label))
+    .addOption(json())
+    .addHelpText('after', '\n--json: exactly { "id": "tok_…", "tenant": "…", "token": "cjt_…" }.')
+    .action((options) => act(() => tokens.create(ctx, io, options))());
+  tokensCmd
+    .command('list')
+    .description('the API tokens, revoked ones included, oldest first: never the token nor its hash')
+    .addOption(new Option('--tenant <id>', "only this tenant's (exit 1 when there is no such tenant)").argParser(tenantId))
+    .addOption(json())
+    .addHelpText('after', '\n--json: { tokens: [token] }.' + tokens.TOKEN_JSON_HELP)
+    .action((options) => act(() => tokens.list(ctx, io, options))());
+  tokensCmd
+    .command('revoke')
+    .description('revoke an API token for good; exit 1 when there is no such token or it is revoked already')
+    .argument('<id>', 'the token id of `tokens list`, e.g. tok_abcdefghij')
+    .addOption(json())
+    .addHelpText('after', '\n--json: { id, tenant, revokedAt }.')
+    .action((id, options) => act(() => tokens.revoke(ctx, io, id, options))());
 
   try {
     await program.parseAsync(argv, { from: 'user' });
