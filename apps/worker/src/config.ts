@@ -100,6 +100,12 @@ export const WorkerEnv = Type.Object({
     maximum: 10_000,
     description: 'How often the worker asks PostgreSQL whether a tenant changed (tenants update reaches it within this)',
   }),
+  WORKER_TENANT_PARK_MS: Type.Integer({
+    default: 30_000,
+    minimum: 100,
+    maximum: 3_600_000,
+    description: "How long a disabled tenant's job waits (delayed, no attempt used) before it is looked at again",
+  }),
   WORKER_ACTIVITY_LOG_MS: Type.Integer({
     default: 60_000,
     minimum: 100,
@@ -184,6 +190,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     stallCheckMs: parsed.WORKER_STALL_CHECK_MS,
     /** How often the tenants' settings are looked at again (tenants/directory.ts). */
     tenantsRefreshMs: parsed.WORKER_TENANTS_REFRESH_MS,
+    /** How long a disabled tenant's job is put off each time it is taken (tenants/gate.ts). */
+    tenantParkMs: parsed.WORKER_TENANT_PARK_MS,
     /** How often each queue's `queue activity` line is logged (when it did something). */
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
     /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. */

@@ -3,9 +3,6 @@ import type { CeresStore } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import type { TenantDirectory } from './directory';
 
-/** How long a disabled tenant's job waits (delayed, no attempt used) before it is looked at again. */
-export const DISABLED_PARK_MS = 60_000;
-
 /** Whether a tenant's job may start now, or how long it waits without using an attempt. */
 export type Admission = { wait: 0 } | { wait: number; reason: 'disabled' | 'held' | 'rate' };
 
@@ -24,11 +21,13 @@ export class TenantGate {
   constructor(
     private readonly directory: TenantDirectory,
     private readonly store: Pick<CeresStore, 'tenantWait' | 'holdTenant'>,
+    /** How long a disabled tenant's job is put off each time it is taken (`WORKER_TENANT_PARK_MS`). */
+    private readonly parkMs: number,
   ) {}
 
   async admit(queue: QueueKeys, tenant: string, jobId: string): Promise<Admission> {
     const settings = this.directory.get(tenant);
-    if (settings.disabled) return { wait: DISABLED_PARK_MS, reason: 'disabled' };
+    if (settings.disabled) return { wait: this.parkMs, reason: 'disabled' };
     const rate = queue.name === 'email' || queue.name === 'newsletter' ? settings.ratePerSecond[queue.name] : undefined;
     if (rate === undefined && !this.hasOwnRelay(tenant)) return { wait: 0 };
     const local = (this.heldUntil.get(`${queue.name}\0${tenant}`) ?? 0) - Date.now();
