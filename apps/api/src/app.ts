@@ -88,8 +88,7 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   // The tenants' tokens (api_tokens), besides API_TOKENS (the default tenant's): held in memory, read
   // every 2 s. They are hashed with the keyring's keys, which the API always has (see config.ts).
   const keyring = config.queues.keyring;
-  const tenantTokens =
-    config.auth.enabled && keyring ? new TenantTokens({ store: db.apiTokens, keyring, log: app.log }) : undefined;
+  const tenantTokens = config.auth.enabled && keyring ? new TenantTokens({ store: db.apiTokens, keyring, log: app.log }) : undefined;
   if (tenantTokens) app.register(tenantTokensPlugin, { tokens: tenantTokens });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
