@@ -10,11 +10,13 @@ import {
 import type { Db } from '@ceres/db';
 import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
+import { TenantTokens } from './auth/tenant-tokens';
 import type { ApiConfig } from './config';
 import { queuesErrorToHttp } from './enqueue/errors';
 import { drainPlugin } from './plugins/drain';
 import { rateLimitPlugin } from './plugins/rate-limit';
 import { securityHeadersPlugin } from './plugins/security-headers';
+import { tenantTokensPlugin } from './plugins/tenant-tokens';
 import { docsPlugin } from './plugins/swagger';
 import { pingRedis } from './redis-health';
 import { batchRoutes } from './routes/batch';
@@ -27,8 +29,8 @@ export interface AppDeps {
   config: ApiConfig;
   /** The producer side of the queues; the caller owns it and closes it after the app. */
   queues: QueueClient;
-  /** PostgreSQL: the newsletter campaigns. The caller owns it and closes it after the app. */
-  db: Pick<Db, 'newsletter'>;
+  /** PostgreSQL: the newsletter campaigns and the tenants' API tokens. The caller owns it and closes it after the app. */
+  db: Pick<Db, 'newsletter' | 'apiTokens'>;
   /** Where the JSON log lines go. @defaultValue stdout */
   logStream?: { write(line: string): void };
   /** Called for every route as it is registered (tests list the routes with it). */
@@ -83,9 +85,14 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   });
   // The one-click unsubscribe of the newsletters: its signed token is the credential.
   app.register(unsubscribeRoutes, { db, secrets: config.unsubscribeSecrets, rateLimitMax: config.unsubscribeRateLimitMax });
+  // The tenants' tokens (api_tokens), besides API_TOKENS (the default tenant's): held in memory, read
+  // every 2 s. They are hashed with the keyring's keys, which the API always has (see config.ts).
+  const keyring = config.queues.keyring;
+  const tenantTokens = config.auth.enabled && keyring ? new TenantTokens({ store: db.apiTokens, keyring, log: app.log }) : undefined;
+  if (tenantTokens) app.register(tenantTokensPlugin, { tokens: tenantTokens });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
-    scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures });
+    scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures, resolve: tenantTokens?.resolve });
     scope.register(rateLimitPlugin, { max: config.rateLimitMax });
     scope.register(jobRoutes, { queues });
     scope.register(batchRoutes, { queues });

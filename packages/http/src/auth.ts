@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { AuthFailureLimiter } from '@ceres/app-kit';
+import { AuthFailureLimiter, DEFAULT_TENANT } from '@ceres/app-kit';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { definePlugin } from './plugin';
 import { HttpError, sendError } from './errors';
@@ -33,7 +33,11 @@ const throttled = (max: number, seconds: number) =>
  * credentials included, so guessing on learns nothing); a request without any credentials is a
  * browser or a probe, not a guess, and does not count.
  */
-function guard(failures: AuthFailureOptions, check: (request: FastifyRequest) => boolean, refuse: (reply: FastifyReply) => HttpError) {
+function guard(
+  failures: AuthFailureOptions,
+  check: (request: FastifyRequest) => boolean | HttpError,
+  refuse: (reply: FastifyReply) => HttpError,
+) {
   const limiter = new AuthFailureLimiter(failures);
   // Answered from the hook rather than thrown: routes that plugins add with an error handler of
   // their own (Bull Board's) would turn a thrown 401 into a 500. Callback style: this runs on every
@@ -48,7 +52,10 @@ function guard(failures: AuthFailureOptions, check: (request: FastifyRequest) =>
       reply.header('retry-after', String(wait));
       return answer(reply, throttled(limiter.max, wait));
     }
-    if (check(request)) return done();
+    const checked = check(request);
+    if (checked === true) return done();
+    // The credentials could not be checked right now (not a wrong guess): answered, not counted.
+    if (checked instanceof HttpError) return answer(reply, checked);
     if (request.headers.authorization !== undefined) limiter.fail(request.ip);
     return answer(reply, refuse(reply));
   };
@@ -58,6 +65,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who made the request: `token:<n>` with bearer auth on, the client IP with it off. Rate limits key on it. */
     apiClient: string;
+    /**
+     * The tenant (municipality) the request acts for: the tenant of its token (`default` for the
+     * `API_TOKENS` ones and with bearer auth off). Empty on public routes, which have no token.
+     */
+    tenant: string;
   }
 }
 
@@ -78,35 +90,68 @@ export function tokenMatcher(tokens: readonly string[]): (header: string | undef
   };
 }
 
+/** Who a token that is not one of the static `tokens` belongs to (see {@link BearerAuthOptions.resolve}). */
+export interface ResolvedToken {
+  /** What `request.apiClient` becomes (rate limits key on it); never the token. */
+  client: string;
+  tenant: string;
+}
+
 export interface BearerAuthOptions {
-  /** False runs without authentication (`apiClient` is then the client IP). */
+  /** False runs without authentication (`apiClient` is then the client IP, `tenant` is `default`). */
   enabled: boolean;
+  /** The static tokens, all of the `default` tenant; compared in constant time. */
   tokens: readonly string[];
   failures: AuthFailureOptions;
+  /**
+   * Tokens known elsewhere (the tenants' tokens): asked about a presented token that matches none of
+   * `tokens`. Returns its owner, undefined for an unknown token (401), or an {@link HttpError} when it
+   * cannot tell right now (answered as it is, not counted as a failed authentication).
+   */
+  resolve?: (presented: string) => ResolvedToken | HttpError | undefined;
+}
+
+/** The token of a `Bearer` Authorization header, or undefined. */
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const presented = header.slice(7).trim();
+  return presented === '' ? undefined : presented;
 }
 
 /**
  * `Authorization: Bearer <token>` on every route of the scope it is registered in (routes with
  * `config.public` excepted). Every configured token is compared on every request, so the time
- * does not tell which one matched.
+ * does not tell which one matched; a token none of them is, is then asked of `resolve`. Sets
+ * `request.apiClient` and `request.tenant`.
  */
 export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
   { name: '@ceres/http/bearer-auth', dependencies: [] },
-  async (scope, { enabled, tokens, failures }) => {
+  async (scope, { enabled, tokens, failures, resolve }) => {
     scope.decorateRequest('apiClient', '');
+    scope.decorateRequest('tenant', '');
     if (!enabled) {
       scope.addHook('onRequest', (request, _reply, done) => {
         request.apiClient = request.ip;
+        request.tenant = DEFAULT_TENANT;
         done();
       });
       return;
     }
     const matching = tokenMatcher(tokens);
     const clients = tokens.map((_, i) => `token:${i + 1}`);
-    const check = (request: FastifyRequest) => {
+    const check = (request: FastifyRequest): boolean | HttpError => {
       const index = matching(request.headers.authorization);
-      if (index === -1) return false;
-      request.apiClient = clients[index]!;
+      if (index !== -1) {
+        request.apiClient = clients[index]!;
+        request.tenant = DEFAULT_TENANT;
+        return true;
+      }
+      const presented = resolve && bearerToken(request.headers.authorization);
+      if (!presented) return false;
+      const owner = resolve(presented);
+      if (owner === undefined || owner instanceof HttpError) return owner ?? false;
+      request.apiClient = owner.client;
+      request.tenant = owner.tenant;
       return true;
     };
     scope.addHook(

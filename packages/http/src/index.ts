@@ -7,6 +7,7 @@ export {
   type AuthFailureOptions,
   type BasicAuthOptions,
   type BearerAuthOptions,
+  type ResolvedToken,
 } from './auth';
 export { createErrorHandler, errorHandlerPlugin, errorResponse, RETRY_AFTER_SECONDS, type ErrorHandlerOptions } from './error-handler';
 export {

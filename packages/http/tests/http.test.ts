@@ -126,6 +126,46 @@ describe('the auth plugins and /health', () => {
     expect([down.statusCode, down.json()]).toEqual([503, { status: 'unavailable', redis: 'down' }]);
   });
 
+  it('bearer with resolve: static tokens are the default tenant, resolved ones their own, an HttpError is answered and not counted', async () => {
+    const server = app();
+    const asked: string[] = [];
+    server.register(async (scope) => {
+      scope.register(bearerAuthPlugin, {
+        enabled: true,
+        tokens: ['token-one-0123456789'],
+        failures,
+        resolve: (presented) => {
+          asked.push(presented);
+          if (presented === 'tenant-token-0123456789') return { client: 'api-token:t1', tenant: 'acme' };
+          if (presented === 'unsure') return new HttpError('DATABASE_UNAVAILABLE', 'cannot tell yet');
+          return undefined;
+        },
+      });
+      scope.get('/private', async (request) => ({ client: request.apiClient, tenant: request.tenant }));
+    });
+    const get = (token: string) => server.inject({ url: '/private', headers: { authorization: `Bearer ${token}` } });
+    expect((await get('token-one-0123456789')).json()).toEqual({ client: 'token:1', tenant: 'default' });
+    expect((await get('tenant-token-0123456789')).json()).toEqual({ client: 'api-token:t1', tenant: 'acme' });
+    // A static token never reaches the resolver.
+    expect(asked).toEqual(['tenant-token-0123456789']);
+    // More than the failure limit of "cannot tell": answered each time, none counted.
+    for (let i = 0; i <= failures.max; i++) {
+      const unsure = await get('unsure');
+      expect([unsure.statusCode, unsure.json().code]).toEqual([503, 'DATABASE_UNAVAILABLE']);
+    }
+    expect((await get('tenant-token-0123456789')).statusCode).toBe(200);
+    expect((await get('unknown-0123456789')).json()).toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+
+  it('bearer off: every request is the default tenant', async () => {
+    const server = app();
+    server.register(async (scope) => {
+      scope.register(bearerAuthPlugin, { enabled: false, tokens: [], failures });
+      scope.get('/private', async (request) => ({ tenant: request.tenant }));
+    });
+    expect((await server.inject('/private')).json()).toEqual({ tenant: 'default' });
+  });
+
   it('basic: answers 401 with a challenge from the hook, also on routes with an error handler of their own', async () => {
     const server = app();
     server.register(basicAuthPlugin, { user: 'ops', pass: 'pass-0123456789abc', realm: 'test', failures });

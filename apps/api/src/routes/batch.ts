@@ -1,4 +1,4 @@
-import { schemaIssues, type QueueClient } from '@ceres/queues';
+import { schemaIssues, unscopedJobId, type QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, invalidBody, issuesMessage } from '@ceres/http';
 import { bodyBySchema, producerError, splitOptions } from '../enqueue/body';
@@ -29,9 +29,11 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
       async (request, reply) => {
         const { payload, options } = splitOptions(request.body);
         const items = (payload as { items: unknown[] }).items;
-        const results = await queues.enqueueBulk(type, items as never[], options as never);
+        // The token's tenant, never the body's (a `tenant` field is an unknown field: 400).
+        const { tenant } = request;
+        const results = await queues.enqueueBulk(type, items as never[], { ...options, tenant } as never);
         reply.code(202);
-        return { queue, job, items: results };
+        return { queue, job, items: results.map((result) => ({ ...result, jobId: unscopedJobId(tenant, result.jobId) ?? result.jobId })) };
       },
     );
   }

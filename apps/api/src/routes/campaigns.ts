@@ -1,7 +1,7 @@
 import { MAX_PLACEHOLDER_VALUE_CHARS, MAX_RENDERED_CHARS, renderedLengthBound, unknownPlaceholders } from '@ceres/app-kit';
 import type { Db } from '@ceres/db';
 import { badRequest, errorResponses, HttpError } from '@ceres/http';
-import type { QueueClient } from '@ceres/queues';
+import { scopedJobId, type QueueClient } from '@ceres/queues';
 import type { Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { withDatabase } from '../newsletter/database-errors';
@@ -125,7 +125,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
       const transition = await withDatabase(() => store.start(id));
       if (!transition.found) throw notFound(id);
       if (!transition.changed && transition.before !== 'sending') throw conflict(id, transition.before, 'only a draft can be started');
-      await queues.enqueue('newsletter/fan-out', { campaignId: id });
+      await queues.enqueue('newsletter/fan-out', { campaignId: id }, { tenant: request.tenant });
       reply.code(202);
       return { campaignId: id, state: 'sending' as const };
     },
@@ -156,12 +156,16 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
         const queue = queues.getQueue('newsletter');
         const ids = transition.cancelledUserIds ?? [];
         for (let i = 0; i < ids.length; i += REMOVE_BATCH) {
-          await Promise.all(ids.slice(i, i + REMOVE_BATCH).map((userId) => queue.remove(`newsletter:send:${id}.${userId}`).catch(() => 0)));
+          await Promise.all(
+            ids
+              .slice(i, i + REMOVE_BATCH)
+              .map((userId) => queue.remove(scopedJobId(request.tenant, `newsletter:send:${id}.${userId}`)).catch(() => 0)),
+          );
         }
       }
       // With maybe no send left to notice the end, this closes the campaign and posts its summary
       // (again on a repeated cancel: a first one answered 503 may not have got this far).
-      await queues.enqueue('newsletter/finish', { campaignId: id });
+      await queues.enqueue('newsletter/finish', { campaignId: id }, { tenant: request.tenant });
       reply.code(202);
       return { campaignId: id, state: 'cancelled' as const };
     },

@@ -1,4 +1,4 @@
-import { isQueueName, QUEUE_NAMES, QueueUnavailableError, type QueueClient } from '@ceres/queues';
+import { isQueueName, QUEUE_NAMES, QueueUnavailableError, scopedJobId, tenantOfData, type QueueClient } from '@ceres/queues';
 import { maskEmails } from '@ceres/app-kit';
 
 /** A status read enqueues nothing by nature: its 503 says what could not be done. */
@@ -30,17 +30,22 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
           known: QUEUE_NAMES,
         });
       }
+      // The same answer for an unknown id and for another tenant's job, so ids cannot be probed.
       const notFound = () => new HttpError('JOB_NOT_FOUND', `no job "${jobId.slice(0, 600)}" in queue ${queue}`);
       // Only jobs the caller could have enqueued: never BullMQ's own keys nor maintenance jobs.
       if (!isApiJobId(queue, jobId)) throw notFound();
+      // The id the tenant knows (`email:verify:user-123`) is `acme@email:verify:user-123` in Redis.
+      const { tenant } = request;
+      const redisId = scopedJobId(tenant, jobId);
       try {
         // Checked first: a BullMQ Queue first used while Redis is down would not recover.
         await queues.ready();
         const bullQueue = queues.getQueue(queue);
         // State first, then the job: a job that finishes in between shows its final fields with
         // the earlier state, never a final state with fields missing. Both go in one pipeline.
-        const [state, job] = await Promise.all([bullQueue.getJobState(jobId), bullQueue.getJob(jobId)]);
-        if (!job || !isPlatformJob(queue, job.name)) throw notFound();
+        const [state, job] = await Promise.all([bullQueue.getJobState(redisId), bullQueue.getJob(redisId)]);
+        // A numbered id is global: the job's data says whose it is.
+        if (!job || !isPlatformJob(queue, job.name) || tenantOfData(job.data) !== tenant) throw notFound();
         return {
           jobId,
           queue,

@@ -1,5 +1,5 @@
 import { errorResponses } from '@ceres/http';
-import type { QueueClient } from '@ceres/queues';
+import { unscopedJobId, type QueueClient } from '@ceres/queues';
 import type { FastifyPluginAsync } from 'fastify';
 import { bodyBySchema, producerError, splitOptions } from '../enqueue/body';
 import { PLATFORM_JOB_TYPES, unknownJobType } from '../enqueue/platform-job-types';
@@ -26,9 +26,11 @@ export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app
       },
       async (request, reply) => {
         const { payload, options } = splitOptions(request.body);
-        const result = await queues.enqueue(type, payload as never, options as never);
+        // The token's tenant, never the body's (a `tenant` field is an unknown field: 400).
+        const { tenant } = request;
+        const result = await queues.enqueue(type, payload as never, { ...options, tenant } as never);
         reply.code(202);
-        return { jobId: result.jobId, queue, job, duplicate: result.duplicate };
+        return { jobId: unscopedJobId(tenant, result.jobId) ?? result.jobId, queue, job, duplicate: result.duplicate };
       },
     );
   }
