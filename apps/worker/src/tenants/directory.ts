@@ -42,6 +42,8 @@ export class TenantDirectory extends EventEmitter<TenantDirectoryEvents> {
   private lastChange: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  /** Whether the last read failed: one warning per outage, one line when reads work again. */
+  private failing = false;
 
   constructor(private readonly options: TenantDirectoryOptions) {
     super();
@@ -73,8 +75,10 @@ export class TenantDirectory extends EventEmitter<TenantDirectoryEvents> {
     const { store, logger } = this.options;
     try {
       const last = (await store.lastChange())?.getTime();
-      if (last === this.lastChange) return;
-      const rows = await store.list();
+      const rows = last === this.lastChange ? undefined : await store.list();
+      if (this.failing) logger.info('tenants: read from PostgreSQL again');
+      this.failing = false;
+      if (!rows) return;
       const next = new Map(rows.map((row) => [row.id, this.settingsOf(row)]));
       const before = this.tenants;
       this.tenants = next;
@@ -83,7 +87,8 @@ export class TenantDirectory extends EventEmitter<TenantDirectoryEvents> {
         if (JSON.stringify(before.get(id)) !== JSON.stringify(next.get(id))) this.emit('changed', id);
       }
     } catch (error) {
-      logger.warn({ err: errorSummary(error) }, 'tenants: could not read them from PostgreSQL; keeping the last ones read');
+      if (!this.failing) logger.warn({ err: errorSummary(error) }, 'tenants: could not read them from PostgreSQL; keeping the last ones read');
+      this.failing = true;
     }
   }
 
