@@ -3,9 +3,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { findJobDefinition, loadQueuesConfig, parseKeyring } from '@ceres/queues';
+import { migrate, createDb } from '@ceres/db';
+import { apiTokenHash, findJobDefinition, loadQueuesConfig, newApiToken, parseKeyring, TENANT_FIELD } from '@ceres/queues';
 import { sealPayload } from '../packages/queues/src/crypto/fields';
-import { freePort, startRedisServer, startSmtpSink, testEncryptionKey } from '@ceres/testing';
+import { freePort, startPostgresServer, startRedisServer, startSmtpSink, testEncryptionKey, type PostgresServer } from '@ceres/testing';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -26,6 +27,23 @@ const keyring = parseKeyring(ENCRYPTION_KEYS);
 /** The payload as our producers store it (personal fields encrypted); the raw side stores plaintext. */
 const verifyDefinition = findJobDefinition('email', 'verify')!;
 const storedVerifyPayload = (userId: string) => sealPayload(keyring, 'email/verify', verifyDefinition, verifyPayload(userId), true).data;
+/**
+ * `BENCH_TENANTS=200`: ours with tenants in use (issue 26). Pairs 1 and 2 authenticate with the
+ * tokens of that many tenants (api_tokens in a PostgreSQL the bench starts), one after the other;
+ * the jobs of pairs 3 and 4 belong to those tenants in turn, at the fair positions the writer gives
+ * them (`$tenant` in the data, the position as BullMQ priority), and the worker reads the tenants
+ * from that PostgreSQL. The raw sides are unchanged (BullMQ has no tenants).
+ */
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 0);
+const tenantOf = (i: number) => `town-${i % TENANTS}`;
+/** Job `i` of a round as ours stores it: sealed, and with tenants, its tenant's and its fair position. */
+const oursJob = (userId: string, i: number) =>
+  TENANTS === 0
+    ? { data: storedVerifyPayload(userId), opts: emailJobOptions }
+    : {
+        data: { ...(storedVerifyPayload(userId) as object), [TENANT_FIELD]: tenantOf(i) },
+        opts: { ...emailJobOptions, priority: 2 + 2 * Math.floor(i / TENANTS) },
+      };
 /** `BENCH_ONLY=3,4`: run some pairs only (when looking into one); the default runs them all. */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const only = (...ids: string[]) => !ONLY || ids.some((id) => ONLY.includes(id));
@@ -49,6 +67,29 @@ const log = (message: string) => console.log(`[bench ${new Date().toISOString().
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const redis = await startRedisServer();
+let postgres: PostgresServer | undefined;
+const tenantTokens: string[] = [];
+if (TENANTS > 0) {
+  postgres = await startPostgresServer();
+  await migrate(postgres.url);
+  const db = createDb(postgres.url);
+  for (let i = 0; i < TENANTS; i++) {
+    const token = newApiToken();
+    await db.tenants.add(tenantOf(i), { name: `Town ${i}` });
+    await db.apiTokens.insert({
+      id: `tok-${i}`,
+      tenantId: tenantOf(i),
+      name: null,
+      keyVersion: keyring.current.version,
+      tokenHash: apiTokenHash(keyring.current, token),
+    });
+    tenantTokens.push(token);
+  }
+  await db.close();
+}
+/** The bearer token of request `n`: with tenants, each tenant's in turn. */
+const tokenFor = (n: number) => (TENANTS === 0 ? TOKEN : tenantTokens[n % TENANTS]!);
+const databaseUrl = postgres?.url ?? 'postgres://bench@127.0.0.1:9/bench';
 const admin = new Redis(redis.url, { db: REDIS_DB });
 const flush = () => admin.flushdb();
 const redisUrl = new URL(redis.url);
@@ -83,8 +124,8 @@ async function startServers(): Promise<Record<Side, { child: Child; url: string 
     API_PORT: String(oursPort),
     API_TOKENS: TOKEN,
     JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
-    // The campaign routes are not measured here: the pool connects lazily and never reaches this.
-    DATABASE_URL: 'postgres://bench@127.0.0.1:9/bench',
+    // Without tenants nothing connects to it (the campaign routes are not measured); with tenants, the API reads their tokens.
+    DATABASE_URL: databaseUrl,
     UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
     // The default (6000/min per token) would answer 429 within a second; the limiter still runs.
     API_RATE_LIMIT_MAX: '1000000000',
@@ -141,7 +182,18 @@ await alternate(httpPair, async (side, warmup) => {
       duration: warmup ? 3 : HTTP_SECONDS,
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
       // A fresh user id per request: every request creates a job on both sides (no duplicates).
-      requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(verifyPayload(`h${httpRequests++}`)) }) }],
+      requests: [
+        {
+          setupRequest: (request) => {
+            const n = httpRequests++;
+            const headers =
+              TENANTS > 0 && side === 'ours'
+                ? { ...(request.headers as Record<string, string>), authorization: `Bearer ${tokenFor(n)}` }
+                : request.headers;
+            return { ...request, headers, body: JSON.stringify(verifyPayload(`h${n}`)) };
+          },
+        },
+      ],
     });
   const result = warmup ? await run() : await measureCpu('1', side, servers[side].child, run, (r) => r['2xx']);
   if (result['2xx'] === 0 || result.non2xx > 0 || result.errors > 0)
@@ -176,7 +228,8 @@ await alternate(batchPair, async (side, warmup) => {
     () => total,
   );
   const seconds = (performance.now() - t0) / 1000;
-  const counted = await admin.llen(`${side === 'ours' ? ourBullPrefix : rawPrefix}:email:wait`);
+  const base = `${side === 'ours' ? ourBullPrefix : rawPrefix}:email`;
+  const counted = (await admin.llen(`${base}:wait`)) + (await admin.zcard(`${base}:prioritized`));
   if (counted !== total) throw new Error(`${side}: ${counted} jobs waiting, expected ${total}`);
   return total / seconds;
 });
@@ -190,7 +243,7 @@ async function enqueueBatchRound(side: Side, total: number, tag: string): Promis
           const items = Array.from({ length: 1000 }, (_, i) => verifyPayload(`${tag}-${chunk * 1000 + i}`));
           const response = await fetch(`${servers.ours.url}/jobs/email/verify/batch`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor(chunk)}` },
             body: JSON.stringify({ items }),
           });
           if (response.status !== 202) throw new Error(`batch answered ${response.status}: ${await response.text()}`);
@@ -225,6 +278,8 @@ const workerEnv = (side: Side, task: string, count: number) => ({
   REDIS_URL: redis.url,
   REDIS_PREFIX: side === 'ours' ? ourPrefix : rawPrefix,
   JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
+  // With tenants, ours reads them from the bench's PostgreSQL; without, nothing connects to it.
+  BENCH_DATABASE_URL: databaseUrl,
 });
 const rss: Record<Side, number[]> = { ours: [], raw: [] };
 const idleRss: Record<Side, number[]> = { ours: [], raw: [] };
@@ -249,11 +304,11 @@ await alternate(workerPair, async (side, warmup) => {
   await queue.pause();
   for (let i = 0; i < count; i += 1000) {
     await queue.addBulk(
-      Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({
-        name: 'verify',
-        data: side === 'ours' ? storedVerifyPayload(`${tag}-${i + k}`) : verifyPayload(`${tag}-${i + k}`),
-        opts: emailJobOptions,
-      })),
+      Array.from({ length: Math.min(1000, count - i) }, (_, k) =>
+        side === 'ours'
+          ? { name: 'verify', ...oursJob(`${tag}-${i + k}`, i + k) }
+          : { name: 'verify', data: verifyPayload(`${tag}-${i + k}`), opts: emailJobOptions },
+      ),
     );
   }
   const child = spawnTs('bench/children/worker.ts', workerEnv(side, 'throughput', count));
@@ -306,7 +361,10 @@ await alternate(latencyPair, async (side, warmup) => {
   for (let i = 0; i < count; i++) {
     const userId = `${tag}-${i}@${wallClockMs().toFixed(3)}`;
     // Ours sealed as our producers store it (the worker opens it before the processor starts).
-    await producers[side].add('verify', side === 'ours' ? storedVerifyPayload(userId) : verifyPayload(userId), emailJobOptions);
+    if (side === 'ours') {
+      const { data, opts } = oursJob(userId, i);
+      await producers.ours.add('verify', data, opts);
+    } else await producers.raw.add('verify', verifyPayload(userId), emailJobOptions);
     await sleep(1);
   }
   const { latencies } = await done;
@@ -356,6 +414,7 @@ await sink.close();
 await Promise.all([rawQueue.close(), producers.ours.close(), producers.raw.close()]);
 await admin.quit();
 await redis.close();
+await postgres?.close();
 
 // ── report ───────────────────────────────────────────────────────────────────────────────────
 const machine = {
@@ -376,7 +435,7 @@ const rows = pairs
   });
 const seconds = Math.round((Date.now() - started) / 1000);
 console.log(
-  `\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.redis.split(' ').slice(0, 3).join(' ')}; ${ROUNDS} rounds per side, medians; ${seconds} s\n`,
+  `\n${machine.cpus} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.redis.split(' ').slice(0, 3).join(' ')}; ${ROUNDS} rounds per side, medians; ${seconds} s${TENANTS > 0 ? `; ours with ${TENANTS} tenants` : ''}\n`,
 );
 const table = rows.map((row) => ({
   pair: row.id,
@@ -408,7 +467,7 @@ const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}.js
 await writeFile(
   `${ROOT}${file}`,
   JSON.stringify(
-    { startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, pairs: rows, cpuPerUnit: cpuTable },
+    { startedAt: new Date(started).toISOString(), seconds, machine, rounds: ROUNDS, tenants: TENANTS, pairs: rows, cpuPerUnit: cpuTable },
     null,
     2,
   ),

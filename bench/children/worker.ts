@@ -41,11 +41,12 @@ const onCompleted = () => {
 let worker: Worker;
 let close: () => Promise<unknown>;
 if (mode === 'ours') {
-  // A database URL nothing connects to: the no-op jobs never fail, so no dead letter is written.
+  // The no-op jobs never fail, so no dead letter is written; the database is only read for the
+  // tenants (BENCH_TENANTS; without, a URL nothing connects to).
   const config = loadWorkerConfig({
     UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
     ...process.env,
-    DATABASE_URL: 'postgres://bench:bench@127.0.0.1:9/bench',
+    DATABASE_URL: process.env.BENCH_DATABASE_URL ?? 'postgres://bench:bench@127.0.0.1:9/bench',
   });
   const logger = createLogger(config.logLevel);
   const deps = buildDeps(config, logger);
