@@ -57,7 +57,10 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
     refreshMs: config.tenantsRefreshMs,
   });
   const delivery = new TenantDelivery(deps, directory, logger);
-  const runner = new JobRunner({ ...options, tenancy: { gate: new TenantGate(directory, deps.queues.store, config.tenantParkMs), delivery } });
+  const runner = new JobRunner({
+    ...options,
+    tenancy: { gate: new TenantGate(directory, deps.queues.store, config.tenantParkMs), delivery },
+  });
   const activity = new ActivityLog(logger, config.activityLogMs).watch(runner);
   const watchdog = new StallWatchdog(runner, {
     intervalMs: config.stallCheckMs,

@@ -87,7 +87,8 @@ export class TenantDirectory extends EventEmitter<TenantDirectoryEvents> {
         if (JSON.stringify(before.get(id)) !== JSON.stringify(next.get(id))) this.emit('changed', id);
       }
     } catch (error) {
-      if (!this.failing) logger.warn({ err: errorSummary(error) }, 'tenants: could not read them from PostgreSQL; keeping the last ones read');
+      if (!this.failing)
+        logger.warn({ err: errorSummary(error) }, 'tenants: could not read them from PostgreSQL; keeping the last ones read');
       this.failing = true;
     }
   }
