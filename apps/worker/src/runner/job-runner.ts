@@ -294,7 +294,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     if (slot && slot.heldUntil > Date.now()) throw Worker.RateLimitError();
     const tenant = tenantOfData(job.data);
     if (tenancy && slot) {
-      const admission = await tenancy.gate.admit(slot.worker, tenant, job.id!);
+      let admission = tenancy.gate.admit(slot.worker, tenant, job.id!);
+      if (admission instanceof Promise) admission = await admission;
       if ('reason' in admission) {
         await job.moveToDelayed(Date.now() + admission.wait, token);
         attempt.log('debug', { tenant, reason: admission.reason, waitMs: admission.wait }, 'job put off: back when its tenant may run');

@@ -8,6 +8,8 @@ export type Admission = { wait: 0 } | { wait: number; reason: 'disabled' | 'held
 
 type QueueKeys = Pick<Queue, 'name' | 'toKey'>;
 
+const NOW: Admission = { wait: 0 };
+
 /**
  * Each tenant's share of a queue beyond its fair position: a disabled tenant's jobs wait, a
  * tenant's rate holds across every worker process, its own relay's back-pressure holds it alone.
@@ -25,20 +27,25 @@ export class TenantGate {
     private readonly parkMs: number,
   ) {}
 
-  async admit(queue: QueueKeys, tenant: string, jobId: string): Promise<Admission> {
+  /** Whether a job of `tenant` may start now: decided in memory (no promise) unless the tenant has a rate or a relay of its own. */
+  admit(queue: QueueKeys, tenant: string, jobId: string): Admission | Promise<Admission> {
     const settings = this.directory.get(tenant);
     if (settings.disabled) return { wait: this.parkMs, reason: 'disabled' };
     const rate = queue.name === 'email' || queue.name === 'newsletter' ? settings.ratePerSecond[queue.name] : undefined;
-    if (rate === undefined && !this.hasOwnRelay(tenant)) return { wait: 0 };
+    if (rate === undefined && !this.hasOwnRelay(tenant)) return NOW;
     const local = (this.heldUntil.get(`${queue.name}\0${tenant}`) ?? 0) - Date.now();
     if (local > 0) return { wait: local, reason: 'held' };
+    return this.ask(queue, tenant, jobId, rate);
+  }
+
+  private async ask(queue: QueueKeys, tenant: string, jobId: string, rate: number | undefined): Promise<Admission> {
     const { ms, held } = await this.store.tenantWait(
       queue,
       tenant,
       jobId,
       rate === undefined ? undefined : Math.max(1, Math.round(1000 / rate)),
     );
-    if (ms === 0) return { wait: 0 };
+    if (ms === 0) return NOW;
     return { wait: ms, reason: held ? 'held' : 'rate' };
   }
 
