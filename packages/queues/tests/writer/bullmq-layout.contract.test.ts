@@ -186,6 +186,44 @@ describe("BullMQ's layout, as bullmq-layout.ts reads it", () => {
     await Promise.all([queue.remove(`by-add-${kind}`), queue.remove(`by-script-${kind}`)]);
   });
 
+  it("a fair position replaces the options' priority where BullMQ's prioritized add reads it: stored as Queue.add with that priority stores it", async () => {
+    // A first tenant's job: an empty prioritized set, so the tenant arrives at position 1.
+    const opts = { attempts: 6, removeOnComplete: { age: 3600 }, priority: 1 };
+    const prepared = prepareDecideAndAdd(
+      queue,
+      'a',
+      { n: 1 },
+      { ...opts, jobId: 'fair-1' },
+      { queue, jobId: 'fair-1', window: 'retention', data: '', fairTenant: 'acme' },
+    );
+    const second = prepareDecideAndAdd(
+      queue,
+      'a',
+      { n: 2 },
+      { ...opts, jobId: 'fair-2' },
+      { queue, jobId: 'fair-2', window: 'retention', data: '', fairTenant: 'acme' },
+    );
+    await decideAndAdd(connection, [prepared, second]);
+    await queue.add('a', { n: 2 }, { ...opts, priority: 2, jobId: 'by-add-2' });
+    const [fair, byAdd] = await Promise.all(['fair-2', 'by-add-2'].map((id) => connection.hgetall(queue.toKey(id))));
+    // The backlogged tenant's second job: the next even position, in the hash and in BullMQ's options.
+    expect(fair!.priority).toBe('2');
+    expect(JSON.parse(fair!.opts!).priority).toBe(2);
+    expect({ ...fair, timestamp: 'T', data: 'D', opts: fair!.opts!.replace('fair-2', '?') }).toEqual({
+      ...byAdd,
+      timestamp: 'T',
+      data: 'D',
+      opts: byAdd!.opts!.replace('by-add-2', '?'),
+    });
+    expect(await queue.getJobState('fair-2')).toBe('prioritized');
+    // BullMQ orders the prioritized set by priority × 2^32 + its counter: what FAIR_LUA reads.
+    const scores = await connection.zrange(queue.toKey('prioritized'), 0, -1, 'WITHSCORES');
+    expect(Math.floor(Number(scores[1]) / 2 ** 32)).toBe(1);
+    expect(scores[0]).toBe('fair-1');
+    await Promise.all(['fair-1', 'fair-2', 'by-add-2'].map((id) => queue.remove(id)));
+    await connection.del(queue.toKey('ceres-fair'));
+  });
+
   it('a claimed id (a finished job being replaced by another producer) is left alone: in flight, nothing added', async () => {
     await connection.set(queue.toKey('ceres-claim:claimed-1'), 'other', 'PX', 5_000);
     const prepared = prepareDecideAndAdd(
