@@ -27,6 +27,7 @@ const UNIT = [
   'packages/queues/tests/reserved-keys.test.ts',
   'packages/queues/tests/retry.test.ts',
   'packages/queues/tests/schemas.test.ts',
+  'packages/queues/tests/tenant.test.ts',
   'tests/local-encryption-key.test.ts',
   'tests/no-fixed-waits.test.ts',
 ];
