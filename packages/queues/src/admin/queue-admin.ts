@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
+import type { TenantOutcome } from '../tenant-metrics';
 import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
@@ -184,6 +185,29 @@ export class QueueAdmin {
       }
     }
     return counts;
+  }
+
+  /**
+   * The jobs waiting to run (waiting and prioritized) per tenant: every id of both, page by page
+   * ({@link TENANT_PAGE}), the data read only for ids BullMQ numbered. A cost in proportion to the
+   * jobs waiting: the metrics read it at most every `METRICS_TENANT_SCAN_MS`.
+   */
+  async waitingPerTenant(name: string): Promise<Map<string, number>> {
+    const queue = this.queue(name);
+    const counts = new Map<string, number>();
+    for (const state of ['waiting', 'prioritized'] as const) {
+      for await (const ids of stateIdPages(queue, state, TENANT_PAGE)) {
+        for (const tenant of await tenantsOfJobIds(this.redis, queue, ids)) {
+          if (tenant !== undefined) counts.set(tenant, (counts.get(tenant) ?? 0) + 1);
+        }
+      }
+    }
+    return counts;
+  }
+
+  /** The jobs of the queue completed or failed for good per tenant, as the workers counted them (tenant-metrics.ts). */
+  tenantOutcomes(name: string, outcome: TenantOutcome): Promise<Map<string, number>> {
+    return this.client.store.tenantCounts(this.queue(name), outcome);
   }
 
   /**
