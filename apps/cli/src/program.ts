@@ -32,6 +32,12 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
 
   const queueArg = () => new Argument('<queue>', 'queue name').choices(QUEUE_NAMES);
   const json = () => new Option('--json', 'print JSON instead of text');
+  /** `--tenant` of stats, jobs, retry and drain: only that tenant's jobs, told from each job's id or data. */
+  const tenantFilter = (what: string) =>
+    new Option(
+      '--tenant <id>',
+      `${what} only this tenant's jobs ("default": those naming no tenant); reads every job id of the states concerned, page by page`,
+    ).argParser(tenantId);
   const program = new Command('ceres-jobs')
     .description("The operator's command line for the Ceres job queues (BullMQ on Redis) and the failed_jobs archive.")
     .addHelpText('after', EXIT_CODES_HELP)
@@ -44,15 +50,17 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
   program
     .command('stats')
     .description('every queue: waiting, active, delayed, prioritized, failed, completed, paused')
+    .addOption(tenantFilter('count'))
     .addOption(json())
     .action((options) => act(() => queues.stats(ctx, io, options))());
 
   program
     .command('jobs')
-    .description('list the jobs of one state, newest first (personal data masked)')
+    .description('list the jobs of one state, newest first, each with its tenant (personal data masked)')
     .addArgument(queueArg())
     .addOption(new Option('--state <state>', 'job state').choices(JOB_STATES).default('waiting'))
     .addOption(new Option('--limit <n>', 'at most this many jobs (1..1000)').argParser(wholeNumber(1, 1000)).default(20))
+    .addOption(tenantFilter('list'))
     .addOption(json())
     .action((queue, options) => act(() => queues.jobs(ctx, io, queue, options))());
 
@@ -72,6 +80,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addArgument(queueArg())
     .argument('[id]', 'job id')
     .option('--all', 'every failed job of the queue')
+    .addOption(tenantFilter('with --all: retry'))
     .addOption(json())
     .action((queue, id, options) => act(() => queues.retry(ctx, io, queue, id, options))());
 
@@ -132,6 +141,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .command('drain')
     .description('remove the waiting (and prioritized) jobs of a queue; delayed, active and finished jobs stay. Asks first unless --yes')
     .addArgument(queueArg())
+    .addOption(tenantFilter('remove'))
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())
     .action((queue, options) => act(() => queues.drain(ctx, io, queue, options))());

@@ -29,6 +29,8 @@ export interface AppDeps {
   redisTimeoutMs?: number;
   /** For `POST /api/erasure` (`DATABASE_URL`); without it that route answers 503 and erases nothing. */
   erasureDb?: ErasureDb;
+  /** The per-tenant series of `/metrics` (`METRICS_MAX_TENANTS`, `METRICS_TENANT_SCAN_MS`). @defaultValue `{ maxTenants: 200, scanMs: 30000 }` */
+  tenantMetrics?: { maxTenants: number; scanMs: number };
   /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -76,7 +78,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(schedulerRoutes, { admin });
   app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb });
   app.register(metricsRoutes, {
-    metrics: new QueueMetrics({ queues, isRedisReady, timeoutMs }),
+    metrics: new QueueMetrics({
+      queues,
+      isRedisReady,
+      timeoutMs,
+      tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
+    }),
   });
   app.register(
     createBoard({ queues, publicBasePath: deps.publicBasePath, isOutage: (error) => deps.client.isOutage(error), log: app.log }),

@@ -7,6 +7,8 @@ import {
   registry,
   SEALED_FIELD,
   sealedFieldNames,
+  TENANT_FIELD,
+  tenantOfData,
   type JobDefinition,
   type QueueName,
 } from '@ceres/queues';
@@ -46,8 +48,11 @@ export function maskJobData(queue: QueueName): (data: unknown) => unknown {
   return (data) => {
     if (data === null || typeof data !== 'object' || Array.isArray(data)) return maskDeep(data);
     const shown: Record<string, unknown> = {};
+    // The tenant first (only a job of another tenant than default names one), as stored.
+    const tenant = (data as Record<string, unknown>)[TENANT_FIELD];
+    if (typeof tenant === 'string') shown[TENANT_FIELD] = tenant;
     for (const [field, value] of Object.entries(data as Record<string, unknown>)) {
-      if (field === DIGEST_FIELD) continue;
+      if (field === DIGEST_FIELD || field === TENANT_FIELD) continue;
       // The personal fields sealed together show one by one, each as encrypted.
       if (field === SEALED_FIELD && isEncrypted(value)) {
         for (const name of sealedFieldNames(value)) shown[name] = hidden(value, name);
@@ -58,6 +63,26 @@ export function maskJobData(queue: QueueName): (data: unknown) => unknown {
     return shown;
   };
 }
+
+/**
+ * Bull Board's `name` formatter: the job's name and the tenant it is for, `welcome · tenant acme`
+ * (`· tenant default` for a job naming none), on every list and job page: the board is the platform
+ * operators' view of every tenant's jobs. A tenant id is no personal data (`^[a-z0-9-]{1,40}$`).
+ */
+export function jobNameWithTenant(job: { name?: string; data?: unknown }): string {
+  let data = job.data;
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      data = undefined;
+    }
+  }
+  return `${job.name ?? ''} · tenant ${tenantOfData(data)}`;
+}
+
+/** A name as {@link jobNameWithTenant} shows it, without its tenant: `alert · tenant acme` → `alert`. */
+export const untenantedJobName = (name: string): string => name.replace(/ · tenant [a-z0-9-]{1,40}$/, '');
 
 /** Bull Board's `returnValue` formatter: addresses masked wherever they appear. */
 export const maskReturnValue = (value: unknown): unknown => maskDeep(value);

@@ -4,7 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { errorResponse } from '@ceres/http';
 import { NO_COMPLETED_RETRIES, registry, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
-import { maskJobData, maskReturnValue } from './board-formatters';
+import { jobNameWithTenant, maskJobData, maskReturnValue } from './board-formatters';
 
 /** What a Bull Board error handler returns (its status is a union of HTTP codes). */
 type BoardAnswer = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;
@@ -49,6 +49,8 @@ export function createBoard({ queues, publicBasePath = '', isOutage, log }: Boar
       // Personal fields masked on every tab (see board-formatters.ts).
       adapter.setFormatter('data', maskJobData(name));
       adapter.setFormatter('returnValue', maskReturnValue);
+      // Each job's tenant beside its name (see board-formatters.ts).
+      adapter.setFormatter('name', jobNameWithTenant);
       return adapter;
     }),
     serverAdapter,

@@ -42,6 +42,17 @@ export const QueuesUiEnv = Type.Object({
       description: 'Public path prefix when a reverse proxy serves the app under a sub-path and strips it, e.g. /ops',
     }),
   ),
+  METRICS_MAX_TENANTS: Type.Integer({
+    default: 200,
+    minimum: 1,
+    maximum: 10000,
+    description: 'Tenant label values of the per-tenant metrics; the tenants beyond them are tenant="other"',
+  }),
+  METRICS_TENANT_SCAN_MS: Type.Integer({
+    default: 30000,
+    minimum: 0,
+    description: 'How often /metrics reads every waiting job for the per-tenant waiting gauge (0: at every scrape)',
+  }),
   LOG_LEVEL: EnvLogLevel,
 });
 
@@ -66,6 +77,7 @@ export function loadConfig(env: Env = process.env) {
     /** Normalized without a trailing slash; `''` when unset. */
     publicBasePath: (parsed.QUEUES_UI_BASE_PATH ?? '').replace(/\/$/, ''),
     logLevel: parsed.LOG_LEVEL,
+    tenantMetrics: { maxTenants: parsed.METRICS_MAX_TENANTS, scanMs: parsed.METRICS_TENANT_SCAN_MS },
     queues: loadQueuesConfig(env),
     databaseUrl: parsed.DATABASE_URL === undefined ? undefined : databaseUrlSetting(env),
   };

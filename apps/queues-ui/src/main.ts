@@ -22,6 +22,7 @@ await runService({
       publicBasePath: config.publicBasePath,
       logger: { level: config.logLevel, name: 'ceres-queues-ui' },
       erasureDb: db,
+      tenantMetrics: config.tenantMetrics,
     });
     client.onConnectionChange((state) =>
       state === 'up' ? app.log.info('Redis connected') : app.log.warn('Redis connection closed; reconnecting'),

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       authFailures: { max: 20, windowMs: 900_000 },
       publicBasePath: '',
       logLevel: 'info',
+      tenantMetrics: { maxTenants: 200, scanMs: 30_000 },
       queues: {
         redisUrl: 'redis://127.0.0.1:6379',
         redisDb: 5,

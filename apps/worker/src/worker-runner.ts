@@ -1,4 +1,4 @@
-import { queueLimiter, subscribeToPauses, type QueueName } from '@ceres/queues';
+import { queueLimiter, subscribeToPauses, TenantCounts, tenantOfData, type QueueName } from '@ceres/queues';
 import type { Worker } from 'bullmq';
 import { ActivityLog } from './activity-log';
 import type { DeadLetters } from './dead-letters';
@@ -70,6 +70,7 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
   });
   watchdog.on('gaveUp', onStall);
   runner.on('jobFailed', (job, error) => void deadLetters.onFailed(job, error));
+  const tenantCounts = countPerTenant(runner, options);
   // The tenants are read before the first job is taken (a failed read is logged; all then run as unconfigured).
   const started = directory.start().then(() => {
     if (!closing) runner.start();
@@ -102,11 +103,49 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
       const closed = runner.close(force);
       directory.stop();
       closing ??= closed.then(async () => {
+        await tenantCounts.stop();
         await pauses.close();
         activity.stop();
         delivery.close();
       });
       return force ? closed.then(() => closing) : closing;
+    },
+  };
+}
+
+/** How often a worker process adds its per-tenant counts to Redis. */
+const TENANT_COUNTS_FLUSH_MS = 5_000;
+
+/**
+ * Counts the jobs completed and failed for good per tenant (queues-ui's
+ * `ceres_queue_tenant_jobs_completed_total` and `…_failed_total`): in memory as BullMQ's workers
+ * report them, added to Redis every {@link TENANT_COUNTS_FLUSH_MS} and when the workers close
+ * (tenant-metrics.ts), so a job costs no Redis command of its own.
+ */
+function countPerTenant(runner: JobRunner, { deps, logger }: RunnerOptions) {
+  const counts = new TenantCounts();
+  runner.on('workerStarted', (name) => {
+    const queue = deps.queues.getQueue(name);
+    runner.workers
+      .get(name)
+      ?.on('completed', (job) => counts.add(queue, 'completed', tenantOfData(job.data)))
+      // `finishedOn` is set only when the job failed for good (as the dead letters read it).
+      .on('failed', (job) => {
+        if (job?.finishedOn) counts.add(queue, 'failed', tenantOfData(job.data));
+      });
+  });
+  const flush = () =>
+    deps.queues.store
+      .flushTenantCounts(counts)
+      .catch((error: unknown) =>
+        logger.warn({ err: errorSummary(error) }, 'could not add the per-tenant job counts to Redis; kept for the next try'),
+      );
+  const timer = setInterval(() => void flush(), TENANT_COUNTS_FLUSH_MS);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await flush();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
 import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey } from './writer/ceres-keys';
 
@@ -154,6 +155,16 @@ export class CeresStore {
   /** Every job id of `queue`, about `count` a page, whatever state the jobs move to meanwhile (erasure). */
   scanJobIds(queue: Queue, count: number): AsyncGenerator<string[]> {
     return scanJobIds(this.redis, queue, count);
+  }
+
+  /** Adds a worker's pending per-tenant completed/failed counts to Redis (tenant-metrics.ts). */
+  flushTenantCounts(counts: TenantCounts): Promise<void> {
+    return counts.flush(this.redis);
+  }
+
+  /** The jobs of `queue` completed or failed for good per tenant, as the workers counted them. */
+  tenantCounts(queue: Queue, outcome: TenantOutcome): Promise<Map<string, number>> {
+    return readTenantCounts(this.redis, queue, outcome);
   }
 
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */

@@ -101,6 +101,9 @@ export {
   type QueueStats,
   type SchedulerView,
 } from './admin/queue-admin';
+// Which tenant a stored job is for, from its id or its data (the CLI's and the metrics' --tenant figures).
+export { stateIdPages, tenantOfJobId, tenantsOfJobIds } from './admin/tenant-jobs';
+export { TenantCounts, tenantCountKey, type TenantOutcome } from './tenant-metrics';
 // Erasure of one user's data (the queues-ui's POST /api/erasure and the CLI's erase).
 export { eraseUserData, ErasureUserId, type ErasureLog, type ErasureStores, type UserDataErasure } from './admin/erasure';
 export { optOutAddressDigests } from './admin/opt-out-digest';

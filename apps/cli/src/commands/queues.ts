@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { QUEUE_NAMES, type CleanableState, type JobState, type JobView } from '@ceres/queues';
+import { QUEUE_NAMES, tenantOfData, type CleanableState, type JobState, type JobView } from '@ceres/queues';
 import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
@@ -9,11 +9,20 @@ export interface Json {
   json?: boolean;
 }
 
+/** `--tenant`: only this tenant's jobs (validated by the parser). */
+export interface TenantFilter {
+  tenant?: string;
+}
+
+/** `of tenant acme` after a figure, when --tenant narrowed it. */
+const ofTenant = (tenant: string | undefined) => (tenant === undefined ? '' : ` of tenant ${tenant}`);
+
 /** A job as the CLI shows it: personal data masked, times as ISO 8601. */
 export function jobOutput(job: JobView) {
   return {
     id: job.id ?? null,
     name: job.name,
+    tenant: tenantOfData(job.data),
     state: job.state,
     data: maskData(job.data),
     attemptsMade: job.attemptsMade,
@@ -27,15 +36,16 @@ export function jobOutput(job: JobView) {
   };
 }
 
-export async function stats(ctx: CliContext, io: Io, options: Json): Promise<number> {
+export async function stats(ctx: CliContext, io: Io, options: Json & TenantFilter): Promise<number> {
   const admin = await ctx.admin();
-  const all = await admin.allStats();
+  const all = await admin.allStats(options.tenant);
   const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
   const queues = Object.fromEntries(QUEUE_NAMES.map((name, index) => [name, { ...all[name], paused: paused[index]! }]));
   if (options.json) {
-    printJson(io, { queues });
+    printJson(io, options.tenant === undefined ? { queues } : { tenant: options.tenant, queues });
     return 0;
   }
+  if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused: the whole queue)`);
   println(
     io,
     table(
@@ -56,34 +66,41 @@ export async function stats(ctx: CliContext, io: Io, options: Json): Promise<num
   return 0;
 }
 
-export async function jobs(ctx: CliContext, io: Io, queue: string, options: Json & { state: JobState; limit: number }): Promise<number> {
+export async function jobs(
+  ctx: CliContext,
+  io: Io,
+  queue: string,
+  options: Json & TenantFilter & { state: JobState; limit: number },
+): Promise<number> {
   const admin = await ctx.admin();
-  const { total, jobs: list } = await admin.jobs(queue, options.state, 0, options.limit - 1);
+  const { total, jobs: list } = await admin.jobs(queue, options.state, 0, options.limit - 1, options.tenant);
   const shown = list.map(jobOutput);
   if (options.json) {
-    printJson(io, { queue, state: options.state, total, jobs: shown });
+    const scope = options.tenant === undefined ? {} : { tenant: options.tenant };
+    printJson(io, { queue, state: options.state, ...scope, total, jobs: shown });
     return 0;
   }
   if (shown.length === 0) {
-    println(io, `no ${options.state} jobs in ${queue}`);
+    println(io, `no ${options.state} jobs${ofTenant(options.tenant)} in ${queue}`);
     return 0;
   }
   println(
     io,
     table(
-      ['id', 'name', 'attempts', 'added', 'finished', 'reason'],
+      ['id', 'tenant', 'name', 'attempts', 'added', 'finished', 'reason'],
       shown.map((job) => [
         job.id ?? '',
+        job.tenant,
         job.name,
         job.attemptsMade,
         job.addedAt ?? '',
         job.finishedAt ?? '',
         (job.failedReason ?? '').slice(0, 60),
       ]),
-      [2],
+      [3],
     ),
   );
-  println(io, `${shown.length} of ${total} ${options.state} jobs in ${queue}, newest first`);
+  println(io, `${shown.length} of ${total} ${options.state} jobs${ofTenant(options.tenant)} in ${queue}, newest first`);
   return 0;
 }
 
@@ -108,14 +125,16 @@ export async function retry(
   io: Io,
   queue: string,
   id: string | undefined,
-  options: Json & { all?: boolean },
+  options: Json & TenantFilter & { all?: boolean },
 ): Promise<number> {
   if ((id === undefined) === !options.all) throw new UsageError('retry: give either a job <id> or --all');
+  if (options.tenant !== undefined && !options.all)
+    throw new UsageError('retry: --tenant goes with --all (a job <id> names one job already)');
   const admin = await ctx.admin();
   if (options.all) {
-    const retried = await admin.retryFailed(queue);
-    if (options.json) printJson(io, { queue, retried });
-    else println(io, `${retried} failed job(s) of ${queue} back to waiting with their whole retry schedule`);
+    const retried = await admin.retryFailed(queue, options.tenant);
+    if (options.json) printJson(io, options.tenant === undefined ? { queue, retried } : { queue, tenant: options.tenant, retried });
+    else println(io, `${retried} failed job(s)${ofTenant(options.tenant)} of ${queue} back to waiting with their whole retry schedule`);
     return 0;
   }
   const outcome = await admin.retryJob(queue, id!);
@@ -153,22 +172,23 @@ export async function clean(
   return 0;
 }
 
-export async function drain(ctx: CliContext, io: Io, queue: string, options: Json & { yes?: boolean }): Promise<number> {
+export async function drain(ctx: CliContext, io: Io, queue: string, options: Json & TenantFilter & { yes?: boolean }): Promise<number> {
   const admin = await ctx.admin();
+  const { tenant } = options;
   if (!options.yes) {
     if (!io.stdin.isTTY) throw new UsageError('drain: asks for confirmation on a terminal; pass --yes to drain without asking');
-    const { waiting, prioritized } = await admin.stats(queue);
+    const { waiting, prioritized } = await admin.stats(queue, tenant);
     const rl = createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream });
-    const answer = await rl.question(`Remove the ${waiting + prioritized} waiting job(s) of ${queue}? [y/N] `);
+    const answer = await rl.question(`Remove the ${waiting + prioritized} waiting job(s)${ofTenant(tenant)} of ${queue}? [y/N] `);
     rl.close();
     if (!/^y(es)?$/i.test(answer.trim())) {
       println(io, 'nothing removed');
       return 1;
     }
   }
-  const removed = await admin.drain(queue);
-  if (options.json) printJson(io, { queue, removed });
-  else println(io, `removed ${removed} waiting job(s) of ${queue}`);
+  const removed = await admin.drain(queue, tenant);
+  if (options.json) printJson(io, tenant === undefined ? { queue, removed } : { queue, tenant, removed });
+  else println(io, `removed ${removed} waiting job(s)${ofTenant(tenant)} of ${queue}`);
   return 0;
 }
 

@@ -1,4 +1,4 @@
-import type { QueueName } from '@ceres/queues';
+import { TENANT_ID, type QueueName, type TenantOutcome } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
@@ -9,7 +9,26 @@ export interface QueueMetricsOptions {
   isRedisReady: () => boolean;
   /** How long a scrape waits for Redis before reporting it down. @defaultValue `2000` ms */
   timeoutMs?: number;
+  /** The per-tenant series; without it none are exported. */
+  tenants?: TenantMetricsOptions;
 }
+
+export interface TenantMetricsOptions {
+  /** Where the per-tenant figures come from (the admin layer). */
+  source: {
+    waitingPerTenant(queue: QueueName): Promise<Map<string, number>>;
+    tenantOutcomes(queue: QueueName, outcome: TenantOutcome): Promise<Map<string, number>>;
+  };
+  /** `METRICS_MAX_TENANTS`: tenant label values besides `other`. */
+  maxTenants: number;
+  /** `METRICS_TENANT_SCAN_MS`: the waiting jobs are read per tenant at most this often (0: at every scrape). */
+  scanMs: number;
+}
+
+/** The label of the tenants beyond `METRICS_MAX_TENANTS` (and of any id that is no tenant id). */
+export const OTHER_TENANT = 'other';
+
+type PerTenant = Map<QueueName, Map<string, number>>;
 
 /**
  * The Prometheus view of the queues, read from Redis at scrape time. BullMQ's own
@@ -25,6 +44,10 @@ export interface QueueMetricsOptions {
  */
 export class QueueMetrics {
   constructor(private readonly options: QueueMetricsOptions) {}
+
+  /** The last per-tenant scan of the waiting jobs, and the one running. */
+  private waiting?: { at: number; counts: PerTenant };
+  private scanning?: Promise<void>;
 
   get contentType(): string {
     return Registry.PROMETHEUS_CONTENT_TYPE;
@@ -58,7 +81,7 @@ export class QueueMetrics {
       registers,
     });
     const redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
-    const snapshot = await this.snapshot();
+    const [snapshot, perTenant] = await Promise.all([this.snapshot(), this.tenantSnapshot()]);
     redisUp.set(snapshot ? 1 : 0);
     for (const queue of snapshot ?? []) {
       for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, queue.counts[state] ?? 0);
@@ -66,7 +89,77 @@ export class QueueMetrics {
       completed.inc({ queue: queue.name }, queue.completed);
       failed.inc({ queue: queue.name }, queue.failed);
     }
+    if (snapshot && perTenant) {
+      const labels = tenantLabels(
+        [perTenant.completed, perTenant.failed, perTenant.waiting ?? new Map()],
+        this.options.tenants!.maxTenants,
+      );
+      const series = [
+        new Counter({
+          name: 'ceres_queue_tenant_jobs_completed_total',
+          help: `Jobs completed per tenant, as the workers counted them; tenants beyond METRICS_MAX_TENANTS are tenant="${OTHER_TENANT}"`,
+          labelNames: ['queue', 'tenant'],
+          registers,
+        }),
+        new Counter({
+          name: 'ceres_queue_tenant_jobs_failed_total',
+          help: `Jobs failed for good per tenant, as the workers counted them; tenants beyond METRICS_MAX_TENANTS are tenant="${OTHER_TENANT}"`,
+          labelNames: ['queue', 'tenant'],
+          registers,
+        }),
+      ] as const;
+      for (const [figures, counter] of [
+        [perTenant.completed, series[0]],
+        [perTenant.failed, series[1]],
+      ] as const) {
+        for (const [queue, counts] of figures) for (const [tenant, count] of counts) counter.inc({ queue, tenant: labels(tenant) }, count);
+      }
+      if (perTenant.waiting) {
+        const waiting = new Gauge({
+          name: 'ceres_queue_tenant_jobs_waiting',
+          help: 'Jobs waiting to run (waiting and prioritized) per tenant, read at most every METRICS_TENANT_SCAN_MS',
+          labelNames: ['queue', 'tenant'],
+          registers,
+        });
+        for (const [queue, counts] of perTenant.waiting)
+          for (const [tenant, count] of counts) waiting.inc({ queue, tenant: labels(tenant) }, count);
+      }
+    }
     return registry.metrics();
+  }
+
+  /**
+   * The per-tenant figures: the completed/failed counts at every scrape (one HGETALL per queue and
+   * outcome); the waiting jobs from the last scan, rescanned when older than `scanMs` (the scrape
+   * waits for it up to its timeout, else shows the previous scan, or no waiting series before the
+   * first). Undefined without tenant metrics or when Redis cannot be read.
+   */
+  private async tenantSnapshot() {
+    const tenants = this.options.tenants;
+    if (!tenants || !this.options.isRedisReady()) return undefined;
+    const timeoutMs = this.options.timeoutMs ?? 2000;
+    const names = this.options.queues.map((queue) => queue.name);
+    const outcomes = (outcome: TenantOutcome) =>
+      Promise.all(names.map(async (name) => [name, await tenants.source.tenantOutcomes(name, outcome)] as const)).then(
+        (entries): PerTenant => new Map(entries),
+      );
+    if (!this.waiting || Date.now() - this.waiting.at >= tenants.scanMs) {
+      this.scanning ??= Promise.all(names.map(async (name) => [name, await tenants.source.waitingPerTenant(name)] as const))
+        .then((entries) => {
+          this.waiting = { at: Date.now(), counts: new Map(entries) };
+        })
+        .catch(() => {})
+        .finally(() => {
+          this.scanning = undefined;
+        });
+      await withTimeout(this.scanning, timeoutMs).catch(() => {});
+    }
+    try {
+      const [completed, failed] = await withTimeout(Promise.all([outcomes('completed'), outcomes('failed')]), timeoutMs);
+      return { completed, failed, waiting: this.waiting?.counts };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Every queue's counts, or undefined when Redis cannot be read in time. */
@@ -88,4 +181,19 @@ async function readQueue({ name, queue }: { name: QueueName; queue: Queue }) {
     queue.getMetrics('failed', 0, 0),
   ]);
   return { name, counts, paused, completed: completed.meta.count, failed: failed.meta.count };
+}
+
+/**
+ * The tenant label of each tenant id, bounded: `default` and then the other ids seen in `figures`
+ * in alphabetical order keep their own label up to `max` of them; the rest, and any value that is
+ * no tenant id, are `other`.
+ */
+export function tenantLabels(figures: ReadonlyArray<PerTenant>, max: number): (tenant: string) => string {
+  const seen = new Set<string>();
+  for (const perQueue of figures) for (const counts of perQueue.values()) for (const tenant of counts.keys()) seen.add(tenant);
+  const ids = [...seen]
+    .filter((tenant) => TENANT_ID.test(tenant))
+    .sort((a, b) => (a === 'default' ? -1 : b === 'default' ? 1 : a.localeCompare(b)));
+  const own = new Set(ids.slice(0, max));
+  return (tenant) => (own.has(tenant) ? tenant : OTHER_TENANT);
 }

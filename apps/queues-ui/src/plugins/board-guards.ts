@@ -1,6 +1,6 @@
 import { registry, type JobDefinition, type QueueName } from '@ceres/queues';
 import { definePlugin } from '@ceres/http';
-import { queuePersonalFields } from '../board-formatters';
+import { queuePersonalFields, untenantedJobName } from '../board-formatters';
 import { HttpError, sendError } from '../errors';
 
 /** Queues holding the platform's crons: obliterating one removes its job schedulers. */
@@ -17,6 +17,9 @@ export const CRON_QUEUES: ReadonlySet<QueueName> = new Set(
  *   (and should not), so it cannot seal them.
  * - "Obliterate" of a queue holding crons: it removes the job schedulers with the jobs, and only a
  *   worker restart brings them back; the crons would silently stop.
+ *
+ * And it gives "Add job" (and "Duplicate", which fills in the name the board shows) the job type's
+ * own name back: the board shows names with their tenant (`alert · tenant acme`, board-formatters.ts).
  */
 export const boardGuardsPlugin = definePlugin<{ boardPrefix: string }>(
   { name: '@ceres/queues-ui/board-guards', dependencies: ['@ceres/queues-ui/redis-gate'] },
@@ -38,7 +41,9 @@ export const boardGuardsPlugin = definePlugin<{ boardPrefix: string }>(
           ),
         );
       }
-      const { name, data } = (request.body ?? {}) as { name?: unknown; data?: unknown };
+      const body = (request.body ?? {}) as { name?: unknown; data?: unknown };
+      if (typeof body.name === 'string') body.name = untenantedJobName(body.name);
+      const { name, data } = body;
       const definition = typeof name === 'string' ? (registry[queue].jobs as Record<string, JobDefinition | undefined>)[name] : undefined;
       const declared = definition?.personal ?? [];
       const personal = queuePersonalFields(queue);

@@ -34,6 +34,7 @@ export async function startStack(
     publicBasePath?: string;
     redisTimeoutMs?: number;
     authFailures?: { max: number; windowMs: number };
+    tenantMetrics?: { maxTenants: number; scanMs: number };
   } = {},
 ): Promise<Stack> {
   const config = freshConfig(redis);

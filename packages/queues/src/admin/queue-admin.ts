@@ -1,6 +1,8 @@
 import type { Job, Queue } from 'bullmq';
-import type { QueueClient } from '../client';
+import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
+import type { TenantOutcome } from '../tenant-metrics';
+import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
 // BullMQ 6 has no 'paused' job state: the jobs of a paused queue wait in 'waiting'.
@@ -115,6 +117,9 @@ const defaultErrors: QueueAdminErrors = {
 /** How many failed jobs one retry pass reads. */
 const RETRY_PAGE = 200;
 
+/** How many job ids one pass of a per-tenant count, listing, retry or drain reads. */
+const TENANT_PAGE = 500;
+
 /** How many jobs one clean pass may remove: one Lua call, so Redis is blocked while it runs (1000 per pass stalled concurrent enqueues for 125 ms in bench:scale; 250 stays well under 100 ms). */
 const CLEAN_BATCH = 250;
 
@@ -134,14 +139,24 @@ export class QueueAdmin {
 
   readonly names: readonly QueueName[] = QUEUE_NAMES;
 
+  /** The producer's Redis connection, for the reads BullMQ's Queue has no method for (a job's tenant, ZSCAN). */
+  private get redis() {
+    return connectionOf(this.client);
+  }
+
   /** The BullMQ queue of a registered name, or a 404 listing the known ones. */
   queue(name: string): Queue {
     if (!isQueueName(name)) throw this.errors.unknownQueue(name, QUEUE_NAMES);
     return this.client.getQueue(name);
   }
 
-  async stats(name: string): Promise<QueueStats> {
-    const counts = await this.queue(name).getJobCounts(...JOB_STATES);
+  /**
+   * The queue's counts per state; with `tenant`, of that tenant's jobs only: every job id of each
+   * state is read page by page and its tenant told from the id or the job's data (see
+   * {@link tenantCounts}), a cost in proportion to the jobs Redis holds.
+   */
+  async stats(name: string, tenant?: string): Promise<QueueStats> {
+    const counts = tenant === undefined ? await this.queue(name).getJobCounts(...JOB_STATES) : await this.tenantCounts(name, tenant);
     const stats = { name: name as QueueName } as QueueStats;
     let total = 0;
     for (const state of JOB_STATES) {
@@ -151,14 +166,71 @@ export class QueueAdmin {
     return { ...stats, total };
   }
 
-  async allStats(): Promise<Record<QueueName, QueueStats>> {
-    const all = await Promise.all(this.names.map((name) => this.stats(name)));
+  async allStats(tenant?: string): Promise<Record<QueueName, QueueStats>> {
+    const all = await Promise.all(this.names.map((name) => this.stats(name, tenant)));
     return Object.fromEntries(all.map((stats) => [stats.name, stats])) as Record<QueueName, QueueStats>;
   }
 
-  /** Jobs of one state, positions `start..end` inclusive, newest first. */
-  async jobs(name: string, state: JobState, start: number, end: number): Promise<{ total: number; jobs: JobView[] }> {
+  /**
+   * How many jobs of `tenant` each state of the queue holds: the state's ids page by page
+   * ({@link TENANT_PAGE}), the tenant told by a scoped id (`acme@…`) or, for ids BullMQ numbered,
+   * by the job's `$tenant`.
+   */
+  async tenantCounts(name: string, tenant: string): Promise<Record<JobState, number>> {
     const queue = this.queue(name);
+    const counts = Object.fromEntries(JOB_STATES.map((state) => [state, 0])) as Record<JobState, number>;
+    for (const state of JOB_STATES) {
+      for await (const ids of stateIdPages(queue, state, TENANT_PAGE)) {
+        counts[state] += (await tenantsOfJobIds(this.redis, queue, ids)).filter((owner) => owner === tenant).length;
+      }
+    }
+    return counts;
+  }
+
+  /**
+   * The jobs waiting to run (waiting and prioritized) per tenant: every id of both, page by page
+   * ({@link TENANT_PAGE}), the data read only for ids BullMQ numbered. A cost in proportion to the
+   * jobs waiting: the metrics read it at most every `METRICS_TENANT_SCAN_MS`.
+   */
+  async waitingPerTenant(name: string): Promise<Map<string, number>> {
+    const queue = this.queue(name);
+    const counts = new Map<string, number>();
+    for (const state of ['waiting', 'prioritized'] as const) {
+      for await (const ids of stateIdPages(queue, state, TENANT_PAGE)) {
+        for (const tenant of await tenantsOfJobIds(this.redis, queue, ids)) {
+          if (tenant !== undefined) counts.set(tenant, (counts.get(tenant) ?? 0) + 1);
+        }
+      }
+    }
+    return counts;
+  }
+
+  /** The jobs of the queue completed or failed for good per tenant, as the workers counted them (tenant-metrics.ts). */
+  tenantOutcomes(name: string, outcome: TenantOutcome): Promise<Map<string, number>> {
+    return this.client.store.tenantCounts(this.queue(name), outcome);
+  }
+
+  /**
+   * Jobs of one state, positions `start..end` inclusive, newest first; with `tenant`, positions
+   * among that tenant's jobs (the state read page by page, one page in memory; `total` is the
+   * tenant's count in that state).
+   */
+  async jobs(name: string, state: JobState, start: number, end: number, tenant?: string): Promise<{ total: number; jobs: JobView[] }> {
+    const queue = this.queue(name);
+    if (tenant !== undefined) {
+      let total = 0;
+      const wanted: string[] = [];
+      for await (const ids of stateIdPages(queue, state, TENANT_PAGE)) {
+        const owners = await tenantsOfJobIds(this.redis, queue, ids);
+        ids.forEach((id, index) => {
+          if (owners[index] !== tenant) return;
+          if (total >= start && total <= end) wanted.push(id);
+          total += 1;
+        });
+      }
+      const found = await Promise.all(wanted.map((id) => queue.getJob(id)));
+      return { total, jobs: found.filter((job): job is Job => Boolean(job)).map((job) => jobView(job, state)) };
+    }
     const [jobs, total] = await Promise.all([queue.getJobs([state], start, end, false), queue.getJobCountByTypes(state)]);
     // A listed job can be removed between the two reads; getJobs then yields a hole.
     return { total, jobs: jobs.filter((job): job is Job => Boolean(job)).map((job) => jobView(job, state)) };
@@ -186,14 +258,54 @@ export class QueueAdmin {
 
   /**
    * Removes the jobs waiting to run (waiting and prioritized; delayed, active and finished jobs
-   * stay). Returns how many fewer jobs are waiting afterwards.
+   * stay). Returns how many fewer jobs are waiting afterwards. With `tenant`, removes that
+   * tenant's only, job by job (see {@link drainTenant}), and returns how many it removed.
    */
-  async drain(name: string): Promise<number> {
+  async drain(name: string, tenant?: string): Promise<number> {
+    if (tenant !== undefined) return this.drainTenant(name, tenant);
     const queue = this.queue(name);
     const before = await queue.getJobCountByTypes('waiting', 'prioritized');
     await queue.drain(false);
     const after = await queue.getJobCountByTypes('waiting', 'prioritized');
     return Math.max(0, before - after);
+  }
+
+  /**
+   * Removes the waiting and prioritized jobs of `tenant`, a page of ids at a time: the prioritized
+   * set by ZSCAN (which misses no member present from its start to its end), the waiting list by
+   * position from its newest end (a worker takes from the other end). Jobs added while it runs
+   * may be left; a job a worker took meanwhile is not removed (BullMQ refuses a locked job).
+   */
+  private async drainTenant(name: string, tenant: string): Promise<number> {
+    const queue = this.queue(name);
+    const redis = this.redis;
+    let removed = 0;
+    const removeOwned = async (ids: string[]) => {
+      const owners = await tenantsOfJobIds(this.redis, queue, ids);
+      let gone = 0;
+      for (const [index, id] of ids.entries()) {
+        if (owners[index] !== tenant) continue;
+        if ((await queue.remove(id)) === 1) gone += 1;
+      }
+      removed += gone;
+      return gone;
+    };
+    let cursor = '0';
+    do {
+      const [next, entries] = await redis.zscan(queue.toKey('prioritized'), cursor, 'COUNT', TENANT_PAGE);
+      cursor = next;
+      await removeOwned(entries.filter((_, index) => index % 2 === 0));
+    } while (cursor !== '0');
+    // New jobs enter at position 0 and push the rest on: the walk is bounded by the list's length
+    // at the start, so a steady stream of new jobs cannot keep it going.
+    const budget = (await redis.llen(queue.toKey('wait'))) + TENANT_PAGE;
+    for (let position = 0, read = 0; read < budget;) {
+      const ids = await redis.lrange(queue.toKey('wait'), position, position + TENANT_PAGE - 1);
+      if (ids.length === 0) break;
+      read += ids.length;
+      position += ids.length - (await removeOwned(ids));
+    }
+    return removed;
   }
 
   /**
@@ -261,7 +373,8 @@ export class QueueAdmin {
    * with the queue's whole retry schedule again (BullMQ `job.retry('failed', { resetAttemptsMade,
    * resetAttemptsStarted })`); returns how many were retried.
    */
-  async retryFailed(name: string): Promise<number> {
+  async retryFailed(name: string, tenant?: string): Promise<number> {
+    if (tenant !== undefined) return this.retryTenantFailed(name, tenant);
     const queue = this.queue(name);
     const total = await queue.getFailedCount();
     const seen = new Set<string>();
@@ -279,6 +392,33 @@ export class QueueAdmin {
       retried += results.filter((result) => result.status === 'fulfilled').length;
     }
     return retried;
+  }
+
+  /**
+   * {@link retryFailed} for the failed jobs of `tenant` only: the failed set read by ZSCAN, a page
+   * of ids at a time (which misses no job failed from its start to its end), the others' left.
+   * Each job is retried once per call even if it fails again meanwhile.
+   */
+  private async retryTenantFailed(name: string, tenant: string): Promise<number> {
+    const queue = this.queue(name);
+    const redis = this.redis;
+    const retriedIds = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, entries] = await redis.zscan(queue.toKey('failed'), cursor, 'COUNT', TENANT_PAGE);
+      cursor = next;
+      const ids = entries.filter((entry, index) => index % 2 === 0 && !retriedIds.has(entry));
+      const owners = await tenantsOfJobIds(this.redis, queue, ids);
+      const owned = ids.filter((_, index) => owners[index] === tenant);
+      const jobs = (await Promise.all(owned.map((id) => queue.getJob(id)))).filter((job): job is Job => Boolean(job));
+      const results = await Promise.allSettled(
+        jobs.map((job) => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })),
+      );
+      results.forEach((result, index) => {
+        if (result.status === 'fulfilled') retriedIds.add(jobs[index]!.id!);
+      });
+    } while (cursor !== '0');
+    return retriedIds.size;
   }
 
   async schedulers(): Promise<SchedulerView[]> {
