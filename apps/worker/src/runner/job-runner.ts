@@ -110,6 +110,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
   private readonly slots = new Map<QueueName, QueueSlot>();
   private readonly active = new Set<Attempt>();
   private readonly routes = new Map<string, Map<string, JobTypeRoute>>();
+  /** Holds asked for before {@link start} built the workers (a pause read while the tenants were being read). */
+  private readonly earlyHolds = new Map<QueueName, number>();
   private readonly Attempt: new (job: Job) => Attempt;
   private readonly timeoutFor: (queue: QueueName, job: string) => number;
   private readonly maxConcurrency: number;
@@ -132,7 +134,8 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
 
   /** Builds the workers; listeners subscribed before see every `workerStarted`. */
   start(): this {
-    for (const queue of this.queues) this.build(queue);
+    for (const queue of this.queues) this.build(queue, this.earlyHolds.get(queue) ?? 0);
+    this.earlyHolds.clear();
     return this;
   }
 
@@ -159,8 +162,9 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
    */
   hold(queue: QueueName, ms: number): void {
     const slot = this.slots.get(queue);
-    if (!slot || slot.limited || this.closing) return;
     const until = Date.now() + ms;
+    if (!slot && this.queues.includes(queue)) this.earlyHolds.set(queue, Math.max(until, this.earlyHolds.get(queue) ?? 0));
+    if (!slot || slot.limited || this.closing) return;
     if (until <= slot.heldUntil) return;
     slot.heldUntil = until;
     void slot.worker.pause(true);
