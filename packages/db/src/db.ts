@@ -100,8 +100,8 @@ export interface FailedJobStore {
    * queue; only those of `tenants` when given.
    */
   countSinceByTenant(since: Date, options?: { tenants?: readonly string[] }): Promise<Record<string, Record<string, number>>>;
-  /** {@link FailedJobStore.topReasonsSince} of one tenant's jobs. */
-  topReasonsOfTenantSince(tenant: string, since: Date, limit: number): Promise<FailureReason[]>;
+  /** {@link FailedJobStore.topReasonsSince} of each tenant of `tenants`, in one query: up to `limit` per tenant. */
+  topReasonsByTenantSince(since: Date, tenants: readonly string[], limit: number): Promise<Record<string, FailureReason[]>>;
   /** Deletes the row of one final failure; false when there was none. */
   delete(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
 }
@@ -137,6 +137,11 @@ export interface SentMailStore {
   deleteSentBefore(before: Date): Promise<number>;
   /** Deletes the records whose job id matches one of these PostgreSQL regular expressions (erasure); returns how many. */
   deleteMatching(jobIdPatterns: readonly string[]): Promise<number>;
+  /**
+   * Mails accepted since `since` per tenant of `tenants`: the tenant of a job id is its `<tenant>@`
+   * prefix (`scopedJobId` of @ceres/queues), `default` without one.
+   */
+  countSinceByTenant(since: Date, tenants: readonly string[]): Promise<Record<string, number>>;
 }
 
 export interface Db {
@@ -331,13 +336,19 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       for (const row of rows) (byTenant[row.tenant] ??= {})[row.queue] = row.count;
       return byTenant;
     },
-    async topReasonsOfTenantSince(tenant, since, limit) {
-      const { rows } = await pool.query<FailureReason>(
-        `SELECT queue, error AS reason, count(*) AS count FROM failed_jobs WHERE failed_at >= $1 AND ${TENANT_OF_PAYLOAD} = $3
-         GROUP BY queue, error ORDER BY count(*) DESC, queue, error LIMIT $2`,
-        [since, limit, tenant],
+    async topReasonsByTenantSince(since, tenants, limit) {
+      const { rows } = await pool.query<FailureReason & { tenant: string }>(
+        `SELECT tenant, queue, reason, count FROM (
+           SELECT ${TENANT_OF_PAYLOAD} AS tenant, queue, error AS reason, count(*) AS count,
+                  row_number() OVER (PARTITION BY ${TENANT_OF_PAYLOAD} ORDER BY count(*) DESC, queue, error) AS rank
+             FROM failed_jobs WHERE failed_at >= $1 AND ${TENANT_OF_PAYLOAD} = ANY($2::text[])
+            GROUP BY 1, queue, error) ranked
+          WHERE rank <= $3 ORDER BY tenant, rank`,
+        [since, tenants, limit],
       );
-      return rows;
+      const byTenant: Record<string, FailureReason[]> = {};
+      for (const { tenant, ...reason } of rows) (byTenant[tenant] ??= []).push(reason);
+      return byTenant;
     },
     async delete({ queue, jobId, failedAt }) {
       const result = await pool.query('DELETE FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3', [
@@ -395,6 +406,17 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       if (jobIdPatterns.length === 0) return 0;
       const result = await pool.query('DELETE FROM sent_mails WHERE job_id ~ ANY($1::text[])', [jobIdPatterns]);
       return result.rowCount ?? 0;
+    },
+    async countSinceByTenant(since, tenants) {
+      // A queue name never holds '@' and a tenant id is [a-z0-9-]: only a scoped id starts so.
+      const { rows } = await pool.query<{ tenant: string; count: number }>(
+        `SELECT tenant, count(*) AS count FROM (
+           SELECT COALESCE(substring(job_id FROM '^([a-z0-9-]{1,40})@'), '${DEFAULT_TENANT}') AS tenant
+             FROM sent_mails WHERE sent_at >= $1 AND sending_attempt IS NULL) mails
+          WHERE tenant = ANY($2::text[]) GROUP BY tenant`,
+        [since, tenants],
+      );
+      return Object.fromEntries(rows.map((row) => [row.tenant, row.count]));
     },
   };
 

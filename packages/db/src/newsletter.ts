@@ -119,6 +119,8 @@ export interface NewsletterStore {
    */
   closeIfDone(id: string): Promise<(Campaign & { figures: CampaignFigures }) | null>;
   markAnnounced(id: string): Promise<void>;
+  /** Newsletter mails sent and failed for good since `since`, per tenant of `tenants` (their campaigns'). */
+  outcomesSinceByTenant(since: Date, tenants: readonly string[]): Promise<Record<string, { sent: number; failed: number }>>;
   /**
    * Records the opt-out of the address and user of recipient `userId` of campaign `id`, for the
    * campaign's tenant: `already` when this user had opted out this address before (another user
@@ -357,6 +359,17 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       );
       if (!rows[0]) return null;
       return { ...toCampaign(rows[0]), figures: await figures(id) };
+    },
+    async outcomesSinceByTenant(since, tenants) {
+      const { rows } = await pool.query<{ tenant_id: string; sent: number; failed: number }>(
+        `SELECT c.tenant_id, count(*) FILTER (WHERE r.status = 'sent')::int AS sent, count(*) FILTER (WHERE r.status = 'failed')::int AS failed
+           FROM newsletter_campaigns c JOIN newsletter_recipients r ON r.campaign_id = c.id
+          WHERE c.tenant_id = ANY($2::text[]) AND (c.finished_at IS NULL OR c.finished_at >= $1)
+            AND r.finished_at >= $1 AND r.status IN ('sent', 'failed')
+          GROUP BY c.tenant_id`,
+        [since, tenants],
+      );
+      return Object.fromEntries(rows.map((row) => [row.tenant_id, { sent: row.sent, failed: row.failed }]));
     },
     async markAnnounced(id) {
       await pool.query('UPDATE newsletter_campaigns SET announced_at = now() WHERE id = $1 AND announced_at IS NULL', [id]);
