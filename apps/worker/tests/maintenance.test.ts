@@ -148,7 +148,7 @@ describe('daily-report per tenant (issue 26)', () => {
         const got = bed.peers.slack.requests
           .slice(before)
           .filter((request) => /daily report/.test((request.body as { text: string }).text));
-        return got.length === 3 && got;
+        return got.length === 3 ? got : undefined;
       },
       { what: 'the three reports' },
     );
