@@ -149,9 +149,14 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
   program
     .command('erase')
     .description(
-      "erase one user's data: their jobs in every queue and state, failed_jobs rows and tokens (the admin API's POST /api/erasure). Asks first unless --yes",
+      "erase one user's data: their jobs in every queue and state, failed_jobs rows, tokens and newsletter rows (the admin API's POST /api/erasure). Only that tenant's user: the same id of another tenant is kept. Asks first unless --yes",
     )
     .argument('<user-id>', 'the platform user id, as in the job payloads (userId)')
+    .addOption(
+      new Option('--tenant <id>', 'the tenant whose user it is (a user id is unique within a tenant)')
+        .argParser(tenantId)
+        .default('default'),
+    )
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())
     .action((userId, options) => act(() => erase(ctx, io, userId, options))());

@@ -249,3 +249,118 @@ describe('erase <user-id>', () => {
     expect(await tokensOf(userId)).toEqual([`${userId}-token-123456`]);
   }, 60_000);
 });
+
+describe('erase <user-id> --tenant <id> (issue 26)', () => {
+  const USER = 'same-id-1';
+  const TENANTS = ['default', 'erase-a', 'erase-b'] as const;
+  const scoped = (tenant: string, id: string) => (tenant === 'default' ? id : `${tenant}@${id}`);
+
+  /** The same user id in three tenants, with data everywhere erasure looks. */
+  async function sameUserInThreeTenants(producer: QueueClient) {
+    for (const tenant of TENANTS.slice(1)) await bed.db.tenants.add(tenant, { name: tenant });
+    for (const tenant of TENANTS) {
+      await bed.db.tokens.insert({ token: `${tenant}-verify-token-123456`, userId: USER, expiresAt: new Date(Date.now() + HOUR), tenant });
+      await bed.db
+        .hashedTokens('password_reset_tokens')
+        .insert({ token: `${tenant}-reset-token-123456`, userId: USER, expiresAt: new Date(Date.now() + HOUR), tenant });
+      await producer.enqueue('files/validate-cv', { userId: USER, fileKey: `cv/${tenant}-${USER}.pdf` }, { tenant });
+      await bed.db.failedJobs.archive({
+        queue: 'email',
+        jobName: 'welcome',
+        jobId: scoped(tenant, `email:welcome:${USER}`),
+        payload: { userId: USER, email: 'enc:v0:xx', firstName: 'enc:v0:yy', ...(tenant === 'default' ? {} : { $tenant: tenant }) },
+        error: 'permanent SMTP 550',
+        attemptsMade: 1,
+        failedAt: new Date(Date.now() - HOUR),
+      });
+      await bed.db.sentMails.record({
+        queue: 'email',
+        jobId: scoped(tenant, `email:welcome:${USER}`),
+        jobCreatedAt: new Date(Date.now() - HOUR),
+        messageId: `<${tenant}@example.com>`,
+      });
+      const campaign = await bed.db.newsletter.createCampaign({ subject: 'Hola', text: 'x', html: null }, { tenant });
+      await bed.db.newsletter.addRecipients(campaign, [{ userId: USER, email: 'same@example.com', firstName: 'Rosario' }], { tenant });
+      expect(await bed.db.newsletter.unsubscribe(campaign, USER)).toBe('recorded');
+    }
+  }
+
+  /** What each tenant still has of the user, per place. */
+  async function leftOf(producer: QueueClient): Promise<Record<string, Record<string, number>>> {
+    const count = async (sql: string, tenant: string) => (await bed.db.pool.query<{ n: number }>(sql, [USER, tenant])).rows[0]!.n;
+    const left: Record<string, Record<string, number>> = {};
+    const jobs = await producer.getQueue('files').getJobs(ALL_STATES, 0, -1);
+    for (const tenant of TENANTS) {
+      left[tenant] = {
+        jobs: jobs.filter((job) => job?.id === scoped(tenant, `files:validate-cv:cv/${tenant}-${USER}.pdf`)).length,
+        verificationTokens: await count('SELECT count(*)::int AS n FROM verification_tokens WHERE user_id = $1 AND tenant_id = $2', tenant),
+        resetTokens: await count('SELECT count(*)::int AS n FROM password_reset_tokens WHERE user_id = $1 AND tenant_id = $2', tenant),
+        failedJobs: await count(
+          `SELECT count(*)::int AS n FROM failed_jobs WHERE payload->>'userId' = $1 AND COALESCE(payload->>'$tenant', 'default') = $2`,
+          tenant,
+        ),
+        sentMails: (
+          await bed.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sent_mails WHERE job_id = $1', [
+            scoped(tenant, `email:welcome:${USER}`),
+          ])
+        ).rows[0]!.n,
+        recipientsWithAddress: await count(
+          `SELECT count(*)::int AS n FROM newsletter_recipients r JOIN newsletter_campaigns c ON c.id = r.campaign_id
+            WHERE r.user_id = $1 AND c.tenant_id = $2 AND r.email <> ''`,
+          tenant,
+        ),
+        clearOptOuts: await count(
+          'SELECT count(*)::int AS n FROM newsletter_unsubscribes WHERE user_id = $1 AND tenant_id = $2 AND erased_at IS NULL',
+          tenant,
+        ),
+      };
+    }
+    return left;
+  }
+
+  const ALL = { jobs: 1, verificationTokens: 1, resetTokens: 1, failedJobs: 1, sentMails: 1, recipientsWithAddress: 1, clearOptOuts: 1 };
+  const NONE = { jobs: 0, verificationTokens: 0, resetTokens: 0, failedJobs: 0, sentMails: 0, recipientsWithAddress: 0, clearOptOuts: 0 };
+
+  it("erases that tenant's user only: the same user id of another tenant and of default keeps everything", async () => {
+    const producer = bed.producer();
+    await sameUserInThreeTenants(producer);
+    expect(await leftOf(producer)).toEqual({ default: ALL, 'erase-a': ALL, 'erase-b': ALL });
+
+    const declined = await cli(bed.env, ['erase', USER, '--tenant', 'erase-a'], { stdinTty: true, input: 'n\n' });
+    expect(declined.stdout).toContain("Tenant erase-a: Erase this user's jobs");
+    const erased = await cli(bed.env, ['erase', USER, '--tenant', 'erase-a', '--yes', '--json']);
+    expect(erased.code, erased.stderr).toBe(0);
+    expect(JSON.parse(erased.stdout)).toEqual({
+      jobs: 1,
+      jobsByQueue: { email: 0, files: 1, maintenance: 0, newsletter: 0, slack: 0 },
+      jobsStillRunning: 0,
+      failedJobs: 1,
+      tokens: 2,
+      newsletterRecipients: 1,
+      newsletterOptOuts: 1,
+      sentMails: 1,
+    });
+    expect(await leftOf(producer)).toEqual({ default: ALL, 'erase-a': NONE, 'erase-b': ALL });
+    // a's opt-out is kept in its erased form: still a's, still blocking a's user.
+    const { rows } = await bed.db.pool.query('SELECT tenant_id FROM newsletter_unsubscribes WHERE user_id = $1 AND erased_at IS NOT NULL', [
+      USER,
+    ]);
+    expect(rows).toEqual([{ tenant_id: 'erase-a' }]);
+
+    // Without --tenant: default's user, and b's is still there.
+    expect(await cliJson(bed.env, ['erase', USER, '--yes'])).toMatchObject({ jobs: 1, failedJobs: 1, tokens: 2, sentMails: 1 });
+    expect(await leftOf(producer)).toEqual({ default: NONE, 'erase-a': NONE, 'erase-b': ALL });
+  }, 60_000);
+
+  it('an unknown tenant is an error (exit 1), a malformed one a usage error; nothing is erased', async () => {
+    const producer = bed.producer();
+    await producer.enqueue('files/validate-cv', { userId: 'kept-2', fileKey: 'cv/kept-2.pdf' });
+    expect(await cli(bed.env, ['erase', 'kept-2', '--tenant', 'nobody', '--yes'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'ceres-jobs: no tenant "nobody" (see tenants list)\n',
+    });
+    expect((await cli(bed.env, ['erase', 'kept-2', '--tenant', 'Not Valid', '--yes'])).code).toBe(2);
+    expect(await jobsOf(producer, 'kept-2')).toEqual(['files/validate-cv:waiting']);
+  });
+});

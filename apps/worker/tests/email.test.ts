@@ -80,6 +80,27 @@ describe('email/verify', () => {
     expect(bed.peers.smtp.messages).toHaveLength(0);
   });
 
+  it('treats a token of the same user id of another tenant as unknown (issue 26)', async () => {
+    const value = token('tenant');
+    // default's user "me": a job of tenant tok-x for its own "me" is another person's.
+    await bed.db.tokens.insert({ token: value, userId: 'me', expiresAt: new Date(Date.now() + HOUR) });
+    const result = await verify(
+      {
+        id: '1',
+        name: 'verify',
+        queueName: 'email',
+        attemptsMade: 0,
+        timestamp: Date.now(),
+        data: { userId: 'me', email: 'me@example.com', firstName: 'Me', token: value },
+        updateProgress: async () => {},
+      },
+      { mailer: bed.app.deps.mailer, db: bed.db, clock: { now: () => new Date() }, appUrl: 'https://x.example' },
+      { logger, signal: new AbortController().signal, tenant: 'tok-x' },
+    );
+    expect(result).toEqual({ skipped: 'token-unknown' });
+    expect(bed.peers.smtp.messages).toHaveLength(0);
+  });
+
   it('uses the injected clock: a token is expired exactly from its expires_at on', async () => {
     const value = token('clock');
     const expiresAt = new Date(Date.now() + HOUR);

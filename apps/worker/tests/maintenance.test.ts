@@ -1,5 +1,5 @@
-import { waitFor } from '@ceres/testing';
-import { TOKEN_STORES } from '@ceres/queues';
+import { TEST_ENCRYPTION_KEYS, waitFor } from '@ceres/testing';
+import { parseKeyring, sealTenantSecret, TOKEN_STORES } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
@@ -88,6 +88,90 @@ describe('daily-report', () => {
     const [mail] = await bed.peers.smtp.waitForMessages(4).then((all) => all.filter((m) => m.envelope.to.includes('ops@example.com')));
     expect(mail!.parsed.subject).toMatch(/^Ceres daily report \d{4}-\d{2}-\d{2}$/);
     expect(String(mail!.parsed.html)).toContain('<td style="padding: 2px 10px; text-align: left;">email</td>');
+  }, 30_000);
+});
+
+describe('daily-report per tenant (issue 26)', () => {
+  it("each tenant with a Slack webhook gets its own figures at its webhook; the platform's report is unchanged, with everyone's", async () => {
+    const keyring = parseKeyring(TEST_ENCRYPTION_KEYS);
+    const hook = (tenant: string) => sealTenantSecret(keyring, tenant, 'slackWebhookUrl', `${bed.peers.slack.url}/${tenant}-hook`);
+    await bed.db.tenants.add('rep-a', { name: 'Villa <A>', slackWebhookUrlSealed: hook('rep-a') });
+    await bed.db.tenants.add('rep-b', { name: 'Villa B', slackWebhookUrlSealed: hook('rep-b') });
+    // No webhook of its own: no report of its own (its jobs are in the platform's).
+    await bed.db.tenants.add('rep-c', { name: 'Villa C' });
+    // Disabled: its alert would wait until it is enabled again.
+    await bed.db.tenants.add('rep-d', { name: 'Villa D', slackWebhookUrlSealed: hook('rep-d') });
+    await bed.db.tenants.setDisabled('rep-d', true);
+    const env = workerEnv(bed.peers);
+    await startApp(env);
+    const queues = bed.producer(env);
+    const email = queues.getQueue('email');
+    bed.peers.smtp.setRules([{ match: /^gone-/, code: 550, message: 'mailbox unavailable' }]);
+    const welcome = (tenant: string, user: string) =>
+      queues.enqueue('email/welcome', { userId: `${tenant}-${user}`, email: `${user}-${tenant}@example.com`, firstName: 'R' }, { tenant });
+    // a: 2 delivered, 1 rejected for good; b: 1 rejected; c: 1 delivered; default: 1 delivered.
+    for (const [tenant, user] of [
+      ['rep-a', 'one'],
+      ['rep-a', 'two'],
+      ['rep-c', 'one'],
+      ['default', 'one'],
+      ['rep-a', 'gone'],
+      ['rep-b', 'gone'],
+    ] as const)
+      await welcome(tenant, user);
+    await waitFor(async () => (await email.getFailedCount()) === 2, { what: 'the two rejected mails' });
+    await waitFor(
+      async () =>
+        (await bed.db.failedJobs.countSinceByTenant(new Date(Date.now() - HOUR), { tenants: ['rep-a', 'rep-b'] }))['rep-b']?.email === 1,
+      {
+        what: 'the dead letters archived',
+      },
+    );
+    await waitFor(async () => (await email.getCompletedCount()) === 4, { what: 'the four welcome mails' });
+    // a's campaign: one newsletter mail sent, one failed for good.
+    const campaign = await bed.db.newsletter.createCampaign({ subject: 'Hola', text: 'x', html: null }, { tenant: 'rep-a' });
+    await bed.db.newsletter.addRecipients(campaign, [
+      { userId: 'n1', email: 'n1@example.com', firstName: 'N' },
+      { userId: 'n2', email: 'n2@example.com', firstName: 'N' },
+    ]);
+    await bed.db.newsletter.start(campaign);
+    await bed.db.newsletter.recordOutcome(campaign, 'n1', 'sent', { messageId: '<n1@example.com>' });
+    await bed.db.newsletter.recordOutcome(campaign, 'n2', 'failed', { error: 'permanent SMTP 550' });
+
+    const before = bed.peers.slack.requests.length;
+    const maintenance = queues.getQueue('maintenance');
+    const report = await maintenance.add('daily-report', {});
+    const job = await waitForState(maintenance, report.id!, 'completed');
+    expect(job.returnvalue).toMatchObject({ tenantReports: 2 });
+    const reports = await waitFor(
+      () => {
+        const got = bed.peers.slack.requests
+          .slice(before)
+          .filter((request) => /daily report/.test((request.body as { text: string }).text));
+        return got.length === 3 ? got : undefined;
+      },
+      { what: 'the three reports' },
+    );
+    const at = (path: string) =>
+      reports.filter((request) => request.path === path).map((request) => (request.body as { text: string }).text);
+    const [platform] = at('/hook');
+    const [ofA] = at('/rep-a-hook');
+    const [ofB] = at('/rep-b-hook');
+    expect(at('/rep-d-hook')).toEqual([]);
+    // The platform's: every tenant's jobs, as before.
+    expect(platform).toMatch(/^:information_source: \*Ceres daily report\* — /m);
+    expect(platform).toMatch(/^email\s+4\s+\d+\s+0$/m);
+    expect(Number(/^email\s+4\s+(\d+)/m.exec(platform!)![1])).toBeGreaterThanOrEqual(2);
+    // a's: its own figures only, its name escaped.
+    expect(ofA).toContain('*Ceres daily report for Villa &lt;A&gt;*');
+    expect(ofA).toContain('Mails sent: *2*; newsletter mails sent: *1*, failed: *1*');
+    expect(ofA).toMatch(/^email\s+1$/m);
+    expect(ofA).toMatch(/^files\s+0$/m);
+    expect(ofA).toMatch(/1× email: permanent SMTP 550/);
+    expect(ofA).not.toContain('example.com');
+    expect(ofB).toContain('*Ceres daily report for Villa B*');
+    expect(ofB).toContain('Mails sent: *0*; newsletter mails sent: *0*, failed: *0*');
+    expect(ofB).toMatch(/^email\s+1$/m);
   }, 30_000);
 });
 

@@ -49,6 +49,21 @@ describe('newsletter/fan-out', () => {
     expect(await sendsOf(id)).toHaveLength(1200);
   });
 
+  it("a tenant's campaign is sent as the tenant's: each send carries its $tenant under a scoped id (issue 26)", async () => {
+    await db.tenants.add('fan-a', { name: 'A' });
+    const id = await db.newsletter.createCampaign({ subject: 'S', text: 'T', html: null }, { tenant: 'fan-a' });
+    await db.newsletter.addRecipients(id, [{ userId: 'u-1', email: 'u1@example.com', firstName: 'N' }], { tenant: 'fan-a' });
+    await db.newsletter.start(id, { tenant: 'fan-a' });
+    // The fan-out job the API enqueued for a's token runs with ctx.tenant 'fan-a'.
+    expect(await fanOut(jobOf({ campaignId: id, $tenant: 'fan-a' }), { db, queues }, { ...ctx, tenant: 'fan-a' })).toEqual({
+      enqueued: 1,
+      duplicates: 0,
+    });
+    const [send] = await sendsOf(id);
+    expect(send!.id).toBe(`fan-a@newsletter:send:${id}.u-1`);
+    expect(send!.data).toEqual({ campaignId: id, userId: 'u-1', $tenant: 'fan-a' });
+  });
+
   it('stops at a cancel, removing the page it was adding', async () => {
     const id = await started(1200);
     const cancelling = {

@@ -100,6 +100,10 @@ describe('email/password-reset', () => {
     const others = token('other');
     await resets().insert({ token: others, userId: 'someone-else', expiresAt: new Date(Date.now() + HOUR) });
     expect(await passwordReset(job('me', others), deps, ctx)).toEqual({ skipped: 'token-unknown' });
+    // default's "me": for another tenant's "me" (issue 26) it is unknown.
+    const mine = token('tenant');
+    await resets().insert({ token: mine, userId: 'me', expiresAt: new Date(Date.now() + HOUR) });
+    expect(await passwordReset(job('me', mine), deps, { ...ctx, tenant: 'tok-x' })).toEqual({ skipped: 'token-unknown' });
 
     const used = token('used');
     await resets().insert({ token: used, userId: 'me', expiresAt: new Date(Date.now() + HOUR) });

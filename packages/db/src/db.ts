@@ -1,3 +1,4 @@
+import { DEFAULT_TENANT } from '@ceres/app-kit';
 import pg from 'pg';
 import { createHashedTokenStore, type HashedTokenStore } from './hashed-tokens';
 import { createNewsletterStore, type NewsletterStore } from './newsletter';
@@ -10,6 +11,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value,
 export interface VerificationToken {
   token: string;
   userId: string;
+  /** The tenant whose user it is. */
+  tenant: string;
   expiresAt: Date;
   createdAt: Date;
 }
@@ -54,11 +57,12 @@ export interface TokenStore {
   find(token: string): Promise<VerificationToken | null>;
   /** The token when it exists and `expires_at` is after `now`, else null. */
   findValid(token: string, now: Date): Promise<VerificationToken | null>;
-  insert(token: { token: string; userId: string; expiresAt: Date }): Promise<void>;
+  /** `tenant`: the tenant whose user it is (`default` when absent). */
+  insert(token: { token: string; userId: string; expiresAt: Date; tenant?: string }): Promise<void>;
   /** Deletes the tokens that expired at or before `now`; returns how many. */
   deleteExpired(now: Date): Promise<number>;
-  /** Deletes every token of `userId` (erasure); returns how many. */
-  deleteForUser(userId: string): Promise<number>;
+  /** Deletes every token of user `userId` of `tenant` (erasure; `default` when absent); returns how many. */
+  deleteForUser(userId: string, tenant?: string): Promise<number>;
 }
 
 /** One final failure, as the unique key of `failed_jobs` names it. */
@@ -86,8 +90,18 @@ export interface FailedJobStore {
   topReasonsSince(since: Date, limit: number): Promise<FailureReason[]>;
   /** Deletes the rows of final failures before `cutoff` (retention); returns how many. */
   purgeFailedBefore(cutoff: Date): Promise<number>;
-  /** Deletes the rows whose payload's `userId` is `userId` (erasure); returns how many. */
-  deleteForUser(userId: string): Promise<number>;
+  /**
+   * Deletes the rows whose payload's `userId` is `userId` and whose payload names `tenant` (its
+   * `$tenant`; none for `default`, the default) (erasure); returns how many.
+   */
+  deleteForUser(userId: string, tenant?: string): Promise<number>;
+  /**
+   * Final failures since `since` per tenant (the payload's `$tenant`, `default` when none) and
+   * queue; only those of `tenants` when given.
+   */
+  countSinceByTenant(since: Date, options?: { tenants?: readonly string[] }): Promise<Record<string, Record<string, number>>>;
+  /** {@link FailedJobStore.topReasonsSince} of each tenant of `tenants`, in one query: up to `limit` per tenant. */
+  topReasonsByTenantSince(since: Date, tenants: readonly string[], limit: number): Promise<Record<string, FailureReason[]>>;
   /** Deletes the row of one final failure; false when there was none. */
   delete(key: { queue: string; jobId: string; failedAt: Date }): Promise<boolean>;
 }
@@ -123,6 +137,11 @@ export interface SentMailStore {
   deleteSentBefore(before: Date): Promise<number>;
   /** Deletes the records whose job id matches one of these PostgreSQL regular expressions (erasure); returns how many. */
   deleteMatching(jobIdPatterns: readonly string[]): Promise<number>;
+  /**
+   * Mails accepted since `since` per tenant of `tenants`: the tenant of a job id is its `<tenant>@`
+   * prefix (`scopedJobId` of @ceres/queues), `default` without one.
+   */
+  countSinceByTenant(since: Date, tenants: readonly string[]): Promise<Record<string, number>>;
 }
 
 export interface Db {
@@ -153,13 +172,17 @@ export interface CreateDbOptions {
   applicationName?: string;
 }
 
-type TokenRecord = { token: string; user_id: string; expires_at: Date; created_at: Date };
+type TokenRecord = { token: string; user_id: string; tenant_id: string; expires_at: Date; created_at: Date };
 const toToken = (row: TokenRecord): VerificationToken => ({
   token: row.token,
   userId: row.user_id,
+  tenant: row.tenant_id,
   expiresAt: row.expires_at,
   createdAt: row.created_at,
 });
+
+/** The tenant of an archived job: its payload's `$tenant` (`TENANT_FIELD` of @ceres/queues), `default` when none. */
+const TENANT_OF_PAYLOAD = `COALESCE(payload->>'$tenant', '${DEFAULT_TENANT}')`;
 
 /** A pooled connection and the typed queries the apps use. The pool connects lazily. */
 export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db {
@@ -184,15 +207,20 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       ]);
       return rows[0] ? toToken(rows[0]) : null;
     },
-    async insert({ token, userId, expiresAt }) {
-      await pool.query('INSERT INTO verification_tokens (token, user_id, expires_at) VALUES ($1, $2, $3)', [token, userId, expiresAt]);
+    async insert({ token, userId, expiresAt, tenant = DEFAULT_TENANT }) {
+      await pool.query('INSERT INTO verification_tokens (token, user_id, expires_at, tenant_id) VALUES ($1, $2, $3, $4)', [
+        token,
+        userId,
+        expiresAt,
+        tenant,
+      ]);
     },
     async deleteExpired(now) {
       const result = await pool.query('DELETE FROM verification_tokens WHERE expires_at <= $1', [now]);
       return result.rowCount ?? 0;
     },
-    async deleteForUser(userId) {
-      const result = await pool.query('DELETE FROM verification_tokens WHERE user_id = $1', [userId]);
+    async deleteForUser(userId, tenant = DEFAULT_TENANT) {
+      const result = await pool.query('DELETE FROM verification_tokens WHERE tenant_id = $2 AND user_id = $1', [userId, tenant]);
       return result.rowCount ?? 0;
     },
   };
@@ -290,9 +318,37 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       const result = await pool.query('DELETE FROM failed_jobs WHERE failed_at < $1', [cutoff]);
       return result.rowCount ?? 0;
     },
-    async deleteForUser(userId) {
-      const result = await pool.query("DELETE FROM failed_jobs WHERE payload->>'userId' = $1", [userId]);
+    async deleteForUser(userId, tenant = DEFAULT_TENANT) {
+      const result = await pool.query(`DELETE FROM failed_jobs WHERE payload->>'userId' = $1 AND ${TENANT_OF_PAYLOAD} = $2`, [
+        userId,
+        tenant,
+      ]);
       return result.rowCount ?? 0;
+    },
+    async countSinceByTenant(since, { tenants } = {}) {
+      const { rows } = await pool.query<{ tenant: string; queue: string; count: number }>(
+        `SELECT ${TENANT_OF_PAYLOAD} AS tenant, queue, count(*) AS count FROM failed_jobs
+          WHERE failed_at >= $1 AND ($2::text[] IS NULL OR ${TENANT_OF_PAYLOAD} = ANY($2::text[]))
+          GROUP BY 1, 2`,
+        [since, tenants ?? null],
+      );
+      const byTenant: Record<string, Record<string, number>> = {};
+      for (const row of rows) (byTenant[row.tenant] ??= {})[row.queue] = row.count;
+      return byTenant;
+    },
+    async topReasonsByTenantSince(since, tenants, limit) {
+      const { rows } = await pool.query<FailureReason & { tenant: string }>(
+        `SELECT tenant, queue, reason, count FROM (
+           SELECT ${TENANT_OF_PAYLOAD} AS tenant, queue, error AS reason, count(*) AS count,
+                  row_number() OVER (PARTITION BY ${TENANT_OF_PAYLOAD} ORDER BY count(*) DESC, queue, error) AS rank
+             FROM failed_jobs WHERE failed_at >= $1 AND ${TENANT_OF_PAYLOAD} = ANY($2::text[])
+            GROUP BY 1, queue, error) ranked
+          WHERE rank <= $3 ORDER BY tenant, rank`,
+        [since, tenants, limit],
+      );
+      const byTenant: Record<string, FailureReason[]> = {};
+      for (const { tenant, ...reason } of rows) (byTenant[tenant] ??= []).push(reason);
+      return byTenant;
     },
     async delete({ queue, jobId, failedAt }) {
       const result = await pool.query('DELETE FROM failed_jobs WHERE queue = $1 AND job_id = $2 AND failed_at = $3', [
@@ -350,6 +406,17 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
       if (jobIdPatterns.length === 0) return 0;
       const result = await pool.query('DELETE FROM sent_mails WHERE job_id ~ ANY($1::text[])', [jobIdPatterns]);
       return result.rowCount ?? 0;
+    },
+    async countSinceByTenant(since, tenants) {
+      // A queue name never holds '@' and a tenant id is [a-z0-9-]: only a scoped id starts so.
+      const { rows } = await pool.query<{ tenant: string; count: number }>(
+        `SELECT tenant, count(*) AS count FROM (
+           SELECT COALESCE(substring(job_id FROM '^([a-z0-9-]{1,40})@'), '${DEFAULT_TENANT}') AS tenant
+             FROM sent_mails WHERE sent_at >= $1 AND sending_attempt IS NULL) mails
+          WHERE tenant = ANY($2::text[]) GROUP BY tenant`,
+        [since, tenants],
+      );
+      return Object.fromEntries(rows.map((row) => [row.tenant, row.count]));
     },
   };
 

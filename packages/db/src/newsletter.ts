@@ -1,3 +1,4 @@
+import { DEFAULT_TENANT } from '@ceres/app-kit';
 import type pg from 'pg';
 import { storableString } from './storable';
 
@@ -15,6 +16,8 @@ export interface CampaignContent {
 
 export interface Campaign extends CampaignContent {
   id: string;
+  /** The tenant whose campaign it is (its recipients are that tenant's users). */
+  tenant: string;
   state: CampaignState;
   createdAt: Date;
   startedAt: Date | null;
@@ -52,9 +55,19 @@ export interface SendContext {
 /** The answer of a state change: whether the campaign exists, its state before, and whether it changed. */
 export type Transition = { found: false } | { found: true; before: CampaignState; changed: boolean };
 
+/**
+ * `tenant` on the functions the API calls: only that tenant's campaign is found; another tenant's
+ * answers as an unknown id does. Without it (the worker, whose jobs name a campaign by its UUID)
+ * any campaign is found.
+ */
+export interface TenantScope {
+  tenant?: string;
+}
+
 export interface NewsletterStore {
-  createCampaign(content: CampaignContent): Promise<string>;
-  getCampaign(id: string): Promise<Campaign | null>;
+  /** A draft of `tenant` (`default` when absent). */
+  createCampaign(content: CampaignContent, scope?: TenantScope): Promise<string>;
+  getCampaign(id: string, scope?: TenantScope): Promise<Campaign | null>;
   /** The state alone (no bodies): what the fan-out checks before each page. */
   state(id: string): Promise<CampaignState | null>;
   /** The subject and bodies; they never change once created, so callers may cache them. */
@@ -67,19 +80,21 @@ export interface NewsletterStore {
   addRecipients(
     id: string,
     recipients: readonly NewRecipient[],
+    scope?: TenantScope,
   ): Promise<{ state: CampaignState | null; added: number; duplicates: number }>;
   /** draft → sending. */
-  start(id: string): Promise<Transition>;
+  start(id: string, scope?: TenantScope): Promise<Transition>;
   /**
    * draft or sending → cancelled; every pending recipient becomes `cancelled` in the same
    * transaction. Returns the user ids it cancelled (their send jobs may be removed).
    */
-  cancel(id: string): Promise<Transition & { cancelledUserIds?: string[] }>;
+  cancel(id: string, scope?: TenantScope): Promise<Transition & { cancelledUserIds?: string[] }>;
   /** Up to `limit` pending user ids after `afterUserId`, in user id order: the fan-out's pages. */
   pendingPage(id: string, afterUserId: string | null, limit: number): Promise<string[]>;
   /**
    * `erasedAddressDigests`: the keyed digests an erased opt-out of the recipient's address would
-   * have kept (one per key); such an opt-out counts as the address's.
+   * have kept (one per key); such an opt-out counts as the address's. Only the opt-outs of the
+   * campaign's tenant count.
    */
   sendContext(id: string, userId: string, erasedAddressDigests?: (email: string) => string[]): Promise<SendContext | null>;
   /**
@@ -104,9 +119,12 @@ export interface NewsletterStore {
    */
   closeIfDone(id: string): Promise<(Campaign & { figures: CampaignFigures }) | null>;
   markAnnounced(id: string): Promise<void>;
+  /** Newsletter mails sent and failed for good since `since`, per tenant of `tenants` (their campaigns'). */
+  outcomesSinceByTenant(since: Date, tenants: readonly string[]): Promise<Record<string, { sent: number; failed: number }>>;
   /**
-   * Records the opt-out of the address and user of recipient `userId` of campaign `id`: `already`
-   * when this user had opted out this address before (another user sharing it does not count).
+   * Records the opt-out of the address and user of recipient `userId` of campaign `id`, for the
+   * campaign's tenant: `already` when this user had opted out this address before (another user
+   * sharing it does not count).
    */
   unsubscribe(id: string, userId: string): Promise<'recorded' | 'already' | 'unknown'>;
   /**
@@ -114,17 +132,19 @@ export interface NewsletterStore {
    * of their recipient rows are blanked (a recipient not yet mailed becomes `cancelled`, so the
    * campaign's figures still add up), and their opt-outs keep the user id but not the address:
    * `addressDigest(address)` (a keyed digest, so the address stays blocked) or, without it,
-   * nothing of the address. Returns the counts and the campaigns still sending that the erasure may
-   * have left with nobody pending (to be closed).
+   * nothing of the address. Only `tenant`'s user (`default` when absent): the recipient rows of
+   * that tenant's campaigns and that tenant's opt-outs. Returns the counts and the campaigns still
+   * sending that the erasure may have left with nobody pending (to be closed).
    */
   eraseUser(
     userId: string,
-    options?: { addressDigest?: (email: string) => string },
+    options?: { addressDigest?: (email: string) => string; tenant?: string },
   ): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
 }
 
 type CampaignRow = {
   id: string;
+  tenant_id: string;
   subject: string;
   text_body: string;
   html_body: string | null;
@@ -137,6 +157,7 @@ type CampaignRow = {
 
 const toCampaign = (row: CampaignRow): Campaign => ({
   id: row.id,
+  tenant: row.tenant_id,
   subject: row.subject,
   text: row.text_body,
   html: row.html_body,
@@ -163,8 +184,14 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
   }
 }
 
-async function stateOf(client: pg.Pool | pg.PoolClient, id: string, lock = ''): Promise<CampaignState | null> {
-  const { rows } = await client.query<{ state: CampaignState }>(`SELECT state FROM newsletter_campaigns WHERE id = $1 ${lock}`, [id]);
+/** The SQL condition of a {@link TenantScope} on `newsletter_campaigns` (its parameter: the tenant or null). */
+const OF_TENANT = '($2::text IS NULL OR tenant_id = $2)';
+
+async function stateOf(client: pg.Pool | pg.PoolClient, id: string, lock = '', tenant?: string): Promise<CampaignState | null> {
+  const { rows } = await client.query<{ state: CampaignState }>(
+    `SELECT state FROM newsletter_campaigns WHERE id = $1 AND ${OF_TENANT} ${lock}`,
+    [id, tenant ?? null],
+  );
   return rows[0]?.state ?? null;
 }
 
@@ -185,15 +212,18 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
   };
 
   return {
-    async createCampaign({ subject, text, html }) {
+    async createCampaign({ subject, text, html }, { tenant = DEFAULT_TENANT } = {}) {
       const { rows } = await pool.query<{ id: string }>(
-        'INSERT INTO newsletter_campaigns (subject, text_body, html_body) VALUES ($1, $2, $3) RETURNING id',
-        [storableString(subject), storableString(text), html === null ? null : storableString(html)],
+        'INSERT INTO newsletter_campaigns (subject, text_body, html_body, tenant_id) VALUES ($1, $2, $3, $4) RETURNING id',
+        [storableString(subject), storableString(text), html === null ? null : storableString(html), tenant],
       );
       return rows[0]!.id;
     },
-    async getCampaign(id) {
-      const { rows } = await pool.query<CampaignRow>('SELECT * FROM newsletter_campaigns WHERE id = $1', [id]);
+    async getCampaign(id, { tenant } = {}) {
+      const { rows } = await pool.query<CampaignRow>(`SELECT * FROM newsletter_campaigns WHERE id = $1 AND ${OF_TENANT}`, [
+        id,
+        tenant ?? null,
+      ]);
       return rows[0] ? toCampaign(rows[0]) : null;
     },
     state: (id) => stateOf(pool, id),
@@ -202,9 +232,9 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       return rows[0] ? { subject: rows[0].subject, text: rows[0].text_body, html: rows[0].html_body } : null;
     },
     figures,
-    async addRecipients(id, recipients) {
+    async addRecipients(id, recipients, { tenant } = {}) {
       return inTransaction(pool, async (client) => {
-        const state = await stateOf(client, id, 'FOR SHARE');
+        const state = await stateOf(client, id, 'FOR SHARE', tenant);
         if (state !== 'draft') return { state, added: 0, duplicates: 0 };
         const result = await client.query(
           `INSERT INTO newsletter_recipients (campaign_id, user_id, email, first_name)
@@ -221,18 +251,18 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
         return { state, added, duplicates: recipients.length - added };
       });
     },
-    async start(id) {
+    async start(id, { tenant } = {}) {
       const { rows } = await pool.query<{ state: CampaignState }>(
-        `UPDATE newsletter_campaigns SET state = 'sending', started_at = now() WHERE id = $1 AND state = 'draft' RETURNING state`,
-        [id],
+        `UPDATE newsletter_campaigns SET state = 'sending', started_at = now() WHERE id = $1 AND ${OF_TENANT} AND state = 'draft' RETURNING state`,
+        [id, tenant ?? null],
       );
       if (rows.length === 1) return { found: true, before: 'draft', changed: true };
-      const state = await stateOf(pool, id);
+      const state = await stateOf(pool, id, '', tenant);
       return state === null ? { found: false } : { found: true, before: state, changed: false };
     },
-    async cancel(id) {
+    async cancel(id, { tenant } = {}) {
       return inTransaction(pool, async (client) => {
-        const before = await stateOf(client, id, 'FOR UPDATE');
+        const before = await stateOf(client, id, 'FOR UPDATE', tenant);
         if (before === null) return { found: false } as const;
         if (before !== 'draft' && before !== 'sending') return { found: true, before, changed: false } as const;
         // A draft has nothing in flight: it is finished at once (and never announced: it never started).
@@ -264,10 +294,13 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
         email: string;
         first_name: string;
         status: RecipientStatus;
+        tenant_id: string;
         unsubscribed: boolean;
       }>(
         `SELECT c.state, r.email, r.first_name, r.status,
-                EXISTS (SELECT 1 FROM newsletter_unsubscribes u WHERE u.email = lower(r.email) OR u.user_id = r.user_id) AS unsubscribed
+                c.tenant_id,
+                EXISTS (SELECT 1 FROM newsletter_unsubscribes u
+                         WHERE u.tenant_id = c.tenant_id AND (u.email = lower(r.email) OR u.user_id = r.user_id)) AS unsubscribed
            FROM newsletter_recipients r JOIN newsletter_campaigns c ON c.id = r.campaign_id
           WHERE r.campaign_id = $1 AND r.user_id = $2`,
         [id, userId],
@@ -278,8 +311,8 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       if (!unsubscribed && erasedAddressDigests && row.email !== '') {
         // An erased user's opt-out of this address, kept as its keyed digest.
         const erased = await pool.query(
-          'SELECT 1 FROM newsletter_unsubscribes WHERE email = ANY($1::text[]) AND erased_at IS NOT NULL LIMIT 1',
-          [erasedAddressDigests(row.email)],
+          'SELECT 1 FROM newsletter_unsubscribes WHERE tenant_id = $2 AND email = ANY($1::text[]) AND erased_at IS NOT NULL LIMIT 1',
+          [erasedAddressDigests(row.email), row.tenant_id],
         );
         unsubscribed = (erased.rowCount ?? 0) > 0;
       }
@@ -327,6 +360,17 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       if (!rows[0]) return null;
       return { ...toCampaign(rows[0]), figures: await figures(id) };
     },
+    async outcomesSinceByTenant(since, tenants) {
+      const { rows } = await pool.query<{ tenant_id: string; sent: number; failed: number }>(
+        `SELECT c.tenant_id, count(*) FILTER (WHERE r.status = 'sent')::int AS sent, count(*) FILTER (WHERE r.status = 'failed')::int AS failed
+           FROM newsletter_campaigns c JOIN newsletter_recipients r ON r.campaign_id = c.id
+          WHERE c.tenant_id = ANY($2::text[]) AND (c.finished_at IS NULL OR c.finished_at >= $1)
+            AND r.finished_at >= $1 AND r.status IN ('sent', 'failed')
+          GROUP BY c.tenant_id`,
+        [since, tenants],
+      );
+      return Object.fromEntries(rows.map((row) => [row.tenant_id, { sent: row.sent, failed: row.failed }]));
+    },
     async markAnnounced(id) {
       await pool.query('UPDATE newsletter_campaigns SET announced_at = now() WHERE id = $1 AND announced_at IS NULL', [id]);
     },
@@ -334,22 +378,23 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
       // One transaction, the recipient row share-locked: an erasure (which updates that row first)
       // runs wholly before or wholly after, so it never misses the opt-out's clear address.
       return inTransaction(pool, async (client) => {
-        const { rows } = await client.query<{ email: string }>(
-          'SELECT email FROM newsletter_recipients WHERE campaign_id = $1 AND user_id = $2 FOR SHARE',
+        const { rows } = await client.query<{ email: string; tenant_id: string }>(
+          `SELECT r.email, c.tenant_id FROM newsletter_recipients r JOIN newsletter_campaigns c ON c.id = r.campaign_id
+            WHERE r.campaign_id = $1 AND r.user_id = $2 FOR SHARE OF r`,
           [id, userId],
         );
         if (!rows[0]) return 'unknown';
         const result = await client.query(
           // An erased recipient's address is blank: the opt-out is kept by user id alone.
-          `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, erased_at)
-           VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3, CASE WHEN $1 = '' THEN now() END)
-           ON CONFLICT (email, user_id) DO NOTHING`,
-          [rows[0].email, userId, id],
+          `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, erased_at, tenant_id)
+           VALUES (CASE WHEN $1 = '' THEN 'erased-user:' || $2 ELSE lower($1) END, $2, $3, CASE WHEN $1 = '' THEN now() END, $4)
+           ON CONFLICT (tenant_id, email, user_id) DO NOTHING`,
+          [rows[0].email, userId, id, rows[0].tenant_id],
         );
         return result.rowCount === 1 ? 'recorded' : 'already';
       });
     },
-    async eraseUser(userId, { addressDigest } = {}) {
+    async eraseUser(userId, { addressDigest, tenant = DEFAULT_TENANT } = {}) {
       return inTransaction(pool, async (client) => {
         const recipients = await client.query<{ campaign_id: string; state: string }>(
           `UPDATE newsletter_recipients r
@@ -357,24 +402,29 @@ export function createNewsletterStore(pool: pg.Pool): NewsletterStore {
                   status = CASE WHEN r.status = 'pending' THEN 'cancelled' ELSE r.status END,
                   finished_at = COALESCE(r.finished_at, now())
              FROM newsletter_campaigns c
-            WHERE r.user_id = $1 AND c.id = r.campaign_id AND (r.email <> '' OR r.first_name <> '')
+            WHERE r.user_id = $1 AND c.id = r.campaign_id AND c.tenant_id = $2 AND (r.email <> '' OR r.first_name <> '')
         RETURNING r.campaign_id, c.state`,
-          [userId],
+          [userId, tenant],
         );
         // Each clear opt-out becomes its erased form (a keyed digest of the address, or the user id
         // alone): inserted, then the clear row deleted, so an erased form already there is kept once.
         const clear = await client.query<{ email: string }>(
-          'SELECT email FROM newsletter_unsubscribes WHERE user_id = $1 AND erased_at IS NULL FOR UPDATE',
-          [userId],
+          'SELECT email FROM newsletter_unsubscribes WHERE tenant_id = $2 AND user_id = $1 AND erased_at IS NULL FOR UPDATE',
+          [userId, tenant],
         );
         for (const { email } of clear.rows) {
           await client.query(
-            `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, unsubscribed_at, erased_at)
-             SELECT $3, user_id, campaign_id, unsubscribed_at, now() FROM newsletter_unsubscribes WHERE email = $1 AND user_id = $2
-             ON CONFLICT (email, user_id) DO NOTHING`,
-            [email, userId, addressDigest ? addressDigest(email) : `erased-user:${userId}`],
+            `INSERT INTO newsletter_unsubscribes (email, user_id, campaign_id, unsubscribed_at, erased_at, tenant_id)
+             SELECT $3, user_id, campaign_id, unsubscribed_at, now(), tenant_id FROM newsletter_unsubscribes
+              WHERE tenant_id = $4 AND email = $1 AND user_id = $2
+             ON CONFLICT (tenant_id, email, user_id) DO NOTHING`,
+            [email, userId, addressDigest ? addressDigest(email) : `erased-user:${userId}`, tenant],
           );
-          await client.query('DELETE FROM newsletter_unsubscribes WHERE email = $1 AND user_id = $2', [email, userId]);
+          await client.query('DELETE FROM newsletter_unsubscribes WHERE tenant_id = $3 AND email = $1 AND user_id = $2', [
+            email,
+            userId,
+            tenant,
+          ]);
         }
         const sendingCampaigns = [...new Set(recipients.rows.filter((row) => row.state === 'sending').map((row) => row.campaign_id))];
         return { recipients: recipients.rowCount ?? 0, optOuts: clear.rows.length, sendingCampaigns };

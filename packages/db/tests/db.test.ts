@@ -125,7 +125,9 @@ describe('hashed token stores', () => {
   it('keep only the SHA-256 of a token; find, consume once, delete the expired ones and those of a user', async () => {
     // The table a job type's migration creates (see src/hashed-tokens.ts).
     await db.pool.query(`CREATE TABLE test_hashed_tokens (
-      token_hash text PRIMARY KEY, user_id text NOT NULL, expires_at timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+      token_hash text PRIMARY KEY, user_id text NOT NULL, expires_at timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+      tenant_id text NOT NULL DEFAULT 'default' REFERENCES tenants (id))`);
+    await db.tenants.add('tokens-x', { name: 'X' });
     const store = db.hashedTokens('test_hashed_tokens');
     expect(db.hashedTokens('test_hashed_tokens')).toBe(store);
     const now = new Date();
@@ -133,6 +135,13 @@ describe('hashed token stores', () => {
     await store.insert({ token: 'expired-reset-token-bbbbbbbbbbbbbbbbbbbbb', userId: 'u2', expiresAt: new Date(now.getTime() - HOUR) });
     await store.insert({ token: 'other-reset-token-ccccccccccccccccccccccc', userId: 'u1', expiresAt: new Date(now.getTime() + HOUR) });
     await store.insert({ token: 'kept-reset-token-ddddddddddddddddddddddddd', userId: 'u3', expiresAt: new Date(now.getTime() + HOUR) });
+    // User u1 of another tenant: another person.
+    await store.insert({
+      token: 'x-u1-reset-token-eeeeeeeeeeeeeeeeeeeeeeee',
+      userId: 'u1',
+      expiresAt: new Date(now.getTime() + HOUR),
+      tenant: 'tokens-x',
+    });
     const { rows } = await db.pool.query<{ token_hash: string }>('SELECT token_hash FROM test_hashed_tokens ORDER BY token_hash');
     expect(JSON.stringify(rows)).not.toMatch(/reset-token/);
     expect(rows.map((row) => row.token_hash)).toContain(hashToken('valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa'));
@@ -147,6 +156,9 @@ describe('hashed token stores', () => {
     expect(await store.consume('valid-reset-token-aaaaaaaaaaaaaaaaaaaaaaa', now)).toBeNull();
     expect(await store.deleteExpired(now)).toBe(1);
     expect(await store.deleteForUser('u1')).toBe(1);
+    expect(await store.find('x-u1-reset-token-eeeeeeeeeeeeeeeeeeeeeeee')).toMatchObject({ userId: 'u1', tenant: 'tokens-x' });
+    expect(await store.deleteForUser('u1', 'tokens-x')).toBe(1);
+    expect(await store.find('x-u1-reset-token-eeeeeeeeeeeeeeeeeeeeeeee')).toBeNull();
     expect((await store.find('kept-reset-token-ddddddddddddddddddddddddd'))?.userId).toBe('u3');
     expect(() => db.hashedTokens('tokens; DROP TABLE failed_jobs')).toThrow(/not a plain lower-case table name/);
   });

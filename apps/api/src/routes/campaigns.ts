@@ -30,7 +30,9 @@ const REMOVE_BATCH = 500;
 
 /**
  * The newsletter campaigns: create, add recipients, start, cancel, read the figures. Campaigns and
- * recipients live in PostgreSQL; starting enqueues the fan-out, which the worker runs.
+ * recipients live in PostgreSQL; starting enqueues the fan-out, which the worker runs. A campaign
+ * is the tenant's whose token created it: another tenant's token is answered 404 on every route,
+ * as for an unknown id (the store finds only `request.tenant`'s campaigns).
  */
 export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (app, { db, queues }) => {
   const store = db.newsletter;
@@ -77,7 +79,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
           );
         }
       }
-      const campaignId = await withDatabase(() => store.createCampaign({ subject, text, html: html ?? null }));
+      const campaignId = await withDatabase(() => store.createCampaign({ subject, text, html: html ?? null }, { tenant: request.tenant }));
       reply.code(201);
       return { campaignId };
     },
@@ -99,7 +101,9 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     },
     async (request, reply) => {
       const { id } = request.params;
-      const { state, added, duplicates } = await withDatabase(() => store.addRecipients(id, request.body.recipients));
+      const { state, added, duplicates } = await withDatabase(() =>
+        store.addRecipients(id, request.body.recipients, { tenant: request.tenant }),
+      );
       if (state === null) throw notFound(id);
       if (state !== 'draft') throw conflict(id, state, 'recipients can only be added to a draft');
       reply.code(202);
@@ -122,7 +126,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     },
     async (request, reply) => {
       const { id } = request.params;
-      const transition = await withDatabase(() => store.start(id));
+      const transition = await withDatabase(() => store.start(id, { tenant: request.tenant }));
       if (!transition.found) throw notFound(id);
       if (!transition.changed && transition.before !== 'sending') throw conflict(id, transition.before, 'only a draft can be started');
       await queues.enqueue('newsletter/fan-out', { campaignId: id }, { tenant: request.tenant });
@@ -146,7 +150,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     },
     async (request, reply) => {
       const { id } = request.params;
-      const transition = await withDatabase(() => store.cancel(id));
+      const transition = await withDatabase(() => store.cancel(id, { tenant: request.tenant }));
       if (!transition.found) throw notFound(id);
       if (!transition.changed && transition.before !== 'cancelled')
         throw conflict(id, transition.before, 'a finished campaign cannot be cancelled');
@@ -184,7 +188,10 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
     },
     async (request) => {
       const { id } = request.params;
-      const [campaign, figures] = await withDatabase(() => Promise.all([store.getCampaign(id), store.figures(id)]));
+      // The figures of another tenant's campaign are read for nothing: it answers 404 all the same.
+      const [campaign, figures] = await withDatabase(() =>
+        Promise.all([store.getCampaign(id, { tenant: request.tenant }), store.figures(id)]),
+      );
       if (!campaign) throw notFound(id);
       return { campaignId: id, state: campaign.state, ...figures };
     },

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { eraseUserData, ErasureUserId, schemaIssues } from '@ceres/queues';
+import { DEFAULT_TENANT, eraseUserData, ErasureUserId, schemaIssues } from '@ceres/queues';
 import pino from 'pino';
 import type { CliContext } from '../context';
 import { CliError, UsageError } from '../errors';
@@ -15,21 +15,26 @@ function erasureLog(ctx: CliContext, io: Io) {
 }
 
 /**
- * `erase <user-id>`: the admin route's erasure (`eraseUserData`): the user's `failed_jobs` rows,
- * verification tokens and jobs in every queue and state. Both servers are reached before anything
- * is erased. The user id is never printed or logged: the output would tie the request to them.
+ * `erase <user-id> [--tenant <id>]`: the admin route's erasure (`eraseUserData`) of the user of
+ * that tenant (`default`): their `failed_jobs` rows, tokens, newsletter rows and jobs in every
+ * queue and state; the same user id of another tenant is left alone. Both servers are reached
+ * before anything is erased. The user id is never printed or logged: the output would tie the
+ * request to them.
  */
-export async function erase(ctx: CliContext, io: Io, userId: string, options: Json & { yes?: boolean }): Promise<number> {
+export async function erase(ctx: CliContext, io: Io, userId: string, options: Json & { yes?: boolean; tenant?: string }): Promise<number> {
   const [issue] = schemaIssues(ErasureUserId, userId);
   if (issue) throw new UsageError(`user-id: ${issue.message.replace(/^payload/, 'the user id')}`);
+  const tenant = options.tenant ?? DEFAULT_TENANT;
   const log = erasureLog(ctx, io);
   const db = await ctx.database();
   const client = await ctx.queues();
+  // An unknown tenant has no user: said, rather than "removed 0" as if the user had no data.
+  if (!(await db.tenants.get(tenant))) throw new CliError(`no tenant "${tenant}" (see tenants list)`);
   if (!options.yes) {
     if (!io.stdin.isTTY) throw new UsageError('erase: asks for confirmation on a terminal; pass --yes to erase without asking');
     const rl = createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream });
     const answer = await rl.question(
-      "Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] ",
+      `${tenant === DEFAULT_TENANT ? '' : `Tenant ${tenant}: `}Erase this user's jobs (every queue and state), failed_jobs rows, tokens and newsletter addresses? [y/N] `,
     );
     rl.close();
     if (!/^y(es)?$/i.test(answer.trim())) {
@@ -37,7 +42,7 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
       return 1;
     }
   }
-  const counts = await eraseUserData({ client, db, log }, userId);
+  const counts = await eraseUserData({ client, db, log }, userId, { tenant });
   if (options.json) printJson(io, counts);
   else {
     const perQueue = Object.entries(counts.jobsByQueue)

@@ -27,7 +27,8 @@ const TOKEN_STORE = findJobDefinition('email', 'password-reset')!.tokenStore!;
 export const passwordReset: Processor<'email/password-reset', PasswordResetResult, PasswordResetDeps> = async (job, deps, ctx) => {
   const { userId, email, firstName, token } = job.data;
   const stored = await deps.db.hashedTokens(TOKEN_STORE).find(token);
-  if (!stored || stored.userId !== userId) {
+  // A user id is unique within a tenant only: another tenant's token of the same id is not theirs.
+  if (!stored || stored.userId !== userId || stored.tenant !== ctx.tenant) {
     ctx.logger.info({ skipped: 'token-unknown' }, 'password reset token not found; no mail sent');
     return { skipped: 'token-unknown' };
   }

@@ -15,14 +15,15 @@ export interface VerifyDeps {
 }
 
 /**
- * Sends the verification mail, but only for a token that still exists, belongs to the user and
+ * Sends the verification mail, but only for a token that still exists, belongs to the user (of the job's tenant) and
  * has not expired: a mail with a dead link helps nobody. A skip completes the job (no retry). A
  * re-run of a job whose mail is recorded as sent does not send it again.
  */
 export const verify: Processor<'email/verify', VerifyResult, VerifyDeps> = async (job, deps, ctx) => {
   const { userId, email, firstName, token } = job.data;
   const stored = await deps.db.tokens.find(token);
-  if (!stored || stored.userId !== userId) {
+  // A user id is unique within a tenant only: another tenant's token of the same id is not theirs.
+  if (!stored || stored.userId !== userId || stored.tenant !== ctx.tenant) {
     ctx.logger.info({ skipped: 'token-unknown' }, 'verification token not found; no mail sent');
     return { skipped: 'token-unknown' };
   }

@@ -31,8 +31,27 @@ export interface DailyReport {
   tokensCleaned: number;
 }
 
+/** At most this many tenants get a report of their own per day (those with a Slack webhook, by id). */
+export const MAX_TENANT_REPORTS = 200;
+
+/** One tenant's own figures: its jobs only. */
+export interface TenantReport {
+  tenant: string;
+  name: string;
+  since: Date;
+  until: Date;
+  timeZone: string;
+  /** Final failures of the tenant's jobs per queue (the dead-letter archive, by the payload's `$tenant`). */
+  failed: Array<{ queue: QueueName; failed: number }>;
+  /** Mails of the email queue the relay accepted (`sent_mails`, by the tenant's job ids). */
+  mailsSent: number;
+  /** Newsletter mails of the tenant's campaigns sent, and failed for good. */
+  newsletter: { sent: number; failed: number };
+  topReasons: FailureReason[];
+}
+
 export interface DailyReportDeps {
-  db: Pick<Db, 'failedJobs'>;
+  db: Pick<Db, 'failedJobs' | 'tenants' | 'sentMails' | 'newsletter'>;
   queues: Pick<QueueClient, 'getQueue' | 'enqueue'>;
   mailer: Mailer;
   clock: Clock;
@@ -83,6 +102,38 @@ export async function buildDailyReport(deps: DailyReportDeps): Promise<DailyRepo
   };
 }
 
+/**
+ * The figures of each tenant that has a Slack webhook of its own (and is not disabled: its alert
+ * would wait), at most {@link MAX_TENANT_REPORTS}: four queries whatever their number.
+ * BullMQ's metrics (completed, backlog) are per queue, not per tenant: a tenant's report counts
+ * its final failures and its mails.
+ */
+export async function buildTenantReports(deps: DailyReportDeps, since: Date, until: Date): Promise<TenantReport[]> {
+  const tenants = (await deps.db.tenants.list())
+    .filter((row) => row.slackWebhookUrlSealed !== null && row.disabledAt === null)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, MAX_TENANT_REPORTS);
+  if (tenants.length === 0) return [];
+  const ids = tenants.map((row) => row.id);
+  const [failed, reasons, mails, newsletter] = await Promise.all([
+    deps.db.failedJobs.countSinceByTenant(since, { tenants: ids }),
+    deps.db.failedJobs.topReasonsByTenantSince(since, ids, 5),
+    deps.db.sentMails.countSinceByTenant(since, ids),
+    deps.db.newsletter.outcomesSinceByTenant(since, ids),
+  ]);
+  return tenants.map((row) => ({
+    tenant: row.id,
+    name: row.name,
+    since,
+    until,
+    timeZone: deps.config.timeZone,
+    failed: QUEUE_NAMES.map((queue) => ({ queue, failed: failed[row.id]?.[queue] ?? 0 })),
+    mailsSent: mails[row.id] ?? 0,
+    newsletter: newsletter[row.id] ?? { sent: 0, failed: 0 },
+    topReasons: reasons[row.id] ?? [],
+  }));
+}
+
 const localTime = (date: Date, timeZone: string) =>
   new Intl.DateTimeFormat('en-CA', { timeZone, dateStyle: 'short', timeStyle: 'short', hourCycle: 'h23' }).format(date);
 
@@ -112,6 +163,29 @@ export function formatReportText(report: DailyReport): string {
   return lines.join('\n').slice(0, 3000);
 }
 
+/** A tenant's report, for its own Slack channel: its name, its figures only. */
+export function formatTenantReportText(report: TenantReport): string {
+  const header = ['queue', 'failed'];
+  const rows = report.failed.map((q) => [q.queue, String(q.failed)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const lines = [
+    `*Ceres daily report for ${escapeSlack(report.name)}* — last 24 h to ${localTime(report.until, report.timeZone)} (${report.timeZone})`,
+    `Mails sent: *${report.mailsSent}*; newsletter mails sent: *${report.newsletter.sent}*, failed: *${report.newsletter.failed}*`,
+    'Jobs failed for good:',
+    '```',
+    line(header),
+    ...rows.map(line),
+    '```',
+  ];
+  if (report.topReasons.length === 0) lines.push('No job failed for good. :white_check_mark:');
+  else {
+    lines.push('Most frequent failure reasons:');
+    for (const r of report.topReasons) lines.push(`• ${r.count}× ${escapeSlack(r.queue)}: ${escapeSlack(shortReason(r.reason))}`);
+  }
+  return lines.join('\n').slice(0, 3000);
+}
+
 function formatReportHtml(report: DailyReport): string {
   const cell = (value: string | number, align = 'right') =>
     `<td style="padding: 2px 10px; text-align: ${align};">${escapeHtml(String(value))}</td>`;
@@ -133,16 +207,27 @@ ${reasons ? `<p>Most frequent failure reasons:</p><ul>${reasons}</ul>` : '<p>No 
 
 /**
  * Builds the report and posts it through the slack queue (deduplicated per day, so a repeated
- * tick posts once) and, when REPORT_EMAIL_TO is set, mails it.
+ * tick posts once) and, when REPORT_EMAIL_TO is set, mails it. Then each tenant with a Slack
+ * webhook of its own gets its own figures there: one `slack/alert` for the tenant (the worker posts
+ * a tenant's alert to its webhook), deduplicated per tenant and day.
  */
-export const dailyReport: Processor<'maintenance/daily-report', { report: DailyReport; mailed: boolean }, DailyReportDeps> = async (
-  _job,
-  deps,
-) => {
+export const dailyReport: Processor<
+  'maintenance/daily-report',
+  { report: DailyReport; mailed: boolean; tenantReports: number },
+  DailyReportDeps
+> = async (_job, deps) => {
   const report = await buildDailyReport(deps);
   const text = formatReportText(report);
   const day = new Intl.DateTimeFormat('en-CA', { timeZone: report.timeZone }).format(report.until);
   await deps.queues.enqueue('slack/alert', { text, severity: 'info', dedupeKey: `daily-report-${day}` });
+  const tenantReports = await buildTenantReports(deps, report.since, report.until);
+  for (const tenantReport of tenantReports) {
+    await deps.queues.enqueue(
+      'slack/alert',
+      { text: formatTenantReportText(tenantReport), severity: 'info', dedupeKey: `daily-report-tenant-${day}` },
+      { tenant: tenantReport.tenant },
+    );
+  }
   let mailed = false;
   if (deps.config.reportEmailTo) {
     await deps.mailer.send({
@@ -153,7 +238,7 @@ export const dailyReport: Processor<'maintenance/daily-report', { report: DailyR
     });
     mailed = true;
   }
-  return { report, mailed };
+  return { report, mailed, tenantReports: tenantReports.length };
 };
 
 export default dailyReport;
