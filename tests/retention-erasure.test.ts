@@ -183,6 +183,26 @@ describe('erasing a user', () => {
       const bad = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: '' } });
       expect(bad.statusCode).toBe(400);
       expect(bad.json()).toMatchObject({ field: 'userId' });
+      const badTenant = await ui.inject({
+        method: 'POST',
+        url: '/api/erasure',
+        headers,
+        payload: { userId: target, tenant: 'Not A Tenant' },
+      });
+      expect(badTenant.statusCode).toBe(400);
+      expect(badTenant.json()).toMatchObject({ field: 'tenant' });
+
+      // A user id is one tenant's: erasing another tenant's user with the same id leaves this one alone, and back.
+      await producer.enqueue(
+        'email/welcome',
+        { userId: other, email: `${other}@example.com`, firstName: 'X' },
+        { tenant: 'acme', delay: 600_000 },
+      );
+      const acme = await ui.inject({ method: 'POST', url: '/api/erasure', headers, payload: { userId: other, tenant: 'acme' } });
+      expect(acme.statusCode, acme.body).toBe(200);
+      expect(acme.json()).toMatchObject({ jobs: 1, jobsByQueue: { email: 1 } });
+      expect(await producer.getQueue('email').getJob(`acme@email:welcome:${other}`)).toBeUndefined();
+      expect(await producer.getQueue('email').getJob(`email:welcome:${other}`)).toBeDefined();
     } finally {
       await ui.close();
     }

@@ -1,5 +1,5 @@
 import { ErrorBody, errorResponses } from '@ceres/http';
-import { eraseUserData, ErasureUserId, QUEUE_NAMES, type ErasureStores, type QueueClient } from '@ceres/queues';
+import { DEFAULT_TENANT, eraseUserData, ErasureUserId, QUEUE_NAMES, TENANT_ID, type ErasureStores, type QueueClient } from '@ceres/queues';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors';
@@ -7,8 +7,21 @@ import { HttpError } from '../errors';
 /** What erasure needs of the database: `@ceres/db`'s `createDb(…)` has it. */
 export type ErasureDb = ErasureStores;
 
-// The user id travels in the body, not the URL: request URLs are logged, bodies are not.
-const EraseBody = Type.Object({ userId: ErasureUserId }, { additionalProperties: false, examples: [{ userId: 'user-123' }] });
+// The user id travels in the body, not the URL: request URLs are logged, bodies are not. A user id
+// is unique within a tenant only: the tenant names whose user it is (`default` when absent).
+const EraseBody = Type.Object(
+  {
+    userId: ErasureUserId,
+    tenant: Type.Optional(
+      Type.String({
+        pattern: TENANT_ID.source,
+        description: "The tenant whose user it is (another tenant's user with the same id is left alone)",
+        default: DEFAULT_TENANT,
+      }),
+    ),
+  },
+  { additionalProperties: false, examples: [{ userId: 'user-123' }] },
+);
 
 const Count = (description: string) => Type.Integer({ minimum: 0, description });
 
@@ -51,7 +64,7 @@ const errorWith = (description: string, examples: Array<Static<typeof ErrorBody>
   Type.Object(ErrorBody.properties, { description, examples });
 
 /**
- * `POST /api/erasure { userId }`: erases one user's data (`eraseUserData`, the operation the CLI's
+ * `POST /api/erasure { userId, tenant? }`: erases one tenant's user's data (`eraseUserData`, the operation the CLI's
  * `erase` runs too): their jobs in every queue and state, their `failed_jobs` rows, their
  * verification tokens and their newsletter rows' address and name, and answers how many of each it removed. Logged with the counts only.
  */
@@ -87,7 +100,9 @@ export async function erasureRoutes(app: FastifyInstance, { client, db }: { clie
     },
     async (request) => {
       if (!db) throw new HttpError('ERASURE_UNAVAILABLE', UNAVAILABLE);
-      const counts = await eraseUserData({ client, db, log: request.log }, request.body.userId);
+      const counts = await eraseUserData({ client, db, log: request.log }, request.body.userId, {
+        tenant: request.body.tenant ?? DEFAULT_TENANT,
+      });
       return { success: true as const, ...counts };
     },
   );
