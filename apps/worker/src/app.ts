@@ -26,6 +26,8 @@ export interface WorkerAppOptions {
   /** Consume only these queues. @defaultValue every queue whose job types all have a processor */
   queues?: RunnerOptions['queues'];
   maxConcurrency?: RunnerOptions['maxConcurrency'];
+  /** See `RunnerOptions.admit`. */
+  admit?: RunnerOptions['admit'];
 }
 
 export interface WorkerApp {
@@ -62,6 +64,7 @@ export function createWorkerApp({
   schedulers = true,
   queues,
   maxConcurrency,
+  admit,
 }: WorkerAppOptions): WorkerApp {
   const deps = buildDeps(config, logger, overrides);
   logger.info({ mail: deps.mailer.description, slack: deps.slack.description }, 'worker starting');
@@ -74,7 +77,7 @@ export function createWorkerApp({
     // A newsletter send that died without an outcome would leave its campaign open for ever.
     onDeadLetter: newsletterDeadLetterHook({ db: deps.db, queues: deps.queues }, logger),
   });
-  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency });
+  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency, admit });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let periodicTimer: NodeJS.Timeout | undefined;

@@ -303,6 +303,33 @@ describe('what a processor receives', () => {
     expect(first.ctx.signal.aborted).toBe(false);
     expect(first.ctx.logger).toBeDefined();
   });
+  it("a job the admit hook refuses (the CLI's --once budget) goes back to wait as it was, personal fields or not; no attempt used", async () => {
+    const env = workerEnv(bed.peers);
+    const asked: QueueName[] = [];
+    let open = false;
+    const app = createWorkerApp({
+      config: configFor(env),
+      logger: createLogger('silent'),
+      queues: ['email'],
+      admit: (queue) => (asked.push(queue), open),
+    });
+    bed.apps.push(app);
+    await app.started;
+    const queues = bed.producer(env);
+    const email = queues.getQueue('email');
+    // email/welcome has personal fields: the processor would get a plain view, not the BullMQ job.
+    const { jobId } = await queues.enqueue('email/welcome', { userId: 'admit-1', email: 'admit-1@example.com', firstName: 'A' });
+    await waitFor(() => asked.length >= 2, { what: 'the job taken and refused twice' });
+    const job = await email.getJob(jobId);
+    expect(['waiting', 'active']).toContain(await job!.getState());
+    expect(job!.attemptsMade).toBe(0);
+    expect(await email.getJobCountByTypes('failed', 'delayed')).toBe(0);
+    expect(bed.peers.smtp.messages).toHaveLength(0);
+    open = true;
+    const done = await waitForState(email, jobId, 'completed');
+    expect(done.attemptsMade).toBe(1);
+    expect(bed.peers.smtp.messages).toHaveLength(1);
+  });
 });
 
 describe('a worker that stops taking jobs', () => {

@@ -1,6 +1,5 @@
 import type { QueueName } from '@ceres/queues';
-import type { PartialProcessorMap, WorkerConfig } from '@ceres/worker';
-import { WaitingError, type Job } from 'bullmq';
+import type { WorkerConfig } from '@ceres/worker';
 import { UsageError } from '../errors';
 import { settings, type CliContext } from '../context';
 import type { Io } from '../output';
@@ -14,37 +13,6 @@ export interface WorkOptions {
 
 /** How often `--stop-when-empty` looks whether anything is left to take. */
 const EMPTY_POLL_MS = 250;
-
-type AnyProcessor = (job: Job, deps: unknown, ctx: unknown) => Promise<unknown>;
-
-/**
- * Lets at most `limit` jobs into the processors. Several queues (or a next job fetched as one
- * finishes) can take more than are left: those go back to waiting untouched (BullMQ's
- * WaitingError, which counts no attempt and fails nothing).
- */
-function budgeted(map: PartialProcessorMap, limit: number | undefined, events: { onAdmit(): void; onSettle(): void }) {
-  let admitted = 0;
-  const wrapped: Record<string, Record<string, AnyProcessor>> = {};
-  for (const [queue, jobs] of Object.entries(map)) {
-    wrapped[queue] = {};
-    for (const [name, processor] of Object.entries(jobs as Record<string, AnyProcessor>)) {
-      wrapped[queue][name] = async (job, deps, ctx) => {
-        if (limit !== undefined && admitted >= limit) {
-          await job.moveToWait(job.token);
-          throw new WaitingError();
-        }
-        admitted++;
-        events.onAdmit();
-        try {
-          return await processor(job, deps, ctx);
-        } finally {
-          events.onSettle();
-        }
-      };
-    }
-  }
-  return { processors: wrapped as PartialProcessorMap, admitted: () => admitted };
-}
 
 /**
  * `work`: the worker of apps/worker (createWorkerApp: the same processors, retries, timeouts and
@@ -62,20 +30,24 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   await ctx.database();
 
   let inFlight = 0;
+  let admitted = 0;
   let finish: (() => void) | undefined;
   const finished = new Promise<void>((resolve) => (finish = resolve));
-  const gate = budgeted(processors, limit, {
-    onAdmit: () => {
-      inFlight++;
-      // The last job allowed is running: take no more; the graceful stop lets it finish.
-      if (limit !== undefined && gate.admitted() >= limit) finish!();
-    },
-    onSettle: () => inFlight--,
-  });
+  // The budget: a job taken beyond it (another queue's worker fetched at the same moment) goes back
+  // to wait untouched (RunnerOptions.admit); the last job allowed running, take no more: the
+  // graceful stop lets it finish.
+  const admit = () => {
+    if (limit !== undefined && admitted >= limit) return false;
+    admitted++;
+    inFlight++;
+    if (limit !== undefined && admitted >= limit) finish!();
+    return true;
+  };
 
   const logger = createLogger(config.logLevel);
   // No queue takes more jobs at once than are allowed in all; the gate covers several queues.
-  const app = createWorkerApp({ config, logger, processors: gate.processors, queues: options.queue, maxConcurrency: limit });
+  const app = createWorkerApp({ config, logger, processors, queues: options.queue, maxConcurrency: limit, admit });
+  app.runner.jobs.on('attemptEnded', () => inFlight--);
   const queues = app.runner.queues;
   if (queues.length === 0) {
     await app.stop(true);
@@ -129,6 +101,6 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   await app.stop();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  io.stderr.write(`ceres-jobs work: ${gate.admitted()} job(s) processed from ${queues.join(', ')}\n`);
+  io.stderr.write(`ceres-jobs work: ${admitted} job(s) processed from ${queues.join(', ')}\n`);
   return 0;
 }

@@ -11,7 +11,7 @@ import {
   type JobDefinition,
   type QueueName,
 } from '@ceres/queues';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config';
@@ -40,6 +40,13 @@ export interface RunnerOptions {
   queues?: readonly QueueName[];
   /** At most this many jobs at once per queue, below the registry's concurrency (the CLI's `work --once`). */
   maxConcurrency?: number;
+  /**
+   * Whether a job taken from `queue` may start (the CLI's `work --once` / `--max-jobs` budget),
+   * asked once its payload opened and its tenant admits it: a job refused goes back to wait as it
+   * was, no attempt used. Every job admitted ends with one `attemptEnded`.
+   * @defaultValue every job starts
+   */
+  admit?: (queue: QueueName) => boolean;
   /**
    * The tenants' shares (disabled, rates, their own relays' back-pressure) and delivery settings.
    * @defaultValue none: every job runs with `deps`, as for one tenant
@@ -307,6 +314,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         throw new DelayedError();
       }
       deps = tenancy.delivery.depsOf(tenant);
+    }
+    if (this.options.admit && !this.options.admit(queue)) {
+      // The real job (a processor may only get a plain view of it): back to wait, untouched.
+      await job.moveToWait(token);
+      throw new WaitingError();
     }
     if (slot) slot.active += 1;
     this.active.add(attempt);
