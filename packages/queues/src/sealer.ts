@@ -73,11 +73,17 @@ export class PayloadSealer {
   private prepare(queue: string, job: string, payload: unknown, given: (EnqueueOptions & TenantOption) | undefined): Checked {
     const definition: JobDefinition = jobDefinitionOrThrow(queue, job);
     const issues = schemaIssues(definition.schema, payload);
-    const { tenant = DEFAULT_TENANT, ...rest } = given ?? {};
-    const options = given === undefined ? undefined : rest;
+    let options: EnqueueOptions | undefined = given;
+    let tenant = DEFAULT_TENANT;
+    if (given !== undefined && 'tenant' in given) {
+      const { tenant: named = DEFAULT_TENANT, ...rest } = given;
+      tenant = named;
+      // Only the tenant given: no per-call option to check (the common call from the API).
+      options = Object.keys(rest).length === 0 ? undefined : rest;
+      const tenantProblem = tenant === DEFAULT_TENANT ? undefined : tenantIdProblem(tenant);
+      if (tenantProblem !== undefined) issues.push({ field: 'tenant', message: `tenant ${tenantProblem}` });
+    }
     if (options !== undefined) issues.push(...optionIssues(definition, options));
-    const tenantProblem = tenantIdProblem(tenant);
-    if (tenantProblem !== undefined) issues.push({ field: 'tenant', message: `tenant ${tenantProblem}` });
     let jobId: string | undefined;
     let keyError: InvalidJobKeyError | undefined;
     if (issues.length === 0) {
