@@ -3,6 +3,7 @@ import { testEncryptionKey, TEST_ENCRYPTION_KEYS } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import { cli, cliJson, type CliResult } from './helpers';
 import { useBed } from './helpers';
+import type { TenantOutput as Tenant } from '../src/commands/tenants';
 
 const bed = useBed();
 const keyring = parseKeyring(TEST_ENCRYPTION_KEYS);
@@ -16,20 +17,6 @@ const withoutKeyring = () => {
   const { JOBS_ENCRYPTION_KEYS: _, ...env } = bed.env;
   return env;
 };
-
-interface Tenant {
-  id: string;
-  name: string;
-  mailFrom: string | null;
-  smtpUrl: string | null;
-  slackWebhookUrl: string | null;
-  emailRatePerSecond: number | null;
-  newsletterRatePerSecond: number | null;
-  disabled: boolean;
-  disabledAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
 
 const ISO = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
