@@ -118,13 +118,23 @@ async function crash(): Promise<void> {
     workers.push(worker);
     await worker.ready;
     const started = Date.now();
+    // Jobs a kill left active. A job killed twice is failed by design (maxStalledCount 1: a job
+    // that takes its worker down twice is dead, docs/architecture.md), so the next kill waits
+    // until these ran again: random kills, but never the same job twice.
+    let killedMidway: string[] = [];
     for (const threshold of thresholds) {
       await waitFor(async () => (await completed()) >= threshold, { timeoutMs: 300_000, intervalMs: 20, what: `${threshold} completed` });
+      await waitFor(async () => (await Promise.all(killedMidway.map((id) => queue.getJobState(id)))).every((s) => s === 'completed'), {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        what: 'the jobs of the previous kill completed',
+      });
       // A random extra moment inside the job stream, not always right at a completion.
       await sleep(Math.random() * 200);
       worker.child.kill('SIGKILL');
       await worker.exited;
-      say(`${scenario}: SIGKILL at ${await completed()} completed; restarting`);
+      killedMidway = (await queue.getActive()).map((job) => String(job.id));
+      say(`${scenario}: SIGKILL at ${await completed()} completed (${killedMidway.length} active); restarting`);
       worker = spawnWorker(env);
       workers.push(worker);
       await worker.ready;
@@ -137,6 +147,7 @@ async function crash(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const counts = await queue.getJobCounts();
     const jobs = await queue.getCompleted(0, -1);
+    for (const job of await queue.getFailed(0, -1)) say(`${scenario}: failed ${job.id}: ${job.failedReason} (stalled ${job.stalledCounter}, attempts ${job.attemptsMade})`);
     const ranTwice = jobs.filter((job) => job.stalledCounter > 0 || job.attemptsMade > 1).map((job) => String(job.id));
     // One mail per job id, honestly: under at-least-once a job killed after its mail went out but
     // before BullMQ recorded completion runs again and mails again. Every job must have mailed;
