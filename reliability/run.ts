@@ -598,6 +598,7 @@ async function failover(): Promise<void> {
         const summary = { ...run, acknowledged: run.acknowledged.length, lost: run.lost.length, notCompleted: run.notCompleted.length };
         (figures[scenario] ??= {})[name] = summary;
         say(`${scenario}: ${name}: ${JSON.stringify(summary)}`);
+        const before = violations.length;
         check(scenario, run.workerBackAfterMs < 10_000, `${name}: the worker completes jobs again within 10 s of the promotion`);
         if (run.replicaBackAfterMs === undefined)
           check(scenario, (run.refusedUntil ?? 0) < 10_000, `${name}: the API accepts again within 10 s of the promotion`);
@@ -611,6 +612,10 @@ async function failover(): Promise<void> {
         // failover can lose acknowledged writes (docs/reliability.md).
         if (extra.REDIS_WAIT_REPLICAS === String(replicas))
           check(scenario, run.lost.length === 0 && run.notCompleted.length === 0, `${name}: no acknowledged job lost, every one completed`);
+        if (violations.length > before || process.env.FAILOVER_DEBUG) {
+          say(`${scenario}: ${name}: what the nodes said (ms after the promotion):\n  ${run.timeline.join('\n  ')}`);
+          say(`${scenario}: ${name}: the sentinels' events:\n  ${(await group.events()).join('\n  ')}`);
+        }
       } finally {
         await group.close();
       }

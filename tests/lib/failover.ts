@@ -27,6 +27,8 @@ export interface FailoverRun {
   replicaBackAfterMs?: number;
   /** ms after the promotion of the last 202. */
   lastAckAfterMs: number;
+  /** What the sentinels and nodes said over the run (changes only), to explain a failed check. */
+  timeline: string[];
   /** Acknowledged jobs that are gone. */
   lost: string[];
   /** Acknowledged jobs that exist but did not complete within 30 s of the end of the load. */
@@ -81,6 +83,7 @@ export async function underLoad(
     }
   };
   const clients = Array.from({ length: 4 }, client);
+  let sampling: Promise<void> = Promise.resolve();
   try {
     // Under load before the switch: 100 jobs acknowledged.
     await waitFor(() => acknowledged.length >= 100, { timeoutMs: 15_000, what: '100 jobs acknowledged before the switch' });
@@ -97,20 +100,44 @@ export async function underLoad(
     }
     switchedAt = Date.now();
     const promotedAfterMs = switchedAt - switchStarted;
-    const newMaster = new Redis({ port: await group.masterPort(), host: '127.0.0.1', maxRetriesPerRequest: 1 });
-    newMaster.on('error', () => {});
-    const replicaBack = (
-      extra.REDIS_WAIT_REPLICAS
-        ? waitFor(async () => /slave\d+:[^\r\n]*state=online/.test(await newMaster.info('replication')), {
-            timeoutMs: 30_000,
-            intervalMs: 50,
-            what: 'a replica of the new master in sync',
-          }).then(
-            () => Date.now() - switchedAt,
-            () => undefined,
-          )
-        : Promise.resolve(undefined)
-    ).finally(() => newMaster.disconnect());
+    // What the nodes say every 100 ms, kept when it changes: the master the sentinels name and
+    // each node's role with its replicas in sync. A replica is back once the master the sentinels
+    // name (the last one, should they switch twice) lists one online.
+    const timeline: Array<{ at: number; master: number; replicaOnline: boolean; text: string }> = [];
+    sampling = (async () => {
+      const admins = new Map<number, Redis>();
+      const admin = (port: number) => {
+        if (!admins.has(port)) admins.set(port, new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true }).on('error', () => {}));
+        return admins.get(port)!;
+      };
+      try {
+        while (!stop) {
+          const master = await group.masterPort().catch(() => 0);
+          const roles = await Promise.all(
+            group.nodes.map(async (node) => {
+              const info = await admin(node.port).info('replication').catch(() => '');
+              const role = /role:(\w+)/.exec(info)?.[1] ?? 'down';
+              const online = [...info.matchAll(/slave\d+:ip=[^,]+,port=(\d+),state=(\w+),offset=(\d+)/g)].map((m) => `${m[1]}:${m[2]}@${m[3]}`);
+              const upstream = /master_port:(\d+)/.exec(info)?.[1];
+              const link = /master_link_status:(\w+)/.exec(info)?.[1];
+              return { port: node.port, role, online, text: `${node.port} ${role}${upstream ? `→${upstream}(${link})` : ''}${online.length ? ` [${online.join(' ')}]` : ''}` };
+            }),
+          );
+          const text = `master ${master}; ${roles.map((r) => r.text).join('; ')}`;
+          const replicaOnline = roles.some((r) => r.port === master && r.role === 'master' && r.online.some((o) => o.includes(':online@')));
+          if (timeline.at(-1)?.text.replace(/@\d+/g, '') !== text.replace(/@\d+/g, ''))
+            timeline.push({ at: Date.now() - switchedAt, master, replicaOnline, text });
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } finally {
+        for (const redis of admins.values()) redis.disconnect();
+      }
+    })();
+    const replicaBackAt = (): number | undefined => {
+      const lastMaster = timeline.at(-1)?.master;
+      const sinceSwitch = timeline.findLastIndex((sample) => sample.master !== lastMaster) + 1;
+      return timeline.slice(sinceSwitch).find((sample) => sample.replicaOnline)?.at;
+    };
     // Jobs enqueued after the switch, a new one every 500 ms: when does the worker complete one
     // again? (One written in the switch's last moments may be lost, so not a single probe.)
     // Probes go through a client without WAIT: what is measured here is the worker.
@@ -138,13 +165,14 @@ export async function underLoad(
       what: '200 jobs acknowledged after the worker is back',
     });
     // With WAIT, keep the load until a replica is back and a little longer.
-    const replicaBackAfterMs = await replicaBack;
-    if (replicaBackAfterMs !== undefined)
-      await waitFor(() => Date.now() - switchedAt > replicaBackAfterMs + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), {
+    if (extra.REDIS_WAIT_REPLICAS)
+      await waitFor(() => Date.now() - switchedAt > (replicaBackAt() ?? Infinity) + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), {
         timeoutMs: 30_000,
-      });
+        what: 'a replica of the new master in sync',
+      }).catch(() => {});
+    const replicaBackAfterMs = extra.REDIS_WAIT_REPLICAS ? replicaBackAt() : undefined;
     stop = true;
-    await Promise.all(clients);
+    await Promise.all([...clients, sampling]);
     const slack = queues.getQueue('slack');
     // Every acknowledged job completes, or is gone (lost). A job whose completion the switch cut
     // off is taken over by the stalled check (lock 2 s, check every 1 s) and completes later.
@@ -166,12 +194,13 @@ export async function underLoad(
       workerBackAfterMs,
       replicaBackAfterMs,
       lastAckAfterMs: lastAckAt - switchedAt,
+      timeline: timeline.map((sample) => `${sample.at} ms: ${sample.text}`),
       lost: states.filter(([, state]) => state === 'unknown').map(([id]) => id),
       notCompleted: states.filter(([, state]) => state !== 'completed' && state !== 'unknown').map(([id]) => id),
     };
   } finally {
     stop = true;
-    await Promise.allSettled(clients);
+    await Promise.allSettled([...clients, sampling]);
     await api.close();
     await queues.close();
     await db.close();

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port';
@@ -19,8 +19,12 @@ export interface RedisSentinelGroup {
   masterPort(): Promise<number>;
   /** `SENTINEL FAILOVER`, then waits until the sentinels name another master. */
   failover(): Promise<number>;
+  /** The sentinels' failover events so far (`<sentinel port> <log line>`), to explain a failed run. */
+  events(): Promise<string[]>;
   close(): Promise<void>;
 }
+
+const SENTINEL_EVENT = /[+-](sdown|odown|new-epoch|try-failover|elected-leader|failover-abort[\w-]*|promoted-slave|slave-reconf[\w-]*|failover-end[\w-]*|switch-master|fix-slave-config|convert-to-slave) /;
 
 /** A short-lived admin connection: its errors are the caller's rejections, not events. */
 function quiet(redis: Redis): Redis {
@@ -68,8 +72,12 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
         `dir ${dir.path}`,
         `sentinel monitor ${name} 127.0.0.1 ${master.port} ${Math.floor(sentinels / 2) + 1}`,
         `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 2000`,
+        // A sentinel retries a failover after twice this. At 2 s, one that had not yet heard of the
+        // first promotion (a loaded machine) promoted the other replica 2 s later: two masters, and
+        // the second without a replica until Sentinel's next INFO round (~10 s).
+        `sentinel failover-timeout ${name} 15000`,
         `sentinel parallel-syncs ${name} 1`,
+        `logfile ${join(dir.path, `sentinel-${port}.log`)}`,
         '',
       ].join('\n'),
     );
@@ -123,6 +131,17 @@ export async function startRedisSentinelGroup({ replicas = 1, sentinels = 3 } = 
         },
         { timeoutMs: 20_000, what: 'the sentinels to name a new master' },
       );
+    },
+    async events() {
+      const logs = await Promise.all(
+        sentinelPorts.map(async (port) =>
+          (await readFile(join(dir.path, `sentinel-${port}.log`), 'utf8').catch(() => ''))
+            .split('\n')
+            .filter((line) => SENTINEL_EVENT.test(line))
+            .map((line) => `${port} ${line}`),
+        ),
+      );
+      return logs.flat();
     },
     async close() {
       await Promise.all(
