@@ -25,3 +25,5 @@ export {
   type TemplateValues,
 } from './newsletter-template';
 export * from './tenant';
+export * from './access';
+export { hashPassword, newPassword, verifyPassword } from './password';

@@ -3,6 +3,8 @@ import pg from 'pg';
 import { createHashedTokenStore, type HashedTokenStore } from './hashed-tokens';
 import { createNewsletterStore, type NewsletterStore } from './newsletter';
 import { createApiTokenStore, createTenantStore, type ApiTokenStore, type TenantStore } from './tenants';
+import { createAccountStore, type AccountStore } from './accounts';
+import { createAuditLog, type AuditLog } from './audit-log';
 import { storableJson, storableString } from './storable';
 
 // bigint (count(*), bigserial) comes back as a string by default; our counts fit a JS number.
@@ -155,6 +157,10 @@ export interface Db {
   tenants: TenantStore;
   /** The API tokens of the tenants (keyed hashes). */
   apiTokens: ApiTokenStore;
+  /** The operator accounts (Bull Board, the admin API, the CLI) and their roles. */
+  accounts: AccountStore;
+  /** The hash-chained trail of every mutating operator action. */
+  audit: AuditLog;
   /**
    * The hashed token store of table `table` (a job type's `tokenStore`, e.g. `password_reset_tokens`);
    * one per table, made on first use.
@@ -429,6 +435,8 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     sentMails,
     newsletter: createNewsletterStore(pool),
     tenants: createTenantStore(pool),
+    accounts: createAccountStore(pool),
+    audit: createAuditLog(pool),
     apiTokens: createApiTokenStore(pool),
     hashedTokens(table) {
       let store = hashedTokenStores.get(table);

@@ -17,3 +17,5 @@ export {
   type Transition,
 } from './newsletter';
 export * from './tenants';
+export * from './accounts';
+export * from './audit-log';

@@ -1,6 +1,8 @@
+import type { TokenScope } from '@ceres/app-kit';
 import type pg from 'pg';
 
 export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';
+import { DEFAULT_TOKEN_SCOPES } from '@ceres/app-kit';
 
 /** A tenant as stored: its secrets sealed with the jobs keyring (`*Sealed`), never in clear. */
 export interface TenantRow {
@@ -28,6 +30,8 @@ export interface ApiTokenRow {
   name: string | null;
   keyVersion: string;
   tokenHash: string;
+  /** What the token may call (`TOKEN_SCOPES` of @ceres/app-kit). */
+  scopes: TokenScope[];
   createdAt: Date;
   revokedAt: Date | null;
 }
@@ -46,7 +50,8 @@ export interface TenantStore {
 }
 
 export interface ApiTokenStore {
-  insert(token: Omit<ApiTokenRow, 'createdAt' | 'revokedAt'>): Promise<void>;
+  /** `scopes` defaults to `DEFAULT_TOKEN_SCOPES`. */
+  insert(token: Omit<ApiTokenRow, 'createdAt' | 'revokedAt' | 'scopes'> & { scopes?: readonly TokenScope[] }): Promise<void>;
   /** Every token, revoked ones included, oldest first. */
   list(): Promise<ApiTokenRow[]>;
   /** The tokens that are not revoked and whose tenant exists, for the API's cache. */
@@ -96,6 +101,7 @@ type TokenRecord = {
   name: string | null;
   key_version: string;
   token_hash: string;
+  scopes: TokenScope[];
   created_at: Date;
   revoked_at: Date | null;
 };
@@ -106,6 +112,7 @@ const toToken = (row: TokenRecord): ApiTokenRow => ({
   name: row.name,
   keyVersion: row.key_version,
   tokenHash: row.token_hash,
+  scopes: row.scopes,
   createdAt: row.created_at,
   revokedAt: row.revoked_at,
 });
@@ -165,14 +172,11 @@ export function createTenantStore(pool: pg.Pool): TenantStore {
 
 export function createApiTokenStore(pool: pg.Pool): ApiTokenStore {
   return {
-    async insert({ id, tenantId, name, keyVersion, tokenHash }) {
-      await pool.query('INSERT INTO api_tokens (id, tenant_id, name, key_version, token_hash) VALUES ($1, $2, $3, $4, $5)', [
-        id,
-        tenantId,
-        name,
-        keyVersion,
-        tokenHash,
-      ]);
+    async insert({ id, tenantId, name, keyVersion, tokenHash, scopes = DEFAULT_TOKEN_SCOPES }) {
+      await pool.query(
+        'INSERT INTO api_tokens (id, tenant_id, name, key_version, token_hash, scopes) VALUES ($1, $2, $3, $4, $5, $6)',
+        [id, tenantId, name, keyVersion, tokenHash, [...scopes]],
+      );
     },
     async list() {
       const { rows } = await pool.query<TokenRecord>('SELECT * FROM api_tokens ORDER BY created_at, id');
