@@ -7,6 +7,7 @@ import {
   typeboxValidatorCompiler,
   type ErrorHandlerOptions,
 } from '@ceres/http';
+import { TOKEN_SCOPES } from '@ceres/app-kit';
 import type { Db } from '@ceres/db';
 import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
@@ -92,6 +93,7 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   if (tenantTokens) app.register(tenantTokensPlugin, { tokens: tenantTokens });
   // Everything registered in here needs a token and counts against the caller's rate limit.
   app.register(async (scope) => {
+    scope.addHook('onRoute', requireTokenScope);
     scope.register(bearerAuthPlugin, { ...config.auth, failures: config.authFailures, resolve: tenantTokens?.resolve });
     scope.register(rateLimitPlugin, { max: config.rateLimitMax });
     scope.register(jobRoutes, { queues });
@@ -100,6 +102,18 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
     scope.register(campaignRoutes, { db, queues });
   });
   return app;
+}
+
+/**
+ * Every route behind the token declares the scope it needs (`config.tokenScope`): one that does not
+ * is a startup error, rather than a route any token may call.
+ */
+function requireTokenScope(route: RouteOptions): void {
+  if (route.config?.tokenScope === undefined) {
+    throw new Error(
+      `${String(route.method)} ${route.url}: a route behind the bearer token must declare config.tokenScope (${TOKEN_SCOPES.join(' or ')})`,
+    );
+  }
 }
 
 /**

@@ -25,6 +25,7 @@ async function createToken(tenant: string): Promise<string> {
     name: `test ${tenant}`,
     keyVersion: keyring.current.version,
     tokenHash: apiTokenHash(keyring.current, token),
+    scopes: ['campaigns'],
   });
   return token;
 }

@@ -1,6 +1,6 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { AuthFailureLimiter, DEFAULT_TENANT } from '@ceres/app-kit';
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { AuthFailureLimiter, DEFAULT_TENANT, TOKEN_SCOPES, type TokenScope } from '@ceres/app-kit';
+import type { FastifyContextConfig, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { definePlugin } from './plugin';
 import { HttpError, sendError } from './errors';
 
@@ -35,7 +35,7 @@ const throttled = (max: number, seconds: number) =>
  */
 function guard(
   failures: AuthFailureOptions,
-  check: (request: FastifyRequest) => boolean | HttpError,
+  check: (request: FastifyRequest, config: FastifyContextConfig | undefined) => boolean | HttpError,
   refuse: (reply: FastifyReply) => HttpError,
 ) {
   const limiter = new AuthFailureLimiter(failures);
@@ -46,15 +46,18 @@ function guard(
     sendError(reply, error);
   };
   return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    if (request.routeOptions.config?.public === true) return done();
+    // Read once: `routeOptions` builds a new object at every read.
+    const config = request.routeOptions.config;
+    if (config?.public === true) return done();
     const wait = limiter.retryAfterSeconds(request.ip);
     if (wait > 0) {
       reply.header('retry-after', String(wait));
       return answer(reply, throttled(limiter.max, wait));
     }
-    const checked = check(request);
+    const checked = check(request, config);
     if (checked === true) return done();
-    // The credentials could not be checked right now (not a wrong guess): answered, not counted.
+    // The credentials could not be checked right now, or a valid token lacks the route's scope
+    // (not a wrong guess either way): answered, not counted.
     if (checked instanceof HttpError) return answer(reply, checked);
     if (request.headers.authorization !== undefined) limiter.fail(request.ip);
     return answer(reply, refuse(reply));
@@ -70,7 +73,33 @@ declare module 'fastify' {
      * `API_TOKENS` ones and with bearer auth off). Empty on public routes, which have no token.
      */
     tenant: string;
+    /**
+     * What the request's token may call (see {@link FastifyContextConfig.tokenScope}): a tenant
+     * token's scopes; every scope for the `API_TOKENS` ones and with bearer auth off. Not set
+     * (null) on public routes, which have no token.
+     */
+    tokenScopes: ReadonlySet<TokenScope>;
   }
+  interface FastifyContextConfig {
+    /**
+     * The token scope a route behind bearer auth needs: a token without it is answered
+     * 403 SCOPE_REQUIRED naming it (checked by the auth hook, on the token's resolved scopes).
+     * Unset: any valid token.
+     */
+    tokenScope?: TokenScope;
+  }
+}
+
+/** The scopes of the `API_TOKENS` tokens and of every request with bearer auth off: all of them. */
+export const ALL_TOKEN_SCOPES: ReadonlySet<TokenScope> = new Set(TOKEN_SCOPES);
+
+/** The 403 of a route outside the token's scopes: the scope it needs, the ones the token has. */
+export function scopeRequired(needed: TokenScope, has: ReadonlySet<TokenScope>): HttpError {
+  const held = has.size === 0 ? 'none' : [...has].join(', ');
+  return new HttpError(
+    'SCOPE_REQUIRED',
+    `this route needs a token with the "${needed}" scope (this token's scopes: ${held}); create one with \`ceres-jobs tokens create --scope ${needed}\``,
+  );
 }
 
 /**
@@ -95,6 +124,8 @@ export interface ResolvedToken {
   /** What `request.apiClient` becomes (rate limits key on it); never the token. */
   client: string;
   tenant: string;
+  /** What the token may call; `request.tokenScopes` becomes it (hold one Set per token, made when it is read, not per request). */
+  scopes: ReadonlySet<TokenScope>;
 }
 
 export interface BearerAuthOptions {
@@ -122,28 +153,33 @@ function bearerToken(header: string | undefined): string | undefined {
  * `Authorization: Bearer <token>` on every route of the scope it is registered in (routes with
  * `config.public` excepted). Every configured token is compared on every request, so the time
  * does not tell which one matched; a token none of them is, is then asked of `resolve`. Sets
- * `request.apiClient` and `request.tenant`.
+ * `request.apiClient`, `request.tenant` and `request.tokenScopes`; a route's `config.tokenScope`
+ * that the token lacks is answered 403 SCOPE_REQUIRED (the `API_TOKENS` tokens have every scope).
  */
 export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
   { name: '@ceres/http/bearer-auth', dependencies: [] },
   async (scope, { enabled, tokens, failures, resolve }) => {
     scope.decorateRequest('apiClient', '');
     scope.decorateRequest('tenant', '');
+    // Null until the auth hook sets it (Fastify refuses an object as a decorator's initial value).
+    scope.decorateRequest('tokenScopes', null as unknown as ReadonlySet<TokenScope>);
     if (!enabled) {
       scope.addHook('onRequest', (request, _reply, done) => {
         request.apiClient = request.ip;
         request.tenant = DEFAULT_TENANT;
+        request.tokenScopes = ALL_TOKEN_SCOPES;
         done();
       });
       return;
     }
     const matching = tokenMatcher(tokens);
     const clients = tokens.map((_, i) => `token:${i + 1}`);
-    const check = (request: FastifyRequest): boolean | HttpError => {
+    const check = (request: FastifyRequest, config: FastifyContextConfig | undefined): boolean | HttpError => {
       const index = matching(request.headers.authorization);
       if (index !== -1) {
         request.apiClient = clients[index]!;
         request.tenant = DEFAULT_TENANT;
+        request.tokenScopes = ALL_TOKEN_SCOPES;
         return true;
       }
       const presented = resolve && bearerToken(request.headers.authorization);
@@ -152,7 +188,10 @@ export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
       if (owner === undefined || owner instanceof HttpError) return owner ?? false;
       request.apiClient = owner.client;
       request.tenant = owner.tenant;
-      return true;
+      request.tokenScopes = owner.scopes;
+      // A valid token outside the route's scopes: answered, not counted as a failed authentication.
+      const needed = config?.tokenScope;
+      return needed === undefined || owner.scopes.has(needed) ? true : scopeRequired(needed, owner.scopes);
     };
     scope.addHook(
       'onRequest',

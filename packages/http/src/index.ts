@@ -1,7 +1,9 @@
 export {
+  ALL_TOKEN_SCOPES,
   basicAuthPlugin,
   bearerAuthPlugin,
   safeEqual,
+  scopeRequired,
   secretDigest,
   tokenMatcher,
   type AuthFailureOptions,

@@ -136,7 +136,8 @@ describe('the auth plugins and /health', () => {
         failures,
         resolve: (presented) => {
           asked.push(presented);
-          if (presented === 'tenant-token-0123456789') return { client: 'api-token:t1', tenant: 'acme' };
+          if (presented === 'tenant-token-0123456789')
+            return { client: 'api-token:t1', tenant: 'acme', scopes: new Set(['enqueue'] as const) };
           if (presented === 'unsure') return new HttpError('DATABASE_UNAVAILABLE', 'cannot tell yet');
           return undefined;
         },
@@ -157,11 +158,37 @@ describe('the auth plugins and /health', () => {
     expect((await get('unknown-0123456789')).json()).toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
+  it("bearer: a route's config.tokenScope refuses a resolved token without it (403, not counted); static tokens have every scope", async () => {
+    const server = app();
+    server.register(async (scope) => {
+      scope.register(bearerAuthPlugin, {
+        enabled: true,
+        tokens: ['token-one-0123456789'],
+        failures,
+        resolve: (presented) =>
+          presented === 'enqueue-only-0123456789'
+            ? { client: 'api-token:t1', tenant: 'acme', scopes: new Set(['enqueue'] as const) }
+            : undefined,
+      });
+      scope.get('/enqueue', { config: { tokenScope: 'enqueue' } }, async (request) => ({ scopes: [...request.tokenScopes] }));
+      scope.get('/campaigns', { config: { tokenScope: 'campaigns' } }, async (request) => ({ scopes: [...request.tokenScopes] }));
+    });
+    const get = (url: string, token: string) => server.inject({ url, headers: { authorization: `Bearer ${token}` } });
+    expect((await get('/enqueue', 'enqueue-only-0123456789')).json()).toEqual({ scopes: ['enqueue'] });
+    for (let i = 0; i <= failures.max; i++) {
+      const refused = await get('/campaigns', 'enqueue-only-0123456789');
+      expect(refused.statusCode).toBe(403);
+      expect(refused.json()).toEqual({ code: 'SCOPE_REQUIRED', message: expect.stringContaining('"campaigns" scope') });
+    }
+    expect((await get('/enqueue', 'enqueue-only-0123456789')).statusCode).toBe(200);
+    expect((await get('/campaigns', 'token-one-0123456789')).json()).toEqual({ scopes: ['enqueue', 'campaigns'] });
+  });
+
   it('bearer off: every request is the default tenant', async () => {
     const server = app();
     server.register(async (scope) => {
       scope.register(bearerAuthPlugin, { enabled: false, tokens: [], failures });
-      scope.get('/private', async (request) => ({ tenant: request.tenant }));
+      scope.get('/private', { config: { tokenScope: 'campaigns' } }, async (request) => ({ tenant: request.tenant }));
     });
     expect((await server.inject('/private')).json()).toEqual({ tenant: 'default' });
   });

@@ -1,3 +1,4 @@
+import { isTokenScope, type TokenScope } from '@ceres/app-kit';
 import type { ApiTokenRow } from '@ceres/db';
 import { HttpError, type ResolvedToken } from '@ceres/http';
 import { apiTokenHash, type EncryptionKey, type Keyring } from '@ceres/queues';
@@ -25,7 +26,7 @@ export const TENANT_TOKEN_PREFIX = 'cjt_';
 /** A read that takes longer counts as failed (the last set stays), so a hung query does not stop the refreshes. */
 const READ_TIMEOUT_MS = 4_000;
 
-/** The active tokens of one keyring version: hash → owner. */
+/** The active tokens of one keyring version: hash → owner (with its scopes). */
 type ByHash = Map<string, ResolvedToken>;
 
 /** Presented tokens remembered with their owner between two reads (the HMAC costs a request ~2 µs); more: forgotten. */
@@ -48,6 +49,8 @@ export class TenantTokens {
   private loaded = false;
   private failing = false;
   private readonly unknownVersions = new Set<string>();
+  /** One Set per distinct list of scopes, shared by the tokens that have it. */
+  private readonly scopeSets = new Map<string, ReadonlySet<TokenScope>>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private inFlight: Promise<boolean> | undefined;
@@ -76,6 +79,17 @@ export class TenantTokens {
     if (this.resolved.size >= RESOLVED_MAX) this.resolved.clear();
     this.resolved.set(presented, owner);
     return owner;
+  }
+
+  /**
+   * A row's scopes as the auth hook checks them (migration 013 allows only the known ones; one a
+   * later migration adds grants nothing on this API).
+   */
+  private scopesOf(row: ApiTokenRow): ReadonlySet<TokenScope> {
+    const key = [...row.scopes].sort().join(',');
+    let scopes = this.scopeSets.get(key);
+    if (!scopes) this.scopeSets.set(key, (scopes = new Set(row.scopes.filter(isTokenScope))));
+    return scopes;
   }
 
   /** Reads the tokens once (true: read), then again every `refreshMs` until {@link stop}. */
@@ -142,7 +156,7 @@ export class TenantTokens {
       }
       let version = byVersion.get(row.keyVersion);
       if (!version) byVersion.set(row.keyVersion, (version = { key, tokens: new Map() }));
-      version.tokens.set(row.tokenHash, { client: `api-token:${row.id}`, tenant: row.tenantId });
+      version.tokens.set(row.tokenHash, { client: `api-token:${row.id}`, tenant: row.tenantId, scopes: this.scopesOf(row) });
     }
     this.byVersion = byVersion;
     this.resolved = new Map();

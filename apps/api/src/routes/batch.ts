@@ -11,6 +11,7 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
     app.post(
       `/jobs/${queue}/${job}/batch`,
       {
+        config: { tokenScope: 'enqueue' },
         validatorCompiler: bodyBySchema((body) => {
           const issues = schemaIssues(BatchEnvelope, body);
           if (issues.length > 0) return invalidBody(issuesMessage(`invalid ${queue}/${job} batch`, issues), issues);
@@ -40,7 +41,7 @@ export const batchRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (a
 
   app.post<{ Params: { queue: string; job: string } }>(
     '/jobs/:queue/:job/batch',
-    { schema: { hide: true, response: errorResponses } },
+    { config: { tokenScope: 'enqueue' }, schema: { hide: true, response: errorResponses } },
     async (request) => {
       throw unknownJobType(request.params.queue, request.params.job);
     },

@@ -38,10 +38,13 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
   const store = db.newsletter;
   const tags = ['newsletter'];
   const security = [{ bearer: [] }];
+  // A token needs the `campaigns` scope for every campaign route (checked by the auth hook).
+  const config = { tokenScope: 'campaigns' } as const;
 
   app.post<{ Body: Static<typeof CampaignBody> }>(
     '/campaigns',
     {
+      config,
       schema: {
         summary: 'Create a newsletter campaign (draft)',
         description:
@@ -88,6 +91,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
   app.post<Params & { Body: Static<typeof RecipientsBody> }>(
     '/campaigns/:id/recipients',
     {
+      config,
       schema: {
         summary: 'Add recipients to a draft campaign',
         description:
@@ -114,6 +118,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
   app.post<Params>(
     '/campaigns/:id/start',
     {
+      config,
       schema: {
         summary: 'Start sending a campaign',
         description:
@@ -138,6 +143,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
   app.post<Params>(
     '/campaigns/:id/cancel',
     {
+      config,
       schema: {
         summary: 'Cancel a campaign',
         description:
@@ -178,6 +184,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteOptions> = async (a
   app.get<Params>(
     '/campaigns/:id',
     {
+      config,
       schema: {
         summary: "Read a campaign's state and figures",
         tags,

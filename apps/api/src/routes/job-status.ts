@@ -14,6 +14,8 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
   app.get<{ Params: Static<typeof JobStatusParams> }>(
     '/jobs/:queue/:jobId',
     {
+      // The status of the tenant's own jobs goes with enqueueing them.
+      config: { tokenScope: 'enqueue' },
       schema: {
         summary: 'Read the state of a job',
         description: 'URL-encode the job id (file keys may contain "/"). Payloads are not returned.',

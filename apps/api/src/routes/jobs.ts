@@ -11,6 +11,7 @@ export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app
     app.post(
       `/jobs/${queue}/${job}`,
       {
+        config: { tokenScope: 'enqueue' },
         validatorCompiler: bodyBySchema((body) => {
           const { payload, options } = splitOptions(body);
           return producerError(() => queues.check(type, payload, options));
@@ -38,7 +39,7 @@ export const jobRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app
   // Any other queue/job: a 404 that lists the known ones, rather than a bare "no route".
   app.post<{ Params: { queue: string; job: string } }>(
     '/jobs/:queue/:job',
-    { schema: { hide: true, response: errorResponses } },
+    { config: { tokenScope: 'enqueue' }, schema: { hide: true, response: errorResponses } },
     async (request) => {
       throw unknownJobType(request.params.queue, request.params.job);
     },
