@@ -89,6 +89,7 @@ export const WorkerEnv = Type.Object({
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ lockDuration' }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
   FAILED_JOBS_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'Days a failed_jobs row is kept' }),
+  AUDIT_RETENTION_DAYS: Type.Integer({ default: 400, minimum: 1, maximum: 3650, description: 'Days an audit_log row is kept' }),
   WORKER_STALL_CHECK_MS: Type.Integer({
     default: 30_000,
     minimum: 500,
@@ -196,6 +197,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
     /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. */
     failedJobsRetentionDays: parsed.FAILED_JOBS_RETENTION_DAYS,
+    /** `AUDIT_RETENTION_DAYS`: the daily `audit-retention` cron deletes older `audit_log` rows. */
+    auditRetentionDays: parsed.AUDIT_RETENTION_DAYS,
     /** Jobs started per second, per rate-limited queue (absent: no limit). */
     rates,
     /** The cron job types and their patterns (in `timeZone`), from the definitions and their variables. */

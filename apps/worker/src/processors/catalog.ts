@@ -6,6 +6,7 @@ import emailVerify from './email/verify';
 import emailWelcome from './email/welcome';
 import filesOptimizeProfilePicture from './files/optimize-profile-picture';
 import filesValidateCv from './files/validate-cv';
+import maintenanceAuditRetention from './maintenance/audit-retention';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
 import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
@@ -19,7 +20,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 export const processors = {
   'email': { 'password-reset': emailPasswordReset, 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
-  'maintenance': { 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
+  'maintenance': { 'audit-retention': maintenanceAuditRetention, 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
   'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },
   'slack': { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest },
 } satisfies ProcessorMap;
