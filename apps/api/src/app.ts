@@ -108,7 +108,7 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
  * Every route behind the token declares the scope it needs (`config.tokenScope`): one that does not
  * is a startup error, rather than a route any token may call.
  */
-function requireTokenScope(route: RouteOptions): void {
+export function requireTokenScope(route: RouteOptions): void {
   if (route.config?.tokenScope === undefined) {
     throw new Error(
       `${String(route.method)} ${route.url}: a route behind the bearer token must declare config.tokenScope (${TOKEN_SCOPES.join(' or ')})`,

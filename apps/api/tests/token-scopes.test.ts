@@ -7,7 +7,9 @@ import type { TokenScope } from '@ceres/app-kit';
 import { createDb, type Db } from '@ceres/db';
 import { apiTokenHash, newApiToken, parseKeyring } from '@ceres/queues';
 import { sharedPostgres, sharedRedis, TEST_ENCRYPTION_KEYS, type PostgresPeer, type RedisPeer } from '@ceres/testing';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireTokenScope } from '../src/app';
 import { auth, startApi, TOKEN, verify, type TestApi } from './helpers';
 
 const keyring = parseKeyring(TEST_ENCRYPTION_KEYS);
@@ -182,6 +184,27 @@ describe('token scopes', () => {
       }
     }
     expect(declared.filter((route) => route.scope === 'campaigns').length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a route behind the token that declares no scope stops the app at startup', async () => {
+    const app = Fastify();
+    app.register(async (scope) => {
+      scope.addHook('onRoute', requireTokenScope);
+      scope.get('/scoped', { config: { tokenScope: 'enqueue' } }, async () => 'ok');
+      scope.get('/forgotten', async () => 'ok');
+    });
+    await expect(app.ready()).rejects.toThrow('GET /forgotten: a route behind the bearer token must declare config.tokenScope');
+    await app.close().catch(() => {});
+  });
+
+  it('the OpenAPI document names the scope of each route', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+      paths: Record<string, Record<string, { description?: string }>>;
+    };
+    expect(doc.paths['/jobs/email/verify']!.post!.description).toContain('Needs a token with the `enqueue` scope');
+    expect(doc.paths['/jobs/{queue}/{jobId}']!.get!.description).toContain('`enqueue` scope');
+    expect(doc.paths['/campaigns']!.post!.description).toContain('Needs a token with the `campaigns` scope');
+    expect(doc.paths['/health']!.get!.description ?? '').not.toContain('scope');
   });
 
   it('public routes answer without a token: health and unsubscribe', async () => {

@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import type { FastifySchema } from 'fastify';
 import { definePlugin } from './plugin';
 
 /**
@@ -50,6 +51,15 @@ export interface OpenApiOptions {
   hidePrefixes?: readonly string[];
 }
 
+/** A route's description names the token scope it needs (`config.tokenScope`), where it has one. */
+function withTokenScope(schema: FastifySchema, scope: string | undefined): FastifySchema {
+  // A route without a schema has none to describe (@fastify/swagger passes it undefined).
+  if (!schema || scope === undefined) return schema;
+  const { description } = schema as { description?: string };
+  const needs = `Needs a token with the \`${scope}\` scope (else 403 SCOPE_REQUIRED).`;
+  return { ...schema, description: description ? `${description} ${needs}` : needs } as FastifySchema;
+}
+
 /**
  * The OpenAPI 3.0.3 document of the routes registered after it, from their schemas
  * (@fastify/swagger): the same request, response and error schemas that validate and serialise.
@@ -63,8 +73,10 @@ export const openApiPlugin = definePlugin<OpenApiOptions>(
         info: { title, description, version: '1.0.0' },
         components: { securitySchemes },
       },
-      transform: ({ schema, url }) => ({
-        schema: hidePrefixes.some((prefix) => url.startsWith(prefix)) ? { ...schema, hide: true } : schema,
+      transform: ({ schema, url, route }) => ({
+        schema: hidePrefixes.some((prefix) => url.startsWith(prefix))
+          ? { ...schema, hide: true }
+          : withTokenScope(schema, route.config?.tokenScope),
         url,
       }),
       // The route schemas are TypeBox's JSON Schema; the document declares 3.0.3 and must be valid 3.0.
