@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { TokenScope } from '@ceres/app-kit';
 import { createDb, type Db } from '@ceres/db';
 import { apiTokenHash, newApiToken, parseKeyring } from '@ceres/queues';
-import { sharedPostgres, sharedRedis, TEST_ENCRYPTION_KEYS, type PostgresPeer, type RedisPeer } from '@ceres/testing';
+import { sharedPostgres, sharedRedis, TEST_ENCRYPTION_KEYS, waitFor, type PostgresPeer, type RedisPeer } from '@ceres/testing';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTokenScope } from '../src/app';
@@ -184,6 +184,28 @@ describe('token scopes', () => {
       }
     }
     expect(declared.filter((route) => route.scope === 'campaigns').length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a change of scopes in api_tokens takes effect at the next read of the tokens, as a revocation does', async () => {
+    const token = await createToken(['enqueue']);
+    // An API of its own, started after the token was written: its first read has it.
+    const other = await startApi(redis, { DATABASE_URL: postgres.url });
+    try {
+      const get = (url: string) => other.app.inject({ method: 'GET', url, headers: auth(token) });
+      expect((await get('/jobs/email/email%3Averify%3Anobody')).statusCode).toBe(404);
+      expect((await get(`/campaigns/${campaigns.a}`)).statusCode).toBe(403);
+      await db.pool.query("UPDATE api_tokens SET scopes = '{campaigns}' WHERE token_hash = $1", [apiTokenHash(keyring.current, token)]);
+      const changedAt = Date.now();
+      await waitFor(async () => (await get(`/campaigns/${campaigns.a}`)).statusCode === 200, {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+        what: 'the campaigns scope granted',
+      });
+      expect(Date.now() - changedAt).toBeLessThan(5_000);
+      expect((await get('/jobs/email/email%3Averify%3Anobody')).json().code).toBe('SCOPE_REQUIRED');
+    } finally {
+      await other.close();
+    }
   });
 
   it('a route behind the token that declares no scope stops the app at startup', async () => {
