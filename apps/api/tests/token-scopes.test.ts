@@ -142,7 +142,7 @@ describe('token scopes', () => {
   it("a refused enqueue names the scope and the token's own, and nothing is written; an unknown job type is refused the same", async () => {
     const response = await call(tokens.campaigns, 'POST', '/jobs/email/verify', verify('scoped-out'));
     expect(response.json().message).toBe(
-      'this route needs a token with the "enqueue" scope (this token\'s scopes: campaigns); create one with `ceres-jobs tokens create --scope enqueue`',
+      'this route needs a token with the "enqueue" scope (this token\'s scopes: campaigns); an admin creates one with `ceres-jobs tokens create --tenant a --scope enqueue`',
     );
     expect(await api.queues.getQueue('email').getJob('a@email:verify:scoped-out')).toBeUndefined();
     // Not a 404 listing the job types: a token outside the scope learns nothing of the routes behind it.

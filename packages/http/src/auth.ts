@@ -93,12 +93,12 @@ declare module 'fastify' {
 /** The scopes of the `API_TOKENS` tokens and of every request with bearer auth off: all of them. */
 export const ALL_TOKEN_SCOPES: ReadonlySet<TokenScope> = new Set(TOKEN_SCOPES);
 
-/** The 403 of a route outside the token's scopes: the scope it needs, the ones the token has. */
-export function scopeRequired(needed: TokenScope, has: ReadonlySet<TokenScope>): HttpError {
+/** The 403 of a route outside the token's scopes: the scope it needs, the ones the token has, how to get one. */
+export function scopeRequired(needed: TokenScope, has: ReadonlySet<TokenScope>, tenant: string): HttpError {
   const held = has.size === 0 ? 'none' : [...has].join(', ');
   return new HttpError(
     'SCOPE_REQUIRED',
-    `this route needs a token with the "${needed}" scope (this token's scopes: ${held}); create one with \`ceres-jobs tokens create --scope ${needed}\``,
+    `this route needs a token with the "${needed}" scope (this token's scopes: ${held}); an admin creates one with \`ceres-jobs tokens create --tenant ${tenant} --scope ${needed}\``,
   );
 }
 
@@ -191,7 +191,7 @@ export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
       request.tokenScopes = owner.scopes;
       // A valid token outside the route's scopes: answered, not counted as a failed authentication.
       const needed = config?.tokenScope;
-      return needed === undefined || owner.scopes.has(needed) ? true : scopeRequired(needed, owner.scopes);
+      return needed === undefined || owner.scopes.has(needed) ? true : scopeRequired(needed, owner.scopes, owner.tenant);
     };
     scope.addHook(
       'onRequest',
