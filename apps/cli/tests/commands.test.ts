@@ -380,7 +380,3 @@ describe('servers unreachable: exit 3 with a line naming which (the built bin)',
     }
   });
 });
-      expect(result.stderr).not.toContain('secret-pass');
-    }
-  });
-});
