@@ -141,7 +141,9 @@ export class CliContext {
     if (!account || !matches)
       throw new CliError(`${USER_VARIABLE}/${PASSWORD_VARIABLE}: no account "${credentials.name}" with this password; nothing was done`);
     if (account.disabledAt)
-      throw new CliError(`${USER_VARIABLE}: the account "${account.name}" is disabled (\`ceres-jobs users enable ${account.name}\`); nothing was done`);
+      throw new CliError(
+        `${USER_VARIABLE}: the account "${account.name}" is disabled (\`ceres-jobs users enable ${account.name}\`); nothing was done`,
+      );
     return { actor: `account:${account.name}`, role: account.role, tenant: account.tenant };
   }
 

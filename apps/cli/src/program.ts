@@ -134,7 +134,9 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
       .description(pause ? 'pause a queue: workers finish their current jobs and take no new ones' : 'resume a paused queue')
       .addArgument(queueArg())
       .addOption(json())
-      .action((queue, options) => act(pause ? 'queue.pause' : 'queue.resume', () => queues.pauseOrResume(ctx, io, queue, pause, options))());
+      .action((queue, options) =>
+        act(pause ? 'queue.pause' : 'queue.resume', () => queues.pauseOrResume(ctx, io, queue, pause, options))(),
+      );
   }
 
   program
@@ -308,10 +310,8 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(
       new Option(
         '--scope <scopes>',
-        `what it may call, comma-separated or repeated: ${TOKEN_SCOPES.join(', ')} (enqueue: the job and batch routes and its jobs' status; campaigns: the newsletter routes)`,
-      )
-        .argParser(tokens.scopes)
-        .default([...DEFAULT_TOKEN_SCOPES], DEFAULT_TOKEN_SCOPES.join(',')),
+        `what it may call, comma-separated or repeated: ${TOKEN_SCOPES.join(', ')} (enqueue: the job and batch routes and its jobs' status; campaigns: the newsletter routes); default: ${DEFAULT_TOKEN_SCOPES.join(',')}`,
+      ).argParser(tokens.scopes),
     )
     .addOption(json())
     .addHelpText('after', '\n--json: exactly { "id": "tok_…", "tenant": "…", "token": "cjt_…" }; `tokens list` shows its scopes.')
@@ -337,7 +337,8 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
       'the operator accounts of Bull Board, the admin API and the CLI (CERES_JOBS_USER), with their roles; passwords stored as scrypt hashes only. Admin role, every tenant',
     )
     .addHelpText('after', users.ROLES_HELP + '\n' + users.USER_JSON_HELP);
-  const nameArg = () => new Argument('<name>', 'account name: 1-40 lowercase letters, digits, ".", "_" or "-"').argParser(users.accountName);
+  const nameArg = () =>
+    new Argument('<name>', 'account name: 1-40 lowercase letters, digits, ".", "_" or "-"').argParser(users.accountName);
   const accountTenant = (what: string) => new Option('--tenant <id>', what).argParser(tenantId);
   usersCmd
     .command('add')

@@ -362,7 +362,11 @@ describe('servers unreachable: exit 3 with a line naming which (the built bin)',
   it('PostgreSQL not there', async () => {
     const env = { ...bed.env, DATABASE_URL: 'postgres://ceres:secret-pass@127.0.0.1:1/ceres' };
     const reads = await spawnCli(env, ['failed', 'list'], bed.cwd);
-    expect(reads).toMatchObject({ code: 3, stdout: '', stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n' });
+    expect(reads).toMatchObject({
+      code: 3,
+      stdout: '',
+      stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
+    });
     expect(reads.stderr).not.toContain('secret-pass');
     // Mutating commands are refused: no audit, no action (exit 1; audit.test.ts checks nothing was done).
     for (const args of [

@@ -139,14 +139,17 @@ export async function retry(
   given: Json & TenantFilter & { all?: boolean },
 ): Promise<number> {
   if ((id === undefined) === !given.all) throw new UsageError('retry: give either a job <id> or --all');
-  if (given.tenant !== undefined && !given.all)
-    throw new UsageError('retry: --tenant goes with --all (a job <id> names one job already)');
+  if (given.tenant !== undefined && !given.all) throw new UsageError('retry: --tenant goes with --all (a job <id> names one job already)');
   const options = given.all ? { ...given, tenant: await ctx.scopedTenant(given.tenant) } : given;
   const admin = await ctx.admin();
   if (options.all) {
     const retried = await ctx.audited(
       'job.retry',
-      { tenant: options.tenant, target: { queue }, params: { all: true, ...(options.tenant === undefined ? {} : { tenant: options.tenant }) } },
+      {
+        tenant: options.tenant,
+        target: { queue },
+        params: { all: true, ...(options.tenant === undefined ? {} : { tenant: options.tenant }) },
+      },
       () => admin.retryFailed(queue, options.tenant),
     );
     if (options.json) printJson(io, options.tenant === undefined ? { queue, retried } : { queue, tenant: options.tenant, retried });
@@ -178,7 +181,9 @@ export async function retry(
 export async function pauseOrResume(ctx: CliContext, io: Io, queue: string, pause: boolean, options: Json): Promise<number> {
   await ctx.refuseScoped(pause ? 'pause' : 'resume');
   const admin = await ctx.admin();
-  await ctx.audited(pause ? 'queue.pause' : 'queue.resume', { target: { queue } }, () => (pause ? admin.pause(queue) : admin.resume(queue)));
+  await ctx.audited(pause ? 'queue.pause' : 'queue.resume', { target: { queue } }, () =>
+    pause ? admin.pause(queue) : admin.resume(queue),
+  );
   const paused = await admin.isPaused(queue);
   if (options.json) printJson(io, { queue, paused });
   else println(io, `${queue} is ${paused ? 'paused: workers finish their current jobs and take no new ones' : 'running'}`);
@@ -218,10 +223,8 @@ export async function drain(ctx: CliContext, io: Io, queue: string, options: Jso
       return 1;
     }
   }
-  const removed = await ctx.audited(
-    'queue.drain',
-    { tenant, target: { queue }, params: tenant === undefined ? {} : { tenant } },
-    () => admin.drain(queue, tenant),
+  const removed = await ctx.audited('queue.drain', { tenant, target: { queue }, params: tenant === undefined ? {} : { tenant } }, () =>
+    admin.drain(queue, tenant),
   );
   if (options.json) printJson(io, tenant === undefined ? { queue, removed } : { queue, tenant, removed });
   else println(io, `removed ${removed} waiting job(s)${ofTenant(tenant)} of ${queue}`);
@@ -252,10 +255,8 @@ export async function schedulers(ctx: CliContext, io: Io, options: Json): Promis
 export async function runScheduler(ctx: CliContext, io: Io, id: string, options: Json & { queue?: string }): Promise<number> {
   await ctx.refuseScoped('schedulers run');
   const admin = await ctx.admin();
-  const { queue, jobId } = await ctx.audited(
-    'scheduler.run',
-    { target: { scheduler: id, queue: options.queue ?? null } },
-    () => admin.runScheduler(id, options.queue),
+  const { queue, jobId } = await ctx.audited('scheduler.run', { target: { scheduler: id, queue: options.queue ?? null } }, () =>
+    admin.runScheduler(id, options.queue),
   );
   if (options.json) printJson(io, { scheduler: id, queue, jobId });
   else println(io, `added job ${jobId} to ${queue} from scheduler ${id}`);

@@ -196,8 +196,7 @@ export async function add(ctx: CliContext, io: Io, id: string, options: SettingO
     () => db.tenants.add(id, { ...settings, name: options.name }),
     (done) => (done ? 'ok' : 'exists'),
   );
-  if (!added)
-    throw new CliError(`tenant "${id}" exists already; change it with \`ceres-jobs tenants update ${id}\``);
+  if (!added) throw new CliError(`tenant "${id}" exists already; change it with \`ceres-jobs tenants update ${id}\``);
   return show(ctx, io, db, id, options, `added tenant "${id}"`);
 }
 

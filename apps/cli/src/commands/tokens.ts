@@ -21,7 +21,9 @@ export function scopes(value: string, previous: TokenScope[] | undefined): Token
   const given = value.split(',').map((each) => each.trim());
   const unknown = given.filter((each) => !isTokenScope(each));
   if (unknown.length > 0 || given.length === 0)
-    throw new InvalidArgumentError(`unknown scope${unknown.length > 1 ? 's' : ''} "${unknown.join('", "')}"; known scopes: ${TOKEN_SCOPES.join(', ')}`);
+    throw new InvalidArgumentError(
+      `unknown scope${unknown.length > 1 ? 's' : ''} "${unknown.join('", "')}"; known scopes: ${TOKEN_SCOPES.join(', ')}`,
+    );
   return [...new Set([...(previous ?? []), ...(given as TokenScope[])])];
 }
 
@@ -62,15 +64,18 @@ export async function create(
   for (let attempt = 1; ; attempt++) {
     const id = newTokenId();
     try {
-      await ctx.audited('token.change', { tenant: tenant.id, target: { tokenId: id }, params: { change: 'create', scopes: scopeList } }, () =>
-        db.apiTokens.insert({
-          id,
-          tenantId: tenant.id,
-          name: options.name ?? null,
-          keyVersion: keyring.current.version,
-          tokenHash: apiTokenHash(keyring.current, token),
-          scopes: scopeList,
-        }),
+      await ctx.audited(
+        'token.change',
+        { tenant: tenant.id, target: { tokenId: id }, params: { change: 'create', scopes: scopeList } },
+        () =>
+          db.apiTokens.insert({
+            id,
+            tenantId: tenant.id,
+            name: options.name ?? null,
+            keyVersion: keyring.current.version,
+            tokenHash: apiTokenHash(keyring.current, token),
+            scopes: scopeList,
+          }),
       );
     } catch (error) {
       // Two ids alike (50 random bits): draw another.
@@ -79,7 +84,10 @@ export async function create(
     }
     if (options.json) printJson(io, { id, tenant: tenant.id, token });
     else {
-      println(io, `API token ${id} for tenant "${tenant.id}" (scopes ${scopeList.join(', ')}); it is shown this once (only its keyed hash is stored):`);
+      println(
+        io,
+        `API token ${id} for tenant "${tenant.id}" (scopes ${scopeList.join(', ')}); it is shown this once (only its keyed hash is stored):`,
+      );
       println(io, token);
     }
     return 0;
@@ -89,7 +97,8 @@ export async function create(
 export async function list(ctx: CliContext, io: Io, options: Json & { tenant?: string }): Promise<number> {
   const tenant = await ctx.scopedTenant(options.tenant);
   const db = await ctx.database();
-  if (tenant !== undefined && !(await db.tenants.get(tenant))) throw new CliError(`no tenant "${tenant}" (see \`ceres-jobs tenants list\`)`);
+  if (tenant !== undefined && !(await db.tenants.get(tenant)))
+    throw new CliError(`no tenant "${tenant}" (see \`ceres-jobs tenants list\`)`);
   const tokens = (await db.apiTokens.list()).filter((row) => tenant === undefined || row.tenantId === tenant).map(tokenOutput);
   if (options.json) {
     printJson(io, { tokens });

@@ -124,7 +124,11 @@ export async function setRole(
   const tenant = options.allTenants ? null : options.tenant;
   const changed = await ctx.audited(
     'user.change',
-    { tenant: tenant ?? null, target: { account: name }, params: { change: 'set-role', role: newRole, ...(tenant === undefined ? {} : { tenant }) } },
+    {
+      tenant: tenant ?? null,
+      target: { account: name },
+      params: { change: 'set-role', role: newRole, ...(tenant === undefined ? {} : { tenant }) },
+    },
     () => db.accounts.setRole(name, newRole, tenant),
     (done) => (done ? 'ok' : 'not-found'),
   );
