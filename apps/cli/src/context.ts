@@ -153,12 +153,18 @@ export class CliContext {
    * nothing is done unrecorded).
    */
   async authorize(need: Need): Promise<Principal> {
-    const principal = await this.principal();
+    const mutating = need !== 'read' && need !== 'admin-read';
+    // An account is checked against PostgreSQL: unreachable, a mutating command says why it was not done.
+    const principal = await this.principal().catch((error: unknown) => {
+      if (mutating && error instanceof UnreachableError)
+        throw new CliError(`not done: the audit trail cannot be written (${error.message}); try again once it is back`);
+      throw error;
+    });
     if (need === 'admin-read') {
       if (!roleAllows(principal.role, 'user.change'))
         throw new CliError(`reading the accounts and the audit trail needs the admin role (this account is ${principal.role})`);
     } else if (!roleAllows(principal.role, need)) throw new CliError(roleRefusal(need, principal.role));
-    if (need !== 'read' && need !== 'admin-read') await this.auditTrail();
+    if (mutating) await this.auditTrail();
     return principal;
   }
 

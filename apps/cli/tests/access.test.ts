@@ -294,7 +294,7 @@ describe('one audit row per mutating command, nothing personal in it', () => {
     archiveIds.push(...(await bed.db.pool.query<{ id: number }>('SELECT id FROM failed_jobs ORDER BY id')).rows.map((r) => Number(r.id)));
 
     const steps: Array<[string[], Record<string, unknown>]> = [
-      [['retry', 'slack', failedId!], { action: 'job.retry', target: { queue: 'slack', jobId: failedId } }],
+      [['retry', 'slack', failedId!], { action: 'job.retry', tenant_id: 'default', target: { queue: 'slack', jobId: failedId } }],
       [['retry', 'slack', '--all'], { action: 'job.retry', target: { queue: 'slack' }, params: { all: true } }],
       [['pause', 'email'], { action: 'queue.pause', target: { queue: 'email' } }],
       [['resume', 'email'], { action: 'queue.resume', target: { queue: 'email' } }],
@@ -485,6 +485,13 @@ describe('no audit, no action', () => {
     expect(await slack.getJobCounts('failed', 'waiting')).toEqual({ failed: 1, waiting: 1 });
     expect(await slack.isPaused()).toBe(false);
     expect((await auditRows()).length).toBe(rowsBefore);
+    // Run as an account, the same: the account cannot be checked, nothing is done.
+    const asAdmin = await accountEnv('pg-down-admin', 'admin');
+    expect(await cli({ ...asAdmin, DATABASE_URL: env.DATABASE_URL }, ['pause', 'slack'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^ceres-jobs: not done: the audit trail cannot be written \(PostgreSQL is unreachable/),
+    });
+    expect(await slack.isPaused()).toBe(false);
     // Reads need Redis only, as before.
     const stats = await spawnCli(env, ['stats', '--json'], bed.cwd);
     expect(stats.code, stats.stderr).toBe(0);

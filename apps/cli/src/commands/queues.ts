@@ -157,17 +157,14 @@ export async function retry(
     return 0;
   }
   const { tenant: scope } = await ctx.principal();
-  // A tenant-scoped account's job only: another tenant's is "no job", and nothing is retried.
-  const owner = scope === null ? undefined : (await visibleJob(ctx, queue, id!)) ? scope : null;
-  const outcome =
-    owner === null
-      ? null
-      : await ctx.audited(
-          'job.retry',
-          { tenant: owner, target: { queue, jobId: id! } },
-          () => admin.retryJob(queue, id!),
-          (done) => (done === null ? 'not-found' : done ? 'ok' : 'not-failed'),
-        );
+  // A tenant-scoped account's job only: another tenant's is "no job", and nothing is retried (the attempt is recorded).
+  const found = await visibleJob(ctx, queue, id!);
+  const outcome = await ctx.audited(
+    'job.retry',
+    { tenant: found ? tenantOfJob(found) : scope, target: { queue, jobId: id! } },
+    async () => (found ? admin.retryJob(queue, id!) : null),
+    (done) => (done === null ? 'not-found' : done ? 'ok' : 'not-failed'),
+  );
   if (outcome === null) throw new CliError(`no job "${id}" in queue ${queue}`);
   if (!outcome) {
     const state = (await admin.job(queue, id!))?.state ?? 'gone';
