@@ -19,7 +19,8 @@ import { instant, wholeNumber } from './parse';
 import { CLEARABLE, clearable, label, mailFrom, ratePerSecond, tenantId } from './tenant-settings';
 
 const EXIT_CODES_HELP = `
-Exit codes: 0 ok, 1 failed (nothing found, nothing done), 2 usage (bad arguments or variables),
+Exit codes: 0 ok, 1 failed (nothing found, nothing done; refused to the account's role or tenant;
+the audit trail cannot be written), 2 usage (bad arguments or variables),
 3 Redis or PostgreSQL unreachable.
 Settings come from the environment, .env and var/stack.env in the current directory (as for the apps).
 

@@ -6,7 +6,8 @@ import type { Json } from './queues';
 
 export const AUDIT_JSON_HELP = `
 A row (--json): { id, at, actor, role, tenant, action, target, params, outcome, clientAddress, hash };
-actor is account:<name>, token:<id>, os:<user> or bootstrap:<user>; outcome "ok" or "error: <code>".`;
+actor is account:<name>, token:<id>, os:<user> or bootstrap:<user>; outcome "ok", what
+stopped it ("not-found", "exists", "not-failed"…) or "error: <code>".`;
 
 function auditOutput(row: AuditRow) {
   return {
