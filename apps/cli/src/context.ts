@@ -1,4 +1,16 @@
-import { createDb, createFailedJobArchive, databaseUrlFromEnv, DatabaseUrlError, type Db, type FailedJobArchive } from '@ceres/db';
+import { userInfo } from 'node:os';
+import { roleAllows, roleRefusal, verifyPassword, type Action, type Principal } from '@ceres/app-kit';
+import {
+  audited,
+  AuditUnavailableError,
+  createDb,
+  createFailedJobArchive,
+  databaseUrlFromEnv,
+  DatabaseUrlError,
+  type AuditEntry,
+  type Db,
+  type FailedJobArchive,
+} from '@ceres/db';
 import {
   ConfigError,
   ENCRYPTION_KEYS_VARIABLE,
@@ -45,6 +57,29 @@ function isPgUnreachable(error: unknown): boolean {
   return /timeout expired|Connection terminated|connect ECONNREFUSED/i.test(err?.message ?? '');
 }
 
+/** The account the CLI runs as, when set with {@link PASSWORD_VARIABLE}; unset, it runs as the OS user with the admin role. */
+export const USER_VARIABLE = 'CERES_JOBS_USER';
+export const PASSWORD_VARIABLE = 'CERES_JOBS_PASSWORD';
+
+/**
+ * What a command needs: an `Action` of @ceres/app-kit (a mutating one: role checked, then recorded
+ * in the audit trail), `read` (any role), or `admin-read` (reading the accounts and the audit trail:
+ * the admin role, like `GET /api/audit`).
+ */
+export type Need = Action | 'read' | 'admin-read';
+
+/** The OS user the CLI runs as: the actor `os:<user>` of its audit rows. */
+export function osUser(env: Record<string, string | undefined> = process.env): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER ?? env.LOGNAME ?? 'unknown';
+  }
+}
+
+/** A well-formed hash checked when there is no such account, so that a wrong name takes as long as a wrong password. */
+const NO_ACCOUNT_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+
 /** Settings read by `load`: a bad variable (a `ConfigError`) is a usage error, exit 2. */
 export function settings<T>(load: () => T): T {
   try {
@@ -64,8 +99,141 @@ export class CliContext {
   private client: QueueClient | undefined;
   private adminInstance: QueueAdmin | undefined;
   private db: Db | undefined;
+  private principalPromise: Promise<Principal> | undefined;
 
   constructor(readonly env: Env) {}
+
+  /**
+   * {@link USER_VARIABLE} and {@link PASSWORD_VARIABLE}: both set (run as that account) or neither
+   * (run as the OS user, admin). One without the other, or a malformed name, is a
+   * {@link UsageError} naming the variable.
+   */
+  accountCredentials(): { name: string; password: string } | undefined {
+    const { user: name, password } = this.config();
+    if (!name && !password) return undefined;
+    if (!name)
+      throw new UsageError(
+        `invalid configuration: ${PASSWORD_VARIABLE} is set but ${USER_VARIABLE} is not: set both to run as an operator account, neither to run as the OS user`,
+      );
+    if (!password)
+      throw new UsageError(
+        `invalid configuration: ${USER_VARIABLE} is set but ${PASSWORD_VARIABLE} is not: set both to run as an operator account, neither to run as the OS user`,
+      );
+    return { name, password };
+  }
+
+  /**
+   * Who runs the command: the OS user with the admin role (`os:<user>`), or with
+   * {@link USER_VARIABLE}/{@link PASSWORD_VARIABLE} that account (`account:<name>`), its password
+   * checked against PostgreSQL once per run.
+   */
+  principal(): Promise<Principal> {
+    this.principalPromise ??= this.resolvePrincipal();
+    return this.principalPromise;
+  }
+
+  private async resolvePrincipal(): Promise<Principal> {
+    const credentials = this.accountCredentials();
+    if (!credentials) return { actor: `os:${osUser(this.env)}`, role: 'admin', tenant: null };
+    const db = await this.database();
+    const account = await db.accounts.get(credentials.name);
+    const matches = await verifyPassword(credentials.password, account?.passwordHash ?? NO_ACCOUNT_HASH);
+    if (!account || !matches)
+      throw new CliError(`${USER_VARIABLE}/${PASSWORD_VARIABLE}: no account "${credentials.name}" with this password; nothing was done`);
+    if (account.disabledAt)
+      throw new CliError(
+        `${USER_VARIABLE}: the account "${account.name}" is disabled (\`ceres-jobs users enable ${account.name}\`); nothing was done`,
+      );
+    return { actor: `account:${account.name}`, role: account.role, tenant: account.tenant };
+  }
+
+  /**
+   * Checks that whoever runs the command may do what it needs (exit 1 naming the role needed);
+   * for a mutating command, also that the audit trail can be written (exit 1 when it cannot:
+   * nothing is done unrecorded).
+   */
+  async authorize(need: Need): Promise<Principal> {
+    const mutating = need !== 'read' && need !== 'admin-read';
+    // An account is checked against PostgreSQL: unreachable, a mutating command says why it was not done.
+    const principal = await this.principal().catch((error: unknown) => {
+      if (mutating && error instanceof UnreachableError)
+        throw new CliError(`not done: the audit trail cannot be written (${error.message}); try again once it is back`);
+      throw error;
+    });
+    if (need === 'admin-read') {
+      if (!roleAllows(principal.role, 'user.change'))
+        throw new CliError(`reading the accounts and the audit trail needs the admin role (this account is ${principal.role})`);
+    } else if (!roleAllows(principal.role, need)) throw new CliError(roleRefusal(need, principal.role));
+    if (mutating) await this.auditTrail();
+    return principal;
+  }
+
+  /** The database, to record an action in: without it the action is refused (exit 1), not done. */
+  private async auditTrail(): Promise<Db> {
+    try {
+      return await this.database();
+    } catch (error) {
+      if (error instanceof UnreachableError)
+        throw new CliError(`not done: the audit trail cannot be written (${error.message}); try again once it is back`);
+      if (error instanceof UsageError)
+        throw new UsageError(`${error.message}; every mutating command records an audit row in PostgreSQL (nothing was done)`);
+      throw error;
+    }
+  }
+
+  /**
+   * Does `act` as `action` only if the audit trail can be written, then appends one row to it
+   * (`audited` of @ceres/db): the principal as actor, `entry`'s tenant (else the principal's),
+   * target and parameters (masked again by the audit log; never pass personal data).
+   */
+  async audited<T>(
+    action: Action,
+    entry: Pick<AuditEntry, 'target' | 'params'> & { tenant?: string | null },
+    act: () => Promise<T>,
+    outcomeOf?: (result: T) => string,
+  ): Promise<T> {
+    const principal = await this.principal();
+    const db = await this.auditTrail();
+    try {
+      return await audited(
+        db.audit,
+        {
+          actor: principal.actor,
+          role: principal.role,
+          tenant: entry.tenant ?? principal.tenant,
+          action,
+          target: entry.target,
+          params: entry.params,
+        },
+        act,
+        outcomeOf,
+      );
+    } catch (error) {
+      if (error instanceof AuditUnavailableError) throw new CliError(`not done: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /**
+   * The tenant a command is confined to: a tenant-scoped account's own (another `--tenant` is
+   * refused, exit 1), else `given` (undefined: every tenant).
+   */
+  async scopedTenant(given: string | undefined): Promise<string | undefined> {
+    const { tenant } = await this.principal();
+    if (tenant === null) return given;
+    if (given !== undefined && given !== tenant)
+      throw new CliError(`this account sees and acts on tenant "${tenant}" only: --tenant ${given} refused`);
+    return tenant;
+  }
+
+  /** Refuses `what` (something acting on or showing every tenant's jobs) to a tenant-scoped account. */
+  async refuseScoped(what: string, instead?: string): Promise<void> {
+    const { tenant } = await this.principal();
+    if (tenant !== null)
+      throw new CliError(
+        `${what} concerns every tenant: refused to an account scoped to tenant "${tenant}"${instead ? `; ${instead}` : ''}`,
+      );
+  }
 
   /** The CLI's own settings (`CliEnv`); a bad variable is a {@link UsageError}. */
   config(): CliConfig {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Node's .env reader, not app-kit's parseEnv (which checks variables against a schema).
 import { parseEnv as parseEnvFile } from 'node:util';
-import { EnvLogLevel, parseEnv } from '@ceres/app-kit';
+import { ACCOUNT_NAME, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
 
 export type Env = Record<string, string | undefined>;
@@ -21,12 +21,20 @@ export const CliEnv = Type.Object({
     }),
   ),
   LOG_LEVEL: EnvLogLevel,
+  CERES_JOBS_USER: Type.Optional(
+    Type.String({
+      pattern: ACCOUNT_NAME.source,
+      description:
+        'run as this operator account (`ceres-jobs users add`), with CERES_JOBS_PASSWORD: its role gates every command, its tenant confines them. Unset: the OS user, admin',
+    }),
+  ),
+  CERES_JOBS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "the password of CERES_JOBS_USER's account" })),
 });
 
 /** The CLI's own settings, read from {@link CliEnv}; throws a `ConfigError` naming the bad variable. */
 export function loadCliConfig(env: Env) {
   const parsed = parseEnv(CliEnv, env);
-  return { logLevel: parsed.LOG_LEVEL };
+  return { logLevel: parsed.LOG_LEVEL, user: parsed.CERES_JOBS_USER, password: parsed.CERES_JOBS_PASSWORD };
 }
 
 export type CliConfig = ReturnType<typeof loadCliConfig>;

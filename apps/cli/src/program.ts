@@ -1,4 +1,5 @@
 import { CLEANABLE_STATES, JOB_STATES, QUEUE_NAMES } from '@ceres/queues';
+import { ACTIONS, DEFAULT_TOKEN_SCOPES, ROLES, TOKEN_SCOPES } from '@ceres/app-kit';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { erase } from './commands/erase';
 import * as failed from './commands/failed';
@@ -7,7 +8,9 @@ import * as queues from './commands/queues';
 import * as tenants from './commands/tenants';
 import * as tokens from './commands/tokens';
 import { work } from './commands/work';
-import { CliContext } from './context';
+import * as audit from './commands/audit';
+import * as users from './commands/users';
+import { CliContext, PASSWORD_VARIABLE, USER_VARIABLE, type Need } from './context';
 import { loadCliEnv, type Env } from './env';
 import { CliError, EXIT } from './errors';
 import { maskText } from './mask';
@@ -16,17 +19,27 @@ import { instant, wholeNumber } from './parse';
 import { CLEARABLE, clearable, label, mailFrom, ratePerSecond, tenantId } from './tenant-settings';
 
 const EXIT_CODES_HELP = `
-Exit codes: 0 ok, 1 failed (nothing found, nothing done), 2 usage (bad arguments or variables),
+Exit codes: 0 ok, 1 failed (nothing found, nothing done; refused to the account's role or tenant;
+the audit trail cannot be written), 2 usage (bad arguments or variables),
 3 Redis or PostgreSQL unreachable.
-Settings come from the environment, .env and var/stack.env in the current directory (as for the apps).`;
+Settings come from the environment, .env and var/stack.env in the current directory (as for the apps).
 
-type Action = (ctx: CliContext) => Promise<number>;
+Who runs it: the OS user with the admin role, unless ${USER_VARIABLE} and ${PASSWORD_VARIABLE} name an
+operator account (\`users add\`): then that account's role decides what it may do (viewer: read;
+operator: also retry, pause, resume, schedulers run, failed retry; admin: everything), and an
+account scoped to a tenant sees and acts on that tenant's jobs only. A refused command exits 1
+naming the role it needs. Every mutating command appends one row to the audit trail in PostgreSQL
+(\`audit\`); when it cannot be written, the command does nothing and exits 1.`;
+
+type Run = (ctx: CliContext) => Promise<number>;
 
 /** Runs `argv` (without node and the script) and resolves with the exit code. */
 export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Promise<number> {
   const ctx = new CliContext(env);
   let exitCode: number = EXIT.ok;
-  const act = (action: Action) => async () => {
+  /** Runs a command once whoever runs the CLI may do what it needs (`ctx.authorize`). */
+  const act = (need: Need, action: Run) => async () => {
+    await ctx.authorize(need);
     exitCode = await action(ctx);
   };
 
@@ -52,7 +65,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .description('every queue: waiting, active, delayed, prioritized, failed, completed, paused')
     .addOption(tenantFilter('count'))
     .addOption(json())
-    .action((options) => act(() => queues.stats(ctx, io, options))());
+    .action((options) => act('read', () => queues.stats(ctx, io, options))());
 
   program
     .command('jobs')
@@ -62,7 +75,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(new Option('--limit <n>', 'at most this many jobs (1..1000)').argParser(wholeNumber(1, 1000)).default(20))
     .addOption(tenantFilter('list'))
     .addOption(json())
-    .action((queue, options) => act(() => queues.jobs(ctx, io, queue, options))());
+    .action((queue, options) => act('read', () => queues.jobs(ctx, io, queue, options))());
 
   program
     .command('job')
@@ -70,7 +83,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addArgument(queueArg())
     .argument('<id>', 'job id, e.g. email:verify:user-123')
     .addOption(json())
-    .action((queue, id, options) => act(() => queues.job(ctx, io, queue, id, options))());
+    .action((queue, id, options) => act('read', () => queues.job(ctx, io, queue, id, options))());
 
   program
     .command('retry')
@@ -82,7 +95,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .option('--all', 'every failed job of the queue')
     .addOption(tenantFilter('with --all: retry'))
     .addOption(json())
-    .action((queue, id, options) => act(() => queues.retry(ctx, io, queue, id, options))());
+    .action((queue, id, options) => act('job.retry', () => queues.retry(ctx, io, queue, id, options))());
 
   const failedCmd = program
     .command('failed')
@@ -94,7 +107,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(new Option('--since <time>', 'only failures since then: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
     .addOption(new Option('--limit <n>', 'at most this many rows (1..1000)').argParser(wholeNumber(1, 1000)).default(50))
     .addOption(json())
-    .action((options) => act(() => failed.list(ctx, io, options))());
+    .action((options) => act('read', () => failed.list(ctx, io, options))());
   failedCmd
     .command('retry')
     .description('re-enqueue archived failures with their original job type and payload, each at most once (the row is marked retried)')
@@ -102,19 +115,19 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .option('--all', 'every archived failure not retried yet')
     .addOption(new Option('--queue <queue>', 'with --all: only this queue').choices(QUEUE_NAMES))
     .addOption(json())
-    .action((id, options) => act(() => failed.retry(ctx, io, id, options))());
+    .action((id, options) => act('archive.replay', () => failed.retry(ctx, io, id, options))());
   failedCmd
     .command('forget')
     .description('delete one archived failure')
     .addArgument(new Argument('<archive-id>', 'the id of `failed list`').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
     .addOption(json())
-    .action((id, options) => act(() => failed.forget(ctx, io, id, options))());
+    .action((id, options) => act('archive.forget', () => failed.forget(ctx, io, id, options))());
   failedCmd
     .command('flush')
     .description('delete every archived failure, or those that failed before --before')
     .addOption(new Option('--before <time>', 'only failures before then: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
     .addOption(json())
-    .action((options) => act(() => failed.flush(ctx, io, options))());
+    .action((options) => act('archive.flush', () => failed.flush(ctx, io, options))());
 
   for (const pause of [true, false]) {
     program
@@ -122,7 +135,9 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
       .description(pause ? 'pause a queue: workers finish their current jobs and take no new ones' : 'resume a paused queue')
       .addArgument(queueArg())
       .addOption(json())
-      .action((queue, options) => act(() => queues.pauseOrResume(ctx, io, queue, pause, options))());
+      .action((queue, options) =>
+        act(pause ? 'queue.pause' : 'queue.resume', () => queues.pauseOrResume(ctx, io, queue, pause, options))(),
+      );
   }
 
   program
@@ -135,7 +150,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     )
     .addOption(new Option('--limit <n>', 'at most this many jobs').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
     .addOption(json())
-    .action((queue, state, options) => act(() => queues.clean(ctx, io, queue, state, options))());
+    .action((queue, state, options) => act('queue.clean', () => queues.clean(ctx, io, queue, state, options))());
 
   program
     .command('drain')
@@ -144,7 +159,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(tenantFilter('remove'))
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())
-    .action((queue, options) => act(() => queues.drain(ctx, io, queue, options))());
+    .action((queue, options) => act('queue.drain', () => queues.drain(ctx, io, queue, options))());
 
   program
     .command('erase')
@@ -153,27 +168,28 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     )
     .argument('<user-id>', 'the platform user id, as in the job payloads (userId)')
     .addOption(
-      new Option('--tenant <id>', 'the tenant whose user it is (a user id is unique within a tenant)')
-        .argParser(tenantId)
-        .default('default'),
+      new Option(
+        '--tenant <id>',
+        'the tenant whose user it is (a user id is unique within a tenant); default: "default", or the tenant of a tenant-scoped account',
+      ).argParser(tenantId),
     )
     .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
     .addOption(json())
-    .action((userId, options) => act(() => erase(ctx, io, userId, options))());
+    .action((userId, options) => act('erasure', () => erase(ctx, io, userId, options))());
 
   const schedulersCmd = program
     .command('schedulers')
     .description('the cron job schedulers: pattern, time zone, next run')
     .enablePositionalOptions()
     .addOption(json())
-    .action((options) => act(() => queues.schedulers(ctx, io, options))());
+    .action((options) => act('read', () => queues.schedulers(ctx, io, options))());
   schedulersCmd
     .command('run')
     .description("add one job now from a scheduler's template; the schedule is untouched")
     .argument('<id>', 'scheduler id, e.g. daily-report')
     .addOption(new Option('--queue <queue>', 'the queue, when two hold a scheduler with this id').choices(QUEUE_NAMES))
     .addOption(json())
-    .action((id, options) => act(() => queues.runScheduler(ctx, io, id, options))());
+    .action((id, options) => act('scheduler.run', () => queues.runScheduler(ctx, io, id, options))());
 
   program
     .command('work')
@@ -182,14 +198,28 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .option('--once', 'process at most one job, then exit (at once when nothing is waiting or due)')
     .option('--stop-when-empty', 'exit 0 once the queues have nothing waiting, prioritized or delayed and due')
     .addOption(new Option('--max-jobs <n>', 'process at most this many jobs, then exit').argParser(wholeNumber(1, Number.MAX_SAFE_INTEGER)))
-    .action((options) => act(() => work(ctx, io, options))());
+    .action((options) =>
+      act('read', async () => {
+        const { role, tenant } = await ctx.principal();
+        if (role !== 'admin' || tenant !== null)
+          throw new CliError(
+            `work runs the worker on every tenant's jobs: it needs the admin role for every tenant (this account is ${role}${tenant === null ? '' : ` of tenant "${tenant}"`})`,
+          );
+        return work(ctx, io, options);
+      })(),
+    );
 
   program
     .command('monitor')
     .description('live view refreshed every second: counts per queue, done and failed per minute, oldest waiting job, workers; q quits')
     .option('--once', 'print one frame and exit')
     .addOption(new Option('--json', 'with --once: print the frame as JSON'))
-    .action((options) => act(() => monitor(ctx, io, options))());
+    .action((options) =>
+      act('read', async () => {
+        await ctx.refuseScoped('monitor', 'see `ceres-jobs stats` for its counts');
+        return monitor(ctx, io, options);
+      })(),
+    );
 
   const tenantsCmd = program
     .command('tenants')
@@ -220,14 +250,14 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .description('every tenant with its settings, secrets masked')
     .addOption(json())
     .addHelpText('after', '\n--json: { tenants: [tenant] }, by id.' + tenants.TENANT_JSON_HELP)
-    .action((options) => act(() => tenants.list(ctx, io, options))());
+    .action((options) => act('read', () => tenants.list(ctx, io, options))());
   tenantsCmd
     .command('show')
     .description('one tenant with its settings, secrets masked; exit 1 when there is no such tenant')
     .addArgument(idArg())
     .addOption(json())
     .addHelpText('after', '\n--json: { tenant }.' + tenants.TENANT_JSON_HELP)
-    .action((id, options) => act(() => tenants.showOne(ctx, io, id, options))());
+    .action((id, options) => act('read', () => tenants.showOne(ctx, io, id, options))());
   settingOptions(
     tenantsCmd
       .command('add')
@@ -239,7 +269,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
   )
     .addOption(json())
     .addHelpText('after', '\nPrints the tenant as `tenants show` does (--json: { tenant }).' + tenants.TENANT_JSON_HELP)
-    .action((id, options) => act(() => tenants.add(ctx, io, id, options))());
+    .action((id, options) => act('tenant.change', () => tenants.add(ctx, io, id, options))());
   settingOptions(
     tenantsCmd
       .command('update')
@@ -252,7 +282,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(new Option('--clear <setting>', `unset a setting, repeatable: ${CLEARABLE.join(', ')}`).argParser(clearable))
     .addOption(json())
     .addHelpText('after', '\nPrints the tenant as `tenants show` does (--json: { tenant }).' + tenants.TENANT_JSON_HELP)
-    .action((id, options) => act(() => tenants.update(ctx, io, id, options))());
+    .action((id, options) => act('tenant.change', () => tenants.update(ctx, io, id, options))());
   for (const disable of [true, false]) {
     tenantsCmd
       .command(disable ? 'disable' : 'enable')
@@ -264,7 +294,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
       .addArgument(idArg())
       .addOption(json())
       .addHelpText('after', '\nPrints the tenant as `tenants show` does (--json: { tenant }).')
-      .action((id, options) => act(() => tenants.setDisabled(ctx, io, id, disable, options))());
+      .action((id, options) => act('tenant.change', () => tenants.setDisabled(ctx, io, id, disable, options))());
   }
 
   const tokensCmd = program
@@ -278,23 +308,105 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     )
     .addOption(new Option('--tenant <id>', 'the tenant it authenticates as').argParser(tenantId).makeOptionMandatory())
     .addOption(new Option('--name <label>', 'a label to recognise it by, 1-200 characters').argParser(label))
+    .addOption(
+      new Option(
+        '--scope <scopes>',
+        `what it may call, comma-separated or repeated: ${TOKEN_SCOPES.join(', ')} (enqueue: the job and batch routes and its jobs' status; campaigns: the newsletter routes); default: ${DEFAULT_TOKEN_SCOPES.join(',')}`,
+      ).argParser(tokens.scopes),
+    )
     .addOption(json())
-    .addHelpText('after', '\n--json: exactly { "id": "tok_…", "tenant": "…", "token": "cjt_…" }.')
-    .action((options) => act(() => tokens.create(ctx, io, options))());
+    .addHelpText('after', '\n--json: exactly { "id": "tok_…", "tenant": "…", "token": "cjt_…" }; `tokens list` shows its scopes.')
+    .action((options) => act('token.change', () => tokens.create(ctx, io, options))());
   tokensCmd
     .command('list')
     .description('the API tokens, revoked ones included, oldest first: never the token nor its hash')
     .addOption(new Option('--tenant <id>', "only this tenant's (exit 1 when there is no such tenant)").argParser(tenantId))
     .addOption(json())
     .addHelpText('after', '\n--json: { tokens: [token] }.' + tokens.TOKEN_JSON_HELP)
-    .action((options) => act(() => tokens.list(ctx, io, options))());
+    .action((options) => act('read', () => tokens.list(ctx, io, options))());
   tokensCmd
     .command('revoke')
     .description('revoke an API token for good; exit 1 when there is no such token or it is revoked already')
     .argument('<id>', 'the token id of `tokens list`, e.g. tok_abcdefghij')
     .addOption(json())
     .addHelpText('after', '\n--json: { id, tenant, revokedAt }.')
-    .action((id, options) => act(() => tokens.revoke(ctx, io, id, options))());
+    .action((id, options) => act('token.change', () => tokens.revoke(ctx, io, id, options))());
+
+  const usersCmd = program
+    .command('users')
+    .description(
+      'the operator accounts of Bull Board, the admin API and the CLI (CERES_JOBS_USER), with their roles; passwords stored as scrypt hashes only. Admin role, every tenant',
+    )
+    .addHelpText('after', users.ROLES_HELP + '\n' + users.USER_JSON_HELP);
+  const nameArg = () =>
+    new Argument('<name>', 'account name: 1-40 lowercase letters, digits, ".", "_" or "-"').argParser(users.accountName);
+  const accountTenant = (what: string) => new Option('--tenant <id>', what).argParser(tenantId);
+  usersCmd
+    .command('add')
+    .description('add an account and print its generated password this once; exit 1 when the name exists or the tenant does not')
+    .addArgument(nameArg())
+    .addOption(new Option('--role <role>', `its role: ${ROLES.join(', ')}`).argParser(users.role).makeOptionMandatory())
+    .addOption(accountTenant("it sees and acts on this tenant's jobs only (default: every tenant)"))
+    .addOption(json())
+    .addHelpText('after', '\n--json: { "name": …, "role": …, "password": "…" }, and "tenant" when given.')
+    .action((name, options) => act('user.change', () => users.add(ctx, io, name, options))());
+  usersCmd
+    .command('list')
+    .description('every account, disabled ones included, by name: never a password nor its hash')
+    .addOption(json())
+    .addHelpText('after', '\n--json: { users: [account] }.' + users.USER_JSON_HELP)
+    .action((options) => act('admin-read', () => users.list(ctx, io, options))());
+  usersCmd
+    .command('set-role')
+    .description("change an account's role (and with --tenant or --all-tenants its tenant); exit 1 when there is no such account")
+    .addArgument(nameArg())
+    .addArgument(new Argument('<role>', `the new role: ${ROLES.join(', ')}`).argParser(users.role))
+    .addOption(accountTenant("from now on this tenant's jobs only"))
+    .option('--all-tenants', 'from now on every tenant')
+    .addOption(json())
+    .addHelpText('after', '\n--json: { user: account }.')
+    .action((name, role, options) => act('user.change', () => users.setRole(ctx, io, name, role, options))());
+  for (const disable of [true, false]) {
+    usersCmd
+      .command(disable ? 'disable' : 'enable')
+      .description(
+        disable
+          ? 'disable an account: it can no longer log in (Bull Board, the admin API, the CLI); exit 1 when there is no such account'
+          : 'enable a disabled account',
+      )
+      .addArgument(nameArg())
+      .addOption(json())
+      .addHelpText('after', '\n--json: { user: account }.')
+      .action((name, options) => act('user.change', () => users.setDisabled(ctx, io, name, disable, options))());
+  }
+  usersCmd
+    .command('reset-password')
+    .description('give an account a new generated password, printed this once; the old one stops working')
+    .addArgument(nameArg())
+    .addOption(json())
+    .addHelpText('after', '\n--json: { "name": …, "password": "…" }.')
+    .action((name, options) => act('user.change', () => users.resetPassword(ctx, io, name, options))());
+
+  const auditCmd = program
+    .command('audit')
+    .description(
+      'the audit trail of every mutating action (admin API, Bull Board, CLI), newest first; hash-chained in PostgreSQL. Admin role',
+    )
+    .enablePositionalOptions()
+    .addOption(new Option('--since <time>', 'only rows since then: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
+    .addOption(new Option('--actor <actor>', 'only this actor: account:<name>, token:<id>, os:<user>, bootstrap:<user>'))
+    .addOption(new Option('--tenant <id>', 'only rows of this tenant').argParser(tenantId))
+    .addOption(new Option('--action <action>', `only this action, e.g. ${Object.keys(ACTIONS).slice(0, 3).join(', ')}`))
+    .addOption(new Option('--limit <n>', 'at most this many rows (1..1000)').argParser(wholeNumber(1, 1000)).default(50))
+    .addOption(json())
+    .addHelpText('after', '\n--json: { rows: [row] }.' + audit.AUDIT_JSON_HELP)
+    .action((options) => act('admin-read', () => audit.list(ctx, io, options))());
+  auditCmd
+    .command('verify')
+    .description("check the chain: every row's hash and its link to the previous row; exit 1 naming the first broken row")
+    .addOption(json())
+    .addHelpText('after', '\n--json: { rows, whole, firstBroken: { id, reason } | null }.')
+    .action((options) => act('admin-read', () => audit.verify(ctx, io, options))());
 
   try {
     await program.parseAsync(argv, { from: 'user' });

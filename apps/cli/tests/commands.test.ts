@@ -361,16 +361,24 @@ describe('servers unreachable: exit 3 with a line naming which (the built bin)',
 
   it('PostgreSQL not there', async () => {
     const env = { ...bed.env, DATABASE_URL: 'postgres://ceres:secret-pass@127.0.0.1:1/ceres' };
+    const reads = await spawnCli(env, ['failed', 'list'], bed.cwd);
+    expect(reads).toMatchObject({
+      code: 3,
+      stdout: '',
+      stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
+    });
+    expect(reads.stderr).not.toContain('secret-pass');
+    // Mutating commands are refused: no audit, no action (exit 1; audit.test.ts checks nothing was done).
     for (const args of [
-      ['failed', 'list'],
       ['failed', 'retry', '--all'],
       ['failed', 'flush'],
     ]) {
       const result = await spawnCli(env, args, bed.cwd);
       expect(result, args.join(' ')).toMatchObject({
-        code: 3,
+        code: 1,
         stdout: '',
-        stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
+        stderr:
+          'ceres-jobs: not done: the audit trail cannot be written (PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)); try again once it is back\n',
       });
       expect(result.stderr).not.toContain('secret-pass');
     }

@@ -215,12 +215,15 @@ describe('erase <user-id>', () => {
     expect(await cli(noDb, ['erase', userId, '--yes'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: 'ceres-jobs: invalid configuration: DATABASE_URL is not set (expected postgres://user:pass@host:5432/dbname)\n',
+      stderr:
+        'ceres-jobs: invalid configuration: DATABASE_URL is not set (expected postgres://user:pass@host:5432/dbname); every mutating command records an audit row in PostgreSQL (nothing was done)\n',
     });
+    // No audit, no action: exit 1 rather than 3, nothing erased.
     expect(await cli({ ...bed.env, DATABASE_URL: 'postgres://ceres:secret-pass@127.0.0.1:1/ceres' }, ['erase', userId, '--yes'])).toEqual({
-      code: 3,
+      code: 1,
       stdout: '',
-      stderr: 'ceres-jobs: PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)\n',
+      stderr:
+        'ceres-jobs: not done: the audit trail cannot be written (PostgreSQL is unreachable at 127.0.0.1:1/ceres (ECONNREFUSED)); try again once it is back\n',
     });
     // PostgreSQL is reached first, then Redis: a Redis that is not there leaves the tokens too.
     expect(await cli({ ...bed.env, REDIS_URL: 'redis://127.0.0.1:1' }, ['erase', userId, '--yes'])).toEqual({

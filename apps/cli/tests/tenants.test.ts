@@ -366,7 +366,7 @@ describe('tokens create, list, revoke', () => {
     expect(text.code).toBe(0);
     const token = /^(cjt_\S+)$/m.exec(text.stdout)![1]!;
     expect(text.stdout.split(token)).toHaveLength(2);
-    expect(text.stdout).toMatch(/^API token tok_[a-z2-7]{10} for tenant "tokened"; it is shown this once/);
+    expect(text.stdout).toMatch(/^API token tok_[a-z2-7]{10} for tenant "tokened" \(scopes enqueue\); it is shown this once/);
 
     const rows = await tokenRows('tokened');
     expect(rows).toHaveLength(2);
@@ -384,11 +384,11 @@ describe('tokens create, list, revoke', () => {
     expect(list.code).toBe(0);
     const { tokens } = JSON.parse(list.stdout) as { tokens: Array<Record<string, unknown>> };
     expect(tokens).toEqual([
-      { id: json.id, tenant: 'tokened', name: 'portal', keyVersion: 'test1', createdAt: ISO, revokedAt: null },
-      { id: rows[1]!.id, tenant: 'tokened', name: null, keyVersion: 'test1', createdAt: ISO, revokedAt: null },
+      { id: json.id, tenant: 'tokened', name: 'portal', scopes: ['enqueue'], keyVersion: 'test1', createdAt: ISO, revokedAt: null },
+      { id: rows[1]!.id, tenant: 'tokened', name: null, scopes: ['enqueue'], keyVersion: 'test1', createdAt: ISO, revokedAt: null },
     ]);
     const listText = await cli(bed.env, ['tokens', 'list']);
-    expect(listText.stdout).toMatch(new RegExp(`${json.id}\\s*│\\s*tokened\\s*│\\s*portal\\s*│\\s*test1`));
+    expect(listText.stdout).toMatch(new RegExp(`${json.id}\\s*│\\s*tokened\\s*│\\s*portal\\s*│\\s*enqueue\\s*│\\s*test1`));
     for (const output of [list, listText]) {
       for (const secret of [json.token, token, rows[0]!.token_hash as string, rows[1]!.token_hash as string])
         expect(output.stdout + output.stderr).not.toContain(secret);

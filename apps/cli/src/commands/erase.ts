@@ -24,7 +24,8 @@ function erasureLog(ctx: CliContext, io: Io) {
 export async function erase(ctx: CliContext, io: Io, userId: string, options: Json & { yes?: boolean; tenant?: string }): Promise<number> {
   const [issue] = schemaIssues(ErasureUserId, userId);
   if (issue) throw new UsageError(`user-id: ${issue.message.replace(/^payload/, 'the user id')}`);
-  const tenant = options.tenant ?? DEFAULT_TENANT;
+  // A tenant-scoped account erases its tenant's users only.
+  const tenant = (await ctx.scopedTenant(options.tenant)) ?? DEFAULT_TENANT;
   const log = erasureLog(ctx, io);
   const db = await ctx.database();
   const client = await ctx.queues();
@@ -42,7 +43,13 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
       return 1;
     }
   }
-  const counts = await eraseUserData({ client, db, log }, userId, { tenant });
+  // The audit row names the tenant only: never the user id (the row outlives the erasure).
+  const counts = await ctx.audited(
+    'erasure',
+    { tenant, target: { tenant } },
+    () => eraseUserData({ client, db, log }, userId, { tenant }),
+    (done) => (done.jobsStillRunning > 0 ? `partial: ${done.jobsStillRunning} running job(s) left` : 'ok'),
+  );
   if (options.json) printJson(io, counts);
   else {
     const perQueue = Object.entries(counts.jobsByQueue)

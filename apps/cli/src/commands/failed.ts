@@ -1,4 +1,5 @@
 import type { ArchivedFailure } from '@ceres/db';
+import { tenantOfData } from '@ceres/queues';
 import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
@@ -21,9 +22,25 @@ function failureOutput(row: ArchivedFailure) {
   };
 }
 
+/** Whether the principal may see and act on archived failure `id`: another tenant's is "no archived failure" to a tenant-scoped account. */
+async function mayTouch(ctx: CliContext, id: number): Promise<boolean> {
+  const { tenant } = await ctx.principal();
+  if (tenant === null) return true;
+  const row = await (await ctx.archive()).get(id);
+  return row !== null && tenantOfData(row.payload) === tenant;
+}
+
+/** A tenant-scoped account lists the newest of the last 1000 failures that are its tenant's. */
+const SCOPED_LIST_WINDOW = 1000;
+
 export async function list(ctx: CliContext, io: Io, options: Json & { queue?: string; since?: Date; limit: number }): Promise<number> {
   const archive = await ctx.archive();
-  const rows = (await archive.list({ queue: options.queue, since: options.since, limit: options.limit })).map(failureOutput);
+  const { tenant } = await ctx.principal();
+  const limit = tenant === null ? options.limit : SCOPED_LIST_WINDOW;
+  const rows = (await archive.list({ queue: options.queue, since: options.since, limit }))
+    .filter((row) => tenant === null || tenantOfData(row.payload) === tenant)
+    .slice(0, options.limit)
+    .map(failureOutput);
   if (options.json) {
     printJson(io, { failures: rows });
     return 0;
@@ -73,12 +90,27 @@ export async function retry(
 ): Promise<number> {
   if ((id === undefined) === !options.all) throw new UsageError('failed retry: give either an <archive-id> or --all');
   if (id !== undefined && options.queue) throw new UsageError('failed retry: --queue goes with --all only');
+  if (options.all) await ctx.refuseScoped('failed retry --all', 'retry its failures one <archive-id> at a time');
   const archive = await ctx.archive();
   const db = await ctx.database();
   const client = await ctx.queues();
   const ids = id !== undefined ? [id] : await archive.notRetried({ queue: options.queue });
-  const results: ReplayOutcome[] = [];
-  for (const each of ids) results.push(await replay(each, { archive, db, client }));
+  if (id !== undefined && !(await mayTouch(ctx, id))) throw new CliError(`#${id}: no archived failure with this id`);
+  const results = await ctx.audited(
+    'archive.replay',
+    { target: id !== undefined ? { archiveId: id } : { archiveId: 'all', queue: options.queue ?? null } },
+    async () => {
+      const done: ReplayOutcome[] = [];
+      for (const each of ids) done.push(await replay(each, { archive, db, client }));
+      return done;
+    },
+    (done) =>
+      id !== undefined
+        ? done[0]!.outcome === 'replayed'
+          ? 'ok'
+          : done[0]!.outcome
+        : `ok: ${done.filter((result) => result.outcome === 'replayed').length} of ${done.length} replayed`,
+  );
   const replayed = results.filter((result) => result.outcome === 'replayed').length;
   if (options.json) printJson(io, { replayed, results });
   else {
@@ -91,15 +123,26 @@ export async function retry(
 
 export async function forget(ctx: CliContext, io: Io, id: number, options: Json): Promise<number> {
   const archive = await ctx.archive();
-  if (!(await archive.forget(id))) throw new CliError(`no archived failure #${id}`);
+  const forgotten =
+    (await mayTouch(ctx, id)) &&
+    (await ctx.audited(
+      'archive.forget',
+      { target: { archiveId: id } },
+      () => archive.forget(id),
+      (done) => (done ? 'ok' : 'not-found'),
+    ));
+  if (!forgotten) throw new CliError(`no archived failure #${id}`);
   if (options.json) printJson(io, { id, forgotten: true });
   else println(io, `archived failure #${id} deleted`);
   return 0;
 }
 
 export async function flush(ctx: CliContext, io: Io, options: Json & { before?: Date }): Promise<number> {
+  await ctx.refuseScoped('failed flush');
   const archive = await ctx.archive();
-  const removed = await archive.flush({ before: options.before });
+  const removed = await ctx.audited('archive.flush', { params: { before: options.before?.toISOString() ?? null } }, () =>
+    archive.flush({ before: options.before }),
+  );
   if (options.json) printJson(io, { removed, before: options.before?.toISOString() ?? null });
   else println(io, `deleted ${removed} archived failure(s)${options.before ? ` that failed before ${options.before.toISOString()}` : ''}`);
   return 0;

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { QUEUE_NAMES, tenantOfData, type CleanableState, type JobState, type JobView } from '@ceres/queues';
+import { QUEUE_NAMES, tenantOfData, tenantOfJobId, type CleanableState, type JobState, type JobView } from '@ceres/queues';
 import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
@@ -16,6 +16,9 @@ export interface TenantFilter {
 
 /** `of tenant acme` after a figure, when --tenant narrowed it. */
 const ofTenant = (tenant: string | undefined) => (tenant === undefined ? '' : ` of tenant ${tenant}`);
+
+/** The tenant of a job: told by its id when deterministic, else by its data. */
+const tenantOfJob = (job: JobView) => (job.id ? tenantOfJobId(job.id) : undefined) ?? tenantOfData(job.data);
 
 /** A job as the CLI shows it: personal data masked, times as ISO 8601. */
 export function jobOutput(job: JobView) {
@@ -36,7 +39,8 @@ export function jobOutput(job: JobView) {
   };
 }
 
-export async function stats(ctx: CliContext, io: Io, options: Json & TenantFilter): Promise<number> {
+export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter): Promise<number> {
+  const options = { ...given, tenant: await ctx.scopedTenant(given.tenant) };
   const admin = await ctx.admin();
   const all = await admin.allStats(options.tenant);
   const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
@@ -70,8 +74,9 @@ export async function jobs(
   ctx: CliContext,
   io: Io,
   queue: string,
-  options: Json & TenantFilter & { state: JobState; limit: number },
+  given: Json & TenantFilter & { state: JobState; limit: number },
 ): Promise<number> {
+  const options = { ...given, tenant: await ctx.scopedTenant(given.tenant) };
   const admin = await ctx.admin();
   const { total, jobs: list } = await admin.jobs(queue, options.state, 0, options.limit - 1, options.tenant);
   const shown = list.map(jobOutput);
@@ -104,9 +109,15 @@ export async function jobs(
   return 0;
 }
 
+/** A job of `queue` the principal may see: another tenant's is "no job" to a tenant-scoped account. */
+async function visibleJob(ctx: CliContext, queue: string, id: string): Promise<JobView | null> {
+  const found = await (await ctx.admin()).job(queue, id);
+  const { tenant } = await ctx.principal();
+  return found && (tenant === null || tenantOfJob(found) === tenant) ? found : null;
+}
+
 export async function job(ctx: CliContext, io: Io, queue: string, id: string, options: Json): Promise<number> {
-  const admin = await ctx.admin();
-  const found = await admin.job(queue, id);
+  const found = await visibleJob(ctx, queue, id);
   if (!found) throw new CliError(`no job "${id}" in queue ${queue}`);
   const shown = jobOutput(found);
   if (options.json) {
@@ -125,19 +136,35 @@ export async function retry(
   io: Io,
   queue: string,
   id: string | undefined,
-  options: Json & TenantFilter & { all?: boolean },
+  given: Json & TenantFilter & { all?: boolean },
 ): Promise<number> {
-  if ((id === undefined) === !options.all) throw new UsageError('retry: give either a job <id> or --all');
-  if (options.tenant !== undefined && !options.all)
-    throw new UsageError('retry: --tenant goes with --all (a job <id> names one job already)');
+  if ((id === undefined) === !given.all) throw new UsageError('retry: give either a job <id> or --all');
+  if (given.tenant !== undefined && !given.all) throw new UsageError('retry: --tenant goes with --all (a job <id> names one job already)');
+  const options = given.all ? { ...given, tenant: await ctx.scopedTenant(given.tenant) } : given;
   const admin = await ctx.admin();
   if (options.all) {
-    const retried = await admin.retryFailed(queue, options.tenant);
+    const retried = await ctx.audited(
+      'job.retry',
+      {
+        tenant: options.tenant,
+        target: { queue },
+        params: { all: true, ...(options.tenant === undefined ? {} : { tenant: options.tenant }) },
+      },
+      () => admin.retryFailed(queue, options.tenant),
+    );
     if (options.json) printJson(io, options.tenant === undefined ? { queue, retried } : { queue, tenant: options.tenant, retried });
     else println(io, `${retried} failed job(s)${ofTenant(options.tenant)} of ${queue} back to waiting with their whole retry schedule`);
     return 0;
   }
-  const outcome = await admin.retryJob(queue, id!);
+  const { tenant: scope } = await ctx.principal();
+  // A tenant-scoped account's job only: another tenant's is "no job", and nothing is retried (the attempt is recorded).
+  const found = await visibleJob(ctx, queue, id!);
+  const outcome = await ctx.audited(
+    'job.retry',
+    { tenant: found ? tenantOfJob(found) : scope, target: { queue, jobId: id! } },
+    async () => (found ? admin.retryJob(queue, id!) : null),
+    (done) => (done === null ? 'not-found' : done ? 'ok' : 'not-failed'),
+  );
   if (outcome === null) throw new CliError(`no job "${id}" in queue ${queue}`);
   if (!outcome) {
     const state = (await admin.job(queue, id!))?.state ?? 'gone';
@@ -149,9 +176,11 @@ export async function retry(
 }
 
 export async function pauseOrResume(ctx: CliContext, io: Io, queue: string, pause: boolean, options: Json): Promise<number> {
+  await ctx.refuseScoped(pause ? 'pause' : 'resume');
   const admin = await ctx.admin();
-  if (pause) await admin.pause(queue);
-  else await admin.resume(queue);
+  await ctx.audited(pause ? 'queue.pause' : 'queue.resume', { target: { queue } }, () =>
+    pause ? admin.pause(queue) : admin.resume(queue),
+  );
   const paused = await admin.isPaused(queue);
   if (options.json) printJson(io, { queue, paused });
   else println(io, `${queue} is ${paused ? 'paused: workers finish their current jobs and take no new ones' : 'running'}`);
@@ -165,16 +194,21 @@ export async function clean(
   state: CleanableState,
   options: Json & { grace: number; limit?: number },
 ): Promise<number> {
+  await ctx.refuseScoped('clean');
   const admin = await ctx.admin();
-  const removed = await admin.clean(queue, state, options.grace, options.limit);
+  const removed = await ctx.audited(
+    'queue.clean',
+    { target: { queue }, params: { state, grace: options.grace, limit: options.limit ?? null } },
+    () => admin.clean(queue, state, options.grace, options.limit),
+  );
   if (options.json) printJson(io, { queue, state, gracePeriod: options.grace, removed });
   else println(io, `removed ${removed} ${state} job(s) of ${queue} finished more than ${options.grace} ms ago`);
   return 0;
 }
 
 export async function drain(ctx: CliContext, io: Io, queue: string, options: Json & TenantFilter & { yes?: boolean }): Promise<number> {
+  const tenant = await ctx.scopedTenant(options.tenant);
   const admin = await ctx.admin();
-  const { tenant } = options;
   if (!options.yes) {
     if (!io.stdin.isTTY) throw new UsageError('drain: asks for confirmation on a terminal; pass --yes to drain without asking');
     const { waiting, prioritized } = await admin.stats(queue, tenant);
@@ -186,7 +220,9 @@ export async function drain(ctx: CliContext, io: Io, queue: string, options: Jso
       return 1;
     }
   }
-  const removed = await admin.drain(queue, tenant);
+  const removed = await ctx.audited('queue.drain', { tenant, target: { queue }, params: tenant === undefined ? {} : { tenant } }, () =>
+    admin.drain(queue, tenant),
+  );
   if (options.json) printJson(io, tenant === undefined ? { queue, removed } : { queue, tenant, removed });
   else println(io, `removed ${removed} waiting job(s)${ofTenant(tenant)} of ${queue}`);
   return 0;
@@ -214,8 +250,11 @@ export async function schedulers(ctx: CliContext, io: Io, options: Json): Promis
 }
 
 export async function runScheduler(ctx: CliContext, io: Io, id: string, options: Json & { queue?: string }): Promise<number> {
+  await ctx.refuseScoped('schedulers run');
   const admin = await ctx.admin();
-  const { queue, jobId } = await admin.runScheduler(id, options.queue);
+  const { queue, jobId } = await ctx.audited('scheduler.run', { target: { scheduler: id, queue: options.queue ?? null } }, () =>
+    admin.runScheduler(id, options.queue),
+  );
   if (options.json) printJson(io, { scheduler: id, queue, jobId });
   else println(io, `added job ${jobId} to ${queue} from scheduler ${id}`);
   return 0;

@@ -107,10 +107,23 @@ async function show(ctx: CliContext, io: Io, db: Db, id: string, options: Json, 
   return 0;
 }
 
+/** A tenant-scoped account may name its own tenant only: another is "no tenant" (exit 1), as if it did not exist. */
+async function visible(ctx: CliContext, id: string): Promise<void> {
+  const { tenant } = await ctx.principal();
+  if (tenant !== null && tenant !== id) throw new CliError(`no tenant "${id}" this account may see (it is scoped to tenant "${tenant}")`);
+}
+
+/** The names of the settings given (never their values: the audit row's parameters). */
+const settingNames = (settings: TenantSettings) =>
+  Object.entries(settings)
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([key]) => key.replace(/Sealed$/, ''));
+
 export async function list(ctx: CliContext, io: Io, options: Json): Promise<number> {
   const db = await ctx.database();
   const open = opener(ctx.keyring(), io);
-  const tenants = (await db.tenants.list()).map((row) => tenantOutput(row, open));
+  const { tenant: scope } = await ctx.principal();
+  const tenants = (await db.tenants.list()).filter((row) => scope === null || row.id === scope).map((row) => tenantOutput(row, open));
   if (options.json) {
     printJson(io, { tenants });
     return 0;
@@ -135,6 +148,7 @@ export async function list(ctx: CliContext, io: Io, options: Json): Promise<numb
 }
 
 export async function showOne(ctx: CliContext, io: Io, id: string, options: Json): Promise<number> {
+  await visible(ctx, id);
   return show(ctx, io, await ctx.database(), id, options);
 }
 
@@ -173,10 +187,16 @@ function settingsOf(ctx: CliContext, id: string, options: SettingOptions): Tenan
 }
 
 export async function add(ctx: CliContext, io: Io, id: string, options: SettingOptions & Json & { name: string }): Promise<number> {
+  await ctx.refuseScoped('tenants add');
   const settings = settingsOf(ctx, id, options);
   const db = await ctx.database();
-  if (!(await db.tenants.add(id, { ...settings, name: options.name })))
-    throw new CliError(`tenant "${id}" exists already; change it with \`ceres-jobs tenants update ${id}\``);
+  const added = await ctx.audited(
+    'tenant.change',
+    { tenant: id, target: { tenant: id }, params: { change: 'add', set: settingNames({ ...settings, name: options.name }) } },
+    () => db.tenants.add(id, { ...settings, name: options.name }),
+    (done) => (done ? 'ok' : 'exists'),
+  );
+  if (!added) throw new CliError(`tenant "${id}" exists already; change it with \`ceres-jobs tenants update ${id}\``);
   return show(ctx, io, db, id, options, `added tenant "${id}"`);
 }
 
@@ -203,8 +223,15 @@ export async function update(
   for (const setting of clear) Object.assign(settings, { [CLEARED[setting].column]: null });
   if (Object.values(settings).every((value) => value === undefined))
     throw new UsageError('tenants update: nothing to change; give a setting (--name, --mail-from, …) or --clear <setting>');
+  await visible(ctx, id);
   const db = await ctx.database();
-  if (!(await db.tenants.update(id, settings))) await getTenant(db, id);
+  const changed = await ctx.audited(
+    'tenant.change',
+    { tenant: id, target: { tenant: id }, params: { change: 'update', set: settingNames(settings), clear } },
+    () => db.tenants.update(id, settings),
+    (done) => (done ? 'ok' : 'not-found'),
+  );
+  if (!changed) await getTenant(db, id);
   return show(ctx, io, db, id, options, `updated tenant "${id}"`);
 }
 
@@ -213,8 +240,15 @@ export async function setDisabled(ctx: CliContext, io: Io, id: string, disabled:
     throw new CliError(
       `tenant "${DEFAULT_TENANT}" cannot be disabled: it is the only tenant of a single-municipality install, and all its jobs would wait`,
     );
+  await visible(ctx, id);
   const db = await ctx.database();
-  if (!(await db.tenants.setDisabled(id, disabled))) await getTenant(db, id);
+  const changed = await ctx.audited(
+    'tenant.change',
+    { tenant: id, target: { tenant: id }, params: { change: disabled ? 'disable' : 'enable' } },
+    () => db.tenants.setDisabled(id, disabled),
+    (done) => (done ? 'ok' : 'not-found'),
+  );
+  if (!changed) await getTenant(db, id);
   return show(
     ctx,
     io,
