@@ -1,5 +1,7 @@
 export {
   basicAuthPlugin,
+  basicCredentials,
+  basicPrincipals,
   bearerAuthPlugin,
   safeEqual,
   secretDigest,
@@ -7,6 +9,7 @@ export {
   type AuthFailureOptions,
   type BasicAuthOptions,
   type BearerAuthOptions,
+  type ResolvedPrincipal,
   type ResolvedToken,
 } from './auth';
 export { createErrorHandler, errorHandlerPlugin, errorResponse, RETRY_AFTER_SECONDS, type ErrorHandlerOptions } from './error-handler';
