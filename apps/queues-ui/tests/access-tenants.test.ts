@@ -55,7 +55,12 @@ describe('a tenant-scoped account', () => {
   it("lists and counts its tenant's jobs only", async () => {
     const delayed = await get('/api/queues/slack/jobs?state=delayed', acmeOperator);
     expect(delayed.statusCode).toBe(200);
-    expect(delayed.json().jobs.map((job: { data: { text: string } }) => job.data.text).sort()).toEqual(['acme keyed', 'acme numbered']);
+    expect(
+      delayed
+        .json()
+        .jobs.map((job: { data: { text: string } }) => job.data.text)
+        .sort(),
+    ).toEqual(['acme keyed', 'acme numbered']);
     expect(delayed.json().total).toBe(2);
     expect(delayed.body).not.toContain(FOREIGN);
     const failed = await get('/api/queues/slack/jobs?state=failed', acmeOperator);
@@ -92,7 +97,12 @@ describe('a tenant-scoped account', () => {
       ['GET', '/api/schedulers'],
       ['GET', '/metrics'],
     ] as const) {
-      const response = await stack.app.inject({ method, url, headers: acmeAdmin.headers, ...(method === 'POST' ? { payload: { gracePeriod: 0 } } : {}) });
+      const response = await stack.app.inject({
+        method,
+        url,
+        headers: acmeAdmin.headers,
+        ...(method === 'POST' ? { payload: { gracePeriod: 0 } } : {}),
+      });
       expect(response.statusCode, `${method} ${url}`).toBe(403);
       expect(response.json().code).toBe('TENANT_SCOPED_ACCOUNT');
       expect(response.body).not.toContain(FOREIGN);
@@ -101,7 +111,12 @@ describe('a tenant-scoped account', () => {
   });
 
   it('is refused the whole of Bull Board, with a message pointing to the admin API', async () => {
-    for (const url of ['/ui', '/ui/queue/slack', '/ui/api/queues?activeQueue=slack&status=delayed', '/ui/api/queues/slack/zeta@slack:alert:k1']) {
+    for (const url of [
+      '/ui',
+      '/ui/queue/slack',
+      '/ui/api/queues?activeQueue=slack&status=delayed',
+      '/ui/api/queues/slack/zeta@slack:alert:k1',
+    ]) {
       const response = await get(url, acmeOperator);
       expect(response.statusCode, url).toBe(403);
       expect(response.json().code).toBe('TENANT_SCOPED_ACCOUNT');

@@ -81,7 +81,12 @@ describe('PostgreSQL stopped', () => {
     );
     expect(await stack.client.getQueue('email').getJobState(failedId)).not.toBe('failed');
     const [row] = await db.audit.page({ limit: 1 });
-    expect(row).toMatchObject({ actor: 'account:outage-admin', action: 'job.retry', target: { queue: 'email', state: 'failed' }, outcome: 'ok' });
+    expect(row).toMatchObject({
+      actor: 'account:outage-admin',
+      action: 'job.retry',
+      target: { queue: 'email', state: 'failed' },
+      outcome: 'ok',
+    });
     // Only that action was recorded: the refused ones left no row.
     expect(await db.audit.page({ limit: 100 })).toHaveLength(1);
   }, 30_000);

@@ -85,7 +85,9 @@ async function open(account: TestAccount): Promise<Opened> {
   const jobActions = await jobActionTooltips(page);
   await page.goto(`${baseUrl}/ui/queue/email?status=failed`);
   await page.locator(`a[href*="/queue/email/${jobId}"]`).first().waitFor();
-  const queueActions = (await page.locator('main button').allInnerTexts()).map((text) => text.trim()).filter((text) => ACTION_BUTTON.test(text));
+  const queueActions = (await page.locator('main button').allInnerTexts())
+    .map((text) => text.trim())
+    .filter((text) => ACTION_BUTTON.test(text));
   return { page, jobActions, queueActions, close: () => browser.close() };
 }
 
@@ -106,11 +108,17 @@ describe('Bull Board per role, in a real browser', () => {
       expect(opened.jobActions).toEqual([]);
       expect(opened.queueActions).toEqual([]);
       // From the page, with its origin and credentials: the call the Retry button would make.
-      const answer = await opened.page.evaluate(async (url) => {
-        const response = await fetch(url, { method: 'PUT' });
-        return { status: response.status, body: (await response.json()) as { code: string; message: string } };
-      }, `${baseUrl}/ui/api/queues/email/${encodeURIComponent(jobId)}/retry`);
-      expect(answer).toEqual({ status: 403, body: { code: 'ROLE_REQUIRED', message: 'job.retry needs the operator role (this account is viewer)' } });
+      const answer = await opened.page.evaluate(
+        async (url) => {
+          const response = await fetch(url, { method: 'PUT' });
+          return { status: response.status, body: (await response.json()) as { code: string; message: string } };
+        },
+        `${baseUrl}/ui/api/queues/email/${encodeURIComponent(jobId)}/retry`,
+      );
+      expect(answer).toEqual({
+        status: 403,
+        body: { code: 'ROLE_REQUIRED', message: 'job.retry needs the operator role (this account is viewer)' },
+      });
     } finally {
       await opened.close();
     }

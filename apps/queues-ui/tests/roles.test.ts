@@ -83,8 +83,20 @@ const BOARD: Case[] = [
   { what: 'board: empty', action: 'queue.drain', method: 'PUT', url: '/ui/api/queues/slack/empty' },
   // Not paused: Bull Board answers 400, recorded as such.
   { what: 'board: obliterate', action: 'queue.obliterate', method: 'PUT', url: '/ui/api/queues/files/obliterate', payload: {} },
-  { what: 'board: add', action: 'job.add', method: 'POST', url: '/ui/api/queues/slack/add', payload: { name: 'alert', data: { text: 'x' }, options: {} } },
-  { what: 'board: concurrency', action: 'queue.settings', method: 'PUT', url: '/ui/api/queues/slack/concurrency', payload: { concurrency: 5 } },
+  {
+    what: 'board: add',
+    action: 'job.add',
+    method: 'POST',
+    url: '/ui/api/queues/slack/add',
+    payload: { name: 'alert', data: { text: 'x' }, options: {} },
+  },
+  {
+    what: 'board: concurrency',
+    action: 'queue.settings',
+    method: 'PUT',
+    url: '/ui/api/queues/slack/concurrency',
+    payload: { concurrency: 5 },
+  },
   { what: 'board: update data', action: 'job.update', method: 'PUT', url: '/ui/api/queues/email/3/update-data', payload: { jobData: {} } },
 ];
 
@@ -97,7 +109,12 @@ describe('each role × each action', () => {
     const before = await lastAuditId();
     // update-data is a PATCH in Bull Board 9.
     const verb = url.endsWith('/update-data') ? 'PATCH' : method;
-    const response = await stack.app.inject({ method: verb, url: url.replace('{role}', role), headers: accounts[role].headers, ...(payload ? { payload } : {}) });
+    const response = await stack.app.inject({
+      method: verb,
+      url: url.replace('{role}', role),
+      headers: accounts[role].headers,
+      ...(payload ? { payload } : {}),
+    });
     const rows = (await db.audit.page({ limit: 10 })).filter((row) => row.id > before);
     if (roleAllows(role, action)) {
       expect(response.statusCode, response.body).not.toBe(403);
@@ -122,7 +139,9 @@ describe('each role × each action', () => {
   it('covers every Bull Board action the app maps, and every admin-API route declares the role it needs', () => {
     const boardRoutes = new Set(BOARD.filter((entry) => entry.method !== 'GET').map((entry) => entry.action));
     for (const action of Object.values(BOARD_ACTIONS)) if (action !== 'scheduler.change') expect(boardRoutes, action).toContain(action);
-    const own = routes.filter((route) => !route.url.startsWith('/ui') && route.url !== '/health' && !route.methods.every((m) => m === 'HEAD'));
+    const own = routes.filter(
+      (route) => !route.url.startsWith('/ui') && route.url !== '/health' && !route.methods.every((m) => m === 'HEAD'),
+    );
     expect(own.length).toBeGreaterThan(8);
     for (const route of own) expect(route.access, `${route.methods.join(',')} ${route.url}`).toBeDefined();
   });

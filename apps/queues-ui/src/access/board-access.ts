@@ -98,7 +98,10 @@ export class BoardAccess {
       const action = boardAction(method, route);
       if (action === 'unknown') {
         return refuse(
-          new HttpError('ROLE_REQUIRED', `${method.toUpperCase()} ${route} is not in this app's table of Bull Board actions: refused to every role`),
+          new HttpError(
+            'ROLE_REQUIRED',
+            `${method.toUpperCase()} ${route} is not in this app's table of Bull Board actions: refused to every role`,
+          ),
         );
       }
       if (!roleAllows(principal.role, action)) return refuse(new HttpError('ROLE_REQUIRED', roleRefusal(action, principal.role)));
@@ -177,6 +180,9 @@ function readOnlyListing<T extends { body?: unknown }>(result: T): T {
   if (!body?.queues) return result;
   return {
     ...result,
-    body: { ...body, queues: body.queues.map((queue) => ({ ...queue, readOnlyMode: true, allowRetries: false, allowCompletedRetries: false })) },
+    body: {
+      ...body,
+      queues: body.queues.map((queue) => ({ ...queue, readOnlyMode: true, allowRetries: false, allowCompletedRetries: false })),
+    },
   };
 }

@@ -20,7 +20,13 @@ export class QueueAdmin extends SharedQueueAdmin {
   }
 
   /** The jobs masked as on Bull Board's pages (board-formatters.ts): no personal field, no address in a reason. */
-  override async jobs(name: string, state: JobState, start: number, end: number, tenant?: string): Promise<{ total: number; jobs: JobView[] }> {
+  override async jobs(
+    name: string,
+    state: JobState,
+    start: number,
+    end: number,
+    tenant?: string,
+  ): Promise<{ total: number; jobs: JobView[] }> {
     const listed = await super.jobs(name, state, start, end, tenant);
     const mask = maskJobData(name as QueueName);
     return {

@@ -9,7 +9,9 @@ export const MAX_AUDIT_PAGE = 1000;
 
 const AuditQuery = Type.Object(
   {
-    before: Type.Optional(Type.Integer({ minimum: 1, description: 'Rows older than this id: the `id` of the last row of the previous page' })),
+    before: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Rows older than this id: the `id` of the last row of the previous page' }),
+    ),
     limit: Type.Integer({ minimum: 1, maximum: MAX_AUDIT_PAGE, default: 100, description: `Rows per page (at most ${MAX_AUDIT_PAGE})` }),
     actor: Type.Optional(Type.String({ minLength: 1, description: 'Only this actor, e.g. `account:ana`, `bootstrap:admin`' })),
     tenant: Type.Optional(Type.String({ minLength: 1, description: 'Only the rows of this tenant' })),
@@ -73,12 +75,10 @@ export async function auditRoutes(app: FastifyInstance, { audit }: { audit: Acti
       const since = request.query.since === undefined ? undefined : new Date(request.query.since);
       if (since !== undefined && Number.isNaN(since.getTime())) throw badRequest('request', 'since', 'since must be a valid date');
       const tenant = request.principal.tenant ?? request.query.tenant;
-      const rows = await log.page({ beforeId: before, limit, actor, tenant, action, since }).catch(
-        (error: unknown) => {
-          request.log.warn({ err: error }, 'cannot read the audit trail');
-          throw auditUnavailable('the audit trail cannot be read (PostgreSQL is unreachable); try again shortly');
-        },
-      );
+      const rows = await log.page({ beforeId: before, limit, actor, tenant, action, since }).catch((error: unknown) => {
+        request.log.warn({ err: error }, 'cannot read the audit trail');
+        throw auditUnavailable('the audit trail cannot be read (PostgreSQL is unreachable); try again shortly');
+      });
       return {
         success: true as const,
         rows: rows.map((row) => ({ ...row, at: row.at.toISOString() })),

@@ -6,7 +6,10 @@ export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics
   app.get(
     '/metrics',
     // Per-tenant series name every tenant: refused to a tenant-scoped account.
-    { config: { access: 'read' }, schema: { summary: 'Prometheus text format, read from Redis at each scrape', tags: ['metrics'], security: [{ basic: [] }] } },
+    {
+      config: { access: 'read' },
+      schema: { summary: 'Prometheus text format, read from Redis at each scrape', tags: ['metrics'], security: [{ basic: [] }] },
+    },
     async (_request, reply) => {
       const body = await metrics.render();
       return reply.type(metrics.contentType).send(body);

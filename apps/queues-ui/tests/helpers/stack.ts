@@ -123,6 +123,7 @@ export interface TestAccount {
 /** Adds an operator account with a fresh password (as `ceres-jobs users add` does). */
 export async function addAccount(db: Pick<Db, 'accounts'>, name: string, role: Role, tenant: string | null = null): Promise<TestAccount> {
   const password = newPassword();
-  if (!(await db.accounts.add({ name, role, tenant, passwordHash: await hashPassword(password) }))) throw new Error(`account ${name} exists`);
+  if (!(await db.accounts.add({ name, role, tenant, passwordHash: await hashPassword(password) })))
+    throw new Error(`account ${name} exists`);
   return { name, password, headers: { authorization: basic(name, password) } };
 }
