@@ -7,7 +7,7 @@ import { sharedPostgres, sharedRedis, waitFor, type PostgresPeer, type RedisPeer
 import type { HTTPMethods, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOARD_ACTIONS } from '../src/access/board-access';
-import { addAccount, GOOD_AUTH, startStack, startWorker, type Stack, type TestAccount } from './helpers/stack';
+import { addAccount, basic, GOOD_AUTH, startStack, startWorker, type Stack, type TestAccount } from './helpers/stack';
 
 let redis: RedisPeer;
 let postgres: PostgresPeer;
@@ -146,6 +146,24 @@ describe('each role × each action', () => {
     for (const route of own) expect(route.access, `${route.methods.join(',')} ${route.url}`).toBeDefined();
   });
 
+  it("records a board action's parameters without the job's data or options", async () => {
+    const before = await lastAuditId();
+    const response = await stack.app.inject({
+      method: 'POST',
+      url: '/ui/api/queues/slack/add',
+      headers: accounts.admin.headers,
+      payload: { name: 'alert', data: { text: 'private-words-91' }, options: { delay: 60_000 } },
+    });
+    expect(response.statusCode).toBe(200);
+    const [row] = (await db.audit.page({ limit: 1 })).filter((r) => r.id > before);
+    expect(row).toMatchObject({
+      action: 'job.add',
+      target: { queueName: 'slack' },
+      params: { name: 'alert', data: '***', options: '***' },
+    });
+    expect(JSON.stringify(row)).not.toContain('private-words-91');
+  });
+
   it('records what the action was done on and its outcome: a board retry of one job', async () => {
     const before = await lastAuditId();
     const response = await stack.app.inject({ method: 'PUT', url: '/ui/api/queues/email/4/retry', headers: accounts.operator.headers });
@@ -157,6 +175,18 @@ describe('each role × each action', () => {
 });
 
 describe('accounts', () => {
+  it('the failed-login limit covers the accounts: after 20 wrong passwords even the right one is 429', async () => {
+    const from = { remoteAddress: '10.9.8.7' };
+    const wrong = { authorization: basic(accounts.viewer.name, 'not the password') };
+    for (let i = 0; i < 20; i++) {
+      expect((await stack.app.inject({ method: 'GET', url: '/api/queues/stats', headers: wrong, ...from })).statusCode).toBe(401);
+    }
+    const right = await stack.app.inject({ method: 'GET', url: '/api/queues/stats', headers: accounts.viewer.headers, ...from });
+    expect(right.statusCode).toBe(429);
+    // Another address is not affected.
+    expect((await stack.app.inject({ method: 'GET', url: '/api/queues/stats', headers: accounts.viewer.headers })).statusCode).toBe(200);
+  });
+
   it('the bootstrap admin still logs in, and is audited as bootstrap:<user>', async () => {
     const before = await lastAuditId();
     const response = await stack.app.inject({ method: 'POST', url: '/api/queues/files/pause', headers: GOOD_AUTH });

@@ -72,8 +72,8 @@ const refuse = (error: HttpError) => ({
  * - `after`: appends the action's audit row with its outcome; on the queue listing, marks every
  *   queue read-only for a viewer, so the page shows no action buttons.
  *
- * An action whose handler throws (Redis down) is recorded by {@link BoardAccess.recordFailure},
- * called from the board's error path.
+ * An action whose handler throws (Redis down) never reaches `after`: {@link BoardAccess.settle}
+ * records it (`error: <status>`) when its answer has gone out.
  */
 export class BoardAccess {
   /** The audit row waiting for its outcome, by the request's headers object (one per request). */
@@ -111,16 +111,18 @@ export class BoardAccess {
       } catch (cause) {
         return refuse(new HttpError('AUDIT_UNAVAILABLE', new AuditUnavailableError({ cause }).message));
       }
-      const params = (request.params ?? {}) as Record<string, string | undefined>;
-      const target = Object.fromEntries(TARGET_PARAMS.filter((name) => params[name] !== undefined).map((name) => [name, params[name]!]));
-      const body = request.body;
+      const routeParams = (request.params ?? {}) as Record<string, string | undefined>;
+      const target = Object.fromEntries(
+        TARGET_PARAMS.filter((name) => routeParams[name] !== undefined).map((name) => [name, routeParams[name]!]),
+      );
+      const params = boardParams(request.body);
       this.pending.set(request.headers ?? {}, {
         actor: principal.actor,
         role: principal.role,
         tenant: null,
         action,
         target,
-        params: body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {},
+        params,
         clientAddress: this.clients.get(request.headers ?? {}) ?? null,
       });
       return;
@@ -165,6 +167,21 @@ export class BoardAccess {
       throw new HttpError('AUDIT_UNAVAILABLE', 'the action was done but its audit row could not be written (PostgreSQL is unreachable)');
     }
   }
+}
+
+/**
+ * The parameters of a board action fit for the audit trail: numbers and booleans (concurrency,
+ * delay, priority, force…) and the job type's `name`; anything else (job data, options) as `***`,
+ * as it may hold personal data.
+ */
+export function boardParams(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return {};
+  return Object.fromEntries(
+    Object.entries(body as Record<string, unknown>).map(([key, value]) => [
+      key,
+      typeof value === 'number' || typeof value === 'boolean' || (key === 'name' && typeof value === 'string') ? value : '***',
+    ]),
+  );
 }
 
 /** Bull Board shows every tenant's jobs and cannot filter within a queue. */
