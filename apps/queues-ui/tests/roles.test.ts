@@ -174,6 +174,29 @@ describe('each role × each action', () => {
   });
 });
 
+describe('GET /api/audit', () => {
+  it('pages the trail newest first, filtered, with the next page’s cursor', async () => {
+    const page = async (query: string) => {
+      const response = await stack.app.inject({ method: 'GET', url: `/api/audit${query}`, headers: accounts.admin.headers });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json() as { rows: Array<{ id: number; action: string; actor: string; at: string }>; next: number | null };
+    };
+    const first = await page('?limit=3');
+    expect(first.rows).toHaveLength(3);
+    expect(first.rows.map((row) => row.id)).toEqual([...first.rows.map((row) => row.id)].sort((a, b) => b - a));
+    expect(first.next).toBe(first.rows[2]!.id);
+    const second = await page(`?limit=3&before=${first.next}`);
+    expect(second.rows[0]!.id).toBeLessThan(first.next!);
+    const retries = await page('?action=job.retry&actor=account:operator-1');
+    expect(retries.rows.length).toBeGreaterThan(0);
+    expect(retries.rows.every((row) => row.action === 'job.retry' && row.actor === 'account:operator-1')).toBe(true);
+    expect((await page(`?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).rows).toEqual([]);
+    const bad = await stack.app.inject({ method: 'GET', url: '/api/audit?since=yesterday', headers: accounts.admin.headers });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'INVALID_REQUEST', field: 'since' });
+  });
+});
+
 describe('accounts', () => {
   it('the failed-login limit covers the accounts: after 20 wrong passwords even the right one is 429', async () => {
     const from = { remoteAddress: '10.9.8.7' };
