@@ -146,6 +146,20 @@ describe('each role × each action', () => {
     for (const route of own) expect(route.access, `${route.methods.join(',')} ${route.url}`).toBeDefined();
   });
 
+  it('an unknown queue is a 404 before any audit row', async () => {
+    const before = await lastAuditId();
+    for (const action of ['pause', 'resume', 'retry']) {
+      const response = await stack.app.inject({
+        method: 'POST',
+        url: `/api/queues/no-such-queue/${action}`,
+        headers: accounts.admin.headers,
+      });
+      expect(response.statusCode).toBe(404);
+      expect(response.json().code).toBe('UNKNOWN_QUEUE');
+    }
+    expect(await lastAuditId()).toBe(before);
+  });
+
   it("records a board action's parameters without the job's data or options", async () => {
     const before = await lastAuditId();
     const response = await stack.app.inject({

@@ -70,7 +70,8 @@ const security = [{ basic: [] }];
  */
 export async function queueRoutes(app: FastifyInstance, { admin, audit }: { admin: QueueAdmin; audit: ActionAudit }) {
   const tenantOf = (request: FastifyRequest) => request.principal.tenant ?? undefined;
-  // An unknown queue is a 404 listing the known ones, whatever the rest of the request says.
+  // An unknown queue is a 404 listing the known ones, whatever the rest of the request says (and
+  // before an action is audited: no row names a queue that does not exist).
   const preValidation = async (request: { params: unknown }) => {
     admin.queue((request.params as { queue: string }).queue);
   };
@@ -150,7 +151,11 @@ export async function queueRoutes(app: FastifyInstance, { admin, audit }: { admi
 
   app.post<{ Params: Static<typeof QueueParams> }>(
     '/api/queues/:queue/pause',
-    { config: { access: 'queue.pause' }, schema: pauseSchema('Pause a queue: workers finish their current jobs and take no new ones') },
+    {
+      config: { access: 'queue.pause' },
+      preValidation,
+      schema: pauseSchema('Pause a queue: workers finish their current jobs and take no new ones'),
+    },
     async (request) => {
       const { queue } = request.params;
       await audit.forRequest(request, { target: { queue } }, () => admin.pause(queue));
@@ -160,7 +165,7 @@ export async function queueRoutes(app: FastifyInstance, { admin, audit }: { admi
 
   app.post<{ Params: Static<typeof QueueParams> }>(
     '/api/queues/:queue/resume',
-    { config: { access: 'queue.resume' }, schema: pauseSchema('Resume a paused queue') },
+    { config: { access: 'queue.resume' }, preValidation, schema: pauseSchema('Resume a paused queue') },
     async (request) => {
       const { queue } = request.params;
       await audit.forRequest(request, { target: { queue } }, () => admin.resume(queue));
@@ -206,6 +211,7 @@ export async function queueRoutes(app: FastifyInstance, { admin, audit }: { admi
     '/api/queues/:queue/retry',
     {
       config: { access: 'job.retry', tenants: 'own' },
+      preValidation,
       schema: {
         summary: 'Retry every failed job of a queue (a tenant-scoped account: its tenant’s), attempts reset',
         tags,
