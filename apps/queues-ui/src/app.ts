@@ -1,15 +1,21 @@
 import { AUTH_FAILURE_DEFAULTS, withTimeout } from '@ceres/app-kit';
-import { basicAuthPlugin, errorHandlerPlugin, healthPlugin, openApiPlugin, typeboxValidatorCompiler } from '@ceres/http';
+import type { AccountStore, AuditLog } from '@ceres/db';
+import { basicAuthPlugin, basicPrincipals, errorHandlerPlugin, healthPlugin, openApiPlugin, typeboxValidatorCompiler } from '@ceres/http';
 import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import { OperatorAccounts } from './access/accounts';
+import { BoardAccess } from './access/board-access';
+import { ActionAudit, routeAccessPlugin } from './access/route-access';
 import { QueueAdmin } from './admin/queue-admin';
 import { BOARD_PREFIX, createBoard } from './board';
+import { ACCOUNTS_REFRESH_DEFAULT_MS } from './config';
 import { QueueMetrics } from './metrics/queue-metrics';
 import { boardGuardsPlugin } from './plugins/board-guards';
 import { boardPagingGuardPlugin } from './plugins/board-paging';
 import { completedRetryGuardPlugin } from './plugins/completed-retries';
 import { redisGatePlugin } from './plugins/error-handler';
 import { crossSiteGuardPlugin, localOnlyPagePlugin, securityHeadersPlugin } from './plugins/security';
+import { auditRoutes } from './routes/audit';
 import { erasureRoutes, type ErasureDb } from './routes/erasure';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
@@ -18,7 +24,18 @@ import { schedulerRoutes } from './routes/schedulers';
 export interface AppDeps {
   /** The producer-side client whose queues the app shows; the app never processes jobs. */
   client: QueueClient;
+  /** The bootstrap admin (`QUEUES_UI_USER`/`QUEUES_UI_PASS`): role admin, every tenant. */
   auth: { user: string; pass: string };
+  /**
+   * The operator accounts and the audit trail (PostgreSQL, `DATABASE_URL`). Without it only the
+   * bootstrap admin logs in and actions are not recorded (there is nowhere to record them).
+   */
+  access?: {
+    accounts: Pick<AccountStore, 'list'>;
+    audit: AuditLog;
+    /** `QUEUES_UI_ACCOUNTS_REFRESH_MS`. @defaultValue {@link ACCOUNTS_REFRESH_DEFAULT_MS} */
+    refreshMs?: number;
+  };
   /** Wrong credentials per address and window before 429. @defaultValue `{ max: 20, windowMs: 900000 }` */
   authFailures?: { max: number; windowMs: number };
   /** See `QUEUES_UI_BASE_PATH`. @defaultValue `''` */
@@ -45,12 +62,30 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const queues = admin.names.map((name) => ({ name, queue: admin.queue(name) }));
   const timeoutMs = deps.redisTimeoutMs ?? 1000;
 
+  const accounts = deps.access
+    ? new OperatorAccounts({ store: deps.access.accounts, refreshMs: deps.access.refreshMs ?? ACCOUNTS_REFRESH_DEFAULT_MS, log: app.log })
+    : undefined;
+  if (accounts) {
+    app.addHook('onReady', async () => {
+      await accounts.start();
+    });
+    app.addHook('onClose', async () => accounts.stop());
+  } else {
+    app.addHook('onReady', async () => {
+      app.log.warn('no DATABASE_URL: only the bootstrap admin can log in, and operator actions are not recorded in an audit trail');
+    });
+  }
+  const auth = { ...deps.auth, resolve: accounts?.resolve };
+  const audit = new ActionAudit(deps.access?.audit);
+  const boardAccess = new BoardAccess({ principalOf: basicPrincipals(auth), audit: deps.access?.audit, log: app.log });
+
   app.setValidatorCompiler(typeboxValidatorCompiler);
   // Hooks run in the order they are added: security headers go on every answer; credentials are
   // checked before anything else is revealed, Redis state included; then where a state change
   // comes from. Each plugin declares what must come before it, and Fastify checks it.
   app.register(securityHeadersPlugin);
-  app.register(basicAuthPlugin, { ...deps.auth, realm: 'ceres-queues', failures: deps.authFailures ?? AUTH_FAILURE_DEFAULTS });
+  app.register(basicAuthPlugin, { ...auth, realm: 'ceres-queues', failures: deps.authFailures ?? AUTH_FAILURE_DEFAULTS });
+  app.register(routeAccessPlugin);
   app.register(crossSiteGuardPlugin);
   app.register(redisGatePlugin, { isRedisReady, prefixes: ['/api/', `${BOARD_PREFIX}/api/`] });
   app.register(completedRetryGuardPlugin, { admin, boardPrefix: BOARD_PREFIX });
@@ -65,7 +100,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     hidePrefixes: [BOARD_PREFIX],
   });
   // The document of the admin API, behind basic auth like the API it describes.
-  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/openapi.json', { config: { access: 'read', tenants: 'own' }, schema: { hide: true } }, async () => app.swagger());
 
   app.register(healthPlugin, {
     // The queues are readable: the connection is up and every count answers in time.
@@ -74,9 +109,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   const stopSentinelLog = logSentinelWatch(app.log);
   app.addHook('onClose', async () => stopSentinelLog());
-  app.register(queueRoutes, { admin });
-  app.register(schedulerRoutes, { admin });
-  app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb });
+  app.register(queueRoutes, { admin, audit });
+  app.register(schedulerRoutes, { admin, audit });
+  app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb, audit });
+  app.register(auditRoutes, { audit });
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({
       queues,
@@ -86,7 +122,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }),
   });
   app.register(
-    createBoard({ queues, publicBasePath: deps.publicBasePath, isOutage: (error) => deps.client.isOutage(error), log: app.log }),
+    createBoard({
+      queues,
+      publicBasePath: deps.publicBasePath,
+      isOutage: (error) => deps.client.isOutage(error),
+      log: app.log,
+      access: boardAccess,
+    }),
     { prefix: BOARD_PREFIX },
   );
   return app;

@@ -1,9 +1,11 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { errorResponse } from '@ceres/http';
+import { ERROR_CODES, errorResponse, sendError } from '@ceres/http';
 import { NO_COMPLETED_RETRIES, registry, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { boardTenantRefusal, type BoardAccess } from './access/board-access';
 import { jobNameWithTenant, maskJobData, maskReturnValue } from './board-formatters';
 
 /** What a Bull Board error handler returns (its status is a union of HTTP codes). */
@@ -24,13 +26,15 @@ export interface BoardOptions {
   isOutage?: (error: unknown) => boolean;
   /** Where an unexpected error of the board's API is logged (pino). */
   log?: { error(fields: object, message: string): void };
+  /** Who may do what on the board, and the audit of its actions (Bull Board's handler hooks). */
+  access: BoardAccess;
 }
 
 /**
  * Bull Board over every registered queue, writable: failed jobs can be inspected (reason, stack,
  * data) and retried from the page. Returns the Fastify plugin to register at {@link BOARD_PREFIX}.
  */
-export function createBoard({ queues, publicBasePath = '', isOutage, log }: BoardOptions) {
+export function createBoard({ queues, publicBasePath = '', isOutage, log, access }: BoardOptions) {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(`${publicBasePath}${BOARD_PREFIX}`);
   createBullBoard({
@@ -54,7 +58,7 @@ export function createBoard({ queues, publicBasePath = '', isOutage, log }: Boar
       return adapter;
     }),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'Ceres queues' } },
+    options: { uiConfig: { boardTitle: 'Ceres queues' }, handlerHooks: access.hooks },
   });
   // Bull Board's own error handler answers every thrown error 500 with its message ("Command timed
   // out" while Redis hangs: the connection is still up, so the Redis gate lets requests through).
@@ -64,5 +68,21 @@ export function createBoard({ queues, publicBasePath = '', isOutage, log }: Boar
     if (statusCode === 500) log?.error({ err: error }, 'unexpected error in Bull Board');
     return { status: statusCode as BoardAnswer['status'], body };
   });
-  return serverAdapter.registerPlugin();
+  const board = serverAdapter.registerPlugin();
+  return async (scope: FastifyInstance) => {
+    scope.addHook('onRequest', async (request, reply) => {
+      // The page, its assets and its API: Bull Board cannot filter within a queue.
+      if (request.principal.tenant !== null) return sendError(reply, boardTenantRefusal(request.principal.tenant));
+      access.noteClient(request.headers, request.ip);
+    });
+    // A refusal of the handler hooks comes in Bull Board's envelope (`{ error: { key }, message }`):
+    // answered in the app's one error shape, like every other error of the board's API.
+    scope.addHook('preSerialization', async (_request, _reply, payload: unknown) => {
+      const key = (payload as { error?: { key?: unknown } } | null)?.error?.key;
+      if (typeof key !== 'string' || !(key in ERROR_CODES)) return payload;
+      return { code: key, message: String((payload as { message?: unknown }).message ?? '') };
+    });
+    scope.addHook('onResponse', async (request, reply) => access.settle(request.headers, reply.statusCode));
+    await scope.register(board);
+  };
 }

@@ -33,9 +33,15 @@ export const QueuesUiEnv = Type.Object({
   DATABASE_URL: Type.Optional(
     Type.String({
       minLength: 1,
-      description: 'PostgreSQL, only for POST /api/erasure (failed_jobs rows, verification tokens); unset: that route answers 503',
+      description:
+        'PostgreSQL: the operator accounts, the audit trail, POST /api/erasure; unset: only QUEUES_UI_USER logs in, actions are not audited, erasure answers 503',
     }),
   ),
+  QUEUES_UI_ACCOUNTS_REFRESH_MS: Type.Integer({
+    default: 2000,
+    minimum: 100,
+    description: 'How often the operator accounts are read again from PostgreSQL (a disabled account or a new role takes effect within it)',
+  }),
   QUEUES_UI_BASE_PATH: Type.Optional(
     Type.String({
       pattern: '^(/[A-Za-z0-9._~-]+)+/?$',
@@ -57,6 +63,9 @@ export const QueuesUiEnv = Type.Object({
 });
 
 type Env = Record<string, string | undefined>;
+
+/** The default of `QUEUES_UI_ACCOUNTS_REFRESH_MS`, for apps built without the environment (tests). */
+export const ACCOUNTS_REFRESH_DEFAULT_MS: number = QueuesUiEnv.properties.QUEUES_UI_ACCOUNTS_REFRESH_MS.default;
 
 /** Reads the environment once; throws a `ConfigError` naming the bad or missing variable. */
 export function loadConfig(env: Env = process.env) {
@@ -80,6 +89,7 @@ export function loadConfig(env: Env = process.env) {
     tenantMetrics: { maxTenants: parsed.METRICS_MAX_TENANTS, scanMs: parsed.METRICS_TENANT_SCAN_MS },
     queues: loadQueuesConfig(env),
     databaseUrl: parsed.DATABASE_URL === undefined ? undefined : databaseUrlSetting(env),
+    accountsRefreshMs: parsed.QUEUES_UI_ACCOUNTS_REFRESH_MS,
   };
 }
 

@@ -14,7 +14,7 @@ await runService({
   start() {
     const config = loadConfig();
     const client = new QueueClient({ config: config.queues, connectionName: 'ceres-queues-ui' });
-    const db = config.databaseUrl ? createDb(config.databaseUrl, { maxConnections: 2, applicationName: 'ceres-queues-ui' }) : undefined;
+    const db = config.databaseUrl ? createDb(config.databaseUrl, { maxConnections: 4, applicationName: 'ceres-queues-ui' }) : undefined;
     const app = buildApp({
       client,
       auth: { user: config.user, pass: config.pass },
@@ -22,6 +22,7 @@ await runService({
       publicBasePath: config.publicBasePath,
       logger: { level: config.logLevel, name: 'ceres-queues-ui' },
       erasureDb: db,
+      access: db ? { accounts: db.accounts, audit: db.audit, refreshMs: config.accountsRefreshMs } : undefined,
       tenantMetrics: config.tenantMetrics,
     });
     client.onConnectionChange((state) =>

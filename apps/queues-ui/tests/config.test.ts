@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       publicBasePath: '',
       logLevel: 'info',
       tenantMetrics: { maxTenants: 200, scanMs: 30_000 },
+      accountsRefreshMs: 2000,
       queues: {
         redisUrl: 'redis://127.0.0.1:6379',
         redisDb: 5,

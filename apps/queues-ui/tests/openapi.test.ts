@@ -39,6 +39,7 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
     expect(result.errors ?? [], JSON.stringify(result.errors)?.slice(0, 3000)).toEqual([]);
     expect(document.openapi).toBe('3.0.3');
     expect(Object.keys(document.paths).sort()).toEqual([
+      '/api/audit',
       '/api/erasure',
       '/api/queues/stats',
       '/api/queues/{queue}/clean/{state}',

@@ -38,6 +38,8 @@ export const ACTIONS = {
   'tenant.change': 'admin',
   'token.change': 'admin',
   'user.change': 'admin',
+  // Not a change, but admin-only: reading the audit trail (GET /api/audit, `ceres-jobs audit`).
+  'audit.read': 'admin',
 } as const satisfies Record<string, Role>;
 export type Action = keyof typeof ACTIONS;
 

@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { AuthFailureLimiter, DEFAULT_TENANT, TOKEN_SCOPES, type TokenScope } from '@ceres/app-kit';
+import { AuthFailureLimiter, DEFAULT_TENANT, TOKEN_SCOPES, type Principal, type TokenScope } from '@ceres/app-kit';
 import type { FastifyContextConfig, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { definePlugin } from './plugin';
 import { HttpError, sendError } from './errors';
@@ -33,9 +33,11 @@ const throttled = (max: number, seconds: number) =>
  * credentials included, so guessing on learns nothing); a request without any credentials is a
  * browser or a probe, not a guess, and does not count.
  */
+type Checked = boolean | HttpError;
+
 function guard(
   failures: AuthFailureOptions,
-  check: (request: FastifyRequest, config: FastifyContextConfig | undefined) => boolean | HttpError,
+  check: (request: FastifyRequest, config: FastifyContextConfig | undefined) => Checked | Promise<Checked>,
   refuse: (reply: FastifyReply) => HttpError,
 ) {
   const limiter = new AuthFailureLimiter(failures);
@@ -54,13 +56,18 @@ function guard(
       reply.header('retry-after', String(wait));
       return answer(reply, throttled(limiter.max, wait));
     }
+    const settle = (checked: Checked) => {
+      if (checked === true) return done();
+      // The credentials could not be checked right now, or a valid token lacks the route's scope
+      // (not a wrong guess either way): answered, not counted.
+      if (checked instanceof HttpError) return answer(reply, checked);
+      if (request.headers.authorization !== undefined) limiter.fail(request.ip);
+      return answer(reply, refuse(reply));
+    };
     const checked = check(request, config);
-    if (checked === true) return done();
-    // The credentials could not be checked right now, or a valid token lacks the route's scope
-    // (not a wrong guess either way): answered, not counted.
-    if (checked instanceof HttpError) return answer(reply, checked);
-    if (request.headers.authorization !== undefined) limiter.fail(request.ip);
-    return answer(reply, refuse(reply));
+    // Only a check that has to wait (a password hash to verify) costs a promise.
+    if (checked instanceof Promise) return void checked.then(settle, done);
+    return settle(checked);
   };
 }
 
@@ -200,36 +207,83 @@ export const bearerAuthPlugin = definePlugin<BearerAuthOptions>(
   },
 );
 
+/** The user and password of a `Basic` Authorization header, or undefined when it is none. */
+export function basicCredentials(header: string | undefined): { user: string; pass: string } | undefined {
+  const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? undefined : { user: decoded.slice(0, colon), pass: decoded.slice(colon + 1) };
+}
+
+/** What {@link BasicAuthOptions.resolve} answers: the principal, none (401), or an error to answer as it is (not counted). */
+export type ResolvedPrincipal = Principal | HttpError | undefined;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made the request (basic auth): the bootstrap admin or an operator account, with its role and tenant. */
+    principal: Principal;
+  }
+}
+
 export interface BasicAuthOptions {
+  /** The bootstrap admin (`bootstrap:<user>`, role `admin`, every tenant). */
   user: string;
   pass: string;
   /** Shown by browsers in the login prompt. @defaultValue `ceres` */
   realm?: string;
   failures: AuthFailureOptions;
+  /**
+   * Accounts known elsewhere (operator accounts): asked about credentials that are not the
+   * bootstrap admin's. `header` is the whole Authorization header (a cache key).
+   */
+  resolve?: (credentials: { user: string; pass: string }, header: string) => ResolvedPrincipal | Promise<ResolvedPrincipal>;
+}
+
+/**
+ * The principal of an Authorization header as {@link basicAuthPlugin} sees it: the bootstrap admin
+ * (user and password both compared, always, in constant time), else what `resolve` answers.
+ * Exported so that code outside Fastify's request (Bull Board's handler hooks) identifies the
+ * caller the same way.
+ */
+export function basicPrincipals({ user, pass, resolve }: Pick<BasicAuthOptions, 'user' | 'pass' | 'resolve'>) {
+  const expectedUser = secretDigest(user);
+  const expectedPass = secretDigest(pass);
+  const bootstrap: Principal = { actor: `bootstrap:${user}`, role: 'admin', tenant: null };
+  return (header: string | undefined): ResolvedPrincipal | Promise<ResolvedPrincipal> => {
+    const credentials = basicCredentials(header);
+    const userOk = safeEqual(credentials?.user ?? '', expectedUser);
+    const passOk = safeEqual(credentials?.pass ?? '', expectedPass);
+    if (credentials === undefined) return undefined;
+    if (userOk && passOk) return bootstrap;
+    return resolve?.(credentials, header!);
+  };
 }
 
 /**
  * HTTP basic auth on every route of the instance, including those plugins add later and unknown
- * URLs (routes with `config.public` excepted). The user and the password are both compared, always,
- * so a wrong user costs the same time as a wrong password.
+ * URLs (routes with `config.public` excepted): the bootstrap admin, and the accounts `resolve`
+ * knows. The bootstrap user and password are both compared, always, so a wrong user costs the same
+ * time as a wrong password. Sets `request.principal`.
  */
 export const basicAuthPlugin = definePlugin<BasicAuthOptions>(
   { name: '@ceres/http/basic-auth', dependencies: [] },
-  async (app, { user, pass, realm, failures }) => {
-    const expectedUser = secretDigest(user);
-    const expectedPass = secretDigest(pass);
-    const challenge = `Basic realm="${realm ?? 'ceres'}", charset="UTF-8"`;
-    const check = (request: FastifyRequest) => {
-      const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(request.headers.authorization ?? '');
-      const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
-      const colon = decoded.indexOf(':');
-      const userOk = safeEqual(colon === -1 ? '' : decoded.slice(0, colon), expectedUser);
-      const passOk = safeEqual(colon === -1 ? '' : decoded.slice(colon + 1), expectedPass);
-      return match !== null && colon !== -1 && userOk && passOk;
+  async (app, options) => {
+    app.decorateRequest('principal', null as unknown as Principal);
+    const principalOf = basicPrincipals(options);
+    const challenge = `Basic realm="${options.realm ?? 'ceres'}", charset="UTF-8"`;
+    const settle = (request: FastifyRequest, resolved: ResolvedPrincipal): Checked => {
+      if (resolved === undefined || resolved instanceof HttpError) return resolved ?? false;
+      request.principal = resolved;
+      return true;
+    };
+    const check = (request: FastifyRequest): Checked | Promise<Checked> => {
+      const resolved = principalOf(request.headers.authorization);
+      return resolved instanceof Promise ? resolved.then((found) => settle(request, found)) : settle(request, resolved);
     };
     app.addHook(
       'onRequest',
-      guard(failures, check, (reply) => {
+      guard(options.failures, check, (reply) => {
         reply.header('www-authenticate', challenge);
         return new HttpError('UNAUTHORIZED', 'valid basic-auth credentials are required');
       }),

@@ -1,6 +1,8 @@
 export {
   ALL_TOKEN_SCOPES,
   basicAuthPlugin,
+  basicCredentials,
+  basicPrincipals,
   bearerAuthPlugin,
   safeEqual,
   scopeRequired,
@@ -9,6 +11,7 @@ export {
   type AuthFailureOptions,
   type BasicAuthOptions,
   type BearerAuthOptions,
+  type ResolvedPrincipal,
   type ResolvedToken,
 } from './auth';
 export { createErrorHandler, errorHandlerPlugin, errorResponse, RETRY_AFTER_SECONDS, type ErrorHandlerOptions } from './error-handler';

@@ -207,4 +207,33 @@ describe('the auth plugins and /health', () => {
     const good = `Basic ${Buffer.from('ops:pass-0123456789abc').toString('base64')}`;
     expect((await server.inject({ url: '/other', headers: { authorization: good } })).body).toBe('ok');
   });
+
+  it('basic with resolve: the bootstrap admin, accounts resolved later (async), unknown ones 401 and counted, errors answered as they are', async () => {
+    const server = app();
+    const asked: string[] = [];
+    server.register(basicAuthPlugin, {
+      user: 'ops',
+      pass: 'pass-0123456789abc',
+      failures: { max: 2, windowMs: 60_000 },
+      resolve: async ({ user, pass }) => {
+        asked.push(user);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (user === 'down') return new HttpError('DATABASE_UNAVAILABLE', 'not yet');
+        return user === 'ana' && pass === 'right' ? { actor: 'account:ana', role: 'viewer', tenant: 'acme' } : undefined;
+      },
+    });
+    server.get('/who', async (request) => request.principal);
+    const as = (credentials: string, remoteAddress = '10.0.0.1') =>
+      server.inject({ url: '/who', remoteAddress, headers: { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } });
+    expect((await as('ops:pass-0123456789abc')).json()).toEqual({ actor: 'bootstrap:ops', role: 'admin', tenant: null });
+    expect((await as('ana:right')).json()).toEqual({ actor: 'account:ana', role: 'viewer', tenant: 'acme' });
+    // The bootstrap admin is never asked of resolve.
+    expect(asked).toEqual(['ana']);
+    expect((await as('down:x')).statusCode).toBe(503);
+    expect((await as('ana:wrong')).statusCode).toBe(401);
+    expect((await as('ana:wrong')).statusCode).toBe(401);
+    // Two failures (the 503 did not count): the address is throttled, the right credentials included.
+    expect((await as('ana:right')).statusCode).toBe(429);
+    expect((await as('ana:right', '10.0.0.2')).statusCode).toBe(200);
+  });
 });

@@ -20,8 +20,14 @@ export class QueueAdmin extends SharedQueueAdmin {
   }
 
   /** The jobs masked as on Bull Board's pages (board-formatters.ts): no personal field, no address in a reason. */
-  override async jobs(name: string, state: JobState, start: number, end: number): Promise<{ total: number; jobs: JobView[] }> {
-    const listed = await super.jobs(name, state, start, end);
+  override async jobs(
+    name: string,
+    state: JobState,
+    start: number,
+    end: number,
+    tenant?: string,
+  ): Promise<{ total: number; jobs: JobView[] }> {
+    const listed = await super.jobs(name, state, start, end, tenant);
     const mask = maskJobData(name as QueueName);
     return {
       total: listed.total,

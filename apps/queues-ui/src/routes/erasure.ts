@@ -3,6 +3,7 @@ import { DEFAULT_TENANT, eraseUserData, ErasureUserId, QUEUE_NAMES, TENANT_ID, t
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors';
+import type { ActionAudit } from '../access/route-access';
 
 /** What erasure needs of the database: `@ceres/db`'s `createDb(…)` has it. */
 export type ErasureDb = ErasureStores;
@@ -68,10 +69,15 @@ const errorWith = (description: string, examples: Array<Static<typeof ErrorBody>
  * `erase` runs too): their jobs in every queue and state, their `failed_jobs` rows, their
  * verification tokens and their newsletter rows' address and name, and answers how many of each it removed. Logged with the counts only.
  */
-export async function erasureRoutes(app: FastifyInstance, { client, db }: { client: QueueClient; db: ErasureDb | undefined }) {
+export async function erasureRoutes(
+  app: FastifyInstance,
+  { client, db, audit }: { client: QueueClient; db: ErasureDb | undefined; audit: ActionAudit },
+) {
   app.post<{ Body: Static<typeof EraseBody> }>(
     '/api/erasure',
     {
+      // A tenant-scoped admin erases its own tenant's users only.
+      config: { access: 'erasure', tenants: 'own' },
       schema: {
         summary: "Erase one user's data: their jobs in every queue and state, failed_jobs rows, tokens and newsletter addresses",
         description:
@@ -100,9 +106,15 @@ export async function erasureRoutes(app: FastifyInstance, { client, db }: { clie
     },
     async (request) => {
       if (!db) throw new HttpError('ERASURE_UNAVAILABLE', UNAVAILABLE);
-      const counts = await eraseUserData({ client, db, log: request.log }, request.body.userId, {
-        tenant: request.body.tenant ?? DEFAULT_TENANT,
-      });
+      const scoped = request.principal.tenant;
+      const tenant = request.body.tenant ?? scoped ?? DEFAULT_TENANT;
+      if (scoped !== null && tenant !== scoped) {
+        throw new HttpError('TENANT_SCOPED_ACCOUNT', `this account is scoped to tenant ${scoped}: it erases that tenant's users only`);
+      }
+      // The audit row names the tenant only: never the user id (it is personal data, and the row outlives the erasure).
+      const counts = await audit.forRequest(request, { tenant }, () =>
+        eraseUserData({ client, db, log: request.log }, request.body.userId, { tenant }),
+      );
       return { success: true as const, ...counts };
     },
   );

@@ -5,7 +5,11 @@ import type { QueueMetrics } from '../metrics/queue-metrics';
 export async function metricsRoutes(app: FastifyInstance, { metrics }: { metrics: QueueMetrics }) {
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus text format, read from Redis at each scrape', tags: ['metrics'], security: [{ basic: [] }] } },
+    // Per-tenant series name every tenant: refused to a tenant-scoped account.
+    {
+      config: { access: 'read' },
+      schema: { summary: 'Prometheus text format, read from Redis at each scrape', tags: ['metrics'], security: [{ basic: [] }] },
+    },
     async (_request, reply) => {
       const body = await metrics.render();
       return reply.type(metrics.contentType).send(body);

@@ -1,9 +1,10 @@
 import { errorResponses } from '@ceres/http';
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CLEANABLE_STATES, JOB_STATES, type QueueAdmin } from '../admin/queue-admin';
 import { badRequest } from '../errors';
 import { MAX_POSITION } from '../admin/paging';
+import type { ActionAudit } from '../access/route-access';
 
 /** The most jobs one `GET …/jobs` page returns. */
 export const MAX_PAGE = 1000;
@@ -62,15 +63,22 @@ const Paused = Type.Object({ success: Type.Literal(true), queue: Type.String(), 
 const tags = ['queues'];
 const security = [{ basic: [] }];
 
-/** `/api/queues/…`: counts, job listings and the operator's actions on one queue. */
-export async function queueRoutes(app: FastifyInstance, { admin }: { admin: QueueAdmin }) {
-  // An unknown queue is a 404 listing the known ones, whatever the rest of the request says.
+/**
+ * `/api/queues/…`: counts, job listings and the operator's actions on one queue. Each route declares
+ * the role it needs (`config.access`) and whether a tenant-scoped account may call it (`tenants: 'own'`:
+ * it then answers and acts on that tenant's jobs only). Every action is audited.
+ */
+export async function queueRoutes(app: FastifyInstance, { admin, audit }: { admin: QueueAdmin; audit: ActionAudit }) {
+  const tenantOf = (request: FastifyRequest) => request.principal.tenant ?? undefined;
+  // An unknown queue is a 404 listing the known ones, whatever the rest of the request says (and
+  // before an action is audited: no row names a queue that does not exist).
   const preValidation = async (request: { params: unknown }) => {
     admin.queue((request.params as { queue: string }).queue);
   };
   app.get(
     '/api/queues/stats',
     {
+      config: { access: 'read', tenants: 'own' },
       schema: {
         summary: 'Job counts of every queue',
         tags,
@@ -81,12 +89,13 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
         },
       },
     },
-    async () => ({ success: true, timestamp: new Date().toISOString(), queues: await admin.allStats() }),
+    async (request) => ({ success: true, timestamp: new Date().toISOString(), queues: await admin.allStats(tenantOf(request)) }),
   );
 
   app.get<{ Params: Static<typeof QueueParams> }>(
     '/api/queues/:queue/stats',
     {
+      config: { access: 'read', tenants: 'own' },
       schema: {
         summary: 'Job counts of one queue',
         tags,
@@ -95,12 +104,17 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
         response: { 200: Type.Object({ success: Type.Literal(true), timestamp: Type.String(), stats: Stats }), ...errorResponses },
       },
     },
-    async (request) => ({ success: true, timestamp: new Date().toISOString(), stats: await admin.stats(request.params.queue) }),
+    async (request) => ({
+      success: true,
+      timestamp: new Date().toISOString(),
+      stats: await admin.stats(request.params.queue, tenantOf(request)),
+    }),
   );
 
   app.get<{ Params: Static<typeof QueueParams>; Querystring: Static<typeof JobsQuery> }>(
     '/api/queues/:queue/jobs',
     {
+      config: { access: 'read', tenants: 'own' },
       preValidation,
       schema: {
         summary: 'List the jobs of one queue in one state, newest first',
@@ -128,7 +142,7 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
       if (end - start + 1 > MAX_PAGE) {
         throw badRequest('request', 'end', `at most ${MAX_PAGE} jobs per page: end must be at most ${start + MAX_PAGE - 1}`);
       }
-      const { total, jobs } = await admin.jobs(request.params.queue, state, start, end);
+      const { total, jobs } = await admin.jobs(request.params.queue, state, start, end, tenantOf(request));
       return { success: true, queue: request.params.queue, state, start, end, total, jobs };
     },
   );
@@ -137,18 +151,24 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
 
   app.post<{ Params: Static<typeof QueueParams> }>(
     '/api/queues/:queue/pause',
-    { schema: pauseSchema('Pause a queue: workers finish their current jobs and take no new ones') },
+    {
+      config: { access: 'queue.pause' },
+      preValidation,
+      schema: pauseSchema('Pause a queue: workers finish their current jobs and take no new ones'),
+    },
     async (request) => {
-      await admin.pause(request.params.queue);
+      const { queue } = request.params;
+      await audit.forRequest(request, { target: { queue } }, () => admin.pause(queue));
       return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
     },
   );
 
   app.post<{ Params: Static<typeof QueueParams> }>(
     '/api/queues/:queue/resume',
-    { schema: pauseSchema('Resume a paused queue') },
+    { config: { access: 'queue.resume' }, preValidation, schema: pauseSchema('Resume a paused queue') },
     async (request) => {
-      await admin.resume(request.params.queue);
+      const { queue } = request.params;
+      await audit.forRequest(request, { target: { queue } }, () => admin.resume(queue));
       return { success: true, queue: request.params.queue, paused: await admin.isPaused(request.params.queue) };
     },
   );
@@ -156,6 +176,7 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
   app.post<{ Params: Static<typeof CleanParams>; Body: Static<typeof CleanBody> }>(
     '/api/queues/:queue/clean/:state',
     {
+      config: { access: 'queue.clean' },
       preValidation,
       schema: {
         summary: 'Remove finished jobs (completed or failed) older than a grace period',
@@ -178,7 +199,9 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
     async (request) => {
       const { queue, state } = request.params;
       const { gracePeriod, limit } = request.body;
-      const removed = await admin.clean(queue, state, gracePeriod, limit);
+      const removed = await audit.forRequest(request, { target: { queue, state }, params: { gracePeriod, limit } }, () =>
+        admin.clean(queue, state, gracePeriod, limit),
+      );
       request.log.info({ queue, state, gracePeriod, removed }, 'cleaned jobs');
       return { success: true, queue, state, gracePeriod, removed };
     },
@@ -187,8 +210,10 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
   app.post<{ Params: Static<typeof QueueParams> }>(
     '/api/queues/:queue/retry',
     {
+      config: { access: 'job.retry', tenants: 'own' },
+      preValidation,
       schema: {
-        summary: 'Retry every failed job of a queue, attempts reset',
+        summary: 'Retry every failed job of a queue (a tenant-scoped account: its tenant’s), attempts reset',
         tags,
         security,
         params: QueueParams,
@@ -196,7 +221,9 @@ export async function queueRoutes(app: FastifyInstance, { admin }: { admin: Queu
       },
     },
     async (request) => {
-      const retried = await admin.retryFailed(request.params.queue);
+      const queue = request.params.queue;
+      const tenant = tenantOf(request);
+      const retried = await audit.forRequest(request, { target: { queue, state: 'failed' } }, () => admin.retryFailed(queue, tenant));
       request.log.info({ queue: request.params.queue, retried }, 'retried failed jobs');
       return { success: true, queue: request.params.queue, retried };
     },

@@ -2,6 +2,7 @@ import { errorResponses } from '@ceres/http';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { QueueAdmin } from '../admin/queue-admin';
+import type { ActionAudit } from '../access/route-access';
 
 const RunQuery = Type.Object(
   { queue: Type.Optional(Type.String({ minLength: 1, description: 'Which queue, when several hold the id' })) },
@@ -23,10 +24,12 @@ const tags = ['schedulers'];
 const security = [{ basic: [] }];
 
 /** `/api/schedulers`: the cron job schedulers of every queue, and running one now. */
-export async function schedulerRoutes(app: FastifyInstance, { admin }: { admin: QueueAdmin }) {
+export async function schedulerRoutes(app: FastifyInstance, { admin, audit }: { admin: QueueAdmin; audit: ActionAudit }) {
   app.get(
     '/api/schedulers',
     {
+      // The platform's crons: no tenant's jobs, but not a tenant-scoped account's business either.
+      config: { access: 'read' },
       schema: {
         summary: 'The cron job schedulers of every queue',
         tags,
@@ -40,6 +43,7 @@ export async function schedulerRoutes(app: FastifyInstance, { admin }: { admin: 
   app.post<{ Params: Static<typeof RunParams>; Querystring: Static<typeof RunQuery> }>(
     '/api/schedulers/:id/run',
     {
+      config: { access: 'scheduler.run' },
       schema: {
         summary: "Add one job now from a scheduler's template; the schedule is untouched",
         tags,
@@ -53,7 +57,9 @@ export async function schedulerRoutes(app: FastifyInstance, { admin }: { admin: 
       },
     },
     async (request, reply) => {
-      const run = await admin.runScheduler(request.params.id, request.query.queue);
+      const run = await audit.forRequest(request, { target: { scheduler: request.params.id, queue: request.query.queue ?? null } }, () =>
+        admin.runScheduler(request.params.id, request.query.queue),
+      );
       request.log.info({ scheduler: request.params.id, ...run }, 'ran job scheduler now');
       return reply.code(202).send({ success: true, scheduler: request.params.id, ...run });
     },

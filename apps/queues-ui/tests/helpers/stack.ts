@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { hashPassword, newPassword, type Role } from '@ceres/app-kit';
+import type { Db } from '@ceres/db';
 import { createRedisConnection, loadQueuesConfig, QueueClient, workerSettings, type QueueName, type QueuesConfig } from '@ceres/queues';
 import { TEST_ENCRYPTION_KEYS, type RedisPeer } from '@ceres/testing';
 import { MetricsTime, Worker, type Job } from 'bullmq';
@@ -35,12 +37,21 @@ export async function startStack(
     redisTimeoutMs?: number;
     authFailures?: { max: number; windowMs: number };
     tenantMetrics?: { maxTenants: number; scanMs: number };
+    /** PostgreSQL: operator accounts, the audit trail and erasure. */
+    db?: Db;
+    accountsRefreshMs?: number;
   } = {},
 ): Promise<Stack> {
   const config = freshConfig(redis);
   const client = new QueueClient({ config, connectionName: 'queues-ui-test', onWarning: () => {} });
   await client.ready();
-  const app = buildApp({ client, auth: AUTH, ...options });
+  const { db, accountsRefreshMs, ...rest } = options;
+  const app = buildApp({
+    client,
+    auth: AUTH,
+    ...rest,
+    ...(db ? { erasureDb: db, access: { accounts: db.accounts, audit: db.audit, refreshMs: accountsRefreshMs } } : {}),
+  });
   await app.ready();
   return {
     app,
@@ -101,4 +112,18 @@ export function gate(): { promise: Promise<void>; open(): void } {
   let open!: () => void;
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
+}
+
+export interface TestAccount {
+  name: string;
+  password: string;
+  headers: { authorization: string };
+}
+
+/** Adds an operator account with a fresh password (as `ceres-jobs users add` does). */
+export async function addAccount(db: Pick<Db, 'accounts'>, name: string, role: Role, tenant: string | null = null): Promise<TestAccount> {
+  const password = newPassword();
+  if (!(await db.accounts.add({ name, role, tenant, passwordHash: await hashPassword(password) })))
+    throw new Error(`account ${name} exists`);
+  return { name, password, headers: { authorization: basic(name, password) } };
 }
