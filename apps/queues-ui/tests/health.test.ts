@@ -99,9 +99,18 @@ describe('Bull Board’s API while Redis is frozen (SIGSTOP)', () => {
       } finally {
         process.kill(pid, 'SIGCONT');
       }
-      await waitFor(async () => (await app.inject({ method: 'GET', url: requests[0]!.url, headers: GOOD_AUTH })).statusCode === 200, {
-        timeoutMs: 5000,
-        what: 'Bull Board’s API to answer again',
+      // On a timeout, what the last answer was and the connection's state (a rare failure under load).
+      let last = '';
+      const resumed = Date.now();
+      await waitFor(
+        async () => {
+          const response = await app.inject({ method: 'GET', url: requests[0]!.url, headers: GOOD_AUTH });
+          last = `${response.statusCode} ${response.body.slice(0, 160)} (client ready: ${client.isReady()}, ${Date.now() - resumed} ms after SIGCONT)`;
+          return response.statusCode === 200;
+        },
+        { timeoutMs: 5000, what: 'Bull Board’s API to answer again' },
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last answer: ${last}`);
       });
     } finally {
       await app.close();
