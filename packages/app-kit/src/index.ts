@@ -27,3 +27,4 @@ export {
 export * from './tenant';
 export * from './access';
 export { hashPassword, newPassword, verifyPassword } from './password';
+export { PeriodicRead, type PeriodicReadOptions } from './periodic-read';

@@ -1,4 +1,4 @@
-import { isTokenScope, type TokenScope } from '@ceres/app-kit';
+import { isTokenScope, PeriodicRead, type TokenScope } from '@ceres/app-kit';
 import type { ApiTokenRow } from '@ceres/db';
 import { HttpError, type ResolvedToken } from '@ceres/http';
 import { apiTokenHash, type EncryptionKey, type Keyring } from '@ceres/queues';
@@ -23,9 +23,6 @@ export interface TenantTokensOptions {
  */
 export const TENANT_TOKEN_PREFIX = 'cjt_';
 
-/** A read that takes longer counts as failed (the last set stays), so a hung query does not stop the refreshes. */
-const READ_TIMEOUT_MS = 4_000;
-
 /** The active tokens of one keyring version: hash → owner (with its scopes). */
 type ByHash = Map<string, ResolvedToken>;
 
@@ -46,18 +43,23 @@ export class TenantTokens {
   private byVersion = new Map<string, { key: EncryptionKey; tokens: ByHash }>();
   /** Presented token → owner (or none), emptied at every read: a revoked token is never served from it after the read that saw it revoked. */
   private resolved = new Map<string, ResolvedToken | undefined>();
-  private loaded = false;
-  private failing = false;
+  private readonly reads: PeriodicRead<ApiTokenRow[]>;
   private readonly unknownVersions = new Set<string>();
   /** One Set per distinct list of scopes, shared by the tokens that have it. */
   private readonly scopeSets = new Map<string, ReadonlySet<TokenScope>>();
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private inFlight: Promise<boolean> | undefined;
-  private readonly refreshMs: number;
 
   constructor(private readonly options: TenantTokensOptions) {
-    this.refreshMs = options.refreshMs ?? TOKEN_REFRESH_MS;
+    this.reads = new PeriodicRead({
+      read: () => options.store.active(),
+      apply: (rows) => this.apply(rows),
+      refreshMs: options.refreshMs ?? TOKEN_REFRESH_MS,
+      what: 'the API tokens',
+      whileFailing: {
+        beforeFirst: 'only API_TOKENS are accepted until it answers',
+        afterFirst: 'the tokens read last stay in force (a revocation takes effect once it answers again)',
+      },
+      log: options.log,
+    });
   }
 
   /** The owner of a presented token; undefined when it is no active token; a 503 for a tenant token before the first read. */
@@ -67,7 +69,7 @@ export class TenantTokens {
       const owner = tokens.get(apiTokenHash(key, presented));
       if (owner) return this.remember(presented, owner);
     }
-    if (this.loaded) return this.remember(presented, undefined);
+    if (this.reads.loaded) return this.remember(presented, undefined);
     if (!presented.startsWith(TENANT_TOKEN_PREFIX)) return undefined;
     return new HttpError(
       'DATABASE_UNAVAILABLE',
@@ -93,55 +95,20 @@ export class TenantTokens {
   }
 
   /** Reads the tokens once (true: read), then again every `refreshMs` until {@link stop}. */
-  async start(): Promise<boolean> {
-    const ok = await this.refresh();
-    this.schedule();
-    return ok;
+  start(): Promise<boolean> {
+    return this.reads.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.reads.stop();
   }
 
   /** Reads the active tokens now; false (the last set kept) when PostgreSQL did not answer. */
   refresh(): Promise<boolean> {
-    // One read at a time: a slow PostgreSQL does not pile reads up.
-    this.inFlight ??= this.read().finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+    return this.reads.refresh();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.refresh().then(() => this.schedule());
-    }, this.refreshMs);
-    this.timer.unref();
-  }
-
-  private async read(): Promise<boolean> {
-    let rows: ApiTokenRow[];
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'timeout' })), READ_TIMEOUT_MS);
-      });
-      rows = await Promise.race([this.options.store.active(), timeout]);
-    } catch (error) {
-      if (!this.failing) {
-        const code = (error as { code?: unknown }).code;
-        this.options.log.warn(
-          `cannot read the API tokens from PostgreSQL${typeof code === 'string' ? ` (${code})` : ''}; ` +
-            (this.loaded
-              ? 'the tokens read last stay in force (a revocation takes effect once it answers again)'
-              : 'only API_TOKENS are accepted until it answers'),
-        );
-      }
-      this.failing = true;
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+  private apply(rows: ApiTokenRow[]): void {
     const byVersion: typeof this.byVersion = new Map();
     for (const row of rows) {
       const key = this.options.keyring.byVersion.get(row.keyVersion);
@@ -160,9 +127,5 @@ export class TenantTokens {
     }
     this.byVersion = byVersion;
     this.resolved = new Map();
-    if (this.failing && this.loaded) this.options.log.info('the API tokens are read from PostgreSQL again');
-    this.failing = false;
-    this.loaded = true;
-    return true;
   }
 }

@@ -1,10 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { hashPassword, verifyPassword, type Principal } from '@ceres/app-kit';
+import { hashPassword, PeriodicRead, verifyPassword, type Principal } from '@ceres/app-kit';
 import type { AccountRow } from '@ceres/db';
 import { HttpError, type ResolvedPrincipal } from '@ceres/http';
 
-/** A read that takes longer counts as failed (the accounts read last stay), so a hung query does not stop the refreshes. */
-const READ_TIMEOUT_MS = 4_000;
 /** Verified credentials remembered; more: forgotten (each costs one scrypt again). */
 const VERIFIED_MAX = 10_000;
 
@@ -41,13 +39,21 @@ export class OperatorAccounts {
   private readonly key = randomBytes(32);
   /** Verified for a user that does not exist, so that an unknown user costs the time a known one does. */
   private readonly decoy = hashPassword(randomBytes(18).toString('base64url'));
-  private loaded = false;
-  private failing = false;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private inFlight: Promise<boolean> | undefined;
+  private readonly reads: PeriodicRead<AccountRow[]>;
 
-  constructor(private readonly options: OperatorAccountsOptions) {}
+  constructor(options: OperatorAccountsOptions) {
+    this.reads = new PeriodicRead({
+      read: () => options.store.list(),
+      apply: (rows) => this.apply(rows),
+      refreshMs: options.refreshMs,
+      what: 'the operator accounts',
+      whileFailing: {
+        beforeFirst: 'only the bootstrap admin (QUEUES_UI_USER) can log in until it answers',
+        afterFirst: 'the accounts read last stay in force (a change takes effect once it answers again)',
+      },
+      log: options.log,
+    });
+  }
 
   /** For `basicAuthPlugin`'s `resolve`: the account's principal, undefined (401), or a 503 before the first read. */
   readonly resolve = (credentials: { user: string; pass: string }, header: string): ResolvedPrincipal | Promise<ResolvedPrincipal> => {
@@ -58,7 +64,7 @@ export class OperatorAccounts {
       if (account && account.disabledAt === null && account.updatedAt.getTime() === known.updatedAt) return principalOf(account);
       this.verified.delete(cacheKey);
     }
-    if (!this.loaded) {
+    if (!this.reads.loaded) {
       return new HttpError(
         'DATABASE_UNAVAILABLE',
         'the operator accounts cannot be checked yet (PostgreSQL has not answered since queues-ui started); try again shortly',
@@ -88,64 +94,26 @@ export class OperatorAccounts {
   }
 
   /** Reads the accounts once (true: read), then again every `refreshMs` until {@link stop}. */
-  async start(): Promise<boolean> {
-    const ok = await this.refresh();
-    this.schedule();
-    return ok;
+  start(): Promise<boolean> {
+    return this.reads.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.reads.stop();
   }
 
   /** Reads the accounts now; false (the last set kept) when PostgreSQL did not answer. */
   refresh(): Promise<boolean> {
-    this.inFlight ??= this.read().finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+    return this.reads.refresh();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.refresh().then(() => this.schedule());
-    }, this.options.refreshMs);
-    this.timer.unref();
-  }
-
-  private async read(): Promise<boolean> {
-    let rows: AccountRow[];
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'timeout' })), READ_TIMEOUT_MS);
-      });
-      rows = await Promise.race([this.options.store.list(), timeout]);
-    } catch (error) {
-      if (!this.failing) {
-        const code = (error as { code?: unknown }).code;
-        this.options.log.warn(
-          `cannot read the operator accounts from PostgreSQL${typeof code === 'string' ? ` (${code})` : ''}; ` +
-            (this.loaded
-              ? 'the accounts read last stay in force (a change takes effect once it answers again)'
-              : 'only the bootstrap admin (QUEUES_UI_USER) can log in until it answers'),
-        );
-      }
-      this.failing = true;
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
+  private apply(rows: AccountRow[]): void {
     this.byName = new Map(rows.map((row) => [row.name, row]));
     // A header verified for a row that changed (or is gone, or disabled) is verified again.
     for (const [cacheKey, known] of this.verified) {
       const account = this.byName.get(known.name);
       if (!account || account.disabledAt !== null || account.updatedAt.getTime() !== known.updatedAt) this.verified.delete(cacheKey);
     }
-    if (this.failing && this.loaded) this.options.log.info('the operator accounts are read from PostgreSQL again');
-    this.failing = false;
-    this.loaded = true;
-    return true;
   }
 }
 
