@@ -147,7 +147,8 @@ async function crash(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const counts = await queue.getJobCounts();
     const jobs = await queue.getCompleted(0, -1);
-    for (const job of await queue.getFailed(0, -1)) say(`${scenario}: failed ${job.id}: ${job.failedReason} (stalled ${job.stalledCounter}, attempts ${job.attemptsMade})`);
+    for (const job of await queue.getFailed(0, -1))
+      say(`${scenario}: failed ${job.id}: ${job.failedReason} (stalled ${job.stalledCounter}, attempts ${job.attemptsMade})`);
     const ranTwice = jobs.filter((job) => job.stalledCounter > 0 || job.attemptsMade > 1).map((job) => String(job.id));
     // One mail per job id, honestly: under at-least-once a job killed after its mail went out but
     // before BullMQ recorded completion runs again and mails again. Every job must have mailed;

@@ -107,7 +107,11 @@ export async function underLoad(
     sampling = (async () => {
       const admins = new Map<number, Redis>();
       const admin = (port: number) => {
-        if (!admins.has(port)) admins.set(port, new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true }).on('error', () => {}));
+        if (!admins.has(port))
+          admins.set(
+            port,
+            new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true }).on('error', () => {}),
+          );
         return admins.get(port)!;
       };
       try {
@@ -115,12 +119,21 @@ export async function underLoad(
           const master = await group.masterPort().catch(() => 0);
           const roles = await Promise.all(
             group.nodes.map(async (node) => {
-              const info = await admin(node.port).info('replication').catch(() => '');
+              const info = await admin(node.port)
+                .info('replication')
+                .catch(() => '');
               const role = /role:(\w+)/.exec(info)?.[1] ?? 'down';
-              const online = [...info.matchAll(/slave\d+:ip=[^,]+,port=(\d+),state=(\w+),offset=(\d+)/g)].map((m) => `${m[1]}:${m[2]}@${m[3]}`);
+              const online = [...info.matchAll(/slave\d+:ip=[^,]+,port=(\d+),state=(\w+),offset=(\d+)/g)].map(
+                (m) => `${m[1]}:${m[2]}@${m[3]}`,
+              );
               const upstream = /master_port:(\d+)/.exec(info)?.[1];
               const link = /master_link_status:(\w+)/.exec(info)?.[1];
-              return { port: node.port, role, online, text: `${node.port} ${role}${upstream ? `→${upstream}(${link})` : ''}${online.length ? ` [${online.join(' ')}]` : ''}` };
+              return {
+                port: node.port,
+                role,
+                online,
+                text: `${node.port} ${role}${upstream ? `→${upstream}(${link})` : ''}${online.length ? ` [${online.join(' ')}]` : ''}`,
+              };
             }),
           );
           const text = `master ${master}; ${roles.map((r) => r.text).join('; ')}`;

@@ -97,7 +97,8 @@ export function auditHash(row: Omit<AuditRow, 'hash'>): string {
 }
 
 /** Keys whose values are personal data or secrets: written as `***`. */
-const PERSONAL_KEYS = /^(e-?mail|to|from|user(id)?|first-?name|last-?name|full-?name|phone|address|token|password|secret|smtp-?url|webhook-?url|text|data|payload)$/i;
+const PERSONAL_KEYS =
+  /^(e-?mail|to|from|user(id)?|first-?name|last-?name|full-?name|phone|address|token|password|secret|smtp-?url|webhook-?url|text|data|payload)$/i;
 const EMAIL = /[^\s@<>"']+@[^\s@<>"']+\.[^\s@<>"']+/g;
 
 /** Parameters fit for the audit trail: personal and secret keys as `***`, any address in a string as `***`. */
@@ -107,8 +108,7 @@ export function maskAuditParams(params: Record<string, unknown>): Record<string,
     if (PERSONAL_KEYS.test(key.replace(/_/g, ''))) return '***';
     if (typeof value === 'string') return value.replace(EMAIL, '***');
     if (Array.isArray(value)) return value.map((item) => mask('', item));
-    if (value !== null && typeof value === 'object')
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(k, v)]));
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(k, v)]));
     return value;
   };
   return Object.fromEntries(Object.entries(params).map(([key, value]) => [key, mask(key, value)]));
@@ -169,7 +169,20 @@ export function createAuditLog(pool: pg.Pool): AuditLog {
       await client.query(
         `INSERT INTO audit_log (id, at, actor, role, tenant_id, action, target, params, outcome, client_address, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [row.id, row.at, row.actor, row.role, row.tenant, row.action, row.target, row.params, row.outcome, row.clientAddress, row.prevHash, row.hash],
+        [
+          row.id,
+          row.at,
+          row.actor,
+          row.role,
+          row.tenant,
+          row.action,
+          row.target,
+          row.params,
+          row.outcome,
+          row.clientAddress,
+          row.prevHash,
+          row.hash,
+        ],
       );
       await client.query('COMMIT');
       return row;
@@ -211,7 +224,10 @@ export function createAuditLog(pool: pg.Pool): AuditLog {
           count += 1;
           const { hash, ...unhashed } = row;
           if (previous === undefined ? !anchors.has(row.prevHash) : row.prevHash !== previous.hash || row.id !== previous.id + 1)
-            return { rows: count, firstBroken: { id: row.id, reason: 'its link to the previous row does not hold (a row was removed or inserted before it)' } };
+            return {
+              rows: count,
+              firstBroken: { id: row.id, reason: 'its link to the previous row does not hold (a row was removed or inserted before it)' },
+            };
           if (auditHash(unhashed) !== hash)
             return { rows: count, firstBroken: { id: row.id, reason: 'its hash does not match its fields (the row was altered)' } };
           previous = row;

@@ -173,10 +173,14 @@ export function createTenantStore(pool: pg.Pool): TenantStore {
 export function createApiTokenStore(pool: pg.Pool): ApiTokenStore {
   return {
     async insert({ id, tenantId, name, keyVersion, tokenHash, scopes = DEFAULT_TOKEN_SCOPES }) {
-      await pool.query(
-        'INSERT INTO api_tokens (id, tenant_id, name, key_version, token_hash, scopes) VALUES ($1, $2, $3, $4, $5, $6)',
-        [id, tenantId, name, keyVersion, tokenHash, [...scopes]],
-      );
+      await pool.query('INSERT INTO api_tokens (id, tenant_id, name, key_version, token_hash, scopes) VALUES ($1, $2, $3, $4, $5, $6)', [
+        id,
+        tenantId,
+        name,
+        keyVersion,
+        tokenHash,
+        [...scopes],
+      ]);
     },
     async list() {
       const { rows } = await pool.query<TokenRecord>('SELECT * FROM api_tokens ORDER BY created_at, id');

@@ -69,7 +69,13 @@ describe('the audit trail', () => {
 
   it('keeps personal data and secrets out of parameters', () => {
     expect(
-      maskAuditParams({ userId: 'user-7', email: 'ana@example.com', reason: 'asked by ana@example.com', nested: { token: 'x' }, queue: 'email' }),
+      maskAuditParams({
+        userId: 'user-7',
+        email: 'ana@example.com',
+        reason: 'asked by ana@example.com',
+        nested: { token: 'x' },
+        queue: 'email',
+      }),
     ).toEqual({ userId: '***', email: '***', reason: 'asked by ***', nested: { token: '***' }, queue: 'email' });
   });
 
@@ -118,11 +124,25 @@ describe('operator accounts', () => {
   it('gives API tokens the enqueue scope by default and keeps the scopes given', async () => {
     await db.tenants.add('scoped', { name: 'Scoped' });
     await db.apiTokens.insert({ id: 'tok-a', tenantId: 'scoped', name: null, keyVersion: 'k1', tokenHash: 'hash-a' });
-    await db.apiTokens.insert({ id: 'tok-b', tenantId: 'scoped', name: null, keyVersion: 'k1', tokenHash: 'hash-b', scopes: ['campaigns'] });
+    await db.apiTokens.insert({
+      id: 'tok-b',
+      tenantId: 'scoped',
+      name: null,
+      keyVersion: 'k1',
+      tokenHash: 'hash-b',
+      scopes: ['campaigns'],
+    });
     const tokens = (await db.apiTokens.active()).filter((token) => token.tenantId === 'scoped');
     expect(Object.fromEntries(tokens.map((token) => [token.id, token.scopes]))).toEqual({ 'tok-a': ['enqueue'], 'tok-b': ['campaigns'] });
     await expect(
-      db.apiTokens.insert({ id: 'tok-c', tenantId: 'scoped', name: null, keyVersion: 'k1', tokenHash: 'hash-c', scopes: ['admin' as never] }),
+      db.apiTokens.insert({
+        id: 'tok-c',
+        tenantId: 'scoped',
+        name: null,
+        keyVersion: 'k1',
+        tokenHash: 'hash-c',
+        scopes: ['admin' as never],
+      }),
     ).rejects.toThrow();
   });
 });

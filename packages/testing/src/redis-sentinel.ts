@@ -24,7 +24,8 @@ export interface RedisSentinelGroup {
   close(): Promise<void>;
 }
 
-const SENTINEL_EVENT = /[+-](sdown|odown|new-epoch|try-failover|elected-leader|failover-abort[\w-]*|promoted-slave|slave-reconf[\w-]*|failover-end[\w-]*|switch-master|fix-slave-config|convert-to-slave) /;
+const SENTINEL_EVENT =
+  /[+-](sdown|odown|new-epoch|try-failover|elected-leader|failover-abort[\w-]*|promoted-slave|slave-reconf[\w-]*|failover-end[\w-]*|switch-master|fix-slave-config|convert-to-slave) /;
 
 /** A short-lived admin connection: its errors are the caller's rejections, not events. */
 function quiet(redis: Redis): Redis {
