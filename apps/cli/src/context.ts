@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { roleAllows, roleRefusal, verifyPassword, type Action, type Principal } from '@ceres/app-kit';
+import { READ_ACTIONS, roleAllows, roleRefusal, verifyPassword, type Action, type Principal } from '@ceres/app-kit';
 import {
   audited,
   AuditUnavailableError,
@@ -62,11 +62,10 @@ export const USER_VARIABLE = 'CERES_JOBS_USER';
 export const PASSWORD_VARIABLE = 'CERES_JOBS_PASSWORD';
 
 /**
- * What a command needs: an `Action` of @ceres/app-kit (a mutating one: role checked, then recorded
- * in the audit trail), `read` (any role), or `admin-read` (reading the accounts and the audit trail:
- * the admin role, like `GET /api/audit`).
+ * What a command needs: an `Action` of @ceres/app-kit (role checked; a mutating one is then
+ * recorded in the audit trail, one of `READ_ACTIONS` is not), or `read` (any role).
  */
-export type Need = Action | 'read' | 'admin-read';
+export type Need = Action | 'read';
 
 /** The OS user the CLI runs as: the actor `os:<user>` of its audit rows. */
 export function osUser(env: Record<string, string | undefined> = process.env): string {
@@ -153,17 +152,14 @@ export class CliContext {
    * nothing is done unrecorded).
    */
   async authorize(need: Need): Promise<Principal> {
-    const mutating = need !== 'read' && need !== 'admin-read';
+    const mutating = need !== 'read' && !READ_ACTIONS.has(need);
     // An account is checked against PostgreSQL: unreachable, a mutating command says why it was not done.
     const principal = await this.principal().catch((error: unknown) => {
       if (mutating && error instanceof UnreachableError)
         throw new CliError(`not done: the audit trail cannot be written (${error.message}); try again once it is back`);
       throw error;
     });
-    if (need === 'admin-read') {
-      if (!roleAllows(principal.role, 'user.change'))
-        throw new CliError(`reading the accounts and the audit trail needs the admin role (this account is ${principal.role})`);
-    } else if (!roleAllows(principal.role, need)) throw new CliError(roleRefusal(need, principal.role));
+    if (!roleAllows(principal.role, need)) throw new CliError(roleRefusal(need, principal.role));
     if (mutating) await this.auditTrail();
     return principal;
   }

@@ -355,7 +355,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .description('every account, disabled ones included, by name: never a password nor its hash')
     .addOption(json())
     .addHelpText('after', '\n--json: { users: [account] }.' + users.USER_JSON_HELP)
-    .action((options) => act('admin-read', () => users.list(ctx, io, options))());
+    .action((options) => act('user.read', () => users.list(ctx, io, options))());
   usersCmd
     .command('set-role')
     .description("change an account's role (and with --tenant or --all-tenants its tenant); exit 1 when there is no such account")
@@ -400,13 +400,13 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(new Option('--limit <n>', 'at most this many rows (1..1000)').argParser(wholeNumber(1, 1000)).default(50))
     .addOption(json())
     .addHelpText('after', '\n--json: { rows: [row] }.' + audit.AUDIT_JSON_HELP)
-    .action((options) => act('admin-read', () => audit.list(ctx, io, options))());
+    .action((options) => act('audit.read', () => audit.list(ctx, io, options))());
   auditCmd
     .command('verify')
     .description("check the chain: every row's hash and its link to the previous row; exit 1 naming the first broken row")
     .addOption(json())
     .addHelpText('after', '\n--json: { rows, whole, firstBroken: { id, reason } | null }.')
-    .action((options) => act('admin-read', () => audit.verify(ctx, io, options))());
+    .action((options) => act('audit.read', () => audit.verify(ctx, io, options))());
 
   try {
     await program.parseAsync(argv, { from: 'user' });

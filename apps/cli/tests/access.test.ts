@@ -423,7 +423,7 @@ describe('audit', () => {
     const asViewer = await accountEnv('peeker', 'viewer');
     expect(await cli(asViewer, ['audit'])).toMatchObject({
       code: 1,
-      stderr: 'ceres-jobs: reading the accounts and the audit trail needs the admin role (this account is viewer)\n',
+      stderr: 'ceres-jobs: audit.read needs the admin role (this account is viewer)\n',
     });
   });
 

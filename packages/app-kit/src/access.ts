@@ -38,10 +38,15 @@ export const ACTIONS = {
   'tenant.change': 'admin',
   'token.change': 'admin',
   'user.change': 'admin',
-  // Not a change, but admin-only: reading the audit trail (GET /api/audit, `ceres-jobs audit`).
+  // Not changes, but admin-only reads (see READ_ACTIONS): the audit trail (GET /api/audit,
+  // `ceres-jobs audit`) and the accounts (`ceres-jobs users list`).
   'audit.read': 'admin',
+  'user.read': 'admin',
 } as const satisfies Record<string, Role>;
 export type Action = keyof typeof ACTIONS;
+
+/** The actions of {@link ACTIONS} that change nothing: checked against the role, never recorded. */
+export const READ_ACTIONS: ReadonlySet<Action> = new Set(['audit.read', 'user.read']);
 
 /** Whoever acts: an operator account, an API token, the CLI's OS user or the bootstrap admin. */
 export interface Principal {
