@@ -4,6 +4,7 @@
 // PostgreSQL for the tenants, real SMTP sinks.
 import { parseKeyring, sealTenantSecret, type QueueClient } from '@ceres/queues';
 import { startSmtpSink, TEST_ENCRYPTION_KEYS, waitFor, type ReceivedMail, type SmtpSink } from '@ceres/testing';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnWorker, stopWorker, waitForIdle, workerEnv, useTestBed } from './helpers/harness';
 
@@ -152,8 +153,17 @@ describe('a disabled tenant', () => {
     const email = queues.getQueue('email');
     // Taken, put back (delayed), taken again after the park period…: never sent, never failed.
     await waitFor(async () => (await email.getDelayedCount()) === 5, { what: 'the five jobs put back' });
-    await waitFor(async () => (await email.getDelayedCount()) < 5, { what: 'a parked job taken again' });
-    await waitFor(async () => (await email.getDelayedCount()) === 5, { what: 'and put back again' });
+    // When each is due: a job taken again and put back is due later than before. (Watching the
+    // delayed count dip instead sampled a moment of a few ms, and missed it under load.)
+    const redis = new Redis(queues.config.redisUrl, { db: queues.config.redisDb });
+    const dueAt = () => Promise.all(parked.map(({ jobId }) => redis.zscore(email.keys.delayed!, jobId).then(Number)));
+    try {
+      const firstDue = await dueAt();
+      await waitFor(async () => (await dueAt()).some((due, i) => due > firstDue[i]!), { what: 'a parked job taken again and put back' });
+    } finally {
+      redis.disconnect();
+    }
+    await waitFor(async () => (await email.getDelayedCount()) === 5, { what: 'all five put back' });
     expect(of(bed.peers.smtp.messages, 'paused')).toHaveLength(0);
     expect(await email.getFailedCount()).toBe(0);
 
