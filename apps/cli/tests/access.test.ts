@@ -4,11 +4,8 @@
 // tenant confines them.
 import { userInfo } from 'node:os';
 import { verifyPassword } from '@ceres/app-kit';
-import { createRedisConnection, loadQueuesConfig } from '@ceres/queues';
-import { waitFor } from '@ceres/testing';
-import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { cli, cliJson, spawnCli, useBed } from './helpers';
+import { cli, cliJson, failSlackJobs, spawnCli, useBed } from './helpers';
 
 const bed = useBed();
 const OS_ACTOR = `os:${userInfo().username}`;
@@ -52,24 +49,6 @@ async function accountEnv(name: string, role: string, tenant?: string): Promise<
     ...(tenant ? ['--tenant', tenant] : []),
   ]);
   return { ...bed.env, CERES_JOBS_USER: name, CERES_JOBS_PASSWORD: added.password };
-}
-
-/** Fails the next `count` jobs of slack for good, with a real BullMQ worker. */
-async function failSlack(count: number) {
-  const connection = createRedisConnection(loadQueuesConfig(bed.env), 'worker');
-  connection.on('error', () => {});
-  let failed = 0;
-  const worker = new Worker(
-    'slack',
-    async () => {
-      throw new UnrecoverableError('refused');
-    },
-    { connection, prefix: loadQueuesConfig(bed.env).bullPrefix },
-  );
-  worker.on('failed', () => failed++);
-  await waitFor(() => failed >= count, { what: `${count} failed jobs` });
-  await worker.close();
-  connection.disconnect();
 }
 
 describe('users', () => {
@@ -277,7 +256,7 @@ describe('one audit row per mutating command, nothing personal in it', () => {
     const producer = bed.producer();
     await producer.enqueue('slack/alert', { text: 'first', dedupeKey: 'one' });
     await producer.enqueue('slack/alert', { text: 'second', dedupeKey: 'two' });
-    await failSlack(2);
+    await failSlackJobs(bed.env, 2);
     const [failedId] = (await producer.getQueue('slack').getFailed()).map((job) => job.id!);
     const archiveIds: number[] = [];
     for (const n of [1, 2, 3]) {
@@ -461,7 +440,7 @@ describe('no audit, no action', () => {
   it('with PostgreSQL unreachable a mutating command is refused (exit 1) and does nothing; reads keep working (the built bin)', async () => {
     const producer = bed.producer();
     await producer.enqueue('slack/alert', { text: 'to fail', dedupeKey: 'pg-down-1' });
-    await failSlack(1);
+    await failSlackJobs(bed.env, 1);
     await producer.enqueue('slack/alert', { text: 'waiting', dedupeKey: 'pg-down-2' });
     const failedId = (await producer.getQueue('slack').getFailed())[0]!.id!;
     const env = { ...bed.env, DATABASE_URL: 'postgres://ceres:secret-pass@127.0.0.1:1/ceres' };
@@ -504,7 +483,7 @@ describe('CERES_JOBS_USER: the role gates, the tenant confines', () => {
   it("a viewer is refused retry (exit 1 naming the role needed), nothing retried; an operator's retry is recorded as the account", async () => {
     const producer = bed.producer();
     await producer.enqueue('slack/alert', { text: 'to fail', dedupeKey: 'viewer-1' });
-    await failSlack(1);
+    await failSlackJobs(bed.env, 1);
     const id = (await producer.getQueue('slack').getFailed())[0]!.id!;
     const viewer = await accountEnv('vera', 'viewer');
     const before = (await auditRows()).length;

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createDb, type Db } from '@ceres/db';
-import { loadQueuesConfig, QueueClient } from '@ceres/queues';
+import { createRedisConnection, loadQueuesConfig, QueueClient } from '@ceres/queues';
+import { UnrecoverableError, Worker } from 'bullmq';
 import {
   makeTempDir,
   sharedPostgres,
@@ -11,6 +12,7 @@ import {
   startHttpReceiver,
   startSmtpSink,
   TEST_ENCRYPTION_KEYS,
+  waitFor,
   type HttpReceiver,
   type PostgresPeer,
   type RedisPeer,
@@ -139,4 +141,23 @@ export function spawnCli(env: Record<string, string>, args: string[], cwd: strin
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code: code ?? -1, stdout: out.join(''), stderr: err.join('') }));
   });
+}
+
+/** Fails the next `count` jobs of slack for good (a real BullMQ worker that refuses them), then stops. */
+export async function failSlackJobs(env: Record<string, string>, count: number): Promise<void> {
+  const config = loadQueuesConfig(env);
+  const connection = createRedisConnection(config, 'worker');
+  connection.on('error', () => {});
+  let failed = 0;
+  const worker = new Worker(
+    'slack',
+    async () => {
+      throw new UnrecoverableError('refused');
+    },
+    { connection, prefix: config.bullPrefix },
+  );
+  worker.on('failed', () => failed++);
+  await waitFor(() => failed >= count, { what: `${count} failed jobs` });
+  await worker.close();
+  connection.disconnect();
 }

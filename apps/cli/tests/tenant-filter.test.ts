@@ -1,11 +1,8 @@
 // `--tenant` of stats, jobs, retry and drain (issue 26, item 6): only that tenant's jobs are counted,
 // listed, retried or removed; the others' are untouched. The slack queue holds, per tenant, jobs with
 // ids BullMQ numbered (the tenant only in the data: `$tenant`) and deterministic ids (`a@slack:alert:k1`).
-import { createRedisConnection, loadQueuesConfig } from '@ceres/queues';
-import { waitFor } from '@ceres/testing';
-import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { cli, cliJson, useBed } from './helpers';
+import { cli, cliJson, failSlackJobs, useBed } from './helpers';
 
 const bed = useBed();
 
@@ -27,24 +24,6 @@ async function fill() {
     await producer.enqueue('slack/alert', { text: `later for ${tenant}` }, { ...tenantOption(tenant), delay: 3_600_000 });
   }
   return producer;
-}
-
-/** Fails every waiting job of slack for good, with a real BullMQ worker. */
-async function failAll(count: number) {
-  const connection = createRedisConnection(loadQueuesConfig(bed.env), 'worker');
-  connection.on('error', () => {});
-  let failed = 0;
-  const worker = new Worker(
-    'slack',
-    async () => {
-      throw new UnrecoverableError('refused');
-    },
-    { connection, prefix: loadQueuesConfig(bed.env).bullPrefix },
-  );
-  worker.on('failed', () => failed++);
-  await waitFor(() => failed >= count, { what: `${count} failed jobs` });
-  await worker.close();
-  connection.disconnect();
 }
 
 interface Stats {
@@ -124,7 +103,7 @@ describe('jobs --tenant', () => {
 describe('retry --all --tenant', () => {
   it("retries that tenant's failed jobs only; a job id with --tenant is a usage error", async () => {
     const producer = await fill();
-    await failAll(7);
+    await failSlackJobs(bed.env, 7);
     expect(await cliJson(bed.env, ['retry', 'slack', '--all', '--tenant', 'a'])).toEqual({ queue: 'slack', tenant: 'a', retried: 3 });
     const a = await cliJson<Stats>(bed.env, ['stats', '--tenant', 'a']);
     expect(a.queues.slack).toMatchObject({ failed: 0 });
