@@ -47,7 +47,15 @@ describe('EMAIL_RATE_PER_SECOND', () => {
     const mails = await bed.peers.smtp.waitForMessages(total, 30_000);
     const times = mails.map((mail) => mail.receivedAt);
     expect(new Set(mails.map((mail) => mail.envelope.to[0])).size).toBe(total);
-    expect(averageRate(times)).toBeLessThanOrEqual(rate * 1.05);
+    // The limiter paces the jobs' starts (BullMQ's processedOn): the average is checked there. At
+    // the relay the first mails also wait for the pools' first connections, which shortens the
+    // span by a few hundred ms under load (21.2/s once in a full run); each second there stays bounded.
+    const email = queues.getQueue('email');
+    await waitFor(async () => (await email.getCompletedCount()) === total, { what: 'every job completed' });
+    const starts = (await email.getCompleted(0, -1)).map((job) => job.processedOn!);
+    expect(starts).toHaveLength(total);
+    expect(averageRate(starts)).toBeLessThanOrEqual(rate * 1.05);
+    expect(largestWindow(starts)).toBeLessThanOrEqual(2 * rate);
     expect(largestWindow(times)).toBeLessThanOrEqual(2 * rate);
   }, 60_000);
 });
