@@ -13,6 +13,8 @@ const NEEDS = {
     { program: 'pg_ctl', pkg: 'postgresql' },
     { program: 'chromium', pkg: 'chromium' },
     { program: 'promtool', pkg: 'prometheus' },
+    // The shipped alerting rules and dashboard run against a real Prometheus server (same package).
+    { program: '/usr/bin/prometheus', pkg: 'prometheus' },
     // The reverse-proxy recipe of docs/queues-ui.md runs in a real nginx (sbin: not on every user's PATH).
     { program: '/usr/sbin/nginx', pkg: 'nginx' },
     // The CLI's live monitor is tested in a real terminal.
