@@ -2,6 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
 import type { TenantOutcome } from '../tenant-metrics';
+import { readQueueWait, type QueueWait } from './queue-wait';
 import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
@@ -318,6 +319,16 @@ export class QueueAdmin {
     if ((await queue.getJobCountByTypes('waiting', 'prioritized')) > 0) return true;
     const due = await this.client.store.nextDelayedAt(queue);
     return due !== null && due <= now;
+  }
+
+  /** How long the queue's jobs have been waiting, and whether anything takes them (queue-wait.ts). */
+  wait(name: string, now = Date.now()): Promise<QueueWait> {
+    return readQueueWait(this.redis, name as QueueName, this.queue(name), now);
+  }
+
+  /** The workers BullMQ sees connected to the queue (one CLIENT LIST). */
+  workers(name: string): Promise<number> {
+    return this.queue(name).getWorkersCount();
   }
 
   async activity(name: string): Promise<QueueActivity> {
