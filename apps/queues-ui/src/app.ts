@@ -22,6 +22,13 @@ import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { schedulerRoutes } from './routes/schedulers';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The long-wait detector, when the app runs one ({@link AppDeps.longWait}). */
+    longWaitDetector?: LongWaitDetector;
+  }
+}
+
 export interface AppDeps {
   /** The producer-side client whose queues the app shows; the app never processes jobs. */
   client: QueueClient;
@@ -123,6 +130,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const thresholds = deps.longWait?.thresholds ?? (Object.fromEntries(LONG_WAITS.map(({ queue, seconds }) => [queue, seconds])) as Record<QueueName, number>);
   if (deps.longWait) {
     const detector = new LongWaitDetector({ client: deps.client, admin, thresholds, intervalMs: deps.longWait.checkMs, log: app.log });
+    app.decorate('longWaitDetector', detector);
     app.addHook('onReady', async () => detector.start());
     app.addHook('onClose', async () => detector.stop());
   }

@@ -63,7 +63,7 @@ function kinds(longWait: boolean, stalled: boolean): string {
 /** The Slack text of an episode's alert: queue names and figures only, never a job's data. */
 export function alertText(queue: QueueName, wait: QueueWait, workers: number | undefined, seen: WaitAssessment, thresholdS: number): string {
   const parts = [
-    `:warning: Queue *${queue}* is ${kinds(seen.longWait, seen.stalled)}: the oldest due job has waited ${duration(wait.oldestWaitingMs)} (threshold ${duration(thresholdS * 1000)}), ${wait.due} ${wait.due === 1 ? 'job' : 'jobs'} due.`,
+    `Queue *${queue}* is ${kinds(seen.longWait, seen.stalled)}: the oldest due job has waited ${duration(wait.oldestWaitingMs)} (threshold ${duration(thresholdS * 1000)}), ${wait.due} ${wait.due === 1 ? 'job' : 'jobs'} due.`,
   ];
   if (seen.stalled) {
     parts.push(
@@ -80,7 +80,7 @@ export function alertText(queue: QueueName, wait: QueueWait, workers: number | u
 /** The Slack text of an episode's recovery. */
 export function recoveryText(queue: QueueName, episode: WaitEpisode): string {
   const lasted = (episode.end ?? episode.start) - episode.start;
-  return `:white_check_mark: Queue *${queue}* recovered: it was ${kinds(episode.everLongWait, episode.everStalled)} for ${duration(lasted)} (longest wait seen ${duration(episode.peakMs)}).`;
+  return `Queue *${queue}* recovered: it was ${kinds(episode.everLongWait, episode.everStalled)} for ${duration(lasted)} (longest wait seen ${duration(episode.peakMs)}).`;
 }
 
 /** The alerts' dedupe keys: one per episode (its start), so every instance enqueues the same job. */
