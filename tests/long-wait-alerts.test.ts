@@ -109,7 +109,9 @@ describe('long-wait and stalled alerts, once across queues-ui instances, with on
     for (const n of [1, 2, 3]) await producer.enqueue('email/welcome', welcome(n));
 
     const [alert] = await waitForAlerts(1);
-    expect(alert).toMatch(/Queue \*email\* is waiting long and stalled: the oldest due job has waited \d+ s \(threshold 2 s\), 3 jobs due\./);
+    expect(alert).toMatch(
+      /Queue \*email\* is waiting long and stalled: the oldest due job has waited \d+ s \(threshold 2 s\), 3 jobs due\./,
+    );
     expect(alert).toContain('no worker is connected');
     expect(alert).not.toContain('@example.com');
     expect(await ui.metric('ceres_queue_long_wait', 'email')).toBe(1);

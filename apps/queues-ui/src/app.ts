@@ -127,7 +127,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(schedulerRoutes, { admin, audit });
   app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb, audit });
   app.register(auditRoutes, { audit });
-  const thresholds = deps.longWait?.thresholds ?? (Object.fromEntries(LONG_WAITS.map(({ queue, seconds }) => [queue, seconds])) as Record<QueueName, number>);
+  const thresholds =
+    deps.longWait?.thresholds ??
+    (Object.fromEntries(LONG_WAITS.map(({ queue, seconds }) => [queue, seconds])) as Record<QueueName, number>);
   if (deps.longWait) {
     const detector = new LongWaitDetector({ client: deps.client, admin, thresholds, intervalMs: deps.longWait.checkMs, log: app.log });
     app.decorate('longWaitDetector', detector);
@@ -139,7 +141,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       queues,
       isRedisReady,
       timeoutMs,
-      longWait: { source: { wait: (name) => admin.wait(name), episode: (name) => deps.client.store.waitEpisode(admin.queue(name)) }, thresholds },
+      longWait: {
+        source: { wait: (name) => admin.wait(name), episode: (name) => deps.client.store.waitEpisode(admin.queue(name)) },
+        thresholds,
+      },
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
     }),
   });

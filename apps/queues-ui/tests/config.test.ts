@@ -26,13 +26,14 @@ describe('loadConfig', () => {
     });
   });
 
-  it('reads each queue\'s <QUEUE>_LONG_WAIT_SECONDS and refuses a bad one, naming it', () => {
+  it("reads each queue's <QUEUE>_LONG_WAIT_SECONDS and refuses a bad one, naming it", () => {
     const pass = 'a long s3cret passphrase';
     expect(loadConfig({ QUEUES_UI_PASS: pass, EMAIL_LONG_WAIT_SECONDS: '5', LONG_WAIT_CHECK_MS: '1000' }).longWait).toEqual({
       thresholds: { email: 5, files: 300, maintenance: 900, newsletter: 7200, slack: 30 },
       checkMs: 1000,
     });
-    for (const bad of ['0', 'soon', '-5']) expect(() => loadConfig({ QUEUES_UI_PASS: pass, SLACK_LONG_WAIT_SECONDS: bad })).toThrow(/SLACK_LONG_WAIT_SECONDS/);
+    for (const bad of ['0', 'soon', '-5'])
+      expect(() => loadConfig({ QUEUES_UI_PASS: pass, SLACK_LONG_WAIT_SECONDS: bad })).toThrow(/SLACK_LONG_WAIT_SECONDS/);
   });
 
   it.each([undefined, '', '   '])('refuses to start without QUEUES_UI_PASS (%j), naming it', (pass) => {

@@ -44,11 +44,17 @@ describe('assessWait', () => {
   it('a job just due is not a stall, however old the last start', () => {
     expect(assessWait(wait({ due: 1, oldestWaitingMs: 50, newestStartAt: AT - 3600_000 }), 0, MIN).stalled).toBe(false);
     // With a threshold below the grace, the threshold is the grace.
-    expect(assessWait(wait({ due: 1, oldestWaitingMs: 2000, newestStartAt: null }), 0, 2000)).toMatchObject({ stalled: true, longWait: true });
+    expect(assessWait(wait({ due: 1, oldestWaitingMs: 2000, newestStartAt: null }), 0, 2000)).toMatchObject({
+      stalled: true,
+      longWait: true,
+    });
   });
 
   it('no start known: counted from when the oldest due job became due', () => {
-    expect(assessWait(wait({ due: 1, oldestWaitingMs: MIN, newestStartAt: null }), 0, MIN)).toMatchObject({ stalled: true, sinceStartMs: MIN });
+    expect(assessWait(wait({ due: 1, oldestWaitingMs: MIN, newestStartAt: null }), 0, MIN)).toMatchObject({
+      stalled: true,
+      sinceStartMs: MIN,
+    });
   });
 
   it('a paused or rate-limited queue waits long but is never stalled', () => {
@@ -77,7 +83,9 @@ describe('the alert texts', () => {
 
   it('the recovery says how long it lasted', () => {
     const episode = { start: AT, end: AT + 3_725_000, everLongWait: true, everStalled: false, peakMs: 300_000 } as WaitEpisode;
-    expect(recoveryText('files', episode)).toBe('Queue *files* recovered: it was waiting long for 1 h 02 min (longest wait seen 5 min 00 s).');
+    expect(recoveryText('files', episode)).toBe(
+      'Queue *files* recovered: it was waiting long for 1 h 02 min (longest wait seen 5 min 00 s).',
+    );
   });
 
   it('durations', () => {

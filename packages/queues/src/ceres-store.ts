@@ -290,11 +290,9 @@ export class CeresStore {
   /** Records that the episode's alert or recovery is enqueued; the recovery ends the episode's record. */
   async ackWaitEpisode(queue: Pick<Queue, 'toKey'>, start: number, sent: 'alert' | 'recovery'): Promise<void> {
     if (!(WAIT_EPISODE_ACK in this.redis)) this.redis.defineCommand(WAIT_EPISODE_ACK, { numberOfKeys: 1, lua: WAIT_EPISODE_ACK_SCRIPT });
-    await (this.redis as unknown as Record<typeof WAIT_EPISODE_ACK, (...args: Array<string | number>) => Promise<number>>)[WAIT_EPISODE_ACK](
-      waitEpisodeKey(queue),
-      String(start),
-      sent,
-    );
+    await (this.redis as unknown as Record<typeof WAIT_EPISODE_ACK, (...args: Array<string | number>) => Promise<number>>)[
+      WAIT_EPISODE_ACK
+    ](waitEpisodeKey(queue), String(start), sent);
   }
 
   /** `queue`'s episode without changing it (the metrics), or null. */

@@ -73,10 +73,13 @@ describe('QueueAdmin.wait', () => {
     const started = Date.now();
     const worker = new Worker('slack', async () => 'ok', { connection, prefix: `${peer.prefix}queue` });
     try {
-      const seen = await waitFor(async () => {
-        const wait = await admin.wait('slack');
-        return wait.due === 0 && wait.newestStartAt !== null ? wait : undefined;
-      }, { what: 'the job to be taken' });
+      const seen = await waitFor(
+        async () => {
+          const wait = await admin.wait('slack');
+          return wait.due === 0 && wait.newestStartAt !== null ? wait : undefined;
+        },
+        { what: 'the job to be taken' },
+      );
       expect(seen.newestStartAt!).toBeGreaterThanOrEqual(started - 1000);
       expect(await admin.workers('slack')).toBe(1);
     } finally {
@@ -102,12 +105,31 @@ describe('CeresStore.observeWait: one episode, one alert, one recovery', () => {
 
     expect(await observe(seen(1_000_000, false))).toBeNull();
     const opened = await observe(seen(1_000_000, true));
-    expect(opened).toMatchObject({ start: 1_000_000, end: null, longWait: true, stalled: false, alertPending: true, text: 'text at 1000000', due: 7 });
+    expect(opened).toMatchObject({
+      start: 1_000_000,
+      end: null,
+      longWait: true,
+      stalled: false,
+      alertPending: true,
+      text: 'text at 1000000',
+      due: 7,
+    });
     // A second detector looking at the same moment sees the same episode, its text unchanged.
-    expect(await observe(seen(1_000_100, true, true))).toMatchObject({ start: 1_000_000, text: 'text at 1000000', everStalled: true, alertPending: true });
+    expect(await observe(seen(1_000_100, true, true))).toMatchObject({
+      start: 1_000_000,
+      text: 'text at 1000000',
+      everStalled: true,
+      alertPending: true,
+    });
     await store.store.ackWaitEpisode(queue, 1_000_000, 'alert');
     await store.store.ackWaitEpisode(queue, 1_000_000, 'alert');
-    expect(await observe(seen(1_001_000, true))).toMatchObject({ alertPending: false, recoveryPending: false, stalled: false, everStalled: true, peakMs: 91_000 });
+    expect(await observe(seen(1_001_000, true))).toMatchObject({
+      alertPending: false,
+      recoveryPending: false,
+      stalled: false,
+      everStalled: true,
+      peakMs: 91_000,
+    });
     // Clear, but not for the hold: still open; back again: the hold starts over.
     expect(await observe(seen(1_002_000, false))).toMatchObject({ end: null, longWait: false });
     expect(await observe(seen(1_003_000, true))).toMatchObject({ end: null, longWait: true });

@@ -129,7 +129,8 @@ export class LongWaitDetector extends EventEmitter<LongWaitDetectorEvents> {
         dedupeKey: key,
       });
       await client.store.ackWaitEpisode(bullQueue, episode.start, 'alert');
-      if (!duplicate) log.warn({ queue, waitMs: episode.waitMs, due: episode.due, stalled: episode.everStalled }, 'queue waiting long: alert sent');
+      if (!duplicate)
+        log.warn({ queue, waitMs: episode.waitMs, due: episode.due, stalled: episode.everStalled }, 'queue waiting long: alert sent');
       this.emit('sent', queue, 'alert', key);
     }
     if (episode.recoveryPending) {

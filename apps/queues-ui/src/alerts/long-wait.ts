@@ -61,7 +61,13 @@ function kinds(longWait: boolean, stalled: boolean): string {
 }
 
 /** The Slack text of an episode's alert: queue names and figures only, never a job's data. */
-export function alertText(queue: QueueName, wait: QueueWait, workers: number | undefined, seen: WaitAssessment, thresholdS: number): string {
+export function alertText(
+  queue: QueueName,
+  wait: QueueWait,
+  workers: number | undefined,
+  seen: WaitAssessment,
+  thresholdS: number,
+): string {
   const parts = [
     `Queue *${queue}* is ${kinds(seen.longWait, seen.stalled)}: the oldest due job has waited ${duration(wait.oldestWaitingMs)} (threshold ${duration(thresholdS * 1000)}), ${wait.due} ${wait.due === 1 ? 'job' : 'jobs'} due.`,
   ];

@@ -177,7 +177,10 @@ export class QueueMetrics {
   }
 
   /** The four long-wait gauges of every queue. */
-  private renderLongWaits(registers: Registry[], figures: ReadonlyArray<{ name: QueueName; wait: QueueWait; episode: WaitEpisode | null }>) {
+  private renderLongWaits(
+    registers: Registry[],
+    figures: ReadonlyArray<{ name: QueueName; wait: QueueWait; episode: WaitEpisode | null }>,
+  ) {
     const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['queue'], registers });
     const oldest = gauge(
       'ceres_queue_oldest_waiting_seconds',

@@ -408,7 +408,14 @@ export async function readQueueWaitFigures(connection: Redis, queue: Queue, now:
     QUEUE_WAIT
   ](...keys, now, queue.toKey(''), sample)) as number[];
   const [oldest, waiting, prioritized, delayedDue, paused, limiterMs, active, newest] = answer.map(Number) as [
-    number, number, number, number, number, number, number, number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
   ];
   return {
     oldestDueAt: oldest < 0 ? null : oldest,
