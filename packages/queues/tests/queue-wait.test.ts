@@ -2,7 +2,7 @@ import { sharedRedis, TEST_ENCRYPTION_KEYS, waitFor } from '@ceres/testing';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadQueuesConfig, QueueAdmin, QueueClient, type WaitObservation } from '../src';
+import { loadQueuesConfig, QueueAdmin, QueueClient, WAIT_SAMPLE, type WaitObservation } from '../src';
 
 /**
  * The shared read of the oldest due job (admin/queue-wait.ts) and the once-only episode steps
@@ -48,6 +48,19 @@ describe('QueueAdmin.wait', () => {
     expect(later.due).toBe(2);
     expect(later.oldestWaitingMs).toBeGreaterThanOrEqual(10_000);
     expect(later.oldestWaitingMs).toBeLessThanOrEqual(10_000 + (after - before));
+  });
+
+  it('finds the oldest of a backlog longer than the sample: the wait list is read from its oldest end', async () => {
+    const { client: producer, admin } = await client();
+    await producer.enqueue('slack/alert', alert('first'));
+    const first = Date.now();
+    // The others are added at least 50 ms later: the first one is older by that.
+    await waitFor(() => Date.now() >= first + 50, { intervalMs: 10, what: '50 ms to pass' });
+    for (let n = 0; n < WAIT_SAMPLE + 5; n++) await producer.enqueue('slack/alert', alert(`later ${n}`));
+    const now = Date.now();
+    const wait = await admin.wait('slack', now);
+    expect(wait.due).toBe(WAIT_SAMPLE + 6);
+    expect(wait.oldestWaitingMs).toBeGreaterThanOrEqual(now - first);
   });
 
   it('counts prioritized jobs, and tells a paused queue and a limiter in force', async () => {

@@ -102,7 +102,8 @@ export class LongWaitDetector extends EventEmitter<LongWaitDetectorEvents> {
     const thresholdMs = thresholdS * 1000;
     const wait = await admin.wait(queue, now);
     // The workers matter only for a stall, which needs jobs due: no CLIENT LIST for an empty queue.
-    const workers = wait.due > 0 ? await admin.workers(queue) : undefined;
+    // A Redis that refuses CLIENT LIST (an ACL) leaves them unknown: then idle means no job running.
+    const workers = wait.due > 0 ? await admin.workers(queue).catch(() => undefined) : undefined;
     const seen = assessWait(wait, workers, thresholdMs);
     const episode = await client.store.observeWait(admin.queue(queue), {
       now,

@@ -26,7 +26,7 @@ export interface WaitAssessment {
   sinceStartMs: number;
 }
 
-/** Judges one look at a queue (`workers` read only when jobs are due; undefined otherwise). */
+/** Judges one look at a queue (`workers` read only when jobs are due; undefined otherwise, or when Redis refused to tell). */
 export function assessWait(wait: QueueWait, workers: number | undefined, thresholdMs: number): WaitAssessment {
   const due = wait.due > 0;
   const limited = wait.limitedMs > 0;
