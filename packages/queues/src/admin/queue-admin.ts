@@ -51,7 +51,7 @@ export interface QueueActivity {
   /** BullMQ's metrics counters: jobs completed / failed for good since the metrics began. */
   completedTotal: number;
   failedTotal: number;
-  /** When the oldest job still in the waiting list was added (ms since the epoch), or null. */
+  /** When the oldest job due and not started became due (ms since the epoch; see {@link QueueWait}), or null. */
   oldestWaitingSince: number | null;
 }
 
@@ -333,12 +333,13 @@ export class QueueAdmin {
 
   async activity(name: string): Promise<QueueActivity> {
     const queue = this.queue(name);
-    const [paused, workers, completed, failed, [oldest]] = await Promise.all([
+    const now = Date.now();
+    const [paused, workers, completed, failed, wait] = await Promise.all([
       queue.isPaused(),
       queue.getWorkersCount(),
       queue.getMetrics('completed', 0, 0),
       queue.getMetrics('failed', 0, 0),
-      queue.getJobs(['waiting'], 0, 0, true),
+      this.wait(name, now),
     ]);
     return {
       name: name as QueueName,
@@ -346,7 +347,7 @@ export class QueueAdmin {
       workers,
       completedTotal: completed.meta.count,
       failedTotal: failed.meta.count,
-      oldestWaitingSince: oldest?.timestamp ?? null,
+      oldestWaitingSince: wait.due === 0 ? null : now - wait.oldestWaitingMs,
     };
   }
 
