@@ -128,10 +128,10 @@ describe('docs/queues.md', () => {
   const age = (keep: unknown) => duration((keep as { age: number }).age);
 
   it.each(QUEUE_NAMES)('lists queue %s as its definition says', (queue) => {
-    const { concurrency, defaultJobOptions: options, timeoutMs } = registry[queue];
+    const { concurrency, defaultJobOptions: options, timeoutMs, longWaitSeconds } = registry[queue];
     const backoff = options.backoff as { type: string; delay?: number };
     const retry = backoff.type === RETRY_BACKOFF_TYPE ? 'schedule' : `${backoff.type} ${duration(backoff.delay! / 1000)}`;
-    const row = `| \`${queue}\` | ${concurrency} | ${options.attempts}, ${retry} | ${age(options.removeOnComplete)} / ${age(options.removeOnFail)} | ${duration(timeoutMs / 1000)} |`;
+    const row = `| \`${queue}\` | ${concurrency} | ${options.attempts}, ${retry} | ${age(options.removeOnComplete)} / ${age(options.removeOnFail)} | ${duration(timeoutMs / 1000)} | ${duration(longWaitSeconds)} |`;
     expect(docs).toContain(row);
   });
 

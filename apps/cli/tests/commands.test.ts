@@ -50,15 +50,18 @@ describe('stats', () => {
       completed: 0,
       total: 4,
       paused: false,
+      oldestWaitingSeconds: expect.any(Number),
     });
+    expect(queues.files).toMatchObject({ oldestWaitingSeconds: 0 });
     expect(queues.slack).toMatchObject({ name: 'slack', waiting: 0, paused: true });
 
     const text = await cli(bed.env, ['stats']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(
-      /queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*paused/,
+      /queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*paused\s*│\s*oldest waiting/,
     );
-    expect(text.stdout).toMatch(/email\s*│\s*2\s*│\s*0\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*0\s*│\s*no/);
+    expect(text.stdout).toMatch(/email\s*│\s*2\s*│\s*0\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*0\s*│\s*no\s*│\s*\d+s/);
+    expect(text.stdout).toMatch(/files\s*│.*│\s*no\s*│\s*-/);
     expect(text.stdout).toMatch(/slack\s*│.*│\s*yes/);
   });
 });

@@ -1,9 +1,10 @@
 import { AUTH_FAILURE_DEFAULTS, withTimeout } from '@ceres/app-kit';
 import type { AccountStore, AuditLog } from '@ceres/db';
 import { basicAuthPlugin, basicPrincipals, errorHandlerPlugin, healthPlugin, openApiPlugin, typeboxValidatorCompiler } from '@ceres/http';
-import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
+import { LONG_WAITS, logSentinelWatch, sentinelWatching, type QueueClient, type QueueName } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { OperatorAccounts } from './access/accounts';
+import { LongWaitDetector } from './alerts/long-wait-detector';
 import { BoardAccess } from './access/board-access';
 import { ActionAudit, routeAccessPlugin } from './access/route-access';
 import { QueueAdmin } from './admin/queue-admin';
@@ -20,6 +21,13 @@ import { erasureRoutes, type ErasureDb } from './routes/erasure';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { schedulerRoutes } from './routes/schedulers';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The long-wait detector, when the app runs one ({@link AppDeps.longWait}). */
+    longWaitDetector?: LongWaitDetector;
+  }
+}
 
 export interface AppDeps {
   /** The producer-side client whose queues the app shows; the app never processes jobs. */
@@ -48,6 +56,12 @@ export interface AppDeps {
   erasureDb?: ErasureDb;
   /** The per-tenant series of `/metrics` (`METRICS_MAX_TENANTS`, `METRICS_TENANT_SCAN_MS`). @defaultValue `{ maxTenants: 200, scanMs: 30000 }` */
   tenantMetrics?: { maxTenants: number; scanMs: number };
+  /**
+   * The long-wait detector (`<QUEUE>_LONG_WAIT_SECONDS`, `LONG_WAIT_CHECK_MS`): runs from `onReady`
+   * to `onClose`; its alerts' ids are reserved, so `client` needs `allowReservedKeys`. Without it no
+   * detector runs, and `/metrics` shows the queue.ts thresholds and the episodes other instances keep.
+   */
+  longWait?: { thresholds: Record<QueueName, number>; checkMs: number };
   /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -113,11 +127,24 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(schedulerRoutes, { admin, audit });
   app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb, audit });
   app.register(auditRoutes, { audit });
+  const thresholds =
+    deps.longWait?.thresholds ??
+    (Object.fromEntries(LONG_WAITS.map(({ queue, seconds }) => [queue, seconds])) as Record<QueueName, number>);
+  if (deps.longWait) {
+    const detector = new LongWaitDetector({ client: deps.client, admin, thresholds, intervalMs: deps.longWait.checkMs, log: app.log });
+    app.decorate('longWaitDetector', detector);
+    app.addHook('onReady', async () => detector.start());
+    app.addHook('onClose', async () => detector.stop());
+  }
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({
       queues,
       isRedisReady,
       timeoutMs,
+      longWait: {
+        source: { wait: (name) => admin.wait(name), episode: (name) => deps.client.store.waitEpisode(admin.queue(name)) },
+        thresholds,
+      },
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
     }),
   });

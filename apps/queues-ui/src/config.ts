@@ -1,7 +1,20 @@
 import { databaseUrlSetting } from '@ceres/db';
-import { loadQueuesConfig } from '@ceres/queues';
+import { LONG_WAITS, loadQueuesConfig, type QueueName } from '@ceres/queues';
 import { assertStrongSecret, AUTH_FAILURE_DEFAULTS, ConfigError, EnvLogLevel, parseEnv } from '@ceres/app-kit';
 import { Type } from '@sinclair/typebox';
+
+/** One variable per queue, named after it, defaulting to its queue.ts's `longWaitSeconds`. */
+const LONG_WAIT_ENV = Object.fromEntries(
+  LONG_WAITS.map(({ queue, seconds, env }) => [
+    env,
+    Type.Integer({
+      default: seconds,
+      minimum: 1,
+      maximum: 7 * 24 * 3600,
+      description: `Seconds the oldest due job of ${queue} may wait, and no job of it may start while jobs are due, before the long-wait or stalled alert`,
+    }),
+  ]),
+);
 
 /**
  * Every variable queues-ui reads besides the queues' (`QueuesEnv`), with its default: defaults live
@@ -59,6 +72,13 @@ export const QueuesUiEnv = Type.Object({
     minimum: 0,
     description: 'How often /metrics reads every waiting job for the per-tenant waiting gauge (0: at every scrape)',
   }),
+  LONG_WAIT_CHECK_MS: Type.Integer({
+    default: 5000,
+    minimum: 100,
+    maximum: 60_000,
+    description: 'How often the long-wait detector reads every queue',
+  }),
+  ...LONG_WAIT_ENV,
   LOG_LEVEL: EnvLogLevel,
 });
 
@@ -90,6 +110,13 @@ export function loadConfig(env: Env = process.env) {
     queues: loadQueuesConfig(env),
     databaseUrl: parsed.DATABASE_URL === undefined ? undefined : databaseUrlSetting(env),
     accountsRefreshMs: parsed.QUEUES_UI_ACCOUNTS_REFRESH_MS,
+    longWait: {
+      /** Each queue's threshold in seconds, after its `<QUEUE>_LONG_WAIT_SECONDS`. */
+      thresholds: Object.fromEntries(
+        LONG_WAITS.map(({ queue, env }) => [queue, (parsed as unknown as Record<string, number>)[env]!]),
+      ) as Record<QueueName, number>,
+      checkMs: parsed.LONG_WAIT_CHECK_MS,
+    },
   };
 }
 

@@ -13,7 +13,8 @@ await runService({
   configErrorLine: (message) => `queues-ui cannot start: ${message}`,
   start() {
     const config = loadConfig();
-    const client = new QueueClient({ config: config.queues, connectionName: 'ceres-queues-ui' });
+    // The long-wait alerts' ids (`queue-wait-…`) are reserved for this app.
+    const client = new QueueClient({ config: config.queues, connectionName: 'ceres-queues-ui', allowReservedKeys: true });
     const db = config.databaseUrl ? createDb(config.databaseUrl, { maxConnections: 4, applicationName: 'ceres-queues-ui' }) : undefined;
     const app = buildApp({
       client,
@@ -24,6 +25,7 @@ await runService({
       erasureDb: db,
       access: db ? { accounts: db.accounts, audit: db.audit, refreshMs: config.accountsRefreshMs } : undefined,
       tenantMetrics: config.tenantMetrics,
+      longWait: config.longWait,
     });
     client.onConnectionChange((state) =>
       state === 'up' ? app.log.info('Redis connected') : app.log.warn('Redis connection closed; reconnecting'),

@@ -14,6 +14,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       tenantMetrics: { maxTenants: 200, scanMs: 30_000 },
       accountsRefreshMs: 2000,
+      longWait: { thresholds: { email: 60, files: 300, maintenance: 900, newsletter: 7200, slack: 30 }, checkMs: 5000 },
       queues: {
         redisUrl: 'redis://127.0.0.1:6379',
         redisDb: 5,
@@ -23,6 +24,16 @@ describe('loadConfig', () => {
         waitReplicas: 0,
       },
     });
+  });
+
+  it("reads each queue's <QUEUE>_LONG_WAIT_SECONDS and refuses a bad one, naming it", () => {
+    const pass = 'a long s3cret passphrase';
+    expect(loadConfig({ QUEUES_UI_PASS: pass, EMAIL_LONG_WAIT_SECONDS: '5', LONG_WAIT_CHECK_MS: '1000' }).longWait).toEqual({
+      thresholds: { email: 5, files: 300, maintenance: 900, newsletter: 7200, slack: 30 },
+      checkMs: 1000,
+    });
+    for (const bad of ['0', 'soon', '-5'])
+      expect(() => loadConfig({ QUEUES_UI_PASS: pass, SLACK_LONG_WAIT_SECONDS: bad })).toThrow(/SLACK_LONG_WAIT_SECONDS/);
   });
 
   it.each([undefined, '', '   '])('refuses to start without QUEUES_UI_PASS (%j), naming it', (pass) => {

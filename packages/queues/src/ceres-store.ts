@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
-import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey } from './writer/ceres-keys';
+import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey, waitEpisodeKey } from './writer/ceres-keys';
 
 /** Where a dead letter's first recording falls, and its place among the minute's. */
 export interface DeadLetterCount {
@@ -70,6 +70,108 @@ if slot <= now then return 0 end
 redis.call('SET', KEYS[3], slot, 'PX', math.ceil(slot - now) + 3600000)
 return slot - now`;
 const TENANT_GATE = 'ceresTenantGate';
+
+/*
+ * One step of a queue's long-wait/stall episode (long-wait detector of queues-ui), made once
+ * whichever instance observes first: every detector calls it each tick with what it saw, and only
+ * the hash in Redis decides. KEYS: the episode hash. ARGV: now, waiting long (1/0), stalled (1/0),
+ * how long both must stay clear before the episode ends (ms), the oldest wait (ms), the jobs due,
+ * the alert's text (kept from the opening call). An episode opens with `alertPending`; it ends once
+ * clear for the hold, with `end` (when it cleared) and `recoveryPending`; the hash goes when the
+ * recovery is sent (WAIT_EPISODE_ACK). Answers the hash's fields.
+ */
+const WAIT_EPISODE_SCRIPT = `
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local long = ARGV[2] == '1'
+local stalled = ARGV[3] == '1'
+local waitMs = tonumber(ARGV[5])
+if not redis.call('HGET', key, 'start') then
+  if long or stalled then
+    redis.call('HSET', key, 'start', ARGV[1], 'long', ARGV[2], 'stalled', ARGV[3], 'everLong', ARGV[2], 'everStalled', ARGV[3],
+      'waitMs', ARGV[5], 'due', ARGV[6], 'peakMs', ARGV[5], 'text', ARGV[7], 'alertPending', '1')
+  end
+elseif not redis.call('HGET', key, 'end') then
+  if long or stalled then
+    redis.call('HSET', key, 'long', ARGV[2], 'stalled', ARGV[3])
+    redis.call('HDEL', key, 'clearSince')
+    if long then redis.call('HSET', key, 'everLong', '1') end
+    if stalled then redis.call('HSET', key, 'everStalled', '1') end
+    if waitMs > tonumber(redis.call('HGET', key, 'peakMs') or '0') then redis.call('HSET', key, 'peakMs', ARGV[5]) end
+  else
+    redis.call('HSET', key, 'long', '0', 'stalled', '0')
+    local clear = tonumber(redis.call('HGET', key, 'clearSince'))
+    if not clear then
+      clear = now
+      redis.call('HSET', key, 'clearSince', ARGV[1])
+    end
+    if now - clear >= tonumber(ARGV[4]) then redis.call('HSET', key, 'end', clear, 'recoveryPending', '1') end
+  end
+end
+return redis.call('HGETALL', key)`;
+const WAIT_EPISODE = 'ceresWaitEpisode';
+
+/* The alert (ARGV[2] 'alert') or the recovery ('recovery') of the episode that started at ARGV[1] is enqueued. */
+const WAIT_EPISODE_ACK_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'start') ~= ARGV[1] then return 0 end
+if ARGV[2] == 'alert' then return redis.call('HDEL', KEYS[1], 'alertPending') end
+if redis.call('HGET', KEYS[1], 'end') then return redis.call('DEL', KEYS[1]) end
+return 0`;
+const WAIT_EPISODE_ACK = 'ceresWaitEpisodeAck';
+
+/** What one detector saw of a queue at one tick. */
+export interface WaitObservation {
+  now: number;
+  longWait: boolean;
+  stalled: boolean;
+  /** How long both must stay false before the episode ends. */
+  recoverAfterMs: number;
+  oldestWaitingMs: number;
+  due: number;
+  /** The alert's text, kept when this observation opens an episode. */
+  text: string;
+}
+
+/** A queue's episode as Redis holds it (see WAIT_EPISODE_SCRIPT). */
+export interface WaitEpisode {
+  start: number;
+  /** When it cleared, once it ended. */
+  end: number | null;
+  /** What holds now. */
+  longWait: boolean;
+  stalled: boolean;
+  /** What held at any time in the episode. */
+  everLongWait: boolean;
+  everStalled: boolean;
+  /** The oldest wait and the jobs due when it opened, and the longest wait seen in it. */
+  waitMs: number;
+  due: number;
+  peakMs: number;
+  text: string;
+  alertPending: boolean;
+  recoveryPending: boolean;
+}
+
+function episodeOf(flat: string[]): WaitEpisode | null {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+  if (!fields.has('start')) return null;
+  const num = (name: string) => Number(fields.get(name) ?? 0);
+  return {
+    start: num('start'),
+    end: fields.has('end') ? num('end') : null,
+    longWait: fields.get('long') === '1',
+    stalled: fields.get('stalled') === '1',
+    everLongWait: fields.get('everLong') === '1',
+    everStalled: fields.get('everStalled') === '1',
+    waitMs: num('waitMs'),
+    due: num('due'),
+    peakMs: num('peakMs'),
+    text: fields.get('text') ?? '',
+    alertPending: fields.get('alertPending') === '1',
+    recoveryPending: fields.get('recoveryPending') === '1',
+  };
+}
 
 /**
  * Ceres's own Redis state, each use a named operation (the keys are in writer/ceres-keys.ts):
@@ -165,6 +267,38 @@ export class CeresStore {
   /** The jobs of `queue` completed or failed for good per tenant, as the workers counted them. */
   tenantCounts(queue: Queue, outcome: TenantOutcome): Promise<Map<string, number>> {
     return readTenantCounts(this.redis, queue, outcome);
+  }
+
+  /** One step of `queue`'s long-wait/stall episode, once across every detector (WAIT_EPISODE_SCRIPT); null when none is open. */
+  async observeWait(queue: Pick<Queue, 'toKey'>, seen: WaitObservation): Promise<WaitEpisode | null> {
+    if (!(WAIT_EPISODE in this.redis)) this.redis.defineCommand(WAIT_EPISODE, { numberOfKeys: 1, lua: WAIT_EPISODE_SCRIPT });
+    const flat = await (this.redis as unknown as Record<typeof WAIT_EPISODE, (...args: Array<string | number>) => Promise<string[]>>)[
+      WAIT_EPISODE
+    ](
+      waitEpisodeKey(queue),
+      seen.now,
+      seen.longWait ? 1 : 0,
+      seen.stalled ? 1 : 0,
+      seen.recoverAfterMs,
+      Math.round(seen.oldestWaitingMs),
+      seen.due,
+      seen.text,
+    );
+    return episodeOf(flat);
+  }
+
+  /** Records that the episode's alert or recovery is enqueued; the recovery ends the episode's record. */
+  async ackWaitEpisode(queue: Pick<Queue, 'toKey'>, start: number, sent: 'alert' | 'recovery'): Promise<void> {
+    if (!(WAIT_EPISODE_ACK in this.redis)) this.redis.defineCommand(WAIT_EPISODE_ACK, { numberOfKeys: 1, lua: WAIT_EPISODE_ACK_SCRIPT });
+    await (this.redis as unknown as Record<typeof WAIT_EPISODE_ACK, (...args: Array<string | number>) => Promise<number>>)[
+      WAIT_EPISODE_ACK
+    ](waitEpisodeKey(queue), String(start), sent);
+  }
+
+  /** `queue`'s episode without changing it (the metrics), or null. */
+  async waitEpisode(queue: Pick<Queue, 'toKey'>): Promise<WaitEpisode | null> {
+    const fields = await this.redis.hgetall(waitEpisodeKey(queue));
+    return episodeOf(Object.entries(fields).flat());
   }
 
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */

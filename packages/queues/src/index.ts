@@ -6,6 +6,7 @@ export {
   defineJob,
   defineQueue,
   DEFAULT_JOB_TIMEOUT_MS,
+  longWaitEnv,
   type DuplicateWindow,
   type EnqueueOptionName,
   type EnqueuedBy,
@@ -21,6 +22,7 @@ export {
   SCHEDULED_JOB_TYPES,
   TOKEN_STORES,
   RATE_LIMITED_QUEUES,
+  LONG_WAITS,
   ALERT_QUEUE,
   NO_COMPLETED_RETRIES,
   limiterFor,
@@ -102,6 +104,7 @@ export {
   type SchedulerView,
 } from './admin/queue-admin';
 // Which tenant a stored job is for, from its id or its data (the CLI's and the metrics' --tenant figures).
+export { readQueueWait, WAIT_SAMPLE, type QueueWait } from './admin/queue-wait';
 export { stateIdPages, tenantOfJobId, tenantsOfJobIds } from './admin/tenant-jobs';
 export { TenantCounts, tenantCountKey, type TenantOutcome } from './tenant-metrics';
 // Erasure of one user's data (the queues-ui's POST /api/erasure and the CLI's erase).
@@ -136,7 +139,7 @@ export {
 export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './back-pressure';
 // Ceres's own Redis keys, in one place.
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
-export { CeresStore, type DeadLetterCount, type DigestFigures } from './ceres-store';
+export { CeresStore, type DeadLetterCount, type DigestFigures, type WaitEpisode, type WaitObservation } from './ceres-store';
 export { apiTokenHash, newApiToken, openTenantSecret, sameHash, sealTenantSecret, type TenantSecret } from './crypto/tenant-secrets';
 export { scopedJobId, TENANT_FIELD, tenantOfData, unscopedJobId, type TenantOption } from './tenant';
 export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';

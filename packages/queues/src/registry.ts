@@ -7,6 +7,7 @@ import {
   type JobDefinition,
   type QueueDefinition,
   type QueueRateLimit,
+  longWaitEnv,
 } from './jobs/define';
 import type { EnqueueOptions } from './schemas/enqueue-options';
 
@@ -99,6 +100,13 @@ export const RATE_LIMITED_QUEUES: ReadonlyArray<{ queue: QueueName; rateLimit: Q
   const { rateLimit } = registry[queue] as QueueDefinition;
   return rateLimit ? [{ queue, rateLimit }] : [];
 });
+
+/** Every queue's long-wait threshold (`longWaitSeconds` of its queue.ts) and the variable that overrides it. */
+export const LONG_WAITS: ReadonlyArray<{ queue: QueueName; seconds: number; env: string }> = QUEUE_NAMES.map((queue) => ({
+  queue,
+  seconds: (registry[queue] as QueueDefinition).longWaitSeconds,
+  env: longWaitEnv(queue),
+}));
 
 /** The queue the alerts go to (`carriesAlerts` in its queue.ts): its failed jobs raise no alert. */
 export const ALERT_QUEUE: QueueName = (() => {

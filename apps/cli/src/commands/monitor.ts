@@ -18,7 +18,7 @@ export interface QueueFrame {
   /** Jobs finished over the last 60 s (since the monitor started while it is younger); null on the first frame. */
   completedPerMinute: number | null;
   failedPerMinute: number | null;
-  /** Age of the oldest job in the waiting list, ms; null when none waits. */
+  /** Age of the oldest job due and not started (as `stats` and the long-wait alerts read it), ms; null when none is due. */
   oldestWaitingMs: number | null;
 }
 

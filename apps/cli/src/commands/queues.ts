@@ -4,6 +4,7 @@ import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
 import { iso, printJson, println, table, type Io } from '../output';
+import { age } from '../parse';
 
 export interface Json {
   json?: boolean;
@@ -44,16 +45,23 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
   const admin = await ctx.admin();
   const all = await admin.allStats(options.tenant);
   const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
-  const queues = Object.fromEntries(QUEUE_NAMES.map((name, index) => [name, { ...all[name], paused: paused[index]! }]));
+  // The oldest due job of the whole queue (as `paused`), the figure of the long-wait alerts.
+  const waits = await Promise.all(QUEUE_NAMES.map((name) => admin.wait(name)));
+  const queues = Object.fromEntries(
+    QUEUE_NAMES.map((name, index) => [
+      name,
+      { ...all[name], paused: paused[index]!, oldestWaitingSeconds: Math.floor(waits[index]!.oldestWaitingMs / 1000) },
+    ]),
+  );
   if (options.json) {
     printJson(io, options.tenant === undefined ? { queues } : { tenant: options.tenant, queues });
     return 0;
   }
-  if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused: the whole queue)`);
+  if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused, oldest waiting: the whole queue)`);
   println(
     io,
     table(
-      ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused'],
+      ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused', 'oldest waiting'],
       Object.values(queues).map((q) => [
         q.name,
         q.waiting,
@@ -63,8 +71,9 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
         q.failed,
         q.completed,
         q.paused ? 'yes' : 'no',
+        waits[QUEUE_NAMES.indexOf(q.name)]!.due === 0 ? '-' : age(waits[QUEUE_NAMES.indexOf(q.name)]!.oldestWaitingMs),
       ]),
-      [1, 2, 3, 4, 5, 6],
+      [1, 2, 3, 4, 5, 6, 8],
     ),
   );
   return 0;

@@ -1,4 +1,4 @@
-import { TENANT_ID, type QueueName, type TenantOutcome } from '@ceres/queues';
+import { TENANT_ID, type QueueName, type QueueWait, type TenantOutcome, type WaitEpisode } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
@@ -11,6 +11,19 @@ export interface QueueMetricsOptions {
   timeoutMs?: number;
   /** The per-tenant series; without it none are exported. */
   tenants?: TenantMetricsOptions;
+  /** The long-wait series; without them none are exported. */
+  longWait?: LongWaitMetricsOptions;
+}
+
+export interface LongWaitMetricsOptions {
+  source: {
+    /** The queue's oldest due job and counts (`QueueAdmin.wait`). */
+    wait(queue: QueueName): Promise<QueueWait>;
+    /** The queue's open episode, as the detectors keep it in Redis. */
+    episode(queue: QueueName): Promise<WaitEpisode | null>;
+  };
+  /** Each queue's `longWaitSeconds` after its `<QUEUE>_LONG_WAIT_SECONDS`. */
+  thresholds: Record<QueueName, number>;
 }
 
 export interface TenantMetricsOptions {
@@ -81,7 +94,7 @@ export class QueueMetrics {
       registers,
     });
     const redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
-    const [snapshot, perTenant] = await Promise.all([this.snapshot(), this.tenantSnapshot()]);
+    const [snapshot, perTenant, longWaits] = await Promise.all([this.snapshot(), this.tenantSnapshot(), this.longWaitSnapshot()]);
     redisUp.set(snapshot ? 1 : 0);
     for (const queue of snapshot ?? []) {
       for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, queue.counts[state] ?? 0);
@@ -89,6 +102,7 @@ export class QueueMetrics {
       completed.inc({ queue: queue.name }, queue.completed);
       failed.inc({ queue: queue.name }, queue.failed);
     }
+    if (snapshot && longWaits) this.renderLongWaits(registers, longWaits);
     if (snapshot && perTenant) {
       const labels = tenantLabels(
         [perTenant.completed, perTenant.failed, perTenant.waiting ?? new Map()],
@@ -157,6 +171,47 @@ export class QueueMetrics {
     try {
       const [completed, failed] = await withTimeout(Promise.all([outcomes('completed'), outcomes('failed')]), timeoutMs);
       return { completed, failed, waiting: this.waiting?.counts };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The four long-wait gauges of every queue. */
+  private renderLongWaits(
+    registers: Registry[],
+    figures: ReadonlyArray<{ name: QueueName; wait: QueueWait; episode: WaitEpisode | null }>,
+  ) {
+    const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['queue'], registers });
+    const oldest = gauge(
+      'ceres_queue_oldest_waiting_seconds',
+      'Age of the oldest job due and not started (waiting, prioritized, delayed past its due time), from when it became due; 0 when none',
+    );
+    const threshold = gauge('ceres_queue_long_wait_threshold_seconds', "The queue's longWaitSeconds, after <QUEUE>_LONG_WAIT_SECONDS");
+    const longWait = gauge('ceres_queue_long_wait', '1 from the long-wait alert of an episode to its recovery, else 0');
+    const stalled = gauge('ceres_queue_stalled', '1 from the stalled alert of an episode to its recovery, else 0');
+    for (const { name, wait, episode } of figures) {
+      const open = episode !== null && episode.end === null;
+      oldest.set({ queue: name }, wait.oldestWaitingMs / 1000);
+      threshold.set({ queue: name }, this.options.longWait!.thresholds[name]);
+      longWait.set({ queue: name }, open && episode.everLongWait ? 1 : 0);
+      stalled.set({ queue: name }, open && episode.everStalled ? 1 : 0);
+    }
+  }
+
+  /** Every queue's oldest wait and episode, or undefined without long-wait metrics or when Redis cannot be read in time. */
+  private async longWaitSnapshot() {
+    const longWait = this.options.longWait;
+    if (!longWait || !this.options.isRedisReady()) return undefined;
+    try {
+      return await withTimeout(
+        Promise.all(
+          this.options.queues.map(async ({ name }) => {
+            const [wait, episode] = await Promise.all([longWait.source.wait(name), longWait.source.episode(name)]);
+            return { name, wait, episode };
+          }),
+        ),
+        this.options.timeoutMs ?? 2000,
+      );
     } catch {
       return undefined;
     }

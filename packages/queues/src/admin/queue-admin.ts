@@ -2,6 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
 import type { TenantOutcome } from '../tenant-metrics';
+import { readQueueWait, type QueueWait } from './queue-wait';
 import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
@@ -50,7 +51,7 @@ export interface QueueActivity {
   /** BullMQ's metrics counters: jobs completed / failed for good since the metrics began. */
   completedTotal: number;
   failedTotal: number;
-  /** When the oldest job still in the waiting list was added (ms since the epoch), or null. */
+  /** When the oldest job due and not started became due (ms since the epoch; see {@link QueueWait}), or null. */
   oldestWaitingSince: number | null;
 }
 
@@ -320,14 +321,25 @@ export class QueueAdmin {
     return due !== null && due <= now;
   }
 
+  /** How long the queue's jobs have been waiting, and whether anything takes them (queue-wait.ts). */
+  wait(name: string, now = Date.now()): Promise<QueueWait> {
+    return readQueueWait(this.redis, name as QueueName, this.queue(name), now);
+  }
+
+  /** The workers BullMQ sees connected to the queue (one CLIENT LIST). */
+  workers(name: string): Promise<number> {
+    return this.queue(name).getWorkersCount();
+  }
+
   async activity(name: string): Promise<QueueActivity> {
     const queue = this.queue(name);
-    const [paused, workers, completed, failed, [oldest]] = await Promise.all([
+    const now = Date.now();
+    const [paused, workers, completed, failed, wait] = await Promise.all([
       queue.isPaused(),
       queue.getWorkersCount(),
       queue.getMetrics('completed', 0, 0),
       queue.getMetrics('failed', 0, 0),
-      queue.getJobs(['waiting'], 0, 0, true),
+      this.wait(name, now),
     ]);
     return {
       name: name as QueueName,
@@ -335,7 +347,7 @@ export class QueueAdmin {
       workers,
       completedTotal: completed.meta.count,
       failedTotal: failed.meta.count,
-      oldestWaitingSince: oldest?.timestamp ?? null,
+      oldestWaitingSince: wait.due === 0 ? null : now - wait.oldestWaitingMs,
     };
   }
 

@@ -103,6 +103,12 @@ export interface QueueDefinition {
    * @defaultValue true
    */
   retryCompleted?: boolean;
+  /**
+   * How long the oldest due job may wait before the queue is "waiting long" (one Slack alert, and
+   * one when it recovers), and how long no job may start while jobs are due before it is "stalled"
+   * (queues-ui's long-wait detector). Overridden by queues-ui's `<QUEUE>_LONG_WAIT_SECONDS`.
+   */
+  longWaitSeconds: number;
 }
 
 /** The worker's variable for a queue's rate, in jobs started per second. */
@@ -114,6 +120,9 @@ export interface QueueRateLimit {
   /** What the rate protects, for the env tables. */
   description: string;
 }
+
+/** The variable that overrides a queue's {@link QueueDefinition.longWaitSeconds}: `EMAIL_LONG_WAIT_SECONDS`, … */
+export const longWaitEnv = (queue: string): string => `${queue.toUpperCase()}_LONG_WAIT_SECONDS`;
 
 /** The attempt timeout of a queue that declares none. */
 export const DEFAULT_JOB_TIMEOUT_MS = 30_000;

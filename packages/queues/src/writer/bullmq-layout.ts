@@ -331,3 +331,100 @@ export async function nextDelayedAt(connection: Redis, queue: Queue): Promise<nu
   const [, score] = await connection.zrange(queue.toKey('delayed'), 0, 0, 'WITHSCORES');
   return score === undefined ? null : Math.floor(Number(score) / 0x1000);
 }
+
+/*
+ * How long a queue's jobs have been waiting, in one script (queue-wait.ts). A job is due from
+ * `timestamp + delay`, or, after an attempt, from `processedOn + delay` (a retry's backoff counts
+ * from its failure, which is after its start: this is a lower bound of the age). The wait list is
+ * taken from its right end (the oldest; a job promoted or retried enters at the left), the
+ * prioritized set from its lowest score (next in line): `ARGV[3]` jobs of each. A delayed job whose
+ * due time passed (score = due × 0x1000 + counter) waits in the delayed set until a worker promotes
+ * it: with no worker, it is still due. The newest start: the processedOn of the job most recently
+ * taken (the active list's left end) or, when none runs, the newest finish (finishedOn ≥ its start).
+ * KEYS: wait, prioritized, delayed, meta, limiter, active, completed, failed.
+ * ARGV: now (ms), the job key prefix, how many jobs of the wait list and the prioritized set to look at.
+ * Answers {oldest due or -1, waiting, prioritized, delayed due, paused 0/1, limiter PTTL, active, newest start or -1}.
+ */
+const QUEUE_WAIT_LUA = `
+local now = tonumber(ARGV[1])
+local base = ARGV[2]
+local sample = tonumber(ARGV[3])
+local oldest = -1
+local function consider(t) if t and (oldest == -1 or t < oldest) then oldest = t end end
+local function dueOf(id)
+  local f = redis.call('HMGET', base .. id, 'timestamp', 'delay', 'processedOn')
+  local ts = tonumber(f[1])
+  if not ts then return nil end
+  local delay = tonumber(f[2]) or 0
+  local due = ts + delay
+  local started = tonumber(f[3])
+  if started and started + delay > due then due = started + delay end
+  return due
+end
+local waiting = redis.call('LLEN', KEYS[1])
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], -sample, -1)) do consider(dueOf(id)) end
+local prioritized = redis.call('ZCARD', KEYS[2])
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, sample - 1)) do consider(dueOf(id)) end
+local delayedDue = redis.call('ZCOUNT', KEYS[3], 0, (now + 1) * 4096 - 1)
+if delayedDue > 0 then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  consider(math.floor(tonumber(first[2]) / 4096))
+end
+local paused = redis.call('HEXISTS', KEYS[4], 'paused')
+local limited = redis.call('PTTL', KEYS[5])
+if limited < 0 then limited = 0 end
+local active = redis.call('LLEN', KEYS[6])
+local newest = -1
+local taken = redis.call('LINDEX', KEYS[6], 0)
+if taken then newest = tonumber(redis.call('HGET', base .. taken, 'processedOn')) or -1 end
+for _, key in ipairs({KEYS[7], KEYS[8]}) do
+  local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  if last[2] and tonumber(last[2]) > newest then newest = tonumber(last[2]) end
+end
+return {oldest, waiting, prioritized, delayedDue, paused, limited, active, newest}`;
+const QUEUE_WAIT = 'ceresQueueWait';
+
+/** What {@link readQueueWaitFigures} reads of one queue (see QUEUE_WAIT_LUA). */
+export interface QueueWaitFigures {
+  /** When the oldest due job became due (ms since the epoch), or null when none is due. */
+  oldestDueAt: number | null;
+  waiting: number;
+  prioritized: number;
+  /** Delayed jobs whose due time passed (a worker promotes them; with none running they stay). */
+  delayedDue: number;
+  paused: boolean;
+  /** The TTL of the queue's limiter key (its rate window or a back-pressure pause), 0 when none. */
+  limiterMs: number;
+  active: number;
+  /** The newest job start known (a running job's, else a finished job's end), or null. */
+  newestStartAt: number | null;
+}
+
+/** Reads {@link QueueWaitFigures} in one script call; `sample` jobs of the wait list and of the prioritized set are looked at. */
+export async function readQueueWaitFigures(connection: Redis, queue: Queue, now: number, sample: number): Promise<QueueWaitFigures> {
+  if (!(QUEUE_WAIT in connection)) connection.defineCommand(QUEUE_WAIT, { numberOfKeys: 8, lua: QUEUE_WAIT_LUA });
+  const keys = ['wait', 'prioritized', 'delayed', 'meta', 'limiter', 'active', 'completed', 'failed'].map((key) => queue.toKey(key));
+  const answer = (await (connection as unknown as Record<typeof QUEUE_WAIT, (...args: Array<string | number>) => Promise<number[]>>)[
+    QUEUE_WAIT
+  ](...keys, now, queue.toKey(''), sample)) as number[];
+  const [oldest, waiting, prioritized, delayedDue, paused, limiterMs, active, newest] = answer.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    oldestDueAt: oldest < 0 ? null : oldest,
+    waiting,
+    prioritized,
+    delayedDue,
+    paused: paused === 1,
+    limiterMs,
+    active,
+    newestStartAt: newest < 0 ? null : newest,
+  };
+}

@@ -46,3 +46,8 @@ export function tenantRateKey(queue: Pick<Queue, 'toKey'>, tenant: string): stri
 export function rateSlotKey(queue: Pick<Queue, 'toKey'>, jobId: string): string {
   return queue.toKey(`ceres-rate-slot:${jobId}`);
 }
+
+/** A queue's long-wait/stall episode, open or with its alerts still to send (ceres-store.ts, WAIT_EPISODE_SCRIPT). */
+export function waitEpisodeKey(queue: Pick<Queue, 'toKey'>): string {
+  return queue.toKey('ceres-wait-episode');
+}

@@ -6,5 +6,7 @@ export default defineQueue({
   description: 'Checks and conversions of uploaded files',
   concurrency: 2,
   timeoutMs: 5 * 60_000,
+  // One check may take its whole 5 min timeout with 2 per worker: an upload may queue behind one.
+  longWaitSeconds: 300,
   defaultJobOptions: { ...onRetrySchedule, removeOnComplete: { age: DAY_S }, removeOnFail: { age: 7 * DAY_S } },
 });

@@ -9,5 +9,7 @@ export default defineQueue({
   description: 'Scheduled maintenance',
   concurrency: 1,
   timeoutMs: 10 * 60_000,
+  // One job at a time, each up to its 10 min timeout: a cron may wait behind another one.
+  longWaitSeconds: 15 * 60,
   defaultJobOptions: { ...onRetrySchedule, removeOnComplete: { age: 7 * DAY_S }, removeOnFail: { age: 30 * DAY_S } },
 });

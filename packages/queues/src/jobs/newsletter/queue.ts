@@ -1,5 +1,5 @@
 import { onRetrySchedule } from '../../retry';
-import { DAY_S, defineQueue } from '../define';
+import { DAY_S, defineQueue, HOUR_S } from '../define';
 
 /**
  * Bulk mail, apart from `email` so that a campaign never delays a verification mail. Its rate holds
@@ -15,6 +15,9 @@ export default defineQueue({
     perSecond: 10,
     description: "The mail provider's quota for newsletter mails",
   },
+  // A campaign is paced by its rate (72,000 mails an hour at 10/s): its last mails wait by design.
+  // Two hours: a campaign of that size or less raises nothing; a stopped one is seen within them.
+  longWaitSeconds: 2 * HOUR_S,
   // Kept a day: a fan-out run again within it finds the jobs and adds none (the recipient's
   // outcome in PostgreSQL is what keeps a mail from going out twice after that).
   defaultJobOptions: { ...onRetrySchedule, removeOnComplete: { age: DAY_S }, removeOnFail: { age: 7 * DAY_S } },

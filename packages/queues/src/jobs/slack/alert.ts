@@ -19,9 +19,9 @@ export default defineJob({
   keyField: 'dedupeKey',
   // One alert per dedupe key while it is kept (completed 1 h): no repeats of the same alarm.
   duplicates: 'retention',
-  // The daily report (`daily-report-<date>`), the dead-letter alerts (`dead-<queue>-…`) and the
-  // newsletter summaries (`newsletter-<campaignId>`).
-  reservedKeyPrefixes: ['daily-report-', 'dead-', 'newsletter-'],
+  // The daily report (`daily-report-<date>`), the dead-letter alerts (`dead-<queue>-…`), the
+  // newsletter summaries (`newsletter-<campaignId>`) and queues-ui's long-wait alerts (`queue-wait-<queue>-…`).
+  reservedKeyPrefixes: ['daily-report-', 'dead-', 'newsletter-', 'queue-wait-'],
   enqueuedBy: 'platform',
   options: ['delay'],
 });

@@ -13,6 +13,8 @@ export default defineQueue({
   // Slack's incoming webhooks allow about one message per second.
   rateLimit: { env: 'SLACK_RATE_PER_SECOND', perSecond: 1, description: "The webhook's rate" },
   carriesAlerts: true,
+  // At 1/s a burst of 30 alerts drains in 30 s; an alert older than that is late for an incident.
+  longWaitSeconds: 30,
   defaultJobOptions: {
     ...onRetrySchedule,
     removeOnComplete: { age: HOUR_S },
