@@ -101,20 +101,26 @@ async function stopApi(child: ChildProcess): Promise<void> {
 
 describe('traces across the hop (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
   let receiver: OtlpReceiver;
-  afterAll(async () => receiver?.close());
+  let env: Record<string, string>;
+  let apiEnv: ReturnType<typeof stackEnv>['api'];
+  let workerEnvWithLog: ReturnType<typeof stackEnv>['worker'];
+  let port: number;
 
-  it('API request → enqueue → process → SMTP send / Slack post are one trace each, linked parent to child, with no personal data', async () => {
+  beforeAll(async () => {
     receiver = await startOtlpReceiver();
     // A short export delay (the SDK reads it) so the test does not wait the default 5 s per batch.
-    const {
+    ({
       env,
       api: apiEnv,
       worker: workerEnvWithLog,
-    } = stackEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+    } = stackEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' }));
     const worker = spawnWorker(workerEnvWithLog);
     workers.push(worker);
-    const [{ port, child: api }] = await Promise.all([startApiProcess(apiEnv), worker.ready]);
+    [{ port }] = await Promise.all([startApiProcess(apiEnv), worker.ready]);
+  }, 90_000);
+  afterAll(async () => receiver?.close());
 
+  it('API request → enqueue → process → SMTP send / Slack post are one trace each, linked parent to child, with no personal data', async () => {
     const mail = await post(port, '/jobs/email/welcome', { userId: 'trace-user', email: ADDRESS, firstName: FIRST_NAME });
     const alert = await post(port, '/jobs/slack/alert', { text: ALERT_TEXT, severity: 'warning', dedupeKey: 'trace-alert' });
     await peers.smtp.waitForMessages(1, 30_000);
@@ -227,13 +233,31 @@ describe('traces across the hop (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     }
     expect(receiver.requests.every((request) => request.path === '/v1/traces')).toBe(true);
 
-    // The control of the other test: with tracing on, the SDK is what these processes loaded.
-    await stopApi(api);
+    // The control of the last test: with tracing on, these processes loaded the SDK.
     expect(otelModules(apiEnv.CERES_MODULE_LOG).some((url) => url.includes('/@opentelemetry/sdk-trace-node/'))).toBe(true);
     expect(otelModules(workerEnvWithLog.CERES_MODULE_LOG).some((url) => url.includes('/@opentelemetry/exporter-trace-otlp-http/'))).toBe(
       true,
     );
   }, 120_000);
+
+  it('a mail the relay refuses: the attempt and the send are failed spans naming the error class and the code, not the address', async () => {
+    const refused = 'rechazo.traza@example.com';
+    peers.smtp.setRules([{ match: /^rechazo\.traza@/, code: 550 }]);
+    const { jobId } = await post(port, '/jobs/email/welcome', { userId: 'refused-user', email: refused, firstName: 'Rechazonombre' });
+    const spans = await receiver.waitForSpans(
+      (all) => all.some((span) => span.name === 'process email' && span.attributes['ceres.job.outcome'] === 'failed'),
+      { what: 'the failed attempt' },
+    );
+    const attempt = spans.find((span) => span.name === 'process email' && span.attributes['ceres.job.outcome'] === 'failed')!;
+    const send = spans.find((span) => span.name === 'smtp send' && span.parentSpanId === attempt.spanId);
+    expect(attempt.status).toEqual({ code: 2, message: 'UnrecoverableError' });
+    expect(attempt.attributes['error.type']).toBe('UnrecoverableError');
+    expect(send).toMatchObject({ status: { code: 2 }, attributes: { 'smtp.response.code': 550, 'error.type': 'UnrecoverableError' } });
+    const enqueue = spans.find((span) => span.spanId === attempt.parentSpanId);
+    expect(enqueue?.name).toBe('enqueue email');
+    const exported = receiver.bodies.join('\n');
+    for (const secret of [refused, 'rechazo.traza', 'Rechazonombre', String(jobId)]) expect(exported, secret).not.toContain(secret);
+  }, 60_000);
 });
 
 describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {

@@ -106,8 +106,10 @@ export function createMailer(options: MailerOptions): Mailer {
         try {
           return await send(message, sendOptions);
         } catch (error) {
-          const { responseCode } = error as { responseCode?: number };
-          if (typeof responseCode === 'number') span.setAttribute('smtp.response.code', responseCode);
+          // The relay's answer: on the error (transient) or its cause (permanent, throttled).
+          const { responseCode, cause } = error as { responseCode?: number; cause?: { responseCode?: number } };
+          const code = responseCode ?? cause?.responseCode;
+          if (typeof code === 'number') span.setAttribute('smtp.response.code', code);
           span.fail(error);
           throw error;
         }
