@@ -84,10 +84,14 @@ export async function createTracing({ serviceName, url }: { serviceName: string;
     },
     flush: () => provider.forceFlush(),
     async shutdown() {
-      await provider.shutdown();
-      trace.disable();
-      context.disable();
-      propagation.disable();
+      try {
+        await provider.shutdown();
+      } finally {
+        // Off even when the last export failed (collector gone): nothing is traced after a stop.
+        trace.disable();
+        context.disable();
+        propagation.disable();
+      }
     },
   };
 }
