@@ -258,6 +258,26 @@ describe('traces across the hop (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     const exported = receiver.bodies.join('\n');
     for (const secret of [refused, 'rechazo.traza', 'Rechazonombre', String(jobId)]) expect(exported, secret).not.toContain(secret);
   }, 60_000);
+
+  it('a batch is one enqueue span, and each of its jobs is processed as its child', async () => {
+    const items = [1, 2].map((n) => ({ userId: `batch-user-${n}`, email: `lote.${n}@example.com`, firstName: `Lotenombre${n}` }));
+    await post(port, '/jobs/email/welcome/batch', { items });
+    const spans = await receiver.waitForSpans(
+      (all) => {
+        const batch = all.find((span) => span.name === 'enqueue email' && span.attributes['messaging.batch.message_count'] === 2);
+        return (
+          batch !== undefined && all.filter((span) => span.name === 'process email' && span.parentSpanId === batch.spanId).length === 2
+        );
+      },
+      { what: 'the batch and its two attempts' },
+    );
+    const batch = spans.find((span) => span.name === 'enqueue email' && span.attributes['messaging.batch.message_count'] === 2)!;
+    expect(batch.attributes['ceres.enqueue.duplicates']).toBe(0);
+    const request = spans.find((span) => span.spanId === batch.parentSpanId);
+    expect(request).toMatchObject({ name: 'POST /jobs/email/welcome/batch', traceId: batch.traceId, kind: SERVER });
+    const exported = receiver.bodies.join('\n');
+    for (const item of items) for (const value of Object.values(item)) expect(exported, value).not.toContain(value);
+  }, 60_000);
 });
 
 describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {

@@ -132,7 +132,8 @@ export class QueueClient {
     const [queue, job] = splitType(type);
     const sealed = this.sealer.seal(queue, job, this.sealer.check(queue, job, payload, options));
     await this.link.ready();
-    const opts = tracing ? withTraceContext(sealed.opts, tracing) : sealed.opts;
+    const telemetry = tracing ? traceTelemetry(tracing) : undefined;
+    const opts = telemetry ? { ...sealed.opts, telemetry } : sealed.opts;
     return this.link.unavailableIfDown(this.writer.addOne({ ...sealed, opts, queue: this.getQueue(queue as QueueName) }));
   }
 
@@ -190,7 +191,9 @@ export class QueueClient {
     const sealed = checked.map((item) => this.sealer.seal(queue, job, item));
     await this.link.ready();
     const bullQueue = this.getQueue(queue as QueueName);
-    const traced = tracing ? sealed.map((item) => ({ ...item, opts: withTraceContext(item.opts, tracing) })) : sealed;
+    // One context for the whole call: every job of it is a child of the one enqueue span.
+    const telemetry = tracing ? traceTelemetry(tracing) : undefined;
+    const traced = telemetry ? sealed.map((item) => ({ ...item, opts: { ...item.opts, telemetry } })) : sealed;
     return this.link.unavailableIfDown(this.writer.add(traced.map((item) => ({ ...item, queue: bullQueue }))));
   }
 
@@ -226,13 +229,13 @@ function enqueueAttributes(queue: string, job: string, tenant: string | undefine
 }
 
 /**
- * The job's options with the active trace context in BullMQ's telemetry field (`tm` in Redis), where
- * BullMQ's own Worker telemetry and the worker's runner read it. Only with tracing on: without it
- * a job is stored exactly as before.
+ * The active trace context as the job option BullMQ keeps it in (`telemetry.metadata`, `tm` in
+ * Redis), where BullMQ's own Worker telemetry and the worker's runner read it. Only with tracing
+ * on: without it a job is stored exactly as before.
  */
-function withTraceContext(opts: JobsOptions, tracing: Tracing): JobsOptions {
+function traceTelemetry(tracing: Tracing): JobsOptions['telemetry'] {
   const metadata = tracing.metadata();
-  return metadata === undefined ? opts : { ...opts, telemetry: { metadata } };
+  return metadata === undefined ? undefined : { metadata };
 }
 
 /** `email/verify` → `['email', 'verify']`; job names have no `/`. */
