@@ -21,6 +21,7 @@ const UNIT = [
   'packages/app-kit/tests/auth-failures.test.ts',
   'packages/app-kit/tests/env.test.ts',
   'packages/app-kit/tests/newsletter.test.ts',
+  'packages/app-kit/tests/tracing.test.ts',
   'packages/http/tests/http.test.ts',
   'packages/queues/tests/config.test.ts',
   'packages/queues/tests/job-id.test.ts',

@@ -7,7 +7,7 @@ import {
   typeboxValidatorCompiler,
   type ErrorHandlerOptions,
 } from '@ceres/http';
-import { TOKEN_SCOPES } from '@ceres/app-kit';
+import { activeTracing, TOKEN_SCOPES } from '@ceres/app-kit';
 import type { Db } from '@ceres/db';
 import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
@@ -18,6 +18,7 @@ import { drainPlugin } from './plugins/drain';
 import { rateLimitPlugin } from './plugins/rate-limit';
 import { securityHeadersPlugin } from './plugins/security-headers';
 import { tenantTokensPlugin } from './plugins/tenant-tokens';
+import { tracingPlugin } from './plugins/tracing';
 import { docsPlugin } from './plugins/swagger';
 import { pingRedis } from './redis-health';
 import { batchRoutes } from './routes/batch';
@@ -62,6 +63,9 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
     frameworkErrors: createErrorHandler(ERRORS),
   }) as unknown as FastifyInstance;
   if (onRoute) app.addHook('onRoute', onRoute);
+  // First, so that its onRequest hook runs before every other and the request's span covers them.
+  const tracing = activeTracing();
+  if (tracing) app.register(tracingPlugin, { tracing });
 
   // JSON only: any other content type is a 415, rather than a string body that fails as a payload.
   app.removeContentTypeParser('text/plain');

@@ -9,6 +9,7 @@ import {
   EnvLogLevel,
   MIN_SECRET_LENGTH,
   parseEnv,
+  TracingEnv,
 } from '@ceres/app-kit';
 import { databaseUrlSetting } from '@ceres/db';
 import { Type } from '@sinclair/typebox';
@@ -66,6 +67,7 @@ export const ApiEnv = Type.Object({
     description: `Checks the signature of the newsletter unsubscribe tokens (the worker signs them): comma-separated, newest first, any accepted; each at least ${MIN_SECRET_LENGTH} characters with at least 6 distinct ones`,
   }),
   LOG_LEVEL: EnvLogLevel,
+  ...TracingEnv.properties,
 });
 
 /**

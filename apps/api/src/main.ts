@@ -1,4 +1,4 @@
-import { runService } from '@ceres/app-kit';
+import { runService, startTracing, stopTracing } from '@ceres/app-kit';
 import { createDb } from '@ceres/db';
 import { ConfigError, QueueClient } from '@ceres/queues';
 import { buildApp } from './app';
@@ -6,8 +6,10 @@ import { loadApiConfig } from './config';
 
 await runService({
   name: 'ceres-api',
-  start() {
+  async start() {
     const config = loadApiConfig();
+    // Before the app: it traces requests only when tracing is on when it is built.
+    const tracing = await startTracing('ceres-api');
     const queues = new QueueClient({
       config: config.queues,
       connectionName: 'ceres-api',
@@ -16,6 +18,7 @@ await runService({
     // Connects lazily: an unreachable PostgreSQL makes the campaign routes answer 503, nothing else.
     const db = createDb(config.databaseUrl, { applicationName: 'ceres-api' });
     const app = buildApp({ config, queues, db });
+    if (tracing) app.log.info({ service: tracing.serviceName, url: tracing.url }, 'tracing on: spans exported over OTLP/HTTP');
     return {
       log: app.log,
       stopping: 'shutting down: finishing in-flight requests',
@@ -26,7 +29,7 @@ await runService({
         await app.ready();
         await app.drain(config.shutdownDrainMs);
         await app.close();
-        await Promise.allSettled([queues.close(), db.close()]);
+        await Promise.allSettled([queues.close(), db.close(), stopTracing()]);
         return 0;
       },
       stopped: 'shut down cleanly',

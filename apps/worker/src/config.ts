@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { LevelWithSilent } from 'pino';
 import { loadQueuesConfig, missingKeyringError, RATE_LIMITED_QUEUES, SCHEDULED_JOB_TYPES, type QueueName } from '@ceres/queues';
-import { ConfigError, parseSecretList, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv } from '@ceres/app-kit';
+import { ConfigError, parseSecretList, EnvLogLevel, MIN_SECRET_LENGTH, parseEnv, TracingEnv } from '@ceres/app-kit';
 import { databaseUrlSetting } from '@ceres/db';
 import { FILES_ENV, fileLimitsFromEnv } from './files/limits';
 
@@ -70,6 +70,7 @@ export const WorkerEnv = Type.Object({
   TZ: Type.String({ default: 'America/Argentina/Cordoba', minLength: 1, description: 'Time zone of the maintenance crons' }),
   REPORT_EMAIL_TO: Type.Optional(Type.String({ format: 'email', description: 'Also mail the daily report here' })),
   LOG_LEVEL: EnvLogLevel,
+  ...TracingEnv.properties,
   FILES_SANDBOX_TIMEOUT_MS: Type.Integer({
     default: 10_000,
     minimum: 100,

@@ -1,4 +1,4 @@
-import { runService } from '@ceres/app-kit';
+import { runService, startTracing, stopTracing } from '@ceres/app-kit';
 import { assertRedisDatabase, logSentinelWatch } from '@ceres/queues';
 import { createWorkerApp } from './app';
 import { loadWorkerConfig } from './config';
@@ -13,6 +13,9 @@ await runService({
     // A REDIS_URL database the server lacks would have the Workers run database 0's jobs: stop first.
     await assertRedisDatabase(config.queues);
     const logger = createLogger(config.logLevel);
+    // Before the app: its runner wraps jobs in spans only when tracing is on when it is built.
+    const tracing = await startTracing('ceres-worker');
+    if (tracing) logger.info({ service: tracing.serviceName, url: tracing.url }, 'tracing on: spans exported over OTLP/HTTP');
     // A sentinel whose failover announcements do not reach the worker is logged (once per outage).
     logSentinelWatch(logger);
     // A worker that stays stalled after a rebuild exits non-zero: PM2 restarts it (and counts it).
@@ -28,6 +31,7 @@ await runService({
       stopping: 'stopping: waiting for active jobs to finish',
       async stop() {
         const { left } = await app.stop();
+        await stopTracing().catch((error: unknown) => logger.warn({ err: errorSummary(error) }, 'could not export the last spans'));
         // Jobs given up during a Redis outage (logged by stop): non-zero, so it shows in PM2.
         return left.length > 0 ? 1 : 0;
       },

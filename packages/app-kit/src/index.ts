@@ -28,3 +28,15 @@ export * from './tenant';
 export * from './access';
 export { hashPassword, newPassword, verifyPassword } from './password';
 export { PeriodicRead, type PeriodicReadOptions } from './periodic-read';
+export {
+  activeTracing,
+  startTracing,
+  stopTracing,
+  tracesUrl,
+  TracingEnv,
+  type SpanAttributes,
+  type SpanAttributeValue,
+  type SpanKindName,
+  type Tracing,
+  type TraceSpan,
+} from './tracing';

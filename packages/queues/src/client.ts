@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+import { activeTracing, DEFAULT_TENANT, type SpanAttributes, type Tracing } from '@ceres/app-kit';
+import { Queue, type JobsOptions } from 'bullmq';
 import { announcePause } from './back-pressure';
 import { CeresStore } from './ceres-store';
 import { loadQueuesConfig, type QueuesConfig } from './config';
@@ -106,11 +107,34 @@ export class QueueClient {
    * Throws `PayloadValidationError`, `InvalidJobKeyError`, `UnknownJobTypeError` (nothing
    * enqueued) or `QueueUnavailableError` (Redis down, nothing enqueued).
    */
-  async enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T> & TenantOption): Promise<EnqueueResult> {
+  enqueue<T extends JobType>(type: T, payload: Payload<T>, options?: OptionsOf<T> & TenantOption): Promise<EnqueueResult> {
+    const tracing = activeTracing();
+    if (!tracing) return this.enqueueOne(type, payload, options, undefined);
+    const [queue, job] = splitType(type);
+    return tracing.inSpan(`enqueue ${queue}`, 'producer', enqueueAttributes(queue, job, options?.tenant, 1), async (span) => {
+      try {
+        const result = await this.enqueueOne(type, payload, options, tracing);
+        span.setAttribute('ceres.enqueue.duplicate', result.duplicate);
+        return result;
+      } catch (error) {
+        span.fail(error);
+        throw error;
+      }
+    });
+  }
+
+  private async enqueueOne(
+    type: string,
+    payload: unknown,
+    options: (EnqueueOptions & TenantOption) | undefined,
+    tracing: Tracing | undefined,
+  ) {
     const [queue, job] = splitType(type);
     const sealed = this.sealer.seal(queue, job, this.sealer.check(queue, job, payload, options));
     await this.link.ready();
-    return this.link.unavailableIfDown(this.writer.addOne({ ...sealed, queue: this.getQueue(queue as QueueName) }));
+    const telemetry = tracing ? traceTelemetry(tracing) : undefined;
+    const opts = telemetry ? { ...sealed.opts, telemetry } : sealed.opts;
+    return this.link.unavailableIfDown(this.writer.addOne({ ...sealed, opts, queue: this.getQueue(queue as QueueName) }));
   }
 
   /**
@@ -134,10 +158,32 @@ export class QueueClient {
    * atomic). One invalid item rejects the batch ({@link BatchValidationError}, listing each bad
    * item): nothing is enqueued.
    */
-  async enqueueBulk<T extends JobType>(
+  enqueueBulk<T extends JobType>(
     type: T,
     payloads: ReadonlyArray<Payload<T>>,
     options?: OptionsOf<T> & TenantOption,
+  ): Promise<EnqueueResult[]> {
+    const tracing = activeTracing();
+    if (!tracing) return this.enqueueMany(type, payloads, options, undefined);
+    const [queue, job] = splitType(type);
+    const attributes = enqueueAttributes(queue, job, options?.tenant, payloads.length);
+    return tracing.inSpan(`enqueue ${queue}`, 'producer', attributes, async (span) => {
+      try {
+        const results = await this.enqueueMany(type, payloads, options, tracing);
+        span.setAttribute('ceres.enqueue.duplicates', results.filter((result) => result.duplicate).length);
+        return results;
+      } catch (error) {
+        span.fail(error);
+        throw error;
+      }
+    });
+  }
+
+  private async enqueueMany(
+    type: string,
+    payloads: readonly unknown[],
+    options: (EnqueueOptions & TenantOption) | undefined,
+    tracing: Tracing | undefined,
   ): Promise<EnqueueResult[]> {
     const [queue, job] = splitType(type);
     const checked = this.sealer.checkBulk(queue, job, payloads, options);
@@ -145,7 +191,10 @@ export class QueueClient {
     const sealed = checked.map((item) => this.sealer.seal(queue, job, item));
     await this.link.ready();
     const bullQueue = this.getQueue(queue as QueueName);
-    return this.link.unavailableIfDown(this.writer.add(sealed.map((item) => ({ ...item, queue: bullQueue }))));
+    // One context for the whole call: every job of it is a child of the one enqueue span.
+    const telemetry = tracing ? traceTelemetry(tracing) : undefined;
+    const traced = telemetry ? sealed.map((item) => ({ ...item, opts: { ...item.opts, telemetry } })) : sealed;
+    return this.link.unavailableIfDown(this.writer.add(traced.map((item) => ({ ...item, queue: bullQueue }))));
   }
 
   /**
@@ -164,6 +213,29 @@ export class QueueClient {
     await Promise.allSettled(queues.map((queue) => queue.close()));
     await this.link.close();
   }
+}
+
+/** The enqueue span's attributes: the queue, the job type, the tenant and how many jobs; never a payload or a job id. */
+function enqueueAttributes(queue: string, job: string, tenant: string | undefined, count: number): SpanAttributes {
+  return {
+    'messaging.system': 'bullmq',
+    'messaging.operation.type': 'send',
+    'messaging.operation.name': 'enqueue',
+    'messaging.destination.name': queue,
+    'messaging.batch.message_count': count,
+    'ceres.job.name': job,
+    'ceres.tenant': tenant ?? DEFAULT_TENANT,
+  };
+}
+
+/**
+ * The active trace context as the job option BullMQ keeps it in (`telemetry.metadata`, `tm` in
+ * Redis), where BullMQ's own Worker telemetry and the worker's runner read it. Only with tracing
+ * on: without it a job is stored exactly as before.
+ */
+function traceTelemetry(tracing: Tracing): JobsOptions['telemetry'] {
+  const metadata = tracing.metadata();
+  return metadata === undefined ? undefined : { metadata };
 }
 
 /** `email/verify` → `['email', 'verify']`; job names have no `/`. */

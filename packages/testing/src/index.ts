@@ -5,6 +5,7 @@ export { startRedisServer, type RedisServer, type RedisServerOptions } from './r
 export { startPostgresServer, findPostgresBinDir, type PostgresServer, type PostgresServerOptions } from './postgres-server';
 export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type RecipientRule, type ReceivedMail, type Throttle } from './smtp-sink';
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './http-receiver';
+export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
 export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentinel';
 export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
 export { startDelayProxy, type DelayProxy } from './delay-proxy';

@@ -1,3 +1,4 @@
+import { startTracing, stopTracing } from '@ceres/app-kit';
 import type { QueueName } from '@ceres/queues';
 import type { WorkerConfig } from '@ceres/worker';
 import { UsageError } from '../errors';
@@ -45,12 +46,16 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   };
 
   const logger = createLogger(config.logLevel);
+  // As the worker: with OTEL_EXPORTER_OTLP_ENDPOINT set (checked with the worker's settings above),
+  // each attempt and its SMTP/Slack call are spans of the job's trace; unset, nothing is loaded.
+  await startTracing('ceres-jobs-work', ctx.env);
   // No queue takes more jobs at once than are allowed in all; the gate covers several queues.
   const app = createWorkerApp({ config, logger, processors, queues: options.queue, maxConcurrency: limit, admit });
   app.runner.jobs.on('attemptEnded', () => inFlight--);
   const queues = app.runner.queues;
   if (queues.length === 0) {
     await app.stop(true);
+    await stopTracing().catch(() => {});
     throw new UsageError('work: none of the chosen queues can be consumed by this worker');
   }
 
@@ -89,6 +94,7 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
     await finished;
   } catch (error) {
     await app.stop(true);
+    await stopTracing().catch(() => {});
     throw error;
   } finally {
     clearTimeout(poll);
@@ -99,6 +105,7 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   // before the connections close (idempotent, like every worker's startup reconciliation).
   await app.deadLetters.reconcile(queues).catch(() => {});
   await app.stop();
+  await stopTracing().catch(() => {});
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   io.stderr.write(`ceres-jobs work: ${admitted} job(s) processed from ${queues.join(', ')}\n`);

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { maskEmails } from '@ceres/app-kit';
+import { activeTracing, maskEmails } from '@ceres/app-kit';
 import { isPermanentMailError, isThrottlingMailError } from '../mail/smtp-answers';
 import { MailOutcomeUnknownError } from '../mail/unknown-outcome';
 import { ThrottledError } from '../throttled-error';
@@ -80,22 +80,40 @@ export function createMailer(options: MailerOptions): Mailer {
     if (!url.searchParams.has(name)) url.searchParams.set(name, value);
   }
   const transport: Transporter = nodemailer.createTransport(url.toString());
+  // The relay, never the recipient: what the SMTP span says about the send.
+  const relay = { 'server.address': url.hostname, 'server.port': Number(url.port || (url.protocol === 'smtps:' ? 465 : 587)) };
+  const send: Mailer['send'] = async (message, { signal } = {}) => {
+    signal?.throwIfAborted();
+    // Chosen before sending so that a send cut by the deadline still names the mail it may have delivered.
+    const messageId = message.messageId ?? newMessageId();
+    try {
+      // nodemailer closes the connection of this one mail when the signal aborts.
+      const info = await transport.sendMail({ from: options.from, ...message, messageId, signal });
+      return { messageId: String(info.messageId), delivery: 'smtp' };
+    } catch (error) {
+      if (signal?.aborted) throw new MailOutcomeUnknownError(messageId, { cause: error });
+      throw classifyMailError(error, options.throttlePauseMs ?? 30_000);
+    }
+  };
   return {
     description: `${url.protocol}//${url.host} (pooled)`,
     newMessageId,
     delivered: async () => undefined,
-    async send(message, { signal } = {}) {
-      signal?.throwIfAborted();
-      // Chosen before sending so that a send cut by the deadline still names the mail it may have delivered.
-      const messageId = message.messageId ?? newMessageId();
-      try {
-        // nodemailer closes the connection of this one mail when the signal aborts.
-        const info = await transport.sendMail({ from: options.from, ...message, messageId, signal });
-        return { messageId: String(info.messageId), delivery: 'smtp' };
-      } catch (error) {
-        if (signal?.aborted) throw new MailOutcomeUnknownError(messageId, { cause: error });
-        throw classifyMailError(error, options.throttlePauseMs ?? 30_000);
-      }
+    send(message, sendOptions) {
+      const tracing = activeTracing();
+      if (!tracing) return send(message, sendOptions);
+      return tracing.inSpan('smtp send', 'client', relay, async (span) => {
+        try {
+          return await send(message, sendOptions);
+        } catch (error) {
+          // The relay's answer: on the error (transient) or its cause (permanent, throttled).
+          const { responseCode, cause } = error as { responseCode?: number; cause?: { responseCode?: number } };
+          const code = responseCode ?? cause?.responseCode;
+          if (typeof code === 'number') span.setAttribute('smtp.response.code', code);
+          span.fail(error);
+          throw error;
+        }
+      });
     },
     close: () => transport.close(),
   };

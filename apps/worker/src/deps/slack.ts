@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { activeTracing } from '@ceres/app-kit';
 import type { Logger } from 'pino';
 import { ThrottledError } from '../throttled-error';
 
@@ -55,31 +56,48 @@ export function createSlack(options: SlackOptions): Slack {
     };
   }
   const url = new URL(webhookUrl);
+  // The webhook path is a secret: the span, like the description, names only the host.
+  const peer = { 'server.address': url.hostname, 'server.port': Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+  const post: Slack['post'] = async (message, signal) => {
+    const body = Buffer.from(JSON.stringify(message));
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const { status, retryAfterHeader } = await postJson(url, body, signal ? AbortSignal.any([timeout, signal]) : timeout);
+    if (status === undefined) {
+      // No answer within SLACK_TIMEOUT_MS after the whole request went out: Slack may well have
+      // posted it (a slow webhook). Posting again would show it twice, or six times over the
+      // retry schedule; the alert is logged instead so it is not lost.
+      logger.warn(
+        { slack: message.text, timeoutMs },
+        'slack webhook did not answer in time after the request was sent; not posted again (it may show in Slack)',
+      );
+      return { delivered: 'unconfirmed' };
+    }
+    if (status === 429) {
+      const retryAfterMs = retryAfter(retryAfterHeader, Date.now());
+      throw new ThrottledError(retryAfterMs, `Slack webhook answered HTTP 429; pausing ${retryAfterMs} ms`, {
+        cause: new SlackHttpError(429),
+      });
+    }
+    if (status < 200 || status >= 300) throw new SlackHttpError(status);
+    return { delivered: 'webhook' };
+  };
   return {
-    // The webhook path is a secret: show only the host.
     description: `webhook ${url.host}`,
-    async post(message, signal) {
-      const body = Buffer.from(JSON.stringify(message));
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const { status, retryAfterHeader } = await postJson(url, body, signal ? AbortSignal.any([timeout, signal]) : timeout);
-      if (status === undefined) {
-        // No answer within SLACK_TIMEOUT_MS after the whole request went out: Slack may well have
-        // posted it (a slow webhook). Posting again would show it twice, or six times over the
-        // retry schedule; the alert is logged instead so it is not lost.
-        logger.warn(
-          { slack: message.text, timeoutMs },
-          'slack webhook did not answer in time after the request was sent; not posted again (it may show in Slack)',
-        );
-        return { delivered: 'unconfirmed' };
-      }
-      if (status === 429) {
-        const retryAfterMs = retryAfter(retryAfterHeader, Date.now());
-        throw new ThrottledError(retryAfterMs, `Slack webhook answered HTTP 429; pausing ${retryAfterMs} ms`, {
-          cause: new SlackHttpError(429),
-        });
-      }
-      if (status < 200 || status >= 300) throw new SlackHttpError(status);
-      return { delivered: 'webhook' };
+    post(message, signal) {
+      const tracing = activeTracing();
+      if (!tracing) return post(message, signal);
+      return tracing.inSpan('slack post', 'client', peer, async (span) => {
+        try {
+          const result = await post(message, signal);
+          span.setAttribute('ceres.slack.delivery', result.delivered);
+          return result;
+        } catch (error) {
+          if (error instanceof SlackHttpError) span.setAttribute('http.response.status_code', error.status);
+          else if (error instanceof ThrottledError) span.setAttribute('http.response.status_code', 429);
+          span.fail(error);
+          throw error;
+        }
+      });
     },
   };
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { activeTracing, type Tracing } from '@ceres/app-kit';
 import {
   createRedisConnection,
   tenantOfData,
@@ -11,7 +12,7 @@ import {
   type JobDefinition,
   type QueueName,
 } from '@ceres/queues';
-import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from '../config';
@@ -226,7 +227,11 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     });
     this.outage.watch(connection);
     const rate = config.rates[queue];
-    const worker = new Worker(queue, (job, token) => this.run(job, token), {
+    const tracing = activeTracing();
+    const processJob = tracing
+      ? (job: Job, token?: string) => this.traced(tracing, job, token)
+      : (job: Job, token?: string) => this.run(job, token);
+    const worker = new Worker(queue, processJob, {
       ...workerSettings,
       connection,
       prefix: config.queues.bullPrefix,
@@ -277,6 +282,40 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       Math.max(slot.heldUntil - Date.now(), 1),
     );
     slot.holdTimer.unref();
+  }
+
+  /**
+   * {@link run} in a consumer span, one per attempt: a child of the enqueue span whose context the
+   * job carries (BullMQ's telemetry metadata), or a new trace for a job enqueued without tracing.
+   */
+  private traced(tracing: Tracing, job: Job, token: string | undefined): Promise<unknown> {
+    const attributes = {
+      'messaging.system': 'bullmq',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.destination.name': job.queueName,
+      'ceres.job.name': job.name,
+      'ceres.job.attempt': job.attemptsMade + 1,
+      'ceres.tenant': tenantOfData(job.data),
+    };
+    return tracing.inSpan(
+      `process ${job.queueName}`,
+      'consumer',
+      attributes,
+      async (span) => {
+        try {
+          const result = await this.run(job, token);
+          span.setAttribute('ceres.job.outcome', 'completed');
+          return result;
+        } catch (error) {
+          const outcome = attemptOutcome(error);
+          span.setAttribute('ceres.job.outcome', outcome);
+          if (outcome === 'failed') span.fail(error);
+          throw error;
+        }
+      },
+      job.opts.telemetry?.metadata ?? null,
+    );
   }
 
   /** The per-job pipeline: open → validate → run under a deadline → record the outcome. */
@@ -384,4 +423,14 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       if (current) current.active -= 1;
     }
   }
+}
+
+/**
+ * How an attempt that threw ended, for its span: put off (back to delayed without an attempt: a
+ * tenant's turn or hold), back to wait (a throttled peer, the CLI's budget), or failed.
+ */
+function attemptOutcome(error: unknown): 'failed' | 'put-off' | 'back-to-wait' {
+  if (error instanceof DelayedError) return 'put-off';
+  if (error instanceof WaitingError || error instanceof RateLimitError) return 'back-to-wait';
+  return 'failed';
 }
