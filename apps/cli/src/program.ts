@@ -62,7 +62,9 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
 
   program
     .command('stats')
-    .description('every queue: waiting, active, delayed, prioritized, failed, completed, paused')
+    .description(
+      'every queue: waiting, active, delayed, prioritized, failed, completed, paused, and the wait p95 of the last 15 minutes (without --tenant)',
+    )
     .addOption(tenantFilter('count'))
     .addOption(json())
     .action((options) => act('read', () => queues.stats(ctx, io, options))());

@@ -1,5 +1,14 @@
 import { createInterface } from 'node:readline/promises';
-import { QUEUE_NAMES, tenantOfData, tenantOfJobId, type CleanableState, type JobState, type JobView } from '@ceres/queues';
+import {
+  formatWait,
+  QUEUE_NAMES,
+  RECENT_WAIT_MINUTES,
+  tenantOfData,
+  tenantOfJobId,
+  type CleanableState,
+  type JobState,
+  type JobView,
+} from '@ceres/queues';
 import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
@@ -44,27 +53,29 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
   const admin = await ctx.admin();
   const all = await admin.allStats(options.tenant);
   const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
-  const queues = Object.fromEntries(QUEUE_NAMES.map((name, index) => [name, { ...all[name], paused: paused[index]! }]));
+  // The waits are counted per queue, all tenants together: shown for the whole platform only.
+  const waits = options.tenant === undefined ? await Promise.all(QUEUE_NAMES.map((name) => admin.recentWait(name))) : undefined;
+  const queues = Object.fromEntries(
+    QUEUE_NAMES.map((name, index) => [
+      name,
+      { ...all[name], paused: paused[index]!, ...(waits ? { waitP95Seconds: waits[index]!.p95Seconds } : {}) },
+    ]),
+  );
   if (options.json) {
-    printJson(io, options.tenant === undefined ? { queues } : { tenant: options.tenant, queues });
+    printJson(io, options.tenant === undefined ? { waitWindowMinutes: RECENT_WAIT_MINUTES, queues } : { tenant: options.tenant, queues });
     return 0;
   }
   if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused: the whole queue)`);
+  const header = ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused'];
   println(
     io,
     table(
-      ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused'],
-      Object.values(queues).map((q) => [
-        q.name,
-        q.waiting,
-        q.active,
-        q.delayed,
-        q.prioritized,
-        q.failed,
-        q.completed,
-        q.paused ? 'yes' : 'no',
-      ]),
-      [1, 2, 3, 4, 5, 6],
+      waits ? [...header, `wait p95 (${RECENT_WAIT_MINUTES} min)`] : header,
+      Object.values(queues).map((q) => {
+        const row = [q.name, q.waiting, q.active, q.delayed, q.prioritized, q.failed, q.completed, q.paused ? 'yes' : 'no'];
+        return waits ? [...row, formatWait(q.waitP95Seconds ?? null)] : row;
+      }),
+      waits ? [1, 2, 3, 4, 5, 6, 8] : [1, 2, 3, 4, 5, 6],
     ),
   );
   return 0;
