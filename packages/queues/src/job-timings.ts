@@ -40,79 +40,104 @@ export function bucketIndex(ms: number): number {
   return index;
 }
 
-interface QueueKeys {
-  timings: string;
-  minute: (index: number) => string;
-  hour: (index: number) => string;
+/** Counts not yet in Redis: per bucket (+Inf last), and their sum in ms. */
+interface Cell {
+  buckets: number[];
+  sum: number;
+}
+
+/** One queue's pending counts: its series by kind, job and tenant; its wait windows by minute and hour. */
+interface QueuePending {
+  queue: Pick<Queue, 'name' | 'toKey'>;
+  series: Map<TimingKind, Map<string, Map<string, Cell>>>;
+  minutes: Map<number, Cell>;
+  hours: Map<number, Cell>;
+}
+
+const newCell = (): Cell => ({ buckets: new Array<number>(BUCKET_COUNT).fill(0), sum: 0 });
+
+/** One command of a flush, and how to put its amount back when Redis did not take it. */
+interface Sent {
+  restore?: () => void;
 }
 
 /**
- * A worker process's observations not yet added to Redis: per key, field → amount to add, and
- * when each window key expires. {@link flush} sends them in one pipeline of HINCRBY (one per
- * distinct field) and PEXPIREAT (one per window key); a failed command keeps its amount for the
- * next flush, a window whose key would have expired meanwhile is dropped. A process killed
- * before its flush loses at most its last second of observations.
+ * A worker process's observations not yet added to Redis, in nested maps (per observation a few
+ * lookups of strings it already has and two array increments: nothing is concatenated).
+ * {@link flush} sends them in one pipeline of HINCRBY (one per bucket hit and per sum) and
+ * PEXPIREAT (one per window key); a failed command keeps its amount for the next flush, a window
+ * whose key would have expired meanwhile is dropped. A process killed before its flush loses at
+ * most its last second of observations.
  */
 export class JobTimings {
-  private pending = new Map<string, Map<string, number>>();
-  private expiries = new Map<string, number>();
-  private readonly keys = new Map<string, QueueKeys>();
+  private pending = new Map<string, QueuePending>();
 
   /** Counts one observation of `ms` (negative, from clocks apart: 0) at time `at`. */
   observe(queue: Pick<Queue, 'name' | 'toKey'>, kind: TimingKind, job: string, tenant: string, ms: number, at = Date.now()): void {
-    const keys = this.keysOf(queue);
     const value = ms > 0 ? ms : 0;
     const bucket = bucketIndex(value);
-    const series = `${kind}|${job}|${tenant}|`;
-    this.add(keys.timings, series + BUCKET_FIELDS[bucket]!, 1);
-    this.add(keys.timings, `${series}sum`, Math.round(value));
+    const cell = this.seriesCell(queue, kind, job, tenant);
+    cell.buckets[bucket]! += 1;
+    cell.sum += value;
     if (kind !== 'wait') return;
-    const minute = Math.floor(at / MINUTE_MS);
-    const hour = Math.floor(at / HOUR_MS);
-    this.addWindow(keys.minute(minute), bucket, (minute + 1) * MINUTE_MS + MINUTE_WINDOW_TTL_MS);
-    this.addWindow(keys.hour(hour), bucket, (hour + 1) * HOUR_MS + HOUR_WINDOW_TTL_MS);
+    this.windowCell(queue, 'minute', Math.floor(at / MINUTE_MS)).buckets[bucket]! += 1;
+    this.windowCell(queue, 'hour', Math.floor(at / HOUR_MS)).buckets[bucket]! += 1;
   }
 
-  /** Keys with observations not yet in Redis. */
+  /** Queues with observations not yet in Redis. */
   get size(): number {
     return this.pending.size;
   }
 
   async flush(redis: Redis, now = Date.now()): Promise<void> {
     if (this.pending.size === 0) return;
-    const pending = this.pending;
-    const expiries = this.expiries;
+    const pending = [...this.pending.values()];
     this.pending = new Map();
-    this.expiries = new Map();
     // One entry per command sent, in order: the answers come back in the same order.
-    const sent: Array<{ key: string; field?: string; amount: number }> = [];
+    const sent: Sent[] = [];
     const pipeline = redis.pipeline();
-    for (const [key, fields] of pending) {
-      const expiresAt = expiries.get(key);
-      if (expiresAt !== undefined && expiresAt <= now) continue;
-      for (const [field, amount] of fields) {
-        pipeline.hincrby(key, field, amount);
-        sent.push({ key, field, amount });
-      }
-      if (expiresAt !== undefined) {
-        pipeline.pexpireat(key, expiresAt);
-        sent.push({ key, amount: expiresAt });
+    for (const { queue, series, minutes, hours } of pending) {
+      const key = jobTimingsKey(queue);
+      for (const [kind, byJob] of series)
+        for (const [job, byTenant] of byJob)
+          for (const [tenant, cell] of byTenant) {
+            const prefix = `${kind}|${job}|${tenant}|`;
+            cell.buckets.forEach((count, bucket) => {
+              if (count === 0) return;
+              pipeline.hincrby(key, prefix + BUCKET_FIELDS[bucket]!, count);
+              sent.push({ restore: () => (this.seriesCell(queue, kind, job, tenant).buckets[bucket]! += count) });
+            });
+            const sum = Math.round(cell.sum);
+            pipeline.hincrby(key, `${prefix}sum`, sum);
+            sent.push({ restore: () => (this.seriesCell(queue, kind, job, tenant).sum += sum) });
+          }
+      for (const [unit, windows, ms, ttl] of [
+        ['minute', minutes, MINUTE_MS, MINUTE_WINDOW_TTL_MS],
+        ['hour', hours, HOUR_MS, HOUR_WINDOW_TTL_MS],
+      ] as const) {
+        for (const [index, cell] of windows) {
+          const expiresAt = (index + 1) * ms + ttl;
+          if (expiresAt <= now) continue;
+          const windowKey = waitWindowKey(queue, unit, index);
+          cell.buckets.forEach((count, bucket) => {
+            if (count === 0) return;
+            pipeline.hincrby(windowKey, BUCKET_FIELDS[bucket]!, count);
+            sent.push({ restore: () => (this.windowCell(queue, unit, index).buckets[bucket]! += count) });
+          });
+          pipeline.pexpireat(windowKey, expiresAt);
+          sent.push({});
+        }
       }
     }
     if (sent.length === 0) return;
     let cause: unknown;
     const answers = (await pipeline.exec().catch((error: unknown) => void (cause = error))) ?? [];
     let failed = 0;
-    sent.forEach(({ key, field, amount }, index) => {
+    sent.forEach(({ restore }, index) => {
       if (answers[index] && !answers[index][0]) return;
       cause ??= answers[index]?.[0];
       failed += 1;
-      if (field === undefined) this.expiries.set(key, amount);
-      else {
-        this.add(key, field, amount);
-        const expiresAt = expiries.get(key);
-        if (expiresAt !== undefined) this.expiries.set(key, expiresAt);
-      }
+      restore?.();
     });
     if (failed > 0) {
       const reason = cause instanceof Error ? cause.message : 'no answer';
@@ -120,35 +145,29 @@ export class JobTimings {
     }
   }
 
-  private add(key: string, field: string, amount: number): void {
-    let fields = this.pending.get(key);
-    if (!fields) this.pending.set(key, (fields = new Map()));
-    fields.set(field, (fields.get(field) ?? 0) + amount);
+  private queuePending(queue: Pick<Queue, 'name' | 'toKey'>): QueuePending {
+    let pending = this.pending.get(queue.name);
+    if (!pending) this.pending.set(queue.name, (pending = { queue, series: new Map(), minutes: new Map(), hours: new Map() }));
+    return pending;
   }
 
-  private addWindow(key: string, bucket: number, expiresAt: number): void {
-    this.add(key, BUCKET_FIELDS[bucket]!, 1);
-    if (!this.expiries.has(key)) this.expiries.set(key, expiresAt);
+  private seriesCell(queue: Pick<Queue, 'name' | 'toKey'>, kind: TimingKind, job: string, tenant: string): Cell {
+    const series = this.queuePending(queue).series;
+    let byJob = series.get(kind);
+    if (!byJob) series.set(kind, (byJob = new Map()));
+    let byTenant = byJob.get(job);
+    if (!byTenant) byJob.set(job, (byTenant = new Map()));
+    let cell = byTenant.get(tenant);
+    if (!cell) byTenant.set(tenant, (cell = newCell()));
+    return cell;
   }
 
-  private keysOf(queue: Pick<Queue, 'name' | 'toKey'>): QueueKeys {
-    let keys = this.keys.get(queue.name);
-    if (!keys) {
-      const minutes = new Map<number, string>();
-      const hours = new Map<number, string>();
-      const cached = (cache: Map<number, string>, unit: 'minute' | 'hour') => (index: number) => {
-        let key = cache.get(index);
-        if (key === undefined) {
-          // Only the current window and the one before are asked for again: the rest can go.
-          if (cache.size > 4) cache.clear();
-          cache.set(index, (key = waitWindowKey(queue, unit, index)));
-        }
-        return key;
-      };
-      keys = { timings: jobTimingsKey(queue), minute: cached(minutes, 'minute'), hour: cached(hours, 'hour') };
-      this.keys.set(queue.name, keys);
-    }
-    return keys;
+  private windowCell(queue: Pick<Queue, 'name' | 'toKey'>, unit: 'minute' | 'hour', index: number): Cell {
+    const pending = this.queuePending(queue);
+    const windows = unit === 'minute' ? pending.minutes : pending.hours;
+    let cell = windows.get(index);
+    if (!cell) windows.set(index, (cell = newCell()));
+    return cell;
   }
 }
 
