@@ -1,7 +1,7 @@
 // The worker side of the job timings against a real Redis (job-timings.ts): what one flush writes,
 // how long the windows are kept, and that a flush Redis refused loses nothing.
 import { randomUUID } from 'node:crypto';
-import { sharedRedis } from '@ceres/testing';
+import { sharedRedis, startRedisServer } from '@ceres/testing';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,5 +87,35 @@ describe('JobTimings', () => {
     // The minute 25 minutes ago expired 5 minutes ago: never written.
     expect(await redis.exists(files.toKey(`ceres-wait:minute:${minute - 25}`))).toBe(0);
     await files.close();
+  });
+
+  it('sends the same few commands for 10,000 jobs as for one: one HINCRBY per bucket hit and sum, one PEXPIREAT per window', async () => {
+    // A server of its own: INFO commandstats counts every client's commands.
+    const server = await startRedisServer();
+    const own = new Redis(`${server.url}/5`, { maxRetriesPerRequest: null });
+    try {
+      const ownQueue = { name: 'email', toKey: (type: string) => `count:email:${type}` };
+      const timings = new JobTimings();
+      const now = Date.now();
+      for (let n = 0; n < 10_000; n++) {
+        timings.observe(ownQueue, 'wait', 'welcome', 'default', [3, 30, 300][n % 3]!, now);
+        timings.observe(ownQueue, 'completed', 'welcome', 'default', 40, now);
+      }
+      const calls = async () => {
+        const stats = await own.info('commandstats');
+        const of = (command: string) => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+        return { hincrby: of('hincrby'), pexpireat: of('pexpireat') };
+      };
+      const before = await calls();
+      await timings.flush(own, now);
+      const after = await calls();
+      // wait: 3 buckets + sum; run: 1 bucket + sum; the minute's and the hour's windows: 3 buckets each.
+      expect(after.hincrby - before.hincrby).toBe(4 + 2 + 3 + 3);
+      expect(after.pexpireat - before.pexpireat).toBe(2);
+      expect(await own.hget('count:email:ceres-timings', 'wait|welcome|default|sum')).toBe(String(3334 * 3 + 3333 * 30 + 3333 * 300));
+    } finally {
+      own.disconnect();
+      await server.close();
+    }
   });
 });
