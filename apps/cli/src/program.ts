@@ -63,7 +63,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
   program
     .command('stats')
     .description(
-      'every queue: waiting, active, delayed, prioritized, failed, completed, paused, oldest waiting (age of the oldest due job)',
+      'every queue: waiting, active, delayed, prioritized, failed, completed, paused, oldest waiting (age of the oldest due job), and the wait p95 of the last 15 minutes (without --tenant)',
     )
     .addOption(tenantFilter('count'))
     .addOption(json())

@@ -1,4 +1,4 @@
-import { createRedisConnection, loadQueuesConfig } from '@ceres/queues';
+import { createRedisConnection, JobTimings, loadQueuesConfig } from '@ceres/queues';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir, startRedisServer, waitFor } from '@ceres/testing';
@@ -51,6 +51,7 @@ describe('stats', () => {
       total: 4,
       paused: false,
       oldestWaitingSeconds: expect.any(Number),
+      waitP95Seconds: null,
     });
     expect(queues.files).toMatchObject({ oldestWaitingSeconds: 0 });
     expect(queues.slack).toMatchObject({ name: 'slack', waiting: 0, paused: true });
@@ -58,11 +59,39 @@ describe('stats', () => {
     const text = await cli(bed.env, ['stats']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(
-      /queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*paused\s*│\s*oldest waiting/,
+      /queue\s*│\s*waiting\s*│\s*active\s*│\s*delayed\s*│\s*prioritized\s*│\s*failed\s*│\s*completed\s*│\s*paused\s*│\s*oldest waiting\s*│\s*wait p95 \(15 min\)/,
     );
-    expect(text.stdout).toMatch(/email\s*│\s*2\s*│\s*0\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*0\s*│\s*no\s*│\s*\d+s/);
-    expect(text.stdout).toMatch(/files\s*│.*│\s*no\s*│\s*-/);
-    expect(text.stdout).toMatch(/slack\s*│.*│\s*yes/);
+    expect(text.stdout).toMatch(/email\s*│\s*2\s*│\s*0\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*0\s*│\s*no\s*│\s*\d+s\s*│\s*-/);
+    expect(text.stdout).toMatch(/files\s*│.*│\s*no\s*│\s*-\s*│\s*-/);
+    expect(text.stdout).toMatch(/slack\s*│.*│\s*yes\s*│\s*-/);
+  });
+
+  it("shows each queue's wait p95 of the current minute and the 14 before it, from the workers' minute histograms", async () => {
+    const producer = bed.producer();
+    await producer.ready();
+    const email = producer.getQueue('email');
+    const now = Date.now();
+    // What worker processes counted and added to Redis (the worker's own JobTimings): 95 waits of
+    // 40 ms and 5 of 20 s now, one of 2 s 10 minutes ago, one of 45 minutes 20 minutes ago (out of
+    // the window; counted, it would move the p95 into the 10–30 s bucket).
+    const timings = new JobTimings();
+    for (let n = 0; n < 95; n++) timings.observe(email, 'wait', 'welcome', 'default', 40, now);
+    for (let n = 0; n < 5; n++) timings.observe(email, 'wait', 'welcome', 'default', 20_000, now);
+    timings.observe(email, 'wait', 'welcome', 'default', 2_000, now - 10 * 60_000);
+    timings.observe(email, 'wait', 'welcome', 'default', 45 * 60_000, now - 20 * 60_000);
+    await producer.store.flushJobTimings(timings);
+
+    const out = await cliJson<{ waitWindowMinutes: number; queues: Record<string, { waitP95Seconds: number | null }> }>(bed.env, ['stats']);
+    expect(out.waitWindowMinutes).toBe(15);
+    // 101 waits in the window: the 95.95th falls in the 1–2.5 s bucket (the 2 s wait), interpolated.
+    expect(out.queues.email!.waitP95Seconds).toBeCloseTo(1 + 1.5 * 0.95, 6);
+    expect(out.queues.slack!.waitP95Seconds).toBeNull();
+    const text = await cli(bed.env, ['stats']);
+    expect(text.stdout).toMatch(/email\s*│(\s*\d+\s*│){6}\s*no\s*│\s*(-|\d+s)\s*│\s*2\.4 s/);
+    // Per tenant, no wait: it is counted for the whole queue.
+    const scoped = await cliJson<{ queues: Record<string, Record<string, unknown>> }>(bed.env, ['stats', '--tenant', 'default']);
+    expect(scoped.queues.email).not.toHaveProperty('waitP95Seconds');
+    expect((await cli(bed.env, ['stats', '--tenant', 'default'])).stdout).not.toContain('wait p95');
   });
 });
 

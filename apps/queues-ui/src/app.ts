@@ -146,6 +146,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         thresholds,
       },
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
+      timings: admin,
     }),
   });
   app.register(

@@ -2,7 +2,7 @@
 // workers add them to Redis: TenantCounts, the worker's own code) and waiting (gauge, a scan of the
 // waiting and prioritized jobs), labelled by tenant with bounded cardinality: beyond
 // METRICS_MAX_TENANTS the tenants are tenant="other". The per-queue series stay as they were.
-import { TenantCounts } from '@ceres/queues';
+import { JobTimings, TenantCounts } from '@ceres/queues';
 import { sharedRedis, type RedisPeer } from '@ceres/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, type Stack } from './helpers/stack';
@@ -83,6 +83,23 @@ describe('per-tenant metrics', () => {
     expect(value(text, 'ceres_queue_tenant_jobs_completed_total{queue="slack",tenant="other"}')).toBe('12');
     expect(value(text, 'ceres_queue_tenant_jobs_waiting{queue="slack",tenant="other"}')).toBe('3');
     expect(text).not.toMatch(/^ceres_\S*tenant="[bc]"/m);
+  });
+
+  it('bounds the tenant label of the wait and run histograms the same way, adding up the folded tenants', async () => {
+    stack = await startStack(redis(), { tenantMetrics: { maxTenants: 2, scanMs: 0 } });
+    const slack = stack.client.getQueue('slack');
+    const timings = new JobTimings();
+    for (const [tenant, count] of Object.entries({ default: 1, a: 2, b: 4, c: 8, 'Not A Tenant': 16 }))
+      for (let n = 0; n < count; n++) timings.observe(slack, 'wait', 'alert', tenant, 30);
+    await stack.client.store.flushJobTimings(timings);
+    const text = await scrape();
+    const count = (tenant: string) => value(text, `ceres_job_wait_seconds_count{queue="slack",job="alert",tenant="${tenant}"}`);
+    expect(count('default')).toBe('1');
+    expect(count('a')).toBe('2');
+    expect(count('other')).toBe('28');
+    expect(value(text, 'ceres_job_wait_seconds_bucket{queue="slack",job="alert",tenant="other",le="0.05"}')).toBe('28');
+    expect(value(text, 'ceres_job_wait_seconds_sum{queue="slack",job="alert",tenant="other"}')).toBe('0.84');
+    expect(text).not.toMatch(/^ceres_\S*tenant="(b|c|Not A Tenant)"/m);
   });
 
   it('reads the waiting jobs at most every METRICS_TENANT_SCAN_MS', async () => {

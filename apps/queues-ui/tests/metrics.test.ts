@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { JobTimings } from '@ceres/queues';
 import { sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, startWorker, type Stack } from './helpers/stack';
@@ -41,6 +42,14 @@ beforeAll(async () => {
     { what: 'two completed and one failed job' },
   );
   await worker.close();
+  // Wait and run times as a worker process counts them and adds them to Redis (the real worker's
+  // path is tests/job-timings.test.ts): promtool checks the histograms' lines too.
+  const timings = new JobTimings();
+  timings.observe(email, 'wait', 'verify', 'default', 12);
+  timings.observe(email, 'wait', 'verify', 'default', 700);
+  timings.observe(email, 'completed', 'verify', 'default', 3);
+  timings.observe(email, 'failed', 'verify', 'acme', 40_000);
+  await stack.client.store.flushJobTimings(timings);
   await stack.client.getQueue('files').add('validate-cv', { userId: 'u', fileKey: 'cv/a.pdf' }, { delay: 60_000 });
   await stack.client.getQueue('slack').pause();
 });
@@ -71,6 +80,25 @@ describe('GET /metrics', () => {
     expect(text).toContain('ceres_queue_redis_up 1');
     // One HELP/TYPE per family, whatever the number of queues.
     expect(text.match(/^# TYPE ceres_queue_jobs gauge$/gm)).toHaveLength(1);
+    // The worker closed: BullMQ sees no worker connection of the queue.
+    expect(text).toContain('ceres_queue_workers{queue="email"} 0');
+    expect(Number(/^ceres_redis_memory_used_bytes (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('renders the wait and run time histograms the workers added to Redis, cumulative, by outcome', async () => {
+    const text = await scrape();
+    const wait = 'ceres_job_wait_seconds_bucket{queue="email",job="verify",tenant="default"';
+    expect(text).toContain(`${wait},le="0.01"} 0`);
+    expect(text).toContain(`${wait},le="0.025"} 1`);
+    expect(text).toContain(`${wait},le="0.5"} 1`);
+    expect(text).toContain(`${wait},le="1"} 2`);
+    expect(text).toContain(`${wait},le="+Inf"} 2`);
+    expect(text).toContain('ceres_job_wait_seconds_sum{queue="email",job="verify",tenant="default"} 0.712');
+    expect(text).toContain('ceres_job_wait_seconds_count{queue="email",job="verify",tenant="default"} 2');
+    expect(text).toContain('ceres_job_run_seconds_count{queue="email",job="verify",tenant="default",outcome="completed"} 1');
+    expect(text).toContain('ceres_job_run_seconds_bucket{queue="email",job="verify",tenant="acme",outcome="failed",le="30"} 0');
+    expect(text).toContain('ceres_job_run_seconds_bucket{queue="email",job="verify",tenant="acme",outcome="failed",le="60"} 1');
+    expect(text).toContain('ceres_job_run_seconds_sum{queue="email",job="verify",tenant="acme",outcome="failed"} 40');
   });
 
   it('gives every one of 10 concurrent scrapes the same totals (an HA Prometheus pair scrapes at once)', async () => {

@@ -1,6 +1,7 @@
 import { queueLimiter, subscribeToPauses, TenantCounts, tenantOfData, type QueueName } from '@ceres/queues';
 import type { Worker } from 'bullmq';
 import { ActivityLog } from './activity-log';
+import { timeJobs } from './job-timings';
 import type { DeadLetters } from './dead-letters';
 import { errorSummary } from './redact';
 import type { RedisOutage } from './redis-outage';
@@ -71,6 +72,7 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
   watchdog.on('gaveUp', onStall);
   runner.on('jobFailed', (job, error) => void deadLetters.onFailed(job, error));
   const tenantCounts = countPerTenant(runner, options);
+  const timings = timeJobs(runner, options);
   // The tenants are read before the first job is taken (a failed read is logged; all then run as unconfigured).
   const started = directory.start().then(() => {
     if (!closing) runner.start();
@@ -103,7 +105,7 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
       const closed = runner.close(force);
       directory.stop();
       closing ??= closed.then(async () => {
-        await tenantCounts.stop();
+        await Promise.all([tenantCounts.stop(), timings.stop()]);
         await pauses.close();
         activity.stop();
         delivery.close();

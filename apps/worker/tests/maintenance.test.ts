@@ -1,5 +1,5 @@
 import { TEST_ENCRYPTION_KEYS, waitFor } from '@ceres/testing';
-import { parseKeyring, sealTenantSecret, TOKEN_STORES } from '@ceres/queues';
+import { JobTimings, parseKeyring, sealTenantSecret, TOKEN_STORES } from '@ceres/queues';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
@@ -76,10 +76,11 @@ describe('daily-report', () => {
     const [, posted] = await bed.peers.slack.waitForRequests(2);
     const text = (posted!.body as { text: string }).text;
     expect(text).toContain('Ceres daily report');
-    // Fixed-width rows: queue, completed, failed, backlog.
-    expect(text).toMatch(/^email\s+3\s+1\s+2$/m);
-    expect(text).toMatch(/^maintenance\s+1\s+0\s+0$/m);
-    expect(text).toMatch(/^files\s+0\s+0\s+0$/m);
+    // Fixed-width rows: queue, completed, failed, backlog, wait p95 (of the 24 whole hours before
+    // the report's hour: these jobs' waits count only when the test crossed an hour's end).
+    expect(text).toMatch(/^email\s+3\s+1\s+2\s+(-|\d+ ms|\d+\.\d s)$/m);
+    expect(text).toMatch(/^maintenance\s+1\s+0\s+0\s+(-|\d+ ms|\d+\.\d s)$/m);
+    expect(text).toMatch(/^files\s+0\s+0\s+0\s+-$/m);
     expect(text).toContain('Verification tokens cleaned: *2*');
     expect(text).toMatch(/1× email: permanent SMTP 550/);
     expect(text).not.toContain('gone@example.com');
@@ -88,6 +89,56 @@ describe('daily-report', () => {
     const [mail] = await bed.peers.smtp.waitForMessages(4).then((all) => all.filter((m) => m.envelope.to.includes('ops@example.com')));
     expect(mail!.parsed.subject).toMatch(/^Ceres daily report \d{4}-\d{2}-\d{2}$/);
     expect(String(mail!.parsed.html)).toContain('<td style="padding: 2px 10px; text-align: left;">email</td>');
+  }, 30_000);
+});
+
+describe('daily-report wait p95 (issue 28)', () => {
+  it("shows each queue's wait p95 of the 24 whole hours before the report's hour, from the workers' hourly histograms", async () => {
+    const env = workerEnv(bed.peers);
+    await startApp(env);
+    const queues = bed.producer(env);
+    await queues.ready();
+    const email = queues.getQueue('email');
+    const files = queues.getQueue('files');
+    const now = Date.now();
+    // What worker processes counted and added to Redis (the worker's own JobTimings; the worker's
+    // own path to them is tests/job-timings.test.ts): in the email
+    // queue 100 waits an hour ago, 95 of 40 ms and 5 of 20 s; in files one of 3 s 23 hours ago
+    // and one of 45 minutes 25 hours ago (outside the window); in slack one in the current hour only.
+    const timings = new JobTimings();
+    for (let n = 0; n < 95; n++) timings.observe(email, 'wait', 'welcome', 'default', 40, now - HOUR);
+    for (let n = 0; n < 5; n++) timings.observe(email, 'wait', 'welcome', 'default', 20_000, now - HOUR);
+    timings.observe(files, 'wait', 'validate-cv', 'default', 3_000, now - 23 * HOUR);
+    timings.observe(files, 'wait', 'validate-cv', 'default', 45 * 60_000, now - 25 * HOUR);
+    timings.observe(queues.getQueue('slack'), 'wait', 'alert', 'default', 5_000, now);
+    await queues.store.flushJobTimings(timings);
+
+    const maintenance = queues.getQueue('maintenance');
+    const added = await maintenance.add('daily-report', {});
+    const job = await waitForState(maintenance, added.id!, 'completed');
+    const figures = (job.returnvalue as { report: { queues: Array<{ queue: string; waitP95Seconds: number | null }> } }).report.queues;
+    const p95 = Object.fromEntries(figures.map((q) => [q.queue, q.waitP95Seconds]));
+    // The 95th of 100 is the last of the 95 in the 25–50 ms bucket: its upper bound.
+    expect(p95.email).toBeCloseTo(0.05, 6);
+    // One wait in the 2.5–5 s bucket: interpolated within it.
+    expect(p95.files).toBeGreaterThan(2.5);
+    expect(p95.files).toBeLessThanOrEqual(5);
+    expect(p95.slack).toBeNull();
+    expect(p95.newsletter).toBeNull();
+    // This test's report: the one with its figures (another test's may still come in).
+    let text = '';
+    await waitFor(
+      () =>
+        bed.peers.slack.requests.some((request) => {
+          text = (request.body as { text: string }).text;
+          return /^email\s+0\s+\d+\s+0\s+50 ms$/m.test(text);
+        }),
+      { what: 'the daily report with the email queue wait p95 of 50 ms' },
+    );
+    expect(text).toMatch(/^queue\s+completed\s+failed\s+backlog\s+wait p95$/m);
+    // Failed counts the file's dead-letter archive (shared with the other tests): any number.
+    expect(text).toMatch(/^files\s+0\s+\d+\s+0\s+4\.9 s$/m);
+    expect(text).toMatch(/^slack\s+\d+\s+0\s+0\s+-$/m);
   }, 30_000);
 });
 
@@ -160,7 +211,7 @@ describe('daily-report per tenant (issue 26)', () => {
     expect(at('/rep-d-hook')).toEqual([]);
     // The platform's: every tenant's jobs, as before.
     expect(platform).toMatch(/^:information_source: \*Ceres daily report\* — /m);
-    expect(platform).toMatch(/^email\s+4\s+\d+\s+0$/m);
+    expect(platform).toMatch(/^email\s+4\s+\d+\s+0\s+(-|\d+ ms|\d+\.\d s)$/m);
     expect(Number(/^email\s+4\s+(\d+)/m.exec(platform!)![1])).toBeGreaterThanOrEqual(2);
     // a's: its own figures only, its name escaped.
     expect(ofA).toContain('*Ceres daily report for Villa &lt;A&gt;*');

@@ -38,7 +38,7 @@ describe('escapeSlack', () => {
       since: new Date(0),
       until: new Date(86_400_000),
       timeZone: 'UTC',
-      queues: [{ queue: 'files', completed: 0, failed: 1, backlog: 0 }],
+      queues: [{ queue: 'files', completed: 0, failed: 1, backlog: 0, waitP95Seconds: null }],
       topReasons: [{ queue: 'files', reason: HOSTILE, count: 1 }],
       tokensCleaned: 0,
     };

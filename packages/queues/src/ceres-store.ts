@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { readJobTimings, readWaitWindow, type JobTimings, type TimingSeries } from './job-timings';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
 import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey, waitEpisodeKey } from './writer/ceres-keys';
@@ -299,6 +300,29 @@ export class CeresStore {
   async waitEpisode(queue: Pick<Queue, 'toKey'>): Promise<WaitEpisode | null> {
     const fields = await this.redis.hgetall(waitEpisodeKey(queue));
     return episodeOf(Object.entries(fields).flat());
+  }
+
+  /** Adds a worker's pending job timings to Redis (job-timings.ts). */
+  flushJobTimings(timings: JobTimings): Promise<void> {
+    return timings.flush(this.redis);
+  }
+
+  /** Every wait and run time series of `queue` since they began, as the workers counted them. */
+  jobTimings(queue: Queue): Promise<TimingSeries[]> {
+    return readJobTimings(this.redis, queue);
+  }
+
+  /** The wait histogram of `queue` over the minutes or hours `from`..`to` since the epoch (job-timings.ts). */
+  waitWindow(queue: Queue, unit: 'minute' | 'hour', from: number, to: number): Promise<number[]> {
+    return readWaitWindow(this.redis, queue, unit, from, to);
+  }
+
+  /** Redis's `used_memory` (INFO memory), in bytes. */
+  async memoryUsed(): Promise<number> {
+    const info = await this.redis.info('memory');
+    const match = /^used_memory:(\d+)\r?$/m.exec(info);
+    if (!match) throw new Error('INFO memory has no used_memory line');
+    return Number(match[1]);
   }
 
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */

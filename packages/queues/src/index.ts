@@ -102,11 +102,24 @@ export {
   type QueueAdminErrors,
   type QueueStats,
   type SchedulerView,
+  RECENT_WAIT_MINUTES,
+  type WaitSummary,
 } from './admin/queue-admin';
 // Which tenant a stored job is for, from its id or its data (the CLI's and the metrics' --tenant figures).
 export { readQueueWait, WAIT_SAMPLE, type QueueWait } from './admin/queue-wait';
 export { stateIdPages, tenantOfJobId, tenantsOfJobIds } from './admin/tenant-jobs';
 export { TenantCounts, tenantCountKey, type TenantOutcome } from './tenant-metrics';
+// Wait and run times: counted by the workers, read by the metrics, the CLI's stats and the daily report.
+export {
+  BUCKET_COUNT,
+  bucketIndex,
+  formatWait,
+  histogramQuantile,
+  JobTimings,
+  TIMING_BUCKETS,
+  type TimingKind,
+  type TimingSeries,
+} from './job-timings';
 // Erasure of one user's data (the queues-ui's POST /api/erasure and the CLI's erase).
 export { eraseUserData, ErasureUserId, type ErasureLog, type ErasureStores, type UserDataErasure } from './admin/erasure';
 export { optOutAddressDigests } from './admin/opt-out-digest';

@@ -1,5 +1,14 @@
 import { createInterface } from 'node:readline/promises';
-import { QUEUE_NAMES, tenantOfData, tenantOfJobId, type CleanableState, type JobState, type JobView } from '@ceres/queues';
+import {
+  formatWait,
+  QUEUE_NAMES,
+  RECENT_WAIT_MINUTES,
+  tenantOfData,
+  tenantOfJobId,
+  type CleanableState,
+  type JobState,
+  type JobView,
+} from '@ceres/queues';
 import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
@@ -46,33 +55,36 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
   const all = await admin.allStats(options.tenant);
   const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
   // The oldest due job of the whole queue (as `paused`), the figure of the long-wait alerts.
-  const waits = await Promise.all(QUEUE_NAMES.map((name) => admin.wait(name)));
+  const waiting = await Promise.all(QUEUE_NAMES.map((name) => admin.wait(name)));
+  // The waits are counted per queue, all tenants together: shown for the whole platform only.
+  const waits = options.tenant === undefined ? await Promise.all(QUEUE_NAMES.map((name) => admin.recentWait(name))) : undefined;
   const queues = Object.fromEntries(
     QUEUE_NAMES.map((name, index) => [
       name,
-      { ...all[name], paused: paused[index]!, oldestWaitingSeconds: Math.floor(waits[index]!.oldestWaitingMs / 1000) },
+      {
+        ...all[name],
+        paused: paused[index]!,
+        oldestWaitingSeconds: Math.floor(waiting[index]!.oldestWaitingMs / 1000),
+        ...(waits ? { waitP95Seconds: waits[index]!.p95Seconds } : {}),
+      },
     ]),
   );
   if (options.json) {
-    printJson(io, options.tenant === undefined ? { queues } : { tenant: options.tenant, queues });
+    printJson(io, options.tenant === undefined ? { waitWindowMinutes: RECENT_WAIT_MINUTES, queues } : { tenant: options.tenant, queues });
     return 0;
   }
   if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused, oldest waiting: the whole queue)`);
+  const header = ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused', 'oldest waiting'];
   println(
     io,
     table(
-      ['queue', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused', 'oldest waiting'],
-      Object.values(queues).map((q) => [
-        q.name,
-        q.waiting,
-        q.active,
-        q.delayed,
-        q.prioritized,
-        q.failed,
-        q.completed,
-        q.paused ? 'yes' : 'no',
-        waits[QUEUE_NAMES.indexOf(q.name)]!.due === 0 ? '-' : age(waits[QUEUE_NAMES.indexOf(q.name)]!.oldestWaitingMs),
-      ]),
+      waits ? [...header, `wait p95 (${RECENT_WAIT_MINUTES} min)`] : header,
+      Object.values(queues).map((q) => {
+        const wait = waiting[QUEUE_NAMES.indexOf(q.name)]!;
+        const row = [q.name, q.waiting, q.active, q.delayed, q.prioritized, q.failed, q.completed, q.paused ? 'yes' : 'no'];
+        row.push(wait.due === 0 ? '-' : age(wait.oldestWaitingMs));
+        return waits ? [...row, formatWait(q.waitP95Seconds ?? null)] : row;
+      }),
       [1, 2, 3, 4, 5, 6, 8],
     ),
   );

@@ -1,8 +1,9 @@
-import { TENANT_ID, type QueueName, type QueueWait, type TenantOutcome, type WaitEpisode } from '@ceres/queues';
+import { TENANT_ID, type QueueName, type QueueWait, type TenantOutcome, type TimingSeries, type WaitEpisode } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
 import { withTimeout } from '@ceres/app-kit';
+import { renderTimings } from './job-timings';
 
 export interface QueueMetricsOptions {
   queues: ReadonlyArray<{ name: QueueName; queue: Queue }>;
@@ -13,6 +14,11 @@ export interface QueueMetricsOptions {
   tenants?: TenantMetricsOptions;
   /** The long-wait series; without them none are exported. */
   longWait?: LongWaitMetricsOptions;
+  /** Where the wait and run times and Redis's memory come from (the admin layer); without it none are exported. */
+  timings?: {
+    jobTimings(queue: QueueName): Promise<TimingSeries[]>;
+    redisMemoryUsed(): Promise<number>;
+  };
 }
 
 export interface LongWaitMetricsOptions {
@@ -50,7 +56,8 @@ type PerTenant = Map<QueueName, Map<string, number>>;
  *
  * The completed/failed counters are BullMQ's metrics counters (`getMetrics()`), which Redis
  * increments as jobs finish — but only for workers started with the `metrics` option; without
- * it they stay at 0.
+ * it they stay at 0. Read from Redis, they do not reset when a worker or this process restarts.
+ * The wait and run histograms are read from the counts the workers add to Redis (job-timings.ts).
  *
  * prom-client's default process metrics are left out: `nodejs_active_handles_total` and its
  * siblings are gauges named like counters, which `promtool check metrics` rejects.
@@ -94,20 +101,40 @@ export class QueueMetrics {
       registers,
     });
     const redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
-    const [snapshot, perTenant, longWaits] = await Promise.all([this.snapshot(), this.tenantSnapshot(), this.longWaitSnapshot()]);
+    const workers = new Gauge({
+      name: 'ceres_queue_workers',
+      help: 'Worker connections BullMQ sees for the queue (CLIENT LIST)',
+      labelNames: ['queue'],
+      registers,
+    });
+    const [snapshot, perTenant, longWaits, timings] = await Promise.all([
+      this.snapshot(),
+      this.tenantSnapshot(),
+      this.longWaitSnapshot(),
+      this.timingsSnapshot(),
+    ]);
     redisUp.set(snapshot ? 1 : 0);
+    if (timings) {
+      new Gauge({
+        name: 'ceres_redis_memory_used_bytes',
+        help: "Redis's used_memory (INFO memory), read at scrape time",
+        registers,
+      }).set(timings.memory);
+    }
     for (const queue of snapshot ?? []) {
+      workers.set({ queue: queue.name }, queue.workers);
       for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, queue.counts[state] ?? 0);
       paused.set({ queue: queue.name }, queue.paused ? 1 : 0);
       completed.inc({ queue: queue.name }, queue.completed);
       failed.inc({ queue: queue.name }, queue.failed);
     }
     if (snapshot && longWaits) this.renderLongWaits(registers, longWaits);
+    // One bounded tenant label for every per-tenant series, the histograms' included.
+    const labels = tenantLabels(
+      [perTenant?.completed, perTenant?.failed, perTenant?.waiting, timings?.tenants].filter((figures) => figures !== undefined),
+      this.options.tenants?.maxTenants ?? 0,
+    );
     if (snapshot && perTenant) {
-      const labels = tenantLabels(
-        [perTenant.completed, perTenant.failed, perTenant.waiting ?? new Map()],
-        this.options.tenants!.maxTenants,
-      );
       const series = [
         new Counter({
           name: 'ceres_queue_tenant_jobs_completed_total',
@@ -139,7 +166,32 @@ export class QueueMetrics {
           for (const [tenant, count] of counts) waiting.inc({ queue, tenant: labels(tenant) }, count);
       }
     }
-    return registry.metrics();
+    const text = await registry.metrics();
+    return snapshot && timings ? text + renderTimings(timings.series, labels) : text;
+  }
+
+  /**
+   * The wait and run time series of every queue (one HGETALL per queue) and Redis's memory; their
+   * tenants per queue, for the labels. Undefined without a source or when Redis cannot be read.
+   */
+  private async timingsSnapshot() {
+    const source = this.options.timings;
+    if (!source || !this.options.isRedisReady()) return undefined;
+    try {
+      const [series, memory] = await withTimeout(
+        Promise.all([
+          Promise.all(this.options.queues.map(async ({ name }) => ({ queue: name, series: await source.jobTimings(name) }))),
+          source.redisMemoryUsed(),
+        ]),
+        this.options.timeoutMs ?? 2000,
+      );
+      const tenants: PerTenant = new Map(
+        series.map(({ queue, series: all }) => [queue, new Map(all.map((one) => [one.tenant, one.buckets.reduce((a, b) => a + b, 0)]))]),
+      );
+      return { series, memory, tenants };
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -229,13 +281,14 @@ export class QueueMetrics {
 }
 
 async function readQueue({ name, queue }: { name: QueueName; queue: Queue }) {
-  const [counts, paused, completed, failed] = await Promise.all([
+  const [counts, paused, completed, failed, workers] = await Promise.all([
     queue.getJobCounts(...JOB_STATES),
     queue.isPaused(),
     queue.getMetrics('completed', 0, 0),
     queue.getMetrics('failed', 0, 0),
+    queue.getWorkersCount(),
   ]);
-  return { name, counts, paused, completed: completed.meta.count, failed: failed.meta.count };
+  return { name, counts, paused, completed: completed.meta.count, failed: failed.meta.count, workers };
 }
 
 /**

@@ -59,10 +59,10 @@ export interface RunnerOptions {
 export interface RunnerEvents {
   /** A queue's BullMQ Worker was built (at start, or rebuilt by {@link JobRunner.rebuild}). */
   workerStarted: [queue: QueueName];
-  /** An attempt passed its checks and its processor starts. */
-  attemptStarted: [queue: QueueName];
+  /** An attempt passed its checks and its processor starts (the job as BullMQ gave it, and its tenant). */
+  attemptStarted: [queue: QueueName, job: Job, tenant: string];
   /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling. */
-  attemptEnded: [queue: QueueName, outcome: 'completed' | 'failed' | 'throttled', durationMs: number];
+  attemptEnded: [queue: QueueName, outcome: 'completed' | 'failed' | 'throttled', durationMs: number, job: Job, tenant: string];
   /** A job was put off without an attempt: its tenant is disabled, held by its relay, or at its rate. */
   jobPutOff: [queue: QueueName, tenant: string, reason: 'disabled' | 'held' | 'rate', waitMs: number];
   /** BullMQ's `failed` of a job (any attempt, the last included): the dead letters decide. */
@@ -361,14 +361,14 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     }
     if (slot) slot.active += 1;
     this.active.add(attempt);
-    this.emit('attemptStarted', queue);
+    this.emit('attemptStarted', queue, job, tenant);
     const started = Date.now();
     attempt.log('debug', {}, 'job started');
     try {
       const result = await runWithDeadline(() => processor(plain, deps, attempt), attempt, timeoutMs);
       const durationMs = Date.now() - started;
       attempt.log('debug', { durationMs }, 'job completed');
-      this.emit('attemptEnded', queue, 'completed', durationMs);
+      this.emit('attemptEnded', queue, 'completed', durationMs, job, tenant);
       return result;
     } catch (error) {
       const durationMs = Date.now() - started;
@@ -389,7 +389,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
             { durationMs, tenant, pauseMs: failure.pauseMs, err: errorSummary(failure.cause) },
             "tenant's relay throttled: tenant held, job back when the hold ends (no attempt used)",
           );
-          this.emit('attemptEnded', queue, 'throttled', durationMs);
+          this.emit('attemptEnded', queue, 'throttled', durationMs, job, tenant);
           throw new DelayedError();
         }
       } else if (failure.kind === 'throttled') {
@@ -407,7 +407,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
             { durationMs, pauseMs: failure.pauseMs, err: errorSummary(failure.cause) },
             'peer throttled: queue paused, job back to wait (no attempt used)',
           );
-          this.emit('attemptEnded', queue, 'throttled', durationMs);
+          this.emit('attemptEnded', queue, 'throttled', durationMs, job, tenant);
           // BullMQ moves the job back to wait, without a failed event and with its attempts as they were.
           throw Worker.RateLimitError();
         }
@@ -415,7 +415,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
         // schedule instead of being taken again at once.
       }
       attempt.log('warn', { durationMs, err: errorSummary(error) }, 'job attempt failed');
-      this.emit('attemptEnded', queue, 'failed', durationMs);
+      this.emit('attemptEnded', queue, 'failed', durationMs, job, tenant);
       throw error;
     } finally {
       this.active.delete(attempt);

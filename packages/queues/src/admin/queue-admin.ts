@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
+import { histogramQuantile, type TimingSeries } from '../job-timings';
 import type { TenantOutcome } from '../tenant-metrics';
 import { readQueueWait, type QueueWait } from './queue-wait';
 import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
@@ -23,6 +24,17 @@ export interface QueueStats {
   delayed: number;
   prioritized: number;
   total: number;
+}
+
+/** The minutes of waits `ceres-jobs stats` reads: the current minute and the 14 before it. */
+export const RECENT_WAIT_MINUTES = 15;
+
+/** How long the jobs that started in a window waited (due → started). */
+export interface WaitSummary {
+  /** Attempts started in the window (as the workers flushed them, about once a second). */
+  started: number;
+  /** The 95th percentile wait in seconds, estimated from the histogram's buckets; null when none started. */
+  p95Seconds: number | null;
 }
 
 export interface JobView {
@@ -209,6 +221,23 @@ export class QueueAdmin {
   /** The jobs of the queue completed or failed for good per tenant, as the workers counted them (tenant-metrics.ts). */
   tenantOutcomes(name: string, outcome: TenantOutcome): Promise<Map<string, number>> {
     return this.client.store.tenantCounts(this.queue(name), outcome);
+  }
+
+  /** Every wait and run time series of the queue, as the workers counted them (job-timings.ts). */
+  jobTimings(name: string): Promise<TimingSeries[]> {
+    return this.client.store.jobTimings(this.queue(name));
+  }
+
+  /** The waits of the jobs of the queue that started in the current minute and the `minutes - 1` before it. */
+  async recentWait(name: string, minutes = RECENT_WAIT_MINUTES, now = Date.now()): Promise<WaitSummary> {
+    const current = Math.floor(now / 60_000);
+    const buckets = await this.client.store.waitWindow(this.queue(name), 'minute', current - minutes + 1, current);
+    return { started: buckets.reduce((sum, count) => sum + count, 0), p95Seconds: histogramQuantile(0.95, buckets) };
+  }
+
+  /** Redis's `used_memory` in bytes (INFO memory). */
+  redisMemoryUsed(): Promise<number> {
+    return this.client.store.memoryUsed();
   }
 
   /**

@@ -51,3 +51,13 @@ export function rateSlotKey(queue: Pick<Queue, 'toKey'>, jobId: string): string 
 export function waitEpisodeKey(queue: Pick<Queue, 'toKey'>): string {
   return queue.toKey('ceres-wait-episode');
 }
+
+/** A queue's job timings since they began: `<kind>|<job>|<tenant>|<bucket or sum>` → count or ms (job-timings.ts). */
+export function jobTimingsKey(queue: Pick<Queue, 'toKey'>): string {
+  return queue.toKey('ceres-timings');
+}
+
+/** The wait histogram of one queue and minute, or hour, since the epoch: bucket → jobs started (job-timings.ts). */
+export function waitWindowKey(queue: Pick<Queue, 'toKey'>, unit: 'minute' | 'hour', index: number): string {
+  return queue.toKey(`ceres-wait:${unit}:${index}`);
+}

@@ -1,5 +1,5 @@
 import type { Db, FailureReason } from '@ceres/db';
-import { QUEUE_NAMES, type QueueClient, type QueueName } from '@ceres/queues';
+import { formatWait, histogramQuantile, QUEUE_NAMES, type QueueClient, type QueueName } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import type { WorkerConfig } from '../../config';
 import type { Clock } from '../../deps/clock';
@@ -9,7 +9,8 @@ import { redactEmails } from '../../redact';
 import { escapeSlack, unescapeSlack } from '../../slack-escape';
 import type { Processor } from '../types';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 const MINUTES_PER_DAY = 24 * 60;
 
 export interface QueueFigures {
@@ -20,6 +21,11 @@ export interface QueueFigures {
   failed: number;
   /** Jobs not started yet right now: waiting, prioritized and delayed (retries included). */
   backlog: number;
+  /**
+   * The 95th percentile wait (due → started) in seconds of the jobs started in the 24 whole hours
+   * before the report's hour (the workers' hourly wait histograms); null when none started.
+   */
+  waitP95Seconds: number | null;
 }
 
 export interface DailyReport {
@@ -52,7 +58,7 @@ export interface TenantReport {
 
 export interface DailyReportDeps {
   db: Pick<Db, 'failedJobs' | 'tenants' | 'sentMails' | 'newsletter'>;
-  queues: Pick<QueueClient, 'getQueue' | 'enqueue'>;
+  queues: Pick<QueueClient, 'getQueue' | 'enqueue' | 'store'>;
   mailer: Mailer;
   clock: Clock;
   config: Pick<WorkerConfig, 'timeZone' | 'reportEmailTo'>;
@@ -76,6 +82,7 @@ export async function buildDailyReport(deps: DailyReportDeps): Promise<DailyRepo
   const until = deps.clock.now();
   const since = new Date(until.getTime() - DAY_MS);
   const failed = await deps.db.failedJobs.countSince(since);
+  const hour = Math.floor(until.getTime() / HOUR_MS);
   const queues = await Promise.all(
     QUEUE_NAMES.map(async (name): Promise<QueueFigures> => {
       const queue = deps.queues.getQueue(name);
@@ -85,6 +92,7 @@ export async function buildDailyReport(deps: DailyReportDeps): Promise<DailyRepo
         completed: await completedInLastDay(queue, until),
         failed: failed[name] ?? 0,
         backlog: Object.values(counts).reduce((sum, n) => sum + n, 0),
+        waitP95Seconds: histogramQuantile(0.95, await deps.queues.store.waitWindow(queue, 'hour', hour - 24, hour - 1)),
       };
     }),
   );
@@ -142,8 +150,8 @@ const shortReason = (reason: string) => redactEmails(reason.replace(/\s+/g, ' ')
 
 /** A fixed-width table in a code block: readable at a glance in Slack and in a mail. */
 export function formatReportText(report: DailyReport): string {
-  const header = ['queue', 'completed', 'failed', 'backlog'];
-  const rows = report.queues.map((q) => [q.queue, String(q.completed), String(q.failed), String(q.backlog)]);
+  const header = ['queue', 'completed', 'failed', 'backlog', 'wait p95'];
+  const rows = report.queues.map((q) => [q.queue, String(q.completed), String(q.failed), String(q.backlog), formatWait(q.waitP95Seconds)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const lines = [
@@ -190,7 +198,10 @@ function formatReportHtml(report: DailyReport): string {
   const cell = (value: string | number, align = 'right') =>
     `<td style="padding: 2px 10px; text-align: ${align};">${escapeHtml(String(value))}</td>`;
   const rows = report.queues
-    .map((q) => `<tr>${cell(q.queue, 'left')}${cell(q.completed)}${cell(q.failed)}${cell(q.backlog)}</tr>`)
+    .map(
+      (q) =>
+        `<tr>${cell(q.queue, 'left')}${cell(q.completed)}${cell(q.failed)}${cell(q.backlog)}${cell(formatWait(q.waitP95Seconds))}</tr>`,
+    )
     .join('\n');
   const reasons = report.topReasons
     .map((r) => `<li>${r.count}× ${escapeHtml(r.queue)}: ${escapeHtml(shortReason(r.reason))}</li>`)
@@ -198,7 +209,7 @@ function formatReportHtml(report: DailyReport): string {
   return `<!doctype html><html><body style="font-family: system-ui, sans-serif;">
 <h2>Ceres daily report</h2>
 <p>Last 24 h to ${escapeHtml(localTime(report.until, report.timeZone))} (${escapeHtml(report.timeZone)})</p>
-<table style="border-collapse: collapse;"><tr><th align="left">queue</th><th>completed</th><th>failed</th><th>backlog</th></tr>
+<table style="border-collapse: collapse;"><tr><th align="left">queue</th><th>completed</th><th>failed</th><th>backlog</th><th>wait p95</th></tr>
 ${rows}</table>
 <p>Verification tokens cleaned: <b>${report.tokensCleaned}</b></p>
 ${reasons ? `<p>Most frequent failure reasons:</p><ul>${reasons}</ul>` : '<p>No job failed for good.</p>'}
