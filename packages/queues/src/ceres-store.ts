@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { breakerStep, readBreakers, type BreakerSettings, type BreakerStep, type BreakerView } from './breakers';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
 import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey } from './writer/ceres-keys';
@@ -76,7 +77,7 @@ const TENANT_GATE = 'ceresTenantGate';
  * the dead-letter digest's per-minute counts, shared by every worker process (beyond
  * `DEAD_LETTER_DIGEST_AFTER` dead letters in a minute one digest replaces the single alerts), the
  * once-across-instances reconciliation tick, a queue's next due delayed job, its job ids, and the
- * tenants' holds and rates in each queue.
+ * tenants' holds and rates in each queue, the circuit breakers of the external dependencies.
  */
 export class CeresStore {
   constructor(
@@ -170,5 +171,20 @@ export class CeresStore {
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */
   nextDelayedAt(queue: Queue): Promise<number | null> {
     return nextDelayedAt(this.redis, queue);
+  }
+
+  /** One step of a dependency's circuit breaker, atomically across every worker process (breakers.ts). */
+  breakerStep(
+    step: 'fail' | 'reset' | 'probe' | 'reached',
+    dependency: string,
+    settings: BreakerSettings,
+    jobId = '',
+  ): Promise<BreakerStep> {
+    return breakerStep(this.redis, this.prefix, step, dependency, settings, jobId);
+  }
+
+  /** Every circuit breaker that ever counted a failure. */
+  breakers(): Promise<BreakerView[]> {
+    return readBreakers(this.redis, this.prefix);
   }
 }

@@ -27,6 +27,8 @@ export interface Slack {
    */
   post(message: SlackMessage, signal?: AbortSignal): Promise<{ delivered: SlackDelivery }>;
   readonly description: string;
+  /** The circuit breaker of its webhook (`slack`, `slack:<tenant>`); undefined when alerts are only logged. */
+  readonly dependency?: string;
 }
 
 export interface SlackOptions {
@@ -34,6 +36,8 @@ export interface SlackOptions {
   webhookUrl: string | undefined;
   timeoutMs: number;
   logger: Logger;
+  /** The name of its webhook's circuit breaker (see {@link Slack.dependency}). @defaultValue `slack` */
+  dependency?: string;
 }
 
 export class SlackHttpError extends Error {
@@ -58,6 +62,7 @@ export function createSlack(options: SlackOptions): Slack {
   return {
     // The webhook path is a secret: show only the host.
     description: `webhook ${url.host}`,
+    dependency: options.dependency ?? 'slack',
     async post(message, signal) {
       const body = Buffer.from(JSON.stringify(message));
       const timeout = AbortSignal.timeout(timeoutMs);

@@ -46,3 +46,16 @@ export function tenantRateKey(queue: Pick<Queue, 'toKey'>, tenant: string): stri
 export function rateSlotKey(queue: Pick<Queue, 'toKey'>, jobId: string): string {
   return queue.toKey(`ceres-rate-slot:${jobId}`);
 }
+
+/**
+ * The circuit breakers of the worker's external dependencies (the SMTP relays, the Slack
+ * webhooks): one hash, a field per dependency (breakers.ts), so every script touches one key.
+ */
+export function breakersKey(prefix: string): string {
+  return `${prefix}breakers`;
+}
+
+/** Where a breaker's transitions are announced to every worker process (breakers.ts). */
+export function breakerChannel(prefix: string): string {
+  return `${prefix}breaker-transitions`;
+}

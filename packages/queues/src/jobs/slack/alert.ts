@@ -20,8 +20,8 @@ export default defineJob({
   // One alert per dedupe key while it is kept (completed 1 h): no repeats of the same alarm.
   duplicates: 'retention',
   // The daily report (`daily-report-<date>`), the dead-letter alerts (`dead-<queue>-…`) and the
-  // newsletter summaries (`newsletter-<campaignId>`).
-  reservedKeyPrefixes: ['daily-report-', 'dead-', 'newsletter-'],
+  // newsletter summaries (`newsletter-<campaignId>`) and the circuit breakers' transitions (`breaker-…`).
+  reservedKeyPrefixes: ['daily-report-', 'dead-', 'newsletter-', 'breaker-'],
   enqueuedBy: 'platform',
   options: ['delay'],
 });
