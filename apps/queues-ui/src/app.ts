@@ -119,6 +119,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       isRedisReady,
       timeoutMs,
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
+      breakers: { source: admin },
     }),
   });
   app.register(

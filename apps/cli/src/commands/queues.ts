@@ -1,5 +1,13 @@
 import { createInterface } from 'node:readline/promises';
-import { QUEUE_NAMES, tenantOfData, tenantOfJobId, type CleanableState, type JobState, type JobView } from '@ceres/queues';
+import {
+  QUEUE_NAMES,
+  tenantOfData,
+  tenantOfJobId,
+  type BreakerView,
+  type CleanableState,
+  type JobState,
+  type JobView,
+} from '@ceres/queues';
 import { CliError, UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
@@ -45,8 +53,9 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
   const all = await admin.allStats(options.tenant);
   const paused = await Promise.all(QUEUE_NAMES.map((name) => admin.isPaused(name)));
   const queues = Object.fromEntries(QUEUE_NAMES.map((name, index) => [name, { ...all[name], paused: paused[index]! }]));
+  const breakers = breakerOutput(await admin.breakers(), options.tenant);
   if (options.json) {
-    printJson(io, options.tenant === undefined ? { queues } : { tenant: options.tenant, queues });
+    printJson(io, options.tenant === undefined ? { queues, breakers } : { tenant: options.tenant, queues, breakers });
     return 0;
   }
   if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused: the whole queue)`);
@@ -67,7 +76,38 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
       [1, 2, 3, 4, 5, 6],
     ),
   );
+  println(io);
+  if (breakers.every((breaker) => breaker.state === 'closed' && breaker.failures === 0)) {
+    println(io, 'circuit breakers: all closed');
+    return 0;
+  }
+  println(io, 'circuit breakers (the SMTP relays and Slack webhooks the worker calls)');
+  println(
+    io,
+    table(
+      ['dependency', 'state', 'failures', 'opened at', 'next probe'],
+      breakers.map((b) => [b.dependency, b.state, b.failures, b.openedAt ?? '-', b.state === 'closed' ? '-' : (b.nextProbeAt ?? '-')]),
+      [2],
+    ),
+  );
   return 0;
+}
+
+/**
+ * The breakers `stats` shows: every one that counted a failure (with `tenant`: the platform's and
+ * that tenant's own). `failures`: consecutive transport failures counted while closed; `openedAt`:
+ * the start of the current or last open episode; `nextProbeAt`: when a job may probe (open) or
+ * until when the probe's claim holds (half-open).
+ */
+function breakerOutput(all: BreakerView[], tenant: string | undefined) {
+  const shown = all.filter((b) => tenant === undefined || !b.dependency.includes(':') || b.dependency.endsWith(`:${tenant}`));
+  return shown.map((b) => ({
+    dependency: b.dependency,
+    state: b.state,
+    failures: b.failures,
+    openedAt: b.since > 0 ? iso(b.since) : null,
+    nextProbeAt: b.state === 'open' ? iso(b.openUntil) : b.state === 'half-open' ? iso(b.probeUntil) : null,
+  }));
 }
 
 export async function jobs(

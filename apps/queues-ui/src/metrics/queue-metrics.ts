@@ -1,7 +1,8 @@
-import { TENANT_ID, type QueueName, type TenantOutcome } from '@ceres/queues';
+import { TENANT_ID, type BreakerView, type QueueName, type TenantOutcome } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
+import { addBreakerMetrics } from './breaker-metrics';
 import { withTimeout } from '@ceres/app-kit';
 
 export interface QueueMetricsOptions {
@@ -11,6 +12,8 @@ export interface QueueMetricsOptions {
   timeoutMs?: number;
   /** The per-tenant series; without it none are exported. */
   tenants?: TenantMetricsOptions;
+  /** The worker's circuit breakers (`ceres_breaker_open`); without it none are exported. */
+  breakers?: { source: { breakers(): Promise<BreakerView[]> } };
 }
 
 export interface TenantMetricsOptions {
@@ -81,7 +84,8 @@ export class QueueMetrics {
       registers,
     });
     const redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
-    const [snapshot, perTenant] = await Promise.all([this.snapshot(), this.tenantSnapshot()]);
+    const [snapshot, perTenant, breakers] = await Promise.all([this.snapshot(), this.tenantSnapshot(), this.breakerSnapshot()]);
+    if (breakers) addBreakerMetrics(registry, breakers, 2 + 2 * (this.options.tenants?.maxTenants ?? 200));
     redisUp.set(snapshot ? 1 : 0);
     for (const queue of snapshot ?? []) {
       for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, queue.counts[state] ?? 0);
@@ -160,6 +164,12 @@ export class QueueMetrics {
     } catch {
       return undefined;
     }
+  }
+
+  /** The circuit breakers, or undefined without them or when Redis cannot be read in time (no series then). */
+  private async breakerSnapshot(): Promise<BreakerView[] | undefined> {
+    if (!this.options.breakers || !this.options.isRedisReady()) return undefined;
+    return withTimeout(this.options.breakers.source.breakers(), this.options.timeoutMs ?? 2000).catch(() => undefined);
   }
 
   /** Every queue's counts, or undefined when Redis cannot be read in time. */

@@ -2,6 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
 import type { TenantOutcome } from '../tenant-metrics';
+import type { BreakerView } from '../breakers';
 import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
 
 /** The states the admin API lists and counts, in BullMQ's own words (`waiting` is its `wait` list). */
@@ -164,6 +165,11 @@ export class QueueAdmin {
       total += stats[state];
     }
     return { ...stats, total };
+  }
+
+  /** The circuit breakers of the worker's SMTP relays and Slack webhooks that ever counted a failure (breakers.ts). */
+  breakers(): Promise<BreakerView[]> {
+    return this.client.store.breakers();
   }
 
   async allStats(tenant?: string): Promise<Record<QueueName, QueueStats>> {
