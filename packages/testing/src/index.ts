@@ -8,4 +8,5 @@ export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './ht
 export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentinel';
 export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
 export { startDelayProxy, type DelayProxy } from './delay-proxy';
+export { startSwitchProxy, type SwitchProxy } from './switch-proxy';
 export { sharedRedis, sharedPostgres, type RedisPeer, type PostgresPeer, type SharedServers } from './shared-servers';

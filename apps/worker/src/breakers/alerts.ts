@@ -12,11 +12,11 @@ export function breakerAlertText(dependency: string, transition: 'opened' | 'clo
   const what = dependency.startsWith('smtp') ? 'SMTP relay' : 'dependency';
   if (transition === 'opened') {
     return (
-      `:rotating_light: Circuit breaker *${dependency}* opened: the ${what} does not answer (connections refused, timed out or closed). ` +
+      `Circuit breaker *${dependency}* opened: the ${what} does not answer (connections refused, timed out or closed). ` +
       `Its jobs wait without using attempts; one probe job every ${Math.round(coolDownMs / 1000)} s.`
     );
   }
-  return `:white_check_mark: Circuit breaker *${dependency}* closed: the ${what} answers again after ${Math.round((Date.now() - since) / 1000)} s; its waiting jobs run.`;
+  return `Circuit breaker *${dependency}* closed: the ${what} answers again after ${Math.round((Date.now() - since) / 1000)} s; its waiting jobs run.`;
 }
 
 /**
