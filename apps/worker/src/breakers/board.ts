@@ -85,8 +85,8 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
 
   /**
    * The end of an attempt of `dependency`'s lane (`error`: it failed). Resolves with how long the
-   * breaker is open again when this job was the probe and the dependency is still down; undefined
-   * (no promise) when Redis need not be asked.
+   * breaker is open again when this job was the probe and the dependency is still down. Undefined
+   * (no promise) when Redis need not be asked: the closed steady state.
    */
   finished(dependency: string, jobId: string, probe: boolean, error?: unknown): Promise<{ reopenedForMs: number } | undefined> | undefined {
     const outcome = error === undefined ? 'answered' : dependencyOutcome(error);
@@ -97,7 +97,7 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
     }
     if (outcome === 'answered' && (probe || this.counting.has(dependency) || this.views.get(dependency)?.state === 'half-open')) {
       this.counting.delete(dependency);
-      void this.step('reached', dependency);
+      return this.step('reached', dependency).then(() => undefined);
     }
     return undefined;
   }
