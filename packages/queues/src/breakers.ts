@@ -26,6 +26,8 @@ export interface BreakerView {
   openUntil: number;
   /** Half-open: until when the probe's claim holds. */
   probeUntil: number;
+  /** Bumped by every change: a view older than one already seen is stale. */
+  version: number;
 }
 
 /** What a step did: `opened`/`closed` are the transitions alerted; `reopened` a failed probe. */
@@ -44,6 +46,7 @@ export interface BreakerNotice {
   state: BreakerState;
   failures: number;
   remainingMs: number;
+  version: number;
 }
 
 export interface BreakerSettings {
@@ -100,11 +103,14 @@ elseif step == 'reached' then
     result, changed = 'reset', true
   end
 end
-if changed then redis.call('HSET', KEYS[1], dep, cjson.encode(b)) end
+if changed then
+  b.version = (b.version or 0) + 1
+  redis.call('HSET', KEYS[1], dep, cjson.encode(b))
+end
 local remaining = 0
 if b.state == 'open' then remaining = math.max(b.openUntil - now, 0) elseif b.state == 'half-open' then remaining = math.max(b.probeUntil - now, 0) end
 if announce then
-  redis.call('PUBLISH', ARGV[6], cjson.encode({ dependency = dep, state = b.state, failures = b.failures, remainingMs = remaining }))
+  redis.call('PUBLISH', ARGV[6], cjson.encode({ dependency = dep, state = b.state, failures = b.failures, remainingMs = remaining, version = b.version or 0 }))
 end
 return cjson.encode({ result = result, breaker = b, remainingMs = remaining })`;
 const BREAKER = 'ceresBreaker';
@@ -163,6 +169,7 @@ function viewOf(dependency: string, raw: Partial<BreakerView>): BreakerView {
     since: number(raw.since),
     openUntil: number(raw.openUntil),
     probeUntil: number(raw.probeUntil),
+    version: number(raw.version),
   };
 }
 
@@ -202,13 +209,14 @@ export function subscribeToBreakers(
 
 function parseNotice(message: string): BreakerNotice | undefined {
   try {
-    const { dependency, state, failures, remainingMs } = JSON.parse(message) as Partial<BreakerNotice>;
+    const { dependency, state, failures, remainingMs, version } = JSON.parse(message) as Partial<BreakerNotice>;
     if (typeof dependency !== 'string' || (state !== 'closed' && state !== 'open' && state !== 'half-open')) return undefined;
     return {
       dependency,
       state,
       failures: typeof failures === 'number' ? failures : 0,
       remainingMs: typeof remainingMs === 'number' ? remainingMs : 0,
+      version: typeof version === 'number' ? version : 0,
     };
   } catch {
     return undefined;

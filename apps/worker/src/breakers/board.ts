@@ -44,6 +44,8 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
   private readonly views = new Map<string, LocalBreaker>();
   /** Dependencies whose shared count of failures is not 0: the next answer resets it. */
   private readonly counting = new Set<string>();
+  /** The newest version applied per dependency: a step's answer and the channel's notices may arrive out of order. */
+  private readonly versions = new Map<string, number>();
   private subscription: BreakerSubscription | undefined;
 
   constructor(
@@ -150,18 +152,16 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
     const now = Date.now();
     this.views.clear();
     this.counting.clear();
-    for (const breaker of all) {
-      const until = breaker.state === 'open' ? breaker.openUntil : breaker.probeUntil;
-      this.apply({
-        dependency: breaker.dependency,
-        state: breaker.state,
-        failures: breaker.failures,
-        remainingMs: Math.max(until - now, 0),
-      });
+    this.versions.clear();
+    for (const { dependency, state, failures, openUntil, probeUntil, version } of all) {
+      const until = state === 'open' ? openUntil : probeUntil;
+      this.apply({ dependency, state, failures, remainingMs: Math.max(until - now, 0), version });
     }
   }
 
-  private apply({ dependency, state, failures, remainingMs }: BreakerNotice): void {
+  private apply({ dependency, state, failures, remainingMs, version }: BreakerNotice): void {
+    if (version < (this.versions.get(dependency) ?? 0)) return;
+    this.versions.set(dependency, version);
     if (state === 'closed') {
       this.views.delete(dependency);
       if (failures > 0) this.counting.add(dependency);
@@ -174,5 +174,5 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
 }
 
 function noticeOf({ breaker, remainingMs }: BreakerStep): BreakerNotice {
-  return { dependency: breaker.dependency, state: breaker.state, failures: breaker.failures, remainingMs };
+  return { dependency: breaker.dependency, state: breaker.state, failures: breaker.failures, remainingMs, version: breaker.version };
 }
