@@ -67,7 +67,7 @@ export interface RunnerEvents {
   workerStarted: [queue: QueueName];
   /** An attempt passed its checks and its processor starts. */
   attemptStarted: [queue: QueueName];
-  /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling. */
+  /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling or a failed breaker probe (`throttled`: no attempt used). */
   attemptEnded: [queue: QueueName, outcome: 'completed' | 'failed' | 'throttled', durationMs: number];
   /** A job was put off without an attempt: its tenant is disabled, held by its relay, or at its rate, or its dependency's breaker is open. */
   jobPutOff: [queue: QueueName, tenant: string, reason: 'disabled' | 'held' | 'rate' | 'breaker', waitMs: number];
