@@ -145,6 +145,33 @@ describe('what counts as a transport failure', () => {
   }, 45_000);
 });
 
+describe("the Slack webhook's own breaker", () => {
+  it('a webhook answering 503 opens it; its transitions are logged, never alerted; every alert is posted once it answers', async () => {
+    const env = workerEnv(bed.peers, { WORKER_BREAKER_FAILURES: '2', WORKER_BREAKER_COOLDOWN_MS: '1000' });
+    bed.peers.slack.setStatus(503);
+    const app = createWorkerApp({ config: configFor(env), logger: createLogger('silent'), queues: ['slack'] });
+    bed.apps.push(app);
+    await app.started;
+    const queues = bed.producer(env);
+    const slackBreaker = async () => (await queues.store.breakers()).find((breaker) => breaker.dependency === 'slack');
+    for (let n = 0; n < 4; n++) await queues.enqueue('slack/alert', { text: `disk ${n} almost full`, dedupeKey: `disk-${n}` });
+    await waitFor(async () => (await slackBreaker())?.state === 'open', { timeoutMs: 15_000, what: "the webhook's breaker to open" });
+    bed.peers.slack.setStatus(200);
+    await waitFor(() => bed.peers.slack.requests.filter((request) => request.status === 200).length >= 4, {
+      timeoutMs: 20_000,
+      what: 'every alert posted',
+    });
+    await waitFor(async () => (await slackBreaker())?.state === 'closed', { timeoutMs: 10_000, what: "the webhook's breaker to close" });
+    const posted = bed.peers.slack.requests.filter((request) => request.status === 200).map((request) => JSON.stringify(request.body));
+    expect(posted).toHaveLength(4);
+    expect(posted.filter((body) => body.includes('Circuit breaker'))).toEqual([]);
+    const slack = queues.getQueue('slack');
+    const jobs = await slack.getJobs(['completed', 'waiting', 'delayed', 'failed', 'active']);
+    expect(jobs.filter((job) => String((job.data as { dedupeKey?: string }).dedupeKey ?? '').startsWith('breaker-'))).toEqual([]);
+    expect(await slack.getFailedCount()).toBe(0);
+  }, 45_000);
+});
+
 describe('SMTP refusing connections for 60 s during 200 mails, two worker processes', () => {
   it('0 dead letters, every mail delivered once after recovery, no attempt spent while open, one "opened" and one "closed" alert', async () => {
     const failures = 5;
