@@ -14,6 +14,7 @@ const UNIT = [
   'apps/api/tests/body-validator.test.ts',
   'apps/api/tests/boundaries.test.ts',
   'apps/queues-ui/tests/config.test.ts',
+  'apps/worker/tests/breaker-outcome.test.ts',
   'apps/queues-ui/tests/long-wait.test.ts',
   'apps/worker/tests/job-due.test.ts',
   'apps/worker/tests/redis-outage.test.ts',

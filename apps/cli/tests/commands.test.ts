@@ -95,6 +95,40 @@ describe('stats', () => {
   });
 });
 
+describe('stats: the circuit breakers', () => {
+  it('all closed, then each breaker that counted a failure with its state, as JSON and as a table', async () => {
+    const producer = bed.producer();
+    await producer.ready();
+    const closed = await cli(bed.env, ['stats']);
+    expect(closed.stdout).toContain('circuit breakers: all closed');
+    expect((await cliJson<{ breakers: unknown[] }>(bed.env, ['stats'])).breakers).toEqual([]);
+
+    // The worker's steps (packages/queues/src/breakers.ts): the relay of tenant acme opened, the webhook counted one failure.
+    const settings = { failures: 1, coolDownMs: 60_000 };
+    const opened = await producer.store.breakerStep('fail', 'smtp:acme', settings);
+    expect(opened.result).toBe('opened');
+    await producer.store.breakerStep('fail', 'slack', { ...settings, failures: 3 });
+
+    const { breakers } = await cliJson<{ breakers: Array<Record<string, unknown>> }>(bed.env, ['stats']);
+    expect(breakers).toEqual([
+      { dependency: 'slack', state: 'closed', failures: 1, openedAt: null, nextProbeAt: null },
+      {
+        dependency: 'smtp:acme',
+        state: 'open',
+        failures: 0,
+        openedAt: new Date(opened.breaker.since).toISOString(),
+        nextProbeAt: new Date(opened.breaker.openUntil).toISOString(),
+      },
+    ]);
+    const text = await cli(bed.env, ['stats']);
+    expect(text.stdout).toMatch(/dependency\s*│\s*state\s*│\s*failures\s*│\s*opened at\s*│\s*next probe/);
+    expect(text.stdout).toMatch(/smtp:acme\s*│\s*open\s*│\s*0\s*│\s*\d{4}-/);
+    // Another tenant's view leaves acme's relay out.
+    const other = await cliJson<{ breakers: Array<{ dependency: string }> }>(bed.env, ['stats', '--tenant', 'other']);
+    expect(other.breakers.map((breaker) => breaker.dependency)).toEqual(['slack']);
+  });
+});
+
 describe('jobs and job', () => {
   it('list and show jobs with the personal data masked', async () => {
     const producer = bed.producer();

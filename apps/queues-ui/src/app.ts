@@ -147,6 +147,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       },
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
       timings: admin,
+      breakers: { source: admin },
     }),
   });
   app.register(

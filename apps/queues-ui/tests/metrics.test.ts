@@ -115,6 +115,20 @@ describe('GET /metrics', () => {
     expect(value(await scrape(), 'ceres_queue_jobs_completed_total{queue="email"}')).toBe('2');
   });
 
+  it('shows each circuit breaker of the worker: 1 open or half-open, 0 closed; no label outside the dependency names', async () => {
+    await stack.client.ready();
+    const settings = { failures: 1, coolDownMs: 60_000 };
+    expect((await stack.client.store.breakerStep('fail', 'smtp', settings)).result).toBe('opened');
+    expect((await stack.client.store.breakerStep('fail', 'smtp:acme', { ...settings, failures: 2 })).result).toBe('counted');
+    expect((await stack.client.store.breakerStep('fail', 'not a dependency', settings)).result).toBe('opened');
+    const text = await scrape();
+    expect(text).toContain('# TYPE ceres_breaker_open gauge');
+    expect(text).toContain('ceres_breaker_open{dependency="smtp"} 1');
+    expect(text).toContain('ceres_breaker_open{dependency="slack"} 0');
+    expect(text).toContain('ceres_breaker_open{dependency="smtp:acme"} 0');
+    expect(text).not.toContain('not a dependency');
+  });
+
   it.skipIf(!hasPromtool)('passes promtool check metrics (skipped only when promtool is not installed)', async () => {
     const result = await promtoolCheck(await scrape());
     expect(result.output).toBe('');

@@ -108,6 +108,19 @@ export const WorkerEnv = Type.Object({
     maximum: 3_600_000,
     description: "How long a disabled tenant's job waits (delayed, no attempt used) before it is looked at again",
   }),
+  WORKER_BREAKER_FAILURES: Type.Integer({
+    default: 5,
+    minimum: 0,
+    maximum: 1_000,
+    description:
+      'Consecutive transport failures of an SMTP relay or Slack webhook (refused, timed out, TLS, closed) that open its circuit breaker; 0: no breakers',
+  }),
+  WORKER_BREAKER_COOLDOWN_MS: Type.Integer({
+    default: 30_000,
+    minimum: 100,
+    maximum: 3_600_000,
+    description: "How long an open breaker holds its dependency's jobs (no attempt used) before one probe job is let through",
+  }),
   WORKER_ACTIVITY_LOG_MS: Type.Integer({
     default: 60_000,
     minimum: 100,
@@ -194,6 +207,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     tenantsRefreshMs: parsed.WORKER_TENANTS_REFRESH_MS,
     /** How long a disabled tenant's job is put off each time it is taken (tenants/gate.ts). */
     tenantParkMs: parsed.WORKER_TENANT_PARK_MS,
+    /** The circuit breakers of the SMTP relays and Slack webhooks (breakers/board.ts); `failures` 0: none. */
+    breakers: { failures: parsed.WORKER_BREAKER_FAILURES, coolDownMs: parsed.WORKER_BREAKER_COOLDOWN_MS },
     /** How often each queue's `queue activity` line is logged (when it did something). */
     activityLogMs: parsed.WORKER_ACTIVITY_LOG_MS,
     /** `FAILED_JOBS_RETENTION_DAYS`: the daily purge deletes older `failed_jobs` rows. */

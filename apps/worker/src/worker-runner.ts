@@ -1,6 +1,8 @@
 import { queueLimiter, subscribeToPauses, TenantCounts, tenantOfData, type QueueName } from '@ceres/queues';
 import type { Worker } from 'bullmq';
 import { ActivityLog } from './activity-log';
+import { alertTransitions } from './breakers/alerts';
+import { BreakerBoard } from './breakers/board';
 import { timeJobs } from './job-timings';
 import type { DeadLetters } from './dead-letters';
 import { errorSummary } from './redact';
@@ -58,9 +60,13 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
     refreshMs: config.tenantsRefreshMs,
   });
   const delivery = new TenantDelivery(deps, directory, logger);
+  const breakers =
+    config.breakers.failures > 0 ? new BreakerBoard(deps.queues.store, config.breakers, logger).start(config.queues) : undefined;
+  if (breakers) alertTransitions(breakers, deps.queues, logger);
   const runner = new JobRunner({
     ...options,
     tenancy: { gate: new TenantGate(directory, deps.queues.store, config.tenantParkMs), delivery },
+    breakers,
   });
   const activity = new ActivityLog(logger, config.activityLogMs).watch(runner);
   const watchdog = new StallWatchdog(runner, {
@@ -107,6 +113,7 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
       closing ??= closed.then(async () => {
         await Promise.all([tenantCounts.stop(), timings.stop()]);
         await pauses.close();
+        await breakers?.stop();
         activity.stop();
         delivery.close();
       });

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { breakerStep, readBreakers, type BreakerSettings, type BreakerStep, type BreakerView } from './breakers';
 import { readJobTimings, readWaitWindow, type JobTimings, type TimingSeries } from './job-timings';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
@@ -179,7 +180,7 @@ function episodeOf(flat: string[]): WaitEpisode | null {
  * the dead-letter digest's per-minute counts, shared by every worker process (beyond
  * `DEAD_LETTER_DIGEST_AFTER` dead letters in a minute one digest replaces the single alerts), the
  * once-across-instances reconciliation tick, a queue's next due delayed job, its job ids, and the
- * tenants' holds and rates in each queue.
+ * tenants' holds and rates in each queue, the circuit breakers of the external dependencies.
  */
 export class CeresStore {
   constructor(
@@ -328,5 +329,20 @@ export class CeresStore {
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */
   nextDelayedAt(queue: Queue): Promise<number | null> {
     return nextDelayedAt(this.redis, queue);
+  }
+
+  /** One step of a dependency's circuit breaker, atomically across every worker process (breakers.ts). */
+  breakerStep(
+    step: 'fail' | 'reset' | 'probe' | 'reached',
+    dependency: string,
+    settings: BreakerSettings,
+    jobId = '',
+  ): Promise<BreakerStep> {
+    return breakerStep(this.redis, this.prefix, step, dependency, settings, jobId);
+  }
+
+  /** Every circuit breaker that ever counted a failure. */
+  breakers(): Promise<BreakerView[]> {
+    return readBreakers(this.redis, this.prefix);
   }
 }

@@ -149,6 +149,16 @@ export {
   DIGEST_FIELD,
 } from './crypto/fields';
 // Back-pressure pauses without a per-job limiter check (the worker's subscriber).
+export {
+  subscribeToBreakers,
+  type BreakerNotice,
+  type BreakerResult,
+  type BreakerSettings,
+  type BreakerState,
+  type BreakerStep,
+  type BreakerSubscription,
+  type BreakerView,
+} from './breakers';
 export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './back-pressure';
 // Ceres's own Redis keys, in one place.
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';

@@ -10,4 +10,5 @@ export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentin
 export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
 export { startDelayProxy, type DelayProxy } from './delay-proxy';
 export { startTcpGate, type TcpGate } from './tcp-gate';
+export { startSwitchProxy, type SwitchProxy } from './switch-proxy';
 export { sharedRedis, sharedPostgres, type RedisPeer, type PostgresPeer, type SharedServers } from './shared-servers';

@@ -5,6 +5,7 @@ import {
   RECENT_WAIT_MINUTES,
   tenantOfData,
   tenantOfJobId,
+  type BreakerView,
   type CleanableState,
   type JobState,
   type JobView,
@@ -69,8 +70,14 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
       },
     ]),
   );
+  const breakers = breakerOutput(await admin.breakers(), options.tenant);
   if (options.json) {
-    printJson(io, options.tenant === undefined ? { waitWindowMinutes: RECENT_WAIT_MINUTES, queues } : { tenant: options.tenant, queues });
+    printJson(
+      io,
+      options.tenant === undefined
+        ? { waitWindowMinutes: RECENT_WAIT_MINUTES, queues, breakers }
+        : { tenant: options.tenant, queues, breakers },
+    );
     return 0;
   }
   if (options.tenant !== undefined) println(io, `jobs of tenant ${options.tenant} (paused, oldest waiting: the whole queue)`);
@@ -88,7 +95,38 @@ export async function stats(ctx: CliContext, io: Io, given: Json & TenantFilter)
       [1, 2, 3, 4, 5, 6, 8],
     ),
   );
+  println(io);
+  if (breakers.every((breaker) => breaker.state === 'closed' && breaker.failures === 0)) {
+    println(io, 'circuit breakers: all closed');
+    return 0;
+  }
+  println(io, 'circuit breakers (the SMTP relays and Slack webhooks the worker calls)');
+  println(
+    io,
+    table(
+      ['dependency', 'state', 'failures', 'opened at', 'next probe'],
+      breakers.map((b) => [b.dependency, b.state, b.failures, b.openedAt ?? '-', b.state === 'closed' ? '-' : (b.nextProbeAt ?? '-')]),
+      [2],
+    ),
+  );
   return 0;
+}
+
+/**
+ * The breakers `stats` shows: every one that counted a failure (with `tenant`: the platform's and
+ * that tenant's own). `failures`: consecutive transport failures counted while closed; `openedAt`:
+ * the start of the current or last open episode; `nextProbeAt`: when a job may probe (open) or
+ * until when the probe's claim holds (half-open).
+ */
+function breakerOutput(all: BreakerView[], tenant: string | undefined) {
+  const shown = all.filter((b) => tenant === undefined || !b.dependency.includes(':') || b.dependency.endsWith(`:${tenant}`));
+  return shown.map((b) => ({
+    dependency: b.dependency,
+    state: b.state,
+    failures: b.failures,
+    openedAt: b.since > 0 ? iso(b.since) : null,
+    nextProbeAt: b.state === 'open' ? iso(b.openUntil) : b.state === 'half-open' ? iso(b.probeUntil) : null,
+  }));
 }
 
 export async function jobs(

@@ -1,7 +1,16 @@
-import { TENANT_ID, type QueueName, type QueueWait, type TenantOutcome, type TimingSeries, type WaitEpisode } from '@ceres/queues';
+import {
+  TENANT_ID,
+  type BreakerView,
+  type QueueName,
+  type QueueWait,
+  type TenantOutcome,
+  type TimingSeries,
+  type WaitEpisode,
+} from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
+import { addBreakerMetrics } from './breaker-metrics';
 import { withTimeout } from '@ceres/app-kit';
 import { renderTimings } from './job-timings';
 
@@ -19,6 +28,8 @@ export interface QueueMetricsOptions {
     jobTimings(queue: QueueName): Promise<TimingSeries[]>;
     redisMemoryUsed(): Promise<number>;
   };
+  /** The worker's circuit breakers (`ceres_breaker_open`); without it none are exported. */
+  breakers?: { source: { breakers(): Promise<BreakerView[]> } };
 }
 
 export interface LongWaitMetricsOptions {
@@ -107,12 +118,14 @@ export class QueueMetrics {
       labelNames: ['queue'],
       registers,
     });
-    const [snapshot, perTenant, longWaits, timings] = await Promise.all([
+    const [snapshot, perTenant, longWaits, timings, breakers] = await Promise.all([
       this.snapshot(),
       this.tenantSnapshot(),
       this.longWaitSnapshot(),
       this.timingsSnapshot(),
+      this.breakerSnapshot(),
     ]);
+    if (breakers) addBreakerMetrics(registry, breakers, 2 + 2 * (this.options.tenants?.maxTenants ?? 200));
     redisUp.set(snapshot ? 1 : 0);
     if (timings) {
       new Gauge({
@@ -267,6 +280,12 @@ export class QueueMetrics {
     } catch {
       return undefined;
     }
+  }
+
+  /** The circuit breakers, or undefined without them or when Redis cannot be read in time (no series then). */
+  private async breakerSnapshot(): Promise<BreakerView[] | undefined> {
+    if (!this.options.breakers || !this.options.isRedisReady()) return undefined;
+    return withTimeout(this.options.breakers.source.breakers(), this.options.timeoutMs ?? 2000).catch(() => undefined);
   }
 
   /** Every queue's counts, or undefined when Redis cannot be read in time. */

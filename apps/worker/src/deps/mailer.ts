@@ -48,6 +48,8 @@ export interface Mailer {
   delivered(messageId: string): Promise<boolean | undefined>;
   /** `smtp://host:port (pooled)` or `outbox <dir>`, for the startup log; never the password. */
   readonly description: string;
+  /** The circuit breaker of its relay (`smtp`, `smtp:<tenant>`); undefined for the outbox, which has none. */
+  readonly dependency?: string;
   close(): void;
 }
 
@@ -61,6 +63,8 @@ export interface MailerOptions {
    * @defaultValue 30 000 ms (`SMTP_THROTTLE_PAUSE_MS`)
    */
   throttlePauseMs?: number;
+  /** The name of its relay's circuit breaker (see {@link Mailer.dependency}). @defaultValue `smtp` */
+  dependency?: string;
 }
 
 /** Defaults for the pooled transport, unless the URL sets them (`?socketTimeout=…`). */
@@ -97,6 +101,7 @@ export function createMailer(options: MailerOptions): Mailer {
   };
   return {
     description: `${url.protocol}//${url.host} (pooled)`,
+    dependency: options.dependency ?? 'smtp',
     newMessageId,
     delivered: async () => undefined,
     send(message, sendOptions) {

@@ -28,6 +28,8 @@ export interface Slack {
    */
   post(message: SlackMessage, signal?: AbortSignal): Promise<{ delivered: SlackDelivery }>;
   readonly description: string;
+  /** The circuit breaker of its webhook (`slack`, `slack:<tenant>`); undefined when alerts are only logged. */
+  readonly dependency?: string;
 }
 
 export interface SlackOptions {
@@ -35,6 +37,8 @@ export interface SlackOptions {
   webhookUrl: string | undefined;
   timeoutMs: number;
   logger: Logger;
+  /** The name of its webhook's circuit breaker (see {@link Slack.dependency}). @defaultValue `slack` */
+  dependency?: string;
 }
 
 export class SlackHttpError extends Error {
@@ -83,6 +87,7 @@ export function createSlack(options: SlackOptions): Slack {
   };
   return {
     description: `webhook ${url.host}`,
+    dependency: options.dependency ?? 'slack',
     post(message, signal) {
       const tracing = activeTracing();
       if (!tracing) return post(message, signal);

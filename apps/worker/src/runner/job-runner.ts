@@ -15,6 +15,8 @@ import {
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { BreakerBoard } from '../breakers/board';
+import { laneOf } from '../breakers/lanes';
 import type { WorkerConfig } from '../config';
 import type { WorkerDeps } from '../deps';
 import type { AttemptContext, PartialProcessorMap, ProcessorJob } from '../processors';
@@ -53,6 +55,11 @@ export interface RunnerOptions {
    * @defaultValue none: every job runs with `deps`, as for one tenant
    */
   tenancy?: { gate: TenantGate; delivery: TenantDelivery };
+  /**
+   * The circuit breakers of the SMTP relays and Slack webhooks: a job whose dependency's breaker
+   * is open waits without using an attempt. @defaultValue none: every job runs
+   */
+  breakers?: BreakerBoard;
 }
 
 /** What a runner tells its subscribers (the stall watchdog, the activity log, the dead letters). */
@@ -61,10 +68,10 @@ export interface RunnerEvents {
   workerStarted: [queue: QueueName];
   /** An attempt passed its checks and its processor starts (the job as BullMQ gave it, and its tenant). */
   attemptStarted: [queue: QueueName, job: Job, tenant: string];
-  /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling. */
+  /** An attempt that started ended: completed, failed, or back to wait after a peer's throttling or a failed breaker probe (`throttled`: no attempt used). */
   attemptEnded: [queue: QueueName, outcome: 'completed' | 'failed' | 'throttled', durationMs: number, job: Job, tenant: string];
-  /** A job was put off without an attempt: its tenant is disabled, held by its relay, or at its rate. */
-  jobPutOff: [queue: QueueName, tenant: string, reason: 'disabled' | 'held' | 'rate', waitMs: number];
+  /** A job was put off without an attempt: its tenant is disabled, held by its relay, or at its rate, or its dependency's breaker is open. */
+  jobPutOff: [queue: QueueName, tenant: string, reason: 'disabled' | 'held' | 'rate' | 'breaker', waitMs: number];
   /** BullMQ's `failed` of a job (any attempt, the last included): the dead letters decide. */
   jobFailed: [job: Job | undefined, error: Error];
 }
@@ -89,6 +96,8 @@ interface JobTypeRoute {
   processor: AnyProcessor | undefined;
   definition: JobDefinition | undefined;
   timeoutMs: number;
+  /** The external dependency its processor calls, whose circuit breaker it waits for. */
+  lane: 'mailer' | 'slack' | undefined;
 }
 
 /** The queues whose every job type has a processor; the others are not consumed at all. */
@@ -263,7 +272,12 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     let route = byName.get(name);
     if (!route) {
       const processor = (this.options.processors[queue] as Record<string, AnyProcessor | undefined> | undefined)?.[name];
-      route = { processor, definition: findJobDefinition(queue, name), timeoutMs: this.timeoutFor(queue, name) };
+      route = {
+        processor,
+        definition: findJobDefinition(queue, name),
+        timeoutMs: this.timeoutFor(queue, name),
+        lane: this.options.breakers ? laneOf(queue, name) : undefined,
+      };
       // Only the job types this runner has: a stray name must not grow the map.
       if (processor) byName.set(name, route);
     }
@@ -324,7 +338,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const { config, tenancy } = this.options;
     let { deps } = this.options;
     const attempt = new this.Attempt(job);
-    const { processor, definition, timeoutMs } = this.route(queue, job.name);
+    const { processor, definition, timeoutMs, lane } = this.route(queue, job.name);
     if (!processor) throw new UnrecoverableError(`no processor for job type ${queue}/${job.name}`);
     let plain: ProcessorJob<unknown>;
     try {
@@ -354,6 +368,25 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       }
       deps = tenancy.delivery.depsOf(tenant);
     }
+    // The breaker of the relay or webhook this job's deps call (none for the outbox, a logged Slack).
+    const dependency = lane === undefined ? undefined : deps[lane].dependency;
+    const breakers = this.options.breakers!;
+    let probe = false;
+    if (dependency !== undefined) {
+      let admission = breakers.admit(dependency, job.id!);
+      if (admission instanceof Promise) admission = await admission;
+      if ('state' in admission) {
+        await job.moveToDelayed(Date.now() + admission.wait, token);
+        attempt.log(
+          'debug',
+          { dependency, state: admission.state, waitMs: admission.wait },
+          "job put off: its dependency's circuit breaker is open",
+        );
+        this.emit('jobPutOff', queue, tenant, 'breaker', admission.wait);
+        throw new DelayedError();
+      }
+      probe = admission.probe;
+    }
     if (this.options.admit && !this.options.admit(queue)) {
       // The real job (a processor may only get a plain view of it): back to wait, untouched.
       await job.moveToWait(token);
@@ -367,11 +400,24 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     try {
       const result = await runWithDeadline(() => processor(plain, deps, attempt), attempt, timeoutMs);
       const durationMs = Date.now() - started;
+      if (dependency !== undefined) void breakers.finished(dependency, job.id!, probe);
       attempt.log('debug', { durationMs }, 'job completed');
       this.emit('attemptEnded', queue, 'completed', durationMs, job, tenant);
       return result;
     } catch (error) {
       const durationMs = Date.now() - started;
+      const reopened = dependency === undefined ? undefined : await breakers.finished(dependency, job.id!, probe, error);
+      if (reopened) {
+        // The probe found the dependency still down: it waits for the next probe like the others.
+        await job.moveToDelayed(Date.now() + reopened.reopenedForMs, token);
+        attempt.log(
+          'warn',
+          { durationMs, dependency, waitMs: reopened.reopenedForMs, err: errorSummary(error) },
+          'circuit breaker probe failed: job back when the breaker lets a probe through again (no attempt used)',
+        );
+        this.emit('attemptEnded', queue, 'throttled', durationMs, job, tenant);
+        throw new DelayedError();
+      }
       const failure = classifyFailure(error);
       if (failure.kind === 'throttled' && tenancy && slot && tenancy.gate.hasOwnRelay(tenant)) {
         // The tenant's own relay: hold that tenant alone, in every worker process.

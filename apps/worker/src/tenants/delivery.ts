@@ -44,12 +44,19 @@ export class TenantDelivery {
             outboxDir: config.outboxDir,
             from: settings.mailFrom ?? config.mailFrom,
             throttlePauseMs: config.smtpThrottlePauseMs,
+            // Its own relay has a breaker of its own; the platform's relay shares the platform's.
+            dependency: settings.smtpUrl === undefined ? 'smtp' : `smtp:${settings.id}`,
           })
         : this.platform.mailer,
       slack:
         settings.slackWebhookUrl === undefined
           ? this.platform.slack
-          : createSlack({ webhookUrl: settings.slackWebhookUrl, timeoutMs: config.slackTimeoutMs, logger: this.logger }),
+          : createSlack({
+              webhookUrl: settings.slackWebhookUrl,
+              timeoutMs: config.slackTimeoutMs,
+              logger: this.logger,
+              dependency: `slack:${settings.id}`,
+            }),
     };
   }
 

@@ -3,6 +3,7 @@ import { connectionOf, type QueueClient } from '../client';
 import { isQueueName, QUEUE_NAMES, type QueueName } from '../registry';
 import { histogramQuantile, type TimingSeries } from '../job-timings';
 import type { TenantOutcome } from '../tenant-metrics';
+import type { BreakerView } from '../breakers';
 import { readQueueWait, type QueueWait } from './queue-wait';
 import { stateIdPages, tenantsOfJobIds } from './tenant-jobs';
 
@@ -177,6 +178,11 @@ export class QueueAdmin {
       total += stats[state];
     }
     return { ...stats, total };
+  }
+
+  /** The circuit breakers of the worker's SMTP relays and Slack webhooks that ever counted a failure (breakers.ts). */
+  breakers(): Promise<BreakerView[]> {
+    return this.client.store.breakers();
   }
 
   async allStats(tenant?: string): Promise<Record<QueueName, QueueStats>> {

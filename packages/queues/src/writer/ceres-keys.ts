@@ -61,3 +61,16 @@ export function jobTimingsKey(queue: Pick<Queue, 'toKey'>): string {
 export function waitWindowKey(queue: Pick<Queue, 'toKey'>, unit: 'minute' | 'hour', index: number): string {
   return queue.toKey(`ceres-wait:${unit}:${index}`);
 }
+
+/**
+ * The circuit breakers of the worker's external dependencies (the SMTP relays, the Slack
+ * webhooks): one hash, a field per dependency (breakers.ts), so every script touches one key.
+ */
+export function breakersKey(prefix: string): string {
+  return `${prefix}breakers`;
+}
+
+/** Where a breaker's transitions are announced to every worker process (breakers.ts). */
+export function breakerChannel(prefix: string): string {
+  return `${prefix}breaker-transitions`;
+}

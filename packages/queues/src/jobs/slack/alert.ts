@@ -20,8 +20,9 @@ export default defineJob({
   // One alert per dedupe key while it is kept (completed 1 h): no repeats of the same alarm.
   duplicates: 'retention',
   // The daily report (`daily-report-<date>`), the dead-letter alerts (`dead-<queue>-…`), the
-  // newsletter summaries (`newsletter-<campaignId>`) and queues-ui's long-wait alerts (`queue-wait-<queue>-…`).
-  reservedKeyPrefixes: ['daily-report-', 'dead-', 'newsletter-', 'queue-wait-'],
+  // newsletter summaries (`newsletter-<campaignId>`), queues-ui's long-wait alerts (`queue-wait-<queue>-…`)
+  // and the circuit breakers' transitions (`breaker-…`).
+  reservedKeyPrefixes: ['daily-report-', 'dead-', 'newsletter-', 'queue-wait-', 'breaker-'],
   enqueuedBy: 'platform',
   options: ['delay'],
 });
