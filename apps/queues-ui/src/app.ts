@@ -4,7 +4,7 @@ import { basicAuthPlugin, basicPrincipals, errorHandlerPlugin, healthPlugin, ope
 import { LONG_WAITS, logSentinelWatch, sentinelWatching, type QueueClient, type QueueName } from '@ceres/queues';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import { OperatorAccounts } from './access/accounts';
-import { LongWaitDetector } from './alerts/long-wait-detector';
+import { LongWaitDetector, slackPoster } from './alerts/long-wait-detector';
 import { BoardAccess } from './access/board-access';
 import { ActionAudit, routeAccessPlugin } from './access/route-access';
 import { QueueAdmin } from './admin/queue-admin';
@@ -60,8 +60,9 @@ export interface AppDeps {
    * The long-wait detector (`<QUEUE>_LONG_WAIT_SECONDS`, `LONG_WAIT_CHECK_MS`): runs from `onReady`
    * to `onClose`; its alerts' ids are reserved, so `client` needs `allowReservedKeys`. Without it no
    * detector runs, and `/metrics` shows the queue.ts thresholds and the episodes other instances keep.
+   * `slackWebhookUrl`: where it posts itself while no worker consumes the slack queue.
    */
-  longWait?: { thresholds: Record<QueueName, number>; checkMs: number };
+  longWait?: { thresholds: Record<QueueName, number>; checkMs: number; slackWebhookUrl?: string };
   /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -131,7 +132,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     deps.longWait?.thresholds ??
     (Object.fromEntries(LONG_WAITS.map(({ queue, seconds }) => [queue, seconds])) as Record<QueueName, number>);
   if (deps.longWait) {
-    const detector = new LongWaitDetector({ client: deps.client, admin, thresholds, intervalMs: deps.longWait.checkMs, log: app.log });
+    const detector = new LongWaitDetector({
+      client: deps.client,
+      admin,
+      thresholds,
+      intervalMs: deps.longWait.checkMs,
+      log: app.log,
+      postToSlack: deps.longWait.slackWebhookUrl === undefined ? undefined : slackPoster(deps.longWait.slackWebhookUrl),
+    });
     app.decorate('longWaitDetector', detector);
     app.addHook('onReady', async () => detector.start());
     app.addHook('onClose', async () => detector.stop());

@@ -79,6 +79,13 @@ export const QueuesUiEnv = Type.Object({
     description: 'How often the long-wait detector reads every queue',
   }),
   ...LONG_WAIT_ENV,
+  SLACK_WEBHOOK_URL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2000,
+      description: 'The Slack webhook the long-wait detector posts to itself while no worker consumes the slack queue',
+    }),
+  ),
   LOG_LEVEL: EnvLogLevel,
 });
 
@@ -86,6 +93,14 @@ type Env = Record<string, string | undefined>;
 
 /** The default of `QUEUES_UI_ACCOUNTS_REFRESH_MS`, for apps built without the environment (tests). */
 export const ACCOUNTS_REFRESH_DEFAULT_MS: number = QueuesUiEnv.properties.QUEUES_UI_ACCOUNTS_REFRESH_MS.default;
+
+const isHttpUrl = (value: string) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+};
 
 /** Reads the environment once; throws a `ConfigError` naming the bad or missing variable. */
 export function loadConfig(env: Env = process.env) {
@@ -96,6 +111,9 @@ export function loadConfig(env: Env = process.env) {
     );
   }
   const parsed = parseEnv(QueuesUiEnv, env);
+  if (parsed.SLACK_WEBHOOK_URL !== undefined && !isHttpUrl(parsed.SLACK_WEBHOOK_URL)) {
+    throw new ConfigError('SLACK_WEBHOOK_URL', 'must be an http(s) URL, e.g. https://hooks.slack.com/services/…');
+  }
   assertStrongSecret('QUEUES_UI_PASS', parsed.QUEUES_UI_PASS, 'the password');
   return {
     host: parsed.QUEUES_UI_HOST,
@@ -116,6 +134,7 @@ export function loadConfig(env: Env = process.env) {
         LONG_WAITS.map(({ queue, env }) => [queue, (parsed as unknown as Record<string, number>)[env]!]),
       ) as Record<QueueName, number>,
       checkMs: parsed.LONG_WAIT_CHECK_MS,
+      slackWebhookUrl: parsed.SLACK_WEBHOOK_URL,
     },
   };
 }

@@ -4,7 +4,15 @@ import { breakerStep, readBreakers, type BreakerSettings, type BreakerStep, type
 import { readJobTimings, readWaitWindow, type JobTimings, type TimingSeries } from './job-timings';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
-import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey, waitEpisodeKey } from './writer/ceres-keys';
+import {
+  deadLetterDigestKeys,
+  rateSlotKey,
+  reconcileTickKey,
+  tenantHoldKey,
+  tenantRateKey,
+  waitDirectPostKey,
+  waitEpisodeKey,
+} from './writer/ceres-keys';
 
 /** Where a dead letter's first recording falls, and its place among the minute's. */
 export interface DeadLetterCount {
@@ -295,6 +303,11 @@ export class CeresStore {
     await (this.redis as unknown as Record<typeof WAIT_EPISODE_ACK, (...args: Array<string | number>) => Promise<number>>)[
       WAIT_EPISODE_ACK
     ](waitEpisodeKey(queue), String(start), sent);
+  }
+
+  /** Claims, for `ms`, the posting of an episode's message by this instance alone (see waitDirectPostKey); false when another holds it. */
+  async claimDirectPost(queue: Pick<Queue, 'toKey'>, key: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(waitDirectPostKey(queue, key), '1', 'PX', ms, 'NX')) === 'OK';
   }
 
   /** `queue`'s episode without changing it (the metrics), or null. */

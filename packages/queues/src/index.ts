@@ -45,7 +45,7 @@ export {
   type QueueOf,
   type Registry,
 } from './registry';
-export { SLACK_SEVERITIES } from './jobs/slack/alert';
+export { SLACK_SEVERITIES, SLACK_SEVERITY_ICONS } from './jobs/slack/alert';
 export { CampaignId, CAMPAIGN_ID_PATTERN, Email, FirstName, SingleLine, UrlToken, UserId } from './schemas/common';
 export { EnqueueOptions, MAX_DELAY_MS, MAX_PRIORITY } from './schemas/enqueue-options';
 

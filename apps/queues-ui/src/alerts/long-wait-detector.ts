@@ -1,5 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { QueueAdmin, QueueClient, QueueName, QueueWait, WaitEpisode } from '@ceres/queues';
+import {
+  SLACK_SEVERITY_ICONS,
+  type Payload,
+  type QueueAdmin,
+  type QueueClient,
+  type QueueName,
+  type QueueWait,
+  type WaitEpisode,
+} from '@ceres/queues';
 import type { FastifyBaseLogger } from 'fastify';
 import { alertKey, alertText, assessWait, RECOVERY_HOLD_MS, recoveryKey, recoveryText, type WaitAssessment } from './long-wait';
 
@@ -12,6 +20,29 @@ export interface LongWaitDetectorOptions {
   /** `LONG_WAIT_CHECK_MS`: how often every queue is read. */
   intervalMs: number;
   log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+  /**
+   * Posts to Slack's webhook (`SLACK_WEBHOOK_URL` of queues-ui): used while no worker consumes the
+   * slack queue, so an alert goes out with no worker running at all. @defaultValue alerts only go
+   * through the slack queue
+   */
+  postToSlack?: (text: string) => Promise<void>;
+}
+
+/** How long one instance holds the posting of a message itself; another may retry after it, if this one failed. */
+const DIRECT_POST_CLAIM_MS = 60_000;
+
+/** A Slack webhook poster (10 s timeout); throws on a non-2xx answer. The URL is a secret: never logged. */
+export function slackPoster(url: string): (text: string) => Promise<void> {
+  return async (text) => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    await response.body?.cancel();
+    if (!response.ok) throw new Error(`Slack webhook answered HTTP ${response.status}`);
+  };
 }
 
 /** One queue at one check: what was read and judged, and its episode afterwards (null: none). */
@@ -118,28 +149,51 @@ export class LongWaitDetector extends EventEmitter<LongWaitDetectorEvents> {
     return { wait, workers, seen, episode };
   }
 
-  /** Enqueues what the episode still has to send, alert before recovery, then records it sent. */
+  /** Sends what the episode still has to send, alert before recovery, then records it sent. */
   private async sendPending(queue: QueueName, episode: WaitEpisode): Promise<void> {
     const { client, admin, log } = this.options;
     const bullQueue = admin.queue(queue);
     if (episode.alertPending) {
       const key = alertKey(queue, episode.start);
-      const { duplicate } = await client.enqueue('slack/alert', {
-        text: episode.text,
-        severity: episode.everStalled ? 'error' : 'warning',
-        dedupeKey: key,
-      });
+      const sent = await this.deliver(queue, { text: episode.text, severity: episode.everStalled ? 'error' : 'warning', dedupeKey: key });
+      if (sent === 'later') return;
       await client.store.ackWaitEpisode(bullQueue, episode.start, 'alert');
-      if (!duplicate)
+      if (sent === 'sent')
         log.warn({ queue, waitMs: episode.waitMs, due: episode.due, stalled: episode.everStalled }, 'queue waiting long: alert sent');
       this.emit('sent', queue, 'alert', key);
     }
     if (episode.recoveryPending) {
       const key = recoveryKey(queue, episode.start);
-      const { duplicate } = await client.enqueue('slack/alert', { text: recoveryText(queue, episode), severity: 'info', dedupeKey: key });
+      const sent = await this.deliver(queue, { text: recoveryText(queue, episode), severity: 'info', dedupeKey: key });
+      if (sent === 'later') return;
       await client.store.ackWaitEpisode(bullQueue, episode.start, 'recovery');
-      if (!duplicate) log.info({ queue, lastedMs: (episode.end ?? episode.start) - episode.start }, 'queue recovered: recovery sent');
+      if (sent === 'sent') log.info({ queue, lastedMs: (episode.end ?? episode.start) - episode.start }, 'queue recovered: recovery sent');
       this.emit('sent', queue, 'recovery', key);
     }
+  }
+
+  /**
+   * One message of an episode: a slack/alert job with the episode's id (`duplicate` when another
+   * instance enqueued it first), or, while no worker consumes the slack queue and a webhook is
+   * set, posted by this instance, the one holding the message's claim in Redis (`later`: another
+   * instance holds it, or the post failed and is tried again once the claim expires).
+   */
+  private async deliver(queue: QueueName, alert: Payload<'slack/alert'> & { severity: 'info' | 'warning' | 'error' }) {
+    const { client, admin, postToSlack, log } = this.options;
+    if (postToSlack && (await admin.workers('slack').catch(() => undefined)) === 0) {
+      if (!(await client.store.claimDirectPost(admin.queue(queue), alert.dedupeKey!, DIRECT_POST_CLAIM_MS))) return 'later';
+      try {
+        await postToSlack(`${SLACK_SEVERITY_ICONS[alert.severity]} ${alert.text}`);
+        return 'sent';
+      } catch (error) {
+        log.warn(
+          { queue, err: { message: (error as Error).message } },
+          'long-wait detector: could not post to Slack (no worker consumes the slack queue); tried again later',
+        );
+        return 'later';
+      }
+    }
+    const { duplicate } = await client.enqueue('slack/alert', alert);
+    return duplicate ? 'duplicate' : 'sent';
   }
 }

@@ -52,6 +52,11 @@ export function waitEpisodeKey(queue: Pick<Queue, 'toKey'>): string {
   return queue.toKey('ceres-wait-episode');
 }
 
+/** Held by the one queues-ui instance posting an episode's alert or recovery itself (no Slack worker): `key` is its alert key. */
+export function waitDirectPostKey(queue: Pick<Queue, 'toKey'>, key: string): string {
+  return queue.toKey(`ceres-wait-direct:${key}`);
+}
+
 /** A queue's job timings since they began: `<kind>|<job>|<tenant>|<bucket or sum>` → count or ms (job-timings.ts). */
 export function jobTimingsKey(queue: Pick<Queue, 'toKey'>): string {
   return queue.toKey('ceres-timings');

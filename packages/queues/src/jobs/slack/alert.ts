@@ -4,6 +4,14 @@ import { JobKey } from '../../schemas/common';
 
 export const SLACK_SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
 
+/** How an alert's severity shows in Slack: the emoji before its text (the worker's processor, queues-ui's own posts). */
+export const SLACK_SEVERITY_ICONS: Record<(typeof SLACK_SEVERITIES)[number], string> = {
+  info: ':information_source:',
+  warning: ':warning:',
+  error: ':x:',
+  critical: ':rotating_light:',
+};
+
 export default defineJob({
   description: 'Post an alert to the Slack webhook',
   schema: Type.Object(
