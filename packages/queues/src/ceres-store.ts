@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
-import { deadLetterDigestKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey } from './writer/ceres-keys';
+import { deadLetterDigestKeys, ledgerKeys, rateSlotKey, reconcileTickKey, tenantHoldKey, tenantRateKey } from './writer/ceres-keys';
 
 /** Where a dead letter's first recording falls, and its place among the minute's. */
 export interface DeadLetterCount {
@@ -70,6 +70,56 @@ if slot <= now then return 0 end
 redis.call('SET', KEYS[3], slot, 'PX', math.ceil(slot - now) + 3600000)
 return slot - now`;
 const TENANT_GATE = 'ceresTenantGate';
+
+/*
+ * The job ledger's bounded list (ledgerKeys). Push — KEYS: batches, state; ARGV: the batch, its
+ * rows, the bound in rows. Answers the rows now pending, or -1 when the batch would pass the
+ * bound: then it is not stored and its rows are counted in `dropped`.
+ */
+const LEDGER_PUSH_SCRIPT = `
+local pending = tonumber(redis.call('HGET', KEYS[2], 'rows') or '0')
+local rows = tonumber(ARGV[2])
+if pending + rows > tonumber(ARGV[3]) then
+  redis.call('HINCRBY', KEYS[2], 'dropped', rows)
+  return -1
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'rows', rows)
+return pending + rows`;
+const LEDGER_PUSH = 'ceresLedgerPush';
+
+/*
+ * Take — KEYS: batches, lock; ARGV: holder, lock ms, batches wanted. Nothing pending, or the lock
+ * another holder's: nothing. Else the lock is (re)taken for ARGV[2] ms and the first batches read.
+ */
+const LEDGER_TAKE_SCRIPT = `
+if redis.call('LLEN', KEYS[1]) == 0 then return {} end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then return {} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)`;
+
+/*
+ * Remove — KEYS: batches, state, lock; ARGV: holder, batches, rows. Only while the lock is still
+ * the holder's (else another drainer took over and wrote, or will write, the same batches).
+ */
+const LEDGER_REMOVE_SCRIPT = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
+redis.call('HINCRBY', KEYS[2], 'rows', -tonumber(ARGV[3]))
+return 1`;
+
+const LEDGER_RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/** The ledger's waiting rows in Redis. */
+export interface LedgerBacklog {
+  batches: number;
+  rows: number;
+  /** Rows refused at the bound since the state began. */
+  dropped: number;
+}
 
 /**
  * Ceres's own Redis state, each use a named operation (the keys are in writer/ceres-keys.ts):
@@ -165,6 +215,46 @@ export class CeresStore {
   /** The jobs of `queue` completed or failed for good per tenant, as the workers counted them. */
   tenantCounts(queue: Queue, outcome: TenantOutcome): Promise<Map<string, number>> {
     return readTenantCounts(this.redis, queue, outcome);
+  }
+
+  /**
+   * Appends one batch of ledger rows (`rows` of them) to the bounded list, in one script call: false
+   * when the list holds `maxRows` already (the batch is dropped and counted).
+   */
+  async pushLedgerBatch(batch: string, rows: number, maxRows: number): Promise<boolean> {
+    if (!(LEDGER_PUSH in this.redis)) this.redis.defineCommand(LEDGER_PUSH, { numberOfKeys: 2, lua: LEDGER_PUSH_SCRIPT });
+    const keys = ledgerKeys(this.prefix);
+    const answer = await (this.redis as unknown as Record<typeof LEDGER_PUSH, (...args: Array<string | number>) => Promise<number>>)[
+      LEDGER_PUSH
+    ](keys.batches, keys.state, batch, rows, maxRows);
+    return answer >= 0;
+  }
+
+  /**
+   * The first `count` batches for `holder` to write, taking (or renewing) the drain lock for
+   * `lockMs`; empty when nothing waits or another process holds the lock.
+   */
+  async takeLedgerBatches(holder: string, lockMs: number, count: number): Promise<string[]> {
+    const keys = ledgerKeys(this.prefix);
+    return (await this.redis.eval(LEDGER_TAKE_SCRIPT, 2, keys.batches, keys.lock, holder, lockMs, count)) as string[];
+  }
+
+  /** Removes the first `batches` batches (`rows` rows) once written; false when the lock is no longer `holder`'s. */
+  async removeLedgerBatches(holder: string, batches: number, rows: number): Promise<boolean> {
+    const keys = ledgerKeys(this.prefix);
+    return (await this.redis.eval(LEDGER_REMOVE_SCRIPT, 3, keys.batches, keys.state, keys.lock, holder, batches, rows)) === 1;
+  }
+
+  /** Gives the drain lock back when `holder` has it. */
+  async releaseLedgerLock(holder: string): Promise<void> {
+    await this.redis.eval(LEDGER_RELEASE_SCRIPT, 1, ledgerKeys(this.prefix).lock, holder);
+  }
+
+  /** What waits in the ledger's list, and what its bound refused. */
+  async ledgerBacklog(): Promise<LedgerBacklog> {
+    const keys = ledgerKeys(this.prefix);
+    const [batches, state] = await Promise.all([this.redis.llen(keys.batches), this.redis.hgetall(keys.state)]);
+    return { batches, rows: Number(state.rows ?? 0), dropped: Number(state.dropped ?? 0) };
   }
 
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */

@@ -31,6 +31,8 @@ export {
   findJobDefinition,
   jobTimeoutMs,
   jobOptions,
+  LEDGER_SETTINGS,
+  type LedgerSettings,
   type JobName,
   type JobOf,
   type JobType,
@@ -136,7 +138,7 @@ export {
 export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './back-pressure';
 // Ceres's own Redis keys, in one place.
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
-export { CeresStore, type DeadLetterCount, type DigestFigures } from './ceres-store';
+export { CeresStore, type DeadLetterCount, type DigestFigures, type LedgerBacklog } from './ceres-store';
 export { apiTokenHash, newApiToken, openTenantSecret, sameHash, sealTenantSecret, type TenantSecret } from './crypto/tenant-secrets';
 export { scopedJobId, TENANT_FIELD, tenantOfData, unscopedJobId, type TenantOption } from './tenant';
 export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';

@@ -46,3 +46,11 @@ export function tenantRateKey(queue: Pick<Queue, 'toKey'>, tenant: string): stri
 export function rateSlotKey(queue: Pick<Queue, 'toKey'>, jobId: string): string {
   return queue.toKey(`ceres-rate-slot:${jobId}`);
 }
+
+/**
+ * The job ledger's waiting rows (apps/worker/src/ledger.ts): a list of batches pushed by every
+ * worker process, its state (`rows` pending, `dropped` at the bound), and the drainer's lock.
+ */
+export function ledgerKeys(prefix: string): { batches: string; state: string; lock: string } {
+  return { batches: `${prefix}ledger:batches`, state: `${prefix}ledger:state`, lock: `${prefix}ledger:drain-lock` };
+}
