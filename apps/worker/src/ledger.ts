@@ -187,7 +187,8 @@ export class JobLedger extends EventEmitter<JobLedgerEvents> {
       try {
         stored = await store.pushLedgerBatch(JSON.stringify(batch), batch.length, maxPendingRows);
       } catch (error) {
-        if (!this.pushFailing) logger.warn({ err: errorSummary(error), rows: this.rows.length }, 'job ledger: cannot push rows to Redis; kept in memory');
+        if (!this.pushFailing)
+          logger.warn({ err: errorSummary(error), rows: this.rows.length }, 'job ledger: cannot push rows to Redis; kept in memory');
         this.pushFailing = true;
         const over = this.rows.length - MAX_MEMORY_ROWS;
         if (over > 0) {
@@ -236,8 +237,7 @@ export class JobLedger extends EventEmitter<JobLedgerEvents> {
         if (!removed) return;
       }
     } catch (error) {
-      if (!this.drainFailing)
-        logger.warn({ err: errorSummary(error) }, 'job ledger: cannot move rows into PostgreSQL; they wait in Redis');
+      if (!this.drainFailing) logger.warn({ err: errorSummary(error) }, 'job ledger: cannot move rows into PostgreSQL; they wait in Redis');
       this.drainFailing = true;
     } finally {
       await store.releaseLedgerLock(this.holder).catch(() => {});

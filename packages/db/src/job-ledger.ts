@@ -101,7 +101,8 @@ const toRecord = (row: Record_): LedgerRecord => ({
   error: row.error,
 });
 
-const COLUMNS = 'id, queue, job_type, job_id, tenant_id, key_field, key, state, enqueued_at, started_at, finished_at, attempts, result, error';
+const COLUMNS =
+  'id, queue, job_type, job_id, tenant_id, key_field, key, state, enqueued_at, started_at, finished_at, attempts, result, error';
 
 /** `text` as a literal inside an ILIKE pattern. */
 const likeLiteral = (text: string) => text.replace(/[\\%_]/g, '\\$&');
@@ -172,10 +173,10 @@ export function createJobLedgerStore(pool: pg.Pool): JobLedgerStore {
       // In slices, so a first purge of a big backlog holds no long lock nor one huge transaction.
       let purged = 0;
       for (;;) {
-        const result = await pool.query(
-          'DELETE FROM job_ledger WHERE id IN (SELECT id FROM job_ledger WHERE finished_at < $1 LIMIT $2)',
-          [cutoff, batch],
-        );
+        const result = await pool.query('DELETE FROM job_ledger WHERE id IN (SELECT id FROM job_ledger WHERE finished_at < $1 LIMIT $2)', [
+          cutoff,
+          batch,
+        ]);
         purged += result.rowCount ?? 0;
         if ((result.rowCount ?? 0) < batch) return purged;
       }
