@@ -17,6 +17,7 @@ import { redisGatePlugin } from './plugins/error-handler';
 import { crossSiteGuardPlugin, localOnlyPagePlugin, securityHeadersPlugin } from './plugins/security';
 import { auditRoutes } from './routes/audit';
 import { erasureRoutes, type ErasureDb } from './routes/erasure';
+import { jobSearchRoutes, type JobSearchDb } from './routes/job-search';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { schedulerRoutes } from './routes/schedulers';
@@ -46,6 +47,8 @@ export interface AppDeps {
   redisTimeoutMs?: number;
   /** For `POST /api/erasure` (`DATABASE_URL`); without it that route answers 503 and erases nothing. */
   erasureDb?: ErasureDb;
+  /** For `GET /api/jobs/search` (`DATABASE_URL`): the job ledger; without it that route answers 503. */
+  jobSearchDb?: JobSearchDb;
   /** The per-tenant series of `/metrics` (`METRICS_MAX_TENANTS`, `METRICS_TENANT_SCAN_MS`). @defaultValue `{ maxTenants: 200, scanMs: 30000 }` */
   tenantMetrics?: { maxTenants: number; scanMs: number };
   /** Sees every route as it is registered (the auth test uses it so no route escapes it). */
@@ -113,6 +116,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(schedulerRoutes, { admin, audit });
   app.register(erasureRoutes, { client: deps.client, db: deps.erasureDb, audit });
   app.register(auditRoutes, { audit });
+  app.register(jobSearchRoutes, { client: deps.client, db: deps.jobSearchDb });
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({
       queues,

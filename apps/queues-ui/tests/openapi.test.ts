@@ -88,6 +88,7 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
       newsletterRecipients: 1,
       newsletterOptOuts: 0,
       sentMails: 1,
+      ledgerRows: 6,
     });
     // The example names every queue, as the answer does.
     const example = erasure.responses['200']!.content!['application/json'].example as { jobsByQueue: Record<string, number> };

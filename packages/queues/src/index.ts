@@ -142,3 +142,16 @@ export { CeresStore, type DeadLetterCount, type DigestFigures, type LedgerBacklo
 export { apiTokenHash, newApiToken, openTenantSecret, sameHash, sealTenantSecret, type TenantSecret } from './crypto/tenant-secrets';
 export { scopedJobId, TENANT_FIELD, tenantOfData, unscopedJobId, type TenantOption } from './tenant';
 export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';
+export {
+  decodeCursor,
+  encodeCursor,
+  JobSearchInputError,
+  MAX_SEARCH_PAGE,
+  SEARCH_STATES,
+  searchJobs,
+  type FoundJob,
+  type JobSearchFilter,
+  type JobSearchResult,
+  type LedgerSearchStore,
+  type SearchState,
+} from './admin/job-search';
