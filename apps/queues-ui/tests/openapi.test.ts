@@ -41,6 +41,7 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
     expect(Object.keys(document.paths).sort()).toEqual([
       '/api/audit',
       '/api/erasure',
+      '/api/jobs/search',
       '/api/queues/stats',
       '/api/queues/{queue}/clean/{state}',
       '/api/queues/{queue}/jobs',
