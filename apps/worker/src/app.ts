@@ -86,7 +86,19 @@ export function createWorkerApp({
     logger,
     maxPendingRows: config.jobLedgerMaxPendingRows,
   });
-  const runner = startWorkers({ config, deps, logger, processors, deadLetters, ledger, timeoutFor, onStall, queues, maxConcurrency, admit });
+  const runner = startWorkers({
+    config,
+    deps,
+    logger,
+    processors,
+    deadLetters,
+    ledger,
+    timeoutFor,
+    onStall,
+    queues,
+    maxConcurrency,
+    admit,
+  });
   ledger.start();
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;

@@ -147,6 +147,7 @@ function check(filter: JobSearchFilter): { queue?: QueueName; jobType?: string; 
   }
   if (filter.state !== undefined && !(SEARCH_STATES as readonly string[]).includes(filter.state))
     throw new JobSearchInputError('state', `unknown state "${filter.state.slice(0, 40)}"; one of ${SEARCH_STATES.join(', ')}`);
+  // eslint-disable-next-line no-control-regex
   if (filter.key !== undefined && (filter.key.length === 0 || filter.key.length > 256 || /[\u0000-\u001f\u007f]/.test(filter.key)))
     throw new JobSearchInputError('key', 'key must be 1 to 256 characters on one line');
   if (filter.error !== undefined && (filter.error.length === 0 || filter.error.length > 200))
