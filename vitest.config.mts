@@ -14,6 +14,7 @@ const UNIT = [
   'apps/api/tests/body-validator.test.ts',
   'apps/api/tests/boundaries.test.ts',
   'apps/queues-ui/tests/config.test.ts',
+  'apps/worker/tests/ledger-rows.test.ts',
   'apps/worker/tests/redis-outage.test.ts',
   'apps/worker/tests/runner-pipeline.test.ts',
   'apps/worker/tests/unsubscribe-secret.test.ts',

@@ -37,12 +37,14 @@ const DRAIN_LOCK_MS = 30_000;
 const MAX_MEMORY_ROWS = 20_000;
 /** A result bigger than this (JSON characters) is kept as `{ truncated: true, chars }`. */
 const MAX_RESULT_CHARS = 4_096;
+/** A surrogate escape in JSON text: JSON.stringify writes lone surrogates so (a false alarm costs the slow path only). */
+const UNPAIRED_ESCAPE = /\\ud[89a-f]/i;
 /** The error text kept, at most. */
 const MAX_ERROR_CHARS = 1_000;
 
 /**
  * One row on its way (the list's element format): positional, so that a batch of a thousand stays
- * small in Redis. `result` is JSON text already (storable), `error` masked.
+ * small in Redis. `result` is the processor's value (made storable by the drainer), `error` masked.
  */
 type WireRow = [
   queue: string,
@@ -56,9 +58,18 @@ type WireRow = [
   startedAt: number | null,
   finishedAt: number,
   attempts: number,
-  result: string | null,
+  result: unknown,
   error: string | null,
 ];
+
+/** A result as jsonb text: NULs and lone surrogates replaced (only when there are any), a big one summarised. */
+function storableResult(result: unknown): string | null {
+  if (result === null || result === undefined) return null;
+  let text = JSON.stringify(result);
+  // JSON.stringify writes a NUL or a lone surrogate as an escape (a false alarm costs the slow path only).
+  if (text.includes('\\u0000') || UNPAIRED_ESCAPE.test(text)) text = storableJson(result);
+  return text.length > MAX_RESULT_CHARS ? JSON.stringify({ truncated: true, chars: text.length }) : text;
+}
 
 export function fromWire(row: WireRow): LedgerRow {
   const [queue, jobType, jobId, tenant, keyField, key, state, enqueuedAt, startedAt, finishedAt, attempts, result, error] = row;
@@ -74,7 +85,7 @@ export function fromWire(row: WireRow): LedgerRow {
     startedAt: startedAt === null ? null : new Date(startedAt),
     finishedAt: new Date(finishedAt),
     attempts,
-    result,
+    result: storableResult(result),
     error,
   };
 }
@@ -85,11 +96,8 @@ export function ledgerRowOf(job: Job, state: 'completed' | 'failed'): WireRow {
   const settings = LEDGER_SETTINGS.get(type);
   const keyField = settings?.ledgerKey ?? null;
   const value: unknown = keyField === null ? undefined : (job.data as Record<string, unknown> | undefined)?.[keyField];
-  let result: string | null = null;
-  if (state === 'completed' && settings?.keepResult && job.returnvalue !== undefined && job.returnvalue !== null) {
-    result = storableJson(job.returnvalue);
-    if (result.length > MAX_RESULT_CHARS) result = JSON.stringify({ truncated: true, chars: result.length });
-  }
+  // Kept as the object: it is serialised with its batch, and made storable by the drainer.
+  const result = state === 'completed' && settings?.keepResult ? (job.returnvalue ?? null) : null;
   return [
     job.queueName,
     job.name,

@@ -1,6 +1,7 @@
 // The job ledger (issue 29): each job's outcome lands in PostgreSQL's job_ledger through a bounded
 // Redis list, outlives the job in Redis, and survives PostgreSQL being down, each row written once.
 import { makeTempDir, waitFor } from '@ceres/testing';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createWorkerApp, type WorkerApp } from '../src/app';
 import { createLogger } from '../src/deps/logger';
@@ -153,4 +154,44 @@ describe('job ledger with PostgreSQL down', () => {
     expect(rows[0]).toEqual({ rows: 1000, ids: 1000 });
     expect((await queues.store.ledgerBacklog()).dropped).toBe(0);
   }, 120_000);
+});
+
+describe('job ledger cost', () => {
+  it('sends no Redis command per job: 2,000 rows cost two pushes and one drain, about 20 commands in all', async () => {
+    const env = workerEnv(own.peers);
+    const queues = own.producer(env);
+    await queues.ready();
+    const ledger = new JobLedger({ store: queues.store, db: own.db.jobLedger, logger: createLogger('silent'), maxPendingRows: 1_000_000 });
+    const meter = new Redis(own.peers.redis.url);
+    const commands = async () => {
+      const info = await meter.info('commandstats');
+      return [...info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    };
+    const before = await commands();
+    for (let i = 0; i < 2_000; i++)
+      ledger.record(
+        {
+          queueName: 'slack',
+          name: 'alert',
+          id: `cost-${i}`,
+          data: { text: 'x' },
+          timestamp: 1,
+          processedOn: 2,
+          finishedOn: 3,
+          attemptsMade: 1,
+        } as never,
+        'completed',
+      );
+    // Recording touched nothing but memory.
+    expect((await commands()) - before).toBe(1); // the INFO above
+    await ledger.flush();
+    await ledger.drain();
+    // Two pushes (EVALSHA, HGET, RPUSH, HINCRBY each), the drain's take, remove, next take and
+    // release scripts with the commands inside them, and the INFOs.
+    const used = (await commands()) - before;
+    expect(used).toBeLessThanOrEqual(30);
+    const { rows } = await own.db.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM job_ledger WHERE job_id LIKE 'cost-%'");
+    expect(rows[0]!.n).toBe(2_000);
+    meter.disconnect();
+  });
 });
