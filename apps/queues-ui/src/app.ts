@@ -123,6 +123,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       isRedisReady,
       timeoutMs,
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
+      ledger: { backlog: () => deps.client.store.ledgerBacklog() },
     }),
   });
   app.register(

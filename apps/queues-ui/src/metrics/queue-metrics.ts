@@ -1,4 +1,4 @@
-import { TENANT_ID, type QueueName, type TenantOutcome } from '@ceres/queues';
+import { TENANT_ID, type LedgerBacklog, type QueueName, type TenantOutcome } from '@ceres/queues';
 import type { Queue } from 'bullmq';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { JOB_STATES } from '../admin/queue-admin';
@@ -11,6 +11,8 @@ export interface QueueMetricsOptions {
   timeoutMs?: number;
   /** The per-tenant series; without it none are exported. */
   tenants?: TenantMetricsOptions;
+  /** The job ledger's rows waiting in Redis and dropped at its bound (`CeresStore.ledgerBacklog`); without it no ledger series. */
+  ledger?: { backlog(): Promise<LedgerBacklog> };
 }
 
 export interface TenantMetricsOptions {
@@ -81,8 +83,20 @@ export class QueueMetrics {
       registers,
     });
     const redisUp = new Gauge({ name: 'ceres_queue_redis_up', help: '1 when the last scrape could read the queues from Redis', registers });
-    const [snapshot, perTenant] = await Promise.all([this.snapshot(), this.tenantSnapshot()]);
+    const [snapshot, perTenant, ledger] = await Promise.all([this.snapshot(), this.tenantSnapshot(), this.ledgerSnapshot()]);
     redisUp.set(snapshot ? 1 : 0);
+    if (ledger) {
+      new Gauge({
+        name: 'ceres_job_ledger_pending_rows',
+        help: 'Job ledger rows waiting in Redis for PostgreSQL (bounded by JOB_LEDGER_MAX_PENDING_ROWS)',
+        registers,
+      }).set(ledger.rows);
+      new Counter({
+        name: 'ceres_job_ledger_dropped_total',
+        help: 'Job ledger rows dropped because the Redis list was at JOB_LEDGER_MAX_PENDING_ROWS',
+        registers,
+      }).inc(ledger.dropped);
+    }
     for (const queue of snapshot ?? []) {
       for (const state of JOB_STATES) jobs.set({ queue: queue.name, state }, queue.counts[state] ?? 0);
       paused.set({ queue: queue.name }, queue.paused ? 1 : 0);
@@ -160,6 +174,12 @@ export class QueueMetrics {
     } catch {
       return undefined;
     }
+  }
+
+  /** The job ledger's backlog, or undefined without it or when Redis cannot be read in time. */
+  private async ledgerSnapshot(): Promise<LedgerBacklog | undefined> {
+    if (!this.options.ledger || !this.options.isRedisReady()) return undefined;
+    return withTimeout(this.options.ledger.backlog(), this.options.timeoutMs ?? 2000).catch(() => undefined);
   }
 
   /** Every queue's counts, or undefined when Redis cannot be read in time. */
