@@ -121,6 +121,8 @@ describe('jobs search', () => {
       [['--type', 'email/nope'], /--type/],
       [['--limit', '0'], /--limit/],
       [['--since', 'yesterday'], /--since/],
+      // In flight is looked up by key only.
+      [['--state', 'waiting'], /--state: waiting jobs are found by key only/],
     ];
     for (const [args, named] of cases) {
       const result = await cli(bed.env, ['jobs', 'search', ...args]);

@@ -87,6 +87,7 @@ describe('GET /api/jobs/search', () => {
       ['since=2026-12-02&until=2026-12-01', 'until'],
       ['since=yesterday', 'since'],
       ['limit=5000', 'limit'],
+      ['state=delayed', 'state'],
     ]) {
       const response = await search(query!);
       expect(response.statusCode, query).toBe(400);

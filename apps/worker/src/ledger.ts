@@ -71,6 +71,21 @@ function storableResult(result: unknown): string | null {
   return text.length > MAX_RESULT_CHARS ? JSON.stringify({ truncated: true, chars: text.length }) : text;
 }
 
+function isWireRow(row: unknown): row is WireRow {
+  return (
+    Array.isArray(row) &&
+    row.length === 13 &&
+    typeof row[0] === 'string' &&
+    typeof row[1] === 'string' &&
+    typeof row[2] === 'string' &&
+    typeof row[3] === 'string' &&
+    (row[6] === 'completed' || row[6] === 'failed') &&
+    typeof row[7] === 'number' &&
+    typeof row[9] === 'number' &&
+    typeof row[10] === 'number'
+  );
+}
+
 export function fromWire(row: WireRow): LedgerRow {
   const [queue, jobType, jobId, tenant, keyField, key, state, enqueuedAt, startedAt, finishedAt, attempts, result, error] = row;
   return {
@@ -130,8 +145,11 @@ export interface JobLedgerOptions {
 export interface JobLedgerEvents {
   /** Rows pushed to Redis. */
   flushed: [rows: number];
-  /** Rows lost: refused at the Redis bound (`bound`) or beyond the memory bound while Redis refused pushes (`memory`). */
-  dropped: [rows: number, where: 'bound' | 'memory'];
+  /**
+   * Rows lost: refused at the Redis bound (`bound`), beyond the memory bound while Redis refused
+   * pushes (`memory`), or a batch in Redis that could not be read (`unreadable`, rows unknown: 0).
+   */
+  dropped: [rows: number, where: 'bound' | 'memory' | 'unreadable'];
   /** Rows moved from Redis into PostgreSQL by this process (`inserted`: new ones; the others were there already). */
   drained: [rows: number, inserted: number];
 }
@@ -235,9 +253,9 @@ export class JobLedger extends EventEmitter<JobLedgerEvents> {
       for (;;) {
         const batches = await store.takeLedgerBatches(this.holder, DRAIN_LOCK_MS, DRAIN_BATCHES);
         if (batches.length === 0) return;
-        const rows = batches.flatMap((batch) => (JSON.parse(batch) as WireRow[]).map(fromWire));
+        const rows = batches.flatMap((batch) => this.readBatch(batch));
         const inserted = await db.insertMany(rows);
-        const removed = await store.removeLedgerBatches(this.holder, batches.length, rows.length);
+        const removed = await store.removeLedgerBatches(this.holder, batches.length);
         if (this.drainFailing) logger.info('job ledger: writing to PostgreSQL again');
         this.drainFailing = false;
         this.emit('drained', rows.length, inserted);
@@ -249,6 +267,19 @@ export class JobLedger extends EventEmitter<JobLedgerEvents> {
       this.drainFailing = true;
     } finally {
       await store.releaseLedgerLock(this.holder).catch(() => {});
+    }
+  }
+
+  /** A batch's rows; one that cannot be read (written by hand, truncated) is logged and dropped, not retried for ever. */
+  private readBatch(batch: string): LedgerRow[] {
+    try {
+      const rows = JSON.parse(batch) as unknown;
+      if (!Array.isArray(rows) || !rows.every(isWireRow)) throw new Error('not a batch of ledger rows');
+      return rows.map(fromWire);
+    } catch (error) {
+      this.options.logger.error({ err: errorSummary(error), chars: batch.length }, 'job ledger: an unreadable batch dropped');
+      this.emit('dropped', 0, 'unreadable');
+      return [];
     }
   }
 

@@ -109,6 +109,35 @@ describe('job ledger', () => {
     expect(await queues.store.ledgerBacklog()).toEqual({ batches: 1, rows: 2, dropped: 2 });
     expect(ledger.buffered).toBe(0);
   });
+
+  it('drops a batch it cannot read, writes the others, and keeps the pending count right', async () => {
+    const env = workerEnv(bed.peers);
+    const queues = bed.producer(env);
+    await queues.ready();
+    const unreadable: string[] = [];
+    const ledger = new JobLedger({ store: queues.store, db: bed.db.jobLedger, logger: createLogger('silent'), maxPendingRows: 1_000 });
+    ledger.on('dropped', (_rows, where) => unreadable.push(where));
+    expect(await queues.store.pushLedgerBatch('{not json', 5, 1_000)).toBe(true);
+    expect(await queues.store.pushLedgerBatch('[["x"]]', 1, 1_000)).toBe(true);
+    ledger.record(
+      {
+        queueName: 'slack',
+        name: 'alert',
+        id: 'readable-1',
+        data: { text: 'x' },
+        timestamp: 1,
+        processedOn: 2,
+        finishedOn: 3,
+        attemptsMade: 1,
+      } as never,
+      'completed',
+    );
+    await ledger.flush();
+    await ledger.drain();
+    expect(unreadable).toEqual(['unreadable', 'unreadable']);
+    expect(await queues.store.ledgerBacklog()).toEqual({ batches: 0, rows: 0, dropped: 0 });
+    expect(await bed.db.jobLedger.latest('slack', 'readable-1')).toMatchObject({ state: 'completed' });
+  });
 });
 
 const own = useTestBed({ ownServers: true });

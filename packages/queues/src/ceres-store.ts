@@ -100,13 +100,19 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)`;
 
 /*
- * Remove — KEYS: batches, state, lock; ARGV: holder, batches, rows. Only while the lock is still
- * the holder's (else another drainer took over and wrote, or will write, the same batches).
+ * Remove — KEYS: batches, state, lock; ARGV: holder, batches. Only while the lock is still the
+ * holder's (else another drainer took over and wrote, or will write, the same batches). Each batch
+ * starts with its row count and a newline: the pending count goes down by what was pushed, even
+ * for a batch the drainer could not read.
  */
 const LEDGER_REMOVE_SCRIPT = `
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+local rows = 0
+for _, batch in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
+  rows = rows + (tonumber(string.match(batch, '^(%d+)\\n')) or 0)
+end
 redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
-redis.call('HINCRBY', KEYS[2], 'rows', -tonumber(ARGV[3]))
+redis.call('HINCRBY', KEYS[2], 'rows', -rows)
 return 1`;
 
 const LEDGER_RELEASE_SCRIPT = `
@@ -218,31 +224,32 @@ export class CeresStore {
   }
 
   /**
-   * Appends one batch of ledger rows (`rows` of them) to the bounded list, in one script call: false
-   * when the list holds `maxRows` already (the batch is dropped and counted).
+   * Appends one batch of ledger rows (`rows` of them; stored as `<rows>\n<batch>`) to the bounded
+   * list, in one script call: false when it would pass `maxRows` (the batch is dropped and counted).
    */
   async pushLedgerBatch(batch: string, rows: number, maxRows: number): Promise<boolean> {
     if (!(LEDGER_PUSH in this.redis)) this.redis.defineCommand(LEDGER_PUSH, { numberOfKeys: 2, lua: LEDGER_PUSH_SCRIPT });
     const keys = ledgerKeys(this.prefix);
     const answer = await (this.redis as unknown as Record<typeof LEDGER_PUSH, (...args: Array<string | number>) => Promise<number>>)[
       LEDGER_PUSH
-    ](keys.batches, keys.state, batch, rows, maxRows);
+    ](keys.batches, keys.state, `${rows}\n${batch}`, rows, maxRows);
     return answer >= 0;
   }
 
   /**
-   * The first `count` batches for `holder` to write, taking (or renewing) the drain lock for
-   * `lockMs`; empty when nothing waits or another process holds the lock.
+   * The first `count` batches for `holder` to write (as pushed, without their row count), taking
+   * (or renewing) the drain lock for `lockMs`; empty when nothing waits or another process holds it.
    */
   async takeLedgerBatches(holder: string, lockMs: number, count: number): Promise<string[]> {
     const keys = ledgerKeys(this.prefix);
-    return (await this.redis.eval(LEDGER_TAKE_SCRIPT, 2, keys.batches, keys.lock, holder, lockMs, count)) as string[];
+    const batches = (await this.redis.eval(LEDGER_TAKE_SCRIPT, 2, keys.batches, keys.lock, holder, lockMs, count)) as string[];
+    return batches.map((batch) => batch.slice(batch.indexOf('\n') + 1));
   }
 
-  /** Removes the first `batches` batches (`rows` rows) once written; false when the lock is no longer `holder`'s. */
-  async removeLedgerBatches(holder: string, batches: number, rows: number): Promise<boolean> {
+  /** Removes the first `batches` batches once written; false when the lock is no longer `holder`'s. */
+  async removeLedgerBatches(holder: string, batches: number): Promise<boolean> {
     const keys = ledgerKeys(this.prefix);
-    return (await this.redis.eval(LEDGER_REMOVE_SCRIPT, 3, keys.batches, keys.state, keys.lock, holder, batches, rows)) === 1;
+    return (await this.redis.eval(LEDGER_REMOVE_SCRIPT, 3, keys.batches, keys.state, keys.lock, holder, batches)) === 1;
   }
 
   /** Gives the drain lock back when `holder` has it. */

@@ -152,6 +152,15 @@ function check(filter: JobSearchFilter): { queue?: QueueName; jobType?: string; 
     throw new JobSearchInputError('key', 'key must be 1 to 256 characters on one line');
   if (filter.error !== undefined && (filter.error.length === 0 || filter.error.length > 200))
     throw new JobSearchInputError('error', 'error must be 1 to 200 characters');
+  if (filter.state !== undefined && IN_FLIGHT.has(filter.state)) {
+    if (filter.key === undefined)
+      throw new JobSearchInputError('state', `${filter.state} jobs are found by key only (give key); the queue listings show them all`);
+    if (filter.since !== undefined || filter.until !== undefined || filter.error !== undefined || filter.cursor !== undefined)
+      throw new JobSearchInputError(
+        'state',
+        `${filter.state} jobs have no finish time nor error: leave out since, until, error and cursor`,
+      );
+  }
   if (filter.since && filter.until && filter.until.getTime() <= filter.since.getTime())
     throw new JobSearchInputError('until', 'until must be after since');
   if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_SEARCH_PAGE)
