@@ -90,7 +90,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(new Option('--since <time>', 'finished at or after: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
     .addOption(new Option('--until <time>', 'finished before: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
     .addOption(new Option('--error <text>', 'the (masked) error contains this text, any case'))
-    .addOption(new Option('--tenant <id>', "only this tenant's jobs (\"default\": those naming no tenant)").argParser(tenantId))
+    .addOption(new Option('--tenant <id>', 'only this tenant\'s jobs ("default": those naming no tenant)').argParser(tenantId))
     .addOption(new Option('--cursor <cursor>', 'the next page: the cursor the previous page printed'))
     .addOption(
       new Option('--limit <n>', `at most this many finished jobs (1..${MAX_SEARCH_PAGE})`)
