@@ -17,6 +17,7 @@ const UNIT = [
   'apps/worker/tests/breaker-outcome.test.ts',
   'apps/queues-ui/tests/long-wait.test.ts',
   'apps/worker/tests/job-due.test.ts',
+  'apps/worker/tests/ledger-rows.test.ts',
   'apps/worker/tests/redis-outage.test.ts',
   'apps/worker/tests/runner-pipeline.test.ts',
   'apps/worker/tests/unsubscribe-secret.test.ts',

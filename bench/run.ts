@@ -67,11 +67,11 @@ const log = (message: string) => console.log(`[bench ${new Date().toISOString().
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const redis = await startRedisServer();
-let postgres: PostgresServer | undefined;
+// The worker writes the job ledger into it (issue 29); with tenants, the API and worker read them there.
+const postgres: PostgresServer = await startPostgresServer();
+await migrate(postgres.url);
 const tenantTokens: string[] = [];
 if (TENANTS > 0) {
-  postgres = await startPostgresServer();
-  await migrate(postgres.url);
   const db = createDb(postgres.url);
   for (let i = 0; i < TENANTS; i++) {
     const token = newApiToken();
@@ -89,7 +89,7 @@ if (TENANTS > 0) {
 }
 /** The bearer token of request `n`: with tenants, each tenant's in turn. */
 const tokenFor = (n: number) => (TENANTS === 0 ? TOKEN : tenantTokens[n % TENANTS]!);
-const databaseUrl = postgres?.url ?? 'postgres://bench@127.0.0.1:9/bench';
+const databaseUrl = postgres.url;
 const admin = new Redis(redis.url, { db: REDIS_DB });
 const flush = () => admin.flushdb();
 const redisUrl = new URL(redis.url);
@@ -278,7 +278,7 @@ const workerEnv = (side: Side, task: string, count: number) => ({
   REDIS_URL: redis.url,
   REDIS_PREFIX: side === 'ours' ? ourPrefix : rawPrefix,
   JOBS_ENCRYPTION_KEYS: ENCRYPTION_KEYS,
-  // With tenants, ours reads them from the bench's PostgreSQL; without, nothing connects to it.
+  // Ours writes its job ledger there and, with tenants, reads them from it.
   BENCH_DATABASE_URL: databaseUrl,
 });
 const rss: Record<Side, number[]> = { ours: [], raw: [] };
@@ -414,7 +414,7 @@ await sink.close();
 await Promise.all([rawQueue.close(), producers.ours.close(), producers.raw.close()]);
 await admin.quit();
 await redis.close();
-await postgres?.close();
+await postgres.close();
 
 // ── report ───────────────────────────────────────────────────────────────────────────────────
 const machine = {

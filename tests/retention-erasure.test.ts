@@ -130,6 +130,8 @@ describe('erasing a user', () => {
         newsletterOptOuts: 1,
         // The verify mail the worker sent for them above.
         sentMails: 1,
+        // Its job's row in the job ledger (the worker's stop wrote it).
+        ledgerRows: 1,
       });
       // The newsletter rows keep no address or name of theirs; the other user's are untouched; the
       // opt-out holds by user id; the campaign left with nobody pending is closed by a finish job.

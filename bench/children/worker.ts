@@ -9,6 +9,7 @@ import { buildDeps } from '../../apps/worker/src/deps';
 import { createLogger } from '../../apps/worker/src/deps/logger';
 import { replaceQueueProcessors } from '../../apps/worker/src/processors';
 import { startWorkers } from '../../apps/worker/src/worker-runner';
+import { JobLedger } from '../../apps/worker/src/ledger';
 import { REDIS_DB, wallClockMs } from '../lib/payload';
 
 const CONCURRENCY = 50;
@@ -41,8 +42,8 @@ const onCompleted = () => {
 let worker: Worker;
 let close: () => Promise<unknown>;
 if (mode === 'ours') {
-  // The no-op jobs never fail, so no dead letter is written; the database is only read for the
-  // tenants (BENCH_TENANTS; without, a URL nothing connects to).
+  // The no-op jobs never fail, so no dead letter is written; the database takes the job ledger and
+  // is read for the tenants (BENCH_TENANTS).
   const config = loadWorkerConfig({
     UNSUBSCRIBE_SECRET: 'bench-unsubscribe-secret-0123',
     ...process.env,
@@ -51,13 +52,20 @@ if (mode === 'ours') {
   const logger = createLogger(config.logLevel);
   const deps = buildDeps(config, logger);
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
-  const runner = startWorkers({ config, deps, logger, deadLetters, processors: replaceQueueProcessors('email', noop) });
+  // The job ledger on, as the worker app runs it: a row per job, pushed and drained every second.
+  const ledger = new JobLedger({ store: deps.queues.store, db: deps.db.jobLedger, logger, maxPendingRows: config.jobLedgerMaxPendingRows });
+  const runner = startWorkers({ config, deps, logger, deadLetters, ledger, processors: replaceQueueProcessors('email', noop) });
+  ledger.start();
   await runner.ready();
   if (runner.queues.length !== QUEUE_NAMES.length) throw new Error(`expected every queue consumed, got ${runner.queues.join(', ')}`);
   worker = runner.workers.get('email')!;
   // The registry's email concurrency is 5; both sides run at 50 for this comparison.
   worker.concurrency = CONCURRENCY;
-  close = () => runner.close().then(() => Promise.allSettled([deps.db.close(), deps.queues.close()]));
+  close = () =>
+    runner
+      .close()
+      .then(() => ledger.stop())
+      .then(() => Promise.allSettled([deps.db.close(), deps.queues.close()]));
 } else {
   const url = new URL(process.env.REDIS_URL!);
   worker = new Worker('email', noop, {

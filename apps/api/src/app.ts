@@ -32,7 +32,7 @@ export interface AppDeps {
   /** The producer side of the queues; the caller owns it and closes it after the app. */
   queues: QueueClient;
   /** PostgreSQL: the newsletter campaigns and the tenants' API tokens. The caller owns it and closes it after the app. */
-  db: Pick<Db, 'newsletter' | 'apiTokens'>;
+  db: Pick<Db, 'newsletter' | 'apiTokens' | 'jobLedger'>;
   /** Where the JSON log lines go. @defaultValue stdout */
   logStream?: { write(line: string): void };
   /** Called for every route as it is registered (tests list the routes with it). */
@@ -102,7 +102,7 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
     scope.register(rateLimitPlugin, { max: config.rateLimitMax });
     scope.register(jobRoutes, { queues });
     scope.register(batchRoutes, { queues });
-    scope.register(jobStatusRoutes, { queues });
+    scope.register(jobStatusRoutes, { queues, ledger: db.jobLedger });
     scope.register(campaignRoutes, { db, queues });
   });
   return app;

@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../src/config';
 import { auth, REQUIRED_ENV, startApi, TOKEN, useTestApi } from './helpers';
 
-const ctx = useTestApi();
+// A reachable PostgreSQL: an id Redis does not hold is looked up in the job ledger.
+const ctx = useTestApi({}, { postgres: true });
 
 const wrong = (n: number, remoteAddress = '127.0.0.1') =>
   ctx.api.app.inject({

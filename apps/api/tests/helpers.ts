@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createDb, type Db } from '@ceres/db';
 import { QUEUE_NAMES, QueueClient } from '@ceres/queues';
 import { PLATFORM_JOB_TYPES } from '../src/enqueue/platform-job-types';
-import { sharedRedis, TEST_ENCRYPTION_KEYS, type RedisPeer } from '@ceres/testing';
+import { sharedPostgres, sharedRedis, TEST_ENCRYPTION_KEYS, type PostgresPeer, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll } from 'vitest';
 import type { RouteOptions } from 'fastify';
 import { buildApp } from '../src/app';
@@ -96,14 +96,20 @@ export const validPayloads: Record<string, Record<string, unknown>> = Object.fro
  * Starts the API on the run's shared Redis (a prefix of its own) before the file's tests and
  * stops it after them. Read `ctx.api` and `ctx.redis` inside tests (set once the hooks have run).
  */
-export function useTestApi(env: Record<string, string> = {}): { api: TestApi; redis: RedisPeer } {
-  const ctx = {} as { api: TestApi; redis: RedisPeer };
+export function useTestApi(
+  env: Record<string, string> = {},
+  options: { postgres?: boolean } = {},
+): { api: TestApi; redis: RedisPeer; postgres?: PostgresPeer } {
+  const ctx = {} as { api: TestApi; redis: RedisPeer; postgres?: PostgresPeer };
   beforeAll(async () => {
     ctx.redis = sharedRedis();
-    ctx.api = await startApi(ctx.redis, env);
+    // With `postgres`: a database of the file's own, for the status of jobs Redis dropped (the job ledger).
+    if (options.postgres) ctx.postgres = await sharedPostgres();
+    ctx.api = await startApi(ctx.redis, ctx.postgres ? { DATABASE_URL: ctx.postgres.url, ...env } : env);
   });
   afterAll(async () => {
     await ctx.api?.close();
+    await ctx.postgres?.close();
   });
   return ctx;
 }

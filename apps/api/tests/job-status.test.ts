@@ -1,9 +1,10 @@
 import { waitFor } from '@ceres/testing';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { auth, useTestApi } from './helpers';
+import { auth, startApi, useTestApi } from './helpers';
 
-const ctx = useTestApi();
+// A reachable PostgreSQL: an id Redis does not hold is looked up in the job ledger.
+const ctx = useTestApi({}, { postgres: true });
 
 const status = (queue: string, jobId: string, headers = auth()) =>
   ctx.api.app.inject({ method: 'GET', url: `/jobs/${queue}/${encodeURIComponent(jobId)}`, headers });
@@ -86,5 +87,97 @@ describe('GET /jobs/:queue/:jobId', () => {
     const queue = await status('nope', 'x');
     expect(queue.statusCode).toBe(404);
     expect(queue.json()).toMatchObject({ code: 'UNKNOWN_QUEUE', known: ['email', 'files', 'maintenance', 'newsletter', 'slack'] });
+  });
+
+  it('answers from the job ledger once Redis dropped the job, with the tenant check; 503 when the ledger cannot be read', async () => {
+    const accepted = await ctx.api.app.inject({
+      method: 'POST',
+      url: '/jobs/email/welcome',
+      headers: auth(),
+      payload: { userId: 'ledger-1', email: 'ana.status@example.com', firstName: 'Ana' },
+    });
+    const { jobId } = accepted.json() as { jobId: string };
+    const queue = ctx.api.queues.getQueue('email');
+    const job = (await queue.getJob(jobId))!;
+    // What the worker writes when the job completes; then Redis drops the job (its retention).
+    const finishedAt = new Date(job.timestamp + 1_500);
+    await ctx.api.db.jobLedger.insertMany([
+      {
+        queue: 'email',
+        jobType: 'welcome',
+        jobId,
+        tenant: 'default',
+        keyField: 'userId',
+        key: 'ledger-1',
+        state: 'completed',
+        enqueuedAt: new Date(job.timestamp),
+        startedAt: new Date(job.timestamp + 1_000),
+        finishedAt,
+        attempts: 1,
+        result: '{"sent":true,"messageId":"<x@ceres>"}',
+        error: null,
+      },
+      {
+        queue: 'email',
+        jobType: 'welcome',
+        jobId: 'email:welcome:ledger-2',
+        tenant: 'default',
+        keyField: 'userId',
+        key: 'ledger-2',
+        state: 'failed',
+        enqueuedAt: new Date(job.timestamp),
+        startedAt: null,
+        finishedAt,
+        attempts: 6,
+        result: null,
+        error: '550 no mailbox ana.status@example.com',
+      },
+      // Another tenant's job with a numbered id (numbers are global): never shown to this tenant.
+      {
+        queue: 'email',
+        jobType: 'welcome',
+        jobId: '999999',
+        tenant: 'other',
+        keyField: 'userId',
+        key: 'ledger-3',
+        state: 'completed',
+        enqueuedAt: new Date(job.timestamp),
+        startedAt: null,
+        finishedAt,
+        attempts: 1,
+        result: null,
+        error: null,
+      },
+    ]);
+    await queue.remove(jobId);
+
+    const completed = await status('email', jobId);
+    expect(completed.statusCode, completed.body).toBe(200);
+    expect(completed.json()).toEqual({
+      jobId,
+      queue: 'email',
+      job: 'welcome',
+      state: 'completed',
+      progress: null,
+      attemptsMade: 1,
+      failedReason: null,
+      returnValue: { sent: true, messageId: '<x@ceres>' },
+      timestamps: { createdAt: job.timestamp, processedAt: job.timestamp + 1_000, finishedAt: finishedAt.getTime() },
+    });
+    const failed = (await status('email', 'email:welcome:ledger-2')).json();
+    expect(failed).toMatchObject({ state: 'failed', attemptsMade: 6 });
+    expect(failed.failedReason).toContain('550');
+    expect(failed.failedReason).not.toContain('ana.status@example.com');
+    expect((await status('email', '999999')).statusCode).toBe(404);
+
+    // PostgreSQL unreachable (startApi's default DATABASE_URL): not "no such job", but try again.
+    const noLedger = await startApi(ctx.redis);
+    try {
+      const unavailable = await noLedger.app.inject({ method: 'GET', url: `/jobs/email/${encodeURIComponent(jobId)}`, headers: auth() });
+      expect(unavailable.statusCode).toBe(503);
+      expect(unavailable.json()).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+    } finally {
+      await noLedger.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
-import { CLEANABLE_STATES, JOB_STATES, QUEUE_NAMES } from '@ceres/queues';
+import { CLEANABLE_STATES, JOB_STATES, MAX_SEARCH_PAGE, QUEUE_NAMES, SEARCH_STATES } from '@ceres/queues';
 import { ACTIONS, DEFAULT_TOKEN_SCOPES, ROLES, TOKEN_SCOPES } from '@ceres/app-kit';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { erase } from './commands/erase';
+import { search, SEARCH_JSON_HELP } from './commands/search';
 import * as failed from './commands/failed';
 import { monitor } from './commands/monitor';
 import * as queues from './commands/queues';
@@ -69,15 +70,38 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
     .addOption(json())
     .action((options) => act('read', () => queues.stats(ctx, io, options))());
 
-  program
+  const jobsCmd = program
     .command('jobs')
-    .description('list the jobs of one state, newest first, each with its tenant (personal data masked)')
+    .description('list the jobs of one state, newest first, each with its tenant (personal data masked); `jobs search`: find jobs by key')
+    .enablePositionalOptions()
     .addArgument(queueArg())
     .addOption(new Option('--state <state>', 'job state').choices(JOB_STATES).default('waiting'))
     .addOption(new Option('--limit <n>', 'at most this many jobs (1..1000)').argParser(wholeNumber(1, 1000)).default(20))
     .addOption(tenantFilter('list'))
     .addOption(json())
     .action((queue, options) => act('read', () => queues.jobs(ctx, io, queue, options))());
+  jobsCmd
+    .command('search')
+    .description(
+      'find jobs by what they are about: the job ledger in PostgreSQL (every finished job, kept JOB_LEDGER_RETENTION_DAYS), newest first; with --key also the jobs with that key still waiting, delayed or active (personal data masked)',
+    )
+    .addOption(new Option('--queue <queue>', 'only this queue').choices(QUEUE_NAMES))
+    .addOption(new Option('--type <type>', 'only this job type: email/welcome, or welcome'))
+    .addOption(new Option('--key <key>', "the job type's ledger key: a user id (mails, files, newsletter sends) or a campaign id"))
+    .addOption(new Option('--state <state>', 'only this state').choices(SEARCH_STATES))
+    .addOption(new Option('--since <time>', 'finished at or after: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
+    .addOption(new Option('--until <time>', 'finished before: ISO 8601 or an age (90m, 24h, 7d)').argParser(instant()))
+    .addOption(new Option('--error <text>', 'the (masked) error contains this text, any case'))
+    .addOption(new Option('--tenant <id>', 'only this tenant\'s jobs ("default": those naming no tenant)').argParser(tenantId))
+    .addOption(new Option('--cursor <cursor>', 'the next page: the cursor the previous page printed'))
+    .addOption(
+      new Option('--limit <n>', `at most this many finished jobs (1..${MAX_SEARCH_PAGE})`)
+        .argParser(wholeNumber(1, MAX_SEARCH_PAGE))
+        .default(50),
+    )
+    .addOption(json())
+    .addHelpText('after', SEARCH_JSON_HELP)
+    .action((options) => act('jobs.search', () => search(ctx, io, options))());
 
   program
     .command('job')
@@ -166,7 +190,7 @@ export async function run(argv: string[], io: Io, env: Env = loadCliEnv()): Prom
   program
     .command('erase')
     .description(
-      "erase one user's data: their jobs in every queue and state, failed_jobs rows, tokens and newsletter rows (the admin API's POST /api/erasure). Only that tenant's user: the same id of another tenant is kept. Asks first unless --yes",
+      "erase one user's data: their jobs in every queue and state, failed_jobs rows, tokens, newsletter rows and job ledger rows (the admin API's POST /api/erasure). Only that tenant's user: the same id of another tenant is kept. Asks first unless --yes",
     )
     .argument('<user-id>', 'the platform user id, as in the job payloads (userId)')
     .addOption(

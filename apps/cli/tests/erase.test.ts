@@ -105,6 +105,8 @@ describe('erase <user-id>', () => {
       newsletterRecipients: 0,
       newsletterOptOuts: 0,
       sentMails: 2,
+      // The ledger rows of the user's jobs the worker ran above.
+      ledgerRows: 2,
     };
     expect(JSON.parse(erased.stdout)).toEqual(counts);
     // One log line on stderr, the counts only.
@@ -137,7 +139,7 @@ describe('erase <user-id>', () => {
     expect(text).toEqual({
       code: 0,
       stdout:
-        'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 token(s); blanked 0 newsletter recipient row(s), 0 opt-out address(es); removed 2 sent_mails record(s)\n',
+        'removed 4 job(s) (email 2, files 2, maintenance 0, newsletter 0, slack 0), 2 failed_jobs row(s), 2 token(s); blanked 0 newsletter recipient row(s), 0 opt-out address(es); removed 2 sent_mails record(s), 2 job ledger row(s)\n',
       stderr: '',
     });
     expect(await jobsOf(producer, other)).toEqual([]);
@@ -151,6 +153,7 @@ describe('erase <user-id>', () => {
       newsletterRecipients: 0,
       newsletterOptOuts: 0,
       sentMails: 0,
+      ledgerRows: 0,
     });
     expect(again.code).toBe(0);
   }, 90_000);
@@ -186,6 +189,7 @@ describe('erase <user-id>', () => {
         newsletterRecipients: 0,
         newsletterOptOuts: 0,
         sentMails: 0,
+        ledgerRows: 0,
       });
       expect(busy.stderr).toBe(
         'ceres-jobs: 1 job(s) of this user are running and could not be removed; run erase again once they finished\n',
@@ -282,6 +286,24 @@ describe('erase <user-id> --tenant <id> (issue 26)', () => {
         jobCreatedAt: new Date(Date.now() - HOUR),
         messageId: `<${tenant}@example.com>`,
       });
+      // A job ledger row keyed by the user id, and one keyed by a campaign id that happens to equal it (kept).
+      await bed.db.jobLedger.insertMany(
+        (['userId', 'campaignId'] as const).map((keyField) => ({
+          queue: keyField === 'userId' ? 'email' : 'newsletter',
+          jobType: keyField === 'userId' ? 'welcome' : 'fan-out',
+          jobId: scoped(tenant, keyField === 'userId' ? `email:welcome:${USER}` : `newsletter:fan-out:${USER}`),
+          tenant,
+          keyField,
+          key: USER,
+          state: 'completed' as const,
+          enqueuedAt: new Date(Date.now() - HOUR),
+          startedAt: null,
+          finishedAt: new Date(Date.now() - HOUR),
+          attempts: 1,
+          result: null,
+          error: null,
+        })),
+      );
       const campaign = await bed.db.newsletter.createCampaign({ subject: 'Hola', text: 'x', html: null }, { tenant });
       await bed.db.newsletter.addRecipients(campaign, [{ userId: USER, email: 'same@example.com', firstName: 'Rosario' }], { tenant });
       expect(await bed.db.newsletter.unsubscribe(campaign, USER)).toBe('recorded');
@@ -316,13 +338,41 @@ describe('erase <user-id> --tenant <id> (issue 26)', () => {
           'SELECT count(*)::int AS n FROM newsletter_unsubscribes WHERE user_id = $1 AND tenant_id = $2 AND erased_at IS NULL',
           tenant,
         ),
+        ledgerRows: await count(
+          "SELECT count(*)::int AS n FROM job_ledger WHERE key = $1 AND tenant_id = $2 AND key_field = 'userId'",
+          tenant,
+        ),
+        campaignLedgerRows: await count(
+          "SELECT count(*)::int AS n FROM job_ledger WHERE key = $1 AND tenant_id = $2 AND key_field = 'campaignId'",
+          tenant,
+        ),
       };
     }
     return left;
   }
 
-  const ALL = { jobs: 1, verificationTokens: 1, resetTokens: 1, failedJobs: 1, sentMails: 1, recipientsWithAddress: 1, clearOptOuts: 1 };
-  const NONE = { jobs: 0, verificationTokens: 0, resetTokens: 0, failedJobs: 0, sentMails: 0, recipientsWithAddress: 0, clearOptOuts: 0 };
+  const ALL = {
+    jobs: 1,
+    verificationTokens: 1,
+    resetTokens: 1,
+    failedJobs: 1,
+    sentMails: 1,
+    recipientsWithAddress: 1,
+    clearOptOuts: 1,
+    ledgerRows: 1,
+    campaignLedgerRows: 1,
+  };
+  const NONE = {
+    ...ALL,
+    jobs: 0,
+    verificationTokens: 0,
+    resetTokens: 0,
+    failedJobs: 0,
+    sentMails: 0,
+    recipientsWithAddress: 0,
+    clearOptOuts: 0,
+    ledgerRows: 0,
+  };
 
   it("erases that tenant's user only: the same user id of another tenant and of default keeps everything", async () => {
     const producer = bed.producer();
@@ -342,6 +392,7 @@ describe('erase <user-id> --tenant <id> (issue 26)', () => {
       newsletterRecipients: 1,
       newsletterOptOuts: 1,
       sentMails: 1,
+      ledgerRows: 1,
     });
     expect(await leftOf(producer)).toEqual({ default: ALL, 'erase-a': NONE, 'erase-b': ALL });
     // a's opt-out is kept in its erased form: still a's, still blocking a's user.
@@ -351,7 +402,13 @@ describe('erase <user-id> --tenant <id> (issue 26)', () => {
     expect(rows).toEqual([{ tenant_id: 'erase-a' }]);
 
     // Without --tenant: default's user, and b's is still there.
-    expect(await cliJson(bed.env, ['erase', USER, '--yes'])).toMatchObject({ jobs: 1, failedJobs: 1, tokens: 2, sentMails: 1 });
+    expect(await cliJson(bed.env, ['erase', USER, '--yes'])).toMatchObject({
+      jobs: 1,
+      failedJobs: 1,
+      tokens: 2,
+      sentMails: 1,
+      ledgerRows: 1,
+    });
     expect(await leftOf(producer)).toEqual({ default: NONE, 'erase-a': NONE, 'erase-b': ALL });
   }, 60_000);
 

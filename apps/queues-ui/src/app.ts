@@ -18,6 +18,7 @@ import { redisGatePlugin } from './plugins/error-handler';
 import { crossSiteGuardPlugin, localOnlyPagePlugin, securityHeadersPlugin } from './plugins/security';
 import { auditRoutes } from './routes/audit';
 import { erasureRoutes, type ErasureDb } from './routes/erasure';
+import { jobSearchRoutes, type JobSearchDb } from './routes/job-search';
 import { metricsRoutes } from './routes/metrics';
 import { queueRoutes } from './routes/queues';
 import { schedulerRoutes } from './routes/schedulers';
@@ -54,6 +55,8 @@ export interface AppDeps {
   redisTimeoutMs?: number;
   /** For `POST /api/erasure` (`DATABASE_URL`); without it that route answers 503 and erases nothing. */
   erasureDb?: ErasureDb;
+  /** For `GET /api/jobs/search` (`DATABASE_URL`): the job ledger; without it that route answers 503. */
+  jobSearchDb?: JobSearchDb;
   /** The per-tenant series of `/metrics` (`METRICS_MAX_TENANTS`, `METRICS_TENANT_SCAN_MS`). @defaultValue `{ maxTenants: 200, scanMs: 30000 }` */
   tenantMetrics?: { maxTenants: number; scanMs: number };
   /**
@@ -144,6 +147,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     app.addHook('onReady', async () => detector.start());
     app.addHook('onClose', async () => detector.stop());
   }
+  app.register(jobSearchRoutes, { client: deps.client, db: deps.jobSearchDb });
   app.register(metricsRoutes, {
     metrics: new QueueMetrics({
       queues,
@@ -156,6 +160,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       tenants: { source: admin, ...(deps.tenantMetrics ?? { maxTenants: 200, scanMs: 30_000 }) },
       timings: admin,
       breakers: { source: admin },
+      ledger: { backlog: () => deps.client.store.ledgerBacklog() },
     }),
   });
   app.register(

@@ -23,6 +23,7 @@ await runService({
       publicBasePath: config.publicBasePath,
       logger: { level: config.logLevel, name: 'ceres-queues-ui' },
       erasureDb: db,
+      jobSearchDb: db,
       access: db ? { accounts: db.accounts, audit: db.audit, refreshMs: config.accountsRefreshMs } : undefined,
       tenantMetrics: config.tenantMetrics,
       longWait: config.longWait,

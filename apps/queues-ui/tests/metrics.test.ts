@@ -101,6 +101,16 @@ describe('GET /metrics', () => {
     expect(text).toContain('ceres_job_run_seconds_sum{queue="email",job="verify",tenant="acme",outcome="failed"} 40');
   });
 
+  it("reports the job ledger's rows waiting in Redis and those dropped at its bound", async () => {
+    const store = stack.client.store;
+    expect(await store.pushLedgerBatch('[[]]', 3, 4)).toBe(true);
+    expect(await store.pushLedgerBatch('[[]]', 2, 4)).toBe(false);
+    const text = await scrape();
+    expect(text).toContain('# TYPE ceres_job_ledger_pending_rows gauge');
+    expect(text).toMatch(/^ceres_job_ledger_pending_rows 3$/m);
+    expect(text).toMatch(/^ceres_job_ledger_dropped_total 2$/m);
+  });
+
   it('gives every one of 10 concurrent scrapes the same totals (an HA Prometheus pair scrapes at once)', async () => {
     /** The value of one series, the whole line matched (`… 2` must not match `… 20`). */
     const value = (text: string, series: string) => new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1];

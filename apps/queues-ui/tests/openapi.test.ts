@@ -41,6 +41,7 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
     expect(Object.keys(document.paths).sort()).toEqual([
       '/api/audit',
       '/api/erasure',
+      '/api/jobs/search',
       '/api/queues/stats',
       '/api/queues/{queue}/clean/{state}',
       '/api/queues/{queue}/jobs',
@@ -88,6 +89,7 @@ describe('the OpenAPI document of the admin API (GET /api/openapi.json)', () => 
       newsletterRecipients: 1,
       newsletterOptOuts: 0,
       sentMails: 1,
+      ledgerRows: 6,
     });
     // The example names every queue, as the answer does.
     const example = erasure.responses['200']!.content!['application/json'].example as { jobsByQueue: Record<string, number> };

@@ -1,7 +1,7 @@
 // Issue 27: who may do what. Each role × each action of the admin API and of Bull Board's own API
 // (called directly): allowed, or 403 ROLE_REQUIRED naming the role needed; one audit row exactly
 // when allowed. Real Redis, real PostgreSQL, accounts verified with scrypt.
-import { ACTIONS, ROLES, roleAllows, type Action, type Role } from '@ceres/app-kit';
+import { ACTIONS, READ_ACTIONS, ROLES, roleAllows, type Action, type Role } from '@ceres/app-kit';
 import { createDb, type Db } from '@ceres/db';
 import { sharedPostgres, sharedRedis, waitFor, type PostgresPeer, type RedisPeer } from '@ceres/testing';
 import type { HTTPMethods, RouteOptions } from 'fastify';
@@ -65,6 +65,7 @@ const ADMIN_API: Case[] = [
   { what: 'clean', action: 'queue.clean', method: 'POST', url: '/api/queues/slack/clean/failed', payload: { gracePeriod: 0 } },
   { what: 'erasure', action: 'erasure', method: 'POST', url: '/api/erasure', payload: { userId: 'nobody-here' } },
   { what: 'audit', action: 'audit.read', method: 'GET', url: '/api/audit' },
+  { what: 'job search', action: 'jobs.search', method: 'GET', url: '/api/jobs/search?key=u1' },
 ];
 
 const BOARD: Case[] = [
@@ -119,7 +120,7 @@ describe('each role × each action', () => {
     if (roleAllows(role, action)) {
       expect(response.statusCode, response.body).not.toBe(403);
       expect(response.statusCode, response.body).toBeLessThan(500);
-      if (action === 'read' || action === 'audit.read') {
+      if (action === 'read' || READ_ACTIONS.has(action)) {
         expect(rows).toEqual([]);
       } else {
         expect(rows).toHaveLength(1);

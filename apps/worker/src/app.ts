@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config';
 import { createDeadLetters, type DeadLetters } from './dead-letters';
 import { buildDeps, closeDeps, type WorkerDeps } from './deps';
+import { JobLedger } from './ledger';
 import { newsletterDeadLetterHook } from './newsletter/dead-send';
 import { processors as defaultProcessors, type PartialProcessorMap } from './processors';
 import { errorSummary } from './redact';
@@ -34,6 +35,8 @@ export interface WorkerApp {
   deps: WorkerDeps;
   runner: Runner;
   deadLetters: DeadLetters;
+  /** The job ledger's buffer, flush and drain (ledger.ts). */
+  ledger: JobLedger;
   /** Resolves when the workers take jobs; reconciliation of old failures runs in the background. */
   started: Promise<void>;
   /**
@@ -77,7 +80,26 @@ export function createWorkerApp({
     // A newsletter send that died without an outcome would leave its campaign open for ever.
     onDeadLetter: newsletterDeadLetterHook({ db: deps.db, queues: deps.queues }, logger),
   });
-  const runner = startWorkers({ config, deps, logger, processors, deadLetters, timeoutFor, onStall, queues, maxConcurrency, admit });
+  const ledger = new JobLedger({
+    store: deps.queues.store,
+    db: deps.db.jobLedger,
+    logger,
+    maxPendingRows: config.jobLedgerMaxPendingRows,
+  });
+  const runner = startWorkers({
+    config,
+    deps,
+    logger,
+    processors,
+    deadLetters,
+    ledger,
+    timeoutFor,
+    onStall,
+    queues,
+    maxConcurrency,
+    admit,
+  });
+  ledger.start();
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let periodicTimer: NodeJS.Timeout | undefined;
@@ -144,6 +166,7 @@ export function createWorkerApp({
     deps,
     runner,
     deadLetters,
+    ledger,
     started,
     async stop(force = false) {
       stopping = true;
@@ -165,6 +188,9 @@ export function createWorkerApp({
           'stopped with jobs left to the stalled-job check: redis is unreachable, their outcome is not recorded and their locks expire',
         );
       }
+      // The rows of the jobs just finished: to Redis, then one turn at writing them to PostgreSQL.
+      // With Redis down the push fails at once: the rows of this process's last second are lost.
+      await ledger.stop();
       // The producer's connection has no offline queue: with Redis down its quit fails at once.
       await closeDeps(deps);
       return { left };

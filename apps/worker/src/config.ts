@@ -91,6 +91,13 @@ export const WorkerEnv = Type.Object({
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 1_000, description: 'BullMQ stalledInterval' }),
   FAILED_JOBS_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650, description: 'Days a failed_jobs row is kept' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ default: 400, minimum: 1, maximum: 3650, description: 'Days an audit_log row is kept' }),
+  JOB_LEDGER_RETENTION_DAYS: Type.Integer({ default: 90, minimum: 1, maximum: 3650, description: 'Days a job_ledger row is kept' }),
+  JOB_LEDGER_MAX_PENDING_ROWS: Type.Integer({
+    default: 500_000,
+    minimum: 1_000,
+    maximum: 50_000_000,
+    description: 'Ledger rows that may wait in Redis for PostgreSQL; beyond, new batches are dropped and counted',
+  }),
   WORKER_STALL_CHECK_MS: Type.Integer({
     default: 30_000,
     minimum: 500,
@@ -215,6 +222,10 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     failedJobsRetentionDays: parsed.FAILED_JOBS_RETENTION_DAYS,
     /** `AUDIT_RETENTION_DAYS`: the daily `audit-retention` cron deletes older `audit_log` rows. */
     auditRetentionDays: parsed.AUDIT_RETENTION_DAYS,
+    /** `JOB_LEDGER_RETENTION_DAYS`: the daily `ledger-retention` cron deletes older `job_ledger` rows. */
+    jobLedgerRetentionDays: parsed.JOB_LEDGER_RETENTION_DAYS,
+    /** `JOB_LEDGER_MAX_PENDING_ROWS`: the bound of the ledger's list in Redis (ledger.ts). */
+    jobLedgerMaxPendingRows: parsed.JOB_LEDGER_MAX_PENDING_ROWS,
     /** Jobs started per second, per rate-limited queue (absent: no limit). */
     rates,
     /** The cron job types and their patterns (in `timeZone`), from the definitions and their variables. */

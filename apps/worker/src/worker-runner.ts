@@ -5,6 +5,7 @@ import { alertTransitions } from './breakers/alerts';
 import { BreakerBoard } from './breakers/board';
 import { timeJobs } from './job-timings';
 import type { DeadLetters } from './dead-letters';
+import type { JobLedger } from './ledger';
 import { errorSummary } from './redact';
 import type { RedisOutage } from './redis-outage';
 import { JobRunner, type RunnerOptions } from './runner/job-runner';
@@ -18,6 +19,11 @@ export { consumableQueues, type RunnerOptions } from './runner/job-runner';
 
 export interface StartWorkersOptions extends RunnerOptions {
   deadLetters: DeadLetters;
+  /**
+   * Records each job's outcome in the job ledger (ledger.ts): one row in memory per job, pushed to
+   * Redis by the ledger's own timer. The worker app passes one; absent: no ledger.
+   */
+  ledger?: JobLedger;
   /**
    * A worker stayed stalled after a rebuild (see stall-watchdog.ts).
    * @defaultValue logs only; `main.ts` exits non-zero so PM2 restarts the process
@@ -51,7 +57,7 @@ export interface Runner {
  * the per-job pipeline), and its subscribers — the activity log, the stall watchdog, the dead
  * letters — and the back-pressure subscription that holds the runner's queues during a pause.
  */
-export function startWorkers({ deadLetters, onStall = () => {}, ...options }: StartWorkersOptions): Runner {
+export function startWorkers({ deadLetters, ledger, onStall = () => {}, ...options }: StartWorkersOptions): Runner {
   const { config, deps, logger } = options;
   const directory = new TenantDirectory({
     store: deps.db.tenants,
@@ -79,6 +85,7 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
   runner.on('jobFailed', (job, error) => void deadLetters.onFailed(job, error));
   const tenantCounts = countPerTenant(runner, options);
   const timings = timeJobs(runner, options);
+  if (ledger) recordInLedger(runner, ledger);
   // The tenants are read before the first job is taken (a failed read is logged; all then run as unconfigured).
   const started = directory.start().then(() => {
     if (!closing) runner.start();
@@ -120,6 +127,19 @@ export function startWorkers({ deadLetters, onStall = () => {}, ...options }: St
       return force ? closed.then(() => closing) : closing;
     },
   };
+}
+
+/** Each job that completed, or failed for good, as one row of the job ledger (in memory until its flush). */
+function recordInLedger(runner: JobRunner, ledger: JobLedger) {
+  runner.on('workerStarted', (name) => {
+    runner.workers
+      .get(name)
+      ?.on('completed', (job) => ledger.record(job, 'completed'))
+      // `finishedOn` is set only when the job failed for good (as the dead letters read it).
+      .on('failed', (job) => {
+        if (job?.finishedOn) ledger.record(job, 'failed');
+      });
+  });
 }
 
 /** How often a worker process adds its per-tenant counts to Redis. */

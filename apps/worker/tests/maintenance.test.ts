@@ -288,7 +288,7 @@ describe('maintenance schedulers', () => {
       .filter((entry) => entry.msg === 'job completed' && entry.queue === 'maintenance')
       .map((entry) => String(entry.jobId));
     expect(runs.sort()).toEqual(completed.map((job) => String(job.id)).sort());
-    // clean-verification-tokens, daily-report, purge-failed-jobs and audit-retention.
-    expect(await queue.getJobSchedulersCount()).toBe(4);
+    // clean-verification-tokens, daily-report, purge-failed-jobs, audit-retention and ledger-retention.
+    expect(await queue.getJobSchedulersCount()).toBe(5);
   }, 60_000);
 });

@@ -38,15 +38,17 @@ export const ACTIONS = {
   'tenant.change': 'admin',
   'token.change': 'admin',
   'user.change': 'admin',
-  // Not changes, but admin-only reads (see READ_ACTIONS): the audit trail (GET /api/audit,
-  // `ceres-jobs audit`) and the accounts (`ceres-jobs users list`).
+  // Not changes, but reads (see READ_ACTIONS): the audit trail (GET /api/audit, `ceres-jobs
+  // audit`) and the accounts (`ceres-jobs users list`), admin only; the job search over the job
+  // ledger (GET /api/jobs/search, `ceres-jobs jobs search`), any role.
   'audit.read': 'admin',
   'user.read': 'admin',
+  'jobs.search': 'viewer',
 } as const satisfies Record<string, Role>;
 export type Action = keyof typeof ACTIONS;
 
 /** The actions of {@link ACTIONS} that change nothing: checked against the role, never recorded. */
-export const READ_ACTIONS: ReadonlySet<Action> = new Set(['audit.read', 'user.read']);
+export const READ_ACTIONS: ReadonlySet<Action> = new Set(['audit.read', 'user.read', 'jobs.search']);
 
 /** Whoever acts: an operator account, an API token, the CLI's OS user or the bootstrap admin. */
 export interface Principal {

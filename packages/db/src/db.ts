@@ -5,6 +5,7 @@ import { createNewsletterStore, type NewsletterStore } from './newsletter';
 import { createApiTokenStore, createTenantStore, type ApiTokenStore, type TenantStore } from './tenants';
 import { createAccountStore, type AccountStore } from './accounts';
 import { createAuditLog, type AuditLog } from './audit-log';
+import { createJobLedgerStore, type JobLedgerStore } from './job-ledger';
 import { storableJson, storableString } from './storable';
 
 // bigint (count(*), bigserial) comes back as a string by default; our counts fit a JS number.
@@ -161,6 +162,8 @@ export interface Db {
   accounts: AccountStore;
   /** The hash-chained trail of every mutating operator action. */
   audit: AuditLog;
+  /** Every job's outcome, kept after Redis dropped the job (`job_ledger`). */
+  jobLedger: JobLedgerStore;
   /**
    * The hashed token store of table `table` (a job type's `tokenStore`, e.g. `password_reset_tokens`);
    * one per table, made on first use.
@@ -437,6 +440,7 @@ export function createDb(databaseUrl: string, options: CreateDbOptions = {}): Db
     tenants: createTenantStore(pool),
     accounts: createAccountStore(pool),
     audit: createAuditLog(pool),
+    jobLedger: createJobLedgerStore(pool),
     apiTokens: createApiTokenStore(pool),
     hashedTokens(table) {
       let store = hashedTokenStores.get(table);

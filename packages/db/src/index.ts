@@ -19,3 +19,5 @@ export {
 export * from './tenants';
 export * from './accounts';
 export * from './audit-log';
+export * from './job-ledger';
+export { storableJson } from './storable';

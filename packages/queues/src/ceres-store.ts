@@ -6,6 +6,7 @@ import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenan
 import { nextDelayedAt, scanJobIds } from './writer/bullmq-layout';
 import {
   deadLetterDigestKeys,
+  ledgerKeys,
   rateSlotKey,
   reconcileTickKey,
   tenantHoldKey,
@@ -183,6 +184,62 @@ function episodeOf(flat: string[]): WaitEpisode | null {
   };
 }
 
+/*
+ * The job ledger's bounded list (ledgerKeys). Push — KEYS: batches, state; ARGV: the batch, its
+ * rows, the bound in rows. Answers the rows now pending, or -1 when the batch would pass the
+ * bound: then it is not stored and its rows are counted in `dropped`.
+ */
+const LEDGER_PUSH_SCRIPT = `
+local pending = tonumber(redis.call('HGET', KEYS[2], 'rows') or '0')
+local rows = tonumber(ARGV[2])
+if pending + rows > tonumber(ARGV[3]) then
+  redis.call('HINCRBY', KEYS[2], 'dropped', rows)
+  return -1
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'rows', rows)
+return pending + rows`;
+const LEDGER_PUSH = 'ceresLedgerPush';
+
+/*
+ * Take — KEYS: batches, lock; ARGV: holder, lock ms, batches wanted. Nothing pending, or the lock
+ * another holder's: nothing. Else the lock is (re)taken for ARGV[2] ms and the first batches read.
+ */
+const LEDGER_TAKE_SCRIPT = `
+if redis.call('LLEN', KEYS[1]) == 0 then return {} end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then return {} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)`;
+
+/*
+ * Remove — KEYS: batches, state, lock; ARGV: holder, batches. Only while the lock is still the
+ * holder's (else another drainer took over and wrote, or will write, the same batches). Each batch
+ * starts with its row count and a newline: the pending count goes down by what was pushed, even
+ * for a batch the drainer could not read.
+ */
+const LEDGER_REMOVE_SCRIPT = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+local rows = 0
+for _, batch in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
+  rows = rows + (tonumber(string.match(batch, '^(%d+)\\n')) or 0)
+end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
+redis.call('HINCRBY', KEYS[2], 'rows', -rows)
+return 1`;
+
+const LEDGER_RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/** The ledger's waiting rows in Redis. */
+export interface LedgerBacklog {
+  batches: number;
+  rows: number;
+  /** Rows refused at the bound since the state began. */
+  dropped: number;
+}
+
 /**
  * Ceres's own Redis state, each use a named operation (the keys are in writer/ceres-keys.ts):
  * the dead-letter digest's per-minute counts, shared by every worker process (beyond
@@ -337,6 +394,47 @@ export class CeresStore {
     const match = /^used_memory:(\d+)\r?$/m.exec(info);
     if (!match) throw new Error('INFO memory has no used_memory line');
     return Number(match[1]);
+  }
+
+  /**
+   * Appends one batch of ledger rows (`rows` of them; stored as `<rows>\n<batch>`) to the bounded
+   * list, in one script call: false when it would pass `maxRows` (the batch is dropped and counted).
+   */
+  async pushLedgerBatch(batch: string, rows: number, maxRows: number): Promise<boolean> {
+    if (!(LEDGER_PUSH in this.redis)) this.redis.defineCommand(LEDGER_PUSH, { numberOfKeys: 2, lua: LEDGER_PUSH_SCRIPT });
+    const keys = ledgerKeys(this.prefix);
+    const answer = await (this.redis as unknown as Record<typeof LEDGER_PUSH, (...args: Array<string | number>) => Promise<number>>)[
+      LEDGER_PUSH
+    ](keys.batches, keys.state, `${rows}\n${batch}`, rows, maxRows);
+    return answer >= 0;
+  }
+
+  /**
+   * The first `count` batches for `holder` to write (as pushed, without their row count), taking
+   * (or renewing) the drain lock for `lockMs`; empty when nothing waits or another process holds it.
+   */
+  async takeLedgerBatches(holder: string, lockMs: number, count: number): Promise<string[]> {
+    const keys = ledgerKeys(this.prefix);
+    const batches = (await this.redis.eval(LEDGER_TAKE_SCRIPT, 2, keys.batches, keys.lock, holder, lockMs, count)) as string[];
+    return batches.map((batch) => batch.slice(batch.indexOf('\n') + 1));
+  }
+
+  /** Removes the first `batches` batches once written; false when the lock is no longer `holder`'s. */
+  async removeLedgerBatches(holder: string, batches: number): Promise<boolean> {
+    const keys = ledgerKeys(this.prefix);
+    return (await this.redis.eval(LEDGER_REMOVE_SCRIPT, 3, keys.batches, keys.state, keys.lock, holder, batches)) === 1;
+  }
+
+  /** Gives the drain lock back when `holder` has it. */
+  async releaseLedgerLock(holder: string): Promise<void> {
+    await this.redis.eval(LEDGER_RELEASE_SCRIPT, 1, ledgerKeys(this.prefix).lock, holder);
+  }
+
+  /** What waits in the ledger's list, and what its bound refused. */
+  async ledgerBacklog(): Promise<LedgerBacklog> {
+    const keys = ledgerKeys(this.prefix);
+    const [batches, state] = await Promise.all([this.redis.llen(keys.batches), this.redis.hgetall(keys.state)]);
+    return { batches, rows: Number(state.rows ?? 0), dropped: Number(state.dropped ?? 0) };
   }
 
   /** When the earliest delayed job of `queue` is due (ms since the epoch), or null when none is delayed. */

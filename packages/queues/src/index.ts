@@ -33,6 +33,8 @@ export {
   findJobDefinition,
   jobTimeoutMs,
   jobOptions,
+  LEDGER_SETTINGS,
+  type LedgerSettings,
   type JobName,
   type JobOf,
   type JobType,
@@ -162,7 +164,27 @@ export {
 export { subscribeToPauses, type PauseNotice, type PauseSubscription } from './back-pressure';
 // Ceres's own Redis keys, in one place.
 export { deadLetterDigestKeys, reconcileTickKey } from './writer/ceres-keys';
-export { CeresStore, type DeadLetterCount, type DigestFigures, type WaitEpisode, type WaitObservation } from './ceres-store';
+export {
+  CeresStore,
+  type DeadLetterCount,
+  type DigestFigures,
+  type LedgerBacklog,
+  type WaitEpisode,
+  type WaitObservation,
+} from './ceres-store';
 export { apiTokenHash, newApiToken, openTenantSecret, sameHash, sealTenantSecret, type TenantSecret } from './crypto/tenant-secrets';
 export { scopedJobId, TENANT_FIELD, tenantOfData, unscopedJobId, type TenantOption } from './tenant';
 export { DEFAULT_TENANT, TENANT_ID } from '@ceres/app-kit';
+export {
+  decodeCursor,
+  encodeCursor,
+  JobSearchInputError,
+  MAX_SEARCH_PAGE,
+  SEARCH_STATES,
+  searchJobs,
+  type FoundJob,
+  type JobSearchFilter,
+  type JobSearchResult,
+  type LedgerSearchStore,
+  type SearchState,
+} from './admin/job-search';

@@ -92,6 +92,25 @@ export const TOKEN_STORES: readonly string[] = [
   ...new Set(JOB_TYPES.flatMap(({ definition }) => (definition.tokenStore ? [definition.tokenStore] : []))),
 ];
 
+/** What the job ledger keeps of a job type: its searchable key field and whether its result. */
+export interface LedgerSettings {
+  ledgerKey: string | undefined;
+  keepResult: boolean;
+}
+
+/**
+ * Each job type's {@link LedgerSettings}, by `queue/job`. A `ledgerKey` that is one of the type's
+ * `personal` fields would put it in clear in PostgreSQL: refused at load.
+ */
+export const LEDGER_SETTINGS: ReadonlyMap<string, LedgerSettings> = new Map(
+  JOB_TYPES.map(({ type, definition }) => {
+    const { ledgerKey, keepResult = false, personal = [] } = definition;
+    if (ledgerKey !== undefined && (personal as readonly string[]).includes(ledgerKey))
+      throw new Error(`${type}: ledgerKey "${ledgerKey}" is a personal field; the ledger keeps it in clear`);
+    return [type, { ledgerKey, keepResult }];
+  }),
+);
+
 /** The job types a cron creates, with their schedule. */
 export const SCHEDULED_JOB_TYPES = JOB_TYPES.filter((entry) => entry.definition.schedule !== undefined);
 

@@ -1,3 +1,4 @@
+import type { JobLedgerStore } from '@ceres/db';
 import { isQueueName, QUEUE_NAMES, QueueUnavailableError, scopedJobId, tenantOfData, type QueueClient } from '@ceres/queues';
 import { maskEmails } from '@ceres/app-kit';
 
@@ -9,8 +10,18 @@ import { errorResponses, HttpError, queueUnavailable } from '@ceres/http';
 import { isApiJobId, isPlatformJob } from '../enqueue/status-scope';
 import { JobStatus, JobStatusParams } from '../schemas/jobs';
 
-/** `GET /jobs/:queue/:jobId`: the state of one job, 404 when the queue does not hold it. */
-export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = async (app, { queues }) => {
+/** The job ledger cannot be read: the status of a job Redis no longer holds is unknown for now. */
+const ledgerUnavailable = () =>
+  new HttpError('DATABASE_UNAVAILABLE', 'the job status could not be read (PostgreSQL cannot be reached); try again shortly');
+
+/**
+ * `GET /jobs/:queue/:jobId`: the state of one job; once Redis dropped it (its retention), its row
+ * in the job ledger; 404 when neither holds it.
+ */
+export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient; ledger: Pick<JobLedgerStore, 'latest'> }> = async (
+  app,
+  { queues, ledger },
+) => {
   app.get<{ Params: Static<typeof JobStatusParams> }>(
     '/jobs/:queue/:jobId',
     {
@@ -18,7 +29,8 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
       config: { tokenScope: 'enqueue' },
       schema: {
         summary: 'Read the state of a job',
-        description: 'URL-encode the job id (file keys may contain "/"). Payloads are not returned.',
+        description:
+          'URL-encode the job id (file keys may contain "/"). Payloads are not returned. A job Redis no longer holds (past its retention) is answered from the job ledger in PostgreSQL, kept JOB_LEDGER_RETENTION_DAYS: state `completed` or `failed`, `progress` null, `returnValue` only for job types that keep it.',
         tags: ['status'],
         security: [{ bearer: [] }],
         params: JobStatusParams,
@@ -46,8 +58,31 @@ export const jobStatusRoutes: FastifyPluginAsync<{ queues: QueueClient }> = asyn
         // State first, then the job: a job that finishes in between shows its final fields with
         // the earlier state, never a final state with fields missing. Both go in one pipeline.
         const [state, job] = await Promise.all([bullQueue.getJobState(redisId), bullQueue.getJob(redisId)]);
+        if (!job) {
+          // Gone from Redis: its outcome, if the ledger has it (the same tenant check, on its row).
+          const row = await ledger.latest(queue, redisId).catch((error: unknown) => {
+            request.log.warn({ err: error }, 'cannot read the job ledger');
+            throw ledgerUnavailable();
+          });
+          if (!row || !isPlatformJob(queue, row.jobType) || row.tenant !== tenant) throw notFound();
+          return {
+            jobId,
+            queue,
+            job: row.jobType,
+            state: row.state,
+            progress: null,
+            attemptsMade: row.attempts,
+            failedReason: row.error === null ? null : maskEmails(row.error),
+            returnValue: row.result ?? null,
+            timestamps: {
+              createdAt: row.enqueuedAt.getTime(),
+              processedAt: row.startedAt?.getTime() ?? null,
+              finishedAt: row.finishedAt.getTime(),
+            },
+          };
+        }
         // A numbered id is global: the job's data says whose it is.
-        if (!job || !isPlatformJob(queue, job.name) || tenantOfData(job.data) !== tenant) throw notFound();
+        if (!isPlatformJob(queue, job.name) || tenantOfData(job.data) !== tenant) throw notFound();
         return {
           jobId,
           queue,

@@ -59,7 +59,7 @@ export async function erase(ctx: CliContext, io: Io, userId: string, options: Js
       io,
       `removed ${counts.jobs} job(s) (${perQueue}), ${counts.failedJobs} failed_jobs row(s), ${counts.tokens} token(s); ` +
         `blanked ${counts.newsletterRecipients} newsletter recipient row(s), ${counts.newsletterOptOuts} opt-out address(es); ` +
-        `removed ${counts.sentMails} sent_mails record(s)`,
+        `removed ${counts.sentMails} sent_mails record(s), ${counts.ledgerRows} job ledger row(s)`,
     );
   }
   if (counts.jobsStillRunning > 0) {

@@ -1,6 +1,7 @@
 import {
   TENANT_ID,
   type BreakerView,
+  type LedgerBacklog,
   type QueueName,
   type QueueWait,
   type TenantOutcome,
@@ -30,6 +31,8 @@ export interface QueueMetricsOptions {
   };
   /** The worker's circuit breakers (`ceres_breaker_open`); without it none are exported. */
   breakers?: { source: { breakers(): Promise<BreakerView[]> } };
+  /** The job ledger's rows waiting in Redis and dropped at its bound (`CeresStore.ledgerBacklog`); without it no ledger series. */
+  ledger?: { backlog(): Promise<LedgerBacklog> };
 }
 
 export interface LongWaitMetricsOptions {
@@ -118,12 +121,13 @@ export class QueueMetrics {
       labelNames: ['queue'],
       registers,
     });
-    const [snapshot, perTenant, longWaits, timings, breakers] = await Promise.all([
+    const [snapshot, perTenant, longWaits, timings, breakers, ledger] = await Promise.all([
       this.snapshot(),
       this.tenantSnapshot(),
       this.longWaitSnapshot(),
       this.timingsSnapshot(),
       this.breakerSnapshot(),
+      this.ledgerSnapshot(),
     ]);
     if (breakers) addBreakerMetrics(registry, breakers, 2 + 2 * (this.options.tenants?.maxTenants ?? 200));
     redisUp.set(snapshot ? 1 : 0);
@@ -133,6 +137,18 @@ export class QueueMetrics {
         help: "Redis's used_memory (INFO memory), read at scrape time",
         registers,
       }).set(timings.memory);
+    }
+    if (ledger) {
+      new Gauge({
+        name: 'ceres_job_ledger_pending_rows',
+        help: 'Job ledger rows waiting in Redis for PostgreSQL (bounded by JOB_LEDGER_MAX_PENDING_ROWS)',
+        registers,
+      }).set(ledger.rows);
+      new Counter({
+        name: 'ceres_job_ledger_dropped_total',
+        help: 'Job ledger rows dropped because the Redis list was at JOB_LEDGER_MAX_PENDING_ROWS',
+        registers,
+      }).inc(ledger.dropped);
     }
     for (const queue of snapshot ?? []) {
       workers.set({ queue: queue.name }, queue.workers);
@@ -286,6 +302,12 @@ export class QueueMetrics {
   private async breakerSnapshot(): Promise<BreakerView[] | undefined> {
     if (!this.options.breakers || !this.options.isRedisReady()) return undefined;
     return withTimeout(this.options.breakers.source.breakers(), this.options.timeoutMs ?? 2000).catch(() => undefined);
+  }
+
+  /** The job ledger's backlog, or undefined without it or when Redis cannot be read in time. */
+  private async ledgerSnapshot(): Promise<LedgerBacklog | undefined> {
+    if (!this.options.ledger || !this.options.isRedisReady()) return undefined;
+    return withTimeout(this.options.ledger.backlog(), this.options.timeoutMs ?? 2000).catch(() => undefined);
   }
 
   /** Every queue's counts, or undefined when Redis cannot be read in time. */

@@ -39,6 +39,7 @@ const Erased = Type.Object(
       'Newsletter opt-outs kept by user id, their address replaced by its keyed digest (dropped without JOBS_ENCRYPTION_KEYS)',
     ),
     sentMails: Count('sent_mails records of the user’s mails removed (their job ids contain the user id)'),
+    ledgerRows: Count('job_ledger rows of the user’s jobs removed (those whose ledger key is the user id)'),
   },
   {
     description: 'How many of each were removed',
@@ -53,6 +54,7 @@ const Erased = Type.Object(
         newsletterRecipients: 1,
         newsletterOptOuts: 0,
         sentMails: 1,
+        ledgerRows: 6,
       },
     ],
   },

@@ -37,7 +37,7 @@ export async function startStack(
     redisTimeoutMs?: number;
     authFailures?: { max: number; windowMs: number };
     tenantMetrics?: { maxTenants: number; scanMs: number };
-    /** PostgreSQL: operator accounts, the audit trail and erasure. */
+    /** PostgreSQL: operator accounts, the audit trail, erasure and the job search. */
     db?: Db;
     accountsRefreshMs?: number;
   } = {},
@@ -50,7 +50,7 @@ export async function startStack(
     client,
     auth: AUTH,
     ...rest,
-    ...(db ? { erasureDb: db, access: { accounts: db.accounts, audit: db.audit, refreshMs: accountsRefreshMs } } : {}),
+    ...(db ? { erasureDb: db, jobSearchDb: db, access: { accounts: db.accounts, audit: db.audit, refreshMs: accountsRefreshMs } } : {}),
   });
   await app.ready();
   return {

@@ -90,12 +90,22 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
    * breaker is open again when this job was the probe and the dependency is still down. Undefined
    * (no promise) when Redis need not be asked: the closed steady state.
    */
-  finished(dependency: string, jobId: string, probe: boolean, error?: unknown): Promise<{ reopenedForMs: number } | undefined> | undefined {
+  finished(
+    dependency: string,
+    jobId: string,
+    probe: boolean,
+    error?: unknown,
+  ): Promise<{ reopenedForMs: number; why: 'probe' | 'open' } | undefined> | undefined {
     const outcome = error === undefined ? 'answered' : dependencyOutcome(error);
     if (outcome === 'down') {
-      return this.step('fail', dependency, probe ? jobId : '').then((step) =>
-        step?.result === 'reopened' ? { reopenedForMs: step.remainingMs } : undefined,
-      );
+      return this.step('fail', dependency, probe ? jobId : '').then((step) => {
+        if (step?.result === 'reopened') return { reopenedForMs: step.remainingMs, why: 'probe' as const };
+        // Another process opened the breaker while this attempt ran (this one learned it late): the
+        // failure was not counted, so it spends no attempt either. Only counted failures do.
+        if (step && step.result === 'none' && step.breaker.state !== 'closed')
+          return { reopenedForMs: Math.max(step.remainingMs, 50), why: 'open' as const };
+        return undefined;
+      });
     }
     if (outcome === 'answered' && (probe || this.counting.has(dependency) || this.views.get(dependency)?.state === 'half-open')) {
       this.counting.delete(dependency);
@@ -132,6 +142,12 @@ export class BreakerBoard extends EventEmitter<BreakerBoardEvents> {
     }
     this.apply(noticeOf(step));
     const { result, breaker } = step;
+    if (result === 'counted' || result === 'opened')
+      // At most `failures` lines per closed period: the failures that spend an attempt.
+      this.logger.warn(
+        { dependency, failures: result === 'opened' ? this.settings.failures : breaker.failures },
+        'circuit breaker counted a transport failure',
+      );
     if (result === 'counted') this.counting.add(dependency);
     else if (result === 'opened') {
       this.logger.warn(

@@ -9,6 +9,7 @@ import filesValidateCv from './files/validate-cv';
 import maintenanceAuditRetention from './maintenance/audit-retention';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import maintenanceLedgerRetention from './maintenance/ledger-retention';
 import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
 import newsletterFanOut from './newsletter/fan-out';
 import newsletterFinish from './newsletter/finish';
@@ -20,7 +21,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 export const processors = {
   'email': { 'password-reset': emailPasswordReset, 'verify': emailVerify, 'welcome': emailWelcome },
   'files': { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv },
-  'maintenance': { 'audit-retention': maintenanceAuditRetention, 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs },
+  'maintenance': { 'audit-retention': maintenanceAuditRetention, 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'ledger-retention': maintenanceLedgerRetention, 'purge-failed-jobs': maintenancePurgeFailedJobs },
   'newsletter': { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend },
   'slack': { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest },
 } satisfies ProcessorMap;

@@ -408,12 +408,15 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
       const durationMs = Date.now() - started;
       const reopened = dependency === undefined ? undefined : await breakers.finished(dependency, job.id!, probe, error);
       if (reopened) {
-        // The probe found the dependency still down: it waits for the next probe like the others.
+        // The probe found the dependency still down, or another process opened the breaker while this
+        // attempt ran: it waits for the next probe like the others.
         await job.moveToDelayed(Date.now() + reopened.reopenedForMs, token);
         attempt.log(
           'warn',
           { durationMs, dependency, waitMs: reopened.reopenedForMs, err: errorSummary(error) },
-          'circuit breaker probe failed: job back when the breaker lets a probe through again (no attempt used)',
+          reopened.why === 'probe'
+            ? 'circuit breaker probe failed: job back when the breaker lets a probe through again (no attempt used)'
+            : 'circuit breaker opened while this job ran: job back when the breaker lets a probe through (no attempt used)',
         );
         this.emit('attemptEnded', queue, 'throttled', durationMs, job, tenant);
         throw new DelayedError();

@@ -34,6 +34,8 @@ export interface ErasureStores {
     ): Promise<{ recipients: number; optOuts: number; sendingCampaigns: string[] }>;
   };
   sentMails: { deleteMatching(jobIdPatterns: readonly string[]): Promise<number> };
+  /** The job ledger's rows keyed by the user id (`ledgerKey: 'userId'`). */
+  jobLedger: { deleteForUser(userId: string, tenant?: string): Promise<number> };
 }
 
 /** Where the erasure is recorded: a pino logger (`request.log`, the CLI's). */
@@ -59,13 +61,15 @@ export interface UserDataErasure {
   newsletterOptOuts: number;
   /** `sent_mails` records of the user's mails (their job ids contain the user id). */
   sentMails: number;
+  /** `job_ledger` rows of the user's jobs (those whose ledger key is their user id). */
+  ledgerRows: number;
 }
 
 /**
  * Erases one user's data. A user id is unique within a tenant only: the user is `tenant`'s
  * (`default` when absent), and the same id of another tenant is left alone. Their `failed_jobs` rows, their tokens (verification tokens and every
  * job type's `tokenStore`), the address and
- * name of their newsletter rows, the `sent_mails` records of their mails, and every job whose payload's `userId` is theirs, in every queue
+ * name of their newsletter rows, the `sent_mails` records of their mails, their `job_ledger` rows, and every job whose payload's `userId` is theirs, in every queue
  * and state. The one operation behind
  * `POST /api/erasure` (queues-ui) and `ceres-jobs erase` (the CLI). Logged as `user data erased`
  * with the counts only: never the user id, which would tie the request to the person.
@@ -88,7 +92,12 @@ export async function eraseUserData(
     keyring ? { addressDigest: (email) => optOutAddressDigests(keyring, email)[0]!, tenant } : { tenant },
   );
   const sentMails = await db.sentMails.deleteMatching(userJobIdPatterns(userId, tenant));
+  const ledgerRows = await db.jobLedger.deleteForUser(userId, tenant);
   const jobs = await eraseUserJobs(client, userId, tenant);
+  // Again once the jobs are gone: rows of jobs that finished meanwhile reach PostgreSQL within
+  // about two seconds (the ledger's flush and drain); rows still waiting in Redis for a PostgreSQL
+  // that is down land later, and a second erasure removes them.
+  const ledgerRowsAfter = await db.jobLedger.deleteForUser(userId, tenant);
   // Again once the jobs are gone: a dead letter archived meanwhile (a worker's retry of a recording
   // that failed) is deleted now, or its worker sees the job gone and deletes it (apps/worker dead-letters).
   const failedJobsAfter = await db.failedJobs.deleteForUser(userId, tenant);
@@ -103,6 +112,7 @@ export async function eraseUserData(
     newsletterRecipients: newsletter.recipients,
     newsletterOptOuts: newsletter.optOuts,
     sentMails,
+    ledgerRows: ledgerRows + ledgerRowsAfter,
   };
   log.info(counts, 'user data erased');
   return counts;

@@ -11,6 +11,7 @@ import maintenanceQueue from './maintenance/queue';
 import maintenanceAuditRetention from './maintenance/audit-retention';
 import maintenanceCleanVerificationTokens from './maintenance/clean-verification-tokens';
 import maintenanceDailyReport from './maintenance/daily-report';
+import maintenanceLedgerRetention from './maintenance/ledger-retention';
 import maintenancePurgeFailedJobs from './maintenance/purge-failed-jobs';
 import newsletterQueue from './newsletter/queue';
 import newsletterFanOut from './newsletter/fan-out';
@@ -24,7 +25,7 @@ import slackDeadLetterDigest from './slack/dead-letter-digest';
 export const catalog = {
   'email': { ...emailQueue, jobs: { 'password-reset': emailPasswordReset, 'verify': emailVerify, 'welcome': emailWelcome } },
   'files': { ...filesQueue, jobs: { 'optimize-profile-picture': filesOptimizeProfilePicture, 'validate-cv': filesValidateCv } },
-  'maintenance': { ...maintenanceQueue, jobs: { 'audit-retention': maintenanceAuditRetention, 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
+  'maintenance': { ...maintenanceQueue, jobs: { 'audit-retention': maintenanceAuditRetention, 'clean-verification-tokens': maintenanceCleanVerificationTokens, 'daily-report': maintenanceDailyReport, 'ledger-retention': maintenanceLedgerRetention, 'purge-failed-jobs': maintenancePurgeFailedJobs } },
   'newsletter': { ...newsletterQueue, jobs: { 'fan-out': newsletterFanOut, 'finish': newsletterFinish, 'send': newsletterSend } },
   'slack': { ...slackQueue, jobs: { 'alert': slackAlert, 'dead-letter-digest': slackDeadLetterDigest } },
 } as const;

@@ -43,6 +43,17 @@ export interface JobDefinition<S extends TObject = TObject> {
    * but the last must be free of `.`, so two payloads never share a key.
    */
   keyFields?: readonly [keyof Static<S> & string, ...(keyof Static<S> & string)[]];
+  /**
+   * The payload field the job ledger (PostgreSQL `job_ledger`) keeps as the job's searchable key:
+   * `userId`, `campaignId`. A plain string field, never a {@link JobDefinition.personal} one (a
+   * registry check enforces it). Absent: the ledger rows of this type have no key.
+   */
+  ledgerKey?: keyof Static<S> & string;
+  /**
+   * Whether the ledger keeps what the processor returned (its `result` column). Only for results
+   * free of personal data: ids, counts, outcomes. @defaultValue false
+   */
+  keepResult?: boolean;
   /** @defaultValue `retention` */
   duplicates: DuplicateWindow;
   enqueuedBy: EnqueuedBy;

@@ -79,3 +79,11 @@ export function breakersKey(prefix: string): string {
 export function breakerChannel(prefix: string): string {
   return `${prefix}breaker-transitions`;
 }
+
+/**
+ * The job ledger's waiting rows (apps/worker/src/ledger.ts): a list of batches pushed by every
+ * worker process, its state (`rows` pending, `dropped` at the bound), and the drainer's lock.
+ */
+export function ledgerKeys(prefix: string): { batches: string; state: string; lock: string } {
+  return { batches: `${prefix}ledger:batches`, state: `${prefix}ledger:state`, lock: `${prefix}ledger:drain-lock` };
+}

@@ -16,6 +16,8 @@ export default defineJob({
   ),
   example: { userId: 'user-123', email: 'user@example.com', firstName: 'Juan', token: 'p6Vq2h9sLwX4mZcR8tYb1nKd3fGj7uQe5aHs0vWxYz2' },
   keyField: 'userId',
+  ledgerKey: 'userId',
+  keepResult: true,
   personal: ['email', 'firstName', 'token'],
   // As email/verify: the same token again is app code retrying; a new token is a new request, and is mailed.
   duplicates: 'pending-or-same-payload',

@@ -16,6 +16,8 @@ export default defineJob({
   ),
   example: { userId: 'user-123', token: 'abc123', email: 'user@example.com', firstName: 'Juan' },
   keyField: 'userId',
+  ledgerKey: 'userId',
+  keepResult: true,
   personal: ['email', 'firstName', 'token'],
   // The same token again is app code retrying; a new token is a resend, and is mailed.
   duplicates: 'pending-or-same-payload',

@@ -6,6 +6,9 @@ export default defineJob({
   schema: UploadedFilePayload('OptimizeProfilePicturePayload'),
   example: { userId: 'user-123', fileKey: 'avatars/user-123.jpg' },
   keyField: 'fileKey',
+  // Searchable by whose file it is; the file key itself (a path) is not kept.
+  ledgerKey: 'userId',
+  keepResult: true,
   // A new picture under the same key is converted again once the last conversion finished.
   duplicates: 'pending',
   enqueuedBy: 'platform',

@@ -6,5 +6,7 @@ export default defineJob({
   schema: Type.Object({}, { additionalProperties: false, $id: 'AuditRetentionPayload' }),
   example: {},
   enqueuedBy: 'worker',
+  // Counts only: the history of the crons.
+  keepResult: true,
   schedule: { pattern: '45 3 * * *', env: 'AUDIT_RETENTION_CRON' },
 });

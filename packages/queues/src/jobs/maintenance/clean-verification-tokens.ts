@@ -6,5 +6,7 @@ export default defineJob({
   schema: Type.Object({}, { additionalProperties: false, $id: 'CleanVerificationTokensPayload' }),
   example: {},
   enqueuedBy: 'worker',
+  // Counts only: the history of the crons.
+  keepResult: true,
   schedule: { pattern: '0 * * * *', env: 'CLEAN_TOKENS_CRON' },
 });

@@ -6,5 +6,7 @@ export default defineJob({
   schema: Type.Object({}, { additionalProperties: false, $id: 'DailyReportPayload' }),
   example: {},
   enqueuedBy: 'worker',
+  // Its result is the whole report (mailed and posted): not kept.
+  keepResult: false,
   schedule: { pattern: '0 9 * * *', env: 'DAILY_REPORT_CRON' },
 });

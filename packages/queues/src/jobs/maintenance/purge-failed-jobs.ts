@@ -6,5 +6,7 @@ export default defineJob({
   schema: Type.Object({}, { additionalProperties: false, $id: 'PurgeFailedJobsPayload' }),
   example: {},
   enqueuedBy: 'worker',
+  // Counts only: the history of the crons.
+  keepResult: true,
   schedule: { pattern: '30 3 * * *', env: 'PURGE_FAILED_JOBS_CRON' },
 });

@@ -7,6 +7,8 @@ export default defineJob({
   schema: Type.Object({ campaignId: CampaignId }, { additionalProperties: false, $id: 'NewsletterFanOutPayload' }),
   example: { campaignId: '0b6f1c9e-3d4a-4f7b-9a52-6c1e2d3f4a5b' },
   keyField: 'campaignId',
+  ledgerKey: 'campaignId',
+  keepResult: true,
   // A start while the fan-out runs is the same fan-out; once it finished, a new start runs it again
   // (adding only the jobs that are gone).
   duplicates: 'pending',
