@@ -354,7 +354,9 @@ describe('one audit row per mutating command, nothing personal in it', () => {
       expect.objectContaining({ actor: OS_ACTOR, action: 'erasure', tenant_id: 'default', target: { tenant: 'default' }, outcome: 'ok' }),
     ]);
     const { rows } = await bed.db.pool.query<{ text: string }>('SELECT audit_log::text AS text FROM audit_log');
-    for (const { text } of rows) {
+    for (const { text: row } of rows) {
+      // The chain's SHA-256 hashes are hex: '4711' turns up in one now and then.
+      const text = row.replace(/\b[0-9a-f]{64}\b/g, '<hash>');
       expect(text).not.toContain(userId);
       expect(text).not.toContain('4711');
       expect(text).not.toContain('example.com');

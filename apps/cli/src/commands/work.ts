@@ -60,11 +60,12 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   }
 
   let signals = 0;
+  let forced: Promise<never> | undefined;
   const onSignal = () => {
     signals++;
     if (signals > 1) {
       // Second signal: abort the active jobs (they come back as stalled jobs elsewhere).
-      void app.stop(true).finally(() => process.exit(1));
+      forced ??= app.stop(true).finally(() => process.exit(1)) as Promise<never>;
       return;
     }
     finish!();
@@ -101,6 +102,9 @@ export async function work(ctx: CliContext, io: Io, options: WorkOptions): Promi
   }
   // The signal handlers stay until the end: a second signal while the active jobs finish aborts them.
   await app.runner.close();
+  // Aborted by a second signal: its stop (the ledger's last flush included) ends with exit 1, not
+  // this path's 0.
+  if (forced) await forced;
   // The dead-letter listener runs after a job's last failure; record what it had no time for
   // before the connections close (idempotent, like every worker's startup reconciliation).
   await app.deadLetters.reconcile(queues).catch(() => {});
