@@ -4,7 +4,7 @@
 // Slack's webhook. Nothing is paused artificially to make a wait: (a) no mail worker at all, (b) a
 // relay that hangs under two worker processes; (c) a queue an operator paused is reported as such.
 import { QueueClient, type QueueName } from '@ceres/queues';
-import { startTcpGate, waitFor, type TcpGate } from '@ceres/testing';
+import { startTcpProxy, waitFor, type TcpProxy } from '@ceres/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../apps/queues-ui/src/app';
@@ -137,7 +137,7 @@ describe('long-wait and stalled alerts, once across queues-ui instances, with on
   }, 90_000);
 
   it('(b) two worker processes and a relay that stops answering: one alert (waiting long, not stalled); it answers again: one recovery', async () => {
-    const gate: TcpGate = await startTcpGate(bed.peers.smtp.port);
+    const gate: TcpProxy = await startTcpProxy(bed.peers.smtp.port);
     cleanups.push(() => gate.close());
     const env = workerEnv(bed.peers, { SMTP_URL: `smtp://127.0.0.1:${gate.port}` });
     const ui = await startQueuesUi(env);

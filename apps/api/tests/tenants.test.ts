@@ -7,7 +7,7 @@ import { apiTokenHash, newApiToken, parseKeyring, TENANT_FIELD } from '@ceres/qu
 import {
   sharedPostgres,
   sharedRedis,
-  startDelayProxy,
+  startTcpProxy,
   TEST_ENCRYPTION_KEYS,
   testEncryptionKey,
   waitFor,
@@ -236,7 +236,7 @@ describe('revocation', () => {
 describe('PostgreSQL unreachable', () => {
   it('keeps the tokens read last when a read fails, and warns without any token or hash', async () => {
     const { token } = await createToken('a');
-    const proxy = await startDelayProxy(postgres.port, 0);
+    const proxy = await startTcpProxy(postgres.port);
     const url = new URL(postgres.url);
     url.port = String(proxy.port);
     const cut = await startApi(redis, { DATABASE_URL: url.toString(), ...NO_FAILURE_LIMIT });

@@ -1,5 +1,5 @@
 import { loadQueuesConfig, type BreakerView } from '@ceres/queues';
-import { startSwitchProxy, waitFor, type SwitchProxy } from '@ceres/testing';
+import { startTcpProxy, waitFor, type TcpProxy } from '@ceres/testing';
 import type { Job } from 'bullmq';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { configFor, spawnWorker, useTestBed, workerEnv, type WorkerProcess } fro
 
 const bed = useTestBed();
 const silent = pino({ level: 'silent' });
-const proxies: SwitchProxy[] = [];
+const proxies: TcpProxy[] = [];
 const boards: BreakerBoard[] = [];
 
 afterEach(async () => {
@@ -111,7 +111,7 @@ describe('the breaker shared by two processes (two boards, two Redis connections
 
 describe('what counts as a transport failure', () => {
   it("a real refused connection is down; a recipient's 5xx from the real relay is not, and opens no breaker", async () => {
-    const proxy = await startSwitchProxy(bed.peers.smtp.port);
+    const proxy = await startTcpProxy(bed.peers.smtp.port);
     proxies.push(proxy);
     await proxy.refuse();
     const mailer = createMailer({
@@ -176,7 +176,7 @@ describe('SMTP refusing connections for 60 s during 200 mails, two worker proces
   it('0 dead letters, every mail delivered once after recovery, no attempt spent while open, one "opened" and one "closed" alert', async () => {
     const failures = 5;
     const coolDownMs = 10_000;
-    const proxy = await startSwitchProxy(bed.peers.smtp.port);
+    const proxy = await startTcpProxy(bed.peers.smtp.port);
     proxies.push(proxy);
     const env = workerEnv(bed.peers, {
       SMTP_URL: `smtp://127.0.0.1:${proxy.port}`,

@@ -1,19 +1,19 @@
 // Every connection follows a Sentinel failover, including one that is reconnecting when the
 // sentinels announce the new master (ioredis' own failoverDetector ended such a connection for
 // good: sentinel-switch.ts).
-import { startDelayProxy, startRedisSentinelGroup, waitFor, type DelayProxy, type RedisSentinelGroup } from '@ceres/testing';
+import { startRedisSentinelGroup, startTcpProxy, waitFor, type RedisSentinelGroup, type TcpProxy } from '@ceres/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRedisConnection, loadQueuesConfig } from '../src';
 
 let group: RedisSentinelGroup;
-let proxies: DelayProxy[];
+let proxies: TcpProxy[];
 
 beforeAll(async () => {
   group = await startRedisSentinelGroup({ replicas: 1, sentinels: 3 });
   // Slow sentinels: a reconnecting connection spends most of its time asking one for the master,
   // which is when the +switch-master announcement used to end it.
-  proxies = await Promise.all(group.sentinelPorts.map((port) => startDelayProxy(port, 300)));
+  proxies = await Promise.all(group.sentinelPorts.map((port) => startTcpProxy(port, { delayMs: 300 })));
 }, 60_000);
 
 afterAll(async () => {
