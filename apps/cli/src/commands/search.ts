@@ -1,21 +1,12 @@
-import { DEFAULT_TENANT, JobSearchInputError, searchJobs, type FoundJob } from '@ceres/queues';
+import { DEFAULT_TENANT, JobSearchInputError, searchJobs, type FoundJob, type JobSearchFilter } from '@ceres/queues';
 import { UsageError } from '../errors';
 import type { CliContext } from '../context';
 import { maskData, maskText } from '../mask';
 import { printJson, println, table, type Io } from '../output';
 import type { Json, TenantFilter } from './queues';
 
-export interface SearchOptions extends Json, TenantFilter {
-  queue?: string;
-  type?: string;
-  key?: string;
-  state?: string;
-  since?: Date;
-  until?: Date;
-  error?: string;
-  cursor?: string;
-  limit: number;
-}
+/** The filter of `searchJobs`, as the parser reads it (`--tenant` is the CLI's own option). */
+export interface SearchOptions extends Json, TenantFilter, Omit<JobSearchFilter, 'tenant'> {}
 
 export const SEARCH_JSON_HELP = `
 --json: { jobs: [job], inFlight: [job], nextCursor }. A job: { source ("ledger": finished; "redis": in
