@@ -2,9 +2,8 @@
 // Redis, counts their wait and run times in memory and adds them to Redis about once a second;
 // queues-ui's /metrics renders them, and the CLI's stats read (QueueAdmin.recentWait) sees the
 // same waits. Restarting queues-ui and the worker resets none of the counts.
-import { spawn, spawnSync } from 'node:child_process';
 import { loadQueuesConfig, QueueAdmin, QueueClient } from '@ceres/queues';
-import { waitFor } from '@ceres/testing';
+import { hasPromtool, promtool, waitFor } from '@ceres/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../apps/queues-ui/src/app';
@@ -15,7 +14,6 @@ import { configFor, useTestBed, waitForState, workerEnv } from '../apps/worker/t
 const bed = useTestBed();
 const AUTH = { user: 'ops', pass: 'correct horse battery staple' };
 const authorization = `Basic ${Buffer.from(`${AUTH.user}:${AUTH.pass}`).toString('base64')}`;
-const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { stdio: 'ignore' }).status === 0;
 
 interface Ui {
   app: FastifyInstance;
@@ -74,18 +72,6 @@ const waitBucket = (tenant: string, le: string) => `${wait(tenant, 'bucket')},le
 const waitCount = (tenant: string) => `${wait(tenant, 'count')}}`;
 const run = (tenant: string, outcome: string, suffix: 'count' | 'sum') =>
   `ceres_job_run_seconds_${suffix}{queue="slack",job="alert",tenant="${tenant}",outcome="${outcome}"}`;
-
-function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 describe('job wait and run times (ceres_job_wait_seconds, ceres_job_run_seconds)', () => {
   it('counts every started attempt once, a delayed job and a retry from their due time, and a failed attempt by its outcome', async () => {
@@ -171,8 +157,8 @@ describe('job wait and run times (ceres_job_wait_seconds, ceres_job_run_seconds)
     // The workers and Redis's memory.
     expect(value(text, 'ceres_queue_workers{queue="slack"}')).toBeGreaterThanOrEqual(1);
     expect(value(text, 'ceres_redis_memory_used_bytes')).toBeGreaterThan(0);
-    if (hasPromtool) {
-      const checked = await promtoolCheck(text);
+    if (hasPromtool()) {
+      const checked = await promtool(['check', 'metrics'], { input: text });
       expect(checked.output).toBe('');
       expect(checked.code).toBe(0);
     }

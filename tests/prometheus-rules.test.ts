@@ -3,7 +3,7 @@
 // firing; the rules and the dashboard use only the contract's metric names; every runbook is a
 // section of docs/operations.md. The live run against a real Prometheus: prometheus-live.test.ts.
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { makeTempDir } from '@ceres/testing';
+import { makeTempDir, promtool } from '@ceres/testing';
 import { describe, expect, it } from 'vitest';
 import {
   CONTRACT_METRICS,
@@ -12,7 +12,6 @@ import {
   loadRules,
   loadRuleTests,
   metricNames,
-  promtool,
   ROOT,
   RULES_FILE,
   RULES_TEST_FILE,
@@ -52,8 +51,8 @@ describe('deploy/prometheus/alerts.yml', () => {
         const mutated = mutate(original);
         expect(mutated, what).not.toBe(original);
         await writeFile(`${dir.path}/alerts.yml`, mutated);
-        expect((await promtool(['check', 'rules', 'alerts.yml'], dir.path)).code, `${what}: still valid`).toBe(0);
-        const result = await promtool(['test', 'rules', 'alerts.test.yml'], dir.path);
+        expect((await promtool(['check', 'rules', 'alerts.yml'], { cwd: dir.path })).code, `${what}: still valid`).toBe(0);
+        const result = await promtool(['test', 'rules', 'alerts.test.yml'], { cwd: dir.path });
         expect(result.code, `${what}: the unit tests should fail`).not.toBe(0);
       }
     } finally {

@@ -1,6 +1,5 @@
 // The shipped Prometheus rules and Grafana dashboard (deploy/), read for the tests that check them
 // (tests/prometheus-rules.test.ts) and run them against a live Prometheus (tests/prometheus-live.test.ts).
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -118,16 +117,4 @@ export function headingAnchor(heading: string): string {
     .toLowerCase()
     .replace(/[^\p{L}\p{N}\s_-]/gu, '')
     .replace(/\s/g, '-');
-}
-
-/** Runs promtool with the arguments; resolves with its exit code and output (stdout and stderr). */
-export function promtool(args: string[], cwd = ROOT): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
 }

@@ -1,26 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { JobTimings } from '@ceres/queues';
-import { sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
+import { hasPromtool, promtool, sharedRedis, waitFor, type RedisPeer } from '@ceres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_AUTH, startStack, startWorker, type Stack } from './helpers/stack';
 
 let redis: RedisPeer;
 let stack: Stack;
-
-const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { stdio: 'ignore' }).status === 0;
-
-/** Runs `promtool check metrics` on the text; resolves with its exit code and output. */
-function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-    child.stdin.end(text);
-  });
-}
 
 beforeAll(async () => {
   redis = sharedRedis();
@@ -139,12 +123,12 @@ describe('GET /metrics', () => {
     expect(text).not.toContain('not a dependency');
   });
 
-  it.skipIf(!hasPromtool)('passes promtool check metrics (skipped only when promtool is not installed)', async () => {
-    const result = await promtoolCheck(await scrape());
+  it.skipIf(!hasPromtool())('passes promtool check metrics (skipped only when promtool is not installed)', async () => {
+    const result = await promtool(['check', 'metrics'], { input: await scrape() });
     expect(result.output).toBe('');
     expect(result.code).toBe(0);
     // The check really bites: a gauge named like a counter is refused.
-    const bad = await promtoolCheck('# HELP x_total gauge\n# TYPE x_total gauge\nx_total 1\n');
+    const bad = await promtool(['check', 'metrics'], { input: '# HELP x_total gauge\n# TYPE x_total gauge\nx_total 1\n' });
     expect(bad.code).not.toBe(0);
   });
 });

@@ -8,5 +8,6 @@ export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from './ht
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
 export { startRedisSentinelGroup, type RedisSentinelGroup } from './redis-sentinel';
 export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
+export { hasPromtool, promtool } from './promtool';
 export { startTcpProxy, type TcpProxy, type TcpProxyOptions } from './tcp-proxy';
 export { sharedRedis, sharedPostgres, type RedisPeer, type PostgresPeer, type SharedServers } from './shared-servers';
