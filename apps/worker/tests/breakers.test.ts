@@ -1,4 +1,4 @@
-import { loadQueuesConfig, type BreakerView } from '@ceres/queues';
+import { loadQueuesConfig, subscribeToBreakers, type BreakerView } from '@ceres/queues';
 import { startTcpProxy, waitFor, type TcpProxy } from '@ceres/testing';
 import type { Job } from 'bullmq';
 import { pino } from 'pino';
@@ -107,6 +107,40 @@ describe('the breaker shared by two processes (two boards, two Redis connections
     expect(await breakerOf(store)).toMatchObject({ state: 'closed', failures: 0 });
     expect(a.admit('smtp', 'j10')).toEqual({ wait: 0, probe: false });
   }, 30_000);
+});
+
+describe('a process that starts while another opens the breaker', () => {
+  it('sees it open: subscribed before its snapshot is read, and an announcement newer than the snapshot is not undone by it', async () => {
+    const env = workerEnv(bed.peers);
+    const config = loadQueuesConfig(env);
+    const client = bed.producer(env);
+    await client.ready();
+    const settings = { failures: 1, coolDownMs: 30_000 };
+    const seen: string[] = [];
+    // The snapshot is read, then (before its answer is used) another process opens the breaker.
+    const subscription = subscribeToBreakers(
+      config,
+      async () => {
+        const before = await client.store.breakers();
+        await client.store.breakerStep('fail', 'smtp', settings);
+        return before;
+      },
+      (all) => seen.push(`snapshot: ${all.map((breaker) => `${breaker.dependency} ${breaker.state}`).join(', ') || 'all closed'}`),
+      (notice) => seen.push(`${notice.dependency} ${notice.state} v${notice.version}`),
+      (error) => seen.push(`error ${String(error)}`),
+    );
+    try {
+      await waitFor(() => seen.length >= 2, { timeoutMs: 10_000, what: 'the snapshot and the announcement' });
+      // Applied in this order, the announcement wins.
+      expect(seen).toEqual(['snapshot: all closed', 'smtp open v1']);
+    } finally {
+      await subscription.close();
+    }
+    // The board built on it ends up open.
+    const board = new BreakerBoard(client.store, settings, silent).start(config);
+    boards.push(board);
+    await waitFor(() => board.stateOf('smtp') === 'open', { timeoutMs: 10_000, what: 'the board to see it open' });
+  }, 20_000);
 });
 
 describe('what counts as a transport failure', () => {

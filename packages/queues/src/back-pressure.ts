@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { QueuesConfig } from './config';
-import { createRedisConnection } from './connection';
+import { followAnnouncements, type Announcements } from './announcements';
 import { isQueueName, type QueueName } from './registry';
 import { pauseChannel } from './writer/ceres-keys';
 
@@ -25,9 +25,7 @@ export async function announcePause(connection: Redis, config: QueuesConfig, not
   await connection.publish(pauseChannel(config.redisPrefix), JSON.stringify(notice));
 }
 
-export interface PauseSubscription {
-  close(): Promise<void>;
-}
+export type PauseSubscription = Announcements;
 
 /**
  * Calls `onPause` for each pause announced from now on, and, at every (re)connection, for the
@@ -40,25 +38,21 @@ export function subscribeToPauses(
   onPause: (notice: PauseNotice) => void,
   onError: (error: unknown) => void,
 ): PauseSubscription {
-  const subscriber = createRedisConnection(config, 'worker', { connectionName: 'ceres-back-pressure' });
-  const channel = pauseChannel(config.redisPrefix);
-  subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    const notice = parseNotice(message);
-    if (notice && queues.includes(notice.queue)) onPause(notice);
-  });
-  // ioredis subscribes again by itself after a reconnect; what was announced meanwhile is in the keys.
-  subscriber.on('ready', () => {
-    for (const queue of queues) {
-      remainingMs(queue).then((ms) => ms > 0 && onPause({ queue, ms }), onError);
-    }
-  });
-  subscriber.subscribe(channel).catch(onError);
-  return {
-    close: async () => {
-      await subscriber.quit().catch(() => subscriber.disconnect());
+  return followAnnouncements(config, {
+    connectionName: 'ceres-back-pressure',
+    channel: pauseChannel(config.redisPrefix),
+    parse: (message) => {
+      const notice = parseNotice(message);
+      return notice && queues.includes(notice.queue) ? notice : undefined;
     },
-  };
+    onNotice: onPause,
+    // What was announced while disconnected is in the limiter keys.
+    catchUp: async () => {
+      const remaining = await Promise.all(queues.map(async (queue) => ({ queue, ms: await remainingMs(queue) })));
+      for (const notice of remaining) if (notice.ms > 0) onPause(notice);
+    },
+    onError,
+  });
 }
 
 function parseNotice(message: string): PauseNotice | undefined {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { QueuesConfig } from './config';
-import { createRedisConnection } from './connection';
+import { followAnnouncements, type Announcements } from './announcements';
 import { breakerChannel, breakersKey } from './writer/ceres-keys';
 
 /*
@@ -173,9 +173,7 @@ function viewOf(dependency: string, raw: Partial<BreakerView>): BreakerView {
   };
 }
 
-export interface BreakerSubscription {
-  close(): Promise<void>;
-}
+export type BreakerSubscription = Announcements;
 
 /**
  * Calls `onNotice` for each breaker notice from now on, and `onReload` with every breaker at each
@@ -189,22 +187,14 @@ export function subscribeToBreakers(
   onNotice: (notice: BreakerNotice) => void,
   onError: (error: unknown) => void,
 ): BreakerSubscription {
-  const subscriber = createRedisConnection(config, 'worker', { connectionName: 'ceres-breakers' });
-  const channel = breakerChannel(config.redisPrefix);
-  subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    const notice = parseNotice(message);
-    if (notice) onNotice(notice);
+  return followAnnouncements(config, {
+    connectionName: 'ceres-breakers',
+    channel: breakerChannel(config.redisPrefix),
+    parse: parseNotice,
+    onNotice,
+    catchUp: async () => onReload(await read()),
+    onError,
   });
-  subscriber.on('ready', () => {
-    read().then(onReload, onError);
-  });
-  subscriber.subscribe(channel).catch(onError);
-  return {
-    close: async () => {
-      await subscriber.quit().catch(() => subscriber.disconnect());
-    },
-  };
 }
 
 function parseNotice(message: string): BreakerNotice | undefined {
