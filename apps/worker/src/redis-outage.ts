@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@ceres/queues';
 import type { Logger } from 'pino';
 import { errorSummary } from './redact';
 
@@ -17,7 +17,7 @@ export function isConnectionLoss(error: unknown): boolean {
  * queue per reconnect attempt (hundreds a minute); the errors it absorbs are counted in the end line.
  */
 export class RedisOutage {
-  private readonly watched = new Set<Redis>();
+  private readonly watched = new Set<RedisClient>();
   private startedAt: number | undefined;
   private absorbed = 0;
   private stopped = false;
@@ -25,7 +25,7 @@ export class RedisOutage {
   constructor(private readonly logger: Logger) {}
 
   /** Follows a connection until it ends (a `disconnect` or `quit`: not an outage). */
-  watch(connection: Redis): void {
+  watch(connection: RedisClient): void {
     this.watched.add(connection);
     // ioredis emits `reconnecting` only for a connection it lost, never for one closed on purpose.
     connection.on('reconnecting', () => this.begin());

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { QueuesConfig } from './config';
 import { followAnnouncements, type Announcements } from './announcements';
+import type { RedisClient } from './connection';
 import { isQueueName, type QueueName } from './registry';
 import { pauseChannel } from './writer/ceres-keys';
 
@@ -21,7 +21,7 @@ export interface PauseNotice {
 }
 
 /** Announces a pause of `queue` for `ms` to every worker process (the key is set first). */
-export async function announcePause(connection: Redis, config: QueuesConfig, notice: PauseNotice): Promise<void> {
+export async function announcePause(connection: RedisClient, config: QueuesConfig, notice: PauseNotice): Promise<void> {
   await connection.publish(pauseChannel(config.redisPrefix), JSON.stringify(notice));
 }
 

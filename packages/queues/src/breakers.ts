@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import type { QueuesConfig } from './config';
 import { followAnnouncements, type Announcements } from './announcements';
 import { breakerChannel, breakersKey } from './writer/ceres-keys';
@@ -119,7 +119,7 @@ type BreakerCommand = (key: string, ...args: string[]) => Promise<string>;
 
 /** One step of `dependency`'s breaker (see BREAKER_SCRIPT), atomically across every process. */
 export async function breakerStep(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   step: 'fail' | 'reset' | 'probe' | 'reached',
   dependency: string,
@@ -145,7 +145,7 @@ export async function breakerStep(
 }
 
 /** Every breaker that ever counted a failure, by dependency name (sorted). */
-export async function readBreakers(redis: Redis, prefix: string): Promise<BreakerView[]> {
+export async function readBreakers(redis: RedisClient, prefix: string): Promise<BreakerView[]> {
   const fields = await redis.hgetall(breakersKey(prefix));
   return Object.entries(fields)
     .map(([dependency, raw]) => {

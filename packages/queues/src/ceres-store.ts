@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from './connection';
 import { breakerStep, readBreakers, type BreakerSettings, type BreakerStep, type BreakerView } from './breakers';
 import { readJobTimings, readWaitWindow, type JobTimings, type TimingSeries } from './job-timings';
 import { readTenantCounts, type TenantCounts, type TenantOutcome } from './tenant-metrics';
@@ -248,10 +249,14 @@ export interface LedgerBacklog {
  * tenants' holds and rates in each queue, the circuit breakers of the external dependencies.
  */
 export class CeresStore {
+  private readonly cluster: boolean;
+
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.cluster = redis instanceof Cluster;
+  }
 
   /**
    * How long a tenant's job must wait before it starts in `queue` (0: now; see TENANT_GATE_SCRIPT):
@@ -285,7 +290,7 @@ export class CeresStore {
    */
   async countDeadLetter(dead: { queue: string; jobId: string; reason: string }, now = Date.now()): Promise<DeadLetterCount> {
     const minute = Math.floor(now / 60_000);
-    const keys = deadLetterDigestKeys(this.prefix, dead.queue, minute);
+    const keys = deadLetterDigestKeys(this.prefix, dead.queue, minute, this.cluster);
     const rank = (await this.redis.eval(
       COUNT_SCRIPT,
       3,
@@ -302,7 +307,7 @@ export class CeresStore {
 
   /** The figures of one queue's minute, or `undefined` when they are gone (expired). */
   async readDeadLetterDigest(queue: string, minute: number, top = 3): Promise<DigestFigures | undefined> {
-    const [, statsKey, reasonsKey] = deadLetterDigestKeys(this.prefix, queue, minute);
+    const [, statsKey, reasonsKey] = deadLetterDigestKeys(this.prefix, queue, minute, this.cluster);
     const [stats, reasons] = await Promise.all([this.redis.hgetall(statsKey), this.redis.hgetall(reasonsKey)]);
     if (!stats.count) return undefined;
     const topReasons = Object.entries(reasons)
@@ -388,12 +393,17 @@ export class CeresStore {
     return readWaitWindow(this.redis, queue, unit, from, to);
   }
 
-  /** Redis's `used_memory` (INFO memory), in bytes. */
+  /** Redis's `used_memory` (INFO memory), in bytes; on a cluster, the masters' added up. */
   async memoryUsed(): Promise<number> {
-    const info = await this.redis.info('memory');
-    const match = /^used_memory:(\d+)\r?$/m.exec(info);
-    if (!match) throw new Error('INFO memory has no used_memory line');
-    return Number(match[1]);
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    const used = await Promise.all(
+      nodes.map(async (node) => {
+        const match = /^used_memory:(\d+)\r?$/m.exec(await node.info('memory'));
+        if (!match) throw new Error('INFO memory has no used_memory line');
+        return Number(match[1]);
+      }),
+    );
+    return used.reduce((sum, bytes) => sum + bytes, 0);
   }
 
   /**
@@ -402,7 +412,7 @@ export class CeresStore {
    */
   async pushLedgerBatch(batch: string, rows: number, maxRows: number): Promise<boolean> {
     if (!(LEDGER_PUSH in this.redis)) this.redis.defineCommand(LEDGER_PUSH, { numberOfKeys: 2, lua: LEDGER_PUSH_SCRIPT });
-    const keys = ledgerKeys(this.prefix);
+    const keys = ledgerKeys(this.prefix, this.cluster);
     const answer = await (this.redis as unknown as Record<typeof LEDGER_PUSH, (...args: Array<string | number>) => Promise<number>>)[
       LEDGER_PUSH
     ](keys.batches, keys.state, `${rows}\n${batch}`, rows, maxRows);
@@ -414,25 +424,25 @@ export class CeresStore {
    * (or renewing) the drain lock for `lockMs`; empty when nothing waits or another process holds it.
    */
   async takeLedgerBatches(holder: string, lockMs: number, count: number): Promise<string[]> {
-    const keys = ledgerKeys(this.prefix);
+    const keys = ledgerKeys(this.prefix, this.cluster);
     const batches = (await this.redis.eval(LEDGER_TAKE_SCRIPT, 2, keys.batches, keys.lock, holder, lockMs, count)) as string[];
     return batches.map((batch) => batch.slice(batch.indexOf('\n') + 1));
   }
 
   /** Removes the first `batches` batches once written; false when the lock is no longer `holder`'s. */
   async removeLedgerBatches(holder: string, batches: number): Promise<boolean> {
-    const keys = ledgerKeys(this.prefix);
+    const keys = ledgerKeys(this.prefix, this.cluster);
     return (await this.redis.eval(LEDGER_REMOVE_SCRIPT, 3, keys.batches, keys.state, keys.lock, holder, batches)) === 1;
   }
 
   /** Gives the drain lock back when `holder` has it. */
   async releaseLedgerLock(holder: string): Promise<void> {
-    await this.redis.eval(LEDGER_RELEASE_SCRIPT, 1, ledgerKeys(this.prefix).lock, holder);
+    await this.redis.eval(LEDGER_RELEASE_SCRIPT, 1, ledgerKeys(this.prefix, this.cluster).lock, holder);
   }
 
   /** What waits in the ledger's list, and what its bound refused. */
   async ledgerBacklog(): Promise<LedgerBacklog> {
-    const keys = ledgerKeys(this.prefix);
+    const keys = ledgerKeys(this.prefix, this.cluster);
     const [batches, state] = await Promise.all([this.redis.llen(keys.batches), this.redis.hgetall(keys.state)]);
     return { batches, rows: Number(state.rows ?? 0), dropped: Number(state.dropped ?? 0) };
   }

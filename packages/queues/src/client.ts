@@ -2,7 +2,7 @@ import { activeTracing, DEFAULT_TENANT, type SpanAttributes, type Tracing } from
 import { Queue, type JobsOptions } from 'bullmq';
 import { announcePause } from './back-pressure';
 import { CeresStore } from './ceres-store';
-import { loadQueuesConfig, type QueuesConfig } from './config';
+import { loadQueuesConfig, queuePrefix, type QueuesConfig } from './config';
 import type { ConnectionOptions } from './connection';
 import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { ProducerConnection } from './producer-connection';
@@ -60,7 +60,7 @@ export class QueueClient {
     if (!queue) {
       queue = new Queue(name, {
         connection: this.link.redis,
-        prefix: this.config.bullPrefix,
+        prefix: queuePrefix(this.config, name),
         defaultJobOptions: registry[name].defaultJobOptions,
       });
       // Connection errors surface on each call; the event would otherwise be unhandled.

@@ -33,6 +33,12 @@ export const QueuesEnv = Type.Object({
         'host:port,… of Redis Sentinels: connections ask them for the master and follow a failover; REDIS_URL then gives only the DB and credentials',
     }),
   ),
+  REDIS_CLUSTER_NODES: Type.Optional(
+    Type.String({
+      description:
+        'host:port,… of some nodes of a Redis Cluster: every connection is a cluster connection, each queue in one hash slot; REDIS_URL then gives only the credentials and TLS (a cluster has only database 0)',
+    }),
+  ),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String({ description: 'The master name the sentinels monitor (required with REDIS_SENTINELS)' })),
   REDIS_SENTINEL_USERNAME: Type.Optional(
     Type.String({ minLength: 1, description: "The sentinels' ACL user (with REDIS_SENTINEL_PASSWORD); unset: the default user" }),
@@ -65,8 +71,14 @@ export function loadQueuesConfig(env: Record<string, string | undefined> = proce
     throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got "${url.protocol}//"`);
   }
   const dbPath = url.pathname.replace(/^\//, '');
-  let redisDb = DEFAULT_REDIS_DB;
-  if (dbPath !== '') {
+  const cluster = clusterFrom(parsed);
+  let redisDb = cluster ? 0 : DEFAULT_REDIS_DB;
+  if (cluster && dbPath !== '' && dbPath !== '0')
+    throw new ConfigError(
+      'REDIS_URL',
+      `names database /${dbPath}, but a Redis Cluster has only database 0 (REDIS_PREFIX keeps installs apart)`,
+    );
+  if (dbPath !== '' && !cluster) {
     // Whether the server has that database is checked when connecting (see connection.ts).
     if (!/^\d{1,2}$/.test(dbPath)) {
       throw new ConfigError('REDIS_URL', `the path must be a database number (0-15 on a default server), got "/${dbPath}"`);
@@ -91,6 +103,8 @@ export function loadQueuesConfig(env: Record<string, string | undefined> = proce
     /** An enqueue succeeds only once Redis' `WAIT` says this many replicas have it (else 503). */
     waitReplicas: parsed.REDIS_WAIT_REPLICAS,
     ...sentinelFrom(parsed),
+    /** `REDIS_CLUSTER_NODES`, parsed: the nodes to discover a Redis Cluster from. */
+    cluster,
     /**
      * `JOBS_ENCRYPTION_KEYS`, parsed: producers encrypt personal fields with its first key, the
      * worker decrypts with any. `undefined` when unset; a client then refuses job types with
@@ -98,6 +112,27 @@ export function loadQueuesConfig(env: Record<string, string | undefined> = proce
      */
     keyring: keyringFromEnv(env),
   };
+}
+
+/** `REDIS_CLUSTER_NODES` (exclusive of Sentinel): the nodes a cluster connection starts from. */
+function clusterFrom(parsed: Static<typeof QueuesEnv>): { nodes: Array<{ host: string; port: number }> } | undefined {
+  const list = parsed.REDIS_CLUSTER_NODES;
+  if (list === undefined) return undefined;
+  if (parsed.REDIS_SENTINELS !== undefined)
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'cannot be set with REDIS_SENTINELS: a cluster fails over by itself; choose one');
+  return { nodes: hostPorts('REDIS_CLUSTER_NODES', list) };
+}
+
+/** `host:port,host:port,…` of `variable`. */
+function hostPorts(variable: string, list: string): Array<{ host: string; port: number }> {
+  return list.split(',').map((entry) => {
+    const match = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new ConfigError(variable, `must be host:port entries separated by commas, got "${entry.trim()}"`);
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
 }
 
 /**
@@ -115,14 +150,7 @@ function sentinelFrom(parsed: Static<typeof QueuesEnv>): {
     if (name !== undefined) throw new ConfigError('REDIS_SENTINELS', 'is required when REDIS_SENTINEL_NAME is set (host:port,host:port,…)');
     return {};
   }
-  const hosts = list.split(',').map((entry) => {
-    const match = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
-    const port = Number(match?.[2]);
-    if (!match || port < 1 || port > 65535) {
-      throw new ConfigError('REDIS_SENTINELS', `must be host:port entries separated by commas, got "${entry.trim()}"`);
-    }
-    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
-  });
+  const hosts = hostPorts('REDIS_SENTINELS', list);
   if (name === undefined)
     throw new ConfigError('REDIS_SENTINEL_NAME', 'is required with REDIS_SENTINELS: the master name the sentinels monitor');
   const password = parsed.REDIS_SENTINEL_PASSWORD;
@@ -130,6 +158,15 @@ function sentinelFrom(parsed: Static<typeof QueuesEnv>): {
   if (username !== undefined && password === undefined)
     throw new ConfigError('REDIS_SENTINEL_PASSWORD', 'is required with REDIS_SENTINEL_USERNAME: the password of that ACL user');
   return { sentinel: { hosts, name, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) } };
+}
+
+/**
+ * The prefix a queue's BullMQ objects get. On a cluster each queue carries its own hash tag, so all
+ * of its keys (and every script on them) are in one slot and the queues spread over the shards:
+ * `ceres:queue:{email}:email:wait`. On one Redis: `ceres:queue:email:wait`, as it always was.
+ */
+export function queuePrefix(config: Pick<QueuesConfig, 'bullPrefix' | 'cluster'>, queue: string): string {
+  return config.cluster ? `${config.bullPrefix}:{${queue}}` : config.bullPrefix;
 }
 
 /** Where the queues live, as {@link loadQueuesConfig} reads it from {@link QueuesEnv}. */

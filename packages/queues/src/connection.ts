@@ -1,5 +1,6 @@
 import { ConfigError } from '@ceres/app-kit';
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import keySlot from 'cluster-key-slot';
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { QueuesConfig } from './config';
 import { followFailovers } from './sentinel-switch';
 
@@ -33,12 +34,20 @@ export function redisOptions(config: QueuesConfig, role: ConnectionRole): RedisO
     : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
 
+/**
+ * A connection to one Redis (through Sentinel or not) or to a Redis Cluster (`REDIS_CLUSTER_NODES`):
+ * ioredis' `Cluster` keeps one connection per node and sends each command to its key's node.
+ */
+export type RedisClient = Redis | Cluster;
+
 /** One factory for every Redis connection the apps open; each role gets its own connection. */
-export function createRedisConnection(config: QueuesConfig, role: ConnectionRole, options: ConnectionOptions = {}): Redis {
+export function createRedisConnection(config: QueuesConfig, role: ConnectionRole, options: ConnectionOptions = {}): RedisClient {
   const common = { ...redisOptions(config, role), connectionName: options.connectionName };
-  const client = config.sentinel
-    ? followFailovers(new Redis({ ...common, ...credentials(config.redisUrl), ...sentinelOptions(config.sentinel) }), config.sentinel)
-    : new Redis(config.redisUrl, common);
+  const client: RedisClient = config.cluster
+    ? new Cluster(config.cluster.nodes, clusterOptions(config, role, common))
+    : config.sentinel
+      ? followFailovers(new Redis({ ...common, ...credentials(config.redisUrl), ...sentinelOptions(config.sentinel) }), config.sentinel)
+      : new Redis(config.redisUrl, common);
   const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'RedisServerWarning'));
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   // A refused SELECT is no outage: ioredis would carry on in database 0, the platform's own data,
@@ -64,6 +73,25 @@ export function createRedisConnection(config: QueuesConfig, role: ConnectionRole
   return client;
 }
 
+/**
+ * A cluster connection: the per-node options are the role's (no database: a cluster has only 0);
+ * while a master fails over, a command is retried on the new one (MOVED, CLUSTERDOWN, TRYAGAIN
+ * are followed by ioredis) and a producer's still fails fast when no node answers.
+ */
+function clusterOptions(config: QueuesConfig, role: ConnectionRole, common: RedisOptions): ClusterOptions {
+  const { db: _db, retryStrategy: _retry, enableOfflineQueue, ...perNode } = common;
+  return {
+    redisOptions: { ...perNode, ...credentials(config.redisUrl) },
+    clusterRetryStrategy: reconnectDelay,
+    enableOfflineQueue,
+    scaleReads: 'master',
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 2000,
+  };
+}
+
 /** What ioredis needs to find the master through the sentinels; `followFailovers` moves on a switch. */
 function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): RedisOptions {
   return {
@@ -84,6 +112,7 @@ function sentinelOptions(sentinel: NonNullable<QueuesConfig['sentinel']>): Redis
  * reach the master in clear text. The sentinels themselves are still asked without TLS.
  */
 function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'password' | 'tls' | 'enableTLSForSentinelMode'> {
+  // (Also a cluster's per-node credentials and TLS.)
   const url = new URL(redisUrl);
   return {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
@@ -92,10 +121,10 @@ function credentials(redisUrl: string): Pick<RedisOptions, 'username' | 'passwor
   };
 }
 
-const fatalErrors = new WeakMap<Redis, ConfigError>();
+const fatalErrors = new WeakMap<RedisClient, ConfigError>();
 
 /** The configuration error that closed `client` for good (a database the server lacks), if any. */
-export function connectionConfigError(client: Redis): ConfigError | undefined {
+export function connectionConfigError(client: RedisClient): ConfigError | undefined {
   return fatalErrors.get(client);
 }
 
@@ -105,6 +134,7 @@ export function connectionConfigError(client: Redis): ConfigError | undefined {
  * (the apps wait for Redis) after the first failed attempt or `timeoutMs`.
  */
 export async function assertRedisDatabase(config: QueuesConfig, timeoutMs = 5000): Promise<void> {
+  if (config.cluster) return; // only database 0, nothing selected
   const probe = createRedisConnection(config, 'producer', { connectionName: 'ceres-db-check', onWarning: () => {} });
   try {
     await new Promise<void>((resolve) => {
@@ -133,7 +163,7 @@ export interface RedisServerReport {
 export const MIN_REDIS_VERSION = '6.2.0';
 
 /** Checks what BullMQ needs of the server: version ≥ 6.2 and `maxmemory-policy noeviction`. */
-export async function checkRedisServer(client: Redis): Promise<RedisServerReport> {
+export async function checkRedisServer(client: RedisClient): Promise<RedisServerReport> {
   const info = await client.info('server');
   const version = /redis_version:([^\r\n]+)/.exec(info)?.[1]?.trim();
   let maxmemoryPolicy: string | undefined;
@@ -165,4 +195,16 @@ export function compareVersions(a: string, b: string): number {
     if (diff !== 0) return Math.sign(diff);
   }
   return 0;
+}
+
+/**
+ * The connection to the master that serves `key`'s slot (as the cluster connection last learned
+ * it), or the connection itself on one Redis: where a keyless command about that key goes (`WAIT`
+ * after writing it, `SCAN` for keys of its hash tag, `CLIENT LIST` of its workers).
+ */
+export function nodeFor(client: RedisClient, key: string): Redis | undefined {
+  if (!(client instanceof Cluster)) return client;
+  const address = client.slots[keySlot(key)]?.[0];
+  if (address === undefined) return undefined;
+  return client.nodes('master').find(({ options }) => `${options.host}:${options.port}` === address);
 }

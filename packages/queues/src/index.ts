@@ -75,11 +75,12 @@ export {
 export { ConfigError, schemaIssues } from '@ceres/app-kit';
 
 // Connecting and consuming (the worker, the ops surface).
-export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from './config';
+export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, queuePrefix, type QueuesConfig } from './config';
 export { logSentinelWatch, onSentinelWatch, sentinelWatching, type SentinelWatchEvent, type SentinelWatchLog } from './sentinel-switch';
 export {
   assertRedisDatabase,
   createRedisConnection,
+  type RedisClient,
   checkRedisServer,
   MIN_REDIS_VERSION,
   type ConnectionOptions,

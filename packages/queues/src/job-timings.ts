@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import { jobTimingsKey, waitWindowKey } from './writer/ceres-keys';
 
 /*
@@ -89,14 +89,17 @@ export class JobTimings {
     return this.pending.size;
   }
 
-  async flush(redis: Redis, now = Date.now()): Promise<void> {
+  async flush(redis: RedisClient, now = Date.now()): Promise<void> {
     if (this.pending.size === 0) return;
     const pending = [...this.pending.values()];
     this.pending = new Map();
     // One entry per command sent, in order: the answers come back in the same order.
-    const sent: Sent[] = [];
-    const pipeline = redis.pipeline();
+    // One pipeline per queue: on a cluster a pipeline must stay in one slot, and each queue is one.
+    const batches: Array<{ pipeline: ReturnType<RedisClient['pipeline']>; sent: Sent[] }> = [];
     for (const { queue, series, minutes, hours } of pending) {
+      const sent: Sent[] = [];
+      const pipeline = redis.pipeline();
+      batches.push({ pipeline, sent });
       const key = jobTimingsKey(queue);
       for (const [kind, byJob] of series)
         for (const [job, byTenant] of byJob)
@@ -129,19 +132,26 @@ export class JobTimings {
         }
       }
     }
-    if (sent.length === 0) return;
+    const toSend = batches.filter(({ sent }) => sent.length > 0);
+    if (toSend.length === 0) return;
     let cause: unknown;
-    const answers = (await pipeline.exec().catch((error: unknown) => void (cause = error))) ?? [];
     let failed = 0;
-    sent.forEach(({ restore }, index) => {
-      if (answers[index] && !answers[index][0]) return;
-      cause ??= answers[index]?.[0];
-      failed += 1;
-      restore?.();
-    });
+    let total = 0;
+    await Promise.all(
+      toSend.map(async ({ pipeline, sent }) => {
+        const answers = (await pipeline.exec().catch((error: unknown) => void (cause ??= error))) ?? [];
+        total += sent.length;
+        sent.forEach(({ restore }, index) => {
+          if (answers[index] && !answers[index][0]) return;
+          cause ??= answers[index]?.[0];
+          failed += 1;
+          restore?.();
+        });
+      }),
+    );
     if (failed > 0) {
       const reason = cause instanceof Error ? cause.message : 'no answer';
-      throw new Error(`${failed} of ${sent.length} job timing commands failed (${reason}); their counts are kept for the next flush`);
+      throw new Error(`${failed} of ${total} job timing commands failed (${reason}); their counts are kept for the next flush`);
     }
   }
 
@@ -181,7 +191,7 @@ export interface TimingSeries {
 }
 
 /** Every series of a queue's timings since they began (one HGETALL); fields of another shape are skipped. */
-export async function readJobTimings(redis: Redis, queue: Pick<Queue, 'toKey'>): Promise<TimingSeries[]> {
+export async function readJobTimings(redis: RedisClient, queue: Pick<Queue, 'toKey'>): Promise<TimingSeries[]> {
   const hash = await redis.hgetall(jobTimingsKey(queue));
   const series = new Map<string, TimingSeries>();
   for (const [field, value] of Object.entries(hash)) {
@@ -206,7 +216,7 @@ export async function readJobTimings(redis: Redis, queue: Pick<Queue, 'toKey'>):
  * added up: bucket counts, +Inf last. One pipelined HGETALL per minute or hour.
  */
 export async function readWaitWindow(
-  redis: Redis,
+  redis: RedisClient,
   queue: Pick<Queue, 'toKey'>,
   unit: 'minute' | 'hour',
   from: number,

@@ -1,7 +1,7 @@
 import { withTimeout } from '@ceres/app-kit';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { QueuesConfig } from './config';
-import { connectionConfigError, createRedisConnection, type ConnectionOptions } from './connection';
+import { connectionConfigError, createRedisConnection, type ConnectionOptions, type RedisClient } from './connection';
 import { QueueUnavailableError } from './errors/queue-unavailable-error';
 
 /**
@@ -16,7 +16,7 @@ export class ProducerConnection {
     config: QueuesConfig,
     options: ConnectionOptions,
     /** The connection itself, for this package's modules only (not re-exported by index.ts). */
-    readonly redis: Redis = createRedisConnection(config, 'producer', options),
+    readonly redis: RedisClient = createRedisConnection(config, 'producer', options),
   ) {}
 
   /**
@@ -24,7 +24,8 @@ export class ProducerConnection {
    * Redis goes away, the socket ends a moment before ioredis leaves the `ready` state).
    */
   isReady(): boolean {
-    return this.redis.status === 'ready' && this.redis.stream?.writable === true;
+    // A cluster connection has a socket per node: its status says whether it can route commands.
+    return this.redis.status === 'ready' && (this.redis instanceof Cluster || this.redis.stream?.writable === true);
   }
 
   /**
@@ -34,7 +35,12 @@ export class ProducerConnection {
    */
   isOutage(error: unknown): boolean {
     // ioredis rejects a timed-out command with a plain Error carrying this message.
-    return !this.isReady() || (error instanceof Error && error.message === 'Command timed out') || redisRefusal(error) !== undefined;
+    return (
+      !this.isReady() ||
+      (error instanceof Error && error.message === 'Command timed out') ||
+      redisRefusal(error) !== undefined ||
+      (this.redis instanceof Cluster && error instanceof Error && CLUSTER_LOSS.test(error.message))
+    );
   }
 
   /**
@@ -107,7 +113,17 @@ const REFUSALS: Array<[RegExp, string]> = [
   [/\bREADONLY\b/, 'Redis is a read-only replica'],
   [/\bLOADING\b/, 'Redis is loading its data'],
   [/\bMASTERDOWN\b/, 'Redis has lost its primary'],
+  [/\bCLUSTERDOWN\b/, 'the Redis Cluster is down (a slot without a master, until a replica takes over)'],
+  [/\bTRYAGAIN\b/, 'the Redis Cluster is moving the slot'],
 ];
+
+/**
+ * What ioredis' cluster connection says while the master of a slot is gone (one node's socket
+ * closed under a command, redirections run out while its replica takes over): an outage of that
+ * shard, though the connection as a whole stays ready.
+ */
+const CLUSTER_LOSS =
+  /^Connection is closed\.|^Too many Cluster redirections|^Failed to refresh slots cache|^None of startup nodes is available/;
 
 /** Why Redis refused the write, when the refusal is an outage; undefined otherwise. */
 export function redisRefusal(error: unknown): string | undefined {

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 
 /*
  * Jobs completed and failed for good per tenant (issue 26, item 6). BullMQ's metrics count per
@@ -9,6 +9,13 @@ import type { Redis } from 'ioredis';
  */
 
 export type TenantOutcome = 'completed' | 'failed';
+
+interface PendingCount {
+  queue: Queue;
+  outcome: TenantOutcome;
+  tenant: string;
+  count: number;
+}
 
 /** The hash of one queue and outcome: tenant id → jobs. In the queue's namespace (its hash tag). */
 export function tenantCountKey(queue: Pick<Queue, 'toKey'>, outcome: TenantOutcome): string {
@@ -21,7 +28,7 @@ export function tenantCountKey(queue: Pick<Queue, 'toKey'>, outcome: TenantOutco
  * a counter that missed an increment); a failed flush keeps them for the next one.
  */
 export class TenantCounts {
-  private pending = new Map<string, { queue: Queue; outcome: TenantOutcome; tenant: string; count: number }>();
+  private pending = new Map<string, PendingCount>();
 
   add(queue: Queue, outcome: TenantOutcome, tenant: string, count = 1): void {
     const key = `${queue.name}\n${outcome}\n${tenant}`;
@@ -34,21 +41,32 @@ export class TenantCounts {
     return this.pending.size;
   }
 
-  async flush(redis: Redis): Promise<void> {
+  async flush(redis: RedisClient): Promise<void> {
     if (this.pending.size === 0) return;
     const entries = [...this.pending.values()];
     this.pending = new Map();
-    const pipeline = redis.pipeline();
-    for (const { queue, outcome, tenant, count } of entries) pipeline.hincrby(tenantCountKey(queue, outcome), tenant, count);
-    const answers = (await pipeline.exec().catch(() => null)) ?? entries.map(() => [new Error('not sent')]);
-    entries.forEach((entry, index) => {
-      if (answers[index]?.[0]) this.add(entry.queue, entry.outcome, entry.tenant, entry.count);
-    });
+    // One pipeline per queue: on a cluster a pipeline must stay in one slot, and each queue is one.
+    const byQueue = new Map<string, PendingCount[]>();
+    for (const entry of entries) byQueue.set(entry.queue.name, [...(byQueue.get(entry.queue.name) ?? []), entry]);
+    await Promise.all(
+      [...byQueue.values()].map(async (group) => {
+        const pipeline = redis.pipeline();
+        for (const { queue, outcome, tenant, count } of group) pipeline.hincrby(tenantCountKey(queue, outcome), tenant, count);
+        const answers = (await pipeline.exec().catch(() => null)) ?? group.map(() => [new Error('not sent')]);
+        group.forEach((entry, index) => {
+          if (answers[index]?.[0]) this.add(entry.queue, entry.outcome, entry.tenant, entry.count);
+        });
+      }),
+    );
   }
 }
 
 /** The per-tenant counts of one queue and outcome (tenant id → jobs). */
-export async function readTenantCounts(redis: Redis, queue: Pick<Queue, 'toKey'>, outcome: TenantOutcome): Promise<Map<string, number>> {
+export async function readTenantCounts(
+  redis: RedisClient,
+  queue: Pick<Queue, 'toKey'>,
+  outcome: TenantOutcome,
+): Promise<Map<string, number>> {
   const hash = await redis.hgetall(tenantCountKey(queue, outcome));
   return new Map(Object.entries(hash).map(([tenant, count]) => [tenant, Number(count)]));
 }

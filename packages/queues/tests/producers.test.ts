@@ -199,7 +199,7 @@ describe('producers against a real Redis', () => {
     await client.enqueue('email/verify', verify('before'));
     // What Redis going away looks like from here for an instant: the socket no longer writable,
     // the connection not yet told.
-    connectionOf(client).stream.end();
+    (connectionOf(client) as Redis).stream.end();
     expect(connectionOf(client).status).toBe('ready');
     expect(client.isReady()).toBe(false);
     await expect(client.enqueue('email/verify', verify('half-closed'))).rejects.toBeInstanceOf(QueueUnavailableError);

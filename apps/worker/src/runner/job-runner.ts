@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import { activeTracing, type Tracing } from '@ceres/app-kit';
 import {
   createRedisConnection,
+  queuePrefix,
+  type RedisClient,
   tenantOfData,
   findJobDefinition,
   jobTimeoutMs,
@@ -13,7 +15,6 @@ import {
   type QueueName,
 } from '@ceres/queues';
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BreakerBoard } from '../breakers/board';
 import { laneOf } from '../breakers/lanes';
@@ -79,7 +80,7 @@ export interface RunnerEvents {
 /** The state of one consumed queue: its worker, that worker's connection, what runs on it. */
 interface QueueSlot {
   worker: Worker;
-  connection: Redis;
+  connection: RedisClient;
   concurrency: number;
   /** BullMQ honours a pause itself only on a Worker with a limiter (a queue with a rate). */
   limited: boolean;
@@ -243,7 +244,7 @@ export class JobRunner extends EventEmitter<RunnerEvents> {
     const worker = new Worker(queue, processJob, {
       ...workerSettings,
       connection,
-      prefix: config.queues.bullPrefix,
+      prefix: queuePrefix(config.queues, queue),
       concurrency: Math.min(registry[queue].concurrency, this.maxConcurrency),
       // A killed worker's jobs keep their lock until it expires; the stalled check of any other
       // worker then puts them back to wait (once; a second stall fails the job).

@@ -23,7 +23,7 @@ beforeAll(async () => {
   uploads = await makeUploads();
   const config = loadQueuesConfig({ REDIS_URL: redis.url, REDIS_PREFIX: `t${randomUUID().slice(0, 8)}:` });
   client = createQueueClient({ config });
-  workerConnection = createRedisConnection(config, 'worker');
+  workerConnection = createRedisConnection(config, 'worker') as Redis;
   const deps = { fileStore: uploads.store, fileSandbox, limits: DEFAULT_FILE_LIMITS };
   worker = new Worker(
     'files',

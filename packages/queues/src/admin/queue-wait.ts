@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection';
 import type { QueueName } from '../registry';
 import { readQueueWaitFigures } from '../writer/bullmq-layout';
 
@@ -31,7 +31,7 @@ export interface QueueWait {
  * backlog: the oldest of the {@link WAIT_SAMPLE} next jobs of the wait list and the prioritized
  * set, and the earliest delayed job).
  */
-export async function readQueueWait(redis: Redis, name: QueueName, queue: Queue, now = Date.now()): Promise<QueueWait> {
+export async function readQueueWait(redis: RedisClient, name: QueueName, queue: Queue, now = Date.now()): Promise<QueueWait> {
   const figures = await readQueueWaitFigures(redis, queue, now, WAIT_SAMPLE);
   return {
     name,

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connection';
 import { DEFAULT_TENANT } from '@ceres/app-kit';
 import { tenantOfData } from '../tenant';
 
@@ -19,7 +19,7 @@ export function tenantOfJobId(id: string): string | undefined {
  * The tenant of each job id of `queue`, in order: from the id when it tells, else from the job's
  * stored data (one pipelined HGET per such id); undefined for a job gone meanwhile.
  */
-export async function tenantsOfJobIds(redis: Redis, queue: Queue, ids: readonly string[]): Promise<Array<string | undefined>> {
+export async function tenantsOfJobIds(redis: RedisClient, queue: Queue, ids: readonly string[]): Promise<Array<string | undefined>> {
   const tenants: Array<string | undefined> = ids.map(tenantOfJobId);
   const unknown = ids.flatMap((id, index) => (tenants[index] === undefined ? [index] : []));
   if (unknown.length === 0) return tenants;

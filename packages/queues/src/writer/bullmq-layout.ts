@@ -1,6 +1,6 @@
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import { createRequire } from 'node:module';
-import type { Redis } from 'ioredis';
+import { nodeFor, type RedisClient } from '../connection';
 import type { DuplicateWindow } from '../jobs/define';
 import { claimKey, fairKey } from './ceres-keys';
 
@@ -189,7 +189,7 @@ export interface Decision {
 type Scripts = Record<typeof DECIDE, (...args: Array<string | number>) => Promise<unknown>>;
 
 /** Registers the scripts on `connection` (ioredis sends a named script's body once, then its SHA). */
-export function defineLayoutScripts(connection: Redis): void {
+export function defineLayoutScripts(connection: RedisClient): void {
   if (!(DECIDE in connection)) connection.defineCommand(DECIDE, { lua: DECIDE_LUA });
   for (const script of Object.keys(BULLMQ_ADD_SCRIPTS) as AddScript[]) {
     const name = decideAndAddCommand(script);
@@ -273,7 +273,7 @@ export type DecideAndAddResult =
  * transaction: each call is atomic on its own), and settles each on its own: an answer, or the
  * error of that call.
  */
-export async function decideAndAdd(connection: Redis, prepared: readonly PreparedAdd[]): Promise<Array<DecideAndAddResult | Error>> {
+export async function decideAndAdd(connection: RedisClient, prepared: readonly PreparedAdd[]): Promise<Array<DecideAndAddResult | Error>> {
   const pipeline = connection.pipeline() as unknown as Record<string, (...args: PreparedAdd['args']) => unknown> & {
     exec(): Promise<Array<[Error | null, unknown]>>;
   };
@@ -287,7 +287,7 @@ export async function decideAndAdd(connection: Redis, prepared: readonly Prepare
 }
 
 /** One round trip: a verdict per enqueue, in order; New and Replace leave a claim taken with `token`. */
-export async function decide(connection: Redis, decisions: readonly Decision[], token: string, claimMs: number): Promise<Verdict[]> {
+export async function decide(connection: RedisClient, decisions: readonly Decision[], token: string, claimMs: number): Promise<Verdict[]> {
   const keys: string[] = [];
   const args: Array<string | number> = [token, claimMs];
   for (const { queue, jobId, window, data } of decisions) {
@@ -302,7 +302,7 @@ export async function decide(connection: Redis, decisions: readonly Decision[], 
  * after them). A claim outlives its add only when the add took longer than the claim's life, which
  * is the producers' command timeout: such an add has failed as an outage anyway.
  */
-export async function releaseClaims(connection: Redis, claims: readonly string[]): Promise<void> {
+export async function releaseClaims(connection: RedisClient, claims: readonly string[]): Promise<void> {
   if (claims.length > 0) await connection.del(...claims);
 }
 
@@ -312,11 +312,14 @@ export async function releaseClaims(connection: Redis, claims: readonly string[]
  * shifts positions between pages; SCAN returns every key that exists from its start to its end.
  * The queue's own hashes (meta, schedulers) are left out.
  */
-export async function* scanJobIds(connection: Redis, queue: Queue, count: number): AsyncGenerator<string[]> {
+export async function* scanJobIds(connection: RedisClient, queue: Queue, count: number): AsyncGenerator<string[]> {
   const base = queue.toKey('');
+  // SCAN has no key: on a cluster it is asked of the master holding the queue's slot.
+  const node = nodeFor(connection, base);
+  if (!node) throw new Error(`no master known for queue ${queue.name}'s slot`);
   let cursor = '0';
   do {
-    const [next, keys] = await connection.scan(cursor, 'MATCH', `${base}*`, 'COUNT', count, 'TYPE', 'hash');
+    const [next, keys] = await node.scan(cursor, 'MATCH', `${base}*`, 'COUNT', count, 'TYPE', 'hash');
     cursor = next;
     yield keys.map((key) => key.slice(base.length)).filter((id) => id !== 'meta' && !id.startsWith('repeat:'));
   } while (cursor !== '0');
@@ -327,7 +330,7 @@ export async function* scanJobIds(connection: Redis, queue: Queue, count: number
  * delayed. A job's own fields do not tell (a retry's backoff counts from its failure, not from
  * its timestamp); the delayed set's score is that time × 0x1000 plus a counter.
  */
-export async function nextDelayedAt(connection: Redis, queue: Queue): Promise<number | null> {
+export async function nextDelayedAt(connection: RedisClient, queue: Queue): Promise<number | null> {
   const [, score] = await connection.zrange(queue.toKey('delayed'), 0, 0, 'WITHSCORES');
   return score === undefined ? null : Math.floor(Number(score) / 0x1000);
 }
@@ -401,7 +404,7 @@ export interface QueueWaitFigures {
 }
 
 /** Reads {@link QueueWaitFigures} in one script call; `sample` jobs of the wait list and of the prioritized set are looked at. */
-export async function readQueueWaitFigures(connection: Redis, queue: Queue, now: number, sample: number): Promise<QueueWaitFigures> {
+export async function readQueueWaitFigures(connection: RedisClient, queue: Queue, now: number, sample: number): Promise<QueueWaitFigures> {
   if (!(QUEUE_WAIT in connection)) connection.defineCommand(QUEUE_WAIT, { numberOfKeys: 8, lua: QUEUE_WAIT_LUA });
   const keys = ['wait', 'prioritized', 'delayed', 'meta', 'limiter', 'active', 'completed', 'failed'].map((key) => queue.toKey(key));
   const answer = (await (connection as unknown as Record<typeof QUEUE_WAIT, (...args: Array<string | number>) => Promise<number[]>>)[

@@ -3,7 +3,9 @@ import type { Queue } from 'bullmq';
 /*
  * Every Redis key and channel Ceres itself owns (BullMQ's own keys are read in bullmq-layout.ts).
  * `prefix` is `REDIS_PREFIX` (`ceres:` by default); a key inside a queue's namespace is built from
- * the queue, so it follows the queue's hash tag, should the keys ever be spread over a cluster.
+ * the queue, so it follows the queue's hash tag on a cluster (config.ts, queuePrefix). Keys one
+ * script uses together carry one hash tag on a cluster (`cluster`: true); on one Redis they keep
+ * the names they always had, so an upgrade finds its data.
  */
 
 /** Claims `jobId` while its enqueue is decided and added; BullMQ never uses a key of this shape. */
@@ -16,9 +18,17 @@ export function fairKey(queue: Queue): string {
   return queue.toKey('ceres-fair');
 }
 
-/** The dead-letter digest's three hashes of one queue and minute: ranks by job id, stats, reasons. */
-export function deadLetterDigestKeys(prefix: string, queue: string, minute: number): [ranks: string, stats: string, reasons: string] {
-  const base = `${prefix}dead-letters:digest:${queue}:${minute}`;
+/**
+ * The dead-letter digest's three hashes of one queue and minute: ranks by job id, stats, reasons
+ * (one script updates the three: on a cluster they carry the queue's hash tag, so one slot).
+ */
+export function deadLetterDigestKeys(
+  prefix: string,
+  queue: string,
+  minute: number,
+  cluster = false,
+): [ranks: string, stats: string, reasons: string] {
+  const base = `${prefix}dead-letters:digest:${cluster ? `{${queue}}` : queue}:${minute}`;
   return [`${base}:ranks`, `${base}:stats`, `${base}:reasons`];
 }
 
@@ -84,6 +94,7 @@ export function breakerChannel(prefix: string): string {
  * The job ledger's waiting rows (apps/worker/src/ledger.ts): a list of batches pushed by every
  * worker process, its state (`rows` pending, `dropped` at the bound), and the drainer's lock.
  */
-export function ledgerKeys(prefix: string): { batches: string; state: string; lock: string } {
-  return { batches: `${prefix}ledger:batches`, state: `${prefix}ledger:state`, lock: `${prefix}ledger:drain-lock` };
+export function ledgerKeys(prefix: string, cluster = false): { batches: string; state: string; lock: string } {
+  const base = cluster ? `${prefix}{ledger}` : `${prefix}ledger`;
+  return { batches: `${base}:batches`, state: `${base}:state`, lock: `${base}:drain-lock` };
 }

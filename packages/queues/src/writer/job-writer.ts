@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { nodeFor, type RedisClient } from '../connection';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
 import { DEFAULT_TENANT } from '@ceres/app-kit';
@@ -45,7 +46,7 @@ export interface EnqueueResult {
 
 export interface JobWriterOptions {
   /** The producer connection the queues use; the writer's scripts run on it. */
-  connection: Redis;
+  connection: RedisClient;
   /**
    * How long a claim on a job id lasts if its producer dies between deciding and adding (the rare
    * path: a finished job to replace): a concurrent enqueue of the same id waits for it at most this long.
@@ -86,10 +87,13 @@ interface PendingAdd {
  * on (asked again until its claim is gone). Jobs without an id go through `Queue.addBulk`.
  */
 export class JobWriter {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly claimMs: number;
   private readonly waitReplicas: number;
   private replication: Promise<void> | undefined;
+  /** On a cluster: a key of each queue written since the last `WAIT`, whose master must confirm. */
+  private readonly written = new Map<string, string>();
+  private readonly cluster: boolean;
   private pending: PendingAdd[] = [];
   private flushScheduled = false;
   /** Per queue: whether it has fair shares (another tenant than `default` enqueued), and when that was last asked. */
@@ -99,6 +103,7 @@ export class JobWriter {
     this.connection = options.connection;
     this.claimMs = options.claimMs ?? 5_000;
     this.waitReplicas = options.waitReplicas ?? 0;
+    this.cluster = this.connection instanceof Cluster;
     defineLayoutScripts(this.connection);
   }
 
@@ -173,13 +178,16 @@ export class JobWriter {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    decideAndAdd(
-      this.connection,
-      batch.map((entry) => entry.prepared),
-    ).then(
-      (answers) => answers.forEach((answer, position) => void this.settleOne(batch[position]!, answer)),
-      (error: Error) => batch.forEach((entry) => entry.reject(error)),
-    );
+    // A cluster pipeline must stay on one node: one per queue there (each queue is one slot).
+    for (const group of this.cluster ? byQueue(batch) : [batch]) {
+      decideAndAdd(
+        this.connection,
+        group.map((entry) => entry.prepared),
+      ).then(
+        (answers) => answers.forEach((answer, position) => void this.settleOne(group[position]!, answer)),
+        (error: Error) => group.forEach((entry) => entry.reject(error)),
+      );
+    }
   }
 
   /** Settles one single enqueue from its answer; the rare verdicts take the claim protocol. */
@@ -191,7 +199,7 @@ export class JobWriter {
       if (answer.verdict === Verdict.New) results[0] = newResult(jobId, answer.added);
       else if (answer.verdict === Verdict.Duplicate) results[0] = { jobId, duplicate: true };
       else await this.addClaimed([entry.job], [0], results);
-      await this.replicated();
+      await this.replicated(entry.job.queue);
       entry.resolve(results[0]!);
     } catch (error) {
       entry.reject(error as Error);
@@ -235,7 +243,7 @@ export class JobWriter {
     });
     withoutId.forEach((index, position) => (results[index] = { jobId: addedWithoutId[position]!.id!, duplicate: false }));
     if (claimed.length > 0) await this.addClaimed(jobs, claimed, results);
-    await this.replicated();
+    await this.replicated(jobs[0]!.queue);
     jobs.forEach((job, index) => {
       if (results[index] === undefined) results[index] = { jobId: results[firstOfId.get(job.opts.jobId!)!]!.jobId, duplicate: true };
     });
@@ -297,21 +305,26 @@ export class JobWriter {
 
   /**
    * Resolves once `waitReplicas` replicas have every write this connection made so far. The adds
-   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection.
+   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection; on a
+   * cluster, one to the master of each queue written (its replicas are the ones that matter).
    */
-  private replicated(): Promise<void> {
+  private replicated(queue: Queue): Promise<void> {
     if (this.waitReplicas === 0) return Promise.resolve();
+    if (this.cluster && !this.written.has(queue.name)) this.written.set(queue.name, queue.toKey('id'));
     this.replication ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.replication = undefined;
         // WAIT blocks this connection until then: short, and within the command timeout.
         const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
-        this.connection
-          .wait(this.waitReplicas, timeoutMs)
-          .then(
-            (confirmed) => (confirmed >= this.waitReplicas ? resolve() : reject(new ReplicationError(this.waitReplicas, confirmed))),
-            reject,
-          );
+        const nodes = this.cluster ? [...this.written.values()].map((key) => nodeFor(this.connection, key)) : [this.connection];
+        this.written.clear();
+        Promise.all(
+          nodes.map((node) => (node ? node.wait(this.waitReplicas, timeoutMs) : Promise.reject(new Error('no master known for the slot')))),
+        ).then((counts) => {
+          const confirmed = Math.min(...counts);
+          if (confirmed >= this.waitReplicas) resolve();
+          else reject(new ReplicationError(this.waitReplicas, confirmed));
+        }, reject);
       });
     });
     return this.replication;
@@ -322,6 +335,17 @@ export class JobWriter {
 function newResult(jobId: string, added: string | number): EnqueueResult {
   if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused to add job ${jobId} (code ${added})`);
   return { jobId, duplicate: false };
+}
+
+/** The single enqueues of one turn, a group per queue (in their order within each). */
+function byQueue(batch: readonly PendingAdd[]): PendingAdd[][] {
+  const groups = new Map<string, PendingAdd[]>();
+  for (const entry of batch) {
+    const group = groups.get(entry.job.queue.name);
+    if (group) group.push(entry);
+    else groups.set(entry.job.queue.name, [entry]);
+  }
+  return [...groups.values()];
 }
 
 function decision(job: JobToAdd): Decision {
