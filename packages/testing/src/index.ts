@@ -11,3 +11,11 @@ export { TEST_ENCRYPTION_KEYS, testEncryptionKey } from './encryption-keys';
 export { hasPromtool, promtool } from './promtool';
 export { startTcpProxy, type TcpProxy, type TcpProxyOptions } from './tcp-proxy';
 export { sharedRedis, sharedPostgres, type RedisPeer, type PostgresPeer, type SharedServers } from './shared-servers';
+export {
+  startRedisCluster,
+  hasRedisCluster,
+  clusterClient,
+  type RedisCluster,
+  type RedisClusterNode,
+  type RedisClusterOptions,
+} from './redis-cluster';
