@@ -10,6 +10,8 @@ import { findPostgresBinDir } from './lib/postgres-bin.mjs';
 const NEEDS = {
   tests: [
     { program: 'redis-server', pkg: 'redis-server' },
+    // `redis-cli --cluster create` builds the tests' Redis Cluster (@ceres/testing startRedisCluster).
+    { program: 'redis-cli', pkg: 'redis-tools' },
     { program: 'pg_ctl', pkg: 'postgresql' },
     { program: 'chromium', pkg: 'chromium' },
     { program: 'promtool', pkg: 'prometheus' },
