@@ -255,14 +255,19 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const pid = child.pid!;
     tell(`+ ${pid}`);
     void proc.exited.then(() => tell(`- ${pid}`));
-    await waitFor(
-      async () => {
-        if (!isUp(proc)) throw new Error(`redis-server on port ${proc.port} exited`);
-        return (await admin(proc.port, (redis) => redis.ping())) === 'PONG';
-      },
-      { timeoutMs: 20_000, intervalMs: 50, what: `redis-server on port ${proc.port}` },
-    ).catch(async (error: Error) => {
-      throw new Error(`${error.message}${error.cause ? ` (${(error.cause as Error).message})` : ''}\n${await logTails()}`);
+    const exitedEarly = proc.exited.then(() => {
+      throw new Error(`redis-server on port ${proc.port} exited`);
+    });
+    exitedEarly.catch(() => {});
+    await Promise.race([
+      exitedEarly,
+      waitFor(async () => (await admin(proc.port, (redis) => redis.ping())) === 'PONG', {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        what: `redis-server on port ${proc.port}`,
+      }),
+    ]).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await logTails()}`);
     });
   };
 
