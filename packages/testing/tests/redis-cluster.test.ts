@@ -102,6 +102,13 @@ describe.skipIf(!hasRedisCluster())('startRedisCluster (skipped only when redis-
     }
   }, 60_000);
 
+  it('close() kills every node (twice is fine)', async () => {
+    client.disconnect();
+    await cluster.close();
+    await cluster.close();
+    for (const node of cluster.nodes) await expect(node.role()).rejects.toThrow();
+  });
+
   it('rejects bad options naming the option, before starting anything', async () => {
     await expect(startRedisCluster({ masters: 2 })).rejects.toThrow(/masters must be an integer ≥ 3/);
     await expect(startRedisCluster({ replicasPerMaster: -1 })).rejects.toThrow(/replicasPerMaster/);
