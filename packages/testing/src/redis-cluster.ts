@@ -33,11 +33,15 @@ export interface RedisCluster {
   masterPorts(): Promise<number[]>;
   /**
    * SIGKILLs the master serving `key` and waits until its replica has promoted itself (Redis Cluster's
-   * own failover, no command) and every node that is up says `cluster_state:ok` and names the new
-   * master for the slot. `promotedAfterMs`: from the kill until the replica answered `ROLE` as master.
+   * own failover, no command) and every node that is up says `cluster_state:ok`, names the new master
+   * for the slot and has the same view of the cluster. `promotedAfterMs`: from the kill until the
+   * replica answered `ROLE` as master (polled every 25 ms).
    */
   killMasterOf(key: string): Promise<{ promotedAfterMs: number; newMasterPort: number; killedPort: number }>;
-  /** Restarts a killed node (same ports, same nodes.conf) and waits until it is a replica in sync and the cluster state is ok. */
+  /**
+   * Restarts a killed node (same ports, same nodes.conf) and waits until it is a replica in sync that
+   * every node sees as up, the cluster state ok everywhere.
+   */
   restart(port: number): Promise<void>;
   /** Kills every node (also after a failure) and removes the temp dir. */
   close(): Promise<void>;
