@@ -33,11 +33,15 @@ export interface RedisCluster {
   masterPorts(): Promise<number[]>;
   /**
    * SIGKILLs the master serving `key` and waits until its replica has promoted itself (Redis Cluster's
-   * own failover, no command) and every node that is up says `cluster_state:ok` and names the new
-   * master for the slot. `promotedAfterMs`: from the kill until the replica answered `ROLE` as master.
+   * own failover, no command) and every node that is up says `cluster_state:ok`, names the new master
+   * for the slot and has the same view of the cluster. `promotedAfterMs`: from the kill until the
+   * replica answered `ROLE` as master (polled every 25 ms).
    */
   killMasterOf(key: string): Promise<{ promotedAfterMs: number; newMasterPort: number; killedPort: number }>;
-  /** Restarts a killed node (same ports, same nodes.conf) and waits until it is a replica in sync and the cluster state is ok. */
+  /**
+   * Restarts a killed node (same ports, same nodes.conf) and waits until it is a replica in sync that
+   * every node sees as up, the cluster state ok everywhere.
+   */
   restart(port: number): Promise<void>;
   /** Kills every node (also after a failure) and removes the temp dir. */
   close(): Promise<void>;
@@ -255,14 +259,19 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const pid = child.pid!;
     tell(`+ ${pid}`);
     void proc.exited.then(() => tell(`- ${pid}`));
-    await waitFor(
-      async () => {
-        if (!isUp(proc)) throw new Error(`redis-server on port ${proc.port} exited`);
-        return (await admin(proc.port, (redis) => redis.ping())) === 'PONG';
-      },
-      { timeoutMs: 20_000, intervalMs: 50, what: `redis-server on port ${proc.port}` },
-    ).catch(async (error: Error) => {
-      throw new Error(`${error.message}${error.cause ? ` (${(error.cause as Error).message})` : ''}\n${await logTails()}`);
+    const exitedEarly = proc.exited.then(() => {
+      throw new Error(`redis-server on port ${proc.port} exited`);
+    });
+    exitedEarly.catch(() => {});
+    await Promise.race([
+      exitedEarly,
+      waitFor(async () => (await admin(proc.port, (redis) => redis.ping())) === 'PONG', {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        what: `redis-server on port ${proc.port}`,
+      }),
+    ]).catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await logTails()}`);
     });
   };
 
@@ -281,7 +290,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await dir.remove();
   };
 
-  /** Every node that is up says `cluster_state:ok` and knows `total` nodes, and all name the same masters. */
+  /**
+   * Every node that is up says `cluster_state:ok`, knows every node and has the same view of the
+   * cluster: who serves which slots, who replicates whom, who has failed (no node that is up). Each
+   * node that is up either serves slots or replicates a master. A replica's own `ROLE` changes at
+   * once, the others learn it by gossip: until then a client asking them sees an old topology.
+   */
   const agreed = async (check?: (ranges: SlotRange[]) => boolean) => {
     const ports = upPorts();
     const views = await Promise.all(
@@ -289,15 +303,21 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const info = fields((await admin(port, (redis) => redis.call('CLUSTER', 'INFO'))) as string);
         if (info.cluster_state !== 'ok' || Number(info.cluster_known_nodes) !== total) return undefined;
         const ranges = await slotRanges(port);
-        return check && !check(ranges) ? undefined : ranges;
+        if (!ranges.every((range) => ports.includes(range.master)) || (check && !check(ranges))) return undefined;
+        const nodes = await clusterNodes(port);
+        const portOf = new Map(nodes.map((node) => [node.id, node.port]));
+        const failed = (node: ClusterNodeLine) => node.flags.some((flag) => flag === 'fail' || flag === 'fail?');
+        if (nodes.some((node) => ports.includes(node.port) && failed(node))) return undefined;
+        const replicas = nodes.filter((node) => node.masterId !== undefined && ports.includes(node.port)).length;
+        if (replicas !== ports.length - new Set(ranges.map((range) => range.master)).size) return undefined;
+        const topology = nodes
+          .map((node) => `${node.port} ${node.masterId ? portOf.get(node.masterId) : '-'} ${failed(node) ? 'fail' : 'up'}`)
+          .sort();
+        return JSON.stringify([ranges.map(({ start, end, master }) => [start, end, master]).sort(), topology]);
       }),
     );
-    if (views.some((view) => view === undefined)) return undefined;
-    const masters = (ranges: SlotRange[]) => JSON.stringify(ranges.map(({ start, end, master }) => [start, end, master]).sort());
-    const first = masters(views[0]!);
-    if (!views.every((view) => masters(view!) === first)) return undefined;
-    if (!views[0]!.every((range) => ports.includes(range.master))) return undefined;
-    return views[0]!;
+    if (views.some((view) => view === undefined)) return false;
+    return views.every((view) => view === views[0]);
   };
 
   /** Every replica that is up has its link to its master up and no sync in progress. */
@@ -451,19 +471,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       const proc = procOf(port);
       if (isUp(proc)) throw new Error(`the node on port ${port} is running; kill it before restarting it`);
       await spawnNode(proc);
-      await waitFor(
-        async () => {
-          const [role] = (await admin(port, (redis) => redis.call('ROLE'))) as string[];
-          if (role !== 'slave') return false;
-          // Every other node has cleared its FAIL flag, so it may take over again later.
-          const views = await Promise.all(upPorts().map((other) => clusterNodes(other)));
-          return views.every((view) => view.some((node) => node.port === port && !node.flags.some((flag) => flag.startsWith('fail'))));
-        },
-        { timeoutMs: 60_000, intervalMs: 100, what: `the restarted node on port ${port} to be a replica every node sees as up` },
-      ).catch(async (error: Error) => {
-        throw new Error(`${error.message}\n${await logTails()}`);
-      });
-      await settle(`the cluster to be ok with port ${port} in sync`, 30_000);
+      await settle(`the restarted node on port ${port} to be a replica in sync, seen as up by every node`, 60_000);
     },
     close,
   };

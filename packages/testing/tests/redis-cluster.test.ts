@@ -85,7 +85,9 @@ describe.skipIf(!hasRedisCluster())('startRedisCluster (skipped only when redis-
     expect(await client.get(keys[1]!)).toBe(`before:${keys[1]}`);
     expect(await client.get(keys[2]!)).toBe(`before:${keys[2]}`);
 
+    const restartedAt = Date.now();
     await cluster.restart(killedPort);
+    console.info(`node ${killedPort} restarted and in sync as a replica after ${Date.now() - restartedAt} ms`);
     expect(await cluster.nodes.find((node) => node.port === killedPort)!.role()).toBe('replica');
     expect(await cluster.masterPortOf(victim)).toBe(newMasterPort);
     // It rejoined as the new master's replica and has its data.
@@ -99,6 +101,13 @@ describe.skipIf(!hasRedisCluster())('startRedisCluster (skipped only when redis-
       rejoined.disconnect();
     }
   }, 60_000);
+
+  it('close() kills every node (twice is fine)', async () => {
+    client.disconnect();
+    await cluster.close();
+    await cluster.close();
+    for (const node of cluster.nodes) await expect(node.role()).rejects.toThrow();
+  });
 
   it('rejects bad options naming the option, before starting anything', async () => {
     await expect(startRedisCluster({ masters: 2 })).rejects.toThrow(/masters must be an integer ≥ 3/);
