@@ -4,6 +4,7 @@
 // stall each causes), and the daily report over a day of 100k jobs. Sizes are bounded by env:
 // BENCH_SCALE_SIZES (backlog steps, default 10000,100000,1000000), BENCH_SCALE_DRAIN (100000),
 // BENCH_SCALE_FAILED (100000). Prints a table and writes bench/results/scale-<time>.json.
+// `npm run bench:scale -- --cluster`: the Redis Cluster mode instead (bench/scale-cluster.ts).
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createDb, migrate } from '@ceres/db';
@@ -18,6 +19,9 @@ import { createDeadLetters } from '../apps/worker/src/dead-letters';
 import { buildDailyReport } from '../apps/worker/src/processors/maintenance/daily-report';
 import { ROOT, spawnDeployed, spawnTs, type Child } from './lib/child';
 import { verifyPayload } from './lib/payload';
+
+// The cluster mode runs on its own and ends the process.
+if (process.argv.includes('--cluster')) await import('./scale-cluster');
 
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const DRAIN = Number(process.env.BENCH_SCALE_DRAIN ?? 100_000);

@@ -1,7 +1,8 @@
 // One side of pairs 3, 4 and 6 in a process of its own: `ours` is the worker runner of
 // apps/worker (every queue consumed, the email queue's processors replaced by no-ops that still go
-// through the wrapper), `raw` a single BullMQ Worker with a no-op processor. Both at concurrency 50.
-import { QUEUE_NAMES } from '@ceres/queues';
+// through the wrapper; BENCH_NOOP_QUEUES=email,slack: those queues'), `raw` a single BullMQ Worker
+// with a no-op processor. Both at concurrency 50 per no-op queue.
+import { QUEUE_NAMES, type QueueName } from '@ceres/queues';
 import { Worker, type Job } from 'bullmq';
 import { createDeadLetters } from '../../apps/worker/src/dead-letters';
 import { loadWorkerConfig } from '../../apps/worker/src/config';
@@ -16,6 +17,7 @@ const CONCURRENCY = 50;
 const mode = process.env.BENCH_SIDE as 'ours' | 'raw';
 const task = process.env.BENCH_TASK as 'throughput' | 'latency';
 const count = Number(process.env.BENCH_COUNT);
+const noopQueues = (process.env.BENCH_NOOP_QUEUES ?? 'email').split(',') as QueueName[];
 
 let completed = 0;
 let firstStart = 0;
@@ -54,13 +56,18 @@ if (mode === 'ours') {
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
   // The job ledger on, as the worker app runs it: a row per job, pushed and drained every second.
   const ledger = new JobLedger({ store: deps.queues.store, db: deps.db.jobLedger, logger, maxPendingRows: config.jobLedgerMaxPendingRows });
-  const runner = startWorkers({ config, deps, logger, deadLetters, ledger, processors: replaceQueueProcessors('email', noop) });
+  const processors = noopQueues.reduce((map, queue) => ({ ...map, [queue]: replaceQueueProcessors(queue, noop)[queue] }), replaceQueueProcessors('email', noop));
+  const runner = startWorkers({ config, deps, logger, deadLetters, ledger, processors });
   ledger.start();
   await runner.ready();
   if (runner.queues.length !== QUEUE_NAMES.length) throw new Error(`expected every queue consumed, got ${runner.queues.join(', ')}`);
   worker = runner.workers.get('email')!;
   // The registry's email concurrency is 5; both sides run at 50 for this comparison.
-  worker.concurrency = CONCURRENCY;
+  for (const queue of noopQueues) {
+    const consumer = runner.workers.get(queue)!;
+    consumer.concurrency = CONCURRENCY;
+    if (consumer !== worker) consumer.on('completed', onCompleted);
+  }
   close = () =>
     runner
       .close()
