@@ -78,6 +78,14 @@ export { ConfigError, schemaIssues } from '@ceres/app-kit';
 export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from './config';
 export { logSentinelWatch, onSentinelWatch, sentinelWatching, type SentinelWatchEvent, type SentinelWatchLog } from './sentinel-switch';
 export {
+  FixedReplicaTarget,
+  MasterReplicaTarget,
+  replicaTargetFor,
+  SentinelReplicaTarget,
+  type ReplicaTarget,
+  type ReplicaTargetEvents,
+} from './replica-target';
+export {
   assertRedisDatabase,
   createRedisConnection,
   checkRedisServer,

@@ -3,6 +3,7 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
+import { FixedReplicaTarget, type ReplicaTarget } from '../replica-target';
 import { DEFAULT_TENANT } from '@ceres/app-kit';
 import { claimKey, fairKey } from './ceres-keys';
 import {
@@ -53,10 +54,11 @@ export interface JobWriterOptions {
    */
   claimMs?: number;
   /**
-   * Replicas that must confirm an add (Redis `WAIT`) before it succeeds; a shortfall rejects with
-   * {@link ReplicationError}. @defaultValue 0
+   * Replicas that must confirm an add (Redis `WAIT`) before it succeeds: a number, or a
+   * {@link ReplicaTarget} that knows the current one (`REDIS_WAIT_REPLICAS=all`); a shortfall
+   * rejects with {@link ReplicationError}. @defaultValue 0
    */
-  waitReplicas?: number;
+  waitReplicas?: number | ReplicaTarget;
 }
 
 /** How often a producer looks again whether a queue it saw without tenants has some now. */
@@ -88,7 +90,7 @@ interface PendingAdd {
 export class JobWriter {
   private readonly connection: Redis;
   private readonly claimMs: number;
-  private readonly waitReplicas: number;
+  private readonly replicas: ReplicaTarget;
   private replication: Promise<void> | undefined;
   private pending: PendingAdd[] = [];
   private flushScheduled = false;
@@ -98,7 +100,8 @@ export class JobWriter {
   constructor(options: JobWriterOptions) {
     this.connection = options.connection;
     this.claimMs = options.claimMs ?? 5_000;
-    this.waitReplicas = options.waitReplicas ?? 0;
+    const replicas = options.waitReplicas ?? 0;
+    this.replicas = typeof replicas === 'number' ? new FixedReplicaTarget(replicas) : replicas;
     defineLayoutScripts(this.connection);
   }
 
@@ -296,25 +299,43 @@ export class JobWriter {
   }
 
   /**
-   * Resolves once `waitReplicas` replicas have every write this connection made so far. The adds
-   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection.
+   * Resolves once the replicas to wait for have every write this connection made so far. The adds
+   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection; the
+   * number is the target's, held in memory (read once, at the first add, when not known yet).
    */
   private replicated(): Promise<void> {
-    if (this.waitReplicas === 0) return Promise.resolve();
+    if (this.replicas.current() === 0) return Promise.resolve();
     this.replication ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.replication = undefined;
-        // WAIT blocks this connection until then: short, and within the command timeout.
-        const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
-        this.connection
-          .wait(this.waitReplicas, timeoutMs)
-          .then(
-            (confirmed) => (confirmed >= this.waitReplicas ? resolve() : reject(new ReplicationError(this.waitReplicas, confirmed))),
-            reject,
-          );
+        this.waitForReplicas().then(resolve, reject);
       });
     });
     return this.replication;
+  }
+
+  private async waitForReplicas(): Promise<void> {
+    // WAIT blocks this connection until then: short, and within the command timeout.
+    const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
+    let wanted = this.replicas.current();
+    if (wanted === undefined) {
+      try {
+        wanted = await this.replicas.ready(timeoutMs);
+      } catch (error) {
+        throw new ReplicationError(undefined, 0, { cause: error });
+      }
+    }
+    if (wanted === 0) return;
+    const confirmed = await this.connection.wait(wanted, timeoutMs);
+    if (confirmed < wanted) {
+      this.replicas.shortfall();
+      throw new ReplicationError(wanted, confirmed);
+    }
+  }
+
+  /** Stops the target's reads (the connection is the caller's to close). */
+  close(): Promise<void> {
+    return this.replicas.close();
   }
 }
 
