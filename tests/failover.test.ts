@@ -83,12 +83,12 @@ describe('SIGKILL of the master, two replicas, REDIS_WAIT_REPLICAS=1', () => {
 
 describe('SIGKILL of the master, two replicas, REDIS_WAIT_REPLICAS=all', () => {
   const group = withGroup(2);
-  it('503 until the dead master is out of the count and the other replica follows, accepting within 2 s of it; no acknowledged job lost', async () => {
+  // The dead master counts until the sentinels flag it down (down-after-milliseconds, 1 s here).
+  it('503 until the dead master is out of the count, back within 10 s by itself, the worker too; no acknowledged job lost', async () => {
     const run = await underLoad(group(), 'kill', { REDIS_WAIT_REPLICAS: 'all' });
-    report(run, 'kill, 2 replicas, WAIT all', (run.refusedUntil ?? 0) >= (run.allReplicasBackAfterMs ?? 0) + 2_000);
+    report(run, 'kill, 2 replicas, WAIT all', (run.refusedUntil ?? 0) >= 10_000);
     expect(run.acknowledged.length).toBeGreaterThan(50);
-    expect(run.allReplicasBackAfterMs).toBeDefined();
-    if (run.refusedUntil !== undefined) expect(run.refusedUntil).toBeLessThan(run.allReplicasBackAfterMs! + 2_000);
+    if (run.refusedUntil !== undefined) expect(run.refusedUntil).toBeLessThan(10_000);
     expect(run.workerBackAfterMs).toBeLessThan(10_000);
     expect(run.lost).toEqual([]);
     expect(run.notCompleted).toEqual([]);
