@@ -187,10 +187,10 @@ export async function underLoad(
     });
     // With WAIT, keep the load until a replica (all of them, with WAIT all) is back and a little longer.
     if (extra.REDIS_WAIT_REPLICAS)
-      await waitFor(
-        () => Date.now() - switchedAt > (replicaBackAt(awaited) ?? Infinity) + Number(process.env.FAILOVER_TAIL_MS ?? 2_000),
-        { timeoutMs: 30_000, what: 'the replicas of the new master in sync' },
-      ).catch(() => {});
+      await waitFor(() => Date.now() - switchedAt > (replicaBackAt(awaited) ?? Infinity) + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), {
+        timeoutMs: 30_000,
+        what: 'the replicas of the new master in sync',
+      }).catch(() => {});
     const replicaBackAfterMs = extra.REDIS_WAIT_REPLICAS ? replicaBackAt() : undefined;
     const allReplicasBackAfterMs = extra.REDIS_WAIT_REPLICAS ? replicaBackAt('allOnline') : undefined;
     stop = true;

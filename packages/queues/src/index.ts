@@ -79,11 +79,14 @@ export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, type QueuesConfig } from
 export { logSentinelWatch, onSentinelWatch, sentinelWatching, type SentinelWatchEvent, type SentinelWatchLog } from './sentinel-switch';
 export {
   FixedReplicaTarget,
+  logReplicaTargets,
   MasterReplicaTarget,
   replicaTargetFor,
   SentinelReplicaTarget,
   type ReplicaTarget,
   type ReplicaTargetEvents,
+  type ReplicaTargetLog,
+  type ReplicaTargetReport,
 } from './replica-target';
 export {
   assertRedisDatabase,

@@ -104,12 +104,16 @@ abstract class ReadReplicaTarget extends EventEmitter<ReplicaTargetEvents> imple
       (replicas) => {
         this.failing = false;
         if (this.state !== 'running' || replicas === this.replicas) return;
-        const previous = this.replicas;
+        const event = { replicas, previous: this.replicas, why };
         this.replicas = replicas;
-        this.emit('change', { replicas, previous, why });
+        this.emit('change', event);
+        for (const listener of listeners) listener({ kind: 'change', ...event });
       },
       (error: Error) => {
-        if (!this.failing && this.state === 'running') this.emit('readFailed', { error: error.message });
+        if (!this.failing && this.state === 'running') {
+          this.emit('readFailed', { error: error.message });
+          for (const listener of listeners) listener({ kind: 'readFailed', error: error.message, kept: this.replicas });
+        }
         this.failing = true;
       },
     );
@@ -290,6 +294,36 @@ export class MasterReplicaTarget extends ReadReplicaTarget {
 export function replicaTargetFor(config: Pick<QueuesConfig, 'waitReplicas' | 'sentinel'>, connection: Redis): ReplicaTarget {
   if (config.waitReplicas !== 'all') return new FixedReplicaTarget(config.waitReplicas);
   return config.sentinel ? new SentinelReplicaTarget(config.sentinel) : new MasterReplicaTarget(connection);
+}
+
+/** What every target of this process reports, for the apps' logs. */
+export type ReplicaTargetReport =
+  ({ kind: 'change' } & ReplicaTargetEvents['change'][0]) | { kind: 'readFailed'; error: string; kept: number | undefined };
+
+const listeners = new Set<(report: ReplicaTargetReport) => void>();
+
+/** The part of a pino logger {@link logReplicaTargets} writes to. */
+export interface ReplicaTargetLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/**
+ * Logs each change of the replicas `REDIS_WAIT_REPLICAS=all` waits for, and a read that failed
+ * (once per failing streak); returns the function that stops logging.
+ */
+export function logReplicaTargets(log: ReplicaTargetLog): () => void {
+  const listener = (report: ReplicaTargetReport) => {
+    if (report.kind === 'change')
+      log.info({ replicas: report.replicas, previous: report.previous, why: report.why }, 'REDIS_WAIT_REPLICAS=all: replicas to wait for');
+    else
+      log.warn(
+        { error: report.error, kept: report.kept },
+        'REDIS_WAIT_REPLICAS=all: cannot read the replicas to wait for (retrying); the last number stays',
+      );
+  };
+  listeners.add(listener);
+  return () => listeners.delete(listener);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

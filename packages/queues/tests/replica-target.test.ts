@@ -3,7 +3,7 @@
 import { startRedisSentinelGroup, startRedisServer, waitFor, type RedisSentinelGroup, type RedisServer } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadQueuesConfig, MasterReplicaTarget, SentinelReplicaTarget } from '../src';
+import { loadQueuesConfig, logReplicaTargets, MasterReplicaTarget, SentinelReplicaTarget } from '../src';
 
 describe('with Sentinel: the replicas the sentinels list for the current master', () => {
   let group: RedisSentinelGroup;
@@ -20,8 +20,12 @@ describe('with Sentinel: the replicas the sentinels list for the current master'
   });
 
   it('2 replicas → 2; across a SENTINEL FAILOVER never fewer, the new master named; a replica killed → 1', async () => {
+    const logged: object[] = [];
+    const stopLog = logReplicaTargets({ info: (fields) => logged.push(fields), warn: (fields) => logged.push(fields) });
     expect(target.current()).toBeUndefined();
     expect(await target.ready(5_000)).toBe(2);
+    stopLog();
+    expect(logged).toEqual([{ replicas: 2, previous: undefined, why: 'start' }]);
     const oldMaster = await group.masterPort();
     expect(target.master).toBe(`127.0.0.1:${oldMaster}`);
 
