@@ -30,6 +30,7 @@ const UNIT = [
   'packages/queues/tests/job-id.test.ts',
   'packages/queues/tests/job-timings-math.test.ts',
   'packages/queues/tests/rate-limit.test.ts',
+  'packages/queues/tests/replica-count.test.ts',
   'packages/queues/tests/reserved-keys.test.ts',
   'packages/queues/tests/retry.test.ts',
   'packages/queues/tests/schemas.test.ts',

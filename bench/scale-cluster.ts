@@ -33,7 +33,12 @@ async function cpuMs(node: Redis): Promise<number> {
 }
 
 /** Enqueues, then drains, JOBS per queue on `env`'s Redis; `nodes` are the masters to read CPU from. */
-async function run(label: string, env: Record<string, string>, nodes: Array<{ port: number; redis: Redis }>, shardOf: Map<QueueName, number>) {
+async function run(
+  label: string,
+  env: Record<string, string>,
+  nodes: Array<{ port: number; redis: Redis }>,
+  shardOf: Map<QueueName, number>,
+) {
   const client: QueueClient = createQueueClient({ config: loadQueuesConfig(env) });
   await client.ready();
   for (const queue of QUEUES) await client.getQueue(queue).pause();

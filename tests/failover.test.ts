@@ -53,11 +53,40 @@ describe('SENTINEL FAILOVER, one replica, REDIS_WAIT_REPLICAS=1', () => {
   }, 90_000);
 });
 
+describe('SENTINEL FAILOVER, two replicas, REDIS_WAIT_REPLICAS=all', () => {
+  const group = withGroup(2);
+  it('no acknowledged job lost (WAIT 1 lost some here); 503 until both replicas follow the new master, accepting within 2 s of it', async () => {
+    const run = await underLoad(group(), 'failover', { REDIS_WAIT_REPLICAS: 'all' });
+    report(run, 'failover, 2 replicas, WAIT all', (run.refusedUntil ?? 0) >= (run.allReplicasBackAfterMs ?? 0) + 2_000);
+    expect(run.acknowledged.length).toBeGreaterThan(50);
+    expect(run.allReplicasBackAfterMs).toBeDefined();
+    if (run.refusedUntil !== undefined) expect(run.refusedUntil).toBeLessThan(run.allReplicasBackAfterMs! + 2_000);
+    expect(run.lastAckAfterMs).toBeGreaterThan(run.allReplicasBackAfterMs! + 1_000);
+    expect(run.workerBackAfterMs).toBeLessThan(10_000);
+    expect(run.lost).toEqual([]);
+    expect(run.notCompleted).toEqual([]);
+  }, 90_000);
+});
+
 describe('SIGKILL of the master, two replicas, REDIS_WAIT_REPLICAS=1', () => {
   const group = withGroup(2);
   it('503 only around the switch, back within 10 s by itself, the worker too, and no acknowledged job lost', async () => {
     const run = await underLoad(group(), 'kill', { REDIS_WAIT_REPLICAS: '1' });
     report(run, 'kill, 2 replicas, WAIT 1', (run.refusedUntil ?? 0) >= 10_000);
+    expect(run.acknowledged.length).toBeGreaterThan(50);
+    if (run.refusedUntil !== undefined) expect(run.refusedUntil).toBeLessThan(10_000);
+    expect(run.workerBackAfterMs).toBeLessThan(10_000);
+    expect(run.lost).toEqual([]);
+    expect(run.notCompleted).toEqual([]);
+  }, 90_000);
+});
+
+describe('SIGKILL of the master, two replicas, REDIS_WAIT_REPLICAS=all', () => {
+  const group = withGroup(2);
+  // The dead master counts until the sentinels flag it down (down-after-milliseconds, 1 s here).
+  it('503 until the dead master is out of the count, back within 10 s by itself, the worker too; no acknowledged job lost', async () => {
+    const run = await underLoad(group(), 'kill', { REDIS_WAIT_REPLICAS: 'all' });
+    report(run, 'kill, 2 replicas, WAIT all', (run.refusedUntil ?? 0) >= 10_000);
     expect(run.acknowledged.length).toBeGreaterThan(50);
     if (run.refusedUntil !== undefined) expect(run.refusedUntil).toBeLessThan(10_000);
     expect(run.workerBackAfterMs).toBeLessThan(10_000);

@@ -1,8 +1,8 @@
 // The platform on a real Redis Cluster (3 masters, a replica each): each queue's keys in one slot,
 // the queues spread over the shards, the whole job path, a master killed mid-load (issue #30).
-import { loadQueuesConfig, QUEUE_NAMES, QueueClient, QueueUnavailableError } from '@ceres/queues';
+import { loadQueuesConfig, logReplicaTargets, QUEUE_NAMES, QueueClient, QueueUnavailableError } from '@ceres/queues';
 import { clusterClient, startRedisCluster, waitFor, type RedisCluster } from '@ceres/testing';
-import type { Cluster } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliJson } from '../apps/cli/tests/helpers';
@@ -201,6 +201,45 @@ describe('on a Redis Cluster', () => {
     expect(lost).toEqual([]);
     expect(logs.lines.join('\n')).not.toMatch(/CROSSSLOT/);
   }, 180_000);
+});
+
+describe('REDIS_WAIT_REPLICAS=all on a Redis Cluster', () => {
+  it("waits for each written queue's master's own replicas, as CLUSTER NODES lists them, and follows a failover", async () => {
+    const env = clusterEnv({ REDIS_WAIT_REPLICAS: 'all' });
+    const reports: number[] = [];
+    const stopLogging = logReplicaTargets({ info: (fields) => reports.push((fields as { replicas: number }).replicas), warn: () => {} });
+    try {
+      const producer = bed.producer(env);
+      await producer.ready();
+      const waits = async (port: number) => {
+        const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+        try {
+          return Number(/cmdstat_wait:calls=(\d+)/.exec(await node.info('commandstats'))?.[1] ?? 0);
+        } finally {
+          node.disconnect();
+        }
+      };
+      const emailPort = await cluster.masterPortOf('{email}');
+      const filesPort = await cluster.masterPortOf('{files}');
+      const before = { email: await waits(emailPort), files: await waits(filesPort) };
+      await producer.enqueue('email/welcome', { userId: 'all-1', email: 'all-1@example.com', firstName: 'A' });
+      // 3 masters, a replica each; the WAIT went to the email queue's master only.
+      expect(reports).toEqual([3]);
+      expect(await waits(emailPort)).toBe(before.email + 1);
+      expect(await waits(filesPort)).toBe(before.files);
+
+      // Its master killed: the promoted replica has none until the old master is back as its replica.
+      const killed = await cluster.killMasterOf('{email}');
+      await waitFor(() => reports.at(-1) === 2, { timeoutMs: 15_000, what: 'the target to count the lost replica' });
+      await cluster.restart(killed.killedPort);
+      await waitFor(() => reports.at(-1) === 3, { timeoutMs: 15_000, what: "the old master counted again as the new one's replica" });
+      const waitsBefore = await waits(killed.newMasterPort);
+      await producer.enqueue('email/welcome', { userId: 'all-2', email: 'all-2@example.com', firstName: 'A' });
+      expect(await waits(killed.newMasterPort)).toBe(waitsBefore + 1);
+    } finally {
+      stopLogging();
+    }
+  }, 120_000);
 });
 
 // The queues' settings are per cluster node, not per database: nothing selects a DB.

@@ -56,7 +56,10 @@ if (mode === 'ours') {
   const deadLetters = createDeadLetters({ db: deps.db, queues: deps.queues, logger, digestAfter: config.deadLetterDigestAfter });
   // The job ledger on, as the worker app runs it: a row per job, pushed and drained every second.
   const ledger = new JobLedger({ store: deps.queues.store, db: deps.db.jobLedger, logger, maxPendingRows: config.jobLedgerMaxPendingRows });
-  const processors = noopQueues.reduce((map, queue) => ({ ...map, [queue]: replaceQueueProcessors(queue, noop)[queue] }), replaceQueueProcessors('email', noop));
+  const processors = noopQueues.reduce(
+    (map, queue) => ({ ...map, [queue]: replaceQueueProcessors(queue, noop)[queue] }),
+    replaceQueueProcessors('email', noop),
+  );
   const runner = startWorkers({ config, deps, logger, deadLetters, ledger, processors });
   ledger.start();
   await runner.ready();

@@ -25,6 +25,8 @@ export interface FailoverRun {
   workerBackAfterMs: number;
   /** ms after the promotion at which the new master had a replica in sync again. */
   replicaBackAfterMs?: number;
+  /** ms after the promotion at which the new master had every running node as a replica in sync. */
+  allReplicasBackAfterMs?: number;
   /** ms after the promotion of the last 202. */
   lastAckAfterMs: number;
   /** What the sentinels and nodes said over the run (changes only), to explain a failed check. */
@@ -103,7 +105,7 @@ export async function underLoad(
     // What the nodes say every 100 ms, kept when it changes: the master the sentinels name and
     // each node's role with its replicas in sync. A replica is back once the master the sentinels
     // name (the last one, should they switch twice) lists one online.
-    const timeline: Array<{ at: number; master: number; replicaOnline: boolean; text: string }> = [];
+    const timeline: Array<{ at: number; master: number; replicaOnline: boolean; allOnline: boolean; text: string }> = [];
     sampling = (async () => {
       const admins = new Map<number, Redis>();
       const admin = (port: number) => {
@@ -137,20 +139,26 @@ export async function underLoad(
             }),
           );
           const text = `master ${master}; ${roles.map((r) => r.text).join('; ')}`;
-          const replicaOnline = roles.some((r) => r.port === master && r.role === 'master' && r.online.some((o) => o.includes(':online@')));
+          const onlineOfMaster = roles
+            .filter((r) => r.port === master && r.role === 'master')
+            .flatMap((r) => r.online.filter((o) => o.includes(':online@'))).length;
+          const replicaOnline = onlineOfMaster > 0;
+          const allOnline = replicaOnline && onlineOfMaster >= roles.filter((r) => r.role !== 'down').length - 1;
           if (timeline.at(-1)?.text.replace(/@\d+/g, '') !== text.replace(/@\d+/g, ''))
-            timeline.push({ at: Date.now() - switchedAt, master, replicaOnline, text });
+            timeline.push({ at: Date.now() - switchedAt, master, replicaOnline, allOnline, text });
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       } finally {
         for (const redis of admins.values()) redis.disconnect();
       }
     })();
-    const replicaBackAt = (): number | undefined => {
+    const replicaBackAt = (which: 'replicaOnline' | 'allOnline' = 'replicaOnline'): number | undefined => {
       const lastMaster = timeline.at(-1)?.master;
       const sinceSwitch = timeline.findLastIndex((sample) => sample.master !== lastMaster) + 1;
-      return timeline.slice(sinceSwitch).find((sample) => sample.replicaOnline)?.at;
+      return timeline.slice(sinceSwitch).find((sample) => sample[which])?.at;
     };
+    // With WAIT all, the API accepts again once every replica is back, not the first.
+    const awaited = extra.REDIS_WAIT_REPLICAS === 'all' ? 'allOnline' : 'replicaOnline';
     // Jobs enqueued after the switch, a new one every 500 ms: when does the worker complete one
     // again? (One written in the switch's last moments may be lost, so not a single probe.)
     // Probes go through a client without WAIT: what is measured here is the worker.
@@ -177,13 +185,14 @@ export async function underLoad(
       timeoutMs: 30_000,
       what: '200 jobs acknowledged after the worker is back',
     });
-    // With WAIT, keep the load until a replica is back and a little longer.
+    // With WAIT, keep the load until a replica (all of them, with WAIT all) is back and a little longer.
     if (extra.REDIS_WAIT_REPLICAS)
-      await waitFor(() => Date.now() - switchedAt > (replicaBackAt() ?? Infinity) + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), {
+      await waitFor(() => Date.now() - switchedAt > (replicaBackAt(awaited) ?? Infinity) + Number(process.env.FAILOVER_TAIL_MS ?? 2_000), {
         timeoutMs: 30_000,
-        what: 'a replica of the new master in sync',
+        what: 'the replicas of the new master in sync',
       }).catch(() => {});
     const replicaBackAfterMs = extra.REDIS_WAIT_REPLICAS ? replicaBackAt() : undefined;
+    const allReplicasBackAfterMs = extra.REDIS_WAIT_REPLICAS ? replicaBackAt('allOnline') : undefined;
     stop = true;
     await Promise.all([...clients, sampling]);
     const slack = queues.getQueue('slack');
@@ -206,6 +215,7 @@ export async function underLoad(
       refusedUntil: refusedAt.length ? Math.max(...refusedAt) - switchedAt : undefined,
       workerBackAfterMs,
       replicaBackAfterMs,
+      allReplicasBackAfterMs,
       lastAckAfterMs: lastAckAt - switchedAt,
       timeline: timeline.map((sample) => `${sample.at} ms: ${sample.text}`),
       lost: states.filter(([, state]) => state === 'unknown').map(([id]) => id),

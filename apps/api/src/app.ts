@@ -9,7 +9,7 @@ import {
 } from '@ceres/http';
 import { activeTracing, TOKEN_SCOPES } from '@ceres/app-kit';
 import type { Db } from '@ceres/db';
-import { logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
+import { logReplicaTargets, logSentinelWatch, sentinelWatching, type QueueClient } from '@ceres/queues';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import { TenantTokens } from './auth/tenant-tokens';
 import type { ApiConfig } from './config';
@@ -78,7 +78,11 @@ export function buildApp({ config, queues, db, logStream, onRoute }: AppDeps): F
   }
   watchRedis(app, queues);
   const stopSentinelLog = logSentinelWatch(app.log);
-  app.addHook('onClose', async () => stopSentinelLog());
+  const stopReplicaLog = logReplicaTargets(app.log);
+  app.addHook('onClose', async () => {
+    stopSentinelLog();
+    stopReplicaLog();
+  });
   app.register(drainPlugin);
 
   app.register(securityHeadersPlugin);

@@ -1,5 +1,5 @@
 import { runService, startTracing, stopTracing } from '@ceres/app-kit';
-import { assertRedisDatabase, logSentinelWatch } from '@ceres/queues';
+import { assertRedisDatabase, logReplicaTargets, logSentinelWatch } from '@ceres/queues';
 import { createWorkerApp } from './app';
 import { loadWorkerConfig } from './config';
 import { createLogger } from './deps/logger';
@@ -18,6 +18,8 @@ await runService({
     if (tracing) logger.info({ service: tracing.serviceName, url: tracing.url }, 'tracing on: spans exported over OTLP/HTTP');
     // A sentinel whose failover announcements do not reach the worker is logged (once per outage).
     logSentinelWatch(logger);
+    // REDIS_WAIT_REPLICAS=all: how many replicas the worker's own enqueues (alerts, crons) wait for.
+    logReplicaTargets(logger);
     // A worker that stays stalled after a rebuild exits non-zero: PM2 restarts it (and counts it).
     const app = createWorkerApp({ config, logger, onStall: () => process.exit(1) });
     process.on('unhandledRejection', (reason) => {

@@ -92,6 +92,8 @@ function describe(field: string, error: ValueError): string {
     case ValueErrorType.IntegerMaximum:
       return `${name} must be at most ${String(schema.maximum)}`;
     case ValueErrorType.Union: {
+      // A union of different kinds (a number or a word) says what it takes in its own words.
+      if (typeof schema['x-union-hint'] === 'string') return `${name} ${schema['x-union-hint']}`;
       const choices = ((schema.anyOf as Array<{ const?: unknown }>) ?? []).map((option) => option.const);
       return choices.every((choice) => choice !== undefined)
         ? `${name} must be one of ${choices.join(', ')}`

@@ -8,6 +8,7 @@ import { UnknownJobTypeError } from './errors/unknown-job-type-error';
 import { ProducerConnection } from './producer-connection';
 import { isQueueName, QUEUE_NAMES, registry, type JobType, type OptionsOf, type Payload, type QueueName } from './registry';
 import type { EnqueueOptions } from './schemas/enqueue-options';
+import { replicaTargetFor } from './replica-target';
 import { PayloadSealer } from './sealer';
 import type { TenantOption } from './tenant';
 import { JobWriter, type EnqueueResult } from './writer/job-writer';
@@ -48,7 +49,7 @@ export class QueueClient {
     this.writer = new JobWriter({
       connection: this.link.redis,
       claimMs: this.config.commandTimeoutMs,
-      waitReplicas: this.config.waitReplicas,
+      waitReplicas: replicaTargetFor(this.config, this.link.redis),
     });
     this.store = new CeresStore(this.link.redis, this.config.redisPrefix);
   }
@@ -210,7 +211,7 @@ export class QueueClient {
   async close(): Promise<void> {
     const queues = [...this.queues.values()];
     this.queues.clear();
-    await Promise.allSettled(queues.map((queue) => queue.close()));
+    await Promise.allSettled([...queues.map((queue) => queue.close()), this.writer.close()]);
     await this.link.close();
   }
 }

@@ -50,11 +50,11 @@ export const QueuesEnv = Type.Object({
         'Versioned keyring (v2:<base64>,v1:<base64>, newest first) for the personal fields of jobs; producers encrypt with the first key, the worker decrypts with any',
     }),
   ),
-  REDIS_WAIT_REPLICAS: Type.Integer({
+  REDIS_WAIT_REPLICAS: Type.Union([Type.Integer({ minimum: 0, maximum: 16 }), Type.Literal('all')], {
     default: 0,
-    minimum: 0,
-    maximum: 16,
-    description: 'Replicas that must confirm an enqueue (Redis WAIT) before it succeeds; a shortfall within 1 s is a 503',
+    'x-union-hint': 'must be an integer from 0 to 16, or "all"',
+    description:
+      'Replicas that must confirm an enqueue (Redis WAIT) before it succeeds; "all": every replica the sentinels (or, without them, the master) report; a shortfall within 1 s is a 503',
   }),
 });
 
@@ -100,7 +100,10 @@ export function loadQueuesConfig(env: Record<string, string | undefined> = proce
      * Workers' connections have none: their blocking commands wait by design.
      */
     commandTimeoutMs: parsed.REDIS_COMMAND_TIMEOUT_MS,
-    /** An enqueue succeeds only once Redis' `WAIT` says this many replicas have it (else 503). */
+    /**
+     * An enqueue succeeds only once Redis' `WAIT` says this many replicas have it (else 503);
+     * `all`: as many as the master has now, as replica-target.ts reads them.
+     */
     waitReplicas: parsed.REDIS_WAIT_REPLICAS,
     ...sentinelFrom(parsed),
     /** `REDIS_CLUSTER_NODES`, parsed: the nodes to discover a Redis Cluster from. */

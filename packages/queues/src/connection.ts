@@ -89,6 +89,9 @@ function clusterOptions(config: QueuesConfig, role: ConnectionRole, common: Redi
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: 2000,
+    // A producer's map of the cluster is read again every 5 s even when nothing fails (a replica
+    // back, a slot moved): REDIS_WAIT_REPLICAS=all re-counts the replicas on each refresh.
+    ...(role === 'producer' ? { slotsRefreshInterval: 5000 } : {}),
   };
 }
 

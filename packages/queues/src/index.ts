@@ -78,6 +78,18 @@ export { ConfigError, schemaIssues } from '@ceres/app-kit';
 export { loadQueuesConfig, DEFAULT_REDIS_DB, QueuesEnv, queuePrefix, type QueuesConfig } from './config';
 export { logSentinelWatch, onSentinelWatch, sentinelWatching, type SentinelWatchEvent, type SentinelWatchLog } from './sentinel-switch';
 export {
+  ClusterReplicaTarget,
+  FixedReplicaTarget,
+  logReplicaTargets,
+  MasterReplicaTarget,
+  replicaTargetFor,
+  SentinelReplicaTarget,
+  type ReplicaTarget,
+  type ReplicaTargetEvents,
+  type ReplicaTargetLog,
+  type ReplicaTargetReport,
+} from './replica-target';
+export {
   assertRedisDatabase,
   createRedisConnection,
   type RedisClient,

@@ -35,6 +35,9 @@ describe('loadQueuesConfig', () => {
     ['REDIS_COMMAND_TIMEOUT_MS', { REDIS_COMMAND_TIMEOUT_MS: '1.5' }],
     ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: 'two' }],
     ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: '-1' }],
+    ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: '17' }],
+    ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: 'ALL' }],
+    ['REDIS_WAIT_REPLICAS', { REDIS_WAIT_REPLICAS: 'all,1' }],
     ['REDIS_SENTINELS', { REDIS_SENTINELS: 'sentinel-1', REDIS_SENTINEL_NAME: 'ceres' }],
     ['REDIS_SENTINELS', { REDIS_SENTINELS: '10.0.0.1:26379,10.0.0.2:99999', REDIS_SENTINEL_NAME: 'ceres' }],
     ['REDIS_SENTINELS', { REDIS_SENTINEL_NAME: 'ceres' }],
@@ -49,6 +52,16 @@ describe('loadQueuesConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as Error).message).toMatch(new RegExp(`^${variable}: `));
+  });
+
+  it('takes REDIS_WAIT_REPLICAS as a number of replicas or "all", and says so when it is neither', () => {
+    expect(loadQueuesConfig({ REDIS_WAIT_REPLICAS: 'all' }).waitReplicas).toBe('all');
+    expect(loadQueuesConfig({ REDIS_WAIT_REPLICAS: ' all ' }).waitReplicas).toBe('all');
+    expect(loadQueuesConfig({ REDIS_WAIT_REPLICAS: '16' }).waitReplicas).toBe(16);
+    expect(loadQueuesConfig({ REDIS_WAIT_REPLICAS: '' }).waitReplicas).toBe(0);
+    expect(() => loadQueuesConfig({ REDIS_WAIT_REPLICAS: 'every' })).toThrow(
+      'REDIS_WAIT_REPLICAS: must be an integer from 0 to 16, or "all" (got "every")',
+    );
   });
 
   it('does not echo a password in its error', () => {

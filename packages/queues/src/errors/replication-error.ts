@@ -8,11 +8,16 @@ import { QueueUnavailableError } from './queue-unavailable-error';
 export class ReplicationError extends QueueUnavailableError {
   override name = 'ReplicationError';
 
+  /** @param wanted the replicas asked for; `undefined`: how many (`REDIS_WAIT_REPLICAS=all`) could not be read */
   constructor(
-    readonly wanted: number,
+    readonly wanted: number | undefined,
     readonly confirmed: number,
+    options?: { cause?: unknown },
   ) {
-    super();
-    this.message = `the job was written but only ${confirmed} of ${wanted} Redis replica(s) confirmed it in time; retry later`;
+    super(options);
+    this.message =
+      wanted === undefined
+        ? 'the job was written but the Redis replicas to wait for (REDIS_WAIT_REPLICAS=all) could not be read; retry later'
+        : `the job was written but only ${confirmed} of ${wanted} Redis replica(s) confirmed it in time; retry later`;
   }
 }

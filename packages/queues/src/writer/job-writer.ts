@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
-import { Cluster } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { nodeFor, type RedisClient } from '../connection';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
+import { FixedReplicaTarget, type ReplicaTarget } from '../replica-target';
 import { DEFAULT_TENANT } from '@ceres/app-kit';
 import { claimKey, fairKey } from './ceres-keys';
 import {
@@ -54,10 +55,11 @@ export interface JobWriterOptions {
    */
   claimMs?: number;
   /**
-   * Replicas that must confirm an add (Redis `WAIT`) before it succeeds; a shortfall rejects with
-   * {@link ReplicationError}. @defaultValue 0
+   * Replicas that must confirm an add (Redis `WAIT`) before it succeeds: a number, or a
+   * {@link ReplicaTarget} that knows the current one (`REDIS_WAIT_REPLICAS=all`); a shortfall
+   * rejects with {@link ReplicationError}. @defaultValue 0
    */
-  waitReplicas?: number;
+  waitReplicas?: number | ReplicaTarget;
 }
 
 /** How often a producer looks again whether a queue it saw without tenants has some now. */
@@ -89,7 +91,7 @@ interface PendingAdd {
 export class JobWriter {
   private readonly connection: RedisClient;
   private readonly claimMs: number;
-  private readonly waitReplicas: number;
+  private readonly replicas: ReplicaTarget;
   private replication: Promise<void> | undefined;
   /** On a cluster: a key of each queue written since the last `WAIT`, whose master must confirm. */
   private readonly written = new Map<string, string>();
@@ -102,7 +104,8 @@ export class JobWriter {
   constructor(options: JobWriterOptions) {
     this.connection = options.connection;
     this.claimMs = options.claimMs ?? 5_000;
-    this.waitReplicas = options.waitReplicas ?? 0;
+    const replicas = options.waitReplicas ?? 0;
+    this.replicas = typeof replicas === 'number' ? new FixedReplicaTarget(replicas) : replicas;
     this.cluster = this.connection instanceof Cluster;
     defineLayoutScripts(this.connection);
   }
@@ -304,30 +307,60 @@ export class JobWriter {
   }
 
   /**
-   * Resolves once `waitReplicas` replicas have every write this connection made so far. The adds
-   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection; on a
-   * cluster, one to the master of each queue written (its replicas are the ones that matter).
+   * Resolves once the replicas to wait for have every write this connection made so far. The adds
+   * answered in one event-loop turn share one `WAIT`, sent after them on the same connection; the
+   * number is the target's, held in memory (read once, at the first add, when not known yet). On a
+   * cluster, one `WAIT` to the master of each queue written, for that master's replicas.
    */
   private replicated(queue: Queue): Promise<void> {
-    if (this.waitReplicas === 0) return Promise.resolve();
+    if (this.replicas.current() === 0) return Promise.resolve();
     if (this.cluster && !this.written.has(queue.name)) this.written.set(queue.name, queue.toKey('id'));
     this.replication ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.replication = undefined;
-        // WAIT blocks this connection until then: short, and within the command timeout.
-        const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
-        const nodes = this.cluster ? [...this.written.values()].map((key) => nodeFor(this.connection, key)) : [this.connection];
+        const written = [...this.written.values()];
         this.written.clear();
-        Promise.all(
-          nodes.map((node) => (node ? node.wait(this.waitReplicas, timeoutMs) : Promise.reject(new Error('no master known for the slot')))),
-        ).then((counts) => {
-          const confirmed = Math.min(...counts);
-          if (confirmed >= this.waitReplicas) resolve();
-          else reject(new ReplicationError(this.waitReplicas, confirmed));
-        }, reject);
+        this.waitForReplicas(written).then(resolve, reject);
       });
     });
     return this.replication;
+  }
+
+  private async waitForReplicas(written: readonly string[]): Promise<void> {
+    // WAIT blocks this connection until then: short, and within the command timeout.
+    const timeoutMs = Math.min(1_000, Math.floor(this.claimMs / 2));
+    let wanted = this.replicas.current();
+    if (wanted === undefined) {
+      try {
+        wanted = await this.replicas.ready(timeoutMs);
+      } catch (error) {
+        throw new ReplicationError(undefined, 0, { cause: error });
+      }
+    }
+    if (wanted === 0) return;
+    const waits = this.cluster
+      ? written.map((key) => {
+          const node = nodeFor(this.connection, key);
+          if (!node) return { node, wanted: wanted! };
+          return { node, wanted: this.replicas.forMaster?.(`${node.options.host}:${node.options.port}`) ?? wanted! };
+        })
+      : [{ node: this.connection as Redis, wanted }];
+    const answers = await Promise.all(
+      waits.map(async ({ node, wanted: replicas }) => {
+        if (!node) throw new ReplicationError(replicas, 0, { cause: new Error('no master known for the slot') });
+        return { replicas, confirmed: replicas === 0 ? 0 : await node.wait(replicas, timeoutMs) };
+      }),
+    );
+    const short = answers.find(({ replicas, confirmed }) => confirmed < replicas);
+    if (short) {
+      this.replicas.shortfall();
+      throw new ReplicationError(short.replicas, short.confirmed);
+    }
+  }
+
+  /** Stops the target's reads (the connection is the caller's to close). */
+  close(): Promise<void> {
+    return this.replicas.close();
   }
 }
 
