@@ -132,7 +132,10 @@ afterAll(async () => {
 
 describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
   it('one enqueue of a new id', async () => {
-    const ours = await measureEnqueue((connectionOf(producer) as Redis), async (id) => void (await producer.enqueue('email/welcome', payload(id))));
+    const ours = await measureEnqueue(
+      connectionOf(producer) as Redis,
+      async (id) => void (await producer.enqueue('email/welcome', payload(id))),
+    );
     const raw = await measureEnqueue(
       rawConnection,
       async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })),
@@ -141,9 +144,13 @@ describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
   });
 
   it('one duplicate (the same id again)', async () => {
-    const ours = await measureEnqueue((connectionOf(producer) as Redis), async (id) => void (await producer.enqueue('email/welcome', payload(id))), {
-      repeat: true,
-    });
+    const ours = await measureEnqueue(
+      connectionOf(producer) as Redis,
+      async (id) => void (await producer.enqueue('email/welcome', payload(id))),
+      {
+        repeat: true,
+      },
+    );
     const raw = await measureEnqueue(
       rawConnection,
       async (id) => void (await rawQueue.add('welcome', payload(id), { ...WELCOME_OPTIONS, jobId: jobId(id) })),
@@ -155,7 +162,7 @@ describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
   it('one batch of 100', async () => {
     const ids = (id: string) => Array.from({ length: 100 }, (_, n) => `${id}-${n}`);
     const ours = await measureEnqueue(
-      (connectionOf(producer) as Redis),
+      connectionOf(producer) as Redis,
       async (id) => void (await producer.enqueueBulk('email/welcome', ids(id).map(payload))),
     );
     const raw = await measureEnqueue(
@@ -181,7 +188,7 @@ describe('Redis commands per job: ours ≤ raw BullMQ + ALLOWANCE', () => {
   // Last: the queue has fair shares from then on (the scenarios above measure a queue without tenants).
   it('one enqueue of a new id for a tenant (fair shares)', async () => {
     const ours = await measureEnqueue(
-      (connectionOf(producer) as Redis),
+      connectionOf(producer) as Redis,
       async (id) => void (await producer.enqueue('email/welcome', payload(id), { tenant: 'acme' })),
     );
     const raw = await measureEnqueue(

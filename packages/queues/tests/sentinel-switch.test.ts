@@ -26,8 +26,9 @@ it('after a SIGKILL of the master, every connection is on the new master again a
     ...group.env,
     REDIS_SENTINELS: proxies.map((proxy) => `127.0.0.1:${proxy.port}`).join(','),
   });
-  const clients: Redis[] = Array.from({ length: 30 }, (_, i) =>
-    createRedisConnection(config, i % 2 ? 'producer' : 'worker', { onWarning: () => {} }) as Redis,
+  const clients: Redis[] = Array.from(
+    { length: 30 },
+    (_, i) => createRedisConnection(config, i % 2 ? 'producer' : 'worker', { onWarning: () => {} }) as Redis,
   );
   // A duplicate (BullMQ's blocking connection of a worker) follows too.
   clients.push(clients[0]!.duplicate().on('error', () => {}));
