@@ -129,6 +129,8 @@ describe('on a Redis Cluster', () => {
       const metrics = await get('/metrics');
       expect(metrics).toMatch(/ceres_queue_jobs\{queue="email",state="completed"\} [1-9]/);
       expect(metrics).toMatch(/ceres_redis_memory_used_bytes [1-9]/);
+      // The worker's connections are found on the queue's master (CLIENT LIST of every node).
+      expect(metrics).toMatch(/ceres_queue_workers\{queue="email"\} [1-9]/);
     } finally {
       await ui.close();
     }
