@@ -1,5 +1,5 @@
 // `npm run bench:scale -- --cluster`: the queues on a real Redis Cluster (3 masters, a replica
-// each, on this machine) against one Redis: where each queue's slot lives, the enqueue and drain
+// each, on this machine) against one Redis with a replica: where each queue's slot lives, the enqueue and drain
 // rates, and the Redis CPU each job costs on each shard (INFO cpu of every master, before and after).
 // BENCH_SCALE_CLUSTER_JOBS jobs per queue (default 20000) in email and files, drained by one worker
 // process consuming both. Prints the rows and writes bench/results/scale-cluster-<time>.json.
@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { migrate } from '@ceres/db';
 import { createQueueClient, loadQueuesConfig, type QueueClient, type QueueName } from '@ceres/queues';
-import { startPostgresServer, startRedisCluster, startRedisServer, testEncryptionKey } from '@ceres/testing';
+import { startPostgresServer, startRedisCluster, startRedisServer, testEncryptionKey, waitFor } from '@ceres/testing';
 import { Redis } from 'ioredis';
 import { ROOT, spawnTs } from './lib/child';
 import { verifyPayload } from './lib/payload';
@@ -103,14 +103,21 @@ const base = {
   JOBS_ENCRYPTION_KEYS: testEncryptionKey('scale1'),
 };
 
-// One Redis, as deployed today.
+// One Redis with a replica, as deployed today (each cluster master below feeds one replica too).
 {
   const redis = await startRedisServer();
+  const replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(redis.port)] });
   const node = new Redis(redis.url);
+  await waitFor(async () => /connected_slaves:1/.test(await node.info('replication')), { what: 'the replica to attach' });
   const shardOf = new Map(QUEUES.map((queue) => [queue, redis.port]));
-  await run('one Redis', { ...base, REDIS_URL: redis.url, REDIS_PREFIX: 'single:' }, [{ port: redis.port, redis: node }], shardOf);
+  await run(
+    'one Redis and its replica',
+    { ...base, REDIS_URL: redis.url, REDIS_PREFIX: 'single:' },
+    [{ port: redis.port, redis: node }],
+    shardOf,
+  );
   node.disconnect();
-  await redis.close();
+  await Promise.all([redis.close(), replica.close()]);
 }
 
 // The cluster: each queue's hash tag decides its master.
