@@ -31,6 +31,7 @@ const UNIT = [
   'packages/queues/tests/job-timings-math.test.ts',
   'packages/queues/tests/rate-limit.test.ts',
   'packages/queues/tests/replica-count.test.ts',
+  'packages/queues/tests/cluster-keys.test.ts',
   'packages/queues/tests/reserved-keys.test.ts',
   'packages/queues/tests/retry.test.ts',
   'packages/queues/tests/schemas.test.ts',
