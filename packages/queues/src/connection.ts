@@ -203,7 +203,7 @@ export function compareVersions(a: string, b: string): number {
 /**
  * The connection to the master that serves `key`'s slot (as the cluster connection last learned
  * it), or the connection itself on one Redis: where a keyless command about that key goes (`WAIT`
- * after writing it, `SCAN` for keys of its hash tag, `CLIENT LIST` of its workers).
+ * after writing it, `SCAN` for keys of its hash tag).
  */
 export function nodeFor(client: RedisClient, key: string): Redis | undefined {
   if (!(client instanceof Cluster)) return client;
