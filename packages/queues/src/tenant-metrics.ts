@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { byQueue } from './by-queue';
 import type { RedisClient } from './connection';
 
 /*
@@ -45,11 +46,8 @@ export class TenantCounts {
     if (this.pending.size === 0) return;
     const entries = [...this.pending.values()];
     this.pending = new Map();
-    // One pipeline per queue: on a cluster a pipeline must stay in one slot, and each queue is one.
-    const byQueue = new Map<string, PendingCount[]>();
-    for (const entry of entries) byQueue.set(entry.queue.name, [...(byQueue.get(entry.queue.name) ?? []), entry]);
     await Promise.all(
-      [...byQueue.values()].map(async (group) => {
+      byQueue(entries, (entry) => entry.queue).map(async (group) => {
         const pipeline = redis.pipeline();
         for (const { queue, outcome, tenant, count } of group) pipeline.hincrby(tenantCountKey(queue, outcome), tenant, count);
         const answers = (await pipeline.exec().catch(() => null)) ?? group.map(() => [new Error('not sent')]);

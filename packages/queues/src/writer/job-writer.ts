@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import { Cluster, type Redis } from 'ioredis';
+import { byQueue } from '../by-queue';
 import { nodeFor, type RedisClient } from '../connection';
 import type { DuplicateWindow } from '../jobs/define';
 import { ReplicationError } from '../errors/replication-error';
@@ -182,7 +183,7 @@ export class JobWriter {
     if (batch.length === 0) return;
     this.pending = [];
     // A cluster pipeline must stay on one node: one per queue there (each queue is one slot).
-    for (const group of this.cluster ? byQueue(batch) : [batch]) {
+    for (const group of this.cluster ? byQueue(batch, (entry) => entry.job.queue) : [batch]) {
       decideAndAdd(
         this.connection,
         group.map((entry) => entry.prepared),
@@ -338,16 +339,12 @@ export class JobWriter {
       }
     }
     if (wanted === 0) return;
-    const waits = this.cluster
-      ? written.map((key) => {
-          const node = nodeFor(this.connection, key);
-          if (!node) return { node, wanted: wanted! };
-          return { node, wanted: this.replicas.forMaster?.(`${node.options.host}:${node.options.port}`) ?? wanted! };
-        })
-      : [{ node: this.connection as Redis, wanted }];
+    const nodes = this.cluster ? written.map((key) => nodeFor(this.connection, key)) : [this.connection as Redis];
     const answers = await Promise.all(
-      waits.map(async ({ node, wanted: replicas }) => {
-        if (!node) throw new ReplicationError(replicas, 0, { cause: new Error('no master known for the slot') });
+      nodes.map(async (node) => {
+        if (!node) throw new ReplicationError(wanted, 0, { cause: new Error('no master known for the slot') });
+        // On a cluster each master has its own replicas to wait for.
+        const replicas = this.replicas.forMaster?.(`${node.options.host}:${node.options.port}`) ?? wanted!;
         return { replicas, confirmed: replicas === 0 ? 0 : await node.wait(replicas, timeoutMs) };
       }),
     );
@@ -368,17 +365,6 @@ export class JobWriter {
 function newResult(jobId: string, added: string | number): EnqueueResult {
   if (typeof added === 'number' && added < 0) throw new Error(`BullMQ refused to add job ${jobId} (code ${added})`);
   return { jobId, duplicate: false };
-}
-
-/** The single enqueues of one turn, a group per queue (in their order within each). */
-function byQueue(batch: readonly PendingAdd[]): PendingAdd[][] {
-  const groups = new Map<string, PendingAdd[]>();
-  for (const entry of batch) {
-    const group = groups.get(entry.job.queue.name);
-    if (group) group.push(entry);
-    else groups.set(entry.job.queue.name, [entry]);
-  }
-  return [...groups.values()];
 }
 
 function decision(job: JobToAdd): Decision {
